@@ -1,0 +1,57 @@
+"""Every filesystem path the plugin uses, in one place.
+
+Each function reads its environment variable at call time, so tests, the demo
+and a shell can point the plugin at a fake whmapi1 or a fake cPanel tree.
+"""
+
+import os
+
+DEFAULT_WHMAPI1 = "/usr/local/cpanel/bin/whmapi1"
+DEFAULT_CONFIG = "/etc/tokensweeper/config.yaml"
+DEFAULT_STATE_DIR = "/var/cpanel/tokensweeper"
+
+
+def whmapi1():
+    return os.environ.get("TOKENSWEEPER_WHMAPI1") or DEFAULT_WHMAPI1
+
+
+def config_file():
+    return os.environ.get("TOKENSWEEPER_CONFIG") or DEFAULT_CONFIG
+
+
+def state_dir():
+    return os.environ.get("TOKENSWEEPER_STATE_DIR") or DEFAULT_STATE_DIR
+
+
+def cpanel_root():
+    return os.environ.get("TOKENSWEEPER_CPANEL_ROOT") or "/"
+
+
+def cpanel_path(*parts):
+    """A path inside the cPanel tree, e.g. cpanel_path("var/cpanel/resellers")."""
+    return os.path.join(cpanel_root(), *parts)
+
+
+def state_path(name):
+    return os.path.join(state_dir(), name)
+
+
+def audit_log():
+    return state_path("audit.log")
+
+
+def lock_file():
+    return state_path("sweep.lock")
+
+
+def resellers_file():
+    return cpanel_path("var", "cpanel", "resellers")
+
+
+def token_dir():
+    """One <USER>.json per WHM user that has API tokens."""
+    return cpanel_path("var", "cpanel", "authn", "api_tokens_v2", "whostmgr")
+
+
+def api_tokens_log():
+    return cpanel_path("usr", "local", "cpanel", "logs", "api_tokens_log")
