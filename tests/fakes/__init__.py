@@ -1,0 +1,1 @@
+"""Fakes of cPanel tools: the whmapi1 emulator and its Python API."""

@@ -1,0 +1,284 @@
+"""Python API over the fake whmapi1 (tests/fakes/whmapi1).
+
+    server = FakeServer(tmp_path)          # state + call log inside tmp_path
+    server.apply_env(monkeypatch)          # TOKENSWEEPER_WHMAPI1 & co.
+    server.add_reseller("bob")
+    server.add_token("bob", "billing", create_time=now - 86400)
+    server.add_fault("fail", function="api_token_revoke", reason="locked")
+    ... run the code under test ...
+    server.token_names("bob"); server.calls("api_token_revoke")
+
+Every change is written to the state file at once (under the same lock the
+fake uses), except inside `with server.batch():`, which writes once at the end.
+"""
+import contextlib
+import copy
+import fcntl
+import json
+import os
+import sys
+from importlib.machinery import SourceFileLoader
+from importlib.util import module_from_spec, spec_from_file_location
+
+FAKE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "whmapi1")
+
+
+def _load_fake():
+    """The fake is a script without .py; load it as a module to share its code."""
+    name = "tokensweeper_fake_whmapi1"
+    spec = spec_from_file_location(name, FAKE_PATH, loader=SourceFileLoader(name, FAKE_PATH))
+    module = module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_fake = _load_fake()
+
+RESELLER_ACLS = _fake.RESELLER_ACLS
+FAULT_KINDS = _fake.FAULT_KINDS
+STATE_FILE = "whmapi1-state.json"
+LOG_FILE = "whmapi1-calls.log"
+ACCOUNTING_FILE = "accounting.log"
+
+
+def full_access_acls(owner):
+    """What cPanel stores for a token created without `acl`."""
+    return _fake.full_access_acls(owner)
+
+
+class FakeServer(object):
+    """One emulated cPanel server living in `directory`.
+
+    An existing state file in `directory` is reused (the demo seeds once and
+    later processes reopen it); otherwise an empty server (root only) is made.
+    `now` fixes the clock the fake uses for api_token_create/update.
+    """
+
+    def __init__(self, directory, now=None):
+        self.directory = os.path.abspath(str(directory))
+        os.makedirs(self.directory, exist_ok=True)
+        self.state_path = os.path.join(self.directory, STATE_FILE)
+        self.log_path = os.path.join(self.directory, LOG_FILE)
+        self.accounting_path = os.path.join(self.directory, ACCOUNTING_FILE)
+        self._batch = None
+        if not os.path.exists(self.state_path):
+            _fake.write_state(self.state_path, {
+                "resellers": [], "accounts": [], "tokens": {"root": {}},
+                "faults": [], "now": now, "accounting_log": self.accounting_path})
+        elif now is not None:
+            self.set_now(now)
+
+    # -- environment ------------------------------------------------------
+
+    @property
+    def env(self):
+        """Variables that point the plugin (and the fake) at this server."""
+        return {
+            "TOKENSWEEPER_WHMAPI1": FAKE_PATH,
+            "TOKENSWEEPER_FAKE_STATE": self.state_path,
+            "TOKENSWEEPER_FAKE_LOG": self.log_path,
+        }
+
+    def child_path(self):
+        """PATH with this interpreter's directory first, so the fake's
+        `#!/usr/bin/env python3` runs the Python the tests run on."""
+        here = os.path.dirname(sys.executable)
+        rest = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != here]
+        return os.pathsep.join([here] + rest)
+
+    def full_env(self):
+        """`env` plus PATH: pass as `env=` to subprocess (merged with os.environ)."""
+        env = dict(os.environ)
+        env.update(self.env)
+        env["PATH"] = self.child_path()
+        return env
+
+    def apply_env(self, monkeypatch=None):
+        """Set `env` and PATH in os.environ (through monkeypatch when given)."""
+        values = dict(self.env)
+        values["PATH"] = self.child_path()
+        for key, value in values.items():
+            if monkeypatch is not None:
+                monkeypatch.setenv(key, value)
+            else:
+                os.environ[key] = value
+
+    # -- state ------------------------------------------------------------
+
+    def state(self):
+        """A copy of the whole state document."""
+        if self._batch is not None:
+            return copy.deepcopy(self._batch)
+        return _fake.read_state(self.state_path)
+
+    @contextlib.contextmanager
+    def _edit(self):
+        """Read-modify-write the state under the fake's lock."""
+        if self._batch is not None:
+            yield self._batch
+            return
+        with _fake.StateLock(self.state_path):
+            state = _fake.read_state(self.state_path)
+            yield state
+            _fake.write_state(self.state_path, state)
+
+    @contextlib.contextmanager
+    def batch(self):
+        """Hold the state in memory and write it once at the end (seeding)."""
+        if self._batch is not None:
+            yield self
+            return
+        lock = open(self.state_path + ".lock", "a")
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            self._batch = _fake.read_state(self.state_path)
+            yield self
+            _fake.write_state(self.state_path, self._batch)
+        finally:
+            self._batch = None
+            lock.close()
+
+    def set_now(self, now):
+        with self._edit() as state:
+            state["now"] = now
+
+    def add_reseller(self, name):
+        with self._edit() as state:
+            if name not in state["resellers"]:
+                state["resellers"].append(name)
+            state["tokens"].setdefault(name, {})
+
+    def remove_reseller(self, name):
+        """Take reseller privileges away; the tokens stay (as on cPanel)."""
+        with self._edit() as state:
+            state["resellers"] = [r for r in state["resellers"] if r != name]
+
+    def resellers(self):
+        return list(self.state()["resellers"])
+
+    def add_account(self, user, owner="root", suspended=False, **fields):
+        """A cPanel account; extra fields (domain, plan, ...) show in listaccts."""
+        account = {"user": user, "owner": owner, "suspended": bool(suspended)}
+        account.update(fields)
+        with self._edit() as state:
+            state["accounts"] = [a for a in state["accounts"] if a["user"] != user]
+            state["accounts"].append(account)
+
+    def accounts(self):
+        return [dict(a) for a in self.state()["accounts"]]
+
+    def add_token(self, owner, name, create_time, expires_at=None, acls=None,
+                  whitelist_ips=None):
+        """Store a token as cPanel would list it. acls None = full access."""
+        if not _fake.valid_name(name):
+            raise ValueError("invalid API token name: {!r}".format(name))
+        token = {
+            "name": name,
+            "create_time": int(create_time),
+            "expires_at": None if expires_at is None else int(expires_at),
+            "acls": dict(full_access_acls(owner) if acls is None else acls),
+            "whitelist_ips": list(whitelist_ips) if whitelist_ips else None,
+        }
+        with self._edit() as state:
+            tokens = state["tokens"].setdefault(owner, {})
+            if name in tokens:
+                raise ValueError("{} already has a token named {}".format(owner, name))
+            tokens[name] = token
+        return dict(token)
+
+    def remove_token(self, owner, name):
+        """Remove behind the plugin's back (as if an admin did it in WHM)."""
+        with self._edit() as state:
+            state["tokens"].get(owner, {}).pop(name, None)
+
+    def tokens(self, owner):
+        """{name: token dict} of `owner` as stored (no fault rendering)."""
+        return copy.deepcopy(self.state()["tokens"].get(owner, {}))
+
+    def token_names(self, owner):
+        return set(self.state()["tokens"].get(owner, {}))
+
+    def owners(self):
+        """Every user with a token entry (including ones with none left)."""
+        return sorted(self.state()["tokens"])
+
+    # -- faults -----------------------------------------------------------
+
+    def add_fault(self, kind, function=None, owner=None, **params):
+        """Add a fault knob; see FAULT_KINDS for kinds and their params.
+
+        Common params: after=N (let N matching calls pass), times=N (fire N
+        times only). Returns the stored fault.
+        """
+        if kind not in FAULT_KINDS:
+            raise ValueError("unknown fault kind {!r}; known: {}".format(
+                kind, ", ".join(sorted(FAULT_KINDS))))
+        allowed = set(FAULT_KINDS[kind]) | {"after", "times"}
+        unknown = set(params) - allowed
+        if unknown:
+            raise ValueError("fault {} takes {}, not {}".format(
+                kind, sorted(allowed), sorted(unknown)))
+        if params.get("when", "before") not in ("before", "after"):
+            raise ValueError("when must be 'before' or 'after'")
+        fault = {"kind": kind, "function": function, "owner": owner}
+        fault.update(params)
+        with self._edit() as state:
+            state["faults"].append(fault)
+        return dict(fault)
+
+    def clear_faults(self):
+        with self._edit() as state:
+            state["faults"] = []
+
+    def faults(self):
+        return [dict(f) for f in self.state()["faults"]]
+
+    # -- logs -------------------------------------------------------------
+
+    def calls(self, function=None):
+        """Call log entries: argv (arguments after the program), function,
+        owner (--user, default root), start, duration, pid, exit, result,
+        faults (kinds that fired)."""
+        try:
+            with open(self.log_path, encoding="utf-8") as handle:
+                entries = [json.loads(line) for line in handle if line.strip()]
+        except FileNotFoundError:
+            return []
+        if function is None:
+            return entries
+        return [e for e in entries if e.get("function") == function]
+
+    def reset_calls(self):
+        with open(self.log_path, "w"):
+            pass
+
+    def accounting_lines(self):
+        """Lines the fake appended to its accounting.log (real removals)."""
+        path = self.state().get("accounting_log") or self.accounting_path
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return handle.read().splitlines()
+        except FileNotFoundError:
+            return []
+
+    # -- the rest of a fake cPanel tree -------------------------------------
+
+    def write_token_files(self, cpanel_root):
+        """Create var/cpanel/authn/api_tokens_v2/whostmgr/<OWNER>.json under
+        `cpanel_root` for every owner with tokens, as cPanel keeps them (keyed
+        by a digest, never the secret), so owner discovery can be tested."""
+        import hashlib
+        directory = os.path.join(str(cpanel_root), "var/cpanel/authn/api_tokens_v2/whostmgr")
+        os.makedirs(directory, exist_ok=True)
+        for owner, tokens in self.state()["tokens"].items():
+            if not tokens:
+                continue
+            entries = {}
+            for name, token in tokens.items():
+                digest = hashlib.sha512("{}:{}".format(owner, name).encode()).hexdigest()
+                entries[digest] = dict(token)
+            path = os.path.join(directory, owner + ".json")
+            with open(path, "w", encoding="utf-8") as handle:
+                json.dump({"tokens": entries, "version": 1}, handle)
+            os.chmod(path, 0o600)
+        return directory
