@@ -1,0 +1,430 @@
+"""Last-used evidence from api_tokens_log: generated logs in tmp_path."""
+
+import calendar
+import collections
+import gzip
+import json
+import os
+import stat
+import time
+import tracemalloc
+
+import pytest
+
+from tokensweeper import usage
+
+DAY = 86400
+NOW = calendar.timegm((2026, 11, 20, 12, 0, 0))
+
+Tok = collections.namedtuple("Tok", "owner name create_time")
+
+
+def utc(y, mo, d, h=0, mi=0, s=0):
+    return calendar.timegm((y, mo, d, h, mi, s))
+
+
+def line(ts, user, name, ip="10.0.0.1", offset="+0000", request="GET /json-api/listaccts HTTP/1.1"):
+    """One api_tokens_log line for UTC epoch `ts`, written in the zone `offset` like cPanel does."""
+    sign = -1 if offset[0] == "-" else 1
+    shift = sign * (int(offset[1:3]) * 3600 + int(offset[3:5]) * 60)
+    local = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts + shift))
+    return ("[%s %s] info [whostmgrd] Host: ['%s'] HTTP Status: ['200'], User: ['%s'], "
+            "Token Name: ['%s'], Request: ['%s']\n" % (local, offset, ip, user, name, request))
+
+
+@pytest.fixture
+def root(tmp_path):
+    logs = tmp_path / "cpanel" / "usr" / "local" / "cpanel" / "logs"
+    logs.mkdir(parents=True)
+    return tmp_path / "cpanel"
+
+
+@pytest.fixture
+def state(tmp_path):
+    return tmp_path / "state"
+
+
+def logs_dir(root):
+    return root / "usr" / "local" / "cpanel" / "logs"
+
+
+def write(root, name, lines, gz=False, mode="w"):
+    path = logs_dir(root) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = "".join(lines).encode()
+    if gz:
+        with gzip.open(str(path), mode + "b") as f:
+            f.write(data)
+    else:
+        with open(str(path), mode + "b") as f:
+            f.write(data)
+    return path
+
+
+def load(root, state):
+    return usage.load_usage(cpanel_root=str(root), state_dir=str(state))
+
+
+# ---------------------------------------------------------------- rotation
+
+
+def test_reads_every_rotation_scheme_plain_and_compressed(root, state):
+    write(root, "api_tokens_log", [line(utc(2026, 11, 19, 8), "root", "whmcs", ip="10.0.0.9")])
+    write(root, "api_tokens_log.1", [line(utc(2026, 11, 12), "root", "whmcs", ip="10.0.0.8")])
+    write(root, "api_tokens_log.2.gz", [line(utc(2026, 11, 5), "root", "whmcs")], gz=True)
+    write(root, "api_tokens_log-20261101.gz", [line(utc(2026, 10, 28), "root", "backup")], gz=True)
+    write(root, "archive/api_tokens_log-09-2026.gz", [line(utc(2026, 9, 3), "root", "old")], gz=True)
+    write(root, "api_tokens_log.offset", [line(utc(2026, 8, 1), "root", "notalog")])
+
+    facts = load(root, state)
+
+    assert facts.get("root", "whmcs") == usage.TokenUsage(utc(2026, 11, 19, 8), "10.0.0.9", 3)
+    assert facts.get("root", "backup").uses == 1
+    assert facts.get("root", "old").last_used == utc(2026, 9, 3)
+    assert facts.get("root", "notalog") is None
+    assert facts.oldest == utc(2026, 9, 3)
+    assert facts.newest == utc(2026, 11, 19, 8)
+    assert facts.malformed == 0
+
+
+def test_files_are_ordered_by_content_time_not_name(root, state):
+    # A date-named file sorts before a numbered one by name, but is newer here.
+    write(root, "api_tokens_log-20261118", [line(utc(2026, 11, 18), "root", "a", ip="10.0.0.2")])
+    write(root, "api_tokens_log.9", [line(utc(2026, 11, 1), "root", "a", ip="10.0.0.1")])
+    write(root, "api_tokens_log", [])
+
+    facts = load(root, state)
+
+    names = [os.path.basename(p) for p in facts.sources]
+    assert names.index("api_tokens_log.9") < names.index("api_tokens_log-20261118")
+    assert facts.get("root", "a").last_ip == "10.0.0.2"
+
+
+def test_rotation_between_two_reads_counts_each_line_once(root, state):
+    active = write(root, "api_tokens_log", [line(utc(2026, 11, 1), "root", "t"),
+                                            line(utc(2026, 11, 2), "root", "t")])
+    assert load(root, state).get("root", "t").uses == 2
+
+    # logrotate: the live file becomes .1, cpanel keeps writing to its open
+    # handle for a moment, then a fresh api_tokens_log starts.
+    rotated = logs_dir(root) / "api_tokens_log.1"
+    os.rename(str(active), str(rotated))
+    late = line(utc(2026, 11, 3), "root", "t", ip="10.0.0.3")
+    write(root, "api_tokens_log.1", [late], mode="a")
+    fresh = line(utc(2026, 11, 4), "root", "t", ip="10.0.0.4")
+    write(root, "api_tokens_log", [fresh])
+
+    facts = load(root, state)
+
+    assert facts.get("root", "t") == usage.TokenUsage(utc(2026, 11, 4), "10.0.0.4", 4)
+    assert facts.bytes_read == len(late) + len(fresh)
+    assert facts.oldest == utc(2026, 11, 1)
+
+
+def test_rotation_then_compression_between_reads(root, state):
+    write(root, "api_tokens_log", [line(utc(2026, 11, 1), "root", "t")])
+    load(root, state)
+    os.remove(str(logs_dir(root) / "api_tokens_log"))
+    write(root, "api_tokens_log.1.gz", [line(utc(2026, 11, 1), "root", "t")], gz=True)
+    write(root, "api_tokens_log", [line(utc(2026, 11, 2), "root", "t")])
+
+    facts = load(root, state)
+
+    assert facts.get("root", "t").uses == 2
+    assert facts.get("root", "t").last_used == utc(2026, 11, 2)
+
+
+def test_truncated_log_is_read_again_from_the_start(root, state):
+    # copytruncate: the content is copied to .1 and the live file emptied in place.
+    active = write(root, "api_tokens_log", [line(utc(2026, 11, 1), "root", "t"),
+                                            line(utc(2026, 11, 2), "root", "t")])
+    load(root, state)
+    write(root, "api_tokens_log.1", [line(utc(2026, 11, 1), "root", "t"),
+                                     line(utc(2026, 11, 2), "root", "t")])
+    with open(str(active), "wb") as f:  # same inode, now shorter
+        f.write(line(utc(2026, 11, 3), "res1", "u").encode())
+
+    facts = load(root, state)
+
+    assert facts.get("root", "t").uses == 2
+    assert facts.get("res1", "u").uses == 1
+
+
+def test_rewritten_log_with_same_inode_is_noticed(root, state):
+    active = write(root, "api_tokens_log", [line(utc(2026, 11, 1), "root", "gone")])
+    load(root, state)
+    with open(str(active), "r+b") as f:  # same inode, longer, different first line
+        f.write((line(utc(2026, 11, 5), "root", "new") * 3).encode())
+
+    facts = load(root, state)
+
+    assert facts.get("root", "gone") is None
+    assert facts.get("root", "new").uses == 3
+
+
+def test_a_hard_link_to_the_live_log_is_counted_once(root, state):
+    active = write(root, "api_tokens_log", [line(utc(2026, 11, 1), "root", "t")])
+    os.link(str(active), str(logs_dir(root) / "api_tokens_log.1"))
+
+    assert load(root, state).get("root", "t").uses == 1
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_malformed_and_partial_lines_are_counted_not_fatal(root, state):
+    good = line(utc(2026, 11, 10), "root", "t", ip="10.0.0.5")
+    write(root, "api_tokens_log.1", [
+        "garbage\n",
+        "\n",
+        good[:40] + "\n",  # a line cut short by a crash
+        good.replace("2026-11-10", "2026-13-10"),  # impossible date
+        good.replace("Token Name", "Token"),
+        good,
+        good[:60],  # rotated file ending mid-line
+    ])
+    facts = load(root, state)
+
+    assert facts.get("root", "t") == usage.TokenUsage(utc(2026, 11, 10), "10.0.0.5", 1)
+    assert facts.malformed == 6
+    assert facts.lines == 7
+
+
+def test_unterminated_last_line_of_live_log_waits_until_complete(root, state):
+    done = line(utc(2026, 11, 10), "root", "t")
+    writing = line(utc(2026, 11, 11), "root", "t", ip="10.0.0.7")
+    active = write(root, "api_tokens_log", [done, writing[:50]])
+
+    first = load(root, state)
+    assert first.get("root", "t").uses == 1
+    assert first.malformed == 0
+
+    with open(str(active), "ab") as f:
+        f.write(writing[50:].encode())
+    second = load(root, state)
+
+    assert second.get("root", "t") == usage.TokenUsage(utc(2026, 11, 11), "10.0.0.7", 2)
+    assert second.malformed == 0
+
+
+def test_endless_line_is_skipped_with_flat_memory(root, state, monkeypatch):
+    monkeypatch.setattr(usage, "BLOCK_SIZE", 4096)
+    write(root, "api_tokens_log", ["x" * (usage.MAX_LINE * 3) + "\n",
+                                   line(utc(2026, 11, 10), "root", "t")])
+    facts = load(root, state)
+
+    assert facts.get("root", "t").uses == 1
+    assert facts.malformed == 1
+
+
+def test_request_text_cannot_spoof_user_or_token(root, state):
+    write(root, "api_tokens_log", [line(utc(2026, 11, 10), "res1", "t",
+                                        request="GET /x?User: ['root'], Token Name: ['admin'] HTTP/1.1")])
+    facts = load(root, state)
+
+    assert facts.get("res1", "t").uses == 1
+    assert facts.get("root", "admin") is None
+
+
+def test_gzip_still_being_written_is_used_but_not_cached(root, state):
+    data = "".join(line(utc(2026, 11, d), "root", "t") for d in range(1, 11)).encode()
+    whole = gzip.compress(data)
+    path = logs_dir(root) / "api_tokens_log.1.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+
+    facts = load(root, state)
+    assert any("api_tokens_log.1.gz" in e for e in facts.errors)
+
+    path.write_bytes(whole)
+    facts = load(root, state)
+    assert facts.errors == ()
+    assert facts.get("root", "t").uses == 10
+
+
+def test_unreadable_log_dir_means_no_evidence(tmp_path, state):
+    facts = usage.load_usage(cpanel_root=str(tmp_path / "nothing"), state_dir=str(state))
+
+    assert facts.oldest is None
+    assert facts.describe(Tok("root", "t", utc(2026, 1, 1)), NOW) == "unknown (no usage data)"
+
+
+# ---------------------------------------------------------------- content
+
+
+def test_timezone_offsets_are_converted_to_utc(root, state):
+    write(root, "api_tokens_log", [
+        line(utc(2026, 11, 19, 7, 1, 10), "root", "a", offset="+0300"),
+        # 09:30 local at UTC is LATER than 10:00 local at +0300 (07:00 UTC).
+        line(utc(2026, 11, 19, 9, 30), "root", "b", ip="10.0.0.2", offset="+0000"),
+        line(utc(2026, 11, 19, 7), "root", "b", ip="10.0.0.1", offset="+0300"),
+        line(utc(2026, 11, 19, 20), "root", "c", offset="-0530"),
+    ])
+    text = (logs_dir(root) / "api_tokens_log").read_text()
+    assert "[2026-11-19 10:01:10 +0300]" in text
+
+    facts = load(root, state)
+
+    assert facts.get("root", "a").last_used == utc(2026, 11, 19, 7, 1, 10)
+    assert facts.get("root", "b").last_ip == "10.0.0.2"
+    assert facts.get("root", "c").last_used == utc(2026, 11, 19, 20)
+    assert facts.describe(Tok("root", "a", utc(2026, 1, 1)), NOW) == "2026-11-19 07:01 UTC from 10.0.0.1"
+
+
+def test_same_token_name_under_two_users_is_two_tokens(root, state):
+    write(root, "api_tokens_log", [
+        line(utc(2026, 11, 1), "root", "deploy", ip="10.0.0.1"),
+        line(utc(2026, 11, 2), "res1", "deploy", ip="10.0.0.2"),
+        line(utc(2026, 11, 3), "res1", "deploy", ip="10.0.0.3"),
+    ])
+    facts = load(root, state)
+
+    assert facts.get("root", "deploy") == usage.TokenUsage(utc(2026, 11, 1), "10.0.0.1", 1)
+    assert facts.get("res1", "deploy") == usage.TokenUsage(utc(2026, 11, 3), "10.0.0.3", 2)
+    assert facts.get("res2", "deploy") is None
+
+
+# ---------------------------------------------------------------- semantics
+
+
+@pytest.fixture
+def facts(root, state):
+    """Evidence from 2026-10-01 to 2026-11-19 (50 days before NOW)."""
+    write(root, "api_tokens_log.1", [line(utc(2026, 10, 1), "root", "old-used", ip="10.0.0.1")])
+    write(root, "api_tokens_log", [line(utc(2026, 11, 17, 12), "root", "recent", ip="10.0.0.2"),
+                                   line(utc(2026, 11, 19), "root", "dummy")])
+    return load(root, state)
+
+
+def test_describe_separates_never_used_from_not_seen(facts):
+    assert facts.describe(Tok("root", "recent", utc(2026, 1, 1)), NOW) == "2026-11-17 12:00 UTC from 10.0.0.2"
+    # Created before the log begins: it may have been used in the rotated-away part.
+    assert facts.describe(Tok("root", "quiet", utc(2026, 1, 1)), NOW) == "not seen since 2026-10-01"
+    # Created while the log was being written, and never in it.
+    assert facts.describe(Tok("root", "fresh", utc(2026, 10, 15)), NOW) == "never used"
+    # The name exists under another user only.
+    assert facts.describe(Tok("res1", "recent", utc(2026, 10, 15)), NOW) == "never used"
+
+
+def test_use_before_creation_belongs_to_an_older_token_of_that_name(facts):
+    recreated = Tok("root", "old-used", utc(2026, 10, 20))
+
+    assert facts.describe(recreated, NOW) == "never used"
+    assert facts.unused_for(recreated, 30, NOW) == (True, "never used")
+
+
+def test_unused_for_needs_coverage_age_and_no_recent_use(facts):
+    old = utc(2026, 1, 1)
+    assert facts.covers_days(50, NOW)
+    assert not facts.covers_days(51, NOW)
+
+    assert facts.unused_for(Tok("root", "recent", old), 30, NOW) == (False, "used 3 days ago")
+    assert facts.unused_for(Tok("root", "quiet", NOW - 5 * DAY), 30, NOW) == (False, "created 5 days ago")
+    assert facts.unused_for(Tok("root", "quiet", old), 60, NOW) == (False, "usage log only covers 50 days")
+    assert facts.unused_for(Tok("root", "quiet", old), 30, NOW) == (True, "not seen since 2026-10-01")
+    assert facts.unused_for(Tok("root", "old-used", old), 30, NOW) == (True, "last used 2026-10-01 (50 days ago)")
+    assert facts.unused_for(Tok("root", "recent", old), 2, NOW) == (True, "last used 2026-11-17 (3 days ago)")
+
+
+def test_log_shorter_than_n_days_selects_nothing(root, state):
+    write(root, "api_tokens_log", [line(NOW - 12 * DAY, "root", "busy"), line(NOW - DAY, "root", "busy")])
+    facts = load(root, state)
+    idle = Tok("root", "idle", utc(2025, 1, 1))
+
+    assert facts.unused_for(idle, 30, NOW) == (False, "usage log only covers 12 days")
+    assert facts.unused_for(idle, 10, NOW) == (True, "not seen since 2026-11-08")
+    assert facts.describe(idle, NOW) == "not seen since 2026-11-08"
+
+
+def test_no_evidence_never_selects(state):
+    facts = usage.UsageFacts.empty()
+    tok = Tok("root", "t", utc(2020, 1, 1))
+
+    assert facts.oldest is None and facts.newest is None and facts.malformed == 0
+    assert not facts.covers_days(1, NOW)
+    assert facts.unused_for(tok, 30, NOW) == (False, "unknown (no usage data)")
+    assert facts.describe(tok, NOW) == "unknown (no usage data)"
+
+
+# ---------------------------------------------------------------- cache
+
+
+def test_cache_reads_only_new_bytes(root, state):
+    write(root, "api_tokens_log.1", [line(utc(2026, 11, d), "root", "t") for d in range(1, 10)])
+    write(root, "api_tokens_log", [line(utc(2026, 11, 10), "root", "t")])
+    cold = load(root, state)
+    assert cold.bytes_read > 0
+
+    unchanged = load(root, state)
+    assert unchanged.bytes_read == 0
+    assert unchanged.get("root", "t") == cold.get("root", "t")
+
+    added = line(utc(2026, 11, 11), "res1", "t", ip="10.0.0.11")
+    write(root, "api_tokens_log", [added], mode="a")
+    warm = load(root, state)
+
+    assert warm.bytes_read == len(added)
+    assert warm.get("root", "t").uses == 10
+    assert warm.get("res1", "t") == usage.TokenUsage(utc(2026, 11, 11), "10.0.0.11", 1)
+    assert warm.newest == utc(2026, 11, 11)
+
+
+def test_cache_file_is_private_json(root, state):
+    write(root, "api_tokens_log", [line(utc(2026, 11, 1), "root", "t")])
+    load(root, state)
+    cache = state / usage.CACHE_NAME
+
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+    assert json.loads(cache.read_text())["version"] == usage.CACHE_VERSION
+    assert [p.name for p in state.iterdir()] == [usage.CACHE_NAME]  # no temp files left
+
+
+def test_corrupt_cache_is_ignored(root, state):
+    write(root, "api_tokens_log", [line(utc(2026, 11, 1), "root", "t")])
+    state.mkdir()
+    (state / usage.CACHE_NAME).write_text('{"version": 1, "files": [{"dev": "x"}')
+
+    facts = load(root, state)
+
+    assert facts.get("root", "t").uses == 1
+    assert load(root, state).bytes_read == 0  # and it was replaced by a good one
+
+
+def test_works_without_a_writable_state_dir(root, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    write(root, "api_tokens_log", [line(utc(2026, 11, 1), "root", "t")])
+
+    first = load(root, blocker / "state")
+    second = load(root, blocker / "state")
+
+    assert first.get("root", "t").uses == second.get("root", "t").uses == 1
+    assert second.bytes_read == first.bytes_read > 0
+
+
+def test_defaults_come_from_the_environment(root, state, monkeypatch):
+    write(root, "api_tokens_log", [line(utc(2026, 11, 1), "root", "t")])
+    monkeypatch.setenv("TOKENSWEEPER_CPANEL_ROOT", str(root))
+    monkeypatch.setenv("TOKENSWEEPER_STATE_DIR", str(state))
+
+    assert usage.load_usage().get("root", "t").uses == 1
+    assert (state / usage.CACHE_NAME).exists()
+
+
+# ---------------------------------------------------------------- memory
+
+
+def test_memory_does_not_grow_with_the_log(root, state, monkeypatch):
+    monkeypatch.setattr(usage, "BLOCK_SIZE", 16 * 1024)
+    one = line(utc(2026, 11, 1), "root", "t")
+    count = (2 * 1024 * 1024) // len(one)
+    write(root, "api_tokens_log", [one] * count)
+
+    tracemalloc.start()
+    try:
+        facts = load(root, state)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert facts.get("root", "t").uses == count
+    assert peak < 512 * 1024  # a quarter of the 2 MB log
