@@ -146,7 +146,6 @@ class FakeServer(object):
         with self._edit() as state:
             if name not in state["resellers"]:
                 state["resellers"].append(name)
-            state["tokens"].setdefault(name, {})
 
     def remove_reseller(self, name):
         """Take reseller privileges away; the tokens stay (as on cPanel)."""
@@ -180,27 +179,49 @@ class FakeServer(object):
             "whitelist_ips": list(whitelist_ips) if whitelist_ips else None,
         }
         with self._edit() as state:
-            tokens = state["tokens"].setdefault(owner, {})
+            tokens = self._load(state, owner)
             if name in tokens:
                 raise ValueError("{} already has a token named {}".format(owner, name))
             tokens[name] = token
+            _fake.save_tokens(self.state_path, state, owner, tokens)
         return dict(token)
 
     def remove_token(self, owner, name):
         """Remove behind the plugin's back (as if an admin did it in WHM)."""
         with self._edit() as state:
-            state["tokens"].get(owner, {}).pop(name, None)
+            tokens = self._load(state, owner)
+            if tokens.pop(name, None) is not None:
+                _fake.save_tokens(self.state_path, state, owner, tokens)
+
+    def replace_tokens(self, owner, tokens):
+        """Set all of `owner`'s tokens at once ({name: token dict}, stored
+        as given: the bulk path for big seeds)."""
+        with self._edit() as state:
+            _fake.save_tokens(self.state_path, state, owner, dict(tokens))
+
+    def use_token_dir(self, directory="tokens"):
+        """Keep each owner's tokens in DIRECTORY/OWNER.json (relative to the
+        state file) instead of inside it: big servers stay fast to call."""
+        with self._edit() as state:
+            inline = state.get("tokens", {})
+            state["token_dir"] = directory
+            state["tokens"] = {}
+            for owner, tokens in inline.items():
+                _fake.save_tokens(self.state_path, state, owner, tokens)
+
+    def _load(self, state, owner):
+        return copy.deepcopy(_fake.load_tokens(self.state_path, state, owner))
 
     def tokens(self, owner):
         """{name: token dict} of `owner` as stored (no fault rendering)."""
-        return copy.deepcopy(self.state()["tokens"].get(owner, {}))
+        return self._load(self.state(), owner)
 
     def token_names(self, owner):
-        return set(self.state()["tokens"].get(owner, {}))
+        return set(self.tokens(owner))
 
     def owners(self):
         """Every user with a token entry (including ones with none left)."""
-        return sorted(self.state()["tokens"])
+        return _fake.token_owners(self.state_path, self.state())
 
     # -- faults -----------------------------------------------------------
 
@@ -270,7 +291,9 @@ class FakeServer(object):
         import hashlib
         directory = os.path.join(str(cpanel_root), "var/cpanel/authn/api_tokens_v2/whostmgr")
         os.makedirs(directory, exist_ok=True)
-        for owner, tokens in self.state()["tokens"].items():
+        state = self.state()
+        for owner in _fake.token_owners(self.state_path, state):
+            tokens = self._load(state, owner)
             if not tokens:
                 continue
             entries = {}

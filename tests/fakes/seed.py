@@ -1,0 +1,193 @@
+"""Seed a FakeServer with a realistic (or a large) cPanel server.
+
+    python -m tests.fakes.seed DIR [--now EPOCH] [--scale OWNERS TOKENS FRACTION]
+
+prints the `export` lines that point the plugin at the seeded fake.
+Everything is deterministic: the same `now` gives the same server.
+"""
+import argparse
+import os
+import shlex
+import sys
+import time
+
+from tests.fakes.fakeserver import RESELLER_ACLS, FakeServer, full_access_acls
+
+DAY = 86400
+YEAR = 365 * DAY
+
+# ACL sets real integrations ask for.
+READ_ONLY = ("list-accts", "show-bandwidth", "acct-summary", "basic-system-info", "status")
+MONITORING = ("list-accts", "status", "stats", "show-bandwidth", "basic-system-info")
+BILLING = ("list-accts", "create-acct", "suspend-acct", "kill-acct", "edit-account",
+           "upgrade-account", "passwd", "list-pkgs", "add-pkg", "edit-pkg", "limit-bandwidth",
+           "quota", "create-user-session")
+DEPLOY = ("list-accts", "create-user-session", "cpanel-api", "edit-dns")
+CLUSTERING = ("clustering",)
+BACKUP = ("list-accts", "create-user-session", "cpanel-api", "acct-summary")
+
+RESELLERS = (
+    # (reseller, accounts it owns: (user, suspended))
+    ("hostpro", (("shopnorth", False), ("cafeluna", False), ("oldclient", True))),
+    ("webagency", (("agencysite", False), ("clientblog", False))),
+    ("devshop", (("devstaging", False),)),
+    ("resold22", ()),
+    ("acmeweb", (("acmestore", False), ("acmemail", True))),
+)
+ROOT_ACCOUNTS = (("mainsite", False), ("hostpro", False), ("webagency", False),
+                 ("devshop", False), ("resold22", True), ("acmeweb", False))
+
+
+def acl_map(granted, owner):
+    """An ACL map as cPanel lists it: every privilege of the owner, 0 or 1."""
+    if granted == "all":
+        return full_access_acls(owner)
+    names = set(RESELLER_ACLS) | set(granted)
+    if owner == "root":
+        names.add("all")
+    return {name: (1 if name in granted else 0) for name in sorted(names)}
+
+
+def root_tokens(now):
+    """(name, create_time, expires_at, acls, whitelist_ips) of root's tokens."""
+    return [
+        ("billing-whmcs", now - 3 * YEAR, None, "all", ["203.0.113.25"]),
+        ("monitoring-nagios", now - 2 * YEAR - 40 * DAY, None, MONITORING, ["198.51.100.7"]),
+        ("backup-jetbackup", now - 400 * DAY, now + 5 * DAY, BACKUP, None),
+        ("transfer-{}".format(now - 30 * DAY), now - 30 * DAY, now - 28 * DAY, "all", None),
+        ("reverse_trust_ns2", now - 4 * YEAR, None, CLUSTERING, ["192.0.2.53"]),
+        ("ns1-trust", now - 4 * YEAR - 10 * DAY, None, CLUSTERING, None),
+        ("WP-Dashboard", now - 200 * DAY, None, "all", None),
+        ("ci-deploy", now - 120 * DAY, now - 10 * DAY, DEPLOY, ["192.0.2.0/24"]),
+        ("old-migration-2023", now - 2 * YEAR - 200 * DAY, now - 2 * YEAR, "all", None),
+        ("tmp-debug", now - 900 * DAY, None, "all", None),
+        ("grafana-readonly", now - 60 * DAY, now + 300 * DAY, READ_ONLY, None),
+        ("softaculous-api", now - 3 * DAY, None, "all", None),
+        ("whmcs_staging", now - 20 * DAY, now + 2 * DAY, BILLING, ["10.0.0.0/8", "192.0.2.8/29"]),
+    ]
+
+
+def reseller_tokens(reseller, now):
+    """A different, deterministic mix for each reseller."""
+    mixes = {
+        "hostpro": [
+            ("billing-whmcs", now - 2 * YEAR, None, BILLING, ["203.0.113.40"]),
+            ("old-migration-2023", now - 2 * YEAR - 100 * DAY, now - 600 * DAY, "all", None),
+            ("api-client", now - 45 * DAY, now + 20 * DAY, READ_ONLY, None),
+        ],
+        "webagency": [
+            ("WP-Dashboard", now - 100 * DAY, None, "all", None),
+            ("ci-deploy", now - 10 * DAY, now + 1 * DAY, DEPLOY, None),
+            ("test", now - 5 * YEAR, None, "all", None),
+        ],
+        "devshop": [
+            ("ci-deploy", now - 300 * DAY, now - 1 * DAY, DEPLOY, ["198.51.100.0/24"]),
+            ("monitoring-uptime", now - 700 * DAY, None, MONITORING, None),
+        ],
+        "resold22": [
+            ("legacy-panel", now - 6 * YEAR, now - 4 * YEAR, "all", None),
+        ],
+        "acmeweb": [
+            ("backup-jetbackup", now - 90 * DAY, now + 90 * DAY, BACKUP, None),
+            ("billing-blesta", now - 500 * DAY, None, BILLING, None),
+            ("tmp-import", now - 2 * DAY, now + 5 * DAY, "all", None),
+        ],
+    }
+    return mixes.get(reseller, [])
+
+
+def seed_realistic(server, now):
+    """Root + 5 resellers with accounts and a realistic mix of tokens:
+    expired, expiring within days, years old, never expiring, full access,
+    narrow ACLs, IP-limited, and cPanel's own (trust, transfer, dashboard)."""
+    now = int(now)
+    with server.batch():
+        server.set_now(now)
+        for reseller, accounts in RESELLERS:
+            server.add_reseller(reseller)
+            for user, suspended in accounts:
+                server.add_account(user, owner=reseller, suspended=suspended)
+        for user, suspended in ROOT_ACCOUNTS:
+            server.add_account(user, owner="root", suspended=suspended)
+        add_all(server, "root", root_tokens(now))
+        for reseller, _ in RESELLERS:
+            add_all(server, reseller, reseller_tokens(reseller, now))
+    return server
+
+
+def add_all(server, owner, specs):
+    for name, created, expires, granted, ips in specs:
+        server.add_token(owner, name, created, expires_at=expires,
+                         acls=acl_map(granted, owner), whitelist_ips=ips)
+
+
+SCALE_PREFIXES = ("api", "deploy", "billing", "monitor", "backup", "sync", "tmp", "app")
+
+
+def is_stale(index, fraction):
+    """Spread stale tokens evenly: index i is stale when floor((i+1)*f) grows."""
+    return int((index + 1) * fraction) > int(index * fraction)
+
+
+def seed_scale(server, owners, tokens_per_owner, stale_fraction, now):
+    """root + (owners - 1) resellers, each with `tokens_per_owner` tokens of
+    which `stale_fraction` are expired. Small ACL maps keep the state file
+    small; the state is written once. Returns the list of owners."""
+    now = int(now)
+    names = ["root"] + ["reseller{:03d}".format(i) for i in range(1, owners)]
+    with server.batch():
+        server.set_now(now)
+        server.use_token_dir()
+        for owner in names[1:]:
+            server.add_reseller(owner)
+            server.add_account(owner, owner="root")
+        for owner in names:
+            acls = {"all": 1} if owner == "root" else {"list-accts": 1, "create-acct": 0}
+            server.replace_tokens(owner, scale_tokens(tokens_per_owner, stale_fraction,
+                                                      acls, now))
+    return names
+
+
+def scale_tokens(count, stale_fraction, acls, now):
+    tokens = {}
+    for i in range(count):
+        name = "{}-{:05d}".format(SCALE_PREFIXES[i % len(SCALE_PREFIXES)], i)
+        created = now - (i % 1500 + 1) * DAY
+        expires = now - (i % 90 + 1) * DAY if is_stale(i, stale_fraction) else None
+        tokens[name] = {"name": name, "create_time": created, "expires_at": expires,
+                        "acls": dict(acls), "whitelist_ips": None}
+    return tokens
+
+
+def export_lines(server):
+    values = dict(server.env)
+    here = os.path.dirname(sys.executable)
+    lines = ["export {}={}".format(k, shlex.quote(v)) for k, v in sorted(values.items())]
+    lines.append('export PATH={}:"$PATH"'.format(shlex.quote(here)))
+    return lines
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tests.fakes.seed",
+                                     description="Seed a fake whmapi1 server in DIR.")
+    parser.add_argument("directory")
+    parser.add_argument("--now", type=int, default=None,
+                        help="clock for the seeded ages (default: current time)")
+    parser.add_argument("--scale", nargs=3, metavar=("OWNERS", "TOKENS", "FRACTION"),
+                        help="a large synthetic server instead of the realistic one")
+    args = parser.parse_args(argv)
+    now = args.now if args.now is not None else int(time.time())
+    state = os.path.join(args.directory, "whmapi1-state.json")
+    if os.path.exists(state):
+        os.remove(state)  # reseeding starts from an empty server
+    server = FakeServer(args.directory, now=now)
+    if args.scale:
+        seed_scale(server, int(args.scale[0]), int(args.scale[1]), float(args.scale[2]), now)
+    else:
+        seed_realistic(server, now)
+    print("\n".join(export_lines(server)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
