@@ -1,0 +1,413 @@
+"""The `tokensweeper` command: list, plan, sweep, revoke, audit, check-config.
+
+Exit status: 0 ok, 1 runtime failure, 2 usage or config error, 3 a sweep
+finished with failed tokens. --json on every command prints one JSON document.
+"""
+
+import argparse
+import calendar
+import getpass
+import json
+import os
+import sys
+import time
+
+from . import __version__, audit, clock, config, paths, usage
+from .lock import LockBusy, SweepLock
+from .owners import find_owners, order_owners, valid_owner
+from .policy import REVOKE, Selectors, plan_for_names, state_of
+from .sweep import ENFORCE, build_plan, execute
+from .tokens import NAME_RE
+from .whmapi import Client, WhmapiError
+
+OK, FAILURE, USAGE, PARTIAL = 0, 1, 2, 3
+
+
+class CliError(Exception):
+    def __init__(self, message, status=FAILURE):
+        super(CliError, self).__init__(message)
+        self.status = status
+
+
+# -- argument parsing -----------------------------------------------------------
+
+
+def days(text):
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError("expected a whole number of days (1 or more), got %r" % text)
+    return int(text)
+
+
+def owner_name(text):
+    if not valid_owner(text):
+        raise argparse.ArgumentTypeError("%r is not a cPanel user name" % text)
+    return text
+
+
+def token_name(text):
+    if not NAME_RE.match(text):
+        raise argparse.ArgumentTypeError("%r is not a valid API token name ([A-Za-z0-9_-], 1-50)" % text)
+    return text
+
+
+def add_selectors(parser):
+    group = parser.add_argument_group(
+        "selectors", "AND-ed together; without any, the config's policy is used")
+    group.add_argument("--expired", action="store_true", help="expired tokens")
+    group.add_argument("--expiring-within", type=days, metavar="DAYS", help="tokens expiring within DAYS")
+    group.add_argument("--older-than", type=days, metavar="DAYS", help="tokens created more than DAYS ago")
+    group.add_argument("--unused-for", type=days, metavar="DAYS",
+                       help="tokens with no use in api_tokens_log for DAYS (only when the log covers them)")
+    group.add_argument("--no-expiry", action="store_true", help="tokens that never expire")
+    group.add_argument("--full-access", action="store_true", help="tokens with every privilege")
+    group.add_argument("--no-ip-limit", action="store_true", help="tokens usable from any address")
+    group.add_argument("--name", action="append", default=[], metavar="GLOB",
+                       help="token names matching GLOB (repeatable)")
+    group.add_argument("--owner", action="append", default=[], type=owner_name, metavar="USER",
+                       help="tokens of USER (repeatable)")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="tokensweeper", description="Find and revoke stale WHM API tokens by policy, safely.")
+    parser.add_argument("--version", action="version", version="tokensweeper %s" % __version__)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    def command(name, helptext):
+        sub = commands.add_parser(name, help=helptext, description=helptext)
+        sub.add_argument("--json", action="store_true", help="print machine-readable JSON")
+        return sub
+
+    listing = command("list", "list WHM API tokens with their age, expiry, use and state")
+    who = listing.add_mutually_exclusive_group()
+    who.add_argument("--owner", type=owner_name, metavar="USER", help="only the tokens of USER")
+    who.add_argument("--all-owners", action="store_true", help="root and every reseller (the default)")
+
+    add_selectors(command("plan", "show what a sweep would revoke; changes nothing"))
+
+    sweep = command("sweep", "revoke the selected tokens (asks first on a terminal)")
+    add_selectors(sweep)
+    sweep.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    sweep.add_argument("--scheduled", action="store_true",
+                       help="the unattended cron run: config policy, mode and cap; silent unless "
+                            "something was revoked, refused or failed")
+
+    revoke = command("revoke", "revoke named tokens of one owner (protected names are kept)")
+    revoke.add_argument("--owner", type=owner_name, required=True, metavar="USER")
+    revoke.add_argument("names", nargs="+", type=token_name, metavar="NAME")
+    revoke.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    audit_cmd = command("audit", "show the audit log")
+    audit_cmd.add_argument("--since", metavar="DATE", help="records from DATE (YYYY-MM-DD) on")
+
+    command("check-config", "check the config file and show the effective settings")
+    return parser
+
+
+def selectors_from(args, cfg):
+    chosen = Selectors(expired=args.expired, expiring_within_days=args.expiring_within,
+                       older_than_days=args.older_than, unused_for_days=args.unused_for,
+                       no_expiry=args.no_expiry, full_access=args.full_access,
+                       no_ip_limit=args.no_ip_limit, names=args.name, owners=args.owner)
+    return cfg.selectors() if chosen.is_empty() else chosen
+
+
+# -- output helpers -------------------------------------------------------------
+
+
+def day(epoch):
+    return "never" if epoch is None else time.strftime("%Y-%m-%d", time.gmtime(epoch))
+
+
+def table(rows, headers):
+    rows = [[str(cell) for cell in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def emit_json(document):
+    print(json.dumps(document, indent=2, sort_keys=True))
+
+
+def progress(message):
+    if sys.stderr.isatty():
+        print(message, file=sys.stderr)
+
+
+def plural(count, word):
+    return "%d %s%s" % (count, word, "" if count == 1 else "s")
+
+
+# -- commands -------------------------------------------------------------------
+
+
+class Context(object):
+    """What every command needs: the validated config, a client, the usage evidence and now."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.client = Client()
+        self.now = clock.now()
+        self._usage = None
+
+    @property
+    def usage(self):
+        if self._usage is None:
+            self._usage = usage.load_usage()
+        return self._usage
+
+    def owners(self, wanted=None):
+        if wanted:
+            return order_owners(wanted)
+        progress("finding token owners...")
+        owners, problems = find_owners(self.client)
+        for problem in problems:
+            print("warning: %s" % problem, file=sys.stderr)
+        if self.cfg.owners != "all":
+            owners = [owner for owner in owners if owner in self.cfg.owners]
+        return owners
+
+    def plan(self, selectors, owners=None):
+        owners = self.owners(owners or list(selectors.owners) or None)
+        progress("listing the tokens of %s..." % plural(len(owners), "owner"))
+        plan = build_plan(self.client, selectors, self.cfg.protection(), self.usage, self.now,
+                          owners, self.cfg.parallel_owners)
+        report_listing_errors(plan.owner_errors)
+        return plan
+
+
+def report_listing_errors(errors):
+    for owner, message in sorted(errors.items()):
+        print("error: could not list the tokens of %s: %s" % (owner, message), file=sys.stderr)
+
+
+def cmd_list(ctx, args):
+    plan = ctx.plan(ctx.cfg.selectors(), [args.owner] if args.owner else None)
+    protection = ctx.cfg.protection()
+    rows = []
+    for item in plan.items:
+        token = item.token
+        rows.append({
+            "owner": token.owner, "name": token.name, "created": day(token.create_time),
+            "expires": day(token.expires_at), "age_days": token.age_days(ctx.now),
+            "last_used": ctx.usage.describe(token, ctx.now), "full_access": token.full_access,
+            "ip_limit": ", ".join(token.whitelist_ips) or "none",
+            "state": state_of(item, protection, ctx.now),
+        })
+    if args.json:
+        emit_json({"tokens": rows, "owner_errors": plan.owner_errors, "now": audit.iso(ctx.now)})
+    else:
+        headers = ["owner", "name", "created", "expires", "age_days", "last_used", "full_access",
+                   "ip_limit", "state"]
+        print(table([[r[h] if h != "full_access" else ("yes" if r[h] else "no") for h in headers]
+                     for r in rows], headers))
+        print("\n%s of %s" % (plural(len(rows), "token"), plural(len(plan.by_owner()), "owner")))
+    return PARTIAL if plan.owner_errors else OK
+
+
+def plan_summary(plan):
+    revoke = plan.to_revoke()
+    return "%s of %s would be revoked, %s kept as protected" % (
+        plural(len(revoke), "token"), plural(len({t.owner for t in revoke}), "owner"),
+        plural(plan.counts()["protected"], "token"))
+
+
+def plan_document(plan):
+    items = [dict(item.token.to_dict(), decision=item.decision, reason=item.reason)
+             for item in plan.items]
+    return {"selectors": plan.selectors.to_dict(), "counts": plan.counts(), "tokens": items,
+            "owner_errors": plan.owner_errors}
+
+
+def print_plan(plan):
+    shown = [i for i in plan.items if i.decision != "keep"]
+    rows = [[i.token.owner, i.token.name, "revoke" if i.decision == REVOKE else i.decision, i.reason]
+            for i in shown]
+    if rows:
+        print(table(rows, ["owner", "name", "action", "reason"]))
+        print()
+    print("Selected by: %s" % plan.selectors.describe())
+    print(plan_summary(plan))
+
+
+def cmd_plan(ctx, args):
+    plan = ctx.plan(selectors_from(args, ctx.cfg))
+    if args.json:
+        emit_json(plan_document(plan))
+    else:
+        print_plan(plan)
+    return PARTIAL if plan.owner_errors else OK
+
+
+def confirm(args, plan):
+    """A person confirms on a terminal; elsewhere only --yes may go on."""
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        raise CliError("refusing to revoke without --yes: standard input is not a terminal", USAGE)
+    revoke = plan.to_revoke()
+    answer = input("Revoke %s of %s? Type yes to go on: " % (
+        plural(len(revoke), "token"), plural(len({t.owner for t in revoke}), "owner")))
+    return answer.strip().lower() == "yes"
+
+
+def finish(ctx, args, plan, actor, mode, cap=None, quiet=False):
+    if plan.to_revoke() and not quiet and not args.json:
+        print_plan(plan)
+    if mode == ENFORCE and plan.to_revoke() and cap is None and not confirm(args, plan):
+        print("Nothing was revoked.")
+        return OK
+    progress("revoking %s..." % plural(len(plan.to_revoke()), "token"))
+    result = execute(plan, ctx.client, ctx.lock, actor, mode, ctx.now, cap=cap,
+                     parallel=ctx.cfg.parallel_owners)
+    print_result(result, args.json, quiet)
+    return result.exit_code()
+
+
+def print_result(result, as_json, quiet):
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    counts = result.counts()
+    eventful = counts["revoked"] or counts["failed"] or result.refused or result.owner_errors
+    if quiet and not eventful:
+        return
+    rows = [[o.token.owner, o.token.name, o.action, o.reason] for o in result.outcomes]
+    if rows:
+        print(table(rows, ["owner", "name", "outcome", "reason"]))
+    if result.refused:
+        print("REFUSED: %s" % result.refused)
+    for owner, message in sorted(result.owner_errors.items()):
+        print("FAILED for %s: %s" % (owner, message))
+    if result.audit_error:
+        print("AUDIT LOG NOT WRITTEN: %s" % result.audit_error)
+    print("Run %s (%s): %s" % (result.run_id, result.mode, ", ".join(
+        "%d %s" % (n, action) for action, n in sorted(counts.items()) if n) or "nothing to do"))
+
+
+def cmd_sweep(ctx, args):
+    if args.scheduled:
+        plan = ctx.plan(ctx.cfg.selectors())
+        return finish(ctx, args, plan, "cron", ctx.cfg.mode, cap=ctx.cfg.max_revoke_per_run,
+                      quiet=True)
+    plan = ctx.plan(selectors_from(args, ctx.cfg))
+    if not plan.to_revoke():
+        if args.json:
+            emit_json(plan_document(plan))
+        else:
+            print(plan_summary(plan))
+        return PARTIAL if plan.owner_errors else OK
+    return finish(ctx, args, plan, actor(), ENFORCE)
+
+
+def cmd_revoke(ctx, args):
+    tokens = ctx.client.list_tokens(args.owner)
+    plan = plan_for_names(tokens, {(args.owner, name) for name in args.names},
+                          ctx.cfg.protection(), ctx.now)
+    return finish(ctx, args, plan, actor(), ENFORCE)
+
+
+def cmd_audit(args):
+    since = None
+    if args.since:
+        try:
+            since = calendar.timegm(time.strptime(args.since, "%Y-%m-%d"))
+        except ValueError:
+            raise CliError("--since: expected a date like 2026-11-01, got %r" % args.since, USAGE)
+    records, damaged = audit.read(since=since)
+    if damaged:
+        print("warning: skipped %s of the audit log that could not be read"
+              % plural(damaged, "line"), file=sys.stderr)
+    if args.json:
+        emit_json({"records": records, "damaged_lines": damaged})
+        return OK
+    rows = []
+    for record in records:
+        tokens = record.get("tokens") or []
+        actions = {}
+        for token in tokens:
+            actions[token.get("action")] = actions.get(token.get("action"), 0) + 1
+        summary = ", ".join("%d %s" % (n, a) for a, n in sorted(actions.items())) or "-"
+        if record.get("refused"):
+            summary = "refused: " + record["refused"]
+        rows.append([record.get("time", "?"), record.get("run_id", "?"), record.get("event", "?"),
+                     record.get("actor", "?"), record.get("mode", "?"), summary])
+    print(table(rows, ["time", "run", "event", "actor", "mode", "tokens"]))
+    return OK
+
+
+def cmd_check_config(args):
+    try:
+        cfg = config.load()
+    except config.ConfigError as error:
+        if args.json:
+            emit_json({"ok": False, "source": error.source, "problems": error.problems})
+        else:
+            print("%s" % error, file=sys.stderr)
+        return USAGE
+    warnings = [] if cfg.policy_selects_anything() else [
+        "the policy selects nothing: enable policy.expired, older_than_days or unused_for_days"]
+    if args.json:
+        emit_json({"ok": True, "source": cfg.source, "config": cfg.to_dict(), "warnings": warnings})
+        return OK
+    print("OK: %s" % cfg.source)
+    print("mode: %s (%s)" % (cfg.mode, "revokes on schedule and hooks" if cfg.mode == "enforce"
+                             else "scheduled runs and hooks only record what they would do"))
+    print("policy: %s" % cfg.selectors().describe())
+    print("protected: %s" % ("built-in names" if cfg.protect["builtin"] else "no built-in names")
+          + ("" if not cfg.protect["names"] else ", " + ", ".join(cfg.protect["names"])))
+    print("cap per unattended run: %d tokens; schedule: %s" % (cfg.max_revoke_per_run, cfg.schedule))
+    for warning in warnings:
+        print("warning: %s" % warning)
+    return OK
+
+
+def actor():
+    try:
+        return "cli:%s" % getpass.getuser()
+    except Exception:  # no name for this uid: still record who
+        return "cli:uid%d" % os.getuid()
+
+
+def run(args):
+    if args.command == "check-config":
+        return cmd_check_config(args)
+    if args.command == "audit":
+        return cmd_audit(args)
+    try:
+        cfg = config.load()
+    except config.ConfigError as error:
+        raise CliError("%s\n(run 'tokensweeper check-config'; nothing was done)" % error, USAGE)
+    ctx = Context(cfg)
+    if args.command == "list":
+        return cmd_list(ctx, args)
+    if args.command == "plan":
+        return cmd_plan(ctx, args)
+    # Changes happen under the lock, from the listing to the verification.
+    with SweepLock(paths.lock_file()) as lock:
+        ctx.lock = lock
+        if args.command == "sweep":
+            return cmd_sweep(ctx, args)
+        return cmd_revoke(ctx, args)
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except CliError as error:
+        print("tokensweeper: %s" % error, file=sys.stderr)
+        return error.status
+    except (WhmapiError, LockBusy, audit.AuditError) as error:
+        print("tokensweeper: %s" % error, file=sys.stderr)
+        return FAILURE
+    except KeyboardInterrupt:
+        print("tokensweeper: interrupted", file=sys.stderr)
+        return FAILURE
+    except BrokenPipeError:
+        # Output piped into head or less that quit early: not an error worth a traceback.
+        sys.stderr.close()
+        return OK

@@ -1,0 +1,200 @@
+"""The YAML config: loaded, checked key by key, turned into policy objects.
+
+Every key is optional; a missing file means the documented defaults. Unknown
+keys and bad values are errors that name the key path and the value, and all
+of them are reported at once so one edit fixes the file.
+"""
+
+import copy
+import os
+import re
+
+from . import paths
+from .policy import Protection, Selectors
+
+EVENT_ACTIONS = ("sweep", "revoke_all", "snapshot", "ignore")
+
+DEFAULTS = {
+    "mode": "preview",
+    "policy": {"expired": True, "older_than_days": None, "unused_for_days": None, "names": []},
+    "protect": {"builtin": True, "names": []},
+    "owners": "all",
+    "max_revoke_per_run": 50,
+    "parallel_owners": 4,
+    "events": {"suspend": "sweep", "password_change": "ignore", "rename": "ignore",
+               "remove": "snapshot"},
+    "schedule": "daily",
+}
+
+# Token names are [A-Za-z0-9_-]; a glob may add * ? [ ] and ! inside brackets.
+GLOB_RE = re.compile(r"^[A-Za-z0-9_*?\[\]!-]{1,100}$")
+OWNER_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+class ConfigError(Exception):
+    def __init__(self, source, problems):
+        self.source = source
+        self.problems = problems
+        super(ConfigError, self).__init__(
+            "%s: %s" % (source, "; ".join(problems)) if len(problems) == 1 else
+            "%s has %d problems:\n  %s" % (source, len(problems), "\n  ".join(problems)))
+
+
+class Config(object):
+    def __init__(self, values, source, from_file):
+        self.values = values
+        self.source = source
+        self.from_file = from_file
+
+    def __getattr__(self, key):
+        try:
+            return self.values[key]
+        except KeyError:
+            raise AttributeError(key)
+
+    def selectors(self):
+        """The configured policy: stale = expired OR too old OR unused, within names and owners."""
+        policy = self.values["policy"]
+        owners = () if self.values["owners"] == "all" else tuple(self.values["owners"])
+        return Selectors(expired=policy["expired"], older_than_days=policy["older_than_days"],
+                         unused_for_days=policy["unused_for_days"], names=policy["names"],
+                         owners=owners, combine="any")
+
+    def policy_selects_anything(self):
+        return bool(self.selectors().active_criteria())
+
+    def protection(self):
+        return Protection(self.values["protect"]["builtin"], self.values["protect"]["names"])
+
+    def to_dict(self):
+        return copy.deepcopy(self.values)
+
+
+def load(path=None):
+    path = path or paths.config_file()
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8")
+    except FileNotFoundError:
+        return Config(copy.deepcopy(DEFAULTS), "defaults (no file at %s)" % path, False)
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(path, ["cannot read it: %s" % error])
+    return Config(parse(text, path), path, True)
+
+
+def parse(text, source="config"):
+    import yaml  # only here: the hook's fast path never loads the parser
+
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = " (line %d)" % (mark.line + 1) if mark else ""
+        raise ConfigError(source, ["not valid YAML%s: %s" % (where, getattr(error, "problem", error))])
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(source, ["the file must be a mapping of keys, got %s" % _kind(raw)])
+    problems = []
+    values = _check_mapping(raw, DEFAULTS, "", problems)
+    if problems:
+        raise ConfigError(source, problems)
+    return values
+
+
+def _check_mapping(raw, defaults, prefix, problems):
+    values = copy.deepcopy(defaults)
+    for key, value in raw.items():
+        where = prefix + str(key)
+        if key not in defaults:
+            problems.append("%s: unknown key (known: %s)" % (where, ", ".join(sorted(defaults))))
+            continue
+        checker = CHECKS.get(where)
+        if isinstance(defaults[key], dict):
+            if not isinstance(value, dict):
+                problems.append("%s: expected a mapping, got %r" % (where, value))
+                continue
+            values[key] = _check_mapping(value, defaults[key], where + ".", problems)
+        else:
+            try:
+                values[key] = checker(value)
+            except ValueError as error:
+                problems.append("%s: %s" % (where, error))
+    return values
+
+
+def _choice(*allowed):
+    def check(value):
+        if value not in allowed:
+            raise ValueError("expected one of %s, got %r" % (", ".join(allowed), value))
+        return value
+    return check
+
+
+def _boolean(value):
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false, got %r" % (value,))
+    return value
+
+
+def _whole(what, low, high=None, optional=False):
+    def check(value):
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("expected a whole number of %s, got %r" % (what, value))
+        if value < low or (high is not None and value > high):
+            bound = "from %d to %d" % (low, high) if high is not None else "at least %d" % low
+            raise ValueError("expected a whole number of %s %s, got %r" % (what, bound, value))
+        return value
+    return check
+
+
+def _globs(value):
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError("expected a list of name patterns, got %r" % (value,))
+    for glob in value:
+        if not isinstance(glob, str) or not GLOB_RE.match(glob) or glob.count("[") != glob.count("]"):
+            raise ValueError("%r is not a token name pattern (letters, digits, _ - and the wildcards "
+                             "* ? [...])" % (glob,))
+    return list(value)
+
+
+def _owners(value):
+    if value == "all":
+        return value
+    if not isinstance(value, list) or not value:
+        raise ValueError("expected 'all' or a list of user names, got %r" % (value,))
+    for owner in value:
+        if not isinstance(owner, str) or not (owner == "root" or OWNER_RE.match(owner)):
+            raise ValueError("%r is not a cPanel user name" % (owner,))
+    return list(value)
+
+
+CHECKS = {
+    "mode": _choice("preview", "enforce"),
+    "policy.expired": _boolean,
+    "policy.older_than_days": _whole("days", 1, optional=True),
+    "policy.unused_for_days": _whole("days", 1, optional=True),
+    "policy.names": _globs,
+    "protect.builtin": _boolean,
+    "protect.names": _globs,
+    "owners": _owners,
+    "max_revoke_per_run": _whole("tokens", 0),
+    "parallel_owners": _whole("owners", 1, 32),
+    "events.suspend": _choice(*EVENT_ACTIONS),
+    "events.password_change": _choice(*EVENT_ACTIONS),
+    "events.rename": _choice(*EVENT_ACTIONS),
+    "events.remove": _choice("snapshot", "revoke_all", "ignore"),
+    "schedule": _choice("daily", "hourly", "off"),
+}
+
+
+def _kind(value):
+    return type(value).__name__
+
+
+def exists(path=None):
+    return os.path.exists(path or paths.config_file())

@@ -1,0 +1,216 @@
+"""From a Plan to a Result: the only code that revokes tokens.
+
+The order is what makes it safe:
+  1. the caller holds the sweep lock (one sweep at a time);
+  2. an "intent" record reaches the audit log, or nothing is revoked;
+  3. per owner, batched api_token_revoke calls, then one api_token_list:
+     whmapi1 answers OK even for names it did not remove, so only the
+     second listing says what really went;
+  4. an "outcome" record with every token's fate.
+Owners are independent, so a bounded number are swept at the same time, and
+one owner's failure never stops the others.
+"""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from . import audit
+from .owners import find_owners, take_inventory
+from .policy import GONE, PROTECTED, REVOKE, make_plan
+from .tokens import TokenDataError
+from .whmapi import WhmapiError
+
+PREVIEW, ENFORCE = "preview", "enforce"
+REVOKED, ALREADY_GONE, FAILED = "revoked", "already-gone", "failed"
+KEPT_PROTECTED, WOULD_REVOKE = "kept-protected", "would-revoke"
+ACTIONS = (REVOKED, ALREADY_GONE, FAILED, KEPT_PROTECTED, WOULD_REVOKE)
+
+
+class Outcome(object):
+    __slots__ = ("token", "action", "reason")
+
+    def __init__(self, token, action, reason):
+        self.token = token
+        self.action = action
+        self.reason = reason
+
+    def to_dict(self):
+        record = self.token.to_dict()
+        record.update(action=self.action, reason=self.reason)
+        return record
+
+
+class Result(object):
+    """What one run did, the same for every front end."""
+
+    def __init__(self, run_id, actor, mode, started, selectors):
+        self.run_id = run_id
+        self.actor = actor
+        self.mode = mode
+        self.started = started
+        self.finished = started
+        self.selectors = selectors
+        self.outcomes = []
+        self.owner_errors = {}
+        self.refused = None
+        self.audit_error = None
+
+    def count(self, action):
+        return sum(1 for outcome in self.outcomes if outcome.action == action)
+
+    def counts(self):
+        return {action: self.count(action) for action in ACTIONS}
+
+    @property
+    def failed_count(self):
+        return self.count(FAILED)
+
+    @property
+    def ok(self):
+        return not (self.failed_count or self.owner_errors or self.refused or self.audit_error)
+
+    def exit_code(self):
+        """DESIGN.md: 0 ok, 1 runtime failure, 3 finished with failed tokens."""
+        if self.audit_error:
+            return 1
+        if self.failed_count or self.owner_errors:
+            return 3
+        return 0
+
+    def to_dict(self):
+        return {
+            "run_id": self.run_id,
+            "actor": self.actor,
+            "mode": self.mode,
+            "started": audit.iso(self.started),
+            "finished": audit.iso(self.finished),
+            "selectors": self.selectors,
+            "counts": self.counts(),
+            "tokens": [outcome.to_dict() for outcome in self.outcomes],
+            "owner_errors": self.owner_errors,
+            "refused": self.refused,
+            "audit_error": self.audit_error,
+        }
+
+
+def build_plan(client, selectors, protection, usage, now, owners=None, parallel=4):
+    """List the owners' tokens (all owners unless given) and plan. The Plan carries
+    owner_errors (owners whose listing failed) and problems (owner names refused)."""
+    problems = []
+    if owners is None:
+        owners, problems = find_owners(client)
+    inventory = take_inventory(client, owners, parallel)
+    plan = make_plan(inventory.tokens, usage, selectors, protection, now)
+    plan.owner_errors = dict(inventory.errors)
+    plan.problems = problems
+    return plan
+
+
+def execute(plan, client, lock, actor, mode, now, cap=None, parallel=4, clock=time.time):
+    """Carry out a plan. mode PREVIEW revokes nothing and records what would happen.
+    cap (unattended runs): refuse the whole run when it would revoke more than cap tokens."""
+    if not lock.held:
+        raise RuntimeError("execute() needs the sweep lock held")
+    result = Result(audit.new_run_id(now), actor, mode, now, plan.selectors.to_dict())
+    result.owner_errors.update(plan.owner_errors)
+    to_revoke = plan.to_revoke()
+    _settle_without_calls(plan, result)
+
+    if mode == PREVIEW:
+        result.outcomes.extend(Outcome(t, WOULD_REVOKE, plan.reason_of(t)) for t in to_revoke)
+        return _record(result, "preview", clock)
+    if cap is not None and len(to_revoke) > cap:
+        result.refused = ("would revoke %d tokens, more than max_revoke_per_run (%d): "
+                          "nothing was revoked; a person must run this sweep" % (len(to_revoke), cap))
+        return _record(result, "refused", clock)
+    if not to_revoke:
+        return _record(result, "outcome", clock)
+
+    # Step 2: without an intent record nothing is revoked (AuditError propagates).
+    audit.write(_record_body(result, "intent", [
+        dict(t.to_dict(), action=REVOKE, reason=plan.reason_of(t)) for t in to_revoke]))
+    result.outcomes.extend(_revoke_all(client, to_revoke, plan, parallel))
+    return _record(result, "outcome", clock)
+
+
+def _settle_without_calls(plan, result):
+    for item in plan.items:
+        if item.decision == PROTECTED:
+            result.outcomes.append(Outcome(item.token, KEPT_PROTECTED, item.reason))
+        elif item.decision == GONE:
+            result.outcomes.append(Outcome(item.token, ALREADY_GONE, item.reason))
+
+
+def _revoke_all(client, tokens, plan, parallel):
+    by_owner = {}
+    for token in tokens:
+        by_owner.setdefault(token.owner, []).append(token)
+
+    def sweep_owner(owner):
+        return _revoke_and_verify(client, owner, by_owner[owner], plan)
+
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        per_owner = list(pool.map(sweep_owner, sorted(by_owner)))
+    return [outcome for outcomes in per_owner for outcome in outcomes]
+
+
+def _revoke_and_verify(client, owner, tokens, plan):
+    call_error = None
+    try:
+        client.revoke_tokens(owner, [token.name for token in tokens])
+    except WhmapiError as error:
+        call_error = str(error)  # a batch may still have gone through: the listing decides
+    try:
+        still_listed = {token.name for token in client.list_tokens(owner)}
+    except (WhmapiError, TokenDataError) as error:
+        why = "could not verify (%s)" % error
+        if call_error:
+            why = "%s; the revoke call failed: %s" % (why, call_error)
+        return [Outcome(token, FAILED, why) for token in tokens]
+    outcomes = []
+    for token in tokens:
+        if token.name not in still_listed:
+            outcomes.append(Outcome(token, REVOKED, plan.reason_of(token)))
+        elif call_error:
+            outcomes.append(Outcome(token, FAILED, call_error))
+        else:
+            outcomes.append(Outcome(token, FAILED, "whmapi1 answered OK but the token is still listed"))
+    return outcomes
+
+
+def _record_body(result, event, tokens):
+    return {
+        "event": event,
+        "time": audit.iso(result.finished),
+        "epoch": result.finished,
+        "run_id": result.run_id,
+        "actor": result.actor,
+        "mode": result.mode,
+        "selectors": result.selectors,
+        "tokens": tokens,
+        "owner_errors": result.owner_errors,
+        "refused": result.refused,
+    }
+
+
+def _record(result, event, clock):
+    result.finished = int(clock())
+    try:
+        audit.write(_record_body(result, event, [o.to_dict() for o in result.outcomes]))
+    except audit.AuditError as error:
+        if event == "refused" or event == "preview":
+            raise
+        result.audit_error = str(error)
+    return result
+
+
+def record_snapshot(tokens, actor, now, note):
+    """Write an account's tokens to the audit log (before cPanel deletes them). Returns the run id."""
+    run_id = audit.new_run_id(now)
+    audit.write({
+        "event": "snapshot", "time": audit.iso(now), "epoch": now, "run_id": run_id,
+        "actor": actor, "mode": "snapshot", "selectors": {}, "note": note,
+        "tokens": [dict(t.to_dict(), action="snapshot", reason=note) for t in tokens],
+        "owner_errors": {}, "refused": None,
+    })
+    return run_id

@@ -1,0 +1,156 @@
+"""The Token value object and the parsing of `api_token_list` answers.
+
+cPanel's answer is loosely typed (cpanel-facts.md §1): `expires_at` may be
+null, an integer or a string of digits; ACL values may be 0/1 or "0"/"1";
+`whitelist_ips` may be a list, null or absent. Everything is normalised here
+so the rest of the code sees one shape.
+"""
+
+import re
+
+DAY = 86400
+
+# cPanel's own rule for token names (api_token_create).
+NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
+
+
+class TokenDataError(ValueError):
+    """whmapi1 described a token in a way we cannot trust."""
+
+
+class Token(object):
+    __slots__ = ("owner", "name", "create_time", "expires_at", "acls", "whitelist_ips")
+
+    def __init__(self, owner, name, create_time, expires_at=None, acls=None, whitelist_ips=()):
+        self.owner = owner
+        self.name = name
+        self.create_time = create_time
+        self.expires_at = expires_at
+        self.acls = dict(acls or {})
+        self.whitelist_ips = tuple(whitelist_ips or ())
+
+    def __repr__(self):
+        return "Token(%r, %r)" % (self.owner, self.name)
+
+    def __eq__(self, other):
+        return isinstance(other, Token) and self.key() == other.key() and self.to_dict() == other.to_dict()
+
+    def __hash__(self):
+        return hash(self.key())
+
+    def key(self):
+        return (self.owner, self.name)
+
+    @property
+    def full_access(self):
+        # A root token with the "all" ACL can do everything root can.
+        return bool(self.acls.get("all"))
+
+    @property
+    def ip_limited(self):
+        return bool(self.whitelist_ips)
+
+    def is_expired(self, now):
+        return self.expires_at is not None and self.expires_at <= now
+
+    def age_days(self, now):
+        return max(0, (now - self.create_time) // DAY)
+
+    def expires_in_days(self, now):
+        """Whole days until expiry (negative once expired), None when it never expires."""
+        if self.expires_at is None:
+            return None
+        return (self.expires_at - now) // DAY
+
+    def to_dict(self):
+        """The facts the audit log and --json output record (never a secret: cPanel has none here)."""
+        return {
+            "owner": self.owner,
+            "name": self.name,
+            "create_time": self.create_time,
+            "expires_at": self.expires_at,
+            "full_access": self.full_access,
+            "ip_limited": self.ip_limited,
+        }
+
+
+def parse_token_list(owner, data):
+    """Turn the `data` of an api_token_list answer into Tokens, sorted by name."""
+    if not isinstance(data, dict):
+        raise TokenDataError("api_token_list for %s: expected an object, got %s" % (owner, _kind(data)))
+    entries = data.get("tokens")
+    if entries is None or entries == []:
+        # A user without tokens may come back as {}, [] or with no key at all.
+        return []
+    if not isinstance(entries, dict):
+        raise TokenDataError("api_token_list for %s: 'tokens' is %s, not an object" % (owner, _kind(entries)))
+    return sorted((parse_token(owner, key, value) for key, value in entries.items()), key=lambda t: t.name)
+
+
+def parse_token(owner, key, entry):
+    where = "token %r of %s" % (key, owner)
+    if not isinstance(entry, dict):
+        raise TokenDataError("%s: expected an object, got %s" % (where, _kind(entry)))
+    name = entry.get("name", key)
+    if name != key:
+        raise TokenDataError("%s: its name field says %r" % (where, name))
+    create_time = _epoch(entry.get("create_time"), where, "create_time")
+    if create_time is None:
+        raise TokenDataError("%s: create_time is missing" % where)
+    return Token(
+        owner=owner,
+        name=name,
+        create_time=create_time,
+        expires_at=_epoch(entry.get("expires_at"), where, "expires_at"),
+        acls=_acls(entry.get("acls"), where),
+        whitelist_ips=_ips(entry.get("whitelist_ips"), where),
+    )
+
+
+def _epoch(value, where, field):
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise TokenDataError("%s: %s is a boolean" % (where, field))
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    raise TokenDataError("%s: %s is not a Unix time: %r" % (where, field, value))
+
+
+def _acls(value, where):
+    if value is None:
+        return {}
+    if isinstance(value, list):
+        # Some versions list the granted ACL names instead of a 0/1 map.
+        if all(isinstance(item, str) for item in value):
+            return {item: True for item in value}
+        raise TokenDataError("%s: acls list holds non-names" % where)
+    if not isinstance(value, dict):
+        raise TokenDataError("%s: acls is %s, not an object" % (where, _kind(value)))
+    return {str(acl): _flag(granted, where, acl) for acl, granted in value.items()}
+
+
+def _flag(value, where, acl):
+    if value in (0, 1, True, False) and not isinstance(value, float):
+        return bool(value)
+    if isinstance(value, str) and value.strip() in ("0", "1"):
+        return value.strip() == "1"
+    raise TokenDataError("%s: ACL %r is %r, expected 0 or 1" % (where, acl, value))
+
+
+def _ips(value, where):
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,) if value and value != "any" else ()
+    if isinstance(value, list) and all(isinstance(ip, str) for ip in value):
+        return tuple(value)
+    raise TokenDataError("%s: whitelist_ips is %r, expected a list of addresses" % (where, value))
+
+
+def _kind(value):
+    return "null" if value is None else type(value).__name__
