@@ -428,3 +428,17 @@ def test_memory_does_not_grow_with_the_log(root, state, monkeypatch):
 
     assert facts.get("root", "t").uses == count
     assert peak < 512 * 1024  # a quarter of the 2 MB log
+
+
+def test_log_that_started_empty_and_was_then_rewritten_is_noticed(root, state):
+    active = write(root, "api_tokens_log", [])
+    load(root, state)
+    write(root, "api_tokens_log", [line(utc(2026, 11, 1), "root", "first")], mode="a")
+    assert load(root, state).get("root", "first").uses == 1
+    with open(str(active), "r+b") as f:  # same inode and size, other content
+        f.write(line(utc(2026, 11, 2), "root", "other").encode())
+
+    facts = load(root, state)
+
+    assert facts.get("root", "first") is None
+    assert facts.get("root", "other").uses == 1

@@ -354,9 +354,9 @@ def _carry_over(prior, state):
     state.oldest, state.newest = prior.oldest, prior.newest
     state.lines, state.malformed = prior.lines, prior.malformed
     state.tokens = prior.tokens
-    # Keep the head the cache verified, so a file shorter than 4 KB that then
-    # grows still matches next time.
-    state.head_len, state.head_sha = prior.head_len, prior.head_sha
+    # The new state keeps the CURRENT head: the cached head was just verified
+    # as its prefix, and a file that was short (or empty) last time now gets
+    # a full 4 KB fingerprint.
 
 
 def _read_compressed(f, state):
