@@ -6,7 +6,6 @@ of them are reported at once so one edit fixes the file.
 """
 
 import copy
-import os
 import re
 
 from . import paths
@@ -131,6 +130,11 @@ def _choice(*allowed):
     return check
 
 
+def _schedule(value):
+    # YAML 1.1 reads a bare `off` as false; an admin who wrote `schedule: off` meant "off".
+    return _choice("daily", "hourly", "off")("off" if value is False else value)
+
+
 def _boolean(value):
     if not isinstance(value, bool):
         raise ValueError("expected true or false, got %r" % (value,))
@@ -188,13 +192,9 @@ CHECKS = {
     "events.password_change": _choice(*EVENT_ACTIONS),
     "events.rename": _choice(*EVENT_ACTIONS),
     "events.remove": _choice("snapshot", "revoke_all", "ignore"),
-    "schedule": _choice("daily", "hourly", "off"),
+    "schedule": _schedule,
 }
 
 
 def _kind(value):
     return type(value).__name__
-
-
-def exists(path=None):
-    return os.path.exists(path or paths.config_file())
