@@ -1,0 +1,516 @@
+"""The whmapi1 emulator against cpanel-facts.md section 1, run as a program."""
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+
+import pytest
+import yaml
+
+from tests.fakes import seed
+from tests.fakes.fakeserver import FAKE_PATH, FakeServer, RESELLER_ACLS
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(FAKE_PATH)))
+NOW = 1790000000
+DAY = 86400
+REVOKE_NO_NAME = ("The system failed to revoke the API token: Provide at least one "
+                  "“token_name” argument.")
+
+
+@pytest.fixture
+def server(tmp_path):
+    fake = FakeServer(str(tmp_path / "server"), now=NOW)
+    fake.add_reseller("bob")
+    fake.add_account("bob", owner="root")
+    fake.add_account("carl", owner="bob", suspended=True)
+    fake.add_token("root", "my-controller-token", 1483625276, expires_at=1609372800,
+                   acls={"create-acct": 0, "list-accts": 1, "suspend-acct": 1},
+                   whitelist_ips=["192.0.2.1", "192.0.2.8/29"])
+    fake.add_token("root", "my-read-only-token", 1490882281,
+                   acls={"create-acct": 0, "list-accts": 1})
+    return fake
+
+
+def run(server, *args, **kwargs):
+    """-> (exit status, stdout text, stderr text)"""
+    proc = subprocess.Popen([FAKE_PATH] + list(args), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=server.full_env())
+    out, err = proc.communicate(timeout=kwargs.get("timeout", 30))
+    return proc.returncode, out.decode("utf-8"), err.decode("utf-8")
+
+
+def api(server, *args):
+    """Run with --output=json; -> the parsed envelope (exit status must be 0)."""
+    status, out, err = run(server, "--output=json", *args)
+    assert status == 0, err
+    return json.loads(out)
+
+
+def ok(document):
+    return document["metadata"]["result"] == 1
+
+
+# -- envelope and output formats ---------------------------------------------
+
+def test_list_matches_documented_example(server):
+    document = api(server, "api_token_list")
+    assert set(document) == {"data", "metadata"}
+    assert document["metadata"] == {"command": "api_token_list", "reason": "OK",
+                                    "result": 1, "version": 1}
+    tokens = document["data"]["tokens"]
+    assert tokens["my-controller-token"] == {
+        "acls": {"create-acct": 0, "list-accts": 1, "suspend-acct": 1},
+        "create_time": 1483625276, "expires_at": 1609372800,
+        "name": "my-controller-token", "whitelist_ips": ["192.0.2.1", "192.0.2.8/29"]}
+    assert tokens["my-read-only-token"]["expires_at"] is None
+    assert tokens["my-read-only-token"]["whitelist_ips"] is None
+
+
+def test_default_output_is_yaml(server):
+    status, out, _ = run(server, "api_token_list")
+    assert status == 0
+    assert out.startswith("---")
+    assert yaml.safe_load(out) == api(server, "api_token_list")
+
+
+def test_jsonpretty_and_xml(server):
+    _, pretty, _ = run(server, "--output=jsonpretty", "listresellers")
+    assert "\n   " in pretty
+    assert json.loads(pretty)["data"] == {"reseller": ["bob"]}
+    _, xml, _ = run(server, "--output=xml", "listresellers")
+    assert "<reseller><item>bob</item></reseller>" in xml
+
+
+def test_options_after_the_function_and_space_separated(server):
+    status, out, _ = run(server, "api_token_list", "--user", "bob", "--output=json")
+    assert status == 0
+    assert json.loads(out)["data"] == {"tokens": {}}
+
+
+def test_curly_quotes_arrive_as_utf8(server):
+    status, out, _ = run(server, "--output=json", "api_token_revoke")
+    assert "“token_name”".encode("utf-8") in out.encode("utf-8")
+    assert "\\u201c" not in out
+
+
+def test_bad_output_format_and_missing_function_exit_non_zero(server):
+    assert run(server, "--output=csv", "listresellers")[0] != 0
+    status, out, err = run(server, "--output=json")
+    assert status != 0 and out == "" and "Usage" in err
+
+
+def test_unknown_function_is_result_0(server):
+    document = api(server, "api_token_frobnicate")
+    assert not ok(document)
+    assert document["metadata"]["reason"] == (
+        "Unknown app (“api_token_frobnicate”) requested for this version (1) of the API.")
+
+
+# -- owners ------------------------------------------------------------------
+
+def test_token_functions_act_on_the_user_they_run_as(server):
+    server.add_token("bob", "bob-token", NOW - DAY)
+    assert set(api(server, "api_token_list")["data"]["tokens"]) == {
+        "my-controller-token", "my-read-only-token"}
+    assert set(api(server, "--user=bob", "api_token_list")["data"]["tokens"]) == {"bob-token"}
+
+
+def test_user_that_is_not_a_reseller_fails(server):
+    document = api(server, "--user=carl", "api_token_list")
+    assert not ok(document)
+    assert "carl" in document["metadata"]["reason"]
+    status, out, err = run(server, "--output=json", "--user=nobody", "api_token_list")
+    assert status != 0 and out == "" and "nobody" in err
+
+
+def test_former_reseller_keeps_tokens_but_cannot_be_called(server):
+    server.add_token("bob", "kept", NOW - DAY)
+    server.remove_reseller("bob")
+    assert not ok(api(server, "--user=bob", "api_token_list"))
+    assert server.token_names("bob") == {"kept"}
+
+
+# -- revoke ------------------------------------------------------------------
+
+def add_names(server, owner, names):
+    for name in names:
+        server.add_token(owner, name, NOW - DAY)
+
+
+def test_revoke_mixes_token_name_forms(server):
+    add_names(server, "root", ["a", "b", "c", "d"])
+    document = api(server, "api_token_revoke", "token_name=a", "token_name-7=b",
+                   "token_name-0=c")
+    assert ok(document)
+    assert "data" not in document  # metadata only, no per-token outcome
+    assert server.token_names("root") == {"d", "my-controller-token", "my-read-only-token"}
+
+
+def test_revoke_is_exact_and_case_sensitive(server):
+    add_names(server, "root", ["Deploy"])
+    assert ok(api(server, "api_token_revoke", "token_name=deploy"))
+    assert "Deploy" in server.token_names("root")
+
+
+def test_revoke_ignores_unknown_names_silently(server):
+    before = server.token_names("root")
+    document = api(server, "api_token_revoke", "token_name=no-such-token")
+    assert document["metadata"]["result"] == 1
+    assert document["metadata"]["reason"] == "OK"
+    assert server.token_names("root") == before
+    assert server.accounting_lines() == []
+
+
+def test_revoke_without_a_name_gives_the_documented_reason(server):
+    for args in ([], ["token_namex=a"], ["token_name-x=a"], ["other=1"]):
+        document = api(server, "api_token_revoke", *args)
+        assert document["metadata"]["result"] == 0
+        assert document["metadata"]["reason"] == REVOKE_NO_NAME
+
+
+def test_revoke_uri_decodes_names(server):
+    add_names(server, "root", ["a_b-c"])
+    assert ok(api(server, "api_token_revoke", "token_name=a%5Fb%2Dc"))
+    assert "a_b-c" not in server.token_names("root")
+
+
+def test_revoke_only_touches_the_owner_it_runs_as(server):
+    add_names(server, "root", ["shared"])
+    add_names(server, "bob", ["shared"])
+    assert ok(api(server, "--user=bob", "api_token_revoke", "token_name=shared"))
+    assert "shared" in server.token_names("root")
+    assert "shared" not in server.token_names("bob")
+
+
+def test_accounting_log_has_one_line_per_real_removal(server):
+    add_names(server, "bob", ["x1", "x2"])
+    api(server, "--user=bob", "api_token_revoke", "token_name-1=x1", "token_name-2=x2",
+        "token_name-3=ghost")
+    lines = server.accounting_lines()
+    assert len(lines) == 2
+    assert all(":REVOKEAPITOKEN:root:bob:" in line for line in lines)
+    assert lines[0].endswith(":x1") and lines[1].endswith(":x2")
+
+
+def test_two_thousand_names_in_one_call(server):
+    names = ["t{}".format(i) for i in range(2000)]
+    server.replace_tokens("bob", {n: {"name": n, "create_time": NOW, "expires_at": None,
+                                      "acls": {"all": 1}, "whitelist_ips": None}
+                                  for n in names})
+    args = ["token_name-{}={}".format(i + 1, n) for i, n in enumerate(names)]
+    assert ok(api(server, "--user=bob", "api_token_revoke", *args))
+    assert server.token_names("bob") == set()
+    assert len(server.accounting_lines()) == 2000
+
+
+def test_concurrent_revokes_lose_no_update(server):
+    names = ["c{}".format(i) for i in range(12)]
+    add_names(server, "root", names)
+    threads = [threading.Thread(target=api, args=(server, "api_token_revoke",
+                                                  "token_name=" + n)) for n in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert server.token_names("root") == {"my-controller-token", "my-read-only-token"}
+    assert len(server.accounting_lines()) == 12
+
+
+# -- create / update ---------------------------------------------------------
+
+def test_create_returns_a_secret_once_and_lists_the_token(server):
+    document = api(server, "api_token_create", "token_name=ci-deploy",
+                   "acl-0=list-accts", "acl-1=create-acct", "expires_at={}".format(NOW + DAY),
+                   "whitelist_ip-0=192.0.2.8%2F29")
+    assert ok(document)
+    data = document["data"]
+    assert re.match(r"^[0-9A-Z]{32}$", data["token"])
+    assert (data["name"], data["create_time"], data["expires_at"]) == ("ci-deploy", NOW, NOW + DAY)
+    token = server.tokens("root")["ci-deploy"]
+    assert token["acls"] == {"list-accts": 1, "create-acct": 1}
+    assert token["whitelist_ips"] == ["192.0.2.8/29"]
+    assert data["token"] not in json.dumps(server.state())
+
+
+def test_create_without_acl_is_full_access(server):
+    api(server, "api_token_create", "token_name=full")
+    api(server, "--user=bob", "api_token_create", "token_name=full")
+    assert server.tokens("root")["full"]["acls"] == {"all": 1}
+    assert set(server.tokens("bob")["full"]["acls"]) == set(RESELLER_ACLS)
+    assert server.tokens("root")["full"]["expires_at"] is None
+
+
+def test_create_rejects_duplicates_per_owner(server):
+    document = api(server, "api_token_create", "token_name=my-read-only-token")
+    assert document["metadata"]["result"] == 0
+    assert document["metadata"]["reason"] == (
+        "A conflicting API token with the name “my-read-only-token” already exists.")
+
+
+@pytest.mark.parametrize("name", ["has space", "dot.name", "x" * 51, "ünïcode", "a/b"])
+def test_create_rejects_invalid_names(server, name):
+    from urllib.parse import quote
+    document = api(server, "api_token_create", "token_name=" + quote(name, safe=""))
+    assert document["metadata"]["result"] == 0
+    assert document["metadata"]["reason"].startswith(
+        "“{}” is not a valid API token name.".format(name))
+    assert name not in server.token_names("root")
+
+
+def test_create_accepts_a_fifty_character_name(server):
+    assert ok(api(server, "api_token_create", "token_name=" + "A_9-" * 12 + "zz"))
+
+
+def test_create_rejects_past_expiry(server):
+    document = api(server, "api_token_create", "token_name=late",
+                   "expires_at={}".format(NOW - 1))
+    assert document["metadata"]["reason"] == "The “{}” value must be a future date.".format(NOW - 1)
+    assert "late" not in server.token_names("root")
+
+
+def test_update_keeps_omitted_fields_and_renames(server):
+    assert ok(api(server, "api_token_update", "token_name=my-controller-token",
+                  "new_name=renamed", "whitelist_ip=any"))
+    token = server.tokens("root")["renamed"]
+    assert token["whitelist_ips"] is None
+    assert token["acls"] == {"create-acct": 0, "list-accts": 1, "suspend-acct": 1}
+    assert token["expires_at"] == 1609372800
+    assert "my-controller-token" not in server.token_names("root")
+
+
+def test_update_of_missing_token_fails(server):
+    assert not ok(api(server, "api_token_update", "token_name=ghost", "new_name=x"))
+
+
+# -- listresellers / listaccts -----------------------------------------------
+
+def test_listresellers_shape(server):
+    server.add_reseller("alice")
+    data = api(server, "listresellers")["data"]
+    assert sorted(data["reseller"]) == ["alice", "bob"]
+    assert "root" not in data["reseller"]
+
+
+def test_listaccts_want(server):
+    accounts = api(server, "listaccts", "want=user,owner,suspended")["data"]["acct"]
+    assert accounts == [{"user": "bob", "owner": "root", "suspended": 0},
+                        {"user": "carl", "owner": "bob", "suspended": 1}]
+    full = api(server, "listaccts")["data"]["acct"]
+    assert {"domain", "plan", "user", "owner", "suspended"} <= set(full[0])
+
+
+def test_listaccts_as_reseller_sees_own_accounts(server):
+    accounts = api(server, "--user=bob", "listaccts", "want=user")["data"]["acct"]
+    assert accounts == [{"user": "bob"}, {"user": "carl"}]
+
+
+# -- fault knobs -------------------------------------------------------------
+
+def test_fault_fail_for_one_function_changes_nothing(server):
+    add_names(server, "root", ["x"])
+    server.add_fault("fail", function="api_token_revoke", reason="Locked out.")
+    document = api(server, "api_token_revoke", "token_name=x")
+    assert document["metadata"] == {"command": "api_token_revoke", "reason": "Locked out.",
+                                    "result": 0, "version": 1}
+    assert "x" in server.token_names("root")
+    assert ok(api(server, "api_token_list"))
+
+
+def test_fault_restricted_to_an_owner(server):
+    server.add_fault("fail", owner="bob")
+    assert ok(api(server, "api_token_list"))
+    assert not ok(api(server, "--user=bob", "api_token_list"))
+
+
+def test_fault_exit_prints_no_json(server):
+    add_names(server, "root", ["x"])
+    server.add_fault("exit", function="api_token_revoke", status=255, message="Died.")
+    status, out, err = run(server, "--output=json", "api_token_revoke", "token_name=x")
+    assert (status, out, err.strip()) == (255, "", "Died.")
+    assert "x" in server.token_names("root")
+
+
+def test_fault_exit_after_the_work_still_revokes(server):
+    add_names(server, "root", ["x"])
+    server.add_fault("exit", function="api_token_revoke", when="after")
+    status, out, _ = run(server, "--output=json", "api_token_revoke", "token_name=x")
+    assert status == 1 and out == ""
+    assert "x" not in server.token_names("root")
+
+
+def test_fault_garbage(server):
+    server.add_fault("garbage", text="<html>oops</html>")
+    status, out, _ = run(server, "--output=json", "api_token_list")
+    assert (status, out) == (0, "<html>oops</html>")
+
+
+def test_fault_garbage_default_is_not_json(server):
+    server.add_fault("garbage")
+    status, out, _ = run(server, "--output=json", "api_token_list")
+    assert status == 0
+    with pytest.raises(ValueError):
+        json.loads(out)
+
+
+def test_fault_hang_outlives_a_timeout(server):
+    add_names(server, "root", ["x"])
+    server.add_fault("hang", function="api_token_revoke")
+    with pytest.raises(subprocess.TimeoutExpired):
+        subprocess.run([FAKE_PATH, "--output=json", "api_token_revoke", "token_name=x"],
+                       stdout=subprocess.PIPE, env=server.full_env(), timeout=1.5)
+    assert "x" in server.token_names("root")
+    assert server.calls("api_token_revoke")[0]["hung"] is True
+
+
+def test_fault_latency_shows_in_the_call_log(server):
+    server.add_fault("latency", seconds=0.3, function="listresellers")
+    api(server, "listresellers")
+    api(server, "api_token_list")
+    assert server.calls("listresellers")[0]["duration"] >= 0.3
+    assert server.calls("api_token_list")[0]["faults"] == []
+
+
+def test_fault_keep_token(server):
+    add_names(server, "root", ["stays", "goes"])
+    server.add_fault("keep_token", name="stays")
+    assert ok(api(server, "api_token_revoke", "token_name=stays", "token_name=goes"))
+    assert "stays" in server.token_names("root")
+    assert "goes" not in server.token_names("root")
+    assert len(server.accounting_lines()) == 1
+
+
+def test_fault_quirky_list_fields(server):
+    for kind in ("expires_as_string", "acls_as_string", "whitelist_absent"):
+        server.add_fault(kind, function="api_token_list")
+    tokens = api(server, "api_token_list")["data"]["tokens"]
+    assert tokens["my-controller-token"]["expires_at"] == "1609372800"
+    assert tokens["my-controller-token"]["acls"]["list-accts"] == "1"
+    assert tokens["my-controller-token"]["whitelist_ips"] == ["192.0.2.1", "192.0.2.8/29"]
+    assert "whitelist_ips" not in tokens["my-read-only-token"]
+    assert tokens["my-read-only-token"]["expires_at"] is None
+
+
+def test_fault_whitelist_empty(server):
+    server.add_fault("whitelist_empty")
+    tokens = api(server, "api_token_list")["data"]["tokens"]
+    assert tokens["my-read-only-token"]["whitelist_ips"] == []
+
+
+def test_fault_no_data_and_null_data(server):
+    server.add_fault("no_data", function="api_token_list")
+    server.add_fault("null_data", function="listresellers")
+    assert "data" not in api(server, "api_token_list")
+    assert api(server, "listresellers")["data"] is None
+
+
+def test_fault_warnings(server):
+    server.add_fault("warnings", messages=["Disk almost full."])
+    document = api(server, "listresellers")
+    assert ok(document)
+    assert document["metadata"]["output"] == {"warnings": ["Disk almost full."]}
+
+
+def test_counted_fault_fires_on_the_chosen_calls_only(server):
+    server.add_fault("fail", function="listresellers", after=1, times=1)
+    results = [ok(api(server, "listresellers")) for _ in range(3)]
+    assert results == [True, False, True]
+
+
+def test_unknown_fault_kind_or_param_is_refused(server):
+    with pytest.raises(ValueError):
+        server.add_fault("explode")
+    with pytest.raises(ValueError):
+        server.add_fault("latency", secs=1)
+
+
+def test_clear_faults(server):
+    server.add_fault("fail")
+    server.clear_faults()
+    assert ok(api(server, "listresellers"))
+
+
+# -- call log ----------------------------------------------------------------
+
+def test_call_log_records_each_call(server):
+    api(server, "--user=bob", "api_token_list")
+    api(server, "api_token_revoke", "token_name=nothing")
+    calls = server.calls()
+    assert [c["function"] for c in calls] == ["api_token_list", "api_token_revoke"]
+    assert calls[0]["argv"] == ["--output=json", "--user=bob", "api_token_list"]
+    assert calls[0]["owner"] == "bob" and calls[1]["owner"] == "root"
+    for call in calls:
+        assert {"start", "duration", "pid", "exit"} <= set(call)
+    assert len(server.calls("api_token_revoke")) == 1
+    server.reset_calls()
+    assert server.calls() == []
+
+
+def test_no_state_variable_is_a_clear_error(server):
+    env = server.full_env()
+    del env["TOKENSWEEPER_FAKE_STATE"]
+    proc = subprocess.Popen([FAKE_PATH, "listresellers"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode != 0 and b"TOKENSWEEPER_FAKE_STATE" in err
+
+
+# -- FakeServer and seeds ----------------------------------------------------
+
+def test_apply_env_points_at_the_fake(server, monkeypatch):
+    server.apply_env(monkeypatch)
+    assert os.environ["TOKENSWEEPER_WHMAPI1"] == FAKE_PATH
+    assert os.environ["TOKENSWEEPER_FAKE_STATE"] == server.state_path
+    assert os.environ["PATH"].split(os.pathsep)[0] == os.path.dirname(
+        sys.executable)
+
+
+def test_reopening_a_directory_keeps_the_server(server):
+    again = FakeServer(server.directory)
+    assert again.token_names("root") == server.token_names("root")
+
+
+def test_token_files_for_owner_discovery(server, tmp_path):
+    server.add_token("bob", "b", NOW)
+    directory = server.write_token_files(str(tmp_path / "cpanel"))
+    assert sorted(os.listdir(directory)) == ["bob.json", "root.json"]
+    assert oct(os.stat(os.path.join(directory, "bob.json")).st_mode & 0o777) == "0o600"
+
+
+def test_realistic_seed(tmp_path):
+    fake = seed.seed_realistic(FakeServer(str(tmp_path)), NOW)
+    assert len(fake.resellers()) == 5
+    root = fake.tokens("root")
+    assert {"billing-whmcs", "reverse_trust_ns2", "ns1-trust", "WP-Dashboard"} <= set(root)
+    assert any(t["expires_at"] and t["expires_at"] < NOW for t in root.values())
+    assert any(t["expires_at"] and NOW < t["expires_at"] < NOW + 7 * DAY for t in root.values())
+    assert any(t["whitelist_ips"] for t in root.values())
+    assert root["ns1-trust"]["acls"]["clustering"] == 1
+    assert root["ns1-trust"]["acls"]["all"] == 0
+    listed = api(fake, "--user=hostpro", "api_token_list")["data"]["tokens"]
+    assert "billing-whmcs" in listed
+    again = seed.seed_realistic(FakeServer(str(tmp_path / "again")), NOW)
+    assert again.tokens("webagency") == fake.tokens("webagency")
+
+
+def test_scale_seed_uses_per_owner_files(tmp_path):
+    fake = FakeServer(str(tmp_path))
+    owners = seed.seed_scale(fake, 3, 10, 0.3, NOW)
+    assert owners == ["root", "reseller001", "reseller002"]
+    tokens = fake.tokens("reseller002")
+    assert len(tokens) == 10
+    assert sum(1 for t in tokens.values() if t["expires_at"]) == 3
+    assert ok(api(fake, "--user=reseller002", "api_token_revoke", "token_name=api-00000"))
+    assert len(fake.token_names("reseller002")) == 9
+    assert len(api(fake, "api_token_list")["data"]["tokens"]) == 10
+
+
+def test_seed_command_prints_exports(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.seed", str(tmp_path), "--now",
+         str(NOW)], stdout=subprocess.PIPE, cwd=REPO)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert "export TOKENSWEEPER_FAKE_STATE=" in out.decode()
+    assert len(FakeServer(str(tmp_path)).resellers()) == 5
