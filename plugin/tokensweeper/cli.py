@@ -254,16 +254,19 @@ def confirm(args, plan):
     return answer.strip().lower() == "yes"
 
 
-def finish(ctx, args, plan, actor, mode, cap=None, quiet=False):
-    if plan.to_revoke() and not quiet and not args.json:
-        print_plan(plan)
-    if mode == ENFORCE and plan.to_revoke() and cap is None and not confirm(args, plan):
-        print("Nothing was revoked.")
-        return OK
+def finish(ctx, args, plan, actor, mode, unattended=False):
+    """Carry out a plan: a person confirms it; an unattended run is capped and quiet instead."""
+    if not unattended:
+        if plan.to_revoke() and not args.json:
+            print_plan(plan)
+        if plan.to_revoke() and not confirm(args, plan):
+            print("Nothing was revoked.")
+            return OK
     progress("revoking %s..." % plural(len(plan.to_revoke()), "token"))
+    cap = ctx.cfg.max_revoke_per_run if unattended else None
     result = execute(plan, ctx.client, ctx.lock, actor, mode, ctx.now, cap=cap,
                      parallel=ctx.cfg.parallel_owners)
-    print_result(result, args.json, quiet)
+    print_result(result, args.json, quiet=unattended)
     return result.exit_code()
 
 
@@ -291,8 +294,7 @@ def print_result(result, as_json, quiet):
 def cmd_sweep(ctx, args):
     if args.scheduled:
         plan = ctx.plan(ctx.cfg.selectors())
-        return finish(ctx, args, plan, "cron", ctx.cfg.mode, cap=ctx.cfg.max_revoke_per_run,
-                      quiet=True)
+        return finish(ctx, args, plan, "cron", ctx.cfg.mode, unattended=True)
     plan = ctx.plan(selectors_from(args, ctx.cfg))
     if not plan.to_revoke():
         if args.json:
