@@ -28,8 +28,8 @@ def line(ts, user, name, ip="10.0.0.1", offset="+0000", request="GET /json-api/l
     sign = -1 if offset[0] == "-" else 1
     shift = sign * (int(offset[1:3]) * 3600 + int(offset[3:5]) * 60)
     local = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts + shift))
-    return ("[%s %s] info [whostmgrd] Host: ['%s'] HTTP Status: ['200'], User: ['%s'], "
-            "Token Name: ['%s'], Request: ['%s']\n" % (local, offset, ip, user, name, request))
+    return (f"[{local} {offset}] info [whostmgrd] Host: ['{ip}'] HTTP Status: ['200'], "
+            f"User: ['{user}'], Token Name: ['{name}'], Request: ['{request}']\n")
 
 
 @pytest.fixture
@@ -73,7 +73,8 @@ def test_reads_every_rotation_scheme_plain_and_compressed(root, state):
     write(root, "api_tokens_log.1", [line(utc(2026, 11, 12), "root", "whmcs", ip="10.0.0.8")])
     write(root, "api_tokens_log.2.gz", [line(utc(2026, 11, 5), "root", "whmcs")], gz=True)
     write(root, "api_tokens_log-20261101.gz", [line(utc(2026, 10, 28), "root", "backup")], gz=True)
-    write(root, "archive/api_tokens_log-09-2026.gz", [line(utc(2026, 9, 3), "root", "old")], gz=True)
+    write(root, "archive/api_tokens_log-09-2026.gz", [line(utc(2026, 9, 3), "root", "old")],
+          gz=True)
     write(root, "api_tokens_log.offset", [line(utc(2026, 8, 1), "root", "notalog")])
 
     facts = load(root, state)
@@ -218,8 +219,8 @@ def test_endless_line_is_skipped_with_flat_memory(root, state, monkeypatch):
 
 
 def test_request_text_cannot_spoof_user_or_token(root, state):
-    write(root, "api_tokens_log", [line(utc(2026, 11, 10), "res1", "t",
-                                        request="GET /x?User: ['root'], Token Name: ['admin'] HTTP/1.1")])
+    spoof = "GET /x?User: ['root'], Token Name: ['admin'] HTTP/1.1"
+    write(root, "api_tokens_log", [line(utc(2026, 11, 10), "res1", "t", request=spoof)])
     facts = load(root, state)
 
     assert facts.get("res1", "t").uses == 1
@@ -267,7 +268,8 @@ def test_timezone_offsets_are_converted_to_utc(root, state):
     assert facts.get("root", "a").last_used == utc(2026, 11, 19, 7, 1, 10)
     assert facts.get("root", "b").last_ip == "10.0.0.2"
     assert facts.get("root", "c").last_used == utc(2026, 11, 19, 20)
-    assert facts.describe(Tok("root", "a", utc(2026, 1, 1)), NOW) == "2026-11-19 07:01 UTC from 10.0.0.1"
+    described = facts.describe(Tok("root", "a", utc(2026, 1, 1)), NOW)
+    assert described == "2026-11-19 07:01 UTC from 10.0.0.1"
 
 
 def test_same_token_name_under_two_users_is_two_tokens(root, state):
@@ -296,7 +298,8 @@ def facts(root, state):
 
 
 def test_describe_separates_never_used_from_not_seen(facts):
-    assert facts.describe(Tok("root", "recent", utc(2026, 1, 1)), NOW) == "2026-11-17 12:00 UTC from 10.0.0.2"
+    seen = Tok("root", "recent", utc(2026, 1, 1))
+    assert facts.describe(seen, NOW) == "2026-11-17 12:00 UTC from 10.0.0.2"
     # Created before the log begins: it may have been used in the rotated-away part.
     assert facts.describe(Tok("root", "quiet", utc(2026, 1, 1)), NOW) == "not seen since 2026-10-01"
     # Created while the log was being written, and never in it.
@@ -317,16 +320,20 @@ def test_unused_for_needs_coverage_age_and_no_recent_use(facts):
     assert facts.covers_days(50, NOW)
     assert not facts.covers_days(51, NOW)
 
-    assert facts.unused_for(Tok("root", "recent", old), 30, NOW) == (False, "used 3 days ago")
-    assert facts.unused_for(Tok("root", "quiet", NOW - 5 * DAY), 30, NOW) == (False, "created 5 days ago")
-    assert facts.unused_for(Tok("root", "quiet", old), 60, NOW) == (False, "usage log only covers 50 days")
-    assert facts.unused_for(Tok("root", "quiet", old), 30, NOW) == (True, "not seen since 2026-10-01")
-    assert facts.unused_for(Tok("root", "old-used", old), 30, NOW) == (True, "last used 2026-10-01 (50 days ago)")
-    assert facts.unused_for(Tok("root", "recent", old), 2, NOW) == (True, "last used 2026-11-17 (3 days ago)")
+    recent, quiet = Tok("root", "recent", old), Tok("root", "quiet", old)
+    assert facts.unused_for(recent, 30, NOW) == (False, "used 3 days ago")
+    assert facts.unused_for(quiet._replace(create_time=NOW - 5 * DAY), 30, NOW) == (
+        False, "created 5 days ago")
+    assert facts.unused_for(quiet, 60, NOW) == (False, "usage log only covers 50 days")
+    assert facts.unused_for(quiet, 30, NOW) == (True, "not seen since 2026-10-01")
+    assert facts.unused_for(Tok("root", "old-used", old), 30, NOW) == (
+        True, "last used 2026-10-01 (50 days ago)")
+    assert facts.unused_for(recent, 2, NOW) == (True, "last used 2026-11-17 (3 days ago)")
 
 
 def test_log_shorter_than_n_days_selects_nothing(root, state):
-    write(root, "api_tokens_log", [line(NOW - 12 * DAY, "root", "busy"), line(NOW - DAY, "root", "busy")])
+    write(root, "api_tokens_log", [line(NOW - 12 * DAY, "root", "busy"),
+                                   line(NOW - DAY, "root", "busy")])
     facts = load(root, state)
     idle = Tok("root", "idle", utc(2025, 1, 1))
 

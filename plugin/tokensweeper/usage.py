@@ -87,10 +87,11 @@ def load_usage(cpanel_root=None, state_dir=None):
     cached, cached_json = _read_cache(cache_path, log_dir)
     states, errors, bytes_read = [], [], 0
     for path in _discover(log_dir):
-        state, nread, error = _load_file(path, cached, active=(path == os.path.join(log_dir, ACTIVE_NAME)))
+        is_live = path == os.path.join(log_dir, ACTIVE_NAME)
+        state, nread, error = _load_file(path, cached, active=is_live)
         bytes_read += nread
         if error:
-            errors.append("%s: %s" % (os.path.basename(path), error))
+            errors.append(f"{os.path.basename(path)}: {error}")
         if state is not None:
             states.append(state)
     fresh_json = [s.to_json() for s in states if s.cacheable]
@@ -102,7 +103,7 @@ def load_usage(cpanel_root=None, state_dir=None):
     return facts
 
 
-class UsageFacts(object):
+class UsageFacts:
     """What the log proves about token use, and how far back it can prove it."""
 
     def __init__(self, tokens=None, oldest=None, newest=None, malformed=0, lines=0, sources=()):
@@ -152,10 +153,10 @@ class UsageFacts(object):
             return "unknown (no usage data)"
         use = self.last_use(token)
         if use is not None:
-            return "%s from %s" % (_minute(use.last_used), use.last_ip)
+            return f"{_minute(use.last_used)} from {use.last_ip}"
         if token.create_time > self.oldest:
             return "never used"
-        return "not seen since %s" % _day(self.oldest)
+        return f"not seen since {_day(self.oldest)}"
 
     def unused_for(self, token, days, now):
         """(True, why) only when the log PROVES no use in the last `days` days.
@@ -168,16 +169,16 @@ class UsageFacts(object):
             return False, "unknown (no usage data)"
         use = self.last_use(token)
         if use is not None and use.last_used > cutoff:
-            return False, "used %s" % _ago(now - use.last_used)
+            return False, f"used {_ago(now - use.last_used)}"
         if token.create_time > cutoff:
-            return False, "created %s" % _ago(now - token.create_time)
+            return False, f"created {_ago(now - token.create_time)}"
         if not self.covers_days(days, now):
-            return False, "usage log only covers %s" % _span(now - self.oldest)
+            return False, f"usage log only covers {_span(now - self.oldest)}"
         if use is not None:
-            return True, "last used %s (%s)" % (_day(use.last_used), _ago(now - use.last_used))
+            return True, f"last used {_day(use.last_used)} ({_ago(now - use.last_used)})"
         if token.create_time > self.oldest:
             return True, "never used"
-        return True, "not seen since %s" % _day(self.oldest)
+        return True, f"not seen since {_day(self.oldest)}"
 
 
 def _minute(epoch):
@@ -189,7 +190,7 @@ def _day(epoch):
 
 
 def _plural(n, unit):
-    return "%d %s%s" % (n, unit, "" if n == 1 else "s")
+    return f"{n} {unit}{'' if n == 1 else 's'}"
 
 
 def _ago(seconds):
@@ -240,7 +241,7 @@ def _is_regular(st):
 # ---------------------------------------------------------------- one file
 
 
-class _FileState(object):
+class _FileState:
     """What one log file proved, plus where reading stopped (the cache entry)."""
 
     def __init__(self, path, dev, ino, size, mtime, head_len, head_sha, codec):
@@ -301,7 +302,7 @@ def _load_file(path, cached, active):
                 return _read_compressed(f, state)
             return _read_plain(f, state, prior, active)
     except OSError as e:
-        return None, 0, "unreadable (%s)" % (e.strerror or e)
+        return None, 0, f"unreadable ({e.strerror or e})"
 
 
 def _codec(head):
@@ -363,7 +364,7 @@ def _read_compressed(f, state):
     f.seek(0)
     opener = _opener(state.codec)
     if opener is None:
-        return None, 0, "%s compression is not supported by this Python" % state.codec
+        return None, 0, f"{state.codec} compression is not supported by this Python"
     scan = _Scan(state)
     error = None
     try:
@@ -373,7 +374,7 @@ def _read_compressed(f, state):
         # Typically logrotate still compressing it: use what was read, and
         # read it again next time rather than caching half a file.
         state.cacheable = False
-        error = "damaged or incomplete %s data (%s)" % (state.codec, e)
+        error = f"damaged or incomplete {state.codec} data ({e})"
     return state, scan.bytes_read, error
 
 
@@ -392,7 +393,7 @@ def _opener(codec):
 # ---------------------------------------------------------------- parsing
 
 
-class _Scan(object):
+class _Scan:
     """Streams blocks of log text into a _FileState."""
 
     def __init__(self, state):
@@ -551,7 +552,9 @@ def _read_cache(cache_path, log_dir):
             data = json.load(f)
     except (OSError, ValueError):
         return {}, None
-    if not isinstance(data, dict) or data.get("version") != CACHE_VERSION or data.get("log_dir") != log_dir:
+    if not isinstance(data, dict):
+        return {}, None
+    if data.get("version") != CACHE_VERSION or data.get("log_dir") != log_dir:
         return {}, None
     entries = data.get("files")
     if not isinstance(entries, list):
