@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.fakes import seed
-from tests.fakes.fakeserver import FAKE_PATH, FakeServer, RESELLER_ACLS
+from tests.fakes.fakeserver import FAKE_PATH, RESELLER_ACLS, FakeServer
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(FAKE_PATH)))
 NOW = 1790000000
@@ -91,7 +91,7 @@ def test_options_after_the_function_and_space_separated(server):
 
 def test_curly_quotes_arrive_as_utf8(server):
     status, out, _ = run(server, "--output=json", "api_token_revoke")
-    assert "“token_name”".encode("utf-8") in out.encode("utf-8")
+    assert "“token_name”".encode() in out.encode("utf-8")
     assert "\\u201c" not in out
 
 
@@ -195,18 +195,18 @@ def test_accounting_log_has_one_line_per_real_removal(server):
 
 
 def test_two_thousand_names_in_one_call(server):
-    names = ["t{}".format(i) for i in range(2000)]
+    names = [f"t{i}" for i in range(2000)]
     server.replace_tokens("bob", {n: {"name": n, "create_time": NOW, "expires_at": None,
                                       "acls": {"all": 1}, "whitelist_ips": None}
                                   for n in names})
-    args = ["token_name-{}={}".format(i + 1, n) for i, n in enumerate(names)]
+    args = [f"token_name-{i + 1}={n}" for i, n in enumerate(names)]
     assert ok(api(server, "--user=bob", "api_token_revoke", *args))
     assert server.token_names("bob") == set()
     assert len(server.accounting_lines()) == 2000
 
 
 def test_concurrent_revokes_lose_no_update(server):
-    names = ["c{}".format(i) for i in range(12)]
+    names = [f"c{i}" for i in range(12)]
     add_names(server, "root", names)
     threads = [threading.Thread(target=api, args=(server, "api_token_revoke",
                                                   "token_name=" + n)) for n in names]
@@ -222,7 +222,7 @@ def test_concurrent_revokes_lose_no_update(server):
 
 def test_create_returns_a_secret_once_and_lists_the_token(server):
     document = api(server, "api_token_create", "token_name=ci-deploy",
-                   "acl-0=list-accts", "acl-1=create-acct", "expires_at={}".format(NOW + DAY),
+                   "acl-0=list-accts", "acl-1=create-acct", f"expires_at={NOW + DAY}",
                    "whitelist_ip-0=192.0.2.8%2F29")
     assert ok(document)
     data = document["data"]
@@ -255,7 +255,7 @@ def test_create_rejects_invalid_names(server, name):
     document = api(server, "api_token_create", "token_name=" + quote(name, safe=""))
     assert document["metadata"]["result"] == 0
     assert document["metadata"]["reason"].startswith(
-        "“{}” is not a valid API token name.".format(name))
+        f"“{name}” is not a valid API token name.")
     assert name not in server.token_names("root")
 
 
@@ -265,8 +265,8 @@ def test_create_accepts_a_fifty_character_name(server):
 
 def test_create_rejects_past_expiry(server):
     document = api(server, "api_token_create", "token_name=late",
-                   "expires_at={}".format(NOW - 1))
-    assert document["metadata"]["reason"] == "The “{}” value must be a future date.".format(NOW - 1)
+                   f"expires_at={NOW - 1}")
+    assert document["metadata"]["reason"] == f"The “{NOW - 1}” value must be a future date."
     assert "late" not in server.token_names("root")
 
 

@@ -46,7 +46,7 @@ def full_access_acls(owner):
     return _fake.full_access_acls(owner)
 
 
-class FakeServer(object):
+class FakeServer:
     """One emulated cPanel server living in `directory`.
 
     An existing state file in `directory` is reused (the demo seeds once and
@@ -170,7 +170,7 @@ class FakeServer(object):
                   whitelist_ips=None):
         """Store a token as cPanel would list it. acls None = full access."""
         if not _fake.valid_name(name):
-            raise ValueError("invalid API token name: {!r}".format(name))
+            raise ValueError(f"invalid API token name: {name!r}")
         token = {
             "name": name,
             "create_time": int(create_time),
@@ -181,7 +181,7 @@ class FakeServer(object):
         with self._edit() as state:
             tokens = self._load(state, owner)
             if name in tokens:
-                raise ValueError("{} already has a token named {}".format(owner, name))
+                raise ValueError(f"{owner} already has a token named {name}")
             tokens[name] = token
             _fake.save_tokens(self.state_path, state, owner, tokens)
         return dict(token)
@@ -237,8 +237,7 @@ class FakeServer(object):
         allowed = set(FAULT_KINDS[kind]) | {"after", "times"}
         unknown = set(params) - allowed
         if unknown:
-            raise ValueError("fault {} takes {}, not {}".format(
-                kind, sorted(allowed), sorted(unknown)))
+            raise ValueError(f"fault {kind} takes {sorted(allowed)}, not {sorted(unknown)}")
         if params.get("when", "before") not in ("before", "after"):
             raise ValueError("when must be 'before' or 'after'")
         fault = {"kind": kind, "function": function, "owner": owner}
@@ -298,7 +297,7 @@ class FakeServer(object):
                 continue
             entries = {}
             for name, token in tokens.items():
-                digest = hashlib.sha512("{}:{}".format(owner, name).encode()).hexdigest()
+                digest = hashlib.sha512(f"{owner}:{name}".encode()).hexdigest()
                 entries[digest] = dict(token)
             path = os.path.join(directory, owner + ".json")
             with open(path, "w", encoding="utf-8") as handle:

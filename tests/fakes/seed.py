@@ -54,7 +54,7 @@ def root_tokens(now):
         ("billing-whmcs", now - 3 * YEAR, None, "all", ["203.0.113.25"]),
         ("monitoring-nagios", now - 2 * YEAR - 40 * DAY, None, MONITORING, ["198.51.100.7"]),
         ("backup-jetbackup", now - 400 * DAY, now + 5 * DAY, BACKUP, None),
-        ("transfer-{}".format(now - 30 * DAY), now - 30 * DAY, now - 28 * DAY, "all", None),
+        (f"transfer-{now - 30 * DAY}", now - 30 * DAY, now - 28 * DAY, "all", None),
         ("reverse_trust_ns2", now - 4 * YEAR, None, CLUSTERING, ["192.0.2.53"]),
         ("ns1-trust", now - 4 * YEAR - 10 * DAY, None, CLUSTERING, None),
         ("WP-Dashboard", now - 200 * DAY, None, "all", None),
@@ -134,7 +134,7 @@ def seed_scale(server, owners, tokens_per_owner, stale_fraction, now):
     which `stale_fraction` are expired. Small ACL maps keep the state file
     small; the state is written once. Returns the list of owners."""
     now = int(now)
-    names = ["root"] + ["reseller{:03d}".format(i) for i in range(1, owners)]
+    names = ["root"] + [f"reseller{i:03d}" for i in range(1, owners)]
     with server.batch():
         server.set_now(now)
         server.use_token_dir()
@@ -151,7 +151,7 @@ def seed_scale(server, owners, tokens_per_owner, stale_fraction, now):
 def scale_tokens(count, stale_fraction, acls, now):
     tokens = {}
     for i in range(count):
-        name = "{}-{:05d}".format(SCALE_PREFIXES[i % len(SCALE_PREFIXES)], i)
+        name = f"{SCALE_PREFIXES[i % len(SCALE_PREFIXES)]}-{i:05d}"
         created = now - (i % 1500 + 1) * DAY
         expires = now - (i % 90 + 1) * DAY if is_stale(i, stale_fraction) else None
         tokens[name] = {"name": name, "create_time": created, "expires_at": expires,
@@ -162,8 +162,8 @@ def scale_tokens(count, stale_fraction, acls, now):
 def export_lines(server):
     values = dict(server.env)
     here = os.path.dirname(sys.executable)
-    lines = ["export {}={}".format(k, shlex.quote(v)) for k, v in sorted(values.items())]
-    lines.append('export PATH={}:"$PATH"'.format(shlex.quote(here)))
+    lines = [f"export {k}={shlex.quote(v)}" for k, v in sorted(values.items())]
+    lines.append(f'export PATH={shlex.quote(here)}:"$PATH"')
     return lines
 
 
