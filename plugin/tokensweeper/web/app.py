@@ -1,0 +1,57 @@
+"""The WHM page's front controller: CGI in, one response out.
+
+Every request passes, in this order: the privilege check, the WHM session
+check, request parsing, then one route. State changes are POST routes that
+also check the CSRF nonce. Routes are chosen by the `page` query parameter so
+every link can stay relative to index.cgi (and keep WHM's /cpsess… prefix).
+"""
+
+import os
+import sys
+import time
+import traceback
+
+from . import render, security
+from .request import HttpError, parse_request
+from .response import Response
+
+
+def handle(env, stream, now):
+    """The Response for one request. Never raises."""
+    try:
+        return _dispatch(env, stream, now)
+    except HttpError as error:
+        return render.error_page(env, error.status, error.title, error.message)
+    except Exception:  # noqa: BLE001 - the admin gets a page, cpsrvd's error_log the details
+        sys.stderr.write("tokensweeper: internal error\n" + traceback.format_exc())
+        return render.error_page(env, 500, "Internal error",
+                                 "Token Sweeper hit an unexpected error. The details are in "
+                                 "cPanel's error log (/usr/local/cpanel/logs/error_log).")
+
+
+def _dispatch(env, stream, now):
+    access = security.check_access(env)
+    if not access.allowed:
+        raise HttpError(403, "Access denied", access.reason)
+    if not security.valid_security_token(env.get("cp_security_token", "")):
+        raise HttpError(403, "Access denied",
+                        "This request carries no WHM session token. Open the page from WHM.")
+    request = parse_request(env, stream)
+    # Imported here so a refused request never loads the engine.
+    from . import routes
+    return routes.route(request, now)
+
+
+def main(env=None, stdin=None, stdout=None, now=None):
+    env = os.environ if env is None else env
+    stdin = sys.stdin.buffer if stdin is None else stdin
+    stdout = sys.stdout.buffer if stdout is None else stdout
+    now = int(time.time()) if now is None else now
+    response = handle(env, stdin, now)
+    head_only = env.get("REQUEST_METHOD", "GET").upper() == "HEAD"
+    stdout.write(response.to_bytes(head_only=head_only))
+    stdout.flush()
+    return 0
+
+
+__all__ = ["handle", "main", "Response"]

@@ -1,0 +1,82 @@
+"""Jinja2 rendering inside WHM's chrome (or the plugin's own WHM-like layout).
+
+Autoescaping is on for every template: owner and token names come from
+whmapi1 and the audit log and are treated as hostile.
+"""
+
+import os
+
+import jinja2
+from markupsafe import escape
+
+from tokensweeper import __version__
+
+from . import chrome, formats
+from .response import HTML, Response
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TEMPLATES = os.path.join(HERE, "templates")
+STATIC = os.path.join(HERE, "static")
+
+# The fallback layout loads nothing from elsewhere, so it can be strict. WHM's
+# own chrome brings inline scripts of its own, so it gets no such policy.
+FALLBACK_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                "form-action 'self'; frame-ancestors 'self'; base-uri 'none'; object-src 'none'")
+
+_ENV = []
+
+
+def environment():
+    if not _ENV:
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATES),
+            autoescape=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            undefined=jinja2.StrictUndefined,
+        )
+        env.filters.update(formats.FILTERS)
+        env.globals["version"] = __version__
+        _ENV.append(env)
+    return _ENV[0]
+
+
+def asset_url(name):
+    # The version busts browser caches after an upgrade.
+    return "index.cgi?asset={}&v={}".format(name, __version__)
+
+
+def page(env, template, title, status=200, nav=None, nonce="", **context):
+    """Render `template` as a full WHM page for the user of `env`."""
+    user = env.get("REMOTE_USER", "")
+    token = env.get("cp_security_token", "")
+    whm = None
+    if token.startswith("/cpsess") and user:
+        whm = chrome.load_chrome(user, token, "API Token Sweeper", escape)
+    body = environment().get_template(template).render(
+        title=title, nav=nav, nonce=nonce, user=user, chrome=whm,
+        asset_url=asset_url, **context)
+    headers = [] if whm else [("Content-Security-Policy", FALLBACK_CSP)]
+    return Response(status, body, HTML, headers)
+
+
+def error_page(env, status, title, message):
+    return page(env, "error.html", title, status=status, message=message)
+
+
+ASSET_TYPES = {
+    "style.css": "text/css; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+    "logo.svg": "image/svg+xml",
+}
+
+
+def asset(name):
+    """A static file of the page, or None when `name` is not one of them."""
+    content_type = ASSET_TYPES.get(name)
+    if content_type is None:
+        return None
+    with open(os.path.join(STATIC, name), "rb") as handle:
+        body = handle.read()
+    # Assets hold no data, so the browser may keep them; the version in the URL renews them.
+    return Response(200, body, content_type, [("Cache-Control", "private, max-age=86400")])

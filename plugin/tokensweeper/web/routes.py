@@ -1,0 +1,379 @@
+"""The page's routes. GET shows, POST (with a valid nonce) previews or revokes.
+
+Every route uses the engine exactly as the command line does: owners and
+whmapi list, policy plans, sweep.execute revokes and audits. Nothing here
+decides what is stale or talks to whmapi1 itself.
+"""
+
+import json
+from urllib.parse import urlencode
+
+from tokensweeper import audit, paths
+from tokensweeper import config as config_module
+from tokensweeper.lock import LockBusy, SweepLock
+from tokensweeper.owners import find_owners, take_inventory, valid_owner
+from tokensweeper.policy import PROTECTED, REVOKE, plan_for_names
+from tokensweeper.sweep import ENFORCE, build_plan, execute
+from tokensweeper.tokens import NAME_RE
+from tokensweeper.usage import load_usage
+from tokensweeper.whmapi import Client, WhmapiError
+
+from . import render, security, views
+from .request import HttpError, bad_request
+from .response import Response
+
+PAGE_SIZE = 250
+AUDIT_PAGE_SIZE = 20
+# Above this many tokens the admin types the number to confirm.
+TYPED_CONFIRMATION_ABOVE = 10
+
+
+class Context(object):
+    """One request with what every route needs."""
+
+    def __init__(self, request, now):
+        self.request = request
+        self.now = now
+        self.user = request.user
+        self._nonce = None
+
+    @property
+    def nonce(self):
+        if self._nonce is None:
+            self._nonce = security.make_nonce(self.user, self.request.security_token)
+        return self._nonce
+
+    def page(self, template, title, nav, status=200, **context):
+        return render.page(self.request.env, template, title, status=status, nav=nav,
+                           nonce=self.nonce, **context)
+
+
+# -- engine access ---------------------------------------------------------------
+
+
+def load_config():
+    try:
+        return config_module.load()
+    except config_module.ConfigError as error:
+        raise HttpError(500, "Configuration error",
+                        "The configuration cannot be used, so nothing can be planned or revoked. "
+                        + str(error) + " Fix it (tokensweeper check-config) and reload.")
+
+
+def client():
+    return Client()
+
+
+def policy_plan(cfg, now):
+    """The configured policy over every owner's tokens (the overview and the policy sweep)."""
+    try:
+        return build_plan(client(), cfg.selectors(), cfg.protection(), load_usage(), now,
+                          parallel=cfg.parallel_owners)
+    except WhmapiError as error:
+        raise HttpError(503, "Cannot list tokens", str(error))
+
+
+# -- GET pages ---------------------------------------------------------------------
+
+
+def _choice(request, name, allowed, default):
+    value = request.arg(name, default)
+    if value not in allowed:
+        raise bad_request("The parameter “{}” must be one of: {}.".format(name, ", ".join(
+            a or "(empty)" for a in allowed)))
+    return value
+
+
+def _page_number(request, name="p"):
+    raw = request.arg(name, "1")
+    if not raw.isdigit() or int(raw) < 1 or len(raw) > 6:
+        raise bad_request("The page number must be a whole number from 1.")
+    return int(raw)
+
+
+def overview(ctx):
+    request = ctx.request
+    state = _choice(request, "state", ("",) + views.STATE_KEYS, "")
+    sort = _choice(request, "sort", views.SORT_KEYS, "state")
+    direction = _choice(request, "dir", ("asc", "desc"), "asc")
+    owner = request.arg("owner")
+    text = request.arg("q")[:100]
+    number = _page_number(request)
+
+    cfg = load_config()
+    usage = load_usage()
+    plan = policy_plan(cfg, ctx.now)
+    rows = views.rows_from_plan(plan, usage, cfg.protection(), ctx.now)
+    shown = views.sort_rows(views.filter_rows(rows, state, owner, text), sort, direction == "desc")
+    pages = max(1, (len(shown) + PAGE_SIZE - 1) // PAGE_SIZE)
+    number = min(number, pages)
+    filters = {"state": state, "owner": owner, "q": text, "sort": sort, "dir": direction}
+    return ctx.page(
+        "overview.html", "Tokens", "overview",
+        rows=shown[(number - 1) * PAGE_SIZE:number * PAGE_SIZE], total=len(rows),
+        matching=len(shown), page_number=number, pages=pages, filters=filters,
+        counts=views.count_states(rows), states=views.STATES, chart=views.age_chart(rows),
+        owners=sorted({r.owner for r in rows} | set(plan.owner_errors)),
+        owner_errors=plan.owner_errors, problems=plan.problems, usage=usage,
+        policy=cfg.selectors().describe() if cfg.policy_selects_anything() else "",
+        sort_columns=SORT_COLUMNS, link=_overview_link(filters))
+
+
+SORT_COLUMNS = (
+    ("owner", "Owner"), ("name", "Token"), ("state", "State"), ("created", "Created"),
+    ("age", "Age"), ("expires", "Expires"), ("last_used", "Last used"),
+    ("full_access", "Full access"), ("ip_limit", "IP limit"),
+)
+
+
+def _overview_link(filters):
+    def link(**changes):
+        params = dict(filters)
+        params.update(changes)
+        defaults = {"sort": "state", "dir": "asc", "p": 1}
+        kept = [(k, params[k]) for k in ("state", "owner", "q", "sort", "dir", "p")
+                if params.get(k) not in (None, "", defaults.get(k))]
+        return "index.cgi" + ("?" + urlencode(kept) if kept else "")
+    return link
+
+
+def sweep_preview(ctx):
+    cfg = load_config()
+    if not cfg.policy_selects_anything():
+        raise HttpError(409, "No policy configured",
+                        "The configured policy selects nothing (see Settings), so a policy sweep "
+                        "would revoke nothing. Select tokens by hand on the overview instead.")
+    plan = policy_plan(cfg, ctx.now)
+    return _preview_page(ctx, plan, "policy")
+
+
+def settings(ctx):
+    try:
+        cfg, error = config_module.load(), None
+    except config_module.ConfigError as problem:
+        cfg, error = None, problem
+    usage = load_usage()
+    return ctx.page("settings.html", "Settings", "settings", cfg=cfg, error=error,
+                    usage=usage, now=ctx.now, config_path=paths.config_file(),
+                    state_dir=paths.state_dir(), whmapi1=paths.whmapi1(),
+                    usage_log=paths.api_tokens_log())
+
+
+# -- audit -----------------------------------------------------------------------------
+
+
+class Run(object):
+    """One run of the audit log, from its records (intent, then outcome/preview/refused)."""
+
+    def __init__(self, run_id):
+        self.run_id = run_id
+        self.records = []
+
+    @property
+    def final(self):
+        return self.records[-1]
+
+    @property
+    def interrupted(self):
+        # An intent with nothing after it: revocation started and never reported back.
+        return self.final.get("event") == "intent"
+
+    @property
+    def epoch(self):
+        return self.final.get("epoch") or 0
+
+    def tokens(self):
+        tokens = self.final.get("tokens")
+        return tokens if isinstance(tokens, list) else []
+
+    def counts(self):
+        counts = {}
+        for token in self.tokens():
+            action = token.get("action") if isinstance(token, dict) else None
+            counts[str(action)] = counts.get(str(action), 0) + 1
+        return sorted(counts.items())
+
+
+def audit_runs():
+    records, damaged = audit.read()
+    runs, order = {}, []
+    for record in records:
+        run_id = str(record.get("run_id", ""))
+        if run_id not in runs:
+            runs[run_id] = Run(run_id)
+            order.append(run_id)
+        runs[run_id].records.append(record)
+    ordered = sorted((runs[r] for r in order), key=lambda run: run.epoch, reverse=True)
+    return ordered, damaged
+
+
+def audit_page(ctx):
+    fmt = _choice(ctx.request, "format", ("", "html", "jsonl"), "")
+    if fmt == "jsonl":
+        return audit_download()
+    runs, damaged = audit_runs()
+    number = _page_number(ctx.request)
+    pages = max(1, (len(runs) + AUDIT_PAGE_SIZE - 1) // AUDIT_PAGE_SIZE)
+    number = min(number, pages)
+    return ctx.page("audit.html", "Audit log", "audit",
+                    runs=runs[(number - 1) * AUDIT_PAGE_SIZE:number * AUDIT_PAGE_SIZE],
+                    total=len(runs), damaged=damaged, page_number=number, pages=pages,
+                    audit_path=paths.audit_log())
+
+
+def audit_download():
+    records, _ = audit.read()
+    body = "".join(json.dumps(record, sort_keys=True) + "\n" for record in records)
+    return Response(200, body, "application/x-ndjson; charset=utf-8", [
+        ("Content-Disposition", 'attachment; filename="tokensweeper-audit.jsonl"')])
+
+
+# -- POST actions ------------------------------------------------------------------------
+
+
+def parse_selection(values):
+    """Checkbox values "OWNER:NAME" -> set of (owner, name). 400 on anything else."""
+    wanted = set()
+    for value in values:
+        owner, sep, name = value.rpartition(":")
+        if not sep or not valid_owner(owner) or not NAME_RE.match(name):
+            raise bad_request("“{}” is not a token of this server: a selection is "
+                              "OWNER:NAME with a cPanel user and token name.".format(value[:120]))
+        wanted.add((owner, name))
+    if not wanted:
+        raise bad_request("No token was selected. Tick the tokens to revoke on the overview.")
+    return wanted
+
+
+def selection_plan(wanted, cfg, now):
+    """A plan for tokens chosen by hand, after checking each one is listed for its owner."""
+    api = client()
+    try:
+        known, _ = find_owners(api)
+    except WhmapiError as error:
+        raise HttpError(503, "Cannot list owners", str(error))
+    owners = sorted({owner for owner, _ in wanted})
+    strangers = [owner for owner in owners if owner not in known]
+    if strangers:
+        raise bad_request("“{}” does not own WHM API tokens on this server.".format(strangers[0]))
+    inventory = take_inventory(api, owners, cfg.parallel_owners)
+    if inventory.errors:
+        owner, message = sorted(inventory.errors.items())[0]
+        raise HttpError(503, "Cannot list tokens", message)
+    listed = {token.key() for token in inventory.tokens}
+    missing = sorted(wanted - listed)
+    if missing:
+        raise bad_request("{} has no token named “{}” (any more). Reload the overview.".format(
+            missing[0][0], missing[0][1]))
+    return plan_for_names(inventory.tokens, wanted, cfg.protection(), now)
+
+
+def preview_selection(ctx):
+    wanted = parse_selection(ctx.request.fields("t"))
+    plan = selection_plan(wanted, load_config(), ctx.now)
+    return _preview_page(ctx, plan, "selection")
+
+
+class OwnerCount(object):
+    def __init__(self, owner):
+        self.owner = owner
+        self.revoke = 0
+        self.protected = 0
+
+
+def _preview_page(ctx, plan, mode, status=200, message=""):
+    revoke = plan.with_decision(REVOKE)
+    protected = plan.with_decision(PROTECTED)
+    per_owner = {}
+    for item in revoke + protected:
+        count = per_owner.setdefault(item.token.owner, OwnerCount(item.token.owner))
+        if item.decision == REVOKE:
+            count.revoke += 1
+        else:
+            count.protected += 1
+    return ctx.page(
+        "preview.html", "Preview", "sweep" if mode == "policy" else "overview", status=status,
+        mode=mode, revoke=revoke, protected=protected,
+        untouched=len(plan.items) - len(revoke) - len(protected),
+        per_owner=[per_owner[o] for o in sorted(per_owner)], message=message,
+        typed=len(revoke) > TYPED_CONFIRMATION_ABOVE,
+        owner_errors=getattr(plan, "owner_errors", {}), problems=getattr(plan, "problems", []),
+        policy=plan.selectors.describe() if mode == "policy" else "")
+
+
+def revoke(ctx):
+    request = ctx.request
+    mode = request.field("mode")
+    if mode not in ("selection", "policy"):
+        raise bad_request("The form's mode must be “selection” or “policy”.")
+    wanted = parse_selection(request.fields("t"))
+    cfg = load_config()
+    plan = selection_plan(wanted, cfg, ctx.now) if mode == "selection" else policy_plan(cfg, ctx.now)
+    planned = {token.key() for token in plan.to_revoke()}
+    if planned != wanted:
+        # The server or the config changed since the preview: show the new one, revoke nothing.
+        return _preview_page(ctx, plan, mode, status=409, message=(
+            "The tokens to revoke changed since your preview (a token was revoked, created or "
+            "protected meanwhile). Nothing was revoked. Check this new preview."))
+    count = len(planned)
+    if count > TYPED_CONFIRMATION_ABOVE and request.field("confirm").strip() != str(count):
+        return _preview_page(ctx, plan, mode, status=400, message=(
+            "Type the number of tokens to revoke ({}) in the box to confirm. "
+            "Nothing was revoked.".format(count)))
+    lock = SweepLock(paths.lock_file())
+    try:
+        lock.acquire()
+    except LockBusy as busy:
+        raise HttpError(409, "Another sweep is running", str(busy) + ". Try again when it is done.")
+    try:
+        result = execute(plan, client(), lock, "whm:" + ctx.user, ENFORCE, ctx.now,
+                         parallel=cfg.parallel_owners)
+    except audit.AuditError as error:
+        raise HttpError(500, "Nothing was revoked", str(error))
+    finally:
+        lock.release()
+    return ctx.page("result.html", "Result", "overview", result=result)
+
+
+# -- dispatch -------------------------------------------------------------------------------
+
+GET_PAGES = {
+    "overview": overview,
+    "sweep": sweep_preview,
+    "audit": audit_page,
+    "settings": settings,
+}
+
+POST_ACTIONS = {
+    "preview": preview_selection,
+    "revoke": revoke,
+}
+
+
+def route(request, now):
+    name = request.arg("asset")
+    if name:
+        found = render.asset(name)
+        if found is None:
+            raise HttpError(404, "Not found", "This page has no file of that name.")
+        return found
+    ctx = Context(request, now)
+    if request.method == "POST":
+        action = request.field("action")
+        handler = POST_ACTIONS.get(action)
+        if handler is None:
+            raise bad_request("This form asks for an unknown action.")
+        if not security.check_nonce(ctx.user, request.security_token, request.field("nonce")):
+            raise HttpError(403, "Form expired or forged",
+                            "The form's security nonce does not match your WHM session, so "
+                            "nothing was done. Reload the page and try again.")
+        return handler(ctx)
+    page = request.arg("page", "overview")
+    if page in POST_ACTIONS or request.arg("action"):
+        raise HttpError(405, "Use the form",
+                        "Previews of a selection and revocations happen only through the "
+                        "page's forms (POST). A link never changes anything.")
+    handler = GET_PAGES.get(page)
+    if handler is None:
+        raise HttpError(404, "Not found", "This page does not exist.")
+    return handler(ctx)

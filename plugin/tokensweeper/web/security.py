@@ -1,0 +1,107 @@
+"""Who may use the page (ACL) and proof that a form came from it (CSRF).
+
+The CGI runs as root whoever is logged in, so cPanel's advice applies: check
+privileges in code, not only through AppConfig's `acls=`.
+"""
+
+import errno
+import hashlib
+import hmac
+import os
+import re
+
+from tokensweeper import paths
+
+SECRET_NAME = "csrf.secret"
+SECURITY_TOKEN_RE = re.compile(r"^/cpsess[0-9]{10}$")
+
+
+class Access(object):
+    def __init__(self, allowed, reason):
+        self.allowed = allowed
+        self.reason = reason
+
+
+def reseller_acls(user):
+    """The ACL list of `user` in the resellers file, or None when not a reseller."""
+    try:
+        with open(paths.resellers_file(), encoding="utf-8", errors="replace") as handle:
+            lines = handle.read().splitlines()
+    except (IOError, OSError):
+        return None
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, _, acls = line.partition(":")
+        if name.strip() == user:
+            return [acl.strip() for acl in acls.split(",") if acl.strip()]
+    return None
+
+
+def check_access(env):
+    """Decide whether the WHM user behind this request may use the page."""
+    user = env.get("REMOTE_USER", "")
+    if not user:
+        return Access(False, "No WHM user is logged in. Open this page from WHM.")
+    if env.get("WHM_API_TOKEN_NAME") and user != "root":
+        return Access(False, "Requests made with an API token are accepted from root only, "
+                             "because a token's own ACLs may be narrower than its owner's.")
+    if user == "root":
+        return Access(True, "")
+    acls = reseller_acls(user)
+    if acls is None:
+        return Access(False, "The WHM user “{}” is neither root nor a reseller.".format(user))
+    if "all" not in acls:
+        return Access(False, "The reseller “{}” does not have the “all” privilege "
+                             "(Root Access), which this page requires.".format(user))
+    return Access(True, "")
+
+
+def valid_security_token(token):
+    return bool(SECURITY_TOKEN_RE.match(token or ""))
+
+
+def _ensure_state_dir():
+    directory = paths.state_dir()
+    try:
+        os.makedirs(directory, 0o700)
+    except OSError as err:
+        if err.errno != errno.EEXIST:
+            raise
+
+
+def load_secret():
+    """The CSRF key: 32 random bytes kept 0600 in the state directory."""
+    _ensure_state_dir()
+    path = paths.state_path(SECRET_NAME)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as err:
+        if err.errno != errno.EEXIST:
+            raise
+    else:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(os.urandom(32).hex())
+    # Tighten a secret someone copied around with looser permissions.
+    if os.stat(path).st_mode & 0o077:
+        os.chmod(path, 0o600)
+    with open(path) as handle:
+        secret = handle.read().strip()
+    if len(secret) < 32:
+        raise RuntimeError("The CSRF secret {} is damaged; delete it to make a new one.".format(path))
+    return secret.encode("ascii")
+
+
+def make_nonce(user, security_token, secret=None):
+    """A nonce bound to the WHM session (its security token) and user."""
+    key = secret if secret is not None else load_secret()
+    message = "{}\n{}".format(user, security_token).encode("utf-8")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def check_nonce(user, security_token, submitted, secret=None):
+    if not submitted or not valid_security_token(security_token):
+        return False
+    expected = make_nonce(user, security_token, secret)
+    return hmac.compare_digest(expected.encode("ascii"), submitted.encode("utf-8", "replace"))

@@ -1,0 +1,74 @@
+/* Token Sweeper: optional enhancements. Every action works without this file. */
+(function () {
+  "use strict";
+  var root = document.getElementById("tokensweeper");
+  if (!root) { return; }
+  root.className += " ts-js";
+
+  var table = document.getElementById("ts-tokens");
+  var form = document.getElementById("ts-selection");
+  if (!table || !form) { return; }
+
+  var boxes = function () {
+    return Array.prototype.slice.call(table.querySelectorAll("tbody input[name='t']"));
+  };
+  var shown = function (box) {
+    return !box.closest("tr").hidden;
+  };
+  var previewButton = form.querySelector("button[type='submit']");
+  var previewText = previewButton.textContent;
+
+  /* "Select all shown": a real, labelled checkbox in the header. */
+  var head = table.querySelector("thead .ts-col-select");
+  var all = document.createElement("input");
+  all.type = "checkbox";
+  all.id = "ts-select-all";
+  all.setAttribute("aria-label", "Select all shown tokens");
+  head.innerHTML = "";
+  head.appendChild(all);
+
+  function refresh() {
+    var visible = boxes().filter(shown);
+    var ticked = boxes().filter(function (box) { return box.checked; });
+    var tickedVisible = visible.filter(function (box) { return box.checked; });
+    all.checked = visible.length > 0 && tickedVisible.length === visible.length;
+    all.indeterminate = tickedVisible.length > 0 && tickedVisible.length < visible.length;
+    previewButton.textContent = ticked.length ? previewText + " (" + ticked.length + ")" : previewText;
+  }
+
+  all.addEventListener("change", function () {
+    boxes().filter(shown).forEach(function (box) { box.checked = all.checked; });
+    refresh();
+  });
+  table.addEventListener("change", function (event) {
+    if (event.target.name === "t") { refresh(); }
+  });
+
+  /* Live filter by name while typing; the Filter button still asks the server. */
+  var search = document.querySelector("[data-live-filter]");
+  var status = document.getElementById("ts-matching");
+  if (search) {
+    search.addEventListener("input", function () {
+      var text = search.value.trim().toLowerCase();
+      var rows = Array.prototype.slice.call(table.querySelectorAll("tbody tr"));
+      var count = 0;
+      rows.forEach(function (row) {
+        var match = !text || row.getAttribute("data-name").indexOf(text) !== -1;
+        row.hidden = !match;
+        if (match) {
+          count += 1;
+        } else {
+          /* Never submit a token the admin can no longer see. */
+          var box = row.querySelector("input[name='t']");
+          if (box) { box.checked = false; }
+        }
+      });
+      if (status) {
+        status.textContent = "Showing " + count + " of " + rows.length + " token" + (rows.length === 1 ? "" : "s") +
+          " on this page whose name contains \u201c" + search.value.trim() + "\u201d.";
+      }
+      refresh();
+    });
+  }
+  refresh();
+}());

@@ -1,0 +1,165 @@
+"""What the overview shows about each token, and how rows filter and sort.
+
+Nothing here decides what is stale: that is the policy engine's Plan. This
+module only turns a Plan's decisions and a token's facts into the state an
+admin sees, and orders rows for display.
+"""
+
+from tokensweeper.policy import PROTECTED, REVOKE
+from tokensweeper.tokens import DAY
+
+EXPIRING_SOON_DAYS = 14
+
+# State key -> (label, icon, explanation). The icon and label carry the
+# meaning; colour only repeats it.
+STATES = (
+    ("stale", "Stale by policy", "\u26a0", "the configured policy would revoke it"),
+    ("expired", "Expired", "\u29bb", "past its expiry date; cPanel keeps it listed"),
+    ("expiring", "Expiring soon", "\u23f3", "expires within {} days".format(EXPIRING_SOON_DAYS)),
+    ("active", "Active", "\u2713", "valid and not stale by policy"),
+    ("protected", "Protected", "\U0001f512", "never revoked: cPanel, vendor or configured name"),
+)
+STATE_KEYS = tuple(key for key, _, _, _ in STATES)
+STATE_LABELS = {key: label for key, label, _, _ in STATES}
+STATE_ICONS = {key: icon for key, _, icon, _ in STATES}
+
+SORT_KEYS = ("owner", "name", "created", "expires", "age", "last_used", "full_access",
+             "ip_limit", "state")
+
+AGE_BUCKETS = (
+    ("under 30 days", 0, 30),
+    ("30–90 days", 30, 90),
+    ("90–180 days", 90, 180),
+    ("180 days–1 year", 180, 365),
+    ("1–2 years", 365, 730),
+    ("over 2 years", 730, None),
+)
+
+
+class Row(object):
+    """One token as the overview shows it."""
+
+    def __init__(self, token, state, reason, last_used, last_used_at, now):
+        self.token = token
+        self.owner = token.owner
+        self.name = token.name
+        self.state = state
+        self.reason = reason
+        self.last_used = last_used
+        self.last_used_at = last_used_at
+        self.age_days = token.age_days(now)
+        self.expires_in = token.expires_in_days(now)
+
+    @property
+    def key(self):
+        return "{}:{}".format(self.owner, self.name)
+
+    @property
+    def state_label(self):
+        return STATE_LABELS[self.state]
+
+    @property
+    def state_icon(self):
+        return STATE_ICONS[self.state]
+
+    @property
+    def selectable(self):
+        # Protected tokens are never revoked, so they cannot be chosen.
+        return self.state != "protected"
+
+
+def classify(item, protection, now):
+    """(state, reason) of one PlanItem of the configured policy's plan."""
+    token = item.token
+    protected = protection.reason(token)
+    if item.decision == PROTECTED or protected:
+        return "protected", protected or item.reason
+    if token.is_expired(now):
+        return "expired", item.reason if item.decision == REVOKE else "expired"
+    if item.decision == REVOKE:
+        return "stale", item.reason
+    left = token.expires_in_days(now)
+    if left is not None and token.expires_at - now <= EXPIRING_SOON_DAYS * DAY:
+        return "expiring", "expires in {} day{}".format(left, "" if left == 1 else "s")
+    return "active", ""
+
+
+def rows_from_plan(plan, usage, protection, now):
+    rows = []
+    for item in plan.items:
+        state, reason = classify(item, protection, now)
+        use = usage.last_use(item.token)
+        rows.append(Row(item.token, state, reason, usage.describe(item.token, now),
+                        use.last_used if use else None, now))
+    return rows
+
+
+def count_states(rows):
+    counts = dict.fromkeys(STATE_KEYS, 0)
+    for row in rows:
+        counts[row.state] += 1
+    return counts
+
+
+def filter_rows(rows, state="", owner="", text=""):
+    text = text.strip().lower()
+    return [row for row in rows
+            if (not state or row.state == state)
+            and (not owner or row.owner == owner)
+            and (not text or text in row.name.lower())]
+
+
+def _sort_value(row, column):
+    # Unknown or "never" values sort after every known one, whatever the direction.
+    if column == "owner":
+        return (0, row.owner.lower(), row.name.lower())
+    if column == "name":
+        return (0, row.name.lower(), row.owner.lower())
+    if column in ("created", "age"):
+        return (0, row.token.create_time)
+    if column == "expires":
+        return (0, row.token.expires_at) if row.token.expires_at is not None else (1, 0)
+    if column == "last_used":
+        return (0, row.last_used_at) if row.last_used_at is not None else (1, 0)
+    if column == "full_access":
+        return (0, not row.token.full_access)
+    if column == "ip_limit":
+        return (0, row.token.ip_limited)
+    return (0, STATE_KEYS.index(row.state))
+
+
+def sort_rows(rows, column, descending=False):
+    known = [r for r in rows if _sort_value(r, column)[0] == 0]
+    unknown = [r for r in rows if _sort_value(r, column)[0] != 0]
+    ordered = sorted(known, key=lambda r: (_sort_value(r, column), r.owner, r.name),
+                     reverse=descending)
+    # "age" ascending means youngest first: the newest creation time first.
+    if column == "age":
+        ordered.reverse()
+    return ordered + sorted(unknown, key=lambda r: (r.owner, r.name))
+
+
+class Bar(object):
+    def __init__(self, label, total, stale, y, width, stale_width):
+        self.label = label
+        self.total = total
+        self.stale = stale
+        self.y = y
+        self.width = width
+        self.stale_width = stale_width
+
+
+def age_chart(rows, width=360, bar_height=22, gap=8):
+    """Bars of tokens by age; the part that is expired or stale is drawn darker."""
+    bars, biggest = [], 1
+    counted = []
+    for label, low, high in AGE_BUCKETS:
+        inside = [r for r in rows if r.age_days >= low and (high is None or r.age_days < high)]
+        stale = sum(1 for r in inside if r.state in ("stale", "expired"))
+        counted.append((label, len(inside), stale))
+        biggest = max(biggest, len(inside))
+    for index, (label, total, stale) in enumerate(counted):
+        bars.append(Bar(label, total, stale, index * (bar_height + gap),
+                        int(round(width * total / float(biggest))),
+                        int(round(width * stale / float(biggest)))))
+    return bars
