@@ -369,7 +369,9 @@ def _read_compressed(f, state):
     error = None
     try:
         with opener(f) as stream:
-            scan.run(stream.read, final=True)
+            # read1 hands over what is decompressed so far, so a file cut
+            # short still yields its first lines before the error.
+            scan.run(stream.read1, final=True)
     except (OSError, EOFError, ValueError) as e:
         # Typically logrotate still compressing it: use what was read, and
         # read it again next time rather than caching half a file.
@@ -409,6 +411,13 @@ class _Scan:
 
         When not `final`, an unterminated last line is left unconsumed.
         """
+        try:
+            return self._blocks(read, final)
+        finally:
+            # Even when a compressed file ends too early, what was read counts.
+            self._finish()
+
+    def _blocks(self, read, final):
         consumed, pending, skipping = 0, b"", False
         while True:
             block = read(BLOCK_SIZE)
@@ -436,7 +445,6 @@ class _Scan:
         if final and pending:
             self._scan(pending)
             consumed += len(pending)
-        self._finish()
         return consumed
 
     def _scan(self, text):
