@@ -1,0 +1,386 @@
+"""The account-event hook: a cPanel standardized hook script (cpanel-facts.md §3).
+
+`tokensweeper-hook --describe` prints the descriptors manage_hooks registers.
+Otherwise cPanel writes one JSON event to stdin and reads the result from
+stdout, where the first word decides: `0` would abort the admin's action in a
+blocking pre stage. So stdout carries exactly one line, always `1 <message>`,
+whatever happens (bad input, bad config, whmapi1 failures, a busy lock, a bug);
+the details go to stderr (cPanel's error_log) and the audit log.
+
+A reseller suspension fires one event per owned account and almost none of
+them can own WHM tokens, so that answer comes first: no whmapi1 call, no
+config parser. This module therefore imports only the standard library's
+cheapest parts at the top and the engine lazily, after the fast path.
+
+Hook payloads can hold plaintext passwords (Passwd::ChangePasswd): the
+payload is never logged or stored; only the account name is taken from it.
+"""
+
+import json
+import os
+import sys
+import traceback
+
+from . import paths
+
+INSTALLED_PATH = "/usr/local/cpanel/3rdparty/bin/tokensweeper-hook"
+WEIGHT = 100
+LOG_PREFIX = "tokensweeper-hook: "
+MAX_MESSAGE = 200
+
+
+class Event(object):
+    """One cPanel event this hook registers for, and where its payload names the account."""
+
+    def __init__(self, category, event, stage, key, description):
+        self.category = category
+        self.event = event
+        self.stage = stage
+        self.key = key  # the config's events.<key>
+        self.description = description
+
+    @property
+    def label(self):
+        """Short name for result lines: suspendacct, Remove, Modify, ChangePasswd."""
+        return self.event.split("::")[-1]
+
+    @property
+    def actor(self):
+        return "hook:%s" % self.event
+
+    def descriptor(self, hook_path):
+        # manage_hooks wants integers for flags; `blocking` is left out on purpose:
+        # this hook must never be able to stop an account action.
+        return {"category": self.category, "event": self.event, "stage": self.stage,
+                "hook": hook_path, "exectype": "script", "weight": WEIGHT,
+                "description": self.description}
+
+
+EVENTS = (
+    Event("Whostmgr", "Accounts::suspendacct", "post", "suspend",
+          "Token Sweeper: apply events.suspend to the suspended account's WHM API tokens"),
+    Event("Whostmgr", "Accounts::Remove", "pre", "remove",
+          "Token Sweeper: apply events.remove (snapshot to the audit log) before cPanel "
+          "deletes the account's WHM API tokens"),
+    Event("Whostmgr", "Accounts::Modify", "post", "rename",
+          "Token Sweeper: apply events.rename to a renamed account's WHM API tokens"),
+    Event("Passwd", "ChangePasswd", "post", "password_change",
+          "Token Sweeper: apply events.password_change to the account's WHM API tokens"),
+)
+
+
+class Answer(Exception):
+    """Stop here and report this message (still a success line)."""
+
+
+# -- entry point ------------------------------------------------------------------
+
+
+def main(argv=None, script=None):
+    """Run as cPanel runs the hook. Returns the exit status (cPanel ignores it)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if "--describe" in argv:
+        return describe(script or sys.argv[0])
+    real_stdout = sys.stdout
+    # A stray print anywhere below would decide the hook's result: send it to stderr.
+    sys.stdout = sys.stderr
+    try:
+        if argv:
+            log("ignoring unexpected arguments (only --describe is known)")
+        message = handle(read_event())
+    except Exception:
+        log("internal error, the event was not handled:\n" + traceback.format_exc())
+        message = "internal error, the event was not handled (details in cPanel's error_log)"
+    finally:
+        sys.stdout = real_stdout
+    return answer(message)
+
+
+def answer(message):
+    """The one line cPanel reads: success, with a short message on one line."""
+    text = " ".join(str(message).split())
+    if len(text) > MAX_MESSAGE:
+        text = text[:MAX_MESSAGE - 3] + "..."
+    try:
+        sys.stdout.write("1 tokensweeper: %s\n" % text)
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass  # nobody is reading: nothing else to do
+    return 0
+
+
+def describe(script):
+    """The descriptor array manage_hooks registers, for this script's own path
+    (install.sh copies it to INSTALLED_PATH; the checkout copy describes itself)."""
+    hook_path = os.path.realpath(script) if script else INSTALLED_PATH
+    sys.stdout.write(json.dumps([event.descriptor(hook_path) for event in EVENTS], indent=2) + "\n")
+    return 0
+
+
+def log(message):
+    try:
+        sys.stderr.write(LOG_PREFIX + message.rstrip("\n") + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+# -- reading the event --------------------------------------------------------------
+
+
+def read_event():
+    """The whole of stdin (cPanel writes one compact JSON document, no newline)."""
+    stream = sys.stdin
+    if stream is None:
+        return b""
+    if stream.isatty():
+        log("no event: cPanel writes the event as JSON on standard input")
+        return b""
+    return stream.buffer.read()
+
+
+def parse(raw):
+    """(Event, data dict) from the raw stdin, or Answer when there is nothing to act on."""
+    if not raw.strip():
+        raise Answer("no event on standard input; nothing to do")
+    try:
+        document = json.loads(raw.decode("utf-8", "replace"))
+    except ValueError as error:
+        # The error names a position, never the content, so it is safe to log.
+        log("the event is not JSON: %s" % error)
+        raise Answer("the event is not valid JSON; nothing to do")
+    if not isinstance(document, dict):
+        raise Answer("the event is not a JSON object; nothing to do")
+    context = _mapping(document.get("context"))
+    registered = _mapping(document.get("hook"))
+    where = {key: _text(context.get(key) or registered.get(key))
+             for key in ("category", "event", "stage")}
+    for event in EVENTS:
+        if (event.category, event.event, event.stage) == (where["category"], where["event"],
+                                                           where["stage"]):
+            return event, _mapping(document.get("data"))
+    raise Answer("%s %s %s is not an event this hook handles; nothing to do" % (
+        _safe(where["category"]), _safe(where["event"]), _safe(where["stage"])))
+
+
+def account_of(event, data):
+    """The account the event is about. Raises Answer when there is none to act on.
+
+    suspendacct: data.args.user (data.user is whoever suspended it: never that one).
+    Remove, ChangePasswd: data.user. Modify: only a rename counts, and the tokens
+    follow the account to its new name, so the new name is the one acted on.
+    """
+    args = _mapping(data.get("args"))
+    if event.key == "suspend":
+        if _text(data.get("result")).strip() == "0":
+            raise Answer("%s: cPanel reports the suspension failed; nothing to do" % event.label)
+        return _valid_account(event, _text(args.get("user")))
+    user = _text(data.get("user") or args.get("user"))
+    if event.key != "rename":
+        return _valid_account(event, user)
+    new_user = _text(data.get("newuser") or args.get("newuser"))
+    if not new_user or new_user == user:
+        raise Answer("%s: not a rename; nothing to do" % event.label)
+    return _valid_account(event, new_user)
+
+
+def _valid_account(event, user):
+    # Only a name that is safe as a file name reaches the fast path's os.path calls;
+    # the full cPanel user name rule is checked before any whmapi1 call.
+    if not user or len(user) > 64 or "/" in user or "\0" in user or user.startswith((".", "-")):
+        raise Answer("%s: the event names no valid account; nothing to do" % event.label)
+    return user
+
+
+def _mapping(value):
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value):
+    """Numbers may arrive as strings and strings as numbers: compare as text."""
+    if isinstance(value, bool) or value is None:
+        return ""
+    if isinstance(value, (str, int)):
+        return str(value)
+    return ""
+
+
+def _safe(text):
+    """Payload text echoed in a message: event names only, never free text."""
+    kept = "".join(c for c in text if c.isalnum() or c in ":_.-")
+    return (kept[:64] or "?")
+
+
+# -- the fast path ------------------------------------------------------------------
+
+
+def may_own_tokens(user):
+    """Whether `user` can have WHM API tokens: root, a reseller, or anyone with a token
+    file (a former reseller keeps its tokens). Reads two small files, starts nothing."""
+    if user == "root":
+        return True
+    if os.path.exists(os.path.join(paths.token_dir(), user + ".json")):
+        return True
+    return is_reseller(user)
+
+
+def is_reseller(user):
+    """`user:acl,acl,...` lines in the resellers file (# comments). Unreadable = no."""
+    try:
+        with open(paths.resellers_file(), encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                line = line.strip()
+                if line and not line.startswith("#") and line.partition(":")[0].strip() == user:
+                    return True
+    except (IOError, OSError):
+        return False
+    return False
+
+
+# -- acting on the event ------------------------------------------------------------
+
+
+def handle(raw):
+    """The message for the result line. Every failure becomes a message, never an abort."""
+    try:
+        event, data = parse(raw)
+        account = account_of(event, data)
+        if not may_own_tokens(account):
+            return "%s %s: the account owns no WHM API tokens; nothing to do" % (event.label, account)
+        log("%s for %s" % (event.event, account))
+        return act(event, account)
+    except Answer as message:
+        return str(message)
+
+
+def act(event, account):
+    # The engine is loaded only here, past the fast path.
+    from . import audit, clock, config
+    from .lock import LockBusy
+    from .owners import valid_owner
+    from .tokens import TokenDataError
+    from .whmapi import WhmapiError
+
+    label = "%s %s" % (event.label, account)
+    now = clock.now()
+    try:
+        cfg = config.load()
+    except config.ConfigError as error:
+        log(str(error))
+        note(event, account, now, None, "hook-error", "config error, nothing done: %s" % error)
+        return "%s: config error, nothing done (run tokensweeper check-config)" % label
+    action = cfg.events[event.key]
+    if action == "ignore":
+        return "%s: events.%s is ignore; nothing to do" % (label, event.key)
+    if not valid_owner(account):
+        return "%s: not a cPanel user name; nothing to do" % event.label
+    try:
+        if action == "snapshot":
+            return "%s: %s" % (label, snapshot(event, account, now))
+        return "%s: %s" % (label, revoke(event, account, action, cfg, now))
+    except LockBusy as error:
+        log("skipped: %s" % error)
+        note(event, account, now, cfg.mode, "hook-skipped",
+             "%s was not applied: %s" % (action, error))
+        return "%s: skipped, another sweep is running; nothing done" % label
+    except (WhmapiError, TokenDataError, audit.AuditError) as error:
+        log("%s failed: %s" % (action, error))
+        note(event, account, now, cfg.mode, "hook-error", "%s failed: %s" % (action, error))
+        return "%s: %s failed (details in cPanel's error_log)" % (label, action)
+
+
+def snapshot(event, account, now):
+    from .sweep import record_snapshot
+    from .whmapi import Client
+
+    tokens = Client().list_tokens(account)
+    if not tokens:
+        return "no tokens to record"
+    why = {"remove": "the account is being removed; cPanel deletes its tokens next"}.get(
+        event.key, "recorded on %s" % event.event)
+    run_id = record_snapshot(tokens, event.actor, now, "%s: %s" % (account, why))
+    return "recorded %s in the audit log (run %s)" % (_plural(len(tokens), "token"), run_id)
+
+
+def revoke(event, account, action, cfg, now):
+    """sweep (the configured policy) or revoke_all, through the engine: lock, cap, audit, verify."""
+    from .lock import SweepLock
+    from .policy import Selectors
+    from .sweep import PREVIEW, build_plan, execute
+    from .whmapi import Client
+
+    if cfg.owners != "all" and account not in cfg.owners:
+        return "not in the config's owners; nothing to do"
+    if action == "revoke_all":
+        selectors = Selectors(owners=(account,))
+    else:
+        policy = cfg.selectors()
+        if not policy.active_criteria() and not policy.names:
+            # Restricted to one owner, an empty policy would select every token: never.
+            return "the policy selects nothing; nothing to do"
+        selectors = Selectors(names=policy.names, owners=(account,), combine=policy.combine,
+                              **{name: getattr(policy, name) for name in Selectors.CRITERIA})
+    client = Client()
+    with SweepLock(paths.lock_file()) as lock:
+        plan = build_plan(client, selectors, cfg.protection(), _usage_for(selectors), now,
+                          owners=[account], parallel=1)
+        result = execute(plan, client, lock, event.actor, cfg.mode, now,
+                         cap=cfg.max_revoke_per_run, parallel=1)
+    log_result(result)
+    return summary(result, cfg.mode == PREVIEW)
+
+
+def _usage_for(selectors):
+    """Usage evidence only when the policy asks about use (reading the log costs time)."""
+    if not selectors.unused_for_days:
+        return None
+    from .usage import load_usage
+    return load_usage()
+
+
+def summary(result, preview):
+    counts = result.counts()
+    run = "(run %s)" % result.run_id
+    if result.owner_errors:
+        return "could not list its tokens, nothing revoked %s" % run
+    if result.refused:
+        return "refused by max_revoke_per_run, nothing revoked %s" % run
+    if preview:
+        return "preview mode, would revoke %s %s" % (_plural(counts["would-revoke"], "token"), run)
+    parts = ["revoked %s" % _plural(counts["revoked"], "token")]
+    if counts["failed"]:
+        parts.append("%d FAILED" % counts["failed"])
+    if counts["kept-protected"]:
+        parts.append("%d kept as protected" % counts["kept-protected"])
+    if result.audit_error:
+        parts.append("AUDIT LOG NOT WRITTEN")
+    return "%s %s" % (", ".join(parts), run)
+
+
+def log_result(result):
+    for outcome in result.outcomes:
+        log("run %s: %s/%s %s: %s" % (result.run_id, outcome.token.owner, outcome.token.name,
+                                      outcome.action, outcome.reason))
+    for owner, message in sorted(result.owner_errors.items()):
+        log("run %s: could not list the tokens of %s: %s" % (result.run_id, owner, message))
+    for problem in (result.refused, result.audit_error):
+        if problem:
+            log("run %s: %s" % (result.run_id, problem))
+
+
+def note(event, account, now, mode, kind, message):
+    """An audit record for a hook that could not do its work (best effort: also on stderr)."""
+    from . import audit
+
+    try:
+        audit.write({
+            "event": kind, "time": audit.iso(now), "epoch": now, "run_id": audit.new_run_id(now),
+            "actor": event.actor, "mode": mode or "unknown", "selectors": {"owners": [account]},
+            "tokens": [], "owner_errors": {}, "refused": None, "note": message,
+        })
+    except audit.AuditError as error:
+        log(str(error))
+
+
+def _plural(count, word):
+    return "%d %s%s" % (count, word, "" if count == 1 else "s")
