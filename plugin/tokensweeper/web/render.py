@@ -11,7 +11,7 @@ from markupsafe import escape
 
 from tokensweeper import __version__
 
-from . import chrome, formats
+from . import chrome, formats, icons
 from .response import HTML, Response
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -37,6 +37,7 @@ def environment():
         )
         env.filters.update(formats.FILTERS)
         env.globals["version"] = __version__
+        env.globals["icon"] = icons.icon
         _ENV.append(env)
     return _ENV[0]
 

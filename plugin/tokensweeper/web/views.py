@@ -13,11 +13,11 @@ EXPIRING_SOON_DAYS = 14
 # State key -> (label, icon, explanation). The icon and label carry the
 # meaning; colour only repeats it.
 STATES = (
-    ("stale", "Stale by policy", "\u26a0", "the configured policy would revoke it"),
-    ("expired", "Expired", "\u29bb", "past its expiry date; cPanel keeps it listed"),
-    ("expiring", "Expiring soon", "\u23f3", "expires within {} days".format(EXPIRING_SOON_DAYS)),
-    ("active", "Active", "\u2713", "valid and not stale by policy"),
-    ("protected", "Protected", "\U0001f512", "never revoked: cPanel, vendor or configured name"),
+    ("stale", "Stale by policy", "warning", "the configured policy would revoke it"),
+    ("expired", "Expired", "expired", "past its expiry date; cPanel keeps it listed"),
+    ("expiring", "Expiring soon", "clock", "expires within {} days".format(EXPIRING_SOON_DAYS)),
+    ("active", "Active", "check", "valid and not stale by policy"),
+    ("protected", "Protected", "lock", "never revoked: cPanel, vendor or configured name"),
 )
 STATE_KEYS = tuple(key for key, _, _, _ in STATES)
 STATE_LABELS = {key: label for key, label, _, _ in STATES}
