@@ -1,0 +1,65 @@
+# Token Sweeper: lint and test. `make test` is the one command (CI runs it).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := test
+
+# The development Python is 3.11 (python3 on this machine).
+PYTHON ?= $(shell command -v python3.11 || echo python3)
+VENV := .venv
+VPY := $(VENV)/bin/python
+# The venv first in PATH: the fakes and entry points start with
+# `#!/usr/bin/env python3` and must run on the venv's interpreter.
+IN_VENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
+# Code that runs on the server, or stands in for cPanel: Python 3.6 (EL8).
+PY36_DIRS := plugin hooks bin tests/fakes
+SHELL_SCRIPTS := .ci/run $(wildcard tools/*.sh install.sh uninstall.sh)
+FAST := -m "not browser and not bench" --ignore=tests/browser
+
+.PHONY: test venv lint unit suite matrix clean demo
+
+## test: lint, the whole suite on the development Python, then the cPanel matrix
+# Every step runs even when an earlier one failed, so one run shows all that
+# is wrong; the summary names the failed steps and the exit status is 1.
+test: venv
+	@start=$$(date +%s); failed=""; \
+	for step in lint suite matrix; do \
+	  echo "===== make $$step"; \
+	  $(MAKE) --no-print-directory $$step || failed="$$failed $$step"; \
+	done; \
+	took=$$(( $$(date +%s) - start )); \
+	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed ($$took s)"; exit 1; fi; \
+	echo "make test: lint, suite and matrix passed ($$took s)"
+
+## venv: build or refresh .venv (only when requirements-dev.txt changed)
+venv:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
+	  { echo "make: the development Python must be 3.11; $(PYTHON) is not (set PYTHON=...)" >&2; exit 1; }
+	@tools/venv.sh $(PYTHON) $(VENV)
+
+## lint: ruff, the Python 3.6 check (vermin), shellcheck
+lint: venv
+	$(VENV)/bin/ruff check . $$(tools/pyfiles.sh --scripts-only bin hooks plugin tests tools)
+	$(VENV)/bin/vermin -q --no-tips --violations --eval-annotations -t=3.6- \
+	  $$(tools/pyfiles.sh $(PY36_DIRS))
+	@echo "vermin: $(PY36_DIRS) are Python 3.6 compatible"
+	shellcheck $(SHELL_SCRIPTS)
+
+## unit: the fast tests on the development Python (no browser, no benchmarks)
+unit: venv
+	$(IN_VENV) $(VPY) -m pytest $(FAST)
+
+## suite: every test on the development Python
+suite: venv
+	$(IN_VENV) $(VPY) -m pytest
+
+## matrix: the suite minus browser tests on pyenv's 3.6.15, 3.9.18, 3.12.1
+matrix:
+	tools/matrix.sh
+
+## demo: the real WHM page against a seeded fake server at http://127.0.0.1:$(or $(PORT),8087)/cpsess0000000001/cgi/tokensweeper/index.cgi
+demo: venv
+	$(IN_VENV) $(VPY) tools/demo_server.py --setup .demo --port $(or $(PORT),8087)
+
+clean:
+	rm -rf $(VENV) .venv-* build .pytest_cache .ruff_cache .hypothesis test-artifacts
+	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -1,0 +1,25 @@
+"""Shared test set-up: import paths and Hypothesis settings. Keep this small;
+fixtures of one area live in that area's own conftest.py."""
+
+import os
+import sys
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PLUGIN_DIR = os.path.join(REPO_ROOT, "plugin")
+
+# `import tokensweeper` (the library, as the entry points load it) and
+# `import tests.fakes...`, whatever directory pytest was started from.
+for _path in (REPO_ROOT, PLUGIN_DIR):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+try:
+    from hypothesis import settings
+except ImportError:  # Hypothesis is in requirements-dev.txt; tolerate a bare pytest
+    settings = None
+
+if settings is not None:
+    # No deadline: a slow CI machine must not fail a property test; speed is
+    # measured by `make bench`, never asserted in tests.
+    settings.register_profile("tokensweeper", deadline=None, print_blob=True)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "tokensweeper"))
