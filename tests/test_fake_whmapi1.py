@@ -364,6 +364,14 @@ def test_fault_hang_outlives_a_timeout(server):
     assert server.calls("api_token_revoke")[0]["hung"] is True
 
 
+def test_a_short_hang_is_logged_once(server):
+    server.add_fault("hang", function="listresellers", seconds=0.1)
+    status, out, _ = run(server, "--output=json", "listresellers")
+    assert status == 1 and out == ""
+    (call,) = server.calls()
+    assert call["hung"] is True
+
+
 def test_fault_latency_shows_in_the_call_log(server):
     server.add_fault("latency", seconds=0.3, function="listresellers")
     api(server, "listresellers")
