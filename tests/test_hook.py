@@ -1,0 +1,504 @@
+"""The account-event hook, run as cPanel runs it: the real hooks/tokensweeper-hook
+script in its own process, one compact JSON event on stdin, against the fake
+whmapi1. stdout is compared byte for byte: cPanel decides on its first word.
+
+Runs on every Python of the matrix (3.6 syntax).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.fakes.fakeserver import FakeServer
+from tests.helpers import DAY, NOW
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HOOK = os.path.join(REPO, "hooks", "tokensweeper-hook")
+FAKE_TOOLS = os.path.join(REPO, "tests", "fakes", "cpanel-root", "usr", "local", "cpanel", "bin")
+PASSWORD = "Zq8!hunter2-SECRET-x7"
+
+ENFORCE_SWEEP = "mode: enforce\n"
+PREVIEW = "mode: preview\n"
+
+# Engine modules the fast path must not load (the config parser, the templates,
+# anything that starts whmapi1).
+HEAVY = ("yaml", "jinja2", "tokensweeper.config", "tokensweeper.whmapi", "tokensweeper.sweep")
+
+RUNPY_WRAPPER = """
+import json, runpy, sys
+out, script = sys.argv[1], sys.argv[2]
+sys.argv = [script]
+try:
+    runpy.run_path(script, run_name="__main__")
+except SystemExit:
+    pass
+with open(out, "w") as handle:
+    json.dump(sorted(sys.modules), handle)
+"""
+
+
+# -- cPanel-shaped payloads (cpanel-facts.md §3): compact, no newline, numbers as strings --
+
+
+def compact(document):
+    return json.dumps(document, separators=(",", ":")).encode("utf-8")
+
+
+def event(category, name, stage, data):
+    return compact({
+        "context": {"category": category, "event": name, "stage": stage, "point": "main"},
+        "data": data,
+        "hook": {"category": category, "event": name, "stage": stage, "hook": HOOK,
+                 "exectype": "script", "weight": "100", "escalateprivs": "0"},
+    })
+
+
+def suspend(user, caller="root", result="1"):
+    return event("Whostmgr", "Accounts::suspendacct", "post",
+                 {"args": {"user": user, "reason": "Unpaid invoice #42", "disallowun": "0"},
+                  "result": result, "user": caller})
+
+
+def remove(user):
+    return event("Whostmgr", "Accounts::Remove", "pre",
+                 {"user": user, "killdns": "1", "keep_remote_databases": "0", "if_child": None})
+
+
+def modify(user, newuser=None):
+    data = {"user": user, "owner": "root", "domain": "example.com"}
+    if newuser is not None:
+        data["newuser"] = newuser
+    return event("Whostmgr", "Accounts::Modify", "post", data)
+
+
+def change_password(user, password=PASSWORD):
+    return event("Passwd", "ChangePasswd", "post",
+                 {"user": user, "newpass": password, "new_password": password, "origin": "whm",
+                  "initiator": "root", "rawout": "", "optional_services": {"mysql": "1"}})
+
+
+# -- the fake server --------------------------------------------------------------
+
+
+class Hook(object):
+    """A fake server with root, reseller `res1` (who owns tokens) and plain cPanel accounts."""
+
+    def __init__(self, base):
+        self.base = str(base)
+        self.server = FakeServer(os.path.join(self.base, "fake"), now=NOW)
+        self.state_dir = os.path.join(self.base, "state")
+        self.cpanel_root = os.path.join(self.base, "cpanel")
+        self.config_path = os.path.join(self.base, "config.yaml")
+        os.makedirs(os.path.join(self.cpanel_root, "var", "cpanel"))
+
+    def reseller(self, name, tokens=()):
+        """A reseller in the fake whmapi1 and in the resellers file, with (name, age, expires_in)."""
+        self.server.add_reseller(name)
+        with open(os.path.join(self.cpanel_root, "var", "cpanel", "resellers"), "a") as handle:
+            handle.write("%s:list-accts,create-acct,suspend-acct\n" % name)
+        self.tokens(name, tokens)
+
+    def tokens(self, owner, tokens):
+        for name, age_days, expires_in_days in tokens:
+            expires = None if expires_in_days is None else NOW + expires_in_days * DAY
+            self.server.add_token(owner, name, NOW - age_days * DAY, expires_at=expires)
+        self.server.write_token_files(self.cpanel_root)
+
+    def config(self, text):
+        with open(self.config_path, "w") as handle:
+            handle.write(text)
+
+    def env(self, **extra):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENSWEEPER_")}
+        env.update(self.server.full_env())
+        env.update(TOKENSWEEPER_STATE_DIR=self.state_dir, TOKENSWEEPER_CONFIG=self.config_path,
+                   TOKENSWEEPER_CPANEL_ROOT=self.cpanel_root, TOKENSWEEPER_NOW=str(NOW))
+        env.update(extra)
+        return env
+
+    def run(self, stdin, argv=(), **extra):
+        """(stdout bytes, stderr text) of one hook process."""
+        proc = subprocess.Popen([sys.executable, HOOK] + list(argv), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env(**extra))
+        out, err = proc.communicate(stdin, timeout=120)
+        return out, err.decode("utf-8", "replace")
+
+    def audit(self):
+        path = os.path.join(self.state_dir, "audit.log")
+        if not os.path.exists(path):
+            return []
+        with open(path) as handle:
+            return [json.loads(line) for line in handle]
+
+
+@pytest.fixture
+def hook(tmp_path):
+    h = Hook(tmp_path)
+    h.tokens("root", [("root-ci", 400, -30)])
+    h.reseller("res1", [("old-ci", 200, -10), ("deploy", 5, 300), ("reverse_trust_dns", 300, -1)])
+    return h
+
+
+def line(text):
+    return ("1 tokensweeper: %s\n" % text).encode("utf-8")
+
+
+def assert_success_line(out):
+    assert out.startswith(b"1 ") and out.endswith(b"\n") and out.count(b"\n") == 1, out
+
+
+# -- --describe -------------------------------------------------------------------
+
+
+def test_describe_lists_the_four_events_for_the_scripts_own_path(hook):
+    out, _ = hook.run(b"", ["--describe"])
+    entries = json.loads(out.decode("utf-8"))
+    assert sorted((e["category"], e["event"], e["stage"]) for e in entries) == [
+        ("Passwd", "ChangePasswd", "post"),
+        ("Whostmgr", "Accounts::Modify", "post"),
+        ("Whostmgr", "Accounts::Remove", "pre"),
+        ("Whostmgr", "Accounts::suspendacct", "post"),
+    ]
+    for entry in entries:
+        assert entry["hook"] == os.path.realpath(HOOK)
+        assert entry["exectype"] == "script"
+        assert "blocking" not in entry  # must never be able to stop an account action
+        assert type(entry["weight"]) is int and entry["description"]
+
+
+def installed_hook(top):
+    """The hook as install.sh places it: interpreter and LIB_DIR rewritten."""
+    target = os.path.join(top, "usr", "local", "cpanel", "3rdparty", "bin", "tokensweeper-hook")
+    os.makedirs(os.path.dirname(target))
+    with open(HOOK) as handle:
+        lines = handle.read().splitlines(True)
+    lines[0] = "#!%s\n" % sys.executable
+    lines = ["LIB_DIR = %r\n" % os.path.join(REPO, "plugin") if l.startswith("LIB_DIR = ") else l
+             for l in lines]
+    with open(target, "w") as handle:
+        handle.write("".join(lines))
+    os.chmod(target, 0o755)
+    return target
+
+
+def test_manage_hooks_registers_and_deletes_the_descriptor(tmp_path):
+    top = str(tmp_path / "root")
+    bin_dir = os.path.join(top, "usr", "local", "cpanel", "bin")
+    os.makedirs(bin_dir)
+    os.symlink(os.path.join(FAKE_TOOLS, "manage_hooks"), os.path.join(bin_dir, "manage_hooks"))
+    script = installed_hook(top)
+    manage = [sys.executable, os.path.join(bin_dir, "manage_hooks")]
+    registry = os.path.join(top, "var", "cpanel", "hooks", "fake-registry.json")
+
+    added = subprocess.check_output(manage + ["add", "script", script], universal_newlines=True)
+    assert added.count("Added hook:") == 4
+    with open(registry) as handle:
+        entries = json.load(handle)
+    assert {e["hook"] for e in entries} == {script}
+    subprocess.check_output(manage + ["delete", "script", script])
+    with open(registry) as handle:
+        assert json.load(handle) == []
+
+
+# -- the fast path ----------------------------------------------------------------
+
+
+def test_account_that_cannot_own_tokens_is_answered_without_whmapi1_or_config(hook, tmp_path):
+    hook.config("this: is: not: yaml: [")  # proves the config is never read
+    out, _ = hook.run(suspend("alice"))
+    assert out == line("suspendacct alice: the account owns no WHM API tokens; nothing to do")
+    assert hook.server.calls() == []
+
+    modules_file = str(tmp_path / "modules.json")
+    proc = subprocess.Popen([sys.executable, "-c", RUNPY_WRAPPER, modules_file, HOOK],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=hook.env())
+    out, _ = proc.communicate(suspend("alice"), timeout=60)
+    assert out == line("suspendacct alice: the account owns no WHM API tokens; nothing to do")
+    with open(modules_file) as handle:
+        loaded = set(json.load(handle))
+    assert "tokensweeper.hook" in loaded
+    assert not loaded & set(HEAVY)
+
+
+def test_reseller_suspending_its_account_never_touches_the_resellers_tokens(hook):
+    hook.config(ENFORCE_SWEEP + "events: {suspend: revoke_all}\n")
+    out, _ = hook.run(suspend("alice", caller="res1"))
+    assert out == line("suspendacct alice: the account owns no WHM API tokens; nothing to do")
+    assert hook.server.calls() == []
+    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
+
+
+def test_a_former_reseller_with_a_token_file_is_not_on_the_fast_path(hook):
+    hook.config(ENFORCE_SWEEP)
+    hook.tokens("exres", [("leftover", 100, -5)])  # a token file, not in the resellers file
+    out, err = hook.run(suspend("exres"))
+    # The fake's whmapi1 refuses --user for this user: the hook asks anyway, and says so.
+    assert out.startswith(b"1 tokensweeper: suspendacct exres: could not list its tokens, nothing revoked")
+    assert [(c["function"], c["owner"]) for c in hook.server.calls()] == [("api_token_list", "exres")]
+    assert "could not list the tokens of exres" in err
+
+
+# -- suspension -------------------------------------------------------------------
+
+
+def test_suspension_sweeps_the_accounts_stale_tokens_in_enforce_mode(hook):
+    hook.config(ENFORCE_SWEEP)
+    out, err = hook.run(suspend("res1"))
+    assert_success_line(out)
+    assert out.startswith(b"1 tokensweeper: suspendacct res1: revoked 1 token, 1 kept as protected (run ")
+    assert hook.server.token_names("res1") == {"deploy", "reverse_trust_dns"}
+    assert hook.server.token_names("root") == {"root-ci"}
+    # One listing, one revoke batch, one verifying listing, all as the reseller.
+    calls = hook.server.calls()
+    assert [c["function"] for c in calls] == ["api_token_list", "api_token_revoke", "api_token_list"]
+    assert {c["owner"] for c in calls} == {"res1"}
+    (record,) = [r for r in hook.audit() if r["event"] == "outcome"]
+    assert record["actor"] == "hook:Accounts::suspendacct" and record["mode"] == "enforce"
+    assert {(t["name"], t["action"]) for t in record["tokens"]} == {
+        ("old-ci", "revoked"), ("reverse_trust_dns", "kept-protected")}
+    assert "old-ci" in err  # the details reach cPanel's error_log
+
+
+def test_preview_mode_records_what_it_would_revoke_and_revokes_nothing(hook):
+    hook.config(PREVIEW)
+    out, _ = hook.run(suspend("res1"))
+    assert out.startswith(b"1 tokensweeper: suspendacct res1: preview mode, would revoke 1 token (run ")
+    assert_success_line(out)
+    assert hook.server.calls("api_token_revoke") == []
+    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
+    (record,) = hook.audit()
+    assert record["event"] == "preview"
+    assert [t["name"] for t in record["tokens"] if t["action"] == "would-revoke"] == ["old-ci"]
+
+
+def test_revoke_all_revokes_every_unprotected_token_of_the_account(hook):
+    hook.config(ENFORCE_SWEEP + "events: {suspend: revoke_all}\n")
+    out, _ = hook.run(suspend("res1"))
+    assert out.startswith(b"1 tokensweeper: suspendacct res1: revoked 2 tokens, 1 kept as protected")
+    assert hook.server.token_names("res1") == {"reverse_trust_dns"}
+    assert hook.server.token_names("root") == {"root-ci"}
+
+
+def test_ignore_makes_no_whmapi1_call(hook):
+    hook.config(ENFORCE_SWEEP + "events: {suspend: ignore}\n")
+    out, _ = hook.run(suspend("res1"))
+    assert out == line("suspendacct res1: events.suspend is ignore; nothing to do")
+    assert hook.server.calls() == []
+
+
+def test_a_failed_suspension_changes_nothing(hook):
+    hook.config(ENFORCE_SWEEP + "events: {suspend: revoke_all}\n")
+    out, _ = hook.run(suspend("res1", result="0"))
+    assert out == line("suspendacct: cPanel reports the suspension failed; nothing to do")
+    assert hook.server.calls() == []
+
+
+def test_an_owner_outside_the_configs_owners_is_left_alone(hook):
+    hook.config(ENFORCE_SWEEP + "owners: [root]\nevents: {suspend: revoke_all}\n")
+    out, _ = hook.run(suspend("res1"))
+    assert out == line("suspendacct res1: not in the config's owners; nothing to do")
+    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
+
+
+def test_a_policy_that_selects_nothing_never_means_every_token(hook):
+    hook.config(ENFORCE_SWEEP + "policy: {expired: false}\n")
+    out, _ = hook.run(suspend("res1"))
+    assert out == line("suspendacct res1: the policy selects nothing; nothing to do")
+    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
+
+
+def test_the_cap_refuses_the_whole_run(hook):
+    hook.config(ENFORCE_SWEEP + "max_revoke_per_run: 1\nevents: {suspend: revoke_all}\n")
+    out, err = hook.run(suspend("res1"))
+    assert out.startswith(b"1 tokensweeper: suspendacct res1: refused by max_revoke_per_run, "
+                          b"nothing revoked (run ")
+    assert_success_line(out)
+    assert hook.server.calls("api_token_revoke") == []
+    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
+    assert [r["event"] for r in hook.audit()] == ["refused"]
+    assert "max_revoke_per_run (1)" in err
+
+
+def test_a_hook_arriving_during_a_sweep_is_skipped_at_once_and_recorded(hook):
+    sys.path.insert(0, os.path.join(REPO, "plugin"))
+    from tokensweeper.lock import SweepLock
+
+    hook.config(ENFORCE_SWEEP + "events: {suspend: revoke_all}\n")
+    with SweepLock(os.path.join(hook.state_dir, "sweep.lock")):
+        out, err = hook.run(suspend("res1"))
+    assert out == line("suspendacct res1: skipped, another sweep is running; nothing done")
+    assert hook.server.calls() == []
+    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
+    (record,) = hook.audit()
+    assert record["event"] == "hook-skipped" and "revoke_all was not applied" in record["note"]
+    assert "process %d" % os.getpid() in err
+
+
+# -- removal, rename, password change ---------------------------------------------
+
+
+def test_removal_snapshots_the_tokens_before_cpanel_deletes_them(hook):
+    out, _ = hook.run(remove("res1"))  # no config file: the defaults (remove: snapshot)
+    assert out.startswith(b"1 tokensweeper: Remove res1: recorded 3 tokens in the audit log (run ")
+    assert_success_line(out)
+    assert [c["function"] for c in hook.server.calls()] == ["api_token_list"]
+    (record,) = hook.audit()
+    assert record["event"] == "snapshot" and record["actor"] == "hook:Accounts::Remove"
+    assert sorted(t["name"] for t in record["tokens"]) == ["deploy", "old-ci", "reverse_trust_dns"]
+    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
+
+
+def test_removal_with_empty_data_does_nothing(hook):
+    out, _ = hook.run(event("Whostmgr", "Accounts::Remove", "pre", []))
+    assert out == line("Remove: the event names no valid account; nothing to do")
+    assert hook.server.calls() == []
+
+
+def test_a_rename_acts_on_the_new_name(hook):
+    hook.config(ENFORCE_SWEEP + "events: {rename: revoke_all}\n")
+    hook.reseller("newres", [("ci", 10, None)])  # cPanel moved the token file to the new name
+    out, _ = hook.run(modify("oldres", "newres"))
+    assert out.startswith(b"1 tokensweeper: Modify newres: revoked 1 token (run ")
+    assert {c["owner"] for c in hook.server.calls()} == {"newres"}
+    assert hook.server.token_names("newres") == set()
+
+
+@pytest.mark.parametrize("newuser", [None, "res1", ""])
+def test_a_modification_that_is_not_a_rename_does_nothing(hook, newuser):
+    hook.config(ENFORCE_SWEEP + "events: {rename: revoke_all}\n")
+    out, _ = hook.run(modify("res1", newuser))
+    assert out == line("Modify: not a rename; nothing to do")
+    assert hook.server.calls() == []
+
+
+def all_files(top):
+    for directory, _, names in os.walk(top):
+        for name in names:
+            yield os.path.join(directory, name)
+
+
+@pytest.mark.parametrize("config", [
+    ENFORCE_SWEEP + "events: {password_change: revoke_all}\n",
+    PREVIEW + "events: {password_change: snapshot}\n",
+    "mode: [broken\n",
+])
+def test_a_password_change_never_leaks_the_password(hook, config):
+    hook.config(config)
+    outputs = []
+    for payload in (change_password("res1"), change_password("alice"),
+                    change_password("res1")[:-25]):  # cut off mid-document
+        out, err = hook.run(payload)
+        assert_success_line(out)
+        outputs += [out.decode("utf-8"), err]
+    for path in list(all_files(hook.state_dir)) + list(all_files(hook.server.directory)):
+        with open(path, "rb") as handle:
+            outputs.append(handle.read().decode("utf-8", "replace"))
+    assert hook.audit()  # something was recorded, and it holds no password
+    assert not [text for text in outputs if PASSWORD in text]
+
+
+def test_password_change_revoke_all_in_enforce_mode(hook):
+    hook.config(ENFORCE_SWEEP + "events: {password_change: revoke_all}\n")
+    out, _ = hook.run(change_password("root"))
+    assert out.startswith(b"1 tokensweeper: ChangePasswd root: revoked 1 token (run ")
+    assert hook.server.token_names("root") == set()
+    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
+
+
+# -- whatever happens, one success line -------------------------------------------
+
+
+@pytest.mark.parametrize("stdin, message", [
+    (b"", "no event on standard input; nothing to do"),
+    (b" \n", "no event on standard input; nothing to do"),
+    (b"not json", "the event is not valid JSON; nothing to do"),
+    (b'{"context":{"category":"Whostmgr"', "the event is not valid JSON; nothing to do"),
+    (b"\xff\xfe\x00", "the event is not valid JSON; nothing to do"),
+    (b"[1,2]", "the event is not a JSON object; nothing to do"),
+    (b"null", "the event is not a JSON object; nothing to do"),
+    (b"{}", "? ? ? is not an event this hook handles; nothing to do"),
+    (event("Whostmgr", "Accounts::Create", "post", {"user": "res1", "pass": "x"}),
+     "Whostmgr Accounts::Create post is not an event this hook handles; nothing to do"),
+    (event("Whostmgr", "Accounts::Remove", "post", {"user": "res1"}),
+     "Whostmgr Accounts::Remove post is not an event this hook handles; nothing to do"),
+    (suspend("../../etc/passwd"), "suspendacct: the event names no valid account; nothing to do"),
+    (event("Whostmgr", "Accounts::suspendacct", "post", {"user": "res1"}),
+     "suspendacct: the event names no valid account; nothing to do"),
+])
+def test_malformed_or_foreign_events_get_one_success_line(hook, stdin, message):
+    hook.config(ENFORCE_SWEEP + "events: {suspend: revoke_all, remove: revoke_all}\n")
+    out, _ = hook.run(stdin)
+    assert out == line(message)
+    assert hook.server.calls() == []
+
+
+def test_an_event_without_context_is_read_from_its_registry_entry(hook):
+    hook.config(ENFORCE_SWEEP)
+    payload = json.loads(suspend("res1").decode("utf-8"))
+    del payload["context"]
+    out, _ = hook.run(compact(payload))
+    assert out.startswith(b"1 tokensweeper: suspendacct res1: revoked 1 token")
+
+
+def test_a_broken_config_is_reported_and_recorded_without_any_call(hook):
+    hook.config("mode: sometimes\n")
+    out, err = hook.run(suspend("res1"))
+    assert out == line("suspendacct res1: config error, nothing done (run tokensweeper check-config)")
+    assert hook.server.calls() == []
+    assert hook.config_path in err and "sometimes" in err
+    (record,) = hook.audit()
+    assert record["event"] == "hook-error" and "mode" in record["note"]
+
+
+def test_whmapi1_failing_during_a_snapshot_still_answers_success(hook):
+    hook.server.add_fault("exit", function="api_token_list")
+    out, err = hook.run(remove("res1"))
+    assert out == line("Remove res1: snapshot failed (details in cPanel's error_log)")
+    assert "api_token_list" in err
+    (record,) = hook.audit()
+    assert record["event"] == "hook-error"
+
+
+def test_whmapi1_garbage_while_listing_is_reported(hook):
+    hook.config(ENFORCE_SWEEP)
+    hook.server.add_fault("garbage", function="api_token_list")
+    out, _ = hook.run(suspend("res1"))
+    assert out.startswith(b"1 tokensweeper: suspendacct res1: could not list its tokens, nothing revoked")
+    assert_success_line(out)
+    assert hook.server.calls("api_token_revoke") == []
+
+
+def test_a_revoke_that_fails_is_reported_as_failed(hook):
+    hook.config(ENFORCE_SWEEP)
+    hook.server.add_fault("fail", function="api_token_revoke")
+    out, _ = hook.run(suspend("res1"))
+    assert out.startswith(b"1 tokensweeper: suspendacct res1: revoked 0 tokens, 1 FAILED")
+    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
+    (record,) = [r for r in hook.audit() if r["event"] == "outcome"]
+    assert [t["action"] for t in record["tokens"] if t["name"] == "old-ci"] == ["failed"]
+
+
+def test_an_unexpected_error_still_answers_success(hook, tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    hook.config(ENFORCE_SWEEP)
+    out, err = hook.run(suspend("res1"), TOKENSWEEPER_STATE_DIR=str(blocker / "state"))
+    assert out == line("internal error, the event was not handled (details in cPanel's error_log)")
+    assert "Traceback" in err
+    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
+
+
+def test_a_missing_library_leaves_stdout_empty_which_cpanel_reads_as_success(tmp_path):
+    broken = tmp_path / "hooks"
+    broken.mkdir()
+    shutil.copy(HOOK, str(broken / "tokensweeper-hook"))  # ../plugin does not exist there
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.Popen([sys.executable, str(broken / "tokensweeper-hook")], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    out, err = proc.communicate(suspend("res1"), timeout=60)
+    assert out == b"" and b"tokensweeper" in err
