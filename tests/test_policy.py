@@ -1,0 +1,314 @@
+"""policy.make_plan: every selector, their combinations, protection, and reasons in words."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.helpers import DAY, NOW, utc
+from tokensweeper.policy import (GONE, KEEP, PROTECTED, REVOKE, Protection, Selectors, make_plan,
+                                 plan_for_names, state_of)
+from tokensweeper.tokens import Token
+from tokensweeper.usage import TokenUsage, UsageFacts
+
+FULL = {"all": True}
+NARROW = {"list-accts": True}
+
+
+def tok(name, owner="root", age=10, expires_in=None, acls=NARROW, ips=()):
+    expires = None if expires_in is None else NOW + expires_in * DAY
+    return Token(owner, name, NOW - age * DAY, expires, acls, ips)
+
+
+def decisions(plan):
+    return {(i.token.owner, i.token.name): i.decision for i in plan.items}
+
+
+def selected(tokens, usage=None, protection=None, **selectors):
+    plan = make_plan(tokens, usage, Selectors(**selectors), protection or Protection(), NOW)
+    return sorted(t.name for t in plan.to_revoke())
+
+
+def selected_keys(tokens, **selectors):
+    plan = make_plan(tokens, None, Selectors(**selectors), Protection(), NOW)
+    return {t.key() for t in plan.to_revoke()}
+
+
+def reason(token, usage=None, protection=None, **selectors):
+    plan = make_plan([token], usage, Selectors(**selectors), protection or Protection(), NOW)
+    (item,) = plan.items
+    return item.decision, item.reason
+
+
+TOKENS = [
+    tok("expired-full", age=400, expires_in=-30, acls=FULL),
+    tok("expired-narrow-ip", age=50, expires_in=-1, ips=("192.0.2.1",)),
+    tok("soon", age=20, expires_in=3),
+    tok("later", age=800, expires_in=90, acls=FULL, ips=("10.0.0.0/8",)),
+    tok("forever-full", age=1000, acls=FULL),
+    tok("forever-new", age=2),
+    tok("ci-one", owner="bob", age=100, expires_in=-5),
+    tok("ci-two", owner="bob", age=5),
+]
+
+
+# -- each selector alone ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("selectors, names", [
+    ({"expired": True}, ["ci-one", "expired-full", "expired-narrow-ip"]),
+    ({"expiring_within_days": 7}, ["soon"]),
+    ({"expiring_within_days": 90}, ["later", "soon"]),
+    ({"older_than_days": 365}, ["expired-full", "forever-full", "later"]),
+    ({"no_expiry": True}, ["ci-two", "forever-full", "forever-new"]),
+    ({"full_access": True}, ["expired-full", "forever-full", "later"]),
+    ({"no_ip_limit": True}, ["ci-one", "ci-two", "expired-full", "forever-full", "forever-new",
+                             "soon"]),
+    ({"names": ["ci-*"]}, ["ci-one", "ci-two"]),
+    ({"names": ["soon", "forever-?ull"]}, ["forever-full", "soon"]),
+    ({"owners": ["bob"]}, ["ci-one", "ci-two"]),
+])
+def test_each_selector_alone(selectors, names):
+    assert selected(TOKENS, **selectors) == names
+
+
+def test_empty_selectors_select_nothing():
+    plan = make_plan(TOKENS, None, Selectors(), Protection(), NOW)
+    assert plan.to_revoke() == []
+    assert {i.reason for i in plan.items} == {"no selector given"}
+    assert Selectors().describe() == "nothing"
+
+
+def test_a_name_that_matches_nothing_selects_nothing():
+    assert selected(TOKENS, names=["nope-*"]) == []
+
+
+def test_name_globs_are_case_sensitive_like_cpanel_names():
+    assert selected([tok("CI-x"), tok("ci-x")], names=["ci-*"]) == ["ci-x"]
+
+
+# -- combinations -----------------------------------------------------------------
+
+
+def test_command_line_selectors_are_and_ed():
+    assert selected(TOKENS, expired=True, full_access=True) == ["expired-full"]
+    assert selected(TOKENS, expired=True, owners=["bob"]) == ["ci-one"]
+    assert selected(TOKENS, no_expiry=True, names=["forever-*"], full_access=True) == ["forever-full"]
+    assert selected(TOKENS, expired=True, no_ip_limit=True, older_than_days=365) == ["expired-full"]
+
+
+def test_the_configs_policy_is_or_ed_within_names_and_owners():
+    assert selected(TOKENS, expired=True, older_than_days=365, combine="any") == [
+        "ci-one", "expired-full", "expired-narrow-ip", "forever-full", "later"]
+    assert selected(TOKENS, expired=True, older_than_days=365, names=["forever-*"],
+                    combine="any") == ["forever-full"]
+    assert selected(TOKENS, expired=True, older_than_days=50, owners=["bob"],
+                    combine="any") == ["ci-one"]
+
+
+def test_or_ed_policy_with_no_criterion_but_names_is_not_the_whole_server():
+    """policy.expired false and no days: only the names restrict; document what it selects."""
+    assert selected(TOKENS, names=["ci-*"], combine="any") == ["ci-one", "ci-two"]
+    assert selected(TOKENS, combine="any") == []
+
+
+CRITERIA = st.fixed_dictionaries({}, optional={
+    "expired": st.just(True), "expiring_within_days": st.integers(1, 400),
+    "older_than_days": st.integers(1, 2000), "no_expiry": st.just(True),
+    "full_access": st.just(True), "no_ip_limit": st.just(True)})
+RANDOM_TOKEN = st.builds(
+    tok, name=st.text("abcxyz-", min_size=1, max_size=6), owner=st.sampled_from(["root", "bob"]),
+    age=st.integers(0, 3000), expires_in=st.one_of(st.none(), st.integers(-500, 500)),
+    acls=st.sampled_from([FULL, NARROW]), ips=st.sampled_from([(), ("192.0.2.1",)]))
+
+
+@given(st.lists(RANDOM_TOKEN, max_size=12, unique_by=lambda t: t.key()), CRITERIA)
+def test_and_is_the_intersection_and_or_the_union_of_single_criteria(tokens, criteria):
+    singles = [selected_keys(tokens, **{k: v}) for k, v in criteria.items()]
+    both = selected_keys(tokens, **criteria)
+    either = selected_keys(tokens, combine="any", **criteria)
+    if singles:
+        assert both == set.intersection(*singles)
+        assert either == set.union(*singles)
+    else:
+        assert both == either == set()
+
+
+@given(st.lists(RANDOM_TOKEN, max_size=12, unique_by=lambda t: t.key()), CRITERIA,
+       st.lists(st.sampled_from(["a*", "*-", "x?", "c"]), max_size=2))
+def test_protected_tokens_are_never_revoked(tokens, criteria, globs):
+    tokens = tokens + [tok("reverse_trust_ns1", age=5000, expires_in=-9, acls=FULL),
+                       tok("ns2-trust", age=5000), tok("transfer-1790000000", expires_in=-3),
+                       tok("WebPros_Dashboard", acls=FULL), tok("WP-Dashboard", acls=FULL)]
+    protection = Protection(True, globs)
+    plan = make_plan(tokens, None, Selectors(combine="any", **criteria), protection, NOW)
+    for item in plan.items:
+        if protection.reason(item.token):
+            assert item.decision in (PROTECTED, KEEP)
+    assert all(protection.reason(t) is None for t in plan.to_revoke())
+
+
+# -- protection -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, why", [
+    ("reverse_trust_ns2", "protected: DNS cluster trust token"),
+    ("ns1-trust", "protected: DNS cluster trust token"),
+    ("transfer-1790000000", "protected: Transfer Tool token"),
+    ("WebPros_Dashboard", "protected: reserved for the WebPros dashboard"),
+    ("WP-Dashboard", "protected: reserved for the WebPros dashboard"),
+])
+def test_builtin_protection(name, why):
+    token = tok(name, age=900, expires_in=-100, acls=FULL)
+    decision, text = reason(token, expired=True)
+    assert decision == PROTECTED
+    assert text.startswith(why)
+    assert "expired on" in text  # why it would otherwise have gone
+    assert reason(token, protection=Protection(builtin=False), expired=True)[0] == REVOKE
+
+
+@pytest.mark.parametrize("name", ["trust", "reverse_trust", "transfer", "wp-dashboard",
+                                  "WebPros_Dashboard2", "my-trust-token"])
+def test_lookalike_names_are_not_protected(name):
+    assert reason(tok(name, expires_in=-1), expired=True)[0] == REVOKE
+
+
+def test_configured_protection_adds_to_the_builtin_names():
+    protection = Protection(True, ["backup-*", "monitoring"])
+    tokens = [tok(n, expires_in=-1) for n in ("backup-jet", "monitoring", "monitoring2",
+                                                "ns1-trust", "tmp")]
+    plan = make_plan(tokens, None, Selectors(expired=True), protection, NOW)
+    assert decisions(plan) == {("root", "backup-jet"): PROTECTED, ("root", "monitoring"): PROTECTED,
+                               ("root", "monitoring2"): REVOKE, ("root", "ns1-trust"): PROTECTED,
+                               ("root", "tmp"): REVOKE}
+    assert plan.reason_of(tokens[0]).startswith("protected: matches protect.names 'backup-*'")
+
+
+def test_configured_protection_without_builtin():
+    protection = Protection(False, ["keep-*"])
+    assert selected([tok("ns1-trust", expires_in=-1), tok("keep-me", expires_in=-1)],
+                    protection=protection, expired=True) == ["ns1-trust"]
+
+
+def test_protected_but_unselected_tokens_are_simply_kept():
+    decision, text = reason(tok("ns1-trust"), expired=True)
+    assert decision == KEEP and text == "never expires"
+
+
+# -- reasons an administrator can read -------------------------------------------
+
+
+def test_expired_reason_gives_the_date_and_days_ago():
+    token = Token("root", "old", utc(2025, 1, 1), utc(2026, 1, 2))
+    assert reason(token, expired=True) == (REVOKE, "expired on 2026-01-02, 329 days ago")
+
+
+def test_one_day_is_singular():
+    assert reason(tok("t", expires_in=-1), expired=True)[1].endswith(", 1 day ago")
+
+
+def test_expiring_within_reasons():
+    assert reason(tok("t", expires_in=3), expiring_within_days=7) == (
+        REVOKE, "expires on 2026-11-30, in 3 days")
+    assert reason(tok("t", expires_in=30), expiring_within_days=7) == (
+        KEEP, "expires on 2026-12-27, in 30 days")
+    assert reason(tok("t"), expiring_within_days=7) == (KEEP, "never expires")
+    assert reason(tok("t", expires_in=-2), expiring_within_days=7) == (
+        KEEP, "already expired on 2026-11-25")
+
+
+def test_older_than_reason_and_its_boundary():
+    assert reason(tok("t", age=400), older_than_days=365) == (
+        REVOKE, "created 2025-10-23, 400 days ago")
+    assert reason(tok("t", age=365), older_than_days=365)[0] == KEEP  # not older: exactly as old
+    assert reason(tok("t", age=366), older_than_days=365)[0] == REVOKE
+
+
+def test_other_reasons():
+    assert reason(tok("t"), no_expiry=True) == (REVOKE, "never expires")
+    assert reason(tok("t", expires_in=5), no_expiry=True) == (KEEP, "expires on 2026-12-02")
+    assert reason(tok("t", acls=FULL), full_access=True) == (REVOKE, "full access")
+    assert reason(tok("t"), full_access=True) == (KEEP, "limited ACLs")
+    assert reason(tok("t"), no_ip_limit=True) == (REVOKE, "no IP limit")
+    assert reason(tok("t", ips=("192.0.2.1", "10.0.0.0/8")), no_ip_limit=True) == (
+        KEEP, "limited to 192.0.2.1, 10.0.0.0/8")
+    assert reason(tok("t", owner="bob"), owners=["carol"]) == (KEEP, "owner bob not selected")
+    assert reason(tok("t"), names=["ci-*"]) == (KEEP, "name matches none of ci-*")
+
+
+def test_and_ed_reasons_say_every_criterion_that_held_or_failed():
+    token = tok("ci-x", age=400, expires_in=-30, acls=FULL)
+    decision, text = reason(token, expired=True, full_access=True, names=["ci-*"])
+    assert decision == REVOKE
+    assert text == "expired on 2026-10-28, 30 days ago; full access; name matches 'ci-*'"
+    decision, text = reason(tok("ci-y", expires_in=-30), expired=True, full_access=True)
+    assert decision == KEEP and text == "limited ACLs"
+
+
+# -- unused_for needs evidence ------------------------------------------------------
+
+
+def test_unused_for_without_usage_data_selects_nothing():
+    token = tok("t", age=900)
+    assert reason(token, usage=None, unused_for_days=90) == (KEEP, "unused: unknown (no usage data)")
+    decision, text = reason(token, usage=UsageFacts.empty(), unused_for_days=90)
+    assert decision == KEEP and "no usage data" in text
+
+
+def test_unused_for_with_evidence():
+    facts = UsageFacts(tokens={("root", "used"): TokenUsage(NOW - 5 * DAY, "10.0.0.1", 3),
+                               ("root", "stale"): TokenUsage(NOW - 200 * DAY, "10.0.0.2", 1)},
+                       oldest=NOW - 400 * DAY, newest=NOW)
+    tokens = [tok("used", age=900), tok("stale", age=900), tok("never", age=300),
+              tok("young", age=10)]
+    plan = make_plan(tokens, facts, Selectors(unused_for_days=90), Protection(), NOW)
+    assert decisions(plan) == {("root", "used"): KEEP, ("root", "stale"): REVOKE,
+                               ("root", "never"): REVOKE, ("root", "young"): KEEP}
+    assert plan.reason_of(tokens[1]).startswith("unused: last used 2026-05-11")
+    assert plan.reason_of(tokens[2]) == "unused: never used"
+
+
+def test_unused_for_beyond_the_logs_reach_selects_nothing():
+    facts = UsageFacts(tokens={}, oldest=NOW - 30 * DAY, newest=NOW)
+    decision, text = reason(tok("t", age=900), usage=facts, unused_for_days=90)
+    assert decision == KEEP and "only covers 30 days" in text
+
+
+# -- the plan ------------------------------------------------------------------------
+
+
+def test_plan_groups_and_counts():
+    plan = make_plan(TOKENS + [tok("ns1-trust", expires_in=-1)], None, Selectors(expired=True),
+                     Protection(), NOW)
+    assert plan.counts() == {REVOKE: 3, PROTECTED: 1, KEEP: 5, GONE: 0}
+    assert plan.owners_to_sweep() == ["bob", "root"]
+    assert sorted(plan.by_owner()) == ["bob", "root"]
+    assert len(plan.items) == len(TOKENS) + 1
+
+
+def test_selectors_record_only_what_is_set():
+    assert Selectors(expired=True, names=["ci-*"]).to_dict() == {"expired": True, "names": ["ci-*"]}
+    assert Selectors(expired=True, older_than_days=9, combine="any").to_dict() == {
+        "expired": True, "older_than_days": 9, "combine": "any"}
+    assert Selectors(expired=True, older_than_days=9, combine="any").describe() == (
+        "expired or older_than_days=9")
+    with pytest.raises(ValueError):
+        Selectors(combine="sometimes")
+
+
+def test_plan_for_names_by_hand():
+    listed = [tok("a", acls=FULL), tok("ns1-trust"), tok("c")]
+    plan = plan_for_names(listed, {("root", "a"), ("root", "ns1-trust"), ("root", "gone")},
+                          Protection(), NOW)
+    assert decisions(plan) == {("root", "a"): REVOKE, ("root", "ns1-trust"): PROTECTED,
+                               ("root", "gone"): GONE}
+    assert [t.name for t in plan.to_revoke()] == ["a"]
+
+
+def test_state_of_a_token():
+    protection = Protection()
+    plan = make_plan([tok("x", expires_in=-1), tok("ns1-trust", expires_in=-1), tok("old", age=900),
+                      tok("soon", expires_in=2), tok("fine", expires_in=200)], None,
+                     Selectors(older_than_days=365), protection, NOW)
+    states = {i.token.name: state_of(i, protection, NOW) for i in plan.items}
+    assert states == {"x": "expired", "ns1-trust": "protected", "old": "stale",
+                      "soon": "expiring soon", "fine": "active"}
