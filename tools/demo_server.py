@@ -117,7 +117,7 @@ class Handler(BaseHTTPRequestHandler):
         if child.returncode != 0:
             self.log_message("CGI exited with %d", child.returncode)
         status, reason, headers, payload = split_cgi_output(child.stdout)
-        self.reply(status, reason, headers, payload)
+        return self.reply(status, reason, headers, payload)
 
     def reply(self, status, reason, headers, body):
         self.send_response(status, reason)
@@ -282,7 +282,8 @@ def main(argv=None):
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8087))
     parser.add_argument("--user", default="root", help="REMOTE_USER (default root)")
     parser.add_argument("--api-token-name", help="set WHM_API_TOKEN_NAME, as for a token request")
-    parser.add_argument("--python", help="run index.cgi with this interpreter (default: its shebang)")
+    parser.add_argument("--python",
+                        help="run index.cgi with this interpreter (default: its shebang)")
     parser.add_argument("--setup", metavar="DIR", help="seed a fake server in DIR first")
     args = parser.parse_args(argv)
     if args.setup:

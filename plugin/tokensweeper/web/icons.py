@@ -13,7 +13,8 @@ PATHS = {
     "clock": '<circle cx="8" cy="8" r="6.2"/><path d="M8 4.5V8l2.6 1.6"/>',
     "expired": '<circle cx="8" cy="8" r="6.2"/><path d="M5.6 5.6l4.8 4.8M10.4 5.6l-4.8 4.8"/>',
     "cross": '<path d="M4 4l8 8M12 4l-8 8"/>',
-    "lock": '<rect x="3" y="7" width="10" height="7.2" rx="1.2"/><path d="M5.2 7V5a2.8 2.8 0 0 1 5.6 0v2"/>',
+    "lock": ('<rect x="3" y="7" width="10" height="7.2" rx="1.2"/>'
+             '<path d="M5.2 7V5a2.8 2.8 0 0 1 5.6 0v2"/>'),
     "arrow": '<path d="M2.5 8h10.5M9 4l4 4-4 4"/>',
     "gone": '<circle cx="8" cy="8" r="6.2"/><path d="M4.8 8h6.4"/>',
     "list": '<path d="M3 4h10M3 8h10M3 12h10"/>',

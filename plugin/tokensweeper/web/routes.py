@@ -203,7 +203,10 @@ def audit_runs():
             runs[run_id] = Run(run_id)
             order.append(run_id)
         runs[run_id].records.append(record)
-    ordered = sorted((runs[r] for r in order), key=lambda run: run.epoch, reverse=True)
+    # Newest first; runs of the same second keep the log's order (later line = newer).
+    position = {run_id: index for index, run_id in enumerate(order)}
+    ordered = sorted((runs[r] for r in order), key=lambda run: (run.epoch, position[run.run_id]),
+                     reverse=True)
     return ordered, damaged
 
 
@@ -308,7 +311,10 @@ def revoke(ctx):
         raise bad_request("The form's mode must be “selection” or “policy”.")
     wanted = parse_selection(request.fields("t"))
     cfg = load_config()
-    plan = selection_plan(wanted, cfg, ctx.now) if mode == "selection" else policy_plan(cfg, ctx.now)
+    if mode == "selection":
+        plan = selection_plan(wanted, cfg, ctx.now)
+    else:
+        plan = policy_plan(cfg, ctx.now)
     planned = {token.key() for token in plan.to_revoke()}
     if planned != wanted:
         # The server or the config changed since the preview: show the new one, revoke nothing.

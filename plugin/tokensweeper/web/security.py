@@ -89,7 +89,8 @@ def load_secret():
     with open(path) as handle:
         secret = handle.read().strip()
     if len(secret) < 32:
-        raise RuntimeError("The CSRF secret {} is damaged; delete it to make a new one.".format(path))
+        raise RuntimeError(
+            "The CSRF secret {} is damaged; delete it to make a new one.".format(path))
     return secret.encode("ascii")
 
 

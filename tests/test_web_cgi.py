@@ -1,0 +1,631 @@
+"""The WHM page at the CGI boundary: environment + stdin in, status + headers + body out.
+
+Each test runs the real front controller (tokensweeper.web.app.main) against the
+fake whmapi1, with a fixed clock. One test at the end runs plugin/index.cgi as a
+separate process, as cpsrvd does. Runs on every Python of the matrix.
+"""
+
+import io
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.fakes.fakeserver import FakeServer
+from tests.helpers import DAY, NOW, REPO
+from tokensweeper import paths
+from tokensweeper.web import app, request, security
+
+TOKEN = "/cpsess0123456789"
+CGI = os.path.join(REPO, "plugin", "index.cgi")
+
+
+class Reply(object):
+    def __init__(self, raw):
+        head, _, body = raw.partition(b"\r\n\r\n")
+        self.headers = {}
+        for line in head.decode("latin-1").split("\r\n"):
+            name, _, value = line.partition(":")
+            self.headers[name.strip().lower()] = value.strip()
+        self.status = int(self.headers["status"].split()[0])
+        self.body = body.decode("utf-8")
+
+    def text(self):
+        """The body without tags, whitespace collapsed: what a reader sees."""
+        return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", self.body))
+
+
+class Site(object):
+    """A fake cPanel server plus a way to send requests to the page."""
+
+    def __init__(self, tmp_path, monkeypatch):
+        self.server = FakeServer(str(tmp_path / "fake"), now=NOW)
+        self.server.apply_env(monkeypatch)
+        self.root = tmp_path / "cpanel"
+        self.state = tmp_path / "state"
+        self.config = tmp_path / "config.yaml"
+        monkeypatch.setenv("TOKENSWEEPER_CPANEL_ROOT", str(self.root))
+        monkeypatch.setenv("TOKENSWEEPER_STATE_DIR", str(self.state))
+        monkeypatch.setenv("TOKENSWEEPER_CONFIG", str(self.config))
+        self.write("var/cpanel/resellers", "# resellers\nboss:all\nhelper:list-accts,create-acct\n")
+        for name in ("boss", "helper"):
+            self.server.add_reseller(name)
+        self.token("root", "old-ci", age=400, expires=-30)
+        self.token("root", "monitoring", age=20)
+        self.token("root", "ns1-trust", age=900, expires=-5)
+        self.token("boss", "billing", age=50, expires=5)
+        self.token("helper", "deploy", age=30)
+
+    def write(self, relative, text):
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+    def token(self, owner, name, age=10, expires=None):
+        return self.server.add_token(owner, name, NOW - age * DAY,
+                                     expires_at=None if expires is None else NOW + expires * DAY)
+
+    def env(self, method="GET", query="", user="root", **extra):
+        env = {
+            "REQUEST_METHOD": method, "QUERY_STRING": query, "REMOTE_USER": user,
+            "cp_security_token": TOKEN,
+            "SCRIPT_NAME": TOKEN + "/cgi/tokensweeper/index.cgi",
+            "HTTP_HOST": "server.example.com:2087", "REMOTE_ADDR": "192.0.2.10",
+            "HTTP_COOKIE": "whostmgrsession=secret-cookie-value",
+        }
+        env.update(extra)
+        return {k: v for k, v in env.items() if v is not None}
+
+    def get(self, query="", **extra):
+        return self.send(self.env("GET", query, **extra), b"")
+
+    def post(self, fields, nonce=True, **extra):
+        pairs = list(fields)
+        if nonce is True:
+            pairs.append(("nonce", self.nonce(extra.get("user", "root"))))
+        elif nonce:
+            pairs.append(("nonce", nonce))
+        body = urlencode(pairs).encode("ascii")
+        env = self.env("POST", extra.pop("query", ""), **extra)
+        env.setdefault("CONTENT_TYPE", "application/x-www-form-urlencoded")
+        env.setdefault("CONTENT_LENGTH", str(len(body)))
+        return self.send(env, body)
+
+    def send(self, env, body):
+        out = io.BytesIO()
+        assert app.main(env=env, stdin=io.BytesIO(body), stdout=out, now=NOW) == 0
+        return Reply(out.getvalue())
+
+    def nonce(self, user="root", token=TOKEN):
+        return security.make_nonce(user, token)
+
+    def revokes(self):
+        return self.server.calls("api_token_revoke")
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    return Site(tmp_path, monkeypatch)
+
+
+def selection(*keys):
+    return [("action", "preview")] + [("t", key) for key in keys]
+
+
+def revoke_form(*keys, **fields):
+    form = [("action", "revoke"), ("mode", fields.pop("mode", "selection"))]
+    form += [("t", key) for key in keys]
+    form += sorted(fields.items())
+    return form
+
+
+# -- every response -------------------------------------------------------------------------------
+
+
+def test_overview_lists_every_owners_tokens_with_states(site):
+    reply = site.get()
+    assert reply.status == 200
+    assert reply.headers["content-type"] == "text/html; charset=utf-8"
+    assert reply.headers["cache-control"] == "no-store"
+    text = reply.text()
+    for owner, name in (("root", "old-ci"), ("root", "monitoring"), ("boss", "billing"),
+                        ("helper", "deploy")):
+        assert 'aria-label="Select token {} of {}"'.format(name, owner) in reply.body
+    assert "Expired" in text and "Expiring soon" in text and "Active" in text
+    # The protected trust token has no checkbox: it can never be selected.
+    assert "Select token ns1-trust of root" not in reply.body
+    assert "Token ns1-trust of root is protected and cannot be selected" in text
+    # Summary counts: 5 in all, 1 expired (old-ci), 1 protected, 1 expiring, 2 active.
+    counts = {label: int(n) for n, label in re.findall(
+        r'ts-count-n">(\d+)</span> <span class="ts-count-label">(?:<svg.*?</svg> )?([A-Za-z ]+)<',
+        reply.body)}
+    assert counts == {"All tokens": 5, "Stale by policy": 0, "Expired": 1, "Expiring soon": 1,
+                      "Active": 2, "Protected": 1}
+
+
+def test_links_and_forms_are_relative_so_the_session_token_is_kept(site):
+    body = site.get().body
+    targets = re.findall(r'(?:href|src|action)="([^"]*)"', body)
+    assert targets
+    assert all(t.startswith(("index.cgi", "#")) for t in targets), targets
+
+
+def test_age_chart_is_inline_svg_with_text_labels(site):
+    body = site.get().body
+    chart = body[body.index("<svg role=\"img\""):]
+    chart = chart[:chart.index("</svg>")]
+    assert "<title" in chart and "under 30 days" in chart and "1–2 years" in chart
+
+
+def test_filter_by_state_owner_and_name(site):
+    assert _names(site.get("state=expired")) == ["old-ci"]
+    assert _names(site.get("owner=boss")) == ["billing"]
+    assert _names(site.get("q=DEP")) == ["deploy"]
+    assert _names(site.get("owner=root&q=zzz")) == []
+
+
+def test_sort_by_any_column_both_ways(site):
+    assert _names(site.get("sort=name")) == ["billing", "deploy", "monitoring", "old-ci"]
+    assert _names(site.get("sort=name&dir=desc")) == ["old-ci", "monitoring", "deploy", "billing"]
+    assert _names(site.get("sort=age")) == ["monitoring", "deploy", "billing", "old-ci"]
+    assert _names(site.get("sort=expires")) == ["old-ci", "billing", "deploy", "monitoring"]
+    assert _names(site.get("sort=owner"))[0] == "billing"
+
+
+def _names(reply):
+    assert reply.status == 200
+    return re.findall(r'aria-label="Select token ([^"]+) of [^"]+"', reply.body)
+
+
+@pytest.mark.parametrize("query", ["sort=secret", "state=bogus", "dir=up", "p=0", "p=x",
+                                   "q=%ff", "page=audit&format=xml"])
+def test_malformed_parameters_get_a_400_page(site, query):
+    reply = site.get(query)
+    assert reply.status == 400
+    assert "Bad request" in reply.text()
+
+
+def test_unknown_parameters_are_ignored(site):
+    assert site.get("colour=blue&utm=x").status == 200
+
+
+def test_unknown_page_is_404(site):
+    assert site.get("page=../../etc/passwd").status == 404
+
+
+# -- who may use it -------------------------------------------------------------------------------
+
+
+def test_reseller_with_all_may_use_the_page(site):
+    assert site.get(user="boss").status == 200
+
+
+def test_reseller_without_all_is_refused_with_the_reason(site):
+    reply = site.get(user="helper")
+    assert reply.status == 403
+    assert "“helper” does not have the “all” privilege" in reply.text()
+    assert "deploy" not in reply.text()
+
+
+def test_user_who_is_not_a_reseller_is_refused(site):
+    reply = site.get(user="mallory")
+    assert reply.status == 403 and "neither root nor a reseller" in reply.text()
+
+
+def test_api_token_request_by_a_reseller_is_refused_even_with_all(site):
+    reply = site.get(user="boss", WHM_API_TOKEN_NAME="automation")
+    assert reply.status == 403
+    assert "API token are accepted from root only" in reply.text()
+
+
+def test_api_token_request_by_root_is_allowed(site):
+    assert site.get(WHM_API_TOKEN_NAME="automation").status == 200
+
+
+def test_request_without_whm_session_token_is_refused(site):
+    assert site.get(cp_security_token=None).status == 403
+    assert site.get(cp_security_token="/cpsess12").status == 403
+
+
+def test_refused_reseller_cannot_revoke_either(site):
+    reply = site.post(revoke_form("root:old-ci"), user="helper")
+    assert reply.status == 403
+    assert site.revokes() == []
+
+
+# -- state changes: POST + nonce only -------------------------------------------------------------
+
+
+def test_get_never_revokes(site):
+    for query in ("page=revoke", "page=preview", "action=revoke&mode=selection&t=root:old-ci",
+                  "page=overview&action=revoke&t=root:old-ci"):
+        reply = site.get(query)
+        assert reply.status == 405, query
+    assert site.revokes() == []
+    assert "old-ci" in site.server.token_names("root")
+
+
+@pytest.mark.parametrize("nonce", [None, "", "0" * 64, "forged"])
+def test_missing_or_forged_nonce_is_refused(site, nonce):
+    reply = site.post(revoke_form("root:old-ci"), nonce=nonce if nonce is not None else False)
+    assert reply.status == 403
+    assert "nonce does not match" in reply.text()
+    assert site.revokes() == []
+
+
+def test_nonce_of_another_session_or_user_is_refused(site):
+    other_session = site.nonce("root", "/cpsess9999999999")
+    assert site.post(revoke_form("root:old-ci"), nonce=other_session).status == 403
+    other_user = site.nonce("boss")
+    assert site.post(revoke_form("root:old-ci"), nonce=other_user).status == 403
+    assert site.revokes() == []
+
+
+def test_page_carries_the_nonce_of_the_session(site):
+    body = site.get().body
+    assert 'name="nonce" value="{}"'.format(site.nonce()) in body
+
+
+def test_csrf_secret_is_private_to_root(site):
+    site.get()
+    secret = os.path.join(str(site.state), security.SECRET_NAME)
+    assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(str(site.state)).st_mode) == 0o700
+    # A secret left readable by others is tightened on the next request.
+    os.chmod(secret, 0o644)
+    site.get()
+    assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
+
+
+def test_unknown_action_is_400(site):
+    assert site.post([("action", "drop-tables")]).status == 400
+
+
+# -- preview and revoke a selection ---------------------------------------------------------------
+
+
+def test_preview_of_a_selection_revokes_nothing_and_explains(site):
+    reply = site.post(selection("root:old-ci", "root:monitoring", "root:ns1-trust"))
+    assert reply.status == 200
+    text = reply.text()
+    assert "2 tokens will be revoked" in text
+    assert "Will be kept: protected (1)" in text
+    assert "DNS cluster trust token" in text
+    assert "Revoke 2 tokens" in text
+    assert site.revokes() == []
+
+
+def test_revoke_of_a_selection_revokes_verifies_and_records(site):
+    reply = site.post(revoke_form("root:old-ci", "boss:billing"))
+    assert reply.status == 200
+    text = reply.text()
+    assert "Done. 2 tokens revoked and verified gone" in text
+    assert "old-ci" not in site.server.token_names("root")
+    assert "billing" not in site.server.token_names("boss")
+    assert "monitoring" in site.server.token_names("root")
+    runs = [json.loads(line) for line in open(paths.audit_log())]
+    outcome = runs[-1]
+    assert outcome["event"] == "outcome" and outcome["actor"] == "whm:root"
+    assert sorted(t["name"] for t in outcome["tokens"]) == ["billing", "old-ci"]
+
+
+def test_protected_token_is_never_revoked_even_when_posted(site):
+    reply = site.post(revoke_form("root:old-ci", "root:ns1-trust"))
+    # The posted list differs from what may be revoked: nothing happens, a new preview shows.
+    assert reply.status == 409
+    assert "Nothing was revoked" in reply.text()
+    assert site.revokes() == []
+    assert "ns1-trust" in site.server.token_names("root")
+
+
+@pytest.mark.parametrize("key", ["root:nope", "boss:old-ci", "ghost:old-ci"])
+def test_unknown_token_or_owner_is_refused(site, key):
+    for form in (selection(key), revoke_form(key)):
+        reply = site.post(form)
+        assert reply.status == 400, reply.text()
+    assert site.revokes() == []
+
+
+@pytest.mark.parametrize("key", ["root:<script>", "root:a b", "root:" + "x" * 51, "no-colon",
+                                 "<b>:x", "root:", ":name"])
+def test_names_outside_cpanels_rule_are_refused(site, key):
+    reply = site.post(revoke_form(key))
+    assert reply.status == 400
+    assert "<script>" not in reply.body
+    assert site.revokes() == []
+
+
+def test_empty_selection_is_refused(site):
+    reply = site.post(selection())
+    assert reply.status == 400 and "No token was selected" in reply.text()
+
+
+def test_more_than_ten_tokens_need_the_typed_number(site):
+    for i in range(12):
+        site.token("boss", "bulk-{:02d}".format(i), age=5)
+    keys = ["boss:bulk-{:02d}".format(i) for i in range(12)]
+    preview = site.post(selection(*keys))
+    assert 'name="confirm"' in preview.body and "Type 12 to confirm" in preview.text()
+    for wrong in (None, "", "11", "twelve"):
+        fields = {} if wrong is None else {"confirm": wrong}
+        reply = site.post(revoke_form(*keys, **fields))
+        assert reply.status == 400
+        assert "Nothing was revoked" in reply.text()
+    assert site.revokes() == []
+    reply = site.post(revoke_form(*keys, confirm="12"))
+    assert reply.status == 200 and "12 tokens revoked" in reply.text()
+    assert not [n for n in site.server.token_names("boss") if n.startswith("bulk-")]
+
+
+def test_ten_tokens_or_fewer_need_no_typed_number(site):
+    preview = site.post(selection("root:old-ci"))
+    assert 'name="confirm"' not in preview.body
+
+
+def test_failed_revocation_is_explained(site):
+    site.server.add_fault("keep_token", function="api_token_revoke", name="old-ci")
+    reply = site.post(revoke_form("root:old-ci", "root:monitoring"))
+    text = reply.text()
+    assert "Finished with problems" in text and "1 failed" in text
+    assert "answered OK but the token is still listed" in text
+
+
+def test_another_sweep_running_gives_409(site):
+    from tokensweeper.lock import SweepLock
+    with SweepLock(paths.lock_file()):
+        reply = site.post(revoke_form("root:old-ci"))
+    assert reply.status == 409 and "Another sweep is running" in reply.text()
+    assert site.revokes() == []
+
+
+# -- policy sweep ---------------------------------------------------------------------------------
+
+
+def test_policy_sweep_preview_and_revoke(site):
+    preview = site.get("page=sweep")
+    assert preview.status == 200
+    text = preview.text()
+    # Default policy: expired. old-ci is revoked, the expired trust token kept.
+    assert "1 token will be revoked" in text and "ns1-trust" in text
+    assert site.revokes() == []
+    reply = site.post(revoke_form("root:old-ci", mode="policy"))
+    assert reply.status == 200 and "1 token revoked" in reply.text()
+    assert "ns1-trust" in site.server.token_names("root")
+
+
+def test_policy_revoke_refuses_a_list_that_differs_from_the_policy(site):
+    reply = site.post(revoke_form("root:old-ci", "root:monitoring", mode="policy"))
+    assert reply.status == 409
+    assert site.revokes() == []
+
+
+def test_policy_sweep_with_empty_policy_says_so(site):
+    site.config.write_text("policy:\n  expired: false\n")
+    reply = site.get("page=sweep")
+    assert reply.status == 409 and "selects nothing" in reply.text()
+
+
+def test_broken_config_stops_planning_and_settings_show_why(site):
+    site.config.write_text("mode: sometimes\n")
+    assert site.get().status == 500
+    reply = site.get("page=settings")
+    assert reply.status == 200
+    assert "The configuration has problems" in reply.text() and "sometimes" in reply.text()
+
+
+def test_settings_show_effective_config_and_source(site):
+    text = site.get("page=settings").text()
+    assert "defaults (no file at" in text
+    site.config.write_text("policy:\n  older_than_days: 90\nprotect:\n  names: [keep-*]\n")
+    text = site.get("page=settings").text()
+    assert str(site.config) in text and "90 days" in text and "keep-*" in text
+
+
+# -- audit ----------------------------------------------------------------------------------------
+
+
+def test_audit_lists_runs_newest_first_with_their_tokens(site):
+    site.post(revoke_form("root:old-ci"))
+    site.post(revoke_form("boss:billing"))
+    reply = site.get("page=audit")
+    assert reply.status == 200
+    body = reply.body
+    assert body.count("<details>") == 2
+    assert body.index("billing") < body.index("old-ci")
+    assert "2 runs recorded" in reply.text()
+
+
+def test_audit_is_paged(site):
+    from tokensweeper import audit
+    for i in range(25):
+        audit.write({"event": "outcome", "epoch": NOW + i, "time": "t%02d" % i,
+                     "run_id": "run-%02d" % i, "actor": "cli", "mode": "enforce",
+                     "tokens": []})
+    first = site.get("page=audit")
+    assert first.body.count("<details>") == 20 and "run-24" in first.body
+    second = site.get("page=audit&p=2")
+    assert second.body.count("<details>") == 5 and "run-00" in second.body
+    assert "run-24" not in second.body
+
+
+def test_audit_marks_an_interrupted_run(site):
+    from tokensweeper import audit
+    audit.write({"event": "intent", "epoch": NOW, "time": "x", "run_id": "r1", "actor": "cli",
+                 "mode": "enforce", "tokens": [{"owner": "root", "name": "old-ci"}]})
+    assert "interrupted" in site.get("page=audit").text()
+
+
+def test_audit_download_as_json_lines(site):
+    site.post(revoke_form("root:old-ci"))
+    reply = site.get("page=audit&format=jsonl")
+    assert reply.status == 200
+    assert reply.headers["content-type"].startswith("application/x-ndjson")
+    assert "attachment" in reply.headers["content-disposition"]
+    records = [json.loads(line) for line in reply.body.splitlines()]
+    assert [r["event"] for r in records] == ["intent", "outcome"]
+
+
+# -- request limits -------------------------------------------------------------------------------
+
+
+def test_oversized_body_is_refused_unread(site):
+    env = site.env("POST", CONTENT_TYPE="application/x-www-form-urlencoded",
+                   CONTENT_LENGTH=str(request.MAX_BODY + 1))
+    reply = site.send(env, b"")
+    assert reply.status == 413
+
+
+def test_body_other_than_a_form_is_refused(site):
+    body = b'{"action": "revoke"}'
+    env = site.env("POST", CONTENT_TYPE="application/json", CONTENT_LENGTH=str(len(body)))
+    assert site.send(env, body).status == 415
+
+
+def test_truncated_or_undeclared_body_is_refused(site):
+    form = "action=preview&t=root%3Aold-ci"
+    env = site.env("POST", CONTENT_TYPE="application/x-www-form-urlencoded", CONTENT_LENGTH="500")
+    assert site.send(env, form.encode()).status == 400
+    env = site.env("POST", CONTENT_TYPE="application/x-www-form-urlencoded")
+    assert site.send(env, form.encode()).status == 411
+
+
+def test_invalid_utf8_in_form_is_400(site):
+    body = b"action=preview&t=root%3A%ff%fe"
+    env = site.env("POST", CONTENT_TYPE="application/x-www-form-urlencoded",
+                   CONTENT_LENGTH=str(len(body)))
+    assert site.send(env, body).status == 400
+
+
+def test_other_methods_are_405(site):
+    assert site.send(site.env("DELETE"), b"").status == 405
+
+
+# -- hostile names from whmapi1 -------------------------------------------------------------------
+
+HOSTILE = ('<script>alert("x")</script>', "o'brien\"q", "ключ-доступа",
+           "<img src=x onerror=alert(1)>")
+
+
+def test_hostile_token_names_are_escaped_everywhere(site):
+    # cPanel would refuse these names; the page must still never emit them as markup.
+    site.server.replace_tokens("boss", {name: {
+        "name": name, "create_time": NOW - 400 * DAY, "expires_at": NOW - DAY,
+        "acls": {"list-accts": 1}, "whitelist_ips": None} for name in HOSTILE})
+    for reply in (site.get(), site.get("state=expired"), site.get("page=sweep")):
+        assert reply.status == 200
+        assert "<script>alert" not in reply.body and "<img src=x" not in reply.body
+        assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in reply.body
+        assert "ключ-доступа" in reply.body
+        assert "o&#39;brien&#34;q" in reply.body
+
+
+def test_hostile_owner_name_is_refused_and_escaped(site):
+    site.server.add_reseller("<script>evil</script>")
+    reply = site.get()
+    assert reply.status == 200
+    assert "<script>evil" not in reply.body
+    assert "&lt;script&gt;evil&lt;/script&gt;" in reply.body
+    assert "not a valid cPanel user name" in reply.text()
+
+
+def test_hostile_names_in_the_audit_log_are_escaped(site):
+    from tokensweeper import audit
+    audit.write({"event": "outcome", "epoch": NOW, "time": "<b>t</b>", "run_id": "<i>r</i>",
+                 "actor": "<script>a()</script>", "mode": "enforce",
+                 "tokens": [{"owner": "o\"<x>", "name": "<script>n()</script>", "action": "revoked",
+                             "reason": "<u>why</u>"}]})
+    body = site.get("page=audit").body
+    for raw in ("<script>a()", "<script>n()", "<u>why", "<b>t</b>", "<i>r</i>", 'o"<x>'):
+        assert raw not in body
+
+
+def test_a_failing_owner_is_reported_and_the_others_still_listed(site):
+    site.server.add_fault("fail", function="api_token_list", owner="boss",
+                          reason="<b>disk</b> full")
+    reply = site.get()
+    assert reply.status == 200
+    assert "The tokens of boss could not be listed" in reply.text()
+    assert "&lt;b&gt;disk&lt;/b&gt; full" in reply.body
+    assert "old-ci" in reply.body
+
+
+# -- look: WHM chrome or the fallback -------------------------------------------------------------
+
+
+def write_chrome(site, header):
+    site.write("var/cpanel/caches/_generated_header_files/cache_keys.json", '{"root": "k1"}')
+    site.write("var/cpanel/caches/_generated_header_files/k1_0_0.html", header)
+    site.write("var/cpanel/caches/_generated_footer_files/footer.html",
+               '<footer id="whm-footer"><a href="/cpsess0000000000/x">x</a></footer></body></html>')
+
+
+def test_whm_chrome_is_used_with_its_placeholders_replaced(site):
+    write_chrome(site, '<html><head><script nonce="00000000000"></script><title>Results of Your '
+                       'Request</title></head><body><div id="whm-header">cpuser00000000000 '
+                       '<a href="/cpsess0000000000/scripts/command">Home</a></div>')
+    reply = site.get()
+    body = reply.body
+    assert body.startswith("<html><head><script></script><title>API Token Sweeper</title>")
+    assert '<div id="whm-header">root <a href="{}/scripts/command">'.format(TOKEN) in body
+    assert '<footer id="whm-footer"><a href="{}/x">'.format(TOKEN) in body
+    assert "0000000000" not in body
+    assert "content-security-policy" not in reply.headers
+    assert "ts-topbar" not in body
+
+
+def test_fallback_layout_when_the_chrome_cache_is_missing_or_broken(site):
+    reply = site.get()
+    assert reply.body.startswith("<!DOCTYPE html>")
+    assert "ts-breadcrumb" in reply.body
+    assert "default-src 'self'" in reply.headers["content-security-policy"]
+    site.write("var/cpanel/caches/_generated_header_files/cache_keys.json", "{not json")
+    assert site.get().body.startswith("<!DOCTYPE html>")
+
+
+def test_assets_are_served_by_the_cgi(site):
+    css = site.get("asset=style.css")
+    assert css.status == 200 and css.headers["content-type"].startswith("text/css")
+    assert ".ts-table" in css.body
+    js = site.get("asset=app.js")
+    assert js.headers["content-type"].startswith("text/javascript")
+    assert site.get("asset=../routes.py").status == 404
+    assert site.get("asset=style.css", user="helper").status == 403
+
+
+def test_internal_error_gives_a_500_page_without_details(site, monkeypatch, capsys):
+    from tokensweeper.web import routes
+
+    def explode(ctx):
+        raise RuntimeError("secret detail")
+    monkeypatch.setitem(routes.GET_PAGES, "settings", explode)
+    reply = site.get("page=settings")
+    assert reply.status == 500
+    assert "secret detail" not in reply.body
+    assert "secret detail" in capsys.readouterr().err
+
+
+# -- the real entry point, as cpsrvd runs it ------------------------------------------------------
+
+
+def test_index_cgi_runs_as_a_cgi_process(site):
+    env = dict(os.environ)
+    env.update(site.env(query="page=settings"))
+    child = subprocess.run([sys.executable, CGI], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, check=False)
+    assert child.returncode == 0, child.stderr
+    reply = Reply(child.stdout)
+    assert reply.status == 200 and reply.headers["cache-control"] == "no-store"
+    assert "Effective configuration" in reply.text()
+    assert b"secret-cookie-value" not in child.stdout + child.stderr
+
+
+def test_head_request_sends_headers_only(site):
+    out = io.BytesIO()
+    app.main(env=site.env("HEAD"), stdin=io.BytesIO(b""), stdout=out, now=NOW)
+    assert out.getvalue().endswith(b"\r\n\r\n")
+    assert out.getvalue().startswith(b"Status: 200 OK\r\n")
