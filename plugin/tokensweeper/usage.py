@@ -104,7 +104,14 @@ def load_usage(cpanel_root=None, state_dir=None):
 
 
 class UsageFacts:
-    """What the log proves about token use, and how far back it can prove it."""
+    """What the log proves about token use, and how far back it can prove it.
+
+    `oldest`/`newest`: UTC epochs of the first and last entry (None without
+    evidence); `malformed`/`lines`: lines that could not be used / all lines;
+    `sources`: the files read, oldest content first; `errors`: files that
+    could not be (fully) read; `bytes_read`: log text parsed by this load
+    (decompressed for .gz), 0 when the cache already had everything.
+    """
 
     def __init__(self, tokens=None, oldest=None, newest=None, malformed=0, lines=0, sources=()):
         self._tokens = dict(tokens or {})
