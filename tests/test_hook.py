@@ -96,7 +96,7 @@ class Hook(object):
         os.makedirs(os.path.join(self.cpanel_root, "var", "cpanel"))
 
     def reseller(self, name, tokens=()):
-        """A reseller in the fake whmapi1 and in the resellers file, with (name, age, expires_in)."""
+        """A reseller in whmapi1 and the resellers file; tokens are (name, age, expires_in)."""
         self.server.add_reseller(name)
         with open(os.path.join(self.cpanel_root, "var", "cpanel", "resellers"), "a") as handle:
             handle.write("%s:list-accts,create-acct,suspend-acct\n" % name)
@@ -123,7 +123,8 @@ class Hook(object):
     def run(self, stdin, argv=(), **extra):
         """(stdout bytes, stderr text) of one hook process."""
         proc = subprocess.Popen([sys.executable, HOOK] + list(argv), stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env(**extra))
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=self.env(**extra))
         out, err = proc.communicate(stdin, timeout=120)
         return out, err.decode("utf-8", "replace")
 
@@ -149,6 +150,12 @@ def line(text):
 
 def assert_success_line(out):
     assert out.startswith(b"1 ") and out.endswith(b"\n") and out.count(b"\n") == 1, out
+
+
+def assert_answer_starts(out, text):
+    """One success line whose message starts with text."""
+    assert_success_line(out)
+    assert out.startswith(line(text).rstrip(b"\n")), out
 
 
 # -- --describe -------------------------------------------------------------------
@@ -177,8 +184,8 @@ def installed_hook(top):
     with open(HOOK) as handle:
         lines = handle.read().splitlines(True)
     lines[0] = "#!%s\n" % sys.executable
-    lines = ["LIB_DIR = %r\n" % os.path.join(REPO, "plugin") if l.startswith("LIB_DIR = ") else l
-             for l in lines]
+    lib_dir = "LIB_DIR = %r\n" % os.path.join(REPO, "plugin")
+    lines = [lib_dir if text.startswith("LIB_DIR = ") else text for text in lines]
     with open(target, "w") as handle:
         handle.write("".join(lines))
     os.chmod(target, 0o755)
@@ -238,8 +245,9 @@ def test_a_former_reseller_with_a_token_file_is_not_on_the_fast_path(hook):
     hook.tokens("exres", [("leftover", 100, -5)])  # a token file, not in the resellers file
     out, err = hook.run(suspend("exres"))
     # The fake's whmapi1 refuses --user for this user: the hook asks anyway, and says so.
-    assert out.startswith(b"1 tokensweeper: suspendacct exres: could not list its tokens, nothing revoked")
-    assert [(c["function"], c["owner"]) for c in hook.server.calls()] == [("api_token_list", "exres")]
+    assert_answer_starts(out, "suspendacct exres: could not list its tokens, nothing revoked")
+    calls = [(c["function"], c["owner"]) for c in hook.server.calls()]
+    assert calls == [("api_token_list", "exres")]
     assert "could not list the tokens of exres" in err
 
 
@@ -250,12 +258,13 @@ def test_suspension_sweeps_the_accounts_stale_tokens_in_enforce_mode(hook):
     hook.config(ENFORCE_SWEEP)
     out, err = hook.run(suspend("res1"))
     assert_success_line(out)
-    assert out.startswith(b"1 tokensweeper: suspendacct res1: revoked 1 token, 1 kept as protected (run ")
+    assert_answer_starts(out, "suspendacct res1: revoked 1 token, 1 kept as protected (run ")
     assert hook.server.token_names("res1") == {"deploy", "reverse_trust_dns"}
     assert hook.server.token_names("root") == {"root-ci"}
     # One listing, one revoke batch, one verifying listing, all as the reseller.
     calls = hook.server.calls()
-    assert [c["function"] for c in calls] == ["api_token_list", "api_token_revoke", "api_token_list"]
+    functions = [c["function"] for c in calls]
+    assert functions == ["api_token_list", "api_token_revoke", "api_token_list"]
     assert {c["owner"] for c in calls} == {"res1"}
     (record,) = [r for r in hook.audit() if r["event"] == "outcome"]
     assert record["actor"] == "hook:Accounts::suspendacct" and record["mode"] == "enforce"
@@ -267,7 +276,7 @@ def test_suspension_sweeps_the_accounts_stale_tokens_in_enforce_mode(hook):
 def test_preview_mode_records_what_it_would_revoke_and_revokes_nothing(hook):
     hook.config(PREVIEW)
     out, _ = hook.run(suspend("res1"))
-    assert out.startswith(b"1 tokensweeper: suspendacct res1: preview mode, would revoke 1 token (run ")
+    assert_answer_starts(out, "suspendacct res1: preview mode, would revoke 1 token (run ")
     assert_success_line(out)
     assert hook.server.calls("api_token_revoke") == []
     assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
@@ -279,7 +288,7 @@ def test_preview_mode_records_what_it_would_revoke_and_revokes_nothing(hook):
 def test_revoke_all_revokes_every_unprotected_token_of_the_account(hook):
     hook.config(ENFORCE_SWEEP + "events: {suspend: revoke_all}\n")
     out, _ = hook.run(suspend("res1"))
-    assert out.startswith(b"1 tokensweeper: suspendacct res1: revoked 2 tokens, 1 kept as protected")
+    assert_answer_starts(out, "suspendacct res1: revoked 2 tokens, 1 kept as protected")
     assert hook.server.token_names("res1") == {"reverse_trust_dns"}
     assert hook.server.token_names("root") == {"root-ci"}
 
@@ -315,8 +324,7 @@ def test_a_policy_that_selects_nothing_never_means_every_token(hook):
 def test_the_cap_refuses_the_whole_run(hook):
     hook.config(ENFORCE_SWEEP + "max_revoke_per_run: 1\nevents: {suspend: revoke_all}\n")
     out, err = hook.run(suspend("res1"))
-    assert out.startswith(b"1 tokensweeper: suspendacct res1: refused by max_revoke_per_run, "
-                          b"nothing revoked (run ")
+    assert_answer_starts(out, "suspendacct res1: refused by max_revoke_per_run, nothing revoked")
     assert_success_line(out)
     assert hook.server.calls("api_token_revoke") == []
     assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
@@ -344,7 +352,7 @@ def test_a_hook_arriving_during_a_sweep_is_skipped_at_once_and_recorded(hook):
 
 def test_removal_snapshots_the_tokens_before_cpanel_deletes_them(hook):
     out, _ = hook.run(remove("res1"))  # no config file: the defaults (remove: snapshot)
-    assert out.startswith(b"1 tokensweeper: Remove res1: recorded 3 tokens in the audit log (run ")
+    assert_answer_starts(out, "Remove res1: recorded 3 tokens in the audit log (run ")
     assert_success_line(out)
     assert [c["function"] for c in hook.server.calls()] == ["api_token_list"]
     (record,) = hook.audit()
@@ -363,7 +371,7 @@ def test_a_rename_acts_on_the_new_name(hook):
     hook.config(ENFORCE_SWEEP + "events: {rename: revoke_all}\n")
     hook.reseller("newres", [("ci", 10, None)])  # cPanel moved the token file to the new name
     out, _ = hook.run(modify("oldres", "newres"))
-    assert out.startswith(b"1 tokensweeper: Modify newres: revoked 1 token (run ")
+    assert_answer_starts(out, "Modify newres: revoked 1 token (run ")
     assert {c["owner"] for c in hook.server.calls()} == {"newres"}
     assert hook.server.token_names("newres") == set()
 
@@ -405,7 +413,7 @@ def test_a_password_change_never_leaks_the_password(hook, config):
 def test_password_change_revoke_all_in_enforce_mode(hook):
     hook.config(ENFORCE_SWEEP + "events: {password_change: revoke_all}\n")
     out, _ = hook.run(change_password("root"))
-    assert out.startswith(b"1 tokensweeper: ChangePasswd root: revoked 1 token (run ")
+    assert_answer_starts(out, "ChangePasswd root: revoked 1 token (run ")
     assert hook.server.token_names("root") == set()
     assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
 
@@ -442,13 +450,14 @@ def test_an_event_without_context_is_read_from_its_registry_entry(hook):
     payload = json.loads(suspend("res1").decode("utf-8"))
     del payload["context"]
     out, _ = hook.run(compact(payload))
-    assert out.startswith(b"1 tokensweeper: suspendacct res1: revoked 1 token")
+    assert_answer_starts(out, "suspendacct res1: revoked 1 token")
 
 
 def test_a_broken_config_is_reported_and_recorded_without_any_call(hook):
     hook.config("mode: sometimes\n")
     out, err = hook.run(suspend("res1"))
-    assert out == line("suspendacct res1: config error, nothing done (run tokensweeper check-config)")
+    assert out == line("suspendacct res1: config error, nothing done "
+                       "(run tokensweeper check-config)")
     assert hook.server.calls() == []
     assert hook.config_path in err and "sometimes" in err
     (record,) = hook.audit()
@@ -468,7 +477,7 @@ def test_whmapi1_garbage_while_listing_is_reported(hook):
     hook.config(ENFORCE_SWEEP)
     hook.server.add_fault("garbage", function="api_token_list")
     out, _ = hook.run(suspend("res1"))
-    assert out.startswith(b"1 tokensweeper: suspendacct res1: could not list its tokens, nothing revoked")
+    assert_answer_starts(out, "suspendacct res1: could not list its tokens, nothing revoked")
     assert_success_line(out)
     assert hook.server.calls("api_token_revoke") == []
 
@@ -477,7 +486,7 @@ def test_a_revoke_that_fails_is_reported_as_failed(hook):
     hook.config(ENFORCE_SWEEP)
     hook.server.add_fault("fail", function="api_token_revoke")
     out, _ = hook.run(suspend("res1"))
-    assert out.startswith(b"1 tokensweeper: suspendacct res1: revoked 0 tokens, 1 FAILED")
+    assert_answer_starts(out, "suspendacct res1: revoked 0 tokens, 1 FAILED")
     assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
     (record,) = [r for r in hook.audit() if r["event"] == "outcome"]
     assert [t["action"] for t in record["tokens"] if t["name"] == "old-ci"] == ["failed"]
@@ -498,7 +507,8 @@ def test_a_missing_library_leaves_stdout_empty_which_cpanel_reads_as_success(tmp
     broken.mkdir()
     shutil.copy(HOOK, str(broken / "tokensweeper-hook"))  # ../plugin does not exist there
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.Popen([sys.executable, str(broken / "tokensweeper-hook")], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen([sys.executable, str(broken / "tokensweeper-hook")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env)
     out, err = proc.communicate(suspend("res1"), timeout=60)
     assert out == b"" and b"tokensweeper" in err

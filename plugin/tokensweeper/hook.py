@@ -19,12 +19,14 @@ payload is never logged or stored; only the account name is taken from it.
 import json
 import os
 import sys
-import traceback
 
 from . import paths
 
 INSTALLED_PATH = "/usr/local/cpanel/3rdparty/bin/tokensweeper-hook"
 WEIGHT = 100
+# The account action waits for the hook. A real whmapi1 call takes well under a
+# second; one that hangs is killed after this many seconds, not the default 60.
+WHMAPI_TIMEOUT = 20
 LOG_PREFIX = "tokensweeper-hook: "
 MAX_MESSAGE = 200
 
@@ -89,6 +91,8 @@ def main(argv=None, script=None):
             log("ignoring unexpected arguments (only --describe is known)")
         message = handle(read_event())
     except Exception:
+        import traceback  # only on this path: it costs the fast path ~2 ms
+
         log("internal error, the event was not handled:\n" + traceback.format_exc())
         message = "internal error, the event was not handled (details in cPanel's error_log)"
     finally:
@@ -246,7 +250,8 @@ def handle(raw):
         event, data = parse(raw)
         account = account_of(event, data)
         if not may_own_tokens(account):
-            return "%s %s: the account owns no WHM API tokens; nothing to do" % (event.label, account)
+            return "%s %s: the account owns no WHM API tokens; nothing to do" % (
+                event.label, account)
         log("%s for %s" % (event.event, account))
         return act(event, account)
     except Answer as message:
@@ -293,7 +298,7 @@ def snapshot(event, account, now):
     from .sweep import record_snapshot
     from .whmapi import Client
 
-    tokens = Client().list_tokens(account)
+    tokens = Client(timeout=WHMAPI_TIMEOUT).list_tokens(account)
     if not tokens:
         return "no tokens to record"
     why = {"remove": "the account is being removed; cPanel deletes its tokens next"}.get(
@@ -320,7 +325,7 @@ def revoke(event, account, action, cfg, now):
             return "the policy selects nothing; nothing to do"
         selectors = Selectors(names=policy.names, owners=(account,), combine=policy.combine,
                               **{name: getattr(policy, name) for name in Selectors.CRITERIA})
-    client = Client()
+    client = Client(timeout=WHMAPI_TIMEOUT)
     with SweepLock(paths.lock_file()) as lock:
         plan = build_plan(client, selectors, cfg.protection(), _usage_for(selectors), now,
                           owners=[account], parallel=1)
