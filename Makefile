@@ -15,7 +15,7 @@ PY36_DIRS := plugin hooks bin tests/fakes
 SHELL_SCRIPTS := .ci/run $(wildcard tools/*.sh install.sh uninstall.sh)
 FAST := -m "not browser and not bench" --ignore=tests/browser
 
-.PHONY: test venv lint unit suite matrix clean demo
+.PHONY: test venv lint ruff py36 shellcheck unit suite matrix clean demo
 
 ## test: lint, the whole suite on the development Python, then the cPanel matrix
 # Every step runs even when an earlier one failed, so one run shows all that
@@ -36,12 +36,19 @@ venv:
 	  { echo "make: the development Python must be 3.11; $(PYTHON) is not (set PYTHON=...)" >&2; exit 1; }
 	@tools/venv.sh $(PYTHON) $(VENV)
 
-## lint: ruff, the Python 3.6 check (vermin), shellcheck
+## lint: ruff, the Python 3.6 check (vermin), shellcheck; all three always run
 lint: venv
-	$(VENV)/bin/ruff check . $$(tools/pyfiles.sh --scripts-only bin hooks plugin tests tools)
+	@$(MAKE) --no-print-directory -k ruff py36 shellcheck
+
+ruff: venv
+	$(VENV)/bin/ruff check --output-format=concise . $$(tools/pyfiles.sh --scripts-only bin hooks plugin tests tools)
+
+py36: venv
 	$(VENV)/bin/vermin -q --no-tips --violations --eval-annotations -t=3.6- \
 	  $$(tools/pyfiles.sh $(PY36_DIRS))
 	@echo "vermin: $(PY36_DIRS) are Python 3.6 compatible"
+
+shellcheck:
 	shellcheck $(SHELL_SCRIPTS)
 
 ## unit: the fast tests on the development Python (no browser, no benchmarks)
