@@ -132,8 +132,10 @@ choose_python() {
     [ -x "$PYTHON" ] || die "the Python interpreter $PYTHON is not executable."
     PYTHON_VERSION=$("$PYTHON" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null) ||
         die "$PYTHON does not run as Python."
-    "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 6) else 1)' ||
-        die "$PYTHON is Python $PYTHON_VERSION; Token Sweeper needs Python 3.6 or newer."
+    case "$PYTHON_VERSION" in
+        3.[6-9].* | 3.[1-9][0-9].* | [4-9].*) ;;
+        *) die "$PYTHON is Python $PYTHON_VERSION; Token Sweeper needs Python 3.6 or newer." ;;
+    esac
     note "Python: $PYTHON (Python $PYTHON_VERSION)"
 }
 
@@ -255,11 +257,15 @@ fix_library_modes() {
 
 # manage_hooks delete matches the registered entries against what the script
 # describes NOW, so the old registrations go before the old script is replaced.
+HOOK_DELETED=0
 unregister_old_hook() {
     [ -x "$HOOK" ] || return 0
     say "Removing the hook registrations of the installed version"
-    "$CPANEL_BIN/manage_hooks" delete script "$HOOK" ||
+    if "$CPANEL_BIN/manage_hooks" delete script "$HOOK"; then
+        HOOK_DELETED=1
+    else
         warn "manage_hooks could not delete the old hook registrations; check with: $CPANEL_BIN/manage_hooks list"
+    fi
 }
 
 install_files() {
@@ -338,7 +344,11 @@ register_appconfig() {
 
 register_hook() {
     say "Registering the account-event hook with manage_hooks"
-    "$CPANEL_BIN/manage_hooks" delete script "$HOOK"
+    # Without an earlier version's hook there was nothing to delete before;
+    # delete now so that whatever matches the new descriptor is registered once.
+    if [ "$HOOK_DELETED" -eq 0 ]; then
+        "$CPANEL_BIN/manage_hooks" delete script "$HOOK"
+    fi
     "$CPANEL_BIN/manage_hooks" add script "$HOOK"
 }
 
@@ -441,8 +451,8 @@ EOF
 
 main() {
     parse_args "$@"
-    set_paths
     check_user
+    set_paths
     check_cpanel
     check_sources
     NEW_VERSION=$(version_of "$SRC_DIR/plugin/tokensweeper")

@@ -133,8 +133,8 @@ keep_or_purge_data() {
 
 main() {
     parse_args "$@"
-    set_paths
     check_user
+    set_paths
     say "Uninstalling Token Sweeper from ${ROOT:-/}"
     unregister_hook
     unregister_page

@@ -1,0 +1,703 @@
+"""install.sh and uninstall.sh against a fake cPanel tree (issue 5).
+
+Each test copies the repository's shippable files into tmp_path/src, builds a
+fake cPanel tree in tmp_path/root whose usr/local/cpanel/bin holds the fake
+register_appconfig, unregister_appconfig, manage_hooks and whmapi1 (symlinks
+to tests/fakes/cpanel-root/, which validate like the real tools and record
+their calls), runs the scripts with INSTALL_ROOT pointing at it, and checks
+what an admin would see: files, modes, registrations, cron, the summary, and
+that the installed command, hook and page really work.
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from tests.fakes.fakeserver import FakeServer
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FAKE_TOOLS = os.path.join(REPO, "tests", "fakes", "cpanel-root", "usr", "local", "cpanel", "bin")
+TOOLS = ("register_appconfig", "unregister_appconfig", "manage_hooks", "whmapi1")
+CALL_LOG = "fake-cpanel-calls.jsonl"
+NOW = 1790000000  # 2026-09-21, a fixed "today" for seeded tokens
+DAY = 86400
+
+# What the installer ships, relative to the repository.
+ENTRY_POINTS = {
+    "bin/tokensweeper": "usr/local/sbin/tokensweeper",
+    "hooks/tokensweeper-hook": "usr/local/cpanel/3rdparty/bin/tokensweeper-hook",
+    "plugin/index.cgi": "usr/local/cpanel/whostmgr/docroot/cgi/tokensweeper/index.cgi",
+}
+SHIPPED = sorted(ENTRY_POINTS) + [
+    "install.sh", "uninstall.sh", "appconfig/tokensweeper.conf", "appconfig/tokensweeper.png",
+    "plugin/tokensweeper/__init__.py", "plugin/tokensweeper/default-config.yaml",
+]
+LIB = "usr/local/lib/tokensweeper"
+CGI_DIR = "usr/local/cpanel/whostmgr/docroot/cgi/tokensweeper"
+HOOK = ENTRY_POINTS["hooks/tokensweeper-hook"]
+COMMAND = ENTRY_POINTS["bin/tokensweeper"]
+CGI = ENTRY_POINTS["plugin/index.cgi"]
+ICON = "usr/local/cpanel/whostmgr/docroot/addon_plugins/tokensweeper.png"
+CONFIG = "etc/tokensweeper/config.yaml"
+STATE = "var/cpanel/tokensweeper"
+CRON = "etc/cron.d/tokensweeper"
+APP_CONF = "var/cpanel/apps/tokensweeper.conf"
+REGISTRY = "var/cpanel/hooks/fake-registry.json"
+# Everything install.sh writes and uninstall.sh removes (config/state are kept).
+CODE_PATHS = (LIB, CGI_DIR, HOOK, COMMAND, ICON, CRON)
+
+# Stand-ins used ONLY while the repository still lacks a shipped file, so the
+# installer's own logic is tested meanwhile; test_repo_ships_* fails until the
+# real files land, and the "installed copy works" tests skip until then.
+STANDINS = {
+    "bin/tokensweeper": "#!/usr/bin/env python3\nimport sys\nLIB_DIR = 'x'\nsys.exit(0)\n",
+    "plugin/index.cgi": "#!/usr/bin/env python3\nimport sys\nLIB_DIR = 'x'\nprint('Status: 200 OK')\n",
+    "hooks/tokensweeper-hook": (
+        "#!/usr/bin/env python3\n"
+        "import json, os, sys\n"
+        "LIB_DIR = 'x'\n"
+        "if sys.argv[1:] == ['--describe']:\n"
+        "    print(json.dumps([{'category': 'Whostmgr', 'event': 'Accounts::suspendacct',\n"
+        "                       'stage': 'post', 'hook': os.path.abspath(__file__),\n"
+        "                       'exectype': 'script', 'blocking': 0}]))\n"
+        "else:\n"
+        "    sys.stdin.read()\n"
+        "    print('1')\n"),
+    "appconfig/tokensweeper.conf": (
+        "name=tokensweeper\nservice=whostmgr\nurl=/cgi/tokensweeper/\nuser=root\nacls=all\n"
+        "displayname=API Token Sweeper\nentryurl=tokensweeper/index.cgi\n"
+        "icon=tokensweeper.png\ntarget=_self\n"),
+    "appconfig/tokensweeper.png": "\x89PNG\r\n\x1a\n stand-in icon\n",
+}
+
+
+def real(path):
+    return os.path.join(REPO, path)
+
+
+def has_modules(python):
+    """True when `python` runs and imports Jinja2 and PyYAML."""
+    if not python or not os.access(python, os.X_OK):
+        return False
+    return subprocess.call([python, "-c", "import jinja2, yaml"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) == 0
+
+
+def pyenv_python(version):
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    return os.path.join(root, "versions", version, "bin", "python")
+
+
+def matrix_python(version):
+    """An interpreter of `version` that has Jinja2 and PyYAML: the matrix venv
+    tools/matrix.sh builds (.venv-VERSION), or pyenv's own; None if neither."""
+    for python in (real(".venv-%s/bin/python" % version), pyenv_python(version)):
+        if has_modules(python):
+            return python
+    return None
+
+
+# -- fixtures ---------------------------------------------------------------
+
+def make_src(target):
+    """A copy of the shippable files; the upgrade tests edit it freely."""
+    for rel in SHIPPED:
+        dest = target / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.exists(real(rel)):
+            shutil.copy2(real(rel), str(dest))
+        else:
+            dest.write_bytes(STANDINS[rel].encode("latin-1"))
+            dest.chmod(0o755)
+    shutil.rmtree(str(target / "plugin" / "tokensweeper"))
+    shutil.copytree(real("plugin/tokensweeper"), str(target / "plugin" / "tokensweeper"),
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    # Bytecode in the source must never reach the server.
+    junk = target / "plugin" / "tokensweeper" / "__pycache__"
+    junk.mkdir()
+    (junk / "junk.cpython-99.pyc").write_bytes(b"junk")
+    return target
+
+
+def make_root(top):
+    """A fake cPanel server's file system."""
+    bin_dir = top / "usr" / "local" / "cpanel" / "bin"
+    bin_dir.mkdir(parents=True)
+    for tool in TOOLS:
+        os.symlink(os.path.join(FAKE_TOOLS, tool), str(bin_dir / tool))
+    for rel in ("usr/local/cpanel/whostmgr/docroot/cgi", "usr/local/cpanel/whostmgr/docroot/addon_plugins",
+                "usr/local/cpanel/3rdparty/bin", "usr/local/sbin", "var/cpanel/apps", "etc/cron.d"):
+        (top / rel).mkdir(parents=True)
+    return top
+
+
+@pytest.fixture
+def src(tmp_path):
+    return make_src(tmp_path / "src")
+
+
+@pytest.fixture
+def root(tmp_path):
+    # Its real path: the installer resolves symlinks in INSTALL_ROOT.
+    return make_root(tmp_path.resolve() / "root")
+
+
+def script_env(root, python=None, **extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENSWEEPER_")}
+    here = os.path.dirname(sys.executable)
+    # The fake tools start with `#!/usr/bin/env python3`: run them on this Python.
+    env["PATH"] = os.pathsep.join([here, env.get("PATH", "/usr/bin:/bin")])
+    env["INSTALL_ROOT"] = str(root)
+    env["TOKENSWEEPER_PYTHON"] = python or sys.executable
+    env.update(extra)
+    return env
+
+
+def run_script(script, root, *args, **kwargs):
+    python = kwargs.pop("python", None)
+    env = script_env(root, python, **kwargs)
+    proc = subprocess.Popen(["bash", str(script)] + list(args), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True)
+    out, err = proc.communicate(timeout=300)
+    return proc.returncode, out, err
+
+
+def install(src, root, *args, **kwargs):
+    code, out, err = run_script(src / "install.sh", root, *args, **kwargs)
+    assert code == 0, "install.sh failed (%s)\nstdout:\n%s\nstderr:\n%s" % (code, out, err)
+    return out
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory):
+    """(src, root, output) of one fresh install that tests only read."""
+    base = tmp_path_factory.mktemp("fresh").resolve()
+    source, top = make_src(base / "src"), make_root(base / "root")
+    return source, top, install(source, top)
+
+
+def uninstall(script, root, *args):
+    code, out, err = run_script(script, root, *args)
+    assert code == 0, "uninstall.sh failed (%s)\nstdout:\n%s\nstderr:\n%s" % (code, out, err)
+    return out
+
+
+def calls(root, tool=None):
+    path = root / CALL_LOG
+    if not path.exists():
+        return []
+    entries = [json.loads(line) for line in path.read_text().splitlines()]
+    return [e for e in entries if tool is None or e["tool"] == tool]
+
+
+def registry(root):
+    path = root / REGISTRY
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def describe(root):
+    out = subprocess.check_output([str(root / HOOK), "--describe"], stdin=subprocess.DEVNULL,
+                                  universal_newlines=True)
+    return json.loads(out)
+
+
+def mode(path):
+    return stat.S_IMODE(os.lstat(str(path)).st_mode)
+
+
+def snapshot(top):
+    """path -> (mode, uid, gid, content digest or link target), for the whole tree
+    but the fake tools' own call log."""
+    result = {}
+    for dirpath, dirnames, filenames in os.walk(str(top)):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            rel = os.path.relpath(path, str(top))
+            if rel == CALL_LOG:
+                continue
+            info = os.lstat(path)
+            if stat.S_ISLNK(info.st_mode):
+                what = "-> " + os.readlink(path)
+            elif stat.S_ISREG(info.st_mode):
+                with open(path, "rb") as handle:
+                    what = hashlib.sha256(handle.read()).hexdigest()
+            else:
+                what = "dir"
+            result[rel] = (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid, what)
+    return result
+
+
+def write_config(root, text):
+    path = root / CONFIG
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def load_config(path):
+    """The project's own config loader, on the file the installer wrote."""
+    from tokensweeper import config
+    return config.load(str(path))
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="install.sh must run as root")
+pytestmark = needs_root
+
+
+def requires_real(rel):
+    return pytest.mark.skipif(not os.path.exists(real(rel)),
+                              reason="%s is not in the repository yet" % rel)
+
+
+# -- the repository and the scripts themselves ------------------------------
+
+def test_repo_ships_every_file_the_installer_installs():
+    missing = [rel for rel in SHIPPED if not os.path.exists(real(rel))]
+    assert not missing, "install.sh needs these files, missing from the repository: %s" % missing
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
+def test_scripts_pass_shellcheck():
+    proc = subprocess.Popen(["shellcheck", real("install.sh"), real("uninstall.sh")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    out, _ = proc.communicate()
+    assert proc.returncode == 0, out
+
+
+@pytest.mark.parametrize("script", ["install.sh", "uninstall.sh"])
+def test_scripts_are_strict_and_explain_themselves(script, tmp_path):
+    text = open(real(script)).read()
+    assert text.startswith("#!/bin/bash\n")
+    assert "\nset -euo pipefail\n" in text
+    code, out, err = run_script(real(script), tmp_path, "--help")
+    assert code == 0 and out.startswith("Usage:") and "INSTALL_ROOT" in out
+    code, out, err = run_script(real(script), tmp_path, "--bogus")
+    assert code == 2 and "unknown argument: --bogus" in err
+    assert not os.listdir(str(tmp_path)), "--help or a bad argument must not touch the tree"
+
+
+# -- refusals ---------------------------------------------------------------
+
+def test_refuses_without_cpanel(src, root):
+    os.remove(str(root / "usr/local/cpanel/bin/whmapi1"))
+    code, out, err = run_script(src / "install.sh", root)
+    assert code == 1
+    assert "usr/local/cpanel/bin/whmapi1 is missing" in err
+    assert not (root / LIB).exists() and not (root / CONFIG).exists()
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv is needed to drop root")
+def test_refuses_when_not_root(root):
+    # The repository's own copy: tmp_path is not readable by nobody.
+    env = script_env(root)
+    proc = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                             "bash", real("install.sh")], env=env, cwd="/",
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "must run as root" in err
+
+
+def test_refuses_incomplete_source(src, root):
+    os.remove(str(src / "appconfig" / "tokensweeper.png"))
+    code, out, err = run_script(src / "install.sh", root)
+    assert code == 1 and "missing: appconfig/tokensweeper.png" in err
+    assert not (root / LIB).exists()
+
+
+@pytest.mark.skipif(not os.access(pyenv_python("2.7.18"), os.X_OK), reason="pyenv Python 2.7.18 is not installed")
+def test_refuses_python_older_than_3_6(src, root):
+    code, out, err = run_script(src / "install.sh", root, python=pyenv_python("2.7.18"))
+    assert code == 1 and "needs Python 3.6 or newer" in err
+    assert not (root / LIB).exists()
+
+
+def test_refuses_relative_interpreter(src, root):
+    code, out, err = run_script(src / "install.sh", root, python="python3")
+    assert code == 1 and "must be an absolute path" in err
+
+
+def bare_python():
+    """A Python >= 3.6 without Jinja2 or PyYAML, to see the installer ask for them."""
+    for version in ("3.12.1", "3.9.18", "3.6.15", "3.13.0", "3.10.13"):
+        python = pyenv_python(version)
+        if os.access(python, os.X_OK) and not has_modules(python):
+            return python
+    return None
+
+
+@pytest.mark.skipif(bare_python() is None, reason="every Python here has Jinja2 and PyYAML")
+def test_missing_modules_with_no_packages_names_the_os_packages(src, root):
+    code, out, err = run_script(src / "install.sh", root, "--no-packages", python=bare_python())
+    assert code == 1
+    assert "python3-jinja2 python3-pyyaml" in err and "python3-yaml" in err
+    assert not (root / LIB).exists()
+
+
+# -- a fresh install --------------------------------------------------------
+
+def test_fresh_install_places_every_file_root_owned_and_closed(fresh):
+    src, root, out = fresh
+    for rel in CODE_PATHS + (CONFIG, STATE, APP_CONF):
+        assert (root / rel).exists(), rel
+    assert (root / LIB / "tokensweeper" / "__init__.py").is_file()
+    assert not (root / LIB / "tokensweeper" / "__pycache__" / "junk.cpython-99.pyc").exists()
+    assert (root / LIB / "uninstall.sh").is_file()
+    for rel in ENTRY_POINTS.values():
+        assert mode(root / rel) == 0o755, rel
+    assert mode(root / ICON) == 0o644
+    assert mode(root / CONFIG) == 0o600
+    assert mode(root / STATE) == 0o700
+    assert mode(root / CRON) == 0o644
+    assert mode(root / APP_CONF) == 0o600
+    for top in CODE_PATHS + ("etc/tokensweeper", STATE):
+        paths = [str(root / top)]
+        for dirpath, dirnames, filenames in os.walk(str(root / top)):
+            paths += [os.path.join(dirpath, n) for n in dirnames + filenames]
+        for path in paths:
+            info = os.lstat(path)
+            assert info.st_uid == 0 and info.st_gid == 0, path
+            assert not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH), "%s is writable by others" % path
+    assert "Installing Token Sweeper" in out
+
+
+def test_entry_points_run_the_chosen_python_on_the_installed_library(fresh):
+    src, root, _ = fresh
+    lib_dir = os.path.realpath(str(root / LIB))
+    for origin, rel in ENTRY_POINTS.items():
+        lines = (root / rel).read_text().splitlines()
+        assert lines[0] == "#!" + sys.executable, rel
+        lib_lines = [line for line in lines if line.startswith("LIB_DIR = ")]
+        assert lib_lines == ['LIB_DIR = "%s"' % lib_dir], rel
+        # Nothing else of the entry point changed.
+        original = (src / origin).read_text().splitlines()
+        assert len(lines) == len(original)
+        assert [a for a, b in zip(lines[1:], original[1:]) if a != b] == lib_lines
+
+
+def test_writes_a_commented_default_config_the_loader_accepts(fresh):
+    _, root, _ = fresh
+    text = (root / CONFIG).read_text()
+    loaded = load_config(root / CONFIG)
+    defaults = load_config(root / "no-such-config.yaml")
+    # The file states every default explicitly, and they are the loader's.
+    assert loaded.to_dict() == defaults.to_dict()
+    import yaml
+    document = yaml.safe_load(text)
+    assert set(document) == set(defaults.to_dict())
+    for key, value in defaults.to_dict().items():
+        if isinstance(value, dict):
+            assert set(document[key]) == set(value), key
+    # Every key has a comment just above it.
+    lines = text.splitlines()
+    for number, line in enumerate(lines):
+        if re.match(r"^\s*[a-z_]+:", line):
+            assert lines[number - 1].strip().startswith("#"), "no comment above: %r" % line
+
+
+def test_registers_the_page_with_appconfig(fresh):
+    src, root, _ = fresh
+    registered = (root / APP_CONF).read_text()
+    assert registered == (src / "appconfig" / "tokensweeper.conf").read_text()
+    settings = dict(line.split("=", 1) for line in registered.splitlines()
+                    if line and not line.startswith(("#", ";")))
+    # The menu entry and the icon point at files the installer put there.
+    docroot = root / "usr/local/cpanel/whostmgr/docroot"
+    assert (docroot / "cgi" / settings["entryurl"]) == root / CGI
+    assert (docroot / "addon_plugins" / settings["icon"]) == root / ICON
+    (register,) = calls(root, "register_appconfig")
+    assert register["argv"] == [str(root / LIB / "tokensweeper.conf")] and register["exit"] == 0
+
+
+def test_registers_exactly_the_installed_hooks_descriptor(fresh):
+    _, root, _ = fresh
+    entries = describe(root)
+    assert registry(root) == entries
+    assert all(e["hook"].split(" ")[0] == str(root / HOOK) for e in entries)
+    hook_calls = [c["argv"][0] for c in calls(root, "manage_hooks")]
+    assert hook_calls == ["delete", "add"]
+
+
+@pytest.mark.parametrize("schedule, when", [("daily", r"\d+ 4 \* \* \*"), ("hourly", r"\d+ \* \* \* \*")])
+def test_cron_entry_follows_the_schedule(src, root, schedule, when):
+    write_config(root, "schedule: %s\n" % schedule)
+    out = install(src, root)
+    text = (root / CRON).read_text()
+    job = [line for line in text.splitlines() if line and not line.startswith("#") and "=" not in line]
+    command = str(root / COMMAND)
+    assert len(job) == 1 and re.match(r"^%s root %s sweep --scheduled$" % (when, re.escape(command)), job[0]), text
+    assert "MAILTO" not in text
+    assert schedule in out
+
+
+@pytest.mark.parametrize("spelling", ['"off"', "off"])
+def test_schedule_off_removes_the_cron_entry(src, root, spelling):
+    # Left by an earlier install with `schedule: daily`.
+    (root / CRON).write_text("17 4 * * * root %s sweep --scheduled\n" % (root / COMMAND))
+    write_config(root, "schedule: %s\n" % spelling)
+    out = install(src, root)
+    assert not (root / CRON).exists()
+    assert "off (no cron entry)" in out
+
+
+def test_summary_tells_version_python_page_config_and_mode(fresh):
+    src, root, out = fresh
+    summary = out[out.index("is installed."):]
+    version = re.search(r"__version__ = \"([^\"]+)\"", (src / "plugin/tokensweeper/__init__.py").read_text()).group(1)
+    assert "Token Sweeper %s is installed." % version in out
+    assert sys.executable in summary
+    assert "WHM > Plugins > API Token Sweeper" in summary
+    assert str(root / CONFIG) in summary
+    assert "preview" in summary and "mode: enforce" in summary
+
+
+# -- reruns and upgrades ----------------------------------------------------
+
+def test_second_run_changes_nothing(src, root):
+    install(src, root)
+    before = snapshot(root)
+    out = install(src, root)
+    assert snapshot(root) == before
+    assert "Reinstalling" in out and "unchanged: %s/" % (root / LIB) in out
+
+
+def test_existing_config_is_kept_and_closed(src, root):
+    path = write_config(root, "# mine\nmode: enforce\nschedule: hourly\n")
+    path.chmod(0o644)
+    out = install(src, root)
+    assert path.read_text() == "# mine\nmode: enforce\nschedule: hourly\n"
+    assert mode(path) == 0o600
+    assert "kept your config" in out
+    assert "enforce: scheduled and hook runs REVOKE" in out and "mode: preview" in out
+    assert "hourly" in out
+
+
+def old_hook(descriptor_event):
+    """An older release's hook, whose descriptor differs from the current one."""
+    return (
+        "#!/usr/bin/env python3\n"
+        "import json, os, sys\n"
+        "LIB_DIR = 'x'\n"
+        "print(json.dumps([{'category': 'Whostmgr', 'event': %r, 'stage': 'post',\n"
+        "                   'hook': os.path.abspath(__file__), 'exectype': 'script',\n"
+        "                   'description': 'Token Sweeper 0.0.1'}]))\n" % descriptor_event)
+
+
+def test_upgrade_replaces_code_and_registrations_and_keeps_config_and_audit(src, root):
+    # Release 0.0.1: a module that the next release no longer has, a hook with another descriptor.
+    (src / "plugin/tokensweeper/obsolete.py").write_text("GONE = True\n")
+    init = src / "plugin/tokensweeper/__init__.py"
+    current = init.read_text()
+    init.write_text(re.sub(r'__version__ = "[^"]+"', '__version__ = "0.0.1"', current))
+    install(src, root)
+    (root / HOOK).write_text(old_hook("Accounts::Modify"))
+    subprocess.check_call([str(root / "usr/local/cpanel/bin/manage_hooks"), "add", "script", str(root / HOOK)],
+                          stdout=subprocess.DEVNULL, env=script_env(root))
+    assert any(e["event"] == "Accounts::Modify" for e in registry(root))
+    config = write_config(root, "mode: enforce\npolicy:\n  older_than_days: 90\n")
+    audit = root / STATE / "audit.log"
+    audit.write_text('{"event": "sweep", "run_id": "r1"}\n')
+
+    # Release 9.9.9.
+    (src / "plugin/tokensweeper/obsolete.py").unlink()
+    init.write_text(re.sub(r'__version__ = "[^"]+"', '__version__ = "9.9.9"', current))
+    out = install(src, root)
+
+    assert "Upgrading Token Sweeper 0.0.1 to 9.9.9" in out
+    assert '"9.9.9"' in (root / LIB / "tokensweeper/__init__.py").read_text()
+    assert not (root / LIB / "tokensweeper/obsolete.py").exists()
+    assert registry(root) == describe(root), "the old release's hook registrations must be gone"
+    assert config.read_text() == "mode: enforce\npolicy:\n  older_than_days: 90\n"
+    assert audit.read_text() == '{"event": "sweep", "run_id": "r1"}\n'
+    assert "Token Sweeper 9.9.9 is installed." in out
+
+
+# -- uninstall --------------------------------------------------------------
+
+def assert_code_gone(root):
+    for rel in CODE_PATHS + (APP_CONF,):
+        assert not (root / rel).exists(), rel
+    assert not any(e["hook"].startswith(str(root / HOOK)) for e in registry(root))
+
+
+def test_uninstall_removes_code_and_registrations_and_keeps_data(src, root):
+    install(src, root)
+    (root / STATE / "audit.log").write_text("{}\n")
+    out = uninstall(src / "uninstall.sh", root)
+    assert_code_gone(root)
+    assert (root / CONFIG).exists() and (root / STATE / "audit.log").exists()
+    assert str(root / "etc/tokensweeper") in out and str(root / STATE) in out and "--purge" in out
+    tools = [c["tool"] + " " + c["argv"][0] for c in calls(root) if c["tool"] != "whmapi1"]
+    assert tools[-2:] == ["manage_hooks delete", "unregister_appconfig tokensweeper"]
+    # Again: nothing left to do, still fine.
+    out = uninstall(src / "uninstall.sh", root)
+    assert "already gone" in out
+    assert_code_gone(root)
+
+
+def test_installed_uninstaller_works_without_the_source(src, root):
+    install(src, root)
+    shutil.rmtree(str(src))
+    uninstall(root / LIB / "uninstall.sh", root)
+    assert_code_gone(root)
+
+
+def test_purge_also_removes_config_and_audit_log(src, root):
+    install(src, root)
+    (root / STATE / "audit.log").write_text("{}\n")
+    uninstall(src / "uninstall.sh", root, "--purge")
+    assert_code_gone(root)
+    assert not (root / "etc/tokensweeper").exists() and not (root / STATE).exists()
+    # cPanel's own directories stay.
+    assert (root / "usr/local/cpanel/bin/whmapi1").exists() and (root / "var/cpanel/apps").is_dir()
+
+
+def test_uninstall_after_an_interrupted_install(src, root):
+    # register_appconfig fails: files are in place, nothing is registered.
+    os.remove(str(root / "usr/local/cpanel/bin/register_appconfig"))
+    code, out, err = run_script(src / "install.sh", root)
+    assert code != 0 and "safe to rerun" in err
+    assert (root / LIB).exists() and not (root / APP_CONF).exists()
+    uninstall(src / "uninstall.sh", root)
+    assert_code_gone(root)
+
+
+def test_uninstall_on_a_tree_with_nothing_installed(src, root):
+    out = uninstall(src / "uninstall.sh", root)
+    assert "already gone" in out
+    assert_code_gone(root)
+
+
+def test_uninstall_when_cpanel_is_already_gone(src, root):
+    install(src, root)
+    shutil.rmtree(str(root / "usr/local/cpanel/bin"))
+    out = uninstall(src / "uninstall.sh", root)
+    assert "manage_hooks is missing" in out
+    for rel in CODE_PATHS:
+        assert not (root / rel).exists(), rel
+
+
+def test_reinstall_after_uninstall_finds_the_kept_config(src, root):
+    install(src, root)
+    write_config(root, "mode: enforce\n")
+    uninstall(src / "uninstall.sh", root)
+    out = install(src, root)
+    assert "kept your config" in out and "enforce" in out
+
+
+# -- the matrix of interpreters ----------------------------------------------
+
+@pytest.mark.parametrize("version", ["3.6.15", "3.9.18", "3.12.1"])
+def test_installs_and_runs_with_each_matrix_python(src, root, version):
+    python = matrix_python(version)
+    if python is None:
+        pytest.skip("no Python %s with Jinja2 and PyYAML here (tools/matrix.sh builds .venv-%s)"
+                    % (version, version))
+    out = install(src, root, python=python)
+    assert "Python %s" % version in out
+    for rel in ENTRY_POINTS.values():
+        assert (root / rel).read_text().splitlines()[0] == "#!" + python
+    if os.path.exists(real("bin/tokensweeper")):
+        result = json.loads(run_installed(root, COMMAND, "check-config", "--json"))
+        assert result["ok"] is True and result["config"]["mode"] == "preview"
+    if os.path.exists(real("hooks/tokensweeper-hook")):
+        assert registry(root) == describe(root)
+
+
+# -- the installed copy works -----------------------------------------------
+
+def installed_env(root, server, **extra):
+    env = script_env(root)
+    env.update(server.env)
+    env.update({
+        "TOKENSWEEPER_WHMAPI1": str(root / "usr/local/cpanel/bin/whmapi1"),
+        "TOKENSWEEPER_CONFIG": str(root / CONFIG),
+        "TOKENSWEEPER_STATE_DIR": str(root / STATE),
+        "TOKENSWEEPER_CPANEL_ROOT": str(root),
+        "PATH": server.child_path(),
+    })
+    env.update(extra)
+    return env
+
+
+def run_installed(root, rel, *args, **kwargs):
+    stdin = kwargs.pop("stdin", None)
+    env = kwargs.pop("env", None) or script_env(root, **kwargs)
+    proc = subprocess.Popen([str(root / rel)] + list(args), env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.communicate(stdin.encode() if stdin else b"", timeout=120)
+    assert proc.returncode == 0, "%s %s failed (%s): %s" % (rel, args, proc.returncode, err.decode())
+    return out.decode()
+
+
+@pytest.fixture
+def server(tmp_path, root):
+    """A fake server: root and reseller bob, each with a live and an expired token."""
+    fake = FakeServer(tmp_path / "fake", now=NOW)
+    fake.add_reseller("bob")
+    (root / "var/cpanel/resellers").write_text("bob:all\n")
+    fake.add_token("root", "deploy", create_time=NOW - 30 * DAY)
+    fake.add_token("root", "old-ci", create_time=NOW - 400 * DAY, expires_at=NOW - 10 * DAY)
+    fake.add_token("bob", "billing", create_time=NOW - 5 * DAY)
+    fake.add_token("bob", "bob-expired", create_time=NOW - 90 * DAY, expires_at=NOW - DAY)
+    return fake
+
+
+@requires_real("bin/tokensweeper")
+def test_installed_command_lists_every_owners_tokens(src, root, server):
+    install(src, root)
+    out = run_installed(root, COMMAND, "list", "--all-owners", "--json", env=installed_env(root, server))
+    listed = {(t["owner"], t["name"]) for t in json.loads(out)["tokens"]}
+    assert listed == {("root", "deploy"), ("root", "old-ci"), ("bob", "billing"), ("bob", "bob-expired")}
+    assert calls(root, "whmapi1"), "the command must go through the server's whmapi1"
+
+
+@requires_real("hooks/tokensweeper-hook")
+def test_installed_hook_describes_itself_and_handles_a_suspension(src, root, server):
+    install(src, root)
+    write_config(root, "mode: enforce\nevents:\n  suspend: sweep\n")
+    entries = describe(root)
+    assert entries and all(e["hook"].split(" ")[0] == str(root / HOOK) for e in entries)
+    suspend = [e for e in entries if e["event"] == "Accounts::suspendacct"]
+    assert suspend and all(e["stage"] == "post" for e in suspend)
+    event = {"hook": suspend[0],
+             "context": {"category": "Whostmgr", "event": "Accounts::suspendacct", "stage": "post",
+                         "point": "main"},
+             "data": {"args": {"user": "bob", "reason": "unpaid", "disallowun": 0}, "result": 1,
+                      "user": "root"}}
+    out = run_installed(root, HOOK, stdin=json.dumps(event, separators=(",", ":")),
+                        env=installed_env(root, server))
+    assert out.strip().split()[0] == "1", out
+    # In enforce mode the suspended reseller's expired token is gone, the rest stays.
+    assert set(server.token_names("bob")) == {"billing"}
+    assert set(server.token_names("root")) == {"deploy", "old-ci"}
+
+
+def cgi_env(root, server, user):
+    return installed_env(root, server, REMOTE_USER=user, REQUEST_METHOD="GET", QUERY_STRING="",
+                         cp_security_token="/cpsess0000000001",
+                         SCRIPT_NAME="/cpsess0000000001/cgi/tokensweeper/index.cgi",
+                         HTTP_HOST="server.example.com:2087", REMOTE_ADDR="192.0.2.10",
+                         SERVER_PORT="2087", HTTPS="on")
+
+
+@requires_real("plugin/index.cgi")
+def test_installed_page_shows_root_every_token_and_refuses_strangers(src, root, server):
+    install(src, root)
+    out = run_installed(root, CGI, env=cgi_env(root, server, "root"))
+    head, _, body = out.partition("\n\n") if "\r\n\r\n" not in out else out.partition("\r\n\r\n")
+    assert "text/html" in head.lower()
+    assert not re.search(r"^Status: [45]", head, re.M), head
+    for name in ("deploy", "old-ci", "billing", "bob-expired"):
+        assert name in body
+    out = run_installed(root, CGI, env=cgi_env(root, server, "mallory"))
+    assert re.search(r"^Status: 403", out, re.M), out[:500]
+    assert "deploy" not in out
