@@ -34,9 +34,10 @@ def token_file_owners(token_dir=None):
 
 
 def order_owners(names):
-    """Root first, then the rest sorted, without duplicates."""
-    rest = sorted(set(names) - {"root"})
-    return ["root"] + rest
+    """Root first when it is among them, then the rest sorted, without duplicates."""
+    names = set(names)
+    first = ["root"] if "root" in names else []
+    return first + sorted(names - {"root"})
 
 
 def find_owners(client):
