@@ -1,0 +1,544 @@
+"""End to end: bin/tokensweeper as a separate process against the whmapi1 emulator,
+with its own state directory and config, at a pinned time (TOKENSWEEPER_NOW)."""
+
+import json
+import os
+import stat
+
+import pytest
+
+from tests.helpers import NOW, Cli, add, names_in, new_server
+from tokensweeper import paths
+from tokensweeper.lock import SweepLock
+
+COMMANDS = ["list", "plan", "sweep", "revoke", "audit", "check-config"]
+EXPIRED = {("root", "root-expired"), ("alice", "alice-expired"), ("alice", "alice-old"),
+           ("bob", "bob-expired"), ("bob", "bob-old"), ("carol", "carol-expired"),
+           ("carol", "carol-old")}
+TOKEN_RECORD_KEYS = {"owner", "name", "create_time", "expires_at", "full_access", "ip_limited",
+                     "action", "reason"}
+OWNERS = ("root", "alice", "bob", "carol")
+BAD_CONFIG = "policy:\n  older_than_days: ninety\n"
+BAD_CONFIG_PROBLEM = "policy.older_than_days: expected a whole number of days, got 'ninety'"
+
+
+@pytest.fixture
+def server(tmp_path):
+    fake = new_server(tmp_path / "fake", resellers=["alice", "bob", "carol"])
+    with fake.batch():
+        add(fake, "root", "root-expired", age_days=400, expires_in_days=-10)
+        add(fake, "root", "root-fine", age_days=10, acls={"list-accts": 1}, ips=["192.0.2.1"])
+        add(fake, "root", "ns1-trust", age_days=900, expires_in_days=-1)
+        add(fake, "root", "ancient", age_days=2000)
+        for owner in ("alice", "bob", "carol"):
+            add(fake, owner, owner + "-expired", age_days=50, expires_in_days=-2)
+            add(fake, owner, owner + "-old", age_days=800, expires_in_days=-300)
+            add(fake, owner, owner + "-fine", age_days=5, expires_in_days=100)
+    return fake
+
+
+@pytest.fixture
+def cli(server, tmp_path):
+    return Cli(server, tmp_path / "run")
+
+
+def present(server):
+    return {(owner, name) for owner in OWNERS for name in server.token_names(owner)}
+
+
+def outcome_of(document):
+    return {(t["owner"], t["name"]): t["action"] for t in document["tokens"]}
+
+
+# -- help and usage -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(cli, server, command):
+    run = cli(command, "--help")
+    assert run.status == 0, run
+    assert run.out.startswith("usage: tokensweeper %s" % command)
+    assert "--json" in run.out
+    assert server.calls() == []
+
+
+def test_top_level_help_lists_the_commands(cli):
+    run = cli("--help")
+    assert run.status == 0
+    for command in COMMANDS:
+        assert command in run.out
+
+
+@pytest.mark.parametrize("args", [(), ("frobnicate",), ("plan", "--older-than", "ninety"),
+                                  ("plan", "--expiring-within", "0"), ("list", "--owner", "Bob"),
+                                  ("revoke", "--owner", "bob"), ("revoke", "--owner", "bob", "a/b"),
+                                  ("list", "--owner", "bob", "--all-owners")])
+def test_usage_errors_exit_2_and_touch_nothing(cli, server, args):
+    run = cli(*args)
+    assert run.status == 2, run
+    assert run.err.strip()
+    assert server.calls() == []
+
+
+def test_a_days_error_says_what_was_wrong(cli):
+    run = cli("plan", "--older-than", "ninety")
+    assert "expected a whole number of days (1 or more), got 'ninety'" in run.err
+
+
+# -- list and plan ----------------------------------------------------------------
+
+
+def test_list_shows_every_owners_tokens(cli, server):
+    run = cli("list")
+    assert run.status == 0, run
+    lines = run.out.splitlines()
+    assert lines[0].split()[:3] == ["OWNER", "NAME", "CREATED"]
+    assert "13 tokens of 4 owners" in run.out
+    trust = [line for line in lines if " ns1-trust " in line][0]
+    assert trust.split()[-1] == "protected"
+    assert present(server) == {(o, n) for o in OWNERS for n in server.token_names(o)}
+
+
+def test_list_json_and_one_owner(cli):
+    run = cli("list", "--owner", "bob", "--json")
+    assert run.status == 0, run
+    document = run.json()
+    rows = {row["name"]: row for row in document["tokens"]}
+    assert sorted(rows) == ["bob-expired", "bob-fine", "bob-old"]
+    assert rows["bob-expired"]["state"] == "expired" and rows["bob-fine"]["state"] == "active"
+    assert rows["bob-expired"]["expires"] == "2026-11-25"
+    assert document["owner_errors"] == {}
+
+
+def test_plan_uses_the_config_policy_and_changes_nothing(cli, server):
+    before = present(server)
+    run = cli("plan")
+    assert run.status == 0, run
+    assert "Selected by: expired" in run.out
+    assert "7 tokens of 4 owners would be revoked, 1 token kept as protected" in run.out
+    assert "expired on 2026-11-25, 2 days ago" in run.out
+    assert "protected: DNS cluster trust token" in run.out
+    assert present(server) == before
+    assert server.calls("api_token_revoke") == []
+    assert cli.audit_records() == []
+
+
+def plan_selection(cli, *args):
+    run = cli("plan", "--json", *args)
+    assert run.status == 0, run
+    document = run.json()
+    return {(t["owner"], t["name"]) for t in document["tokens"] if t["decision"] == "revoke"}
+
+
+@pytest.mark.parametrize("args, expected", [
+    (("--expired",), EXPIRED),
+    (("--expired", "--owner", "bob"), {("bob", "bob-expired"), ("bob", "bob-old")}),
+    (("--expired", "--owner", "bob", "--owner", "carol"),
+     {("bob", "bob-expired"), ("bob", "bob-old"), ("carol", "carol-expired"), ("carol", "carol-old")}),
+    (("--expired", "--older-than", "365"),
+     {("root", "root-expired"), ("alice", "alice-old"), ("bob", "bob-old"), ("carol", "carol-old")}),
+    (("--expired", "--name", "*-old"), {("alice", "alice-old"), ("bob", "bob-old"), ("carol", "carol-old")}),
+    (("--name", "*-fine", "--name", "ancient"),
+     {("root", "root-fine"), ("root", "ancient"), ("alice", "alice-fine"), ("bob", "bob-fine"),
+      ("carol", "carol-fine")}),
+    (("--expiring-within", "100", "--owner", "alice"), {("alice", "alice-fine")}),
+    (("--no-expiry",), {("root", "root-fine"), ("root", "ancient")}),
+    (("--no-expiry", "--full-access"), {("root", "ancient")}),
+    (("--no-expiry", "--no-ip-limit"), {("root", "ancient")}),
+    (("--full-access", "--older-than", "1000"), {("root", "ancient")}),
+    (("--unused-for", "30",), set()),  # no api_tokens_log: no evidence, nothing selected
+])
+def test_selectors_and_their_combinations(cli, args, expected):
+    assert plan_selection(cli, *args) == expected
+
+
+def test_configured_protection_is_honoured(cli):
+    cli.config("protect:\n  names: ['alice-*']\n")
+    run = cli("plan", "--json", "--expired")
+    decisions = {(t["owner"], t["name"]): (t["decision"], t["reason"]) for t in run.json()["tokens"]}
+    assert decisions[("alice", "alice-old")][0] == "protected"
+    assert decisions[("alice", "alice-old")][1].startswith("protected: matches protect.names 'alice-*'")
+    assert decisions[("root", "ns1-trust")][0] == "protected"
+    assert decisions[("bob", "bob-old")][0] == "revoke"
+
+
+def test_builtin_protection_can_be_switched_off(cli):
+    cli.config("protect:\n  builtin: false\n")
+    assert ("root", "ns1-trust") in plan_selection(cli, "--expired")
+
+
+def test_the_config_policy_is_or_ed(cli):
+    cli.config("policy:\n  expired: true\n  older_than_days: 1500\n")
+    assert plan_selection(cli) == EXPIRED | {("root", "ancient")}
+
+
+def test_the_config_owners_restrict_the_policy(cli):
+    cli.config("owners: [root, carol]\n")
+    assert plan_selection(cli) == {("root", "root-expired"), ("carol", "carol-expired"),
+                                   ("carol", "carol-old")}
+
+
+def test_no_progress_chatter_when_stderr_is_not_a_terminal(cli):
+    run = cli("plan")
+    assert run.status == 0 and run.err == ""
+
+
+# -- sweep and revoke ----------------------------------------------------------------
+
+
+def test_sweep_without_yes_off_a_terminal_is_refused(cli, server):
+    run = cli("sweep", "--expired")
+    assert run.status == 2, run
+    assert "refusing to revoke without --yes" in run.err
+    assert server.calls("api_token_revoke") == []
+    assert EXPIRED <= present(server)
+    assert [r["event"] for r in cli.audit_records()] == []
+
+
+def test_sweep_yes_revokes_verifies_and_records(cli, server):
+    run = cli("sweep", "--expired", "--yes")
+    assert run.status == 0, run
+    assert not (EXPIRED & present(server))
+    assert ("root", "ns1-trust") in present(server)
+    assert "7 revoked" in run.out and "1 kept-protected" in run.out
+    intent, outcome = cli.audit_records()
+    assert (intent["event"], outcome["event"]) == ("intent", "outcome")
+    assert intent["actor"] == outcome["actor"] == "cli:root"
+    assert {(t["owner"], t["name"]) for t in intent["tokens"]} == EXPIRED
+    expected = {key: "revoked" for key in EXPIRED}
+    expected[("root", "ns1-trust")] = "kept-protected"
+    assert outcome_of(outcome) == expected
+    for record in (intent, outcome):
+        assert all(set(t) == TOKEN_RECORD_KEYS for t in record["tokens"])
+    assert stat.S_IMODE(os.stat(cli.audit_path).st_mode) == 0o600
+
+
+def test_sweep_json(cli):
+    run = cli("sweep", "--expired", "--owner", "alice", "--yes", "--json")
+    assert run.status == 0, run
+    document = run.json()
+    assert document["mode"] == "enforce" and document["counts"]["revoked"] == 2
+    assert outcome_of(document) == {("alice", "alice-expired"): "revoked",
+                                    ("alice", "alice-old"): "revoked"}
+
+
+def test_sweep_with_nothing_selected(cli, server):
+    run = cli("sweep", "--name", "nothing-*", "--yes")
+    assert run.status == 0, run
+    assert "0 tokens of 0 owners would be revoked" in run.out
+    assert server.calls("api_token_revoke") == []
+
+
+def test_the_whmapi1_calls_are_the_floor(cli, server):
+    """One listresellers, per owner one list, per swept owner one revoke and one list."""
+    run = cli("sweep", "--expired", "--yes")
+    assert run.status == 0, run
+    assert len(server.calls("listresellers")) == 1
+    assert sorted(c["owner"] for c in server.calls("api_token_list")) == sorted(OWNERS * 2)
+    assert sorted(c["owner"] for c in server.calls("api_token_revoke")) == sorted(OWNERS)
+    assert len(server.calls()) == 1 + 4 + 4 + 4
+
+
+def test_a_big_owner_is_revoked_in_batches_of_500(cli, server):
+    names = ["bulk-%04d" % i for i in range(501)]
+    server.replace_tokens("bob", {n: {"name": n, "create_time": NOW - 9 * 86400,
+                                      "expires_at": NOW - 86400, "acls": {"all": 1},
+                                      "whitelist_ips": None} for n in names})
+    run = cli("sweep", "--expired", "--owner", "bob", "--yes", "--json")
+    assert run.status == 0, run
+    calls = server.calls("api_token_revoke")
+    assert [len(names_in(c)) for c in calls] == [500, 1]
+    assert server.token_names("bob") == set()
+    assert len(server.calls("api_token_list")) == 2
+
+
+def test_a_token_the_server_refuses_to_remove_is_failed_exit_3(cli, server):
+    server.add_fault("keep_token", function="api_token_revoke", owner="carol", name="carol-old")
+    run = cli("sweep", "--expired", "--yes")
+    assert run.status == 3, run
+    plan_line, result_line = [line for line in run.out.splitlines() if " carol-old " in line]
+    assert "revoke" in plan_line
+    assert "failed" in result_line and "still listed" in result_line
+    outcome = outcome_of(cli.audit_records()[-1])
+    assert outcome[("carol", "carol-old")] == "failed"
+    assert outcome[("carol", "carol-expired")] == "revoked"
+
+
+def test_whmapi1_failing_for_the_second_of_three_owners(cli, server):
+    server.add_fault("exit", function="api_token_revoke", owner="bob", status=1,
+                     message="Cpanel::Exception: bob's token store is locked")
+    run = cli("sweep", "--expired", "--yes", "--json")
+    assert run.status == 3, run
+    document = run.json()
+    fates = outcome_of(document)
+    assert fates[("bob", "bob-expired")] == fates[("bob", "bob-old")] == "failed"
+    for owner in ("alice", "carol"):
+        assert fates[(owner, owner + "-expired")] == fates[(owner, owner + "-old")] == "revoked"
+    assert not any(n.endswith(("-expired", "-old")) for o in ("alice", "carol")
+                   for n in server.token_names(o))
+    assert {"bob-expired", "bob-old"} <= server.token_names("bob")
+    assert outcome_of(cli.audit_records()[-1]) == fates
+
+
+def test_listing_failing_for_the_second_of_three_owners(cli, server):
+    server.add_fault("fail", function="api_token_list", owner="bob", times=1,
+                     reason="The user “bob” is locked.")
+    run = cli("sweep", "--expired", "--yes")
+    assert run.status == 3, run
+    assert "could not list the tokens of bob" in run.err
+    assert "FAILED for bob" in run.out
+    assert {"bob-expired", "bob-old"} <= server.token_names("bob")
+    assert not ({("alice", "alice-old"), ("carol", "carol-old")} & present(server))
+    assert "bob" in cli.audit_records()[-1]["owner_errors"]
+
+
+def test_revoke_by_name(cli, server):
+    run = cli("revoke", "--owner", "bob", "bob-fine", "no-such-token", "--yes", "--json")
+    assert run.status == 0, run
+    assert outcome_of(run.json()) == {("bob", "bob-fine"): "revoked",
+                                      ("bob", "no-such-token"): "already-gone"}
+    assert server.token_names("bob") == {"bob-expired", "bob-old"}
+    assert server.calls("listresellers") == []
+
+
+def test_revoke_of_names_already_gone_calls_no_revoke(cli, server):
+    run = cli("revoke", "--owner", "alice", "vanished", "--yes")
+    assert run.status == 0, run
+    assert "already-gone" in run.out
+    assert server.calls("api_token_revoke") == []
+
+
+def test_revoke_keeps_protected_names_even_when_asked(cli, server):
+    run = cli("revoke", "--owner", "root", "ns1-trust", "root-fine", "--yes", "--json")
+    assert run.status == 0, run
+    assert outcome_of(run.json()) == {("root", "ns1-trust"): "kept-protected",
+                                      ("root", "root-fine"): "revoked"}
+    assert "ns1-trust" in server.token_names("root")
+
+
+def test_revoke_without_yes_off_a_terminal_is_refused(cli, server):
+    run = cli("revoke", "--owner", "bob", "bob-fine")
+    assert run.status == 2 and "--yes" in run.err
+    assert "bob-fine" in server.token_names("bob")
+
+
+def run_on_a_terminal(cli, answer, *args):
+    """Run with stdin on a pseudo-terminal and type `answer`."""
+    import pty
+    master, slave = pty.openpty()
+    try:
+        child = cli.start(*args, stdin=slave)
+        os.write(master, (answer + "\n").encode())
+        out, err = child.communicate(timeout=60)
+    finally:
+        os.close(slave)
+        os.close(master)
+    return child.returncode, out.decode(), err.decode()
+
+
+def test_on_a_terminal_the_prompt_states_the_count_and_no_keeps_everything(cli, server):
+    status, out, _ = run_on_a_terminal(cli, "no", "sweep", "--expired")
+    assert status == 0
+    assert "Revoke 7 tokens of 4 owners? Type yes to go on:" in out
+    assert "Nothing was revoked." in out
+    assert EXPIRED <= present(server) and server.calls("api_token_revoke") == []
+
+
+def test_on_a_terminal_yes_goes_ahead(cli, server):
+    status, out, _ = run_on_a_terminal(cli, "yes", "sweep", "--expired", "--owner", "bob")
+    assert status == 0, out
+    assert "Revoke 2 tokens of 1 owner?" in out
+    assert server.token_names("bob") == {"bob-fine"}
+
+
+# -- the lock ---------------------------------------------------------------------------
+
+
+def test_a_second_sweep_fails_at_once_naming_the_holder(cli, server, monkeypatch):
+    monkeypatch.setenv("TOKENSWEEPER_STATE_DIR", cli.state_dir)
+    with SweepLock(paths.lock_file()):
+        run = cli("sweep", "--expired", "--yes")
+        revoke = cli("revoke", "--owner", "bob", "bob-fine", "--yes")
+    assert run.status == 1 and revoke.status == 1, run
+    assert "another sweep is running (process %d holds" % os.getpid() in run.err
+    assert server.calls() == []
+    assert EXPIRED <= present(server)
+
+
+def test_two_sweeps_at_once_never_revoke_a_token_twice(cli, server):
+    server.add_fault("latency", function="api_token_list", seconds=0.05)
+    children = [cli.start("sweep", "--expired", "--yes", "--json") for _ in range(2)]
+    results = [(c.wait(timeout=120), c.stdout.read(), c.stderr.read()) for c in children]
+    for child in children:
+        child.stdout.close()
+        child.stderr.close()
+    statuses = sorted(status for status, _, _ in results)
+    assert statuses in ([0, 0], [0, 1]), results
+    revoked = [n for c in server.calls("api_token_revoke") for n in names_in(c)]
+    assert len(revoked) == len(set(revoked))
+    assert len(server.accounting_lines()) == len(EXPIRED)
+    assert not (EXPIRED & present(server))
+
+
+# -- scheduled runs -------------------------------------------------------------------------
+
+
+def test_scheduled_enforce_revokes_and_reports(cli, server):
+    cli.config("mode: enforce\n")
+    run = cli("sweep", "--scheduled")
+    assert run.status == 0, run
+    assert "revoked" in run.out
+    assert not (EXPIRED & present(server))
+    assert {r["actor"] for r in cli.audit_records()} == {"cron"}
+
+
+def test_scheduled_preview_revokes_nothing_silently_and_records_it(cli, server):
+    run = cli("sweep", "--scheduled")  # mode defaults to preview
+    assert run.status == 0, run
+    assert run.out == "" and run.err == ""
+    assert server.calls("api_token_revoke") == [] and EXPIRED <= present(server)
+    (record,) = cli.audit_records()
+    assert record["event"] == "preview" and record["actor"] == "cron"
+    assert {(t["owner"], t["name"]) for t in record["tokens"]
+            if t["action"] == "would-revoke"} == EXPIRED
+
+
+def test_scheduled_run_with_nothing_to_do_prints_nothing(cli, server):
+    cli.config("mode: enforce\npolicy:\n  names: ['nothing-*']\n")
+    run = cli("sweep", "--scheduled")
+    assert (run.status, run.out, run.err) == (0, "", "")
+    assert server.calls("api_token_revoke") == []
+
+
+def test_scheduled_run_above_the_cap_is_refused_whole(cli, server):
+    cli.config("mode: enforce\nmax_revoke_per_run: 6\n")
+    run = cli("sweep", "--scheduled")
+    assert "REFUSED" in run.out and "max_revoke_per_run (6)" in run.out
+    assert server.calls("api_token_revoke") == [] and EXPIRED <= present(server)
+    (record,) = cli.audit_records()
+    assert record["event"] == "refused" and "7 tokens" in record["refused"]
+
+
+def test_the_cap_does_not_bind_a_person(cli, server):
+    cli.config("mode: enforce\nmax_revoke_per_run: 1\n")
+    run = cli("sweep", "--expired", "--yes")
+    assert run.status == 0, run
+    assert not (EXPIRED & present(server))
+
+
+def test_a_person_revokes_even_when_mode_is_preview(cli, server):
+    cli.config("mode: preview\n")
+    assert cli("sweep", "--expired", "--yes").status == 0
+    assert not (EXPIRED & present(server))
+
+
+# -- configuration errors ----------------------------------------------------------------------
+
+
+def test_check_config_ok_and_defaults(cli):
+    run = cli("check-config")
+    assert run.status == 0, run
+    assert run.out.startswith("OK: defaults (no file at %s)" % cli.config_path)
+    cli.config("mode: enforce\n")
+    document = cli("check-config", "--json").json()
+    assert document["ok"] is True and document["config"]["mode"] == "enforce"
+
+
+def test_check_config_names_every_problem_and_exits_2(cli):
+    cli.config(BAD_CONFIG + "mode: sometimes\n")
+    run = cli("check-config")
+    assert run.status == 2, run
+    assert BAD_CONFIG_PROBLEM in run.err
+    assert "mode: expected one of preview, enforce, got 'sometimes'" in run.err
+    document = cli("check-config", "--json").json()
+    assert document["ok"] is False and len(document["problems"]) == 2
+
+
+def test_check_config_warns_when_the_policy_selects_nothing(cli):
+    cli.config("policy:\n  expired: false\n")
+    run = cli("check-config")
+    assert run.status == 0 and "warning: the policy selects nothing" in run.out
+
+
+@pytest.mark.parametrize("args", [("list",), ("plan",), ("sweep", "--expired", "--yes"),
+                                  ("sweep", "--scheduled"), ("revoke", "--owner", "bob", "bob-fine", "--yes")])
+def test_no_command_acts_on_a_bad_config(cli, server, args):
+    cli.config(BAD_CONFIG + "mode: enforce\n")
+    run = cli(*args)
+    assert run.status == 2, run
+    assert BAD_CONFIG_PROBLEM in run.err and "check-config" in run.err
+    assert server.calls() == []
+    assert len(present(server)) == 13
+    assert cli.audit_records() == []
+
+
+# -- runtime failures ----------------------------------------------------------------------------
+
+
+def test_a_missing_whmapi1_is_exit_1_naming_the_variable(cli, tmp_path):
+    run = cli("list", TOKENSWEEPER_WHMAPI1=str(tmp_path / "no-whmapi1"))
+    assert run.status == 1, run
+    assert "TOKENSWEEPER_WHMAPI1" in run.err and "no-whmapi1" in run.err
+    assert "Traceback" not in run.err
+
+
+def test_an_unwritable_audit_log_means_nothing_is_revoked(cli, server):
+    os.makedirs(cli.audit_path)  # a directory where the log should be: no write can succeed
+    run = cli("sweep", "--expired", "--yes")
+    assert run.status == 1, run
+    assert "cannot write the audit log" in run.err and "Traceback" not in run.err
+    assert server.calls("api_token_revoke") == []
+    assert EXPIRED <= present(server)
+
+
+# -- audit ---------------------------------------------------------------------------------
+
+
+def test_audit_shows_what_happened(cli):
+    cli("sweep", "--expired", "--owner", "bob", "--yes")
+    run = cli("audit")
+    assert run.status == 0, run
+    rows = run.out.splitlines()[1:]
+    assert [row.split()[2] for row in rows] == ["intent", "outcome"]
+    assert "2 revoked" in rows[1] and "cli:root" in rows[1]
+    document = cli("audit", "--json").json()
+    assert [r["event"] for r in document["records"]] == ["intent", "outcome"]
+    assert document["damaged_lines"] == 0
+
+
+def test_audit_survives_a_truncated_last_line(cli):
+    cli("sweep", "--expired", "--owner", "bob", "--yes")
+    cli("sweep", "--expired", "--owner", "carol", "--yes")
+    with open(cli.audit_path, "rb+") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        handle.truncate(size - 40)  # a crash in the middle of the last record
+    run = cli("audit", "--json")
+    assert run.status == 0, run
+    document = run.json()
+    assert [r["event"] for r in document["records"]] == ["intent", "outcome", "intent"]
+    assert document["damaged_lines"] == 1
+    assert "skipped 1 line" in run.err
+    table = cli("audit")
+    assert table.status == 0 and len(table.out.splitlines()) == 4
+
+
+def test_audit_since(cli):
+    cli("sweep", "--expired", "--owner", "bob", "--yes")
+    assert len(cli("audit", "--json", "--since", "2026-11-01").json()["records"]) == 2
+    assert cli("audit", "--json", "--since", "2099-01-01").json()["records"] == []
+    bad = cli("audit", "--since", "last tuesday")
+    assert bad.status == 2 and "--since" in bad.err
+
+
+def test_audit_of_no_log_is_empty(cli):
+    run = cli("audit", "--json")
+    assert run.status == 0 and run.json() == {"records": [], "damaged_lines": 0}
+
+
+@pytest.mark.parametrize("args", [("list",), ("plan",), ("sweep", "--expired", "--yes"),
+                                  ("revoke", "--owner", "bob", "bob-fine", "--yes"), ("audit",),
+                                  ("check-config",)])
+def test_json_everywhere(cli, args):
+    run = cli(*(args + ("--json",)))
+    assert run.status == 0, run
+    assert isinstance(run.json(), dict)
