@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""make bench: the plugin's costs measured side by side with their floors.
+
+    .venv/bin/python bench/run.py [--only sweep,web,hook,usage] [--keep]
+
+Prints one table (what, ours, floor, ratio, target, verdict) and writes the
+same numbers to bench/results.json. Every program measured runs on the
+interpreter that runs this script. Times are medians after a warm-up; each
+row says how many runs and shows min and max.
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+
+import common
+from common import REPO, Row, Samples
+
+GROUPS = ("sweep", "web", "hook", "usage")
+RESULTS = os.path.join(REPO, "bench", "results.json")
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def measure_group(name, workdir):
+    """Rows of one group; a group whose code is missing or broken still gets a row that says so."""
+    module = __import__(name + "_bench")
+    start = time.time()
+    log("%s..." % name)
+    try:
+        rows, extra = module.rows(os.path.join(workdir, name), log)
+    except common.BenchError as error:
+        rows, extra = [Row(name, "%s: could not be measured" % name, "", skipped=str(error))], {}
+    log("%s: %.0f s" % (name, time.time() - start))
+    return rows, extra
+
+
+def cell(value, unit):
+    if value is None:
+        return "-"
+    if isinstance(value, Samples):
+        return "%s (%s-%s, n=%d)" % (number(value.median, unit), number(value.low, unit),
+                                     number(value.high, unit), value.runs)
+    return number(value, unit)
+
+
+def number(value, unit):
+    if unit == "calls":
+        return "%d" % value
+    if unit == "s":
+        return "%.0f ms" % (value * 1000) if value < 1 else "%.2f s" % value
+    if unit == "MB":
+        return "%.1f MB" % value
+    if unit == "MB/s":
+        return "%.0f MB/s" % value
+    return "%g %s" % (value, unit)
+
+
+def table_lines(rows):
+    headers = ["what", "ours", "floor", "ratio", "target", "verdict"]
+    lines = []
+    for row in rows:
+        ratio = "-" if row.ratio is None else "%.2f" % row.ratio
+        verdict = row.verdict if not row.skipped else "NOT MEASURED: " + row.skipped
+        lines.append([row.what, cell(row.ours, row.unit), cell(row.floor, row.unit), ratio,
+                      row.target or "-", verdict])
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(headers)]
+    out = ["| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths)) + " |",
+           "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += ["| " + " | ".join(c.ljust(w) for c, w in zip(line, widths)) + " |" for line in lines]
+    return out
+
+
+def notes_lines(rows):
+    return ["- %s: %s" % (row.what, row.note) for row in rows if row.note]
+
+
+def grid_lines(cells):
+    """owners x tokens per owner down, stale fraction across: ours/floor calls."""
+    if not cells:
+        return []
+    stales = sorted({c["stale_fraction"] for c in cells})
+    out = ["| owners x tokens/owner | " + " | ".join("stale %s" % s for s in stales) + " |",
+           "|---|" + "---|" * len(stales)]
+    keys = sorted({(c["owners"], c["tokens_per_owner"]) for c in cells})
+    for owners, per_owner in keys:
+        row = [c for c in cells if (c["owners"], c["tokens_per_owner"]) == (owners, per_owner)]
+        row.sort(key=lambda c: c["stale_fraction"])
+        out.append("| %d x %d | " % (owners, per_owner) + " | ".join(
+            "%d / %d" % (c["calls"], c["floor"]) for c in row) + " |")
+    return out
+
+
+def machine():
+    return {"python": sys.version.split()[0], "executable": sys.executable,
+            "platform": platform.platform(), "cpus": os.cpu_count()}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default=",".join(GROUPS),
+                        help="comma-separated groups among %s" % ", ".join(GROUPS))
+    parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    args = parser.parse_args(argv)
+    groups = [g for g in args.only.split(",") if g]
+    unknown = set(groups) - set(GROUPS)
+    if unknown:
+        parser.error("unknown groups: %s" % ", ".join(sorted(unknown)))
+
+    started = time.time()
+    workdir = tempfile.mkdtemp(prefix="tokensweeper-bench-")
+    rows, extra = [], {}
+    try:
+        for group in groups:
+            group_rows, group_extra = measure_group(group, workdir)
+            rows += group_rows
+            extra.update(group_extra)
+    finally:
+        if args.keep:
+            log("scratch kept in %s" % workdir)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    elapsed = time.time() - started
+
+    print("\n".join(table_lines(rows)))
+    print("\nNotes:\n" + "\n".join(notes_lines(rows)))
+    if extra.get("sweep_grid"):
+        print("\nSweep whmapi1 calls per cell (ours / floor):\n")
+        print("\n".join(grid_lines(extra["sweep_grid"])))
+    print("\nMeasured on Python %s, %s, %d CPUs, in %.0f s; medians after one warm-up." % (
+        platform.python_version(), platform.machine(), os.cpu_count() or 0, elapsed))
+
+    document = {"generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "seconds": round(elapsed, 1), "machine": machine(),
+                "rows": [row.to_dict() for row in rows]}
+    document.update(extra)
+    if set(groups) == set(GROUPS):
+        with open(RESULTS, "w") as handle:
+            json.dump(document, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+        log("wrote %s" % os.path.relpath(RESULTS, os.getcwd()))
+    # A missed target is a finding the table states, not a failure of the bench.
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
