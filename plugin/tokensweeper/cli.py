@@ -413,3 +413,8 @@ def main(argv=None):
         # Output piped into head or less that quit early: not an error worth a traceback.
         sys.stderr.close()
         return OK
+    except OSError as error:
+        # The state directory or a file in it cannot be used (a path under a file, a full
+        # disk, ...): say so in one line, as for every other runtime failure.
+        print("tokensweeper: %s" % error, file=sys.stderr)
+        return FAILURE
