@@ -491,6 +491,22 @@ def test_an_unwritable_audit_log_means_nothing_is_revoked(cli, server):
     assert EXPIRED <= present(server)
 
 
+def test_an_unusable_state_directory_is_a_one_line_error(cli, server, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    run = cli("sweep", "--expired", "--yes", TOKENSWEEPER_STATE_DIR=str(blocker / "state"))
+    assert run.status == 1, run
+    assert "Traceback" not in run.err and str(blocker) in run.err
+    assert server.calls("api_token_revoke") == []
+
+
+def test_an_unreadable_audit_log_is_a_one_line_error(cli):
+    os.makedirs(cli.audit_path)
+    run = cli("audit")
+    assert run.status == 1, run
+    assert "Traceback" not in run.err and cli.audit_path in run.err
+
+
 # -- audit ---------------------------------------------------------------------------------
 
 

@@ -59,6 +59,11 @@ def test_a_complete_config(tmp_path):
     assert protection.builtin is False and protection.names == ("monitoring", "backup-[0-9]*")
 
 
+@pytest.mark.parametrize("text", ["schedule: off\n", "schedule: 'off'\n", "schedule: Off\n"])
+def test_schedule_off_bare_or_quoted(text):
+    assert config.parse(text)["schedule"] == "off"
+
+
 def test_keys_left_out_keep_their_defaults():
     values = config.parse("policy:\n  older_than_days: 30\n")
     assert values["policy"] == {"expired": True, "older_than_days": 30, "unused_for_days": None,
