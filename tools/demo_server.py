@@ -160,7 +160,12 @@ def setup_demo(directory, now=None):
     if os.path.exists(state_file):
         os.remove(state_file)
     server = seed_realistic(FakeServer(fake_dir, now=now), now)
-    os.environ.update(server.env)
+    for key, value in server.env.items():
+        # An explicit TOKENSWEEPER_WHMAPI1 points the demo at another whmapi1.
+        if key == "TOKENSWEEPER_WHMAPI1":
+            os.environ.setdefault(key, value)
+        else:
+            os.environ[key] = value
     os.environ["PATH"] = server.child_path()
     defaults = {
         "TOKENSWEEPER_STATE_DIR": os.path.join(directory, "state"),

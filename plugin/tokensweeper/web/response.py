@@ -43,7 +43,3 @@ class Response(object):
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         return head if head_only else head + self.body
 
-
-def redirect(location):
-    """A 303 to a location relative to index.cgi (keeps the /cpsess… prefix)."""
-    return Response(303, b"", headers=[("Location", location)])
