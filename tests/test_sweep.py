@@ -212,6 +212,28 @@ def test_a_verification_that_cannot_list_is_failed_not_assumed(server, lock):
     assert result.exit_code() == 3
 
 
+@pytest.mark.parametrize("kind", ["no_data", "null_data"])
+def test_a_verifying_listing_without_tokens_proves_nothing(server, lock, kind):
+    """An answer with no token list must not pass for 'every token went'."""
+    server.add_fault("keep_token", function="api_token_revoke", owner="alice", name="alice-expired")
+    server.add_fault(kind, function="api_token_list", owner="alice", after=1)
+    result = sweep(server, lock)
+    alice = [o for o in result.outcomes if o.token.owner == "alice"]
+    assert {o.action for o in alice} == {FAILED}
+    assert "no token list" in alice[0].reason
+    assert result.exit_code() == 3
+
+
+def test_a_verifying_listing_of_no_tokens_is_proof(server, lock):
+    """An empty token list after the revoke is a real answer: everything went."""
+    client = Client()
+    plan = build_plan(client, Selectors(names=["alice-*"]), Protection(), None, NOW,
+                      owners=["alice"])
+    result = execute(plan, client, lock, "cli:root", ENFORCE, NOW)
+    assert server.token_names("alice") == set()
+    assert set(fates(result).values()) == {REVOKED} and len(result.outcomes) == 3
+
+
 def test_a_listing_failure_while_planning_is_an_owner_error(server, lock):
     server.add_fault("fail", function="api_token_list", owner="bob", reason="The user is locked.")
     result = sweep(server, lock)
