@@ -629,3 +629,17 @@ def test_head_request_sends_headers_only(site):
     app.main(env=site.env("HEAD"), stdin=io.BytesIO(b""), stdout=out, now=NOW)
     assert out.getvalue().endswith(b"\r\n\r\n")
     assert out.getvalue().startswith(b"Status: 200 OK\r\n")
+
+
+def test_overview_is_paged_and_pages_keep_the_filters(site, monkeypatch):
+    from tokensweeper.web import routes
+    monkeypatch.setattr(routes, "PAGE_SIZE", 3)
+    first = site.get("sort=name")
+    assert _names(first) == ["billing", "deploy", "monitoring"]
+    assert "Page 1 of 2" in first.text()
+    assert 'href="index.cgi?sort=name&amp;p=2"' in first.body
+    second = site.get("sort=name&p=2")
+    assert _names(second) == ["old-ci"] and "ns1-trust" in second.body
+    assert "monitoring" not in second.body
+    # A page past the end shows the last page.
+    assert _names(site.get("sort=name&p=9")) == ["old-ci"]
