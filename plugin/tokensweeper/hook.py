@@ -21,6 +21,7 @@ import os
 import sys
 
 from . import paths
+from .resellers import is_reseller
 
 INSTALLED_PATH = "/usr/local/cpanel/3rdparty/bin/tokensweeper-hook"
 WEIGHT = 100
@@ -226,19 +227,6 @@ def may_own_tokens(user):
     if os.path.exists(os.path.join(paths.token_dir(), user + ".json")):
         return True
     return is_reseller(user)
-
-
-def is_reseller(user):
-    """`user:acl,acl,...` lines in the resellers file (# comments). Unreadable = no."""
-    try:
-        with open(paths.resellers_file(), encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                line = line.strip()
-                if line and not line.startswith("#") and line.partition(":")[0].strip() == user:
-                    return True
-    except (IOError, OSError):
-        return False
-    return False
 
 
 # -- acting on the event ------------------------------------------------------------

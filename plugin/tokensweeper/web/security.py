@@ -11,6 +11,7 @@ import os
 import re
 
 from tokensweeper import paths
+from tokensweeper.resellers import reseller_acls
 
 SECRET_NAME = "csrf.secret"
 SECURITY_TOKEN_RE = re.compile(r"^/cpsess[0-9]{10}$")
@@ -20,23 +21,6 @@ class Access(object):
     def __init__(self, allowed, reason):
         self.allowed = allowed
         self.reason = reason
-
-
-def reseller_acls(user):
-    """The ACL list of `user` in the resellers file, or None when not a reseller."""
-    try:
-        with open(paths.resellers_file(), encoding="utf-8", errors="replace") as handle:
-            lines = handle.read().splitlines()
-    except (IOError, OSError):
-        return None
-    for line in lines:
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        name, _, acls = line.partition(":")
-        if name.strip() == user:
-            return [acl.strip() for acl in acls.split(",") if acl.strip()]
-    return None
 
 
 def check_access(env):
