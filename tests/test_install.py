@@ -53,31 +53,6 @@ REGISTRY = "var/cpanel/hooks/fake-registry.json"
 # Everything install.sh writes and uninstall.sh removes (config/state are kept).
 CODE_PATHS = (LIB, CGI_DIR, HOOK, COMMAND, ICON, CRON)
 
-# Stand-ins used ONLY while the repository still lacks a shipped file, so the
-# installer's own logic is tested meanwhile; test_repo_ships_* fails until the
-# real files land, and the "installed copy works" tests skip until then.
-STANDINS = {
-    "bin/tokensweeper": "#!/usr/bin/env python3\nimport sys\nLIB_DIR = 'x'\nsys.exit(0)\n",
-    "plugin/index.cgi": "#!/usr/bin/env python3\nimport sys\nLIB_DIR = 'x'\nprint('Status: 200 OK')\n",
-    "hooks/tokensweeper-hook": (
-        "#!/usr/bin/env python3\n"
-        "import json, os, sys\n"
-        "LIB_DIR = 'x'\n"
-        "if sys.argv[1:] == ['--describe']:\n"
-        "    print(json.dumps([{'category': 'Whostmgr', 'event': 'Accounts::suspendacct',\n"
-        "                       'stage': 'post', 'hook': os.path.abspath(__file__),\n"
-        "                       'exectype': 'script', 'blocking': 0}]))\n"
-        "else:\n"
-        "    sys.stdin.read()\n"
-        "    print('1')\n"),
-    "appconfig/tokensweeper.conf": (
-        "name=tokensweeper\nservice=whostmgr\nurl=/cgi/tokensweeper/\nuser=root\nacls=all\n"
-        "displayname=API Token Sweeper\nentryurl=tokensweeper/index.cgi\n"
-        "icon=tokensweeper.png\ntarget=_self\n"),
-    "appconfig/tokensweeper.png": "\x89PNG\r\n\x1a\n stand-in icon\n",
-}
-
-
 def real(path):
     return os.path.join(REPO, path)
 
@@ -111,11 +86,7 @@ def make_src(target):
     for rel in SHIPPED:
         dest = target / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
-        if os.path.exists(real(rel)):
-            shutil.copy2(real(rel), str(dest))
-        else:
-            dest.write_bytes(STANDINS[rel].encode("latin-1"))
-            dest.chmod(0o755)
+        shutil.copy2(real(rel), str(dest))
     shutil.rmtree(str(target / "plugin" / "tokensweeper"))
     shutil.copytree(real("plugin/tokensweeper"), str(target / "plugin" / "tokensweeper"),
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
@@ -132,7 +103,8 @@ def make_root(top):
     bin_dir.mkdir(parents=True)
     for tool in TOOLS:
         os.symlink(os.path.join(FAKE_TOOLS, tool), str(bin_dir / tool))
-    for rel in ("usr/local/cpanel/whostmgr/docroot/cgi", "usr/local/cpanel/whostmgr/docroot/addon_plugins",
+    for rel in ("usr/local/cpanel/whostmgr/docroot/cgi",
+                "usr/local/cpanel/whostmgr/docroot/addon_plugins",
                 "usr/local/cpanel/3rdparty/bin", "usr/local/sbin", "var/cpanel/apps", "etc/cron.d"):
         (top / rel).mkdir(parents=True)
     return top
@@ -252,11 +224,6 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="install.sh must run a
 pytestmark = needs_root
 
 
-def requires_real(rel):
-    return pytest.mark.skipif(not os.path.exists(real(rel)),
-                              reason="%s is not in the repository yet" % rel)
-
-
 # -- the repository and the scripts themselves ------------------------------
 
 def test_repo_ships_every_file_the_installer_installs():
@@ -267,7 +234,8 @@ def test_repo_ships_every_file_the_installer_installs():
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
 def test_scripts_pass_shellcheck():
     proc = subprocess.Popen(["shellcheck", real("install.sh"), real("uninstall.sh")],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            universal_newlines=True)
     out, _ = proc.communicate()
     assert proc.returncode == 0, out
 
@@ -313,7 +281,8 @@ def test_refuses_incomplete_source(src, root):
     assert not (root / LIB).exists()
 
 
-@pytest.mark.skipif(not os.access(pyenv_python("2.7.18"), os.X_OK), reason="pyenv Python 2.7.18 is not installed")
+@pytest.mark.skipif(not os.access(pyenv_python("2.7.18"), os.X_OK),
+                    reason="pyenv Python 2.7.18 is not installed")
 def test_refuses_python_older_than_3_6(src, root):
     code, out, err = run_script(src / "install.sh", root, python=pyenv_python("2.7.18"))
     assert code == 1 and "needs Python 3.6 or newer" in err
@@ -365,7 +334,8 @@ def test_fresh_install_places_every_file_root_owned_and_closed(fresh):
         for path in paths:
             info = os.lstat(path)
             assert info.st_uid == 0 and info.st_gid == 0, path
-            assert not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH), "%s is writable by others" % path
+            writable = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+            assert not writable, "%s is writable by group or others" % path
     assert "Installing Token Sweeper" in out
 
 
@@ -426,14 +396,17 @@ def test_registers_exactly_the_installed_hooks_descriptor(fresh):
     assert hook_calls == ["delete", "add"]
 
 
-@pytest.mark.parametrize("schedule, when", [("daily", r"\d+ 4 \* \* \*"), ("hourly", r"\d+ \* \* \* \*")])
+@pytest.mark.parametrize("schedule, when", [("daily", r"\d+ 4 \* \* \*"),
+                                            ("hourly", r"\d+ \* \* \* \*")])
 def test_cron_entry_follows_the_schedule(src, root, schedule, when):
     write_config(root, "schedule: %s\n" % schedule)
     out = install(src, root)
     text = (root / CRON).read_text()
-    job = [line for line in text.splitlines() if line and not line.startswith("#") and "=" not in line]
+    job = [line for line in text.splitlines()
+           if line and not line.startswith("#") and "=" not in line]
     command = str(root / COMMAND)
-    assert len(job) == 1 and re.match(r"^%s root %s sweep --scheduled$" % (when, re.escape(command)), job[0]), text
+    expected = r"^%s root %s sweep --scheduled$" % (when, re.escape(command))
+    assert len(job) == 1 and re.match(expected, job[0]), text
     assert "MAILTO" not in text
     assert schedule in out
 
@@ -451,7 +424,8 @@ def test_schedule_off_removes_the_cron_entry(src, root, spelling):
 def test_summary_tells_version_python_page_config_and_mode(fresh):
     src, root, out = fresh
     summary = out[out.index("is installed."):]
-    version = re.search(r"__version__ = \"([^\"]+)\"", (src / "plugin/tokensweeper/__init__.py").read_text()).group(1)
+    init = (src / "plugin/tokensweeper/__init__.py").read_text()
+    version = re.search(r"__version__ = \"([^\"]+)\"", init).group(1)
     assert "Token Sweeper %s is installed." % version in out
     assert sys.executable in summary
     assert "WHM > Plugins > API Token Sweeper" in summary
@@ -499,7 +473,8 @@ def test_upgrade_replaces_code_and_registrations_and_keeps_config_and_audit(src,
     init.write_text(re.sub(r'__version__ = "[^"]+"', '__version__ = "0.0.1"', current))
     install(src, root)
     (root / HOOK).write_text(old_hook("Accounts::Modify"))
-    subprocess.check_call([str(root / "usr/local/cpanel/bin/manage_hooks"), "add", "script", str(root / HOOK)],
+    manage_hooks = str(root / "usr/local/cpanel/bin/manage_hooks")
+    subprocess.check_call([manage_hooks, "add", "script", str(root / HOOK)],
                           stdout=subprocess.DEVNULL, env=script_env(root))
     assert any(e["event"] == "Accounts::Modify" for e in registry(root))
     config = write_config(root, "mode: enforce\npolicy:\n  older_than_days: 90\n")
@@ -605,11 +580,9 @@ def test_installs_and_runs_with_each_matrix_python(src, root, version):
     assert "Python %s" % version in out
     for rel in ENTRY_POINTS.values():
         assert (root / rel).read_text().splitlines()[0] == "#!" + python
-    if os.path.exists(real("bin/tokensweeper")):
-        result = json.loads(run_installed(root, COMMAND, "check-config", "--json"))
-        assert result["ok"] is True and result["config"]["mode"] == "preview"
-    if os.path.exists(real("hooks/tokensweeper-hook")):
-        assert registry(root) == describe(root)
+    result = json.loads(run_installed(root, COMMAND, "check-config", "--json"))
+    assert result["ok"] is True and result["config"]["mode"] == "preview"
+    assert registry(root) == describe(root)
 
 
 # -- the installed copy works -----------------------------------------------
@@ -634,7 +607,8 @@ def run_installed(root, rel, *args, **kwargs):
     proc = subprocess.Popen([str(root / rel)] + list(args), env=env, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = proc.communicate(stdin.encode() if stdin else b"", timeout=120)
-    assert proc.returncode == 0, "%s %s failed (%s): %s" % (rel, args, proc.returncode, err.decode())
+    assert proc.returncode == 0, "%s %s failed (%s): %s" % (
+        rel, args, proc.returncode, err.decode())
     return out.decode()
 
 
@@ -651,16 +625,16 @@ def server(tmp_path, root):
     return fake
 
 
-@requires_real("bin/tokensweeper")
 def test_installed_command_lists_every_owners_tokens(src, root, server):
     install(src, root)
-    out = run_installed(root, COMMAND, "list", "--all-owners", "--json", env=installed_env(root, server))
+    out = run_installed(root, COMMAND, "list", "--all-owners", "--json",
+                        env=installed_env(root, server))
     listed = {(t["owner"], t["name"]) for t in json.loads(out)["tokens"]}
-    assert listed == {("root", "deploy"), ("root", "old-ci"), ("bob", "billing"), ("bob", "bob-expired")}
+    assert listed == {("root", "deploy"), ("root", "old-ci"),
+                      ("bob", "billing"), ("bob", "bob-expired")}
     assert calls(root, "whmapi1"), "the command must go through the server's whmapi1"
 
 
-@requires_real("hooks/tokensweeper-hook")
 def test_installed_hook_describes_itself_and_handles_a_suspension(src, root, server):
     install(src, root)
     write_config(root, "mode: enforce\nevents:\n  suspend: sweep\n")
@@ -689,7 +663,6 @@ def cgi_env(root, server, user):
                          SERVER_PORT="2087", HTTPS="on")
 
 
-@requires_real("plugin/index.cgi")
 def test_installed_page_shows_root_every_token_and_refuses_strangers(src, root, server):
     install(src, root)
     out = run_installed(root, CGI, env=cgi_env(root, server, "root"))
@@ -701,3 +674,112 @@ def test_installed_page_shows_root_every_token_and_refuses_strangers(src, root, 
     out = run_installed(root, CGI, env=cgi_env(root, server, "mallory"))
     assert re.search(r"^Status: 403", out, re.M), out[:500]
     assert "deploy" not in out
+
+
+# -- the fake cPanel tools are as strict as the real ones (cpanel-facts.md 2, 3)
+
+GOOD_APPCONFIG = ("name=tokensweeper\nservice=whostmgr\nurl=/cgi/tokensweeper/\n"
+                  "acls=all\nentryurl=tokensweeper/index.cgi\n")
+
+
+def tool(root, name, *args):
+    proc = subprocess.Popen([str(root / "usr/local/cpanel/bin" / name)] + list(args),
+                            env=script_env(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True)
+    out, err = proc.communicate(timeout=60)
+    return proc.returncode, out, err
+
+
+@pytest.mark.parametrize("text, problem", [
+    (GOOD_APPCONFIG.replace("service=whostmgr", "service = whostmgr"), "spaces around '='"),
+    (GOOD_APPCONFIG.replace("url=/cgi/tokensweeper/", "url= /cgi/tokensweeper/"), "spaces around"),
+    (GOOD_APPCONFIG.replace("name=tokensweeper\n", ""), "missing required key(s): name"),
+    (GOOD_APPCONFIG.replace("url=/cgi/tokensweeper/\n", ""), "missing required key(s): url"),
+    (GOOD_APPCONFIG.replace("service=whostmgr\n", ""), "missing required key(s): service"),
+    (GOOD_APPCONFIG.replace("name=tokensweeper", "name=token sweeper"), "not a valid application"),
+    (GOOD_APPCONFIG.replace("url=/cgi/tokensweeper/", "url=/"), "may not be /"),
+    (GOOD_APPCONFIG.replace("url=/cgi/tokensweeper/", "url=/cgi"), "may not be /cgi"),
+    (GOOD_APPCONFIG.replace("url=/cgi/tokensweeper/", "url=/cgi/"), "may not be /cgi/"),
+    (GOOD_APPCONFIG.replace("url=/cgi/tokensweeper/", "url=cgi/tokensweeper/"), "must start with"),
+    (GOOD_APPCONFIG + "url2=/cgi\n", "“url2” may not be /cgi"),
+])
+def test_fake_register_appconfig_rejects_what_cpanel_rejects(root, tmp_path, text, problem):
+    conf = tmp_path / "bad.conf"
+    conf.write_text(text)
+    code, out, err = tool(root, "register_appconfig", str(conf))
+    assert code == 1 and problem in err and "Usage:" in err
+    assert os.listdir(str(root / "var/cpanel/apps")) == []
+
+
+def test_fake_appconfig_registers_and_unregisters_like_cpanel(root, tmp_path):
+    conf = tmp_path / "tokensweeper.conf"
+    conf.write_text("# comment\n; another\n\n" + GOOD_APPCONFIG)
+    code, out, _ = tool(root, "register_appconfig", str(conf))
+    assert (code, out) == (0, "tokensweeper registered\n")
+    assert mode(root / APP_CONF) == 0o600
+    for _ in range(2):  # gone or not, the same answer
+        code, out, _ = tool(root, "unregister_appconfig", "tokensweeper")
+        assert (code, out) == (0, "tokensweeper unregistered\n")
+    assert not (root / APP_CONF).exists()
+    assert [c["tool"] for c in calls(root)] == ["register_appconfig"] + ["unregister_appconfig"] * 2
+
+
+def descriptor_hook(path, entries, status=0):
+    """A hook script at `path` whose --describe prints `entries` (JSON text or objects)."""
+    text = entries if isinstance(entries, str) else json.dumps(entries)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\ncat <<'JSON'\n%s\nJSON\nexit %d\n" % (text, status))
+    path.chmod(0o755)
+    return path
+
+
+def entry(script, **changes):
+    base = {"category": "Whostmgr", "event": "Accounts::suspendacct", "stage": "post",
+            "hook": str(script), "exectype": "script", "weight": 100}
+    base.update(changes)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+@pytest.mark.parametrize("make, problem", [
+    (lambda h: [entry(h, blocking=True)], "“blocking” must be an integer"),
+    (lambda h: [entry(h, weight="100")], "“weight” must be an integer"),
+    (lambda h: [entry(h, exectype="module")], "“exectype” must be “script”"),
+    (lambda h: [entry(h, hook=None)], "lacks a string “hook”"),
+    (lambda h: [entry(h, stage="during")], "“stage” must be pre or post"),
+    (lambda h: [entry(h, hook="/nonexistent/hook")], "does not exist"),
+    (lambda h: [entry(h, extra=1)], "unknown descriptor keys: extra"),
+    (lambda h: [], "non-empty JSON array"),
+    (lambda h: "not json", "did not print JSON"),
+])
+def test_fake_manage_hooks_rejects_bad_descriptors(root, make, problem):
+    hook = root / "usr/local/cpanel/3rdparty/bin/h"
+    descriptor_hook(hook, make(hook))
+    code, out, err = tool(root, "manage_hooks", "add", "script", str(hook))
+    assert code == 1 and problem in err
+    assert registry(root) == []
+
+
+def test_fake_manage_hooks_rejects_failing_or_misplaced_scripts(root):
+    hook = descriptor_hook(root / "usr/local/cpanel/3rdparty/bin/h", "[]", status=3)
+    code, _, err = tool(root, "manage_hooks", "add", "script", str(hook))
+    assert code == 1 and "exited with 3" in err
+    spaced = descriptor_hook(root / "with space" / "h", [entry(root / "with space" / "h")])
+    code, _, err = tool(root, "manage_hooks", "add", "script", str(spaced))
+    assert code == 1 and "may not contain spaces" in err
+    code, _, err = tool(root, "manage_hooks", "add", "script", "relative/h")
+    assert code == 1 and "must be absolute" in err
+    assert registry(root) == []
+
+
+def test_fake_manage_hooks_skips_duplicates_and_deletes_only_exact_matches(root):
+    hook = root / "usr/local/cpanel/3rdparty/bin/h"
+    first = [entry(hook), entry(hook, event="Accounts::Remove", stage="pre")]
+    descriptor_hook(hook, first)
+    assert tool(root, "manage_hooks", "add", "script", str(hook))[0] == 0
+    code, out, _ = tool(root, "manage_hooks", "add", "script", str(hook))
+    assert code == 0 and out.count("Skipping existing hook") == 2
+    assert registry(root) == first
+    # The script now describes itself differently: delete no longer matches the old entries.
+    descriptor_hook(hook, [entry(hook, weight=200), first[1]])
+    assert tool(root, "manage_hooks", "delete", "script", str(hook))[0] == 0
+    assert registry(root) == [first[0]]
