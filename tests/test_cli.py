@@ -183,6 +183,37 @@ def test_no_progress_chatter_when_stderr_is_not_a_terminal(cli):
     assert run.status == 0 and run.err == ""
 
 
+def test_progress_goes_to_stderr_on_a_terminal(cli):
+    import pty
+    import subprocess
+    import sys
+
+    from tests.helpers import BIN
+    master, slave = pty.openpty()
+    try:
+        child = subprocess.Popen([sys.executable, BIN, "plan", "--json"], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=slave, env=cli.env())
+        out, _ = child.communicate(timeout=60)
+        os.close(slave)
+        slave = None
+        chatter = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the terminal's other side is closed and drained
+                break
+            if not chunk:
+                break
+            chatter += chunk
+    finally:
+        if slave is not None:
+            os.close(slave)
+        os.close(master)
+    assert child.returncode == 0
+    assert json.loads(out.decode())["counts"]["revoke"] == 7  # stdout stays clean JSON
+    assert b"listing the tokens of 4 owners" in chatter
+
+
 # -- sweep and revoke ----------------------------------------------------------------
 
 

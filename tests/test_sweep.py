@@ -298,6 +298,23 @@ def test_an_unwritable_audit_log_stops_a_preview_too(server, lock):
         sweep(server, lock, mode=PREVIEW)
 
 
+def test_an_outcome_that_cannot_be_recorded_is_a_runtime_failure(server, lock, monkeypatch):
+    """The tokens went (the intent is on disk), but the outcome record failed: say so loudly."""
+    real_write = audit.write
+
+    def write(record, path=None):
+        if record["event"] == "outcome":
+            raise audit.AuditError("cannot write the audit log: No space left on device")
+        return real_write(record, path)
+
+    monkeypatch.setattr(audit, "write", write)
+    result = sweep(server, lock)
+    assert not (EXPIRED & remaining(server))
+    assert "No space left" in result.audit_error
+    assert result.exit_code() == 1 and not result.ok
+    assert [r["event"] for r in audit_records()] == ["intent"]
+
+
 def test_execute_refuses_to_run_without_the_lock(server, tmp_path):
     client = Client()
     with pytest.raises(RuntimeError):
