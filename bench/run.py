@@ -54,6 +54,8 @@ def number(value, unit):
     if unit == "calls":
         return "%d" % value
     if unit == "s":
+        if value < 0.1:
+            return "%.1f ms" % (value * 1000)
         return "%.0f ms" % (value * 1000) if value < 1 else "%.2f s" % value
     if unit == "MB":
         return "%.1f MB" % value
