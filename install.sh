@@ -53,6 +53,25 @@ on_error() {
 }
 trap 'on_error $LINENO' ERR
 
+# Temporary files to remove however the script ends.
+TEMP_FILES=()
+cleanup() {
+    rm -f ${TEMP_FILES[@]+"${TEMP_FILES[@]}"}
+}
+trap cleanup EXIT
+
+# Sets TEMP to a new temporary file; given a directory, a hidden one there (same
+# file system, so `mv` into place is atomic, and cron or cpsrvd never pick up a
+# half-written file). Not called in $(...): the list must live in this shell.
+new_temp() {
+    if [ $# -gt 0 ]; then
+        TEMP=$(mktemp "$1/.tokensweeper.XXXXXX")
+    else
+        TEMP=$(mktemp)
+    fi
+    TEMP_FILES+=("$TEMP")
+}
+
 parse_args() {
     while [ $# -gt 0 ]; do
         case "$1" in
@@ -186,7 +205,8 @@ put_file() {
         note "unchanged: $dest"
         return
     fi
-    tmp=$(mktemp "$dest.XXXXXX")
+    new_temp "$(dirname "$dest")"
+    tmp=$TEMP
     cat "$src" >"$tmp"
     chown 0:0 "$tmp"
     chmod "$mode" "$tmp"
@@ -198,8 +218,9 @@ put_file() {
 # `LIB_DIR = ` line pointing at the installed library (HACKING.md).
 put_entry_point() {
     local src=$1 dest=$2 rendered
-    rendered=$(mktemp)
-    "$PYTHON" - "$src" "$rendered" "$PYTHON" "$LIB_PARENT" <<'PYEOF' || { rm -f "$rendered"; die "cannot prepare $src"; }
+    new_temp
+    rendered=$TEMP
+    "$PYTHON" - "$src" "$rendered" "$PYTHON" "$LIB_PARENT" <<'PYEOF' || die "cannot prepare $src"
 import io
 import json
 import sys
@@ -218,7 +239,6 @@ with io.open(dest, "w", encoding="utf-8") as handle:
     handle.write("".join(lines))
 PYEOF
     put_file "$rendered" "$dest" 0755
-    rm -f "$rendered"
 }
 
 # The library is built in a staging directory and swapped in whole, so a
@@ -270,7 +290,7 @@ unregister_old_hook() {
 
 install_files() {
     say "Installing the library"
-    own_dir "$(dirname "$LIB_PARENT")" 0755
+    mkdir -p "$(dirname "$LIB_PARENT")"
     install_library
     say "Installing the command, the hook and the WHM page"
     mkdir -p "$(dirname "$COMMAND")" "$(dirname "$HOOK")"
@@ -391,7 +411,8 @@ install_cron() {
         when="$minute 4 * * *"
         SCHEDULE_TEXT="daily at 04:$(printf '%02d' "$minute")"
     fi
-    rendered=$(mktemp)
+    new_temp
+    rendered=$TEMP
     cat >"$rendered" <<EOF
 # Token Sweeper: the unattended sweep, written by install.sh for
 # \`schedule: $SCHEDULE\` in $CONFIG. To change it, edit
@@ -403,7 +424,6 @@ $when root $COMMAND sweep --scheduled
 EOF
     mkdir -p "$(dirname "$CRON_FILE")"
     put_file "$rendered" "$CRON_FILE" 0644
-    rm -f "$rendered"
 }
 
 # A config problem should be seen now, not at 4 a.m.: ask the installed command.
@@ -438,11 +458,17 @@ EOF
                To only report instead, set \`mode: preview\` in $CONFIG.
 EOF
             ;;
-        *)
+        preview)
             cat <<EOF
-  Mode:        ${MODE}: scheduled and hook runs only report what they would revoke.
+  Mode:        preview: scheduled and hook runs only report what they would revoke.
                To let them revoke, set \`mode: enforce\` in $CONFIG
                and check it with: tokensweeper check-config
+EOF
+            ;;
+        *)
+            cat <<EOF
+  Mode:        '$MODE' is not preview or enforce: unattended runs refuse to act
+               until $CONFIG is fixed (see: tokensweeper check-config).
 EOF
             ;;
     esac

@@ -433,6 +433,24 @@ def test_summary_tells_version_python_page_config_and_mode(fresh):
     assert "preview" in summary and "mode: enforce" in summary
 
 
+def test_a_bad_config_is_reported_and_kept(src, root, tmp_path):
+    text = "mode: enforcing\nschedule: weekly\n"
+    write_config(root, text)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    code, out, err = run_script(src / "install.sh", root, TMPDIR=str(temp))
+    assert code == 0, err
+    assert (root / CONFIG).read_text() == text
+    assert "unknown schedule 'weekly'" in err and "the config has problems" in err
+    assert "'enforcing' is not preview or enforce" in out
+    assert re.search(r"^\d+ 4 \* \* \* root ", (root / CRON).read_text(), re.M)
+    # No temporary file is left behind, in TMPDIR or next to the installed files.
+    assert os.listdir(str(temp)) == []
+    leftovers = [os.path.join(d, f) for d, _, files in os.walk(str(root)) for f in files
+                 if f.startswith(".tokensweeper.")]
+    assert leftovers == []
+
+
 # -- reruns and upgrades ----------------------------------------------------
 
 def test_second_run_changes_nothing(src, root):
