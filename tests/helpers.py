@@ -53,7 +53,8 @@ class Run(object):
         return json.loads(self.out)
 
     def __repr__(self):
-        return "Run(%r -> %d)\nstdout:\n%s\nstderr:\n%s" % (self.args, self.status, self.out, self.err)
+        return "Run(%r -> %d)\nstdout:\n%s\nstderr:\n%s" % (
+            self.args, self.status, self.out, self.err)
 
 
 class Cli(object):

@@ -134,10 +134,13 @@ def plan_selection(cli, *args):
     (("--expired",), EXPIRED),
     (("--expired", "--owner", "bob"), {("bob", "bob-expired"), ("bob", "bob-old")}),
     (("--expired", "--owner", "bob", "--owner", "carol"),
-     {("bob", "bob-expired"), ("bob", "bob-old"), ("carol", "carol-expired"), ("carol", "carol-old")}),
+     {("bob", "bob-expired"), ("bob", "bob-old"), ("carol", "carol-expired"),
+      ("carol", "carol-old")}),
     (("--expired", "--older-than", "365"),
-     {("root", "root-expired"), ("alice", "alice-old"), ("bob", "bob-old"), ("carol", "carol-old")}),
-    (("--expired", "--name", "*-old"), {("alice", "alice-old"), ("bob", "bob-old"), ("carol", "carol-old")}),
+     {("root", "root-expired"), ("alice", "alice-old"), ("bob", "bob-old"),
+      ("carol", "carol-old")}),
+    (("--expired", "--name", "*-old"),
+     {("alice", "alice-old"), ("bob", "bob-old"), ("carol", "carol-old")}),
     (("--name", "*-fine", "--name", "ancient"),
      {("root", "root-fine"), ("root", "ancient"), ("alice", "alice-fine"), ("bob", "bob-fine"),
       ("carol", "carol-fine")}),
@@ -155,9 +158,11 @@ def test_selectors_and_their_combinations(cli, args, expected):
 def test_configured_protection_is_honoured(cli):
     cli.config("protect:\n  names: ['alice-*']\n")
     run = cli("plan", "--json", "--expired")
-    decisions = {(t["owner"], t["name"]): (t["decision"], t["reason"]) for t in run.json()["tokens"]}
-    assert decisions[("alice", "alice-old")][0] == "protected"
-    assert decisions[("alice", "alice-old")][1].startswith("protected: matches protect.names 'alice-*'")
+    decisions = {(t["owner"], t["name"]): (t["decision"], t["reason"])
+                 for t in run.json()["tokens"]}
+    decision, why = decisions[("alice", "alice-old")]
+    assert decision == "protected"
+    assert why.startswith("protected: matches protect.names 'alice-*'")
     assert decisions[("root", "ns1-trust")][0] == "protected"
     assert decisions[("bob", "bob-old")][0] == "revoke"
 
@@ -236,7 +241,7 @@ def test_sweep_yes_revokes_verifies_and_records(cli, server):
     assert (intent["event"], outcome["event"]) == ("intent", "outcome")
     assert intent["actor"] == outcome["actor"] == "cli:root"
     assert {(t["owner"], t["name"]) for t in intent["tokens"]} == EXPIRED
-    expected = {key: "revoked" for key in EXPIRED}
+    expected = dict.fromkeys(EXPIRED, "revoked")
     expected[("root", "ns1-trust")] = "kept-protected"
     assert outcome_of(outcome) == expected
     for record in (intent, outcome):
@@ -492,7 +497,8 @@ def test_check_config_warns_when_the_policy_selects_nothing(cli):
 
 
 @pytest.mark.parametrize("args", [("list",), ("plan",), ("sweep", "--expired", "--yes"),
-                                  ("sweep", "--scheduled"), ("revoke", "--owner", "bob", "bob-fine", "--yes")])
+                                  ("sweep", "--scheduled"),
+                                  ("revoke", "--owner", "bob", "bob-fine", "--yes")])
 def test_no_command_acts_on_a_bad_config(cli, server, args):
     cli.config(BAD_CONFIG + "mode: enforce\n")
     run = cli(*args)

@@ -5,8 +5,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.helpers import DAY, NOW, utc
-from tokensweeper.policy import (GONE, KEEP, PROTECTED, REVOKE, Protection, Selectors, make_plan,
-                                 plan_for_names, state_of)
+from tokensweeper.policy import (
+    GONE,
+    KEEP,
+    PROTECTED,
+    REVOKE,
+    Protection,
+    Selectors,
+    make_plan,
+    plan_for_names,
+    state_of,
+)
 from tokensweeper.tokens import Token
 from tokensweeper.usage import TokenUsage, UsageFacts
 
@@ -92,7 +101,8 @@ def test_name_globs_are_case_sensitive_like_cpanel_names():
 def test_command_line_selectors_are_and_ed():
     assert selected(TOKENS, expired=True, full_access=True) == ["expired-full"]
     assert selected(TOKENS, expired=True, owners=["bob"]) == ["ci-one"]
-    assert selected(TOKENS, no_expiry=True, names=["forever-*"], full_access=True) == ["forever-full"]
+    assert selected(TOKENS, no_expiry=True, names=["forever-*"],
+                    full_access=True) == ["forever-full"]
     assert selected(TOKENS, expired=True, no_ip_limit=True, older_than_days=365) == ["expired-full"]
 
 
@@ -249,7 +259,8 @@ def test_and_ed_reasons_say_every_criterion_that_held_or_failed():
 
 def test_unused_for_without_usage_data_selects_nothing():
     token = tok("t", age=900)
-    assert reason(token, usage=None, unused_for_days=90) == (KEEP, "unused: unknown (no usage data)")
+    assert reason(token, usage=None, unused_for_days=90) == (
+        KEEP, "unused: unknown (no usage data)")
     decision, text = reason(token, usage=UsageFacts.empty(), unused_for_days=90)
     assert decision == KEEP and "no usage data" in text
 

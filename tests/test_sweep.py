@@ -12,8 +12,18 @@ from tests.helpers import NOW, add, names_in, new_server
 from tokensweeper import audit
 from tokensweeper.lock import LockBusy, SweepLock
 from tokensweeper.policy import Protection, Selectors
-from tokensweeper.sweep import (ALREADY_GONE, ENFORCE, FAILED, KEPT_PROTECTED, PREVIEW, REVOKED,
-                                WOULD_REVOKE, build_plan, execute, record_snapshot)
+from tokensweeper.sweep import (
+    ALREADY_GONE,
+    ENFORCE,
+    FAILED,
+    KEPT_PROTECTED,
+    PREVIEW,
+    REVOKED,
+    WOULD_REVOKE,
+    build_plan,
+    execute,
+    record_snapshot,
+)
 from tokensweeper.whmapi import Client
 
 TOKEN_RECORD_KEYS = {"owner", "name", "create_time", "expires_at", "full_access", "ip_limited",
@@ -75,7 +85,7 @@ def remaining(server):
 
 def test_a_sweep_revokes_the_selected_tokens_and_keeps_the_protected(server, lock):
     result = sweep(server, lock)
-    expected = {key: REVOKED for key in EXPIRED}
+    expected = dict.fromkeys(EXPIRED, REVOKED)
     expected[("root", "ns1-trust")] = KEPT_PROTECTED
     assert fates(result) == expected
     assert remaining(server) & EXPIRED == set()
@@ -121,7 +131,8 @@ def test_the_call_count_is_the_floor(server, lock):
     revokes = server.calls("api_token_revoke")
     for owner, k in swept.items():
         assert len([c for c in revokes if c["owner"] == owner]) == math.ceil(k / 1)
-    assert len(server.calls()) == 1 + len(owners) + sum(math.ceil(k / 1) + 1 for k in swept.values())
+    floor = 1 + len(owners) + sum(math.ceil(k / 1) + 1 for k in swept.values())
+    assert len(server.calls()) == floor
 
 
 def test_default_batch_revokes_each_owner_in_one_call(server, lock):
@@ -266,7 +277,8 @@ def test_preview_revokes_nothing_and_records_what_it_would_do(server, lock):
     assert {k for k, v in fates(result).items() if v == WOULD_REVOKE} == EXPIRED
     (record,) = audit_records()
     assert record["event"] == "preview" and record["mode"] == "preview"
-    assert {(t["owner"], t["name"]) for t in record["tokens"] if t["action"] == WOULD_REVOKE} == EXPIRED
+    would = {(t["owner"], t["name"]) for t in record["tokens"] if t["action"] == WOULD_REVOKE}
+    assert would == EXPIRED
 
 
 def test_above_the_cap_the_whole_run_is_refused_and_recorded(server, lock):
@@ -336,7 +348,8 @@ def test_a_snapshot_records_names_never_secrets(server, lock):
     run_id = record_snapshot(tokens, "hook:Accounts::Remove", NOW, "account removed")
     (record,) = audit_records()
     assert record["run_id"] == run_id and record["event"] == "snapshot"
-    assert sorted(t["name"] for t in record["tokens"]) == ["bob-expired", "bob-expired-2", "bob-fine"]
+    assert sorted(t["name"] for t in record["tokens"]) == [
+        "bob-expired", "bob-expired-2", "bob-fine"]
     assert all(set(t) == TOKEN_RECORD_KEYS for t in record["tokens"])
 
 

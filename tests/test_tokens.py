@@ -30,7 +30,8 @@ def raw_entry(draw, name):
     ips = draw(st.one_of(st.just(ABSENT), st.none(), st.lists(IP, max_size=4)))
     entry = {"name": name,
              "create_time": draw(st.sampled_from([created, str(created)])),
-             "expires_at": expires if expires is None else draw(st.sampled_from([expires, str(expires)])),
+             "expires_at": (expires if expires is None
+                            else draw(st.sampled_from([expires, str(expires)]))),
              "acls": acls}
     if ips is not ABSENT:
         entry["whitelist_ips"] = ips

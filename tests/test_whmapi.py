@@ -11,8 +11,14 @@ import pytest
 from tests.helpers import DAY, NOW, add, names_in, new_server
 from tokensweeper import whmapi
 from tokensweeper.tokens import Token
-from tokensweeper.whmapi import (Client, WhmapiBadOutput, WhmapiError, WhmapiFailed,
-                                 WhmapiMissing, WhmapiTimeout)
+from tokensweeper.whmapi import (
+    Client,
+    WhmapiBadOutput,
+    WhmapiError,
+    WhmapiFailed,
+    WhmapiMissing,
+    WhmapiTimeout,
+)
 
 CPANEL_LOCK_REASON = ("The system failed to lock the file “/var/cpanel/authn/api_tokens_v2/"
                       "whostmgr/.lock”: Resource temporarily unavailable")
@@ -114,10 +120,10 @@ def test_list_tokens_gives_token_objects(client):
 @pytest.mark.parametrize("kind", ["expires_as_string", "acls_as_string", "whitelist_absent",
                                   "whitelist_empty", "warnings", "latency"])
 def test_quirky_answers_give_the_same_tokens(client, server, kind):
-    plain = [t.to_dict() for t in client.list_tokens("root")] + [t.acls for t in client.list_tokens("root")]
+    plain = [(t.to_dict(), t.acls, t.whitelist_ips) for t in client.list_tokens("root")]
     params = {"seconds": 0.01} if kind == "latency" else {}
     server.add_fault(kind, function="api_token_list", **params)
-    quirky = [t.to_dict() for t in client.list_tokens("root")] + [t.acls for t in client.list_tokens("root")]
+    quirky = [(t.to_dict(), t.acls, t.whitelist_ips) for t in client.list_tokens("root")]
     assert quirky == plain
     assert kind in server.calls()[-1]["faults"]
 
