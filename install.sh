@@ -312,9 +312,9 @@ install_config_and_state() {
         CONFIG_STATUS="kept"
         note "kept your config: $CONFIG"
     else
+        note "writing the default config (preview mode):"
         put_file "$SRC_DIR/plugin/tokensweeper/default-config.yaml" "$CONFIG" 0600
         CONFIG_STATUS="new, with the defaults"
-        note "wrote the default config: $CONFIG"
     fi
 }
 

@@ -116,8 +116,9 @@ remove() {
 
 remove_files() {
     say "Removing files"
-    remove "$CRON_FILE" "$COMMAND" "$HOOK" "$CGI_DIR" "$ICON" \
-        "$LIB_PARENT.new" "$LIB_PARENT.old" "$LIB_PARENT"
+    remove "$CRON_FILE" "$COMMAND" "$HOOK" "$CGI_DIR" "$ICON" "$LIB_PARENT"
+    # Staging copies an interrupted install.sh may have left.
+    rm -rf -- "$LIB_PARENT.new" "$LIB_PARENT.old"
 }
 
 keep_or_purge_data() {

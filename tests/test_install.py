@@ -559,8 +559,11 @@ def test_uninstall_after_an_interrupted_install(src, root):
     code, out, err = run_script(src / "install.sh", root)
     assert code != 0 and "safe to rerun" in err
     assert (root / LIB).exists() and not (root / APP_CONF).exists()
+    # An install cut short while swapping the library leaves its staging copy.
+    (root / (LIB + ".new") / "tokensweeper").mkdir(parents=True)
     uninstall(src / "uninstall.sh", root)
     assert_code_gone(root)
+    assert not (root / (LIB + ".new")).exists()
 
 
 def test_uninstall_on_a_tree_with_nothing_installed(src, root):
