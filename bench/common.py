@@ -101,11 +101,13 @@ def repeat(measure, runs, warmup=1):
 
 class Row(object):
     """One line of the table. `ours` and `floor` are numbers or Samples in
-    `unit`; ratio = ours / floor (cost over cost: below 1 is better)."""
+    `unit`; ratio = our cost / the floor's cost (time, calls, memory; for
+    rates, floor / ours), so below 1 is better."""
 
     def __init__(self, key, what, unit, ours=None, floor=None, target=None, limit=None,
-                 note="", skipped=None):
+                 note="", skipped=None, speed=False):
         self.key = key
+        self.speed = speed        # ours/floor are rates (higher is better): ratio = floor / ours
         self.what = what
         self.unit = unit
         self.ours = ours
@@ -118,6 +120,8 @@ class Row(object):
     @property
     def ratio(self):
         ours, floor = _central(self.ours), _central(self.floor)
+        if self.speed:
+            ours, floor = floor, ours
         if ours is None or floor in (None, 0):
             return None
         return ours / floor

@@ -6,7 +6,7 @@ import collections
 import json
 import os
 
-from common import HOOK, NOW, PY, Row, Samples, Scenario, ceil_div, missing, run_child
+from common import HOOK, NOW, PY, BenchError, Row, Samples, Scenario, ceil_div, missing, run_child
 
 from tests.fakes.seed import seed_scale
 from tokensweeper.whmapi import DEFAULT_BATCH_SIZE
@@ -43,7 +43,7 @@ def run_hook(scenario, user):
     run = run_child([PY, HOOK], env=scenario.env(), stdin_bytes=suspend_payload(user))
     run.check("tokensweeper-hook")
     if not run.stdout.startswith(b"1 ") or run.stdout.count(b"\n") != 1:
-        raise RuntimeError("the hook printed %r" % run.stdout[:200])
+        raise BenchError("the hook printed %r" % run.stdout[:200])
     return run
 
 
@@ -61,7 +61,7 @@ def fast_path_row(workdir, log):
             floor.append(bare.seconds)
     calls = len(scenario.calls())
     if calls:
-        raise RuntimeError("the fast path made %d whmapi1 calls" % calls)
+        raise BenchError("the fast path made %d whmapi1 calls" % calls)
     ours, floor = Samples(ours), Samples(floor)
     log("  hook fast path %.1f ms, python -c pass %.1f ms" % (ours.median * 1e3,
                                                               floor.median * 1e3))
@@ -82,7 +82,7 @@ def reseller_row(workdir, log):
     run = run_hook(scenario, owner)
     left = scenario.server.token_names(owner)
     if left & set(expired) or len(left) != RESELLER_TOKENS - len(expired):
-        raise RuntimeError("the hook did not revoke exactly the expired tokens: %s" %
+        raise BenchError("the hook did not revoke exactly the expired tokens: %s" %
                            run.stdout.decode("utf-8", "replace"))
     calls = collections.Counter(c["function"] for c in scenario.calls())
     floor = 1 + ceil_div(len(expired), DEFAULT_BATCH_SIZE) + 1 if expired else 1

@@ -15,7 +15,7 @@ selects nothing costs 1 + owners calls.
 import collections
 import os
 
-from common import CLI, NOW, PY, Row, Samples, Scenario, ceil_div, repeat, run_child
+from common import CLI, NOW, PY, BenchError, Row, Samples, Scenario, ceil_div, repeat, run_child
 
 from tests.fakes.seed import seed_scale
 from tokensweeper.whmapi import DEFAULT_BATCH_SIZE, DEFAULT_MAX_ARGV_BYTES
@@ -58,7 +58,7 @@ def check_swept(scenario, names, per_owner, selected):
     for owner, k in zip(names, selected):
         left = len(scenario.server.tokens(owner))
         if left != per_owner - k:
-            raise RuntimeError("%s kept %d tokens, expected %d" % (owner, left, per_owner - k))
+            raise BenchError("%s kept %d tokens, expected %d" % (owner, left, per_owner - k))
 
 
 def grid_cell(directory, owners, per_owner, stale):

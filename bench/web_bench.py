@@ -12,7 +12,7 @@ Floors:
 import collections
 import os
 
-from common import CGI, NOW, PY, Row, Samples, Scenario, missing, run_child
+from common import CGI, NOW, PY, BenchError, Row, Samples, Scenario, missing, run_child
 
 from tests.fakes.seed import seed_scale
 
@@ -77,7 +77,7 @@ def render_once(scenario):
     run = run_child([PY, CGI], env=env).check("index.cgi")
     head = run.stdout.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
     if b"Status: 200" not in head and b"Status:" in head:
-        raise RuntimeError("index.cgi answered %r" % head[:200])
+        raise BenchError("index.cgi answered %r" % head[:200])
     return run
 
 
