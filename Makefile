@@ -15,7 +15,7 @@ PY36_DIRS := plugin hooks bin tests/fakes
 SHELL_SCRIPTS := .ci/run $(wildcard tools/*.sh install.sh uninstall.sh)
 FAST := -m "not browser and not bench" --ignore=tests/browser
 
-.PHONY: test venv lint ruff py36 shellcheck unit suite matrix clean demo
+.PHONY: test venv lint ruff py36 shellcheck unit suite matrix clean demo bench
 
 ## test: lint, the whole suite on the development Python, then the cPanel matrix
 # Every step runs even when an earlier one failed, so one run shows all that
@@ -66,6 +66,10 @@ matrix:
 ## demo: the real WHM page against a seeded fake server at http://127.0.0.1:$(or $(PORT),8087)/cpsess0000000001/cgi/tokensweeper/index.cgi
 demo: venv
 	$(IN_VENV) $(VPY) tools/demo_server.py --setup .demo --port $(or $(PORT),8087)
+
+## bench: the plugin's costs against their floors, one table + bench/results.json (< 5 min)
+bench: venv
+	$(IN_VENV) $(VPY) bench/run.py
 
 clean:
 	rm -rf $(VENV) .venv-* build .pytest_cache .ruff_cache .hypothesis test-artifacts
