@@ -27,6 +27,7 @@ test: venv
 	  $(MAKE) --no-print-directory $$step || failed="$$failed $$step"; \
 	done; \
 	took=$$(( $$(date +%s) - start )); \
+	echo "make test: matrix $$(cat build/matrix/summary 2>/dev/null || echo 'did not finish')"; \
 	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed ($$took s)"; exit 1; fi; \
 	echo "make test: lint, suite and matrix passed ($$took s)"
 
