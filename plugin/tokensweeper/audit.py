@@ -5,9 +5,9 @@ never hold a token secret or a hook payload (the callers hand over only
 Token.to_dict() facts).
 """
 
-import datetime
 import json
 import os
+import time
 import uuid
 
 from . import paths
@@ -17,13 +17,14 @@ class AuditError(Exception):
     """The audit log could not be written: callers must not revoke anything."""
 
 
+# time.gmtime rather than datetime.utcfromtimestamp, which Python 3.12 deprecates.
 def new_run_id(now):
-    stamp = datetime.datetime.utcfromtimestamp(now).strftime("%Y%m%dT%H%M%SZ")
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
     return "%s-%s" % (stamp, uuid.uuid4().hex[:6])
 
 
 def iso(epoch):
-    return datetime.datetime.utcfromtimestamp(epoch).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def write(record, path=None):
