@@ -416,6 +416,16 @@ def test_two_sweeps_at_once_never_revoke_a_token_twice(cli, server):
     assert not (EXPIRED & present(server))
 
 
+def test_parallel_owners_1_lists_one_owner_at_a_time(cli, server):
+    cli.config("parallel_owners: 1\n")
+    server.add_fault("latency", function="api_token_list", seconds=0.02)
+    assert cli("plan").status == 0
+    spans = sorted((c["start"], c["start"] + c["duration"]) for c in server.calls("api_token_list"))
+    assert len(spans) == 4
+    for (_, end), (start, _) in zip(spans, spans[1:]):
+        assert start >= end  # each listing began after the previous one ended
+
+
 # -- scheduled runs -------------------------------------------------------------------------
 
 
@@ -437,6 +447,14 @@ def test_scheduled_preview_revokes_nothing_silently_and_records_it(cli, server):
     assert record["event"] == "preview" and record["actor"] == "cron"
     assert {(t["owner"], t["name"]) for t in record["tokens"]
             if t["action"] == "would-revoke"} == EXPIRED
+
+
+def test_scheduled_json_reports_the_run(cli, server):
+    cli.config("mode: enforce\n")
+    run = cli("sweep", "--scheduled", "--json")
+    assert run.status == 0, run
+    document = run.json()
+    assert document["actor"] == "cron" and document["counts"]["revoked"] == len(EXPIRED)
 
 
 def test_scheduled_run_with_nothing_to_do_prints_nothing(cli, server):
