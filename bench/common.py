@@ -6,11 +6,11 @@ the CLI, the CGI, the hook, the fake whmapi1 (through PATH) and the floors.
 """
 import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLUGIN = os.path.join(REPO, "plugin")
@@ -24,13 +24,15 @@ PY = sys.executable
 CLI = os.path.join(REPO, "bin", "tokensweeper")
 CGI = os.path.join(REPO, "plugin", "index.cgi")
 HOOK = os.path.join(REPO, "hooks", "tokensweeper-hook")
+LAUNCHER = os.path.join(REPO, "bench", "launch.py")
 # A fixed clock: the seeded ages, and so every plan, are the same on every run.
 NOW = 1790000000
 
 
 class ChildRun(object):
-    """One finished child: wall seconds, peak RSS in MB (the child or any of
-    the children it waited for, as Linux's wait4 reports it), exit status, stdout."""
+    """One finished child: wall seconds, peak RSS in MB (the program or the
+    largest child it waited for, as wait4 reports it; never below the
+    launcher's ~8 MB), exit status, stdout and stderr."""
 
     def __init__(self, seconds, maxrss_mb, status, stdout, stderr):
         self.seconds = seconds
@@ -52,21 +54,27 @@ class BenchError(Exception):
 
 
 def run_child(argv, env=None, stdin_bytes=b""):
-    """Run argv to completion; stdin, stdout and stderr are files, so nothing
-    but the child itself sits between the two clock readings."""
+    """Run argv to completion through bench/launch.py (see there why); stdin,
+    stdout and stderr are files, so nothing but the program itself sits
+    between the launcher's two clock readings."""
+    env = dict(os.environ if env is None else env)
+    program = shutil.which(argv[0], path=env.get("PATH")) or argv[0]
     with tempfile.TemporaryFile() as stdin, tempfile.TemporaryFile() as stdout, \
-            tempfile.TemporaryFile() as stderr:
+            tempfile.TemporaryFile() as stderr, \
+            tempfile.NamedTemporaryFile("r", suffix=".launch") as result:
         stdin.write(stdin_bytes)
         stdin.seek(0)
-        start = time.perf_counter()
-        child = subprocess.Popen(argv, env=env, stdin=stdin, stdout=stdout, stderr=stderr)
-        _, wait_status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - start
-        child.returncode = os.waitstatus_to_exitcode(wait_status)  # Popen must not wait again
+        launcher = subprocess.Popen([PY, "-S", "-I", LAUNCHER, result.name, program] + argv[1:],
+                                    env=env, stdin=stdin, stdout=stdout, stderr=stderr)
+        launcher.wait()
         stdout.seek(0)
         stderr.seek(0)
-        return ChildRun(seconds, usage.ru_maxrss / 1024.0, child.returncode, stdout.read(),
-                        stderr.read())
+        fields = result.read().split()
+        if launcher.returncode or len(fields) != 3:
+            raise BenchError("could not run %s: %s" % (
+                argv[0], stderr.read().decode("utf-8", "replace").strip()[-500:]))
+        return ChildRun(float(fields[0]), int(fields[1]) / 1024.0, int(fields[2]),
+                        stdout.read(), stderr.read())
 
 
 class Samples(object):
