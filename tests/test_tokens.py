@@ -36,7 +36,8 @@ def raw_entry(draw, name):
     if ips is not ABSENT:
         entry["whitelist_ips"] = ips
     entry.update(draw(EXTRA))
-    expected = {"name": name, "create_time": created, "expires_at": expires,
+    # 0 is cPanel's "never expires", like null.
+    expected = {"name": name, "create_time": created, "expires_at": expires or None,
                 "acls": {k: v in (1, "1", True) for k, v in acls.items()},
                 "whitelist_ips": tuple(ips or ()) if ips is not ABSENT else ()}
     return entry, expected

@@ -34,7 +34,9 @@ class CliError(Exception):
 
 def days(text):
     if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError("expected a whole number of days (1 or more), got %r" % text)
+        raise argparse.ArgumentTypeError(
+            "expected a whole number of days (1 or more), got %r" % text
+        )
     return int(text)
 
 
@@ -46,30 +48,53 @@ def owner_name(text):
 
 def token_name(text):
     if not NAME_RE.match(text):
-        raise argparse.ArgumentTypeError("%r is not a valid API token name ([A-Za-z0-9_-], 1-50)" % text)
+        raise argparse.ArgumentTypeError(
+            "%r is not a valid API token name ([A-Za-z0-9_-], 1-50)" % text
+        )
     return text
 
 
 def add_selectors(parser):
     group = parser.add_argument_group(
-        "selectors", "AND-ed together; without any, the config's policy is used")
+        "selectors", "AND-ed together; without any, the config's policy is used"
+    )
     group.add_argument("--expired", action="store_true", help="expired tokens")
-    group.add_argument("--expiring-within", type=days, metavar="DAYS", help="tokens expiring within DAYS")
-    group.add_argument("--older-than", type=days, metavar="DAYS", help="tokens created more than DAYS ago")
-    group.add_argument("--unused-for", type=days, metavar="DAYS",
-                       help="tokens with no use in api_tokens_log for DAYS (only when the log covers them)")
+    group.add_argument(
+        "--expiring-within", type=days, metavar="DAYS", help="tokens expiring within DAYS"
+    )
+    group.add_argument(
+        "--older-than", type=days, metavar="DAYS", help="tokens created more than DAYS ago"
+    )
+    group.add_argument(
+        "--unused-for",
+        type=days,
+        metavar="DAYS",
+        help="tokens with no use in api_tokens_log for DAYS (only when the log covers them)",
+    )
     group.add_argument("--no-expiry", action="store_true", help="tokens that never expire")
     group.add_argument("--full-access", action="store_true", help="tokens with every privilege")
     group.add_argument("--no-ip-limit", action="store_true", help="tokens usable from any address")
-    group.add_argument("--name", action="append", default=[], metavar="GLOB",
-                       help="token names matching GLOB (repeatable)")
-    group.add_argument("--owner", action="append", default=[], type=owner_name, metavar="USER",
-                       help="tokens of USER (repeatable)")
+    group.add_argument(
+        "--name",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="token names matching GLOB (repeatable)",
+    )
+    group.add_argument(
+        "--owner",
+        action="append",
+        default=[],
+        type=owner_name,
+        metavar="USER",
+        help="tokens of USER (repeatable)",
+    )
 
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog="tokensweeper", description="Find and revoke stale WHM API tokens by policy, safely.")
+        prog="tokensweeper", description="Find and revoke stale WHM API tokens by policy, safely."
+    )
     parser.add_argument("--version", action="version", version="tokensweeper %s" % __version__)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
@@ -82,16 +107,21 @@ def build_parser():
     listing = command("list", "list WHM API tokens with their age, expiry, use and state")
     who = listing.add_mutually_exclusive_group()
     who.add_argument("--owner", type=owner_name, metavar="USER", help="only the tokens of USER")
-    who.add_argument("--all-owners", action="store_true", help="root and every reseller (the default)")
+    who.add_argument(
+        "--all-owners", action="store_true", help="root and every reseller (the default)"
+    )
 
     add_selectors(command("plan", "show what a sweep would revoke; changes nothing"))
 
     sweep = command("sweep", "revoke the selected tokens (asks first on a terminal)")
     add_selectors(sweep)
     sweep.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    sweep.add_argument("--scheduled", action="store_true",
-                       help="the unattended cron run: config policy, mode and cap; silent unless "
-                            "something was revoked, refused or failed")
+    sweep.add_argument(
+        "--scheduled",
+        action="store_true",
+        help="the unattended cron run: config policy, mode and cap; silent unless "
+        "something was revoked, refused or failed",
+    )
 
     revoke = command("revoke", "revoke named tokens of one owner (protected names are kept)")
     revoke.add_argument("--owner", type=owner_name, required=True, metavar="USER")
@@ -106,11 +136,43 @@ def build_parser():
 
 
 def selectors_from(args, cfg):
-    chosen = Selectors(expired=args.expired, expiring_within_days=args.expiring_within,
-                       older_than_days=args.older_than, unused_for_days=args.unused_for,
-                       no_expiry=args.no_expiry, full_access=args.full_access,
-                       no_ip_limit=args.no_ip_limit, names=args.name, owners=args.owner)
-    return cfg.selectors() if chosen.is_empty() else chosen
+    """The command line's selectors. Without a criterion, --owner and --name only narrow the
+    config's policy: 'sweep --owner bob' sweeps bob's stale tokens, never all of them."""
+    chosen = Selectors(
+        expired=args.expired,
+        expiring_within_days=args.expiring_within,
+        older_than_days=args.older_than,
+        unused_for_days=args.unused_for,
+        no_expiry=args.no_expiry,
+        full_access=args.full_access,
+        no_ip_limit=args.no_ip_limit,
+        names=args.name,
+        owners=args.owner,
+    )
+    if chosen.active_criteria():
+        return chosen
+    policy = cfg.selectors()
+    if args.owner:
+        policy.owners = tuple(args.owner)
+    if args.name:
+        policy.names = tuple(args.name)
+    return policy
+
+
+def given_selectors(args):
+    return any(
+        (
+            args.expired,
+            args.expiring_within,
+            args.older_than,
+            args.unused_for,
+            args.no_expiry,
+            args.full_access,
+            args.no_ip_limit,
+            args.name,
+            args.owner,
+        )
+    )
 
 
 # -- output helpers -------------------------------------------------------------
@@ -122,7 +184,9 @@ def day(epoch):
 
 def table(rows, headers):
     rows = [[str(cell) for cell in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
     lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     return "\n".join(lines)
@@ -173,8 +237,15 @@ class Context(object):
     def plan(self, selectors, owners=None):
         owners = self.owners(owners or list(selectors.owners) or None)
         progress("listing the tokens of %s..." % plural(len(owners), "owner"))
-        plan = build_plan(self.client, selectors, self.cfg.protection(), self.usage, self.now,
-                          owners, self.cfg.parallel_owners)
+        plan = build_plan(
+            self.client,
+            selectors,
+            self.cfg.protection(),
+            self.usage,
+            self.now,
+            owners,
+            self.cfg.parallel_owners,
+        )
         report_listing_errors(plan.owner_errors)
         return plan
 
@@ -190,20 +261,42 @@ def cmd_list(ctx, args):
     rows = []
     for item in plan.items:
         token = item.token
-        rows.append({
-            "owner": token.owner, "name": token.name, "created": day(token.create_time),
-            "expires": day(token.expires_at), "age_days": token.age_days(ctx.now),
-            "last_used": ctx.usage.describe(token, ctx.now), "full_access": token.full_access,
-            "ip_limit": ", ".join(token.whitelist_ips) or "none",
-            "state": state_of(item, protection, ctx.now),
-        })
+        rows.append(
+            {
+                "owner": token.owner,
+                "name": token.name,
+                "created": day(token.create_time),
+                "expires": day(token.expires_at),
+                "age_days": token.age_days(ctx.now),
+                "last_used": ctx.usage.describe(token, ctx.now),
+                "full_access": token.full_access,
+                "ip_limit": ", ".join(token.whitelist_ips) or "none",
+                "state": state_of(item, protection, ctx.now),
+            }
+        )
     if args.json:
         emit_json({"tokens": rows, "owner_errors": plan.owner_errors, "now": audit.iso(ctx.now)})
     else:
-        headers = ["owner", "name", "created", "expires", "age_days", "last_used", "full_access",
-                   "ip_limit", "state"]
-        print(table([[r[h] if h != "full_access" else ("yes" if r[h] else "no") for h in headers]
-                     for r in rows], headers))
+        headers = [
+            "owner",
+            "name",
+            "created",
+            "expires",
+            "age_days",
+            "last_used",
+            "full_access",
+            "ip_limit",
+            "state",
+        ]
+        print(
+            table(
+                [
+                    [r[h] if h != "full_access" else ("yes" if r[h] else "no") for h in headers]
+                    for r in rows
+                ],
+                headers,
+            )
+        )
         print("\n%s of %s" % (plural(len(rows), "token"), plural(len(plan.by_owner()), "owner")))
     return PARTIAL if plan.owner_errors else OK
 
@@ -211,21 +304,31 @@ def cmd_list(ctx, args):
 def plan_summary(plan):
     revoke = plan.to_revoke()
     return "%s of %s would be revoked, %s kept as protected" % (
-        plural(len(revoke), "token"), plural(len({t.owner for t in revoke}), "owner"),
-        plural(plan.counts()["protected"], "token"))
+        plural(len(revoke), "token"),
+        plural(len({t.owner for t in revoke}), "owner"),
+        plural(plan.counts()["protected"], "token"),
+    )
 
 
 def plan_document(plan):
-    items = [dict(item.token.to_dict(), decision=item.decision, reason=item.reason)
-             for item in plan.items]
-    return {"selectors": plan.selectors.to_dict(), "counts": plan.counts(), "tokens": items,
-            "owner_errors": plan.owner_errors}
+    items = [
+        dict(item.token.to_dict(), decision=item.decision, reason=item.reason)
+        for item in plan.items
+    ]
+    return {
+        "selectors": plan.selectors.to_dict(),
+        "counts": plan.counts(),
+        "tokens": items,
+        "owner_errors": plan.owner_errors,
+    }
 
 
 def print_plan(plan):
     shown = [i for i in plan.items if i.decision != "keep"]
-    rows = [[i.token.owner, i.token.name, "revoke" if i.decision == REVOKE else i.decision, i.reason]
-            for i in shown]
+    rows = [
+        [i.token.owner, i.token.name, "revoke" if i.decision == REVOKE else i.decision, i.reason]
+        for i in shown
+    ]
     if rows:
         print(table(rows, ["owner", "name", "action", "reason"]))
         print()
@@ -242,30 +345,51 @@ def cmd_plan(ctx, args):
     return PARTIAL if plan.owner_errors else OK
 
 
-def confirm(args, plan):
-    """A person confirms on a terminal; elsewhere only --yes may go on."""
-    if args.yes:
-        return True
-    if not sys.stdin.isatty():
-        raise CliError("refusing to revoke without --yes: standard input is not a terminal", USAGE)
+def confirm(plan):
     revoke = plan.to_revoke()
-    answer = input("Revoke %s of %s? Type yes to go on: " % (
-        plural(len(revoke), "token"), plural(len({t.owner for t in revoke}), "owner")))
+    answer = input(
+        "Revoke %s of %s? Type yes to go on: "
+        % (plural(len(revoke), "token"), plural(len({t.owner for t in revoke}), "owner"))
+    )
     return answer.strip().lower() == "yes"
 
 
-def finish(ctx, args, plan, actor, mode, unattended=False):
-    """Carry out a plan: a person confirms it; an unattended run is capped and quiet instead."""
-    if not unattended:
-        if plan.to_revoke() and not args.json:
-            print_plan(plan)
-        if plan.to_revoke() and not confirm(args, plan):
+def revoke_keys(plan):
+    return sorted(token.key() for token in plan.to_revoke())
+
+
+def carry_out(ctx, args, make_plan, actor, mode, unattended=False):
+    """Plan, confirm, revoke, verify, report.
+
+    A person confirms a plan made WITHOUT the lock, so cron and hooks are never held
+    up while they read it; the plan is then made again under the lock and must be
+    the same, or nothing is revoked. --yes and unattended runs plan under the lock.
+    """
+    asks = not (unattended or args.yes)
+    if asks and not sys.stdin.isatty():
+        raise CliError("refusing to revoke without --yes: standard input is not a terminal", USAGE)
+    confirmed = None
+    if asks:
+        confirmed = make_plan()
+        if not confirmed.to_revoke():
+            print(plan_summary(confirmed))
+            return PARTIAL if confirmed.owner_errors else OK
+        print_plan(confirmed)
+        if not confirm(confirmed):
             print("Nothing was revoked.")
             return OK
-    progress("revoking %s..." % plural(len(plan.to_revoke()), "token"))
-    cap = ctx.cfg.max_revoke_per_run if unattended else None
-    result = execute(plan, ctx.client, ctx.lock, actor, mode, ctx.now, cap=cap,
-                     parallel=ctx.cfg.parallel_owners)
+    with SweepLock(paths.lock_file()) as lock:
+        plan = make_plan()
+        if confirmed is not None and revoke_keys(plan) != revoke_keys(confirmed):
+            raise CliError(
+                "the tokens changed while you were deciding; nothing was revoked. "
+                "Run the command again to see the new plan."
+            )
+        progress("revoking %s..." % plural(len(plan.to_revoke()), "token"))
+        cap = ctx.cfg.max_revoke_per_run if unattended else None
+        result = execute(
+            plan, ctx.client, lock, actor, mode, ctx.now, cap=cap, parallel=ctx.cfg.parallel_owners
+        )
     print_result(result, args.json, quiet=unattended)
     return result.exit_code()
 
@@ -287,29 +411,36 @@ def print_result(result, as_json, quiet):
         print("FAILED for %s: %s" % (owner, message))
     if result.audit_error:
         print("AUDIT LOG NOT WRITTEN: %s" % result.audit_error)
-    print("Run %s (%s): %s" % (result.run_id, result.mode, ", ".join(
-        "%d %s" % (n, action) for action, n in sorted(counts.items()) if n) or "nothing to do"))
+    print(
+        "Run %s (%s): %s"
+        % (
+            result.run_id,
+            result.mode,
+            ", ".join("%d %s" % (n, action) for action, n in sorted(counts.items()) if n)
+            or "nothing to do",
+        )
+    )
 
 
 def cmd_sweep(ctx, args):
     if args.scheduled:
-        plan = ctx.plan(ctx.cfg.selectors())
-        return finish(ctx, args, plan, "cron", ctx.cfg.mode, unattended=True)
-    plan = ctx.plan(selectors_from(args, ctx.cfg))
-    if not plan.to_revoke():
-        if args.json:
-            emit_json(plan_document(plan))
-        else:
-            print(plan_summary(plan))
-        return PARTIAL if plan.owner_errors else OK
-    return finish(ctx, args, plan, actor(), ENFORCE)
+        if given_selectors(args):
+            raise CliError("--scheduled applies the config's policy; it takes no selectors", USAGE)
+        return carry_out(
+            ctx, args, lambda: ctx.plan(ctx.cfg.selectors()), "cron", ctx.cfg.mode, unattended=True
+        )
+    selectors = selectors_from(args, ctx.cfg)
+    return carry_out(ctx, args, lambda: ctx.plan(selectors), actor(), ENFORCE)
 
 
 def cmd_revoke(ctx, args):
-    tokens = ctx.client.list_tokens(args.owner)
-    plan = plan_for_names(tokens, {(args.owner, name) for name in args.names},
-                          ctx.cfg.protection(), ctx.now)
-    return finish(ctx, args, plan, actor(), ENFORCE)
+    wanted = {(args.owner, name) for name in args.names}
+
+    def make_plan():
+        tokens = ctx.client.list_tokens(args.owner)
+        return plan_for_names(tokens, wanted, ctx.cfg.protection(), ctx.now)
+
+    return carry_out(ctx, args, make_plan, actor(), ENFORCE)
 
 
 def cmd_audit(args):
@@ -321,8 +452,10 @@ def cmd_audit(args):
             raise CliError("--since: expected a date like 2026-11-01, got %r" % args.since, USAGE)
     records, damaged = audit.read(since=since)
     if damaged:
-        print("warning: skipped %s of the audit log that could not be read"
-              % plural(damaged, "line"), file=sys.stderr)
+        print(
+            "warning: skipped %s of the audit log that could not be read" % plural(damaged, "line"),
+            file=sys.stderr,
+        )
     if args.json:
         emit_json({"records": records, "damaged_lines": damaged})
         return OK
@@ -335,8 +468,16 @@ def cmd_audit(args):
         summary = ", ".join("%d %s" % (n, a) for a, n in sorted(actions.items())) or "-"
         if record.get("refused"):
             summary = "refused: " + record["refused"]
-        rows.append([record.get("time", "?"), record.get("run_id", "?"), record.get("event", "?"),
-                     record.get("actor", "?"), record.get("mode", "?"), summary])
+        rows.append(
+            [
+                record.get("time", "?"),
+                record.get("run_id", "?"),
+                record.get("event", "?"),
+                record.get("actor", "?"),
+                record.get("mode", "?"),
+                summary,
+            ]
+        )
     print(table(rows, ["time", "run", "event", "actor", "mode", "tokens"]))
     return OK
 
@@ -350,18 +491,34 @@ def cmd_check_config(args):
         else:
             print("%s" % error, file=sys.stderr)
         return USAGE
-    warnings = [] if cfg.policy_selects_anything() else [
-        "the policy selects nothing: enable policy.expired, older_than_days or unused_for_days"]
+    warnings = (
+        []
+        if cfg.policy_selects_anything()
+        else [
+            "the policy selects nothing: enable policy.expired, older_than_days or unused_for_days"
+        ]
+    )
     if args.json:
         emit_json({"ok": True, "source": cfg.source, "config": cfg.to_dict(), "warnings": warnings})
         return OK
     print("OK: %s" % cfg.source)
-    print("mode: %s (%s)" % (cfg.mode, "revokes on schedule and hooks" if cfg.mode == "enforce"
-                             else "scheduled runs and hooks only record what they would do"))
+    print(
+        "mode: %s (%s)"
+        % (
+            cfg.mode,
+            "revokes on schedule and hooks"
+            if cfg.mode == "enforce"
+            else "scheduled runs and hooks only record what they would do",
+        )
+    )
     print("policy: %s" % cfg.selectors().describe())
-    print("protected: %s" % ("built-in names" if cfg.protect["builtin"] else "no built-in names")
-          + ("" if not cfg.protect["names"] else ", " + ", ".join(cfg.protect["names"])))
-    print("cap per unattended run: %d tokens; schedule: %s" % (cfg.max_revoke_per_run, cfg.schedule))
+    print(
+        "protected: %s" % ("built-in names" if cfg.protect["builtin"] else "no built-in names")
+        + ("" if not cfg.protect["names"] else ", " + ", ".join(cfg.protect["names"]))
+    )
+    print(
+        "cap per unattended run: %d tokens; schedule: %s" % (cfg.max_revoke_per_run, cfg.schedule)
+    )
     for warning in warnings:
         print("warning: %s" % warning)
     return OK
@@ -388,12 +545,9 @@ def run(args):
         return cmd_list(ctx, args)
     if args.command == "plan":
         return cmd_plan(ctx, args)
-    # Changes happen under the lock, from the listing to the verification.
-    with SweepLock(paths.lock_file()) as lock:
-        ctx.lock = lock
-        if args.command == "sweep":
-            return cmd_sweep(ctx, args)
-        return cmd_revoke(ctx, args)
+    if args.command == "sweep":
+        return cmd_sweep(ctx, args)
+    return cmd_revoke(ctx, args)
 
 
 def main(argv=None):

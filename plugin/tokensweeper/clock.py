@@ -1,4 +1,7 @@
-"""The only place front ends read the time. TOKENSWEEPER_NOW (an epoch) pins it for tests and demos."""
+"""The only place front ends read the time.
+
+TOKENSWEEPER_NOW (an epoch) pins it for tests and demos.
+"""
 
 import os
 import time

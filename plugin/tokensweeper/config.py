@@ -20,8 +20,12 @@ DEFAULTS = {
     "owners": "all",
     "max_revoke_per_run": 50,
     "parallel_owners": 4,
-    "events": {"suspend": "sweep", "password_change": "ignore", "rename": "ignore",
-               "remove": "snapshot"},
+    "events": {
+        "suspend": "sweep",
+        "password_change": "ignore",
+        "rename": "ignore",
+        "remove": "snapshot",
+    },
     "schedule": "daily",
 }
 
@@ -35,8 +39,10 @@ class ConfigError(Exception):
         self.source = source
         self.problems = problems
         super(ConfigError, self).__init__(
-            "%s: %s" % (source, "; ".join(problems)) if len(problems) == 1 else
-            "%s has %d problems:\n  %s" % (source, len(problems), "\n  ".join(problems)))
+            "%s: %s" % (source, "; ".join(problems))
+            if len(problems) == 1
+            else "%s has %d problems:\n  %s" % (source, len(problems), "\n  ".join(problems))
+        )
 
 
 class Config(object):
@@ -55,9 +61,14 @@ class Config(object):
         """The configured policy: stale = expired OR too old OR unused, within names and owners."""
         policy = self.values["policy"]
         owners = () if self.values["owners"] == "all" else tuple(self.values["owners"])
-        return Selectors(expired=policy["expired"], older_than_days=policy["older_than_days"],
-                         unused_for_days=policy["unused_for_days"], names=policy["names"],
-                         owners=owners, combine="any")
+        return Selectors(
+            expired=policy["expired"],
+            older_than_days=policy["older_than_days"],
+            unused_for_days=policy["unused_for_days"],
+            names=policy["names"],
+            owners=owners,
+            combine="any",
+        )
 
     def policy_selects_anything(self):
         return bool(self.selectors().active_criteria())
@@ -89,7 +100,9 @@ def parse(text, source="config"):
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = " (line %d)" % (mark.line + 1) if mark else ""
-        raise ConfigError(source, ["not valid YAML%s: %s" % (where, getattr(error, "problem", error))])
+        raise ConfigError(
+            source, ["not valid YAML%s: %s" % (where, getattr(error, "problem", error))]
+        )
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -127,6 +140,7 @@ def _choice(*allowed):
         if value not in allowed:
             raise ValueError("expected one of %s, got %r" % (", ".join(allowed), value))
         return value
+
     return check
 
 
@@ -151,6 +165,7 @@ def _whole(what, low, high=None, optional=False):
             bound = "from %d to %d" % (low, high) if high is not None else "at least %d" % low
             raise ValueError("expected a whole number of %s %s, got %r" % (what, bound, value))
         return value
+
     return check
 
 
@@ -160,9 +175,15 @@ def _globs(value):
     if not isinstance(value, list):
         raise ValueError("expected a list of name patterns, got %r" % (value,))
     for glob in value:
-        if not isinstance(glob, str) or not GLOB_RE.match(glob) or glob.count("[") != glob.count("]"):
-            raise ValueError("%r is not a token name pattern (letters, digits, _ - and the wildcards "
-                             "* ? [...])" % (glob,))
+        if (
+            not isinstance(glob, str)
+            or not GLOB_RE.match(glob)
+            or glob.count("[") != glob.count("]")
+        ):
+            raise ValueError(
+                "%r is not a token name pattern (letters, digits, _ - and the wildcards "
+                "* ? [...])" % (glob,)
+            )
     return list(value)
 
 

@@ -56,12 +56,29 @@ class Selectors(object):
     a token is stale when it is expired OR too old OR unused). Names and owners always
     restrict. Selectors with no criterion, name or owner select nothing, never everything."""
 
-    CRITERIA = ("expired", "expiring_within_days", "older_than_days", "unused_for_days",
-                "no_expiry", "full_access", "no_ip_limit")
+    CRITERIA = (
+        "expired",
+        "expiring_within_days",
+        "older_than_days",
+        "unused_for_days",
+        "no_expiry",
+        "full_access",
+        "no_ip_limit",
+    )
 
-    def __init__(self, expired=False, expiring_within_days=None, older_than_days=None,
-                 unused_for_days=None, no_expiry=False, full_access=False, no_ip_limit=False,
-                 names=(), owners=(), combine="all"):
+    def __init__(
+        self,
+        expired=False,
+        expiring_within_days=None,
+        older_than_days=None,
+        unused_for_days=None,
+        no_expiry=False,
+        full_access=False,
+        no_ip_limit=False,
+        names=(),
+        owners=(),
+        combine="all",
+    ):
         if combine not in ("all", "any"):
             raise ValueError("combine must be 'all' or 'any'")
         self.expired = expired
@@ -94,8 +111,10 @@ class Selectors(object):
 
     def describe(self):
         """One line for people: 'expired or older_than_days=365, names ci-*, owners bob'."""
-        criteria = ["%s=%s" % (n, getattr(self, n)) if getattr(self, n) is not True else n
-                    for n in self.active_criteria()]
+        criteria = [
+            "%s=%s" % (n, getattr(self, n)) if getattr(self, n) is not True else n
+            for n in self.active_criteria()
+        ]
         parts = [(" and " if self.combine == "all" else " or ").join(criteria)] if criteria else []
         if self.names:
             parts.append("names " + " ".join(self.names))
@@ -122,7 +141,7 @@ class Plan(object):
         self.selectors = selectors
         self.now = now
         self.owner_errors = {}  # owner -> why its tokens could not be listed (set by the planner)
-        self.problems = []      # owner names that were refused
+        self.problems = []  # owner names that were refused
         self._reasons = {item.token.key(): item.reason for item in items}
 
     def reason_of(self, token):
@@ -232,8 +251,9 @@ def select(token, selectors, usage, now):
     passed, filter_reason = _matches_filters(token, selectors)
     if not passed:
         return False, filter_reason
-    results = [CRITERION_TESTS[name](token, selectors, usage, now)
-               for name in selectors.active_criteria()]
+    results = [
+        CRITERION_TESTS[name](token, selectors, usage, now) for name in selectors.active_criteria()
+    ]
     hits = [reason for matched, reason in results if matched]
     misses = [reason for matched, reason in results if not matched]
     if results:
@@ -288,7 +308,7 @@ STATES = ("protected", "expired", "stale", "expiring soon", "active")
 
 
 def state_of(item, protection, now):
-    """The one word an overview shows for a token, given its item in the configured policy's plan."""
+    """The one word an overview shows for a token, given its item in the configured plan."""
     token = item.token
     if protection.reason(token):
         return "protected"

@@ -70,8 +70,9 @@ class Result(object):
         return not (self.failed_count or self.owner_errors or self.refused or self.audit_error)
 
     def exit_code(self):
-        """DESIGN.md: 0 ok, 1 runtime failure, 3 finished with failed tokens."""
-        if self.audit_error:
+        """DESIGN.md: 0 ok, 1 runtime failure (a refused run did not do its job either),
+        3 finished with failed tokens."""
+        if self.audit_error or self.refused:
             return 1
         if self.failed_count or self.owner_errors:
             return 3
@@ -120,15 +121,22 @@ def execute(plan, client, lock, actor, mode, now, cap=None, parallel=4, clock=ti
         result.outcomes.extend(Outcome(t, WOULD_REVOKE, plan.reason_of(t)) for t in to_revoke)
         return _record(result, "preview", clock)
     if cap is not None and len(to_revoke) > cap:
-        result.refused = ("would revoke %d tokens, more than max_revoke_per_run (%d): "
-                          "nothing was revoked; a person must run this sweep" % (len(to_revoke), cap))
+        result.refused = (
+            "would revoke %d tokens, more than max_revoke_per_run (%d): "
+            "nothing was revoked; a person must run this sweep" % (len(to_revoke), cap)
+        )
         return _record(result, "refused", clock)
     if not to_revoke:
         return _record(result, "outcome", clock)
 
     # Step 2: without an intent record nothing is revoked (AuditError propagates).
-    audit.write(_record_body(result, "intent", [
-        dict(t.to_dict(), action=REVOKE, reason=plan.reason_of(t)) for t in to_revoke]))
+    audit.write(
+        _record_body(
+            result,
+            "intent",
+            [dict(t.to_dict(), action=REVOKE, reason=plan.reason_of(t)) for t in to_revoke],
+        )
+    )
     result.outcomes.extend(_revoke_all(client, to_revoke, plan, parallel))
     return _record(result, "outcome", clock)
 
@@ -174,7 +182,9 @@ def _revoke_and_verify(client, owner, tokens, plan):
         elif call_error:
             outcomes.append(Outcome(token, FAILED, call_error))
         else:
-            outcomes.append(Outcome(token, FAILED, "whmapi1 answered OK but the token is still listed"))
+            outcomes.append(
+                Outcome(token, FAILED, "whmapi1 answered OK but the token is still listed")
+            )
     return outcomes
 
 
@@ -214,12 +224,21 @@ def _record(result, event, clock):
 
 
 def record_snapshot(tokens, actor, now, note):
-    """Write an account's tokens to the audit log (before cPanel deletes them). Returns the run id."""
+    """Write an account's tokens to the audit log before cPanel deletes them. Returns the run id."""
     run_id = audit.new_run_id(now)
-    audit.write({
-        "event": "snapshot", "time": audit.iso(now), "epoch": now, "run_id": run_id,
-        "actor": actor, "mode": "snapshot", "selectors": {}, "note": note,
-        "tokens": [dict(t.to_dict(), action="snapshot", reason=note) for t in tokens],
-        "owner_errors": {}, "refused": None,
-    })
+    audit.write(
+        {
+            "event": "snapshot",
+            "time": audit.iso(now),
+            "epoch": now,
+            "run_id": run_id,
+            "actor": actor,
+            "mode": "snapshot",
+            "selectors": {},
+            "note": note,
+            "tokens": [dict(t.to_dict(), action="snapshot", reason=note) for t in tokens],
+            "owner_errors": {},
+            "refused": None,
+        }
+    )
     return run_id

@@ -33,7 +33,11 @@ class Token(object):
         return "Token(%r, %r)" % (self.owner, self.name)
 
     def __eq__(self, other):
-        return isinstance(other, Token) and self.key() == other.key() and self.to_dict() == other.to_dict()
+        return (
+            isinstance(other, Token)
+            and self.key() == other.key()
+            and self.to_dict() == other.to_dict()
+        )
 
     def __hash__(self):
         return hash(self.key())
@@ -63,7 +67,7 @@ class Token(object):
         return (self.expires_at - now) // DAY
 
     def to_dict(self):
-        """The facts the audit log and --json output record (never a secret: cPanel has none here)."""
+        """The facts the audit log and --json output record (cPanel keeps no secret here)."""
         return {
             "owner": self.owner,
             "name": self.name,
@@ -77,14 +81,20 @@ class Token(object):
 def parse_token_list(owner, data):
     """Turn the `data` of an api_token_list answer into Tokens, sorted by name."""
     if not isinstance(data, dict):
-        raise TokenDataError("api_token_list for %s: expected an object, got %s" % (owner, _kind(data)))
+        raise TokenDataError(
+            "api_token_list for %s: expected an object, got %s" % (owner, _kind(data))
+        )
     entries = data.get("tokens")
     if entries is None or entries == []:
         # A user without tokens may come back as {}, [] or with no key at all.
         return []
     if not isinstance(entries, dict):
-        raise TokenDataError("api_token_list for %s: 'tokens' is %s, not an object" % (owner, _kind(entries)))
-    return sorted((parse_token(owner, key, value) for key, value in entries.items()), key=lambda t: t.name)
+        raise TokenDataError(
+            "api_token_list for %s: 'tokens' is %s, not an object" % (owner, _kind(entries))
+        )
+    return sorted(
+        (parse_token(owner, key, value) for key, value in entries.items()), key=lambda t: t.name
+    )
 
 
 def parse_token(owner, key, entry):
@@ -101,7 +111,8 @@ def parse_token(owner, key, entry):
         owner=owner,
         name=name,
         create_time=create_time,
-        expires_at=_epoch(entry.get("expires_at"), where, "expires_at"),
+        # cPanel writes 0 for "never expires" when a token is created; read it the same here.
+        expires_at=_epoch(entry.get("expires_at"), where, "expires_at") or None,
         acls=_acls(entry.get("acls"), where),
         whitelist_ips=_ips(entry.get("whitelist_ips"), where),
     )
@@ -127,7 +138,7 @@ def _acls(value, where):
     if isinstance(value, list):
         # Some versions list the granted ACL names instead of a 0/1 map.
         if all(isinstance(item, str) for item in value):
-            return {item: True for item in value}
+            return dict.fromkeys(value, True)
         raise TokenDataError("%s: acls list holds non-names" % where)
     if not isinstance(value, dict):
         raise TokenDataError("%s: acls is %s, not an object" % (where, _kind(value)))

@@ -48,8 +48,13 @@ class WhmapiBadOutput(WhmapiError):
 
 
 class Client(object):
-    def __init__(self, binary=None, timeout=DEFAULT_TIMEOUT, batch_size=DEFAULT_BATCH_SIZE,
-                 max_argv_bytes=DEFAULT_MAX_ARGV_BYTES):
+    def __init__(
+        self,
+        binary=None,
+        timeout=DEFAULT_TIMEOUT,
+        batch_size=DEFAULT_BATCH_SIZE,
+        max_argv_bytes=DEFAULT_MAX_ARGV_BYTES,
+    ):
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.binary = binary or paths.whmapi1()
@@ -118,7 +123,9 @@ class Client(object):
             raise WhmapiBadOutput(function, owner, "the answer has no metadata")
         reason = str(metadata.get("reason") or "").strip()
         if status != 0:
-            raise WhmapiFailed(function, owner, "exit status %d: %s" % (status, reason or _first_line(err)))
+            raise WhmapiFailed(
+                function, owner, "exit status %d: %s" % (status, reason or _first_line(err))
+            )
         if str(metadata.get("result")) != "1":
             raise WhmapiFailed(function, owner, reason or "result 0 without a reason")
         data = envelope.get("data")
@@ -127,18 +134,28 @@ class Client(object):
     def _run(self, argv, function, owner):
         try:
             # A new session so that a timeout kills whmapi1 and anything it started.
-            child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, start_new_session=True)
+            child = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
         except OSError as error:
-            raise WhmapiMissing(function, owner, "cannot run %s (%s); set TOKENSWEEPER_WHMAPI1 to the "
-                                "whmapi1 binary" % (argv[0], error.strerror or error))
+            raise WhmapiMissing(
+                function,
+                owner,
+                "cannot run %s (%s); set TOKENSWEEPER_WHMAPI1 to the "
+                "whmapi1 binary" % (argv[0], error.strerror or error),
+            )
         try:
             out, err = child.communicate(timeout=self.timeout)
         except subprocess.TimeoutExpired:
             _kill_group(child)
             child.communicate()
-            raise WhmapiTimeout(function, owner, "no answer after %s seconds; the call was killed"
-                                % self.timeout)
+            raise WhmapiTimeout(
+                function, owner, "no answer after %s seconds; the call was killed" % self.timeout
+            )
         return out, err, child.returncode
 
 
