@@ -104,6 +104,11 @@ def machine():
             "platform": platform.platform(), "cpus": os.cpu_count()}
 
 
+def load_average():
+    """1-minute load: a shared machine makes every time longer, so say how busy it was."""
+    return round(os.getloadavg()[0], 2)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default=",".join(GROUPS),
@@ -115,7 +120,7 @@ def main(argv=None):
     if unknown:
         parser.error("unknown groups: %s" % ", ".join(sorted(unknown)))
 
-    started = time.time()
+    started, load_before = time.time(), load_average()
     workdir = tempfile.mkdtemp(prefix="tokensweeper-bench-")
     rows, extra = [], {}
     try:
@@ -135,11 +140,14 @@ def main(argv=None):
     if extra.get("sweep_grid"):
         print("\nSweep whmapi1 calls per cell (ours / floor):\n")
         print("\n".join(grid_lines(extra["sweep_grid"])))
-    print("\nMeasured on Python %s, %s, %d CPUs, in %.0f s; medians after one warm-up." % (
-        platform.python_version(), platform.machine(), os.cpu_count() or 0, elapsed))
+    load = (load_before, load_average())
+    print("\nMeasured on Python %s, %s, %d CPUs, in %.0f s (load average %.1f before, %.1f "
+          "after); times are medians after a warm-up." % (
+              platform.python_version(), platform.machine(), os.cpu_count() or 0, elapsed,
+              load[0], load[1]))
 
     document = {"generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "seconds": round(elapsed, 1), "machine": machine(),
+                "seconds": round(elapsed, 1), "machine": machine(), "load_average": load,
                 "rows": [row.to_dict() for row in rows]}
     document.update(extra)
     if set(groups) == set(GROUPS):

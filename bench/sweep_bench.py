@@ -98,6 +98,12 @@ def grid_row(cells):
                 worst["stale_fraction"], worst["calls"], worst["floor"]))
     note += "; B = %d names per revoke call (argv limit %d KB never binds here)" % (
         DEFAULT_BATCH_SIZE, DEFAULT_MAX_ARGV_BYTES // 1024)
+    slowest = max(cells, key=lambda c: c["seconds"])
+    note += ("; slowest cell %d owners x %d tokens, stale %s: %.1f s (%d fake whmapi1 processes, "
+             "and the CLI plans, audits twice and prints --json for %d tokens)" % (
+                 slowest["owners"], slowest["tokens_per_owner"], slowest["stale_fraction"],
+                 slowest["seconds"], slowest["calls"],
+                 slowest["owners"] * slowest["tokens_per_owner"]))
     return Row("sweep_calls_grid", "sweep: whmapi1 calls, grid total", "calls", ours, floor,
                "ratio 1.00 in every cell", lambda row: not off, note)
 
