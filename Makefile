@@ -15,12 +15,13 @@ PY36_DIRS := plugin hooks bin tests/fakes
 SHELL_SCRIPTS := .ci/run $(wildcard tools/*.sh install.sh uninstall.sh)
 FAST := -m "not browser and not bench" --ignore=tests/browser
 
-.PHONY: test venv lint ruff py36 shellcheck unit suite matrix clean demo bench
+.PHONY: test venvs matrix-venvs venv lint ruff py36 shellcheck unit suite matrix clean demo bench
 
 ## test: lint, the whole suite on the development Python, then the cPanel matrix
 # Every step runs even when an earlier one failed, so one run shows all that
 # is wrong; the summary names the failed steps and the exit status is 1.
-test: venv
+# The matrix venvs come first: the install tests run install.sh with them.
+test: venvs
 	@start=$$(date +%s); failed=""; \
 	for step in lint suite matrix; do \
 	  echo "===== make $$step"; \
@@ -30,6 +31,13 @@ test: venv
 	echo "make test: matrix $$(cat build/matrix/summary 2>/dev/null || echo 'did not finish')"; \
 	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed ($$took s)"; exit 1; fi; \
 	echo "make test: lint, suite and matrix passed ($$took s)"
+
+## venvs: .venv and the matrix's .venv-X, built in parallel
+venvs:
+	@$(MAKE) --no-print-directory -j2 venv matrix-venvs
+
+matrix-venvs:
+	@tools/matrix.sh --venvs-only
 
 ## venv: build or refresh .venv (only when requirements-dev.txt changed)
 venv:
