@@ -3,8 +3,9 @@
 
     .venv/bin/python bench/run.py [--only sweep,web,hook,usage] [--keep]
 
-Prints one table (what, ours, floor, ratio, target, verdict) and writes the
-same numbers to bench/results.json. Every program measured runs on the
+Prints one table (what, ours, floor, ratio, target, verdict), the ratios of
+the previous bench/results.json next to this run's, and writes the same
+numbers to bench/results.json (full runs only). Every program measured runs on the
 interpreter that runs this script. Times are medians after a warm-up; each
 row says how many runs and shows min and max.
 """
@@ -99,6 +100,31 @@ def grid_lines(cells):
     return out
 
 
+def previous_results():
+    try:
+        with open(RESULTS) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def comparison_lines(previous, rows):
+    """Ratios of the previous bench/results.json next to this run's."""
+    if not previous:
+        return []
+    before = {row["key"]: row for row in previous.get("rows", [])}
+    out = []
+    for row in rows:
+        old = before.get(row.key)
+        if old is None or old.get("ratio") is None or row.ratio is None:
+            continue
+        out.append("- %s: ratio %.2f -> %.2f (%s -> %s)" % (
+            row.what, old["ratio"], row.ratio, old.get("verdict"), row.verdict))
+    if out:
+        out.insert(0, "\nCompared with the previous run (%s):" % previous.get("generated", "?"))
+    return out
+
+
 def machine():
     return {"python": sys.version.split()[0], "executable": sys.executable,
             "platform": platform.platform(), "cpus": os.cpu_count()}
@@ -121,6 +147,7 @@ def main(argv=None):
         parser.error("unknown groups: %s" % ", ".join(sorted(unknown)))
 
     started, load_before = time.time(), load_average()
+    previous = previous_results()
     workdir = tempfile.mkdtemp(prefix="tokensweeper-bench-")
     rows, extra = [], {}
     try:
@@ -140,6 +167,7 @@ def main(argv=None):
     if extra.get("sweep_grid"):
         print("\nSweep whmapi1 calls per cell (ours / floor):\n")
         print("\n".join(grid_lines(extra["sweep_grid"])))
+    print("\n".join(comparison_lines(previous, rows)))
     load = (load_before, load_average())
     print("\nMeasured on Python %s, %s, %d CPUs, in %.0f s (load average %.1f before, %.1f "
           "after); times are medians after a warm-up." % (
