@@ -6,12 +6,13 @@ every user with a token file (that directory also finds owners
 `listresellers` misses, such as a reseller whose privileges were removed).
 """
 
+import json
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 
 from . import paths
-from .tokens import TokenDataError
+from .tokens import TokenDataError, parse_token_list
 from .whmapi import WhmapiError
 
 # cPanel user names are short lower-case words; anything else is refused so a
@@ -74,3 +75,73 @@ def take_inventory(client, owners, parallel=4):
     tokens = [token for _, listed, _ in answers for token in listed]
     errors = {owner: error for owner, _, error in answers if error}
     return Inventory(list(owners), tokens, errors)
+
+
+class CachedListings(object):
+    """A client for read-only views that remembers each owner's api_token_list answer.
+
+    cPanel rewrites an owner's token file on every create, update and revoke, so
+    while that file's identity (inode, size, mtime) is unchanged the remembered
+    answer is still the truth, and the page skips a whmapi1 call that costs
+    hundreds of milliseconds per owner. Without a token directory nothing is
+    remembered. Sweeps never use this: they must see the server as it is now.
+    """
+
+    def __init__(self, client, path=None, token_dir=None):
+        self.client = client
+        self.path = path or paths.state_path("listing-cache.json")
+        self.token_dir = token_dir or paths.token_dir()
+        self.calls_saved = 0
+        self._entries = self._load()
+        self._used = {}
+
+    def list_resellers(self):
+        return self.client.list_resellers()
+
+    def list_tokens(self, owner):
+        key = self._key(owner)
+        entry = self._entries.get(owner)
+        if key is not None and entry and entry.get("key") == key:
+            data = entry["data"]
+            self.calls_saved += 1
+        else:
+            data = self.client.call("api_token_list", owner=owner)
+        tokens = parse_token_list(owner, data)  # parse first: never remember a bad answer
+        if key is not None:
+            self._used[owner] = {"key": key, "data": data}
+        return tokens
+
+    def save(self):
+        """Remember this run's answers (only owners seen now). Failing to write is harmless."""
+        if self._used == self._entries:
+            return
+        temporary = "%s.%d.tmp" % (self.path, os.getpid())
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                json.dump(self._used, handle, separators=(",", ":"))
+            os.rename(temporary, self.path)
+        except OSError:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+
+    def _key(self, owner):
+        if not os.path.isdir(self.token_dir):
+            return None
+        try:
+            st = os.stat(os.path.join(self.token_dir, owner + ".json"))
+        except FileNotFoundError:
+            return ["absent"]
+        except OSError:
+            return None
+        return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+    def _load(self):
+        try:
+            with open(self.path) as handle:
+                entries = json.load(handle)
+        except (OSError, ValueError):
+            return {}
+        return entries if isinstance(entries, dict) else {}

@@ -284,23 +284,13 @@ class FakeServer:
     # -- the rest of a fake cPanel tree -------------------------------------
 
     def write_token_files(self, cpanel_root):
-        """Create var/cpanel/authn/api_tokens_v2/whostmgr/<OWNER>.json under
-        `cpanel_root` for every owner with tokens, as cPanel keeps them (keyed
-        by a digest, never the secret), so owner discovery can be tested."""
-        import hashlib
-        directory = os.path.join(str(cpanel_root), "var/cpanel/authn/api_tokens_v2/whostmgr")
-        os.makedirs(directory, exist_ok=True)
+        """Keep var/cpanel/authn/api_tokens_v2/whostmgr/<OWNER>.json under
+        `cpanel_root` as cPanel does: written now for every owner with tokens,
+        and from now on rewritten by the fake on every create, update and
+        revoke (removed with an owner's last token)."""
+        with self._edit() as state:
+            state["cpanel_root"] = os.path.abspath(str(cpanel_root))
         state = self.state()
         for owner in _fake.token_owners(self.state_path, state):
-            tokens = self._load(state, owner)
-            if not tokens:
-                continue
-            entries = {}
-            for name, token in tokens.items():
-                digest = hashlib.sha512(f"{owner}:{name}".encode()).hexdigest()
-                entries[digest] = dict(token)
-            path = os.path.join(directory, owner + ".json")
-            with open(path, "w", encoding="utf-8") as handle:
-                json.dump({"tokens": entries, "version": 1}, handle)
-            os.chmod(path, 0o600)
-        return directory
+            _fake.write_cpanel_token_file(cpanel_root, owner, self._load(state, owner))
+        return os.path.join(str(cpanel_root), _fake.CPANEL_TOKEN_DIR)

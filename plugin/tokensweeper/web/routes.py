@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from tokensweeper import audit, paths
 from tokensweeper import config as config_module
 from tokensweeper.lock import LockBusy, SweepLock
-from tokensweeper.owners import find_owners, take_inventory, valid_owner
+from tokensweeper.owners import CachedListings, find_owners, take_inventory, valid_owner
 from tokensweeper.policy import PROTECTED, REVOKE, plan_for_names
 from tokensweeper.sweep import ENFORCE, build_plan, execute
 from tokensweeper.tokens import NAME_RE
@@ -64,13 +64,21 @@ def client():
     return Client()
 
 
-def policy_plan(cfg, now):
-    """The configured policy over every owner's tokens (the overview and the policy sweep)."""
+def policy_plan(cfg, now, usage=None, remembered=False):
+    """The configured policy over every owner's tokens (the overview and the policy sweep).
+
+    remembered: answer unchanged owners from the listing cache. Only the overview,
+    which changes nothing, may; previews and revocations list every owner afresh.
+    """
+    lister = CachedListings(client()) if remembered else client()
     try:
-        return build_plan(client(), cfg.selectors(), cfg.protection(), load_usage(), now,
-                          parallel=cfg.parallel_owners)
+        plan = build_plan(lister, cfg.selectors(), cfg.protection(), usage or load_usage(),
+                          now, parallel=cfg.parallel_owners)
     except WhmapiError as error:
         raise HttpError(503, "Cannot list tokens", str(error))
+    if remembered:
+        lister.save()
+    return plan
 
 
 # -- GET pages ---------------------------------------------------------------------
@@ -102,7 +110,7 @@ def overview(ctx):
 
     cfg = load_config()
     usage = load_usage()
-    plan = policy_plan(cfg, ctx.now)
+    plan = policy_plan(cfg, ctx.now, usage, remembered=True)
     rows = views.rows_from_plan(plan, usage, cfg.protection(), ctx.now)
     shown = views.sort_rows(views.filter_rows(rows, state, owner, text), sort, direction == "desc")
     pages = max(1, (len(shown) + PAGE_SIZE - 1) // PAGE_SIZE)

@@ -1,0 +1,86 @@
+"""The overview's listing cache: an owner's api_token_list answer is reused only
+while cPanel's token file for that owner is unchanged (the fake keeps those files
+as cPanel does), and sweeps never use it."""
+
+import pytest
+
+from tests.fakes.fakeserver import FakeServer
+from tests.helpers import DAY, NOW
+from tests.test_web_cgi import Site
+from tokensweeper.owners import CachedListings, take_inventory
+from tokensweeper.whmapi import Client
+
+OWNERS = ["root", "alice", "bob"]
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    server = FakeServer(str(tmp_path / "fake"), now=NOW)
+    server.apply_env(monkeypatch)
+    monkeypatch.setenv("TOKENSWEEPER_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("TOKENSWEEPER_CPANEL_ROOT", str(tmp_path / "cpanel"))
+    (tmp_path / "state").mkdir()
+    for owner in OWNERS[1:]:
+        server.add_reseller(owner)
+    for owner in OWNERS:
+        server.add_token(owner, owner + "-one", NOW - 400 * DAY, expires_at=NOW - DAY)
+        server.add_token(owner, owner + "-two", NOW - 10 * DAY)
+    server.write_token_files(str(tmp_path / "cpanel"))
+    return server
+
+
+def names(inventory):
+    return sorted(token.key() for token in inventory.tokens)
+
+
+def load(owners=OWNERS):
+    cache = CachedListings(Client())
+    inventory = take_inventory(cache, owners)
+    cache.save()
+    return inventory, cache
+
+
+def test_unchanged_owners_are_answered_without_whmapi1(server):
+    first, _ = load()
+    assert len(server.calls("api_token_list")) == 3
+    second, cache = load()
+    assert names(second) == names(first) and len(names(second)) == 6
+    assert len(server.calls("api_token_list")) == 3 and cache.calls_saved == 3
+
+
+def test_a_revocation_or_creation_lists_that_owner_again(server):
+    load()
+    Client().revoke_tokens("bob", ["bob-one"])
+    server.add_token("alice", "alice-new", NOW - DAY)  # created behind our back, in WHM
+    server.reset_calls()
+    inventory, cache = load()
+    assert sorted(c["owner"] for c in server.calls("api_token_list")) == ["alice", "bob"]
+    assert ("bob", "bob-one") not in names(inventory)
+    assert ("alice", "alice-new") in names(inventory)
+
+
+def test_without_cpanels_token_directory_nothing_is_remembered(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("TOKENSWEEPER_CPANEL_ROOT", str(tmp_path / "elsewhere"))
+    load()
+    load()
+    assert len(server.calls("api_token_list")) == 6
+
+
+def test_a_damaged_cache_file_is_ignored(server, tmp_path):
+    load()
+    (tmp_path / "state" / "listing-cache.json").write_text("{not json")
+    inventory, _ = load()
+    assert len(names(inventory)) == 6 and len(server.calls("api_token_list")) == 6
+
+
+def test_the_overview_reuses_listings_but_a_revocation_lists_afresh(tmp_path, monkeypatch):
+    site = Site(tmp_path, monkeypatch)
+    site.server.write_token_files(str(site.root))
+    site.get()
+    site.server.reset_calls()
+    page = site.get()
+    assert page.status == 200 and "old-ci" in page.text()
+    assert site.server.calls("api_token_list") == []  # nothing changed: no listing at all
+    reply = site.post([("action", "preview"), ("t", "root:old-ci")])
+    assert reply.status == 200
+    assert [c["owner"] for c in site.server.calls("api_token_list")] == ["root"]
