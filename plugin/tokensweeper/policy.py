@@ -244,16 +244,16 @@ def _matches_filters(token, selectors):
     return True, None
 
 
-def select(token, selectors, usage, now):
-    """(selected, reason) for one token."""
-    if selectors.is_empty():
+def select(token, selectors, usage, now, criteria=None):
+    """(selected, reason) for one token. criteria: selectors.active_criteria(), if known."""
+    if criteria is None:
+        criteria = selectors.active_criteria()
+    if not (criteria or selectors.names or selectors.owners):
         return False, "no selector given"
     passed, filter_reason = _matches_filters(token, selectors)
     if not passed:
         return False, filter_reason
-    results = [
-        CRITERION_TESTS[name](token, selectors, usage, now) for name in selectors.active_criteria()
-    ]
+    results = [CRITERION_TESTS[name](token, selectors, usage, now) for name in criteria]
     hits = [reason for matched, reason in results if matched]
     misses = [reason for matched, reason in results if not matched]
     if results:
@@ -268,8 +268,9 @@ def select(token, selectors, usage, now):
 
 def make_plan(tokens, usage, selectors, protection, now):
     items = []
+    criteria = selectors.active_criteria()  # once, not once per token
     for token in tokens:
-        selected, reason = select(token, selectors, usage, now)
+        selected, reason = select(token, selectors, usage, now, criteria)
         if not selected:
             items.append(PlanItem(token, KEEP, reason))
             continue

@@ -9,7 +9,7 @@ import os
 import jinja2
 from markupsafe import escape
 
-from tokensweeper import __version__
+from tokensweeper import __version__, paths
 
 from . import chrome, formats, icons
 from .response import HTML, Response
@@ -34,12 +34,24 @@ def environment():
             trim_blocks=True,
             lstrip_blocks=True,
             undefined=jinja2.StrictUndefined,
+            bytecode_cache=_bytecode_cache(),
         )
         env.filters.update(formats.FILTERS)
         env.globals["version"] = __version__
         env.globals["icon"] = icons.icon
         _ENV.append(env)
     return _ENV[0]
+
+
+def _bytecode_cache():
+    """Compiled templates kept in the state dir: compiling them is a third of a page's own
+    time. Without a usable state dir, templates are simply compiled each time."""
+    directory = paths.state_path("template-cache")
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(directory)
 
 
 def asset_url(name):
