@@ -58,6 +58,8 @@ def run_child(argv, env=None, stdin_bytes=b""):
     stdout and stderr are files, so nothing but the program itself sits
     between the launcher's two clock readings."""
     env = dict(os.environ if env is None else env)
+    # Installed code is byte-compiled (install.sh runs compileall): measure it that way.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     program = shutil.which(argv[0], path=env.get("PATH")) or argv[0]
     with tempfile.TemporaryFile() as stdin, tempfile.TemporaryFile() as stdout, \
             tempfile.TemporaryFile() as stderr, \

@@ -87,7 +87,11 @@ def rows(workdir, log):
         return [Row("web_overview", "WHM overview (5,000 tokens)", "s", skipped=why)], {}
     scenario = Scenario(os.path.join(workdir, "overview"))
     owners = seed_scale(scenario.server, OWNERS, TOKENS_PER_OWNER, STALE, NOW)
-    scenario.server.write_token_files(scenario.cpanel_root)  # as on every cPanel server
+    # As on every cPanel server: a token file per owner and the resellers file.
+    scenario.server.write_token_files(scenario.cpanel_root)
+    resellers = os.path.join(scenario.cpanel_root, "var", "cpanel", "resellers")
+    with open(resellers, "w") as handle:
+        handle.writelines("%s:all\n" % owner for owner in owners if owner != "root")
     listing_cache = os.path.join(scenario.state_dir, "listing-cache.json")
     lists = capture_lists(scenario, owners, os.path.join(workdir, "lists"))
     env = scenario.env()

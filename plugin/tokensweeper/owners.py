@@ -70,11 +70,33 @@ def take_inventory(client, owners, parallel=4):
         except (WhmapiError, TokenDataError) as error:
             return owner, [], str(error)
 
+    # Remembered answers cost nothing: only the owners whmapi1 must be asked about go to the pool.
+    remembers = getattr(client, "remembers", lambda owner: False)
+    answers = [list_one(owner) for owner in owners if remembers(owner)]
+    asked = [owner for owner in owners if not remembers(owner)]
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        answers = list(pool.map(list_one, owners))
+        answers += list(pool.map(list_one, asked))
+    order = {owner: index for index, owner in enumerate(owners)}
+    answers.sort(key=lambda answer: order[answer[0]])
     tokens = [token for _, listed, _ in answers for token in listed]
     errors = {owner: error for owner, _, error in answers if error}
     return Inventory(list(owners), tokens, errors)
+
+
+RESELLERS = ":resellers"  # not a user name, so it never collides with an owner
+ABSENT = ["absent"]
+
+
+def _identity(path):
+    """What changes whenever cPanel rewrites the file: inode, size, mtime (ns). ABSENT when
+    there is no such file, None when it cannot be told."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return ABSENT
+    except OSError:
+        return None
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
 
 
 class CachedListings(object):
@@ -96,17 +118,31 @@ class CachedListings(object):
         self._used = {}
 
     def list_resellers(self):
-        return self.client.list_resellers()
+        # listresellers reads cPanel's resellers file: its answer holds while the file does.
+        key = _identity(paths.resellers_file())
+        entry = self._entries.get(RESELLERS)
+        if key and key != ABSENT and entry and entry.get("key") == key:
+            self.calls_saved += 1
+            resellers = entry["data"]
+        else:
+            resellers = self.client.list_resellers()
+        if key and key != ABSENT:
+            self._used[RESELLERS] = {"key": key, "data": resellers}
+        return resellers
 
-    def list_tokens(self, owner):
+    def remembers(self, owner):
         key = self._key(owner)
         entry = self._entries.get(owner)
-        if key is not None and entry and entry.get("key") == key:
-            data = entry["data"]
+        return key is not None and bool(entry) and entry.get("key") == key
+
+    def list_tokens(self, owner):
+        if self.remembers(owner):
+            data = self._entries[owner]["data"]
             self.calls_saved += 1
         else:
             data = self.client.call("api_token_list", owner=owner)
         tokens = parse_token_list(owner, data)  # parse first: never remember a bad answer
+        key = self._key(owner)
         if key is not None:
             self._used[owner] = {"key": key, "data": data}
         return tokens
@@ -130,13 +166,7 @@ class CachedListings(object):
     def _key(self, owner):
         if not os.path.isdir(self.token_dir):
             return None
-        try:
-            st = os.stat(os.path.join(self.token_dir, owner + ".json"))
-        except FileNotFoundError:
-            return ["absent"]
-        except OSError:
-            return None
-        return [st.st_ino, st.st_size, st.st_mtime_ns]
+        return _identity(os.path.join(self.token_dir, owner + ".json"))
 
     def _load(self):
         try:

@@ -8,8 +8,9 @@ token, each with a decision and a reason an administrator can read:
   gone       asked for by name but no longer listed
 """
 
+import re
 import time
-from fnmatch import fnmatchcase
+from fnmatch import fnmatchcase, translate
 
 from .tokens import DAY, Token
 
@@ -38,16 +39,16 @@ class Protection(object):
     def __init__(self, builtin=True, names=()):
         self.builtin = builtin
         self.names = tuple(names)
+        # Compiled once: every token of every owner is checked, often twice per page.
+        rules = [(p, "protected: %s" % why) for p, why in BUILTIN_PROTECTED] if builtin else []
+        rules += [(p, "protected: matches protect.names %r" % p) for p in self.names]
+        self._rules = [(re.compile(translate(p)).match, why) for p, why in rules]
 
     def reason(self, token):
         """Why this token must never be revoked by policy, or None."""
-        if self.builtin:
-            for pattern, why in BUILTIN_PROTECTED:
-                if fnmatchcase(token.name, pattern):
-                    return "protected: %s" % why
-        for pattern in self.names:
-            if fnmatchcase(token.name, pattern):
-                return "protected: matches protect.names %r" % pattern
+        for matches, why in self._rules:
+            if matches(token.name):
+                return why
         return None
 
 
