@@ -7,7 +7,7 @@ import pytest
 from tests.fakes.fakeserver import FakeServer
 from tests.helpers import DAY, NOW
 from tests.test_web_cgi import Site
-from tokensweeper.owners import CachedListings, take_inventory
+from tokensweeper.owners import CachedListings, find_owners, take_inventory
 from tokensweeper.whmapi import Client
 
 OWNERS = ["root", "alice", "bob"]
@@ -33,8 +33,10 @@ def names(inventory):
     return sorted(token.key() for token in inventory.tokens)
 
 
-def load(owners=OWNERS):
+def load():
+    """What the overview does: find the owners, list them, remember the answers."""
     cache = CachedListings(Client())
+    owners, _ = find_owners(cache)
     inventory = take_inventory(cache, owners)
     cache.save()
     return inventory, cache
@@ -84,3 +86,23 @@ def test_the_overview_reuses_listings_but_a_revocation_lists_afresh(tmp_path, mo
     reply = site.post([("action", "preview"), ("t", "root:old-ci")])
     assert reply.status == 200
     assert [c["owner"] for c in site.server.calls("api_token_list")] == ["root"]
+
+
+def test_listresellers_is_remembered_while_the_resellers_file_is_unchanged(server, tmp_path):
+    resellers = tmp_path / "cpanel" / "var" / "cpanel" / "resellers"
+    resellers.parent.mkdir(parents=True, exist_ok=True)
+    resellers.write_text("alice:all\nbob:all\n")
+    load()
+    load()
+    assert len(server.calls("listresellers")) == 1
+    server.add_reseller("carol")
+    resellers.write_text("alice:all\nbob:all\ncarol:list-accts\n")  # cPanel rewrites it
+    inventory, _ = load()
+    assert len(server.calls("listresellers")) == 2
+    assert "carol" in inventory.owners
+
+
+def test_without_a_resellers_file_listresellers_is_always_asked(server):
+    load()
+    load()
+    assert len(server.calls("listresellers")) == 2
