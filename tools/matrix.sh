@@ -31,7 +31,7 @@ mkdir -p "$log_dir"
 if command -v pyenv >/dev/null 2>&1; then
     pyenv_root=$(pyenv root)
 else
-    pyenv_root=${PYENV_ROOT:-$HOME/.pyenv}
+    pyenv_root=${PYENV_ROOT:-${HOME:-/root}/.pyenv}
 fi
 
 banner() {
