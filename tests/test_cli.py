@@ -16,7 +16,7 @@ EXPIRED = {("root", "root-expired"), ("alice", "alice-expired"), ("alice", "alic
            ("bob", "bob-expired"), ("bob", "bob-old"), ("carol", "carol-expired"),
            ("carol", "carol-old")}
 TOKEN_RECORD_KEYS = {"owner", "name", "create_time", "expires_at", "full_access", "ip_limited",
-                     "action", "reason"}
+                     "action", "reason", "last_used"}
 OWNERS = ("root", "alice", "bob", "carol")
 BAD_CONFIG = "policy:\n  older_than_days: ninety\n"
 BAD_CONFIG_PROBLEM = "policy.older_than_days: expected a whole number of days, got 'ninety'"
@@ -644,3 +644,36 @@ def test_json_everywhere(cli, args):
     run = cli(*(args + ("--json",)))
     assert run.status == 0, run
     assert isinstance(run.json(), dict)
+
+
+# -- last-used evidence in plans and the audit log ----------------------------------------
+
+
+def write_tokens_log(cli, *lines):
+    logs = os.path.join(cli.cpanel_root, "usr", "local", "cpanel", "logs")
+    os.makedirs(logs, exist_ok=True)
+    with open(os.path.join(logs, "api_tokens_log"), "w") as handle:
+        handle.writelines(line + "\n" for line in lines)
+
+
+def log_line(when, user, token, ip="198.51.100.9"):
+    return ("[%s +0000] info [whostmgrd] Host: ['%s'] HTTP Status: ['200'], User: ['%s'], "
+            "Token Name: ['%s'], Request: ['GET /json-api/listaccts HTTP/1.1']" % (
+                when, ip, user, token))
+
+
+def test_plan_and_audit_say_when_each_token_was_last_used(cli, server):
+    write_tokens_log(cli, log_line("2026-09-01 08:00:00", "alice", "alice-fine"),
+                     log_line("2026-11-20 10:01:00", "bob", "bob-expired"))
+    plan = cli("plan", "--expired", "--json").json()
+    used = {(t["owner"], t["name"]): t["last_used"] for t in plan["tokens"]}
+    assert used[("bob", "bob-expired")] == "2026-11-20 10:01 UTC from 198.51.100.9"
+    assert used[("carol", "carol-expired")] == "never used"  # created after the evidence began
+    assert used[("carol", "carol-old")] == "not seen since 2026-09-01"
+    table = cli("plan", "--expired")
+    assert "LAST_USED" in table.out and "not seen since 2026-09-01" in table.out
+    cli("sweep", "--expired", "--owner", "bob", "--yes")
+    intent, outcome = cli.audit_records()
+    for record in (intent, outcome):
+        used = {t["name"]: t["last_used"] for t in record["tokens"]}
+        assert used["bob-expired"] == "2026-11-20 10:01 UTC from 198.51.100.9"

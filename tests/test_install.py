@@ -17,6 +17,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -264,12 +265,20 @@ def test_refuses_without_cpanel(src, root):
 
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv is needed to drop root")
 def test_refuses_when_not_root(root):
-    # The repository's own copy: tmp_path is not readable by nobody.
-    env = script_env(root)
-    proc = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                             "bash", real("install.sh")], env=env, cwd="/",
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
-    out, err = proc.communicate(timeout=60)
+    # The user nobody cannot read tmp_path, nor (in CI) the clone: give it a readable copy.
+    readable = tempfile.mkdtemp(prefix="tokensweeper-install-")
+    try:
+        os.chmod(readable, 0o755)
+        script = os.path.join(readable, "install.sh")
+        shutil.copy(real("install.sh"), script)
+        os.chmod(script, 0o755)
+        proc = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                 "bash", script], env=script_env(root), cwd="/",
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                universal_newlines=True)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        shutil.rmtree(readable)
     assert proc.returncode == 1
     assert "must run as root" in err
 

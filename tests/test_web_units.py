@@ -6,7 +6,7 @@ import io
 import pytest
 
 from tests.helpers import DAY, NOW
-from tokensweeper.policy import KEEP, PROTECTED, REVOKE, PlanItem, Protection
+from tokensweeper.policy import KEEP, PROTECTED, REVOKE, Plan, PlanItem, Protection, Selectors
 from tokensweeper.tokens import Token
 from tokensweeper.usage import UsageFacts
 from tokensweeper.web import request, security, views
@@ -33,12 +33,7 @@ def test_states_follow_the_plan_and_the_token():
 
 
 def rows(*tokens):
-    items = [PlanItem(t, KEEP, "") for t in tokens]
-
-    class Plan(object):
-        pass
-    plan = Plan()
-    plan.items = items
+    plan = Plan([PlanItem(t, KEEP, "") for t in tokens], Selectors(), NOW)
     return views.rows_from_plan(plan, UsageFacts.empty(), Protection(), NOW)
 
 

@@ -312,7 +312,12 @@ def plan_summary(plan):
 
 def plan_document(plan):
     items = [
-        dict(item.token.to_dict(), decision=item.decision, reason=item.reason)
+        dict(
+            item.token.to_dict(),
+            decision=item.decision,
+            reason=item.reason,
+            last_used=plan.last_used_of(item.token),
+        )
         for item in plan.items
     ]
     return {
@@ -326,11 +331,17 @@ def plan_document(plan):
 def print_plan(plan):
     shown = [i for i in plan.items if i.decision != "keep"]
     rows = [
-        [i.token.owner, i.token.name, "revoke" if i.decision == REVOKE else i.decision, i.reason]
+        [
+            i.token.owner,
+            i.token.name,
+            "revoke" if i.decision == REVOKE else i.decision,
+            plan.last_used_of(i.token) or "unknown",
+            i.reason,
+        ]
         for i in shown
     ]
     if rows:
-        print(table(rows, ["owner", "name", "action", "reason"]))
+        print(table(rows, ["owner", "name", "action", "last_used", "reason"]))
         print()
     print("Selected by: %s" % plan.selectors.describe())
     print(plan_summary(plan))
@@ -438,7 +449,9 @@ def cmd_revoke(ctx, args):
 
     def make_plan():
         tokens = ctx.client.list_tokens(args.owner)
-        return plan_for_names(tokens, wanted, ctx.cfg.protection(), ctx.now)
+        plan = plan_for_names(tokens, wanted, ctx.cfg.protection(), ctx.now)
+        plan.describe_use(ctx.usage)
+        return plan
 
     return carry_out(ctx, args, make_plan, actor(), ENFORCE)
 

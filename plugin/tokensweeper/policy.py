@@ -143,10 +143,19 @@ class Plan(object):
         self.now = now
         self.owner_errors = {}  # owner -> why its tokens could not be listed (set by the planner)
         self.problems = []  # owner names that were refused
+        self.last_used = {}  # (owner, name) -> "2026-11-20 10:01 UTC from ...", "never used", ...
         self._reasons = {item.token.key(): item.reason for item in items}
 
     def reason_of(self, token):
         return self._reasons.get(token.key(), "")
+
+    def describe_use(self, usage):
+        """Record how each token reads in the usage evidence, for every report of this plan."""
+        if usage is not None:
+            self.last_used = {i.token.key(): usage.describe(i.token, self.now) for i in self.items}
+
+    def last_used_of(self, token):
+        return self.last_used.get(token.key())
 
     def with_decision(self, decision):
         return [item for item in self.items if item.decision == decision]
@@ -280,7 +289,9 @@ def make_plan(tokens, usage, selectors, protection, now):
             items.append(PlanItem(token, PROTECTED, "%s (selected: %s)" % (protected, reason)))
         else:
             items.append(PlanItem(token, REVOKE, reason))
-    return Plan(items, selectors, now)
+    plan = Plan(items, selectors, now)
+    plan.describe_use(usage)
+    return plan
 
 
 def plan_for_names(tokens, wanted, protection, now):

@@ -34,9 +34,11 @@ class Outcome(object):
         self.action = action
         self.reason = reason
 
-    def to_dict(self):
+    def to_dict(self, last_used=None):
         record = self.token.to_dict()
         record.update(action=self.action, reason=self.reason)
+        if last_used:
+            record["last_used"] = last_used
         return record
 
 
@@ -54,6 +56,7 @@ class Result(object):
         self.owner_errors = {}
         self.refused = None
         self.audit_error = None
+        self.last_used = {}  # (owner, name) -> how the usage evidence reads, from the plan
 
     def count(self, action):
         return sum(1 for outcome in self.outcomes if outcome.action == action)
@@ -78,6 +81,9 @@ class Result(object):
             return 3
         return 0
 
+    def token_records(self):
+        return [o.to_dict(self.last_used.get(o.token.key())) for o in self.outcomes]
+
     def to_dict(self):
         return {
             "run_id": self.run_id,
@@ -87,7 +93,7 @@ class Result(object):
             "finished": audit.iso(self.finished),
             "selectors": self.selectors,
             "counts": self.counts(),
-            "tokens": [outcome.to_dict() for outcome in self.outcomes],
+            "tokens": self.token_records(),
             "owner_errors": self.owner_errors,
             "refused": self.refused,
             "audit_error": self.audit_error,
@@ -114,6 +120,7 @@ def execute(plan, client, lock, actor, mode, now, cap=None, parallel=4, clock=ti
         raise RuntimeError("execute() needs the sweep lock held")
     result = Result(audit.new_run_id(now), actor, mode, now, plan.selectors.to_dict())
     result.owner_errors.update(plan.owner_errors)
+    result.last_used = plan.last_used
     to_revoke = plan.to_revoke()
     _settle_without_calls(plan, result)
 
@@ -134,7 +141,10 @@ def execute(plan, client, lock, actor, mode, now, cap=None, parallel=4, clock=ti
         _record_body(
             result,
             "intent",
-            [dict(t.to_dict(), action=REVOKE, reason=plan.reason_of(t)) for t in to_revoke],
+            [
+                Outcome(t, REVOKE, plan.reason_of(t)).to_dict(plan.last_used_of(t))
+                for t in to_revoke
+            ],
         )
     )
     result.outcomes.extend(_revoke_all(client, to_revoke, plan, parallel))
@@ -215,7 +225,7 @@ def _record_body(result, event, tokens):
 def _record(result, event, clock):
     result.finished = int(clock())
     try:
-        audit.write(_record_body(result, event, [o.to_dict() for o in result.outcomes]))
+        audit.write(_record_body(result, event, result.token_records()))
     except audit.AuditError as error:
         if event == "refused" or event == "preview":
             raise

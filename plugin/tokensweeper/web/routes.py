@@ -276,7 +276,9 @@ def selection_plan(wanted, cfg, now):
     if missing:
         raise bad_request("{} has no token named “{}” (any more). Reload the overview.".format(
             missing[0][0], missing[0][1]))
-    return plan_for_names(inventory.tokens, wanted, cfg.protection(), now)
+    plan = plan_for_names(inventory.tokens, wanted, cfg.protection(), now)
+    plan.describe_use(load_usage())
+    return plan
 
 
 def preview_selection(ctx):

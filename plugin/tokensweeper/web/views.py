@@ -89,7 +89,8 @@ def rows_from_plan(plan, usage, protection, now):
     for item in plan.items:
         state, reason = classify(item, protection, now)
         use = usage.last_use(item.token)
-        rows.append(Row(item.token, state, reason, usage.describe(item.token, now),
+        described = plan.last_used_of(item.token) or usage.describe(item.token, now)
+        rows.append(Row(item.token, state, reason, described,
                         use.last_used if use else None, now))
     return rows
 
