@@ -1,0 +1,59 @@
+"""Who owns WHM API tokens: root, listresellers, and cPanel's token directory."""
+
+import pytest
+
+from tests.fakes.fakeserver import FakeServer
+from tests.helpers import DAY, NOW
+from tokensweeper.owners import find_owners, take_inventory, token_file_owners
+from tokensweeper.whmapi import Client
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    server = FakeServer(str(tmp_path / "fake"), now=NOW)
+    server.apply_env(monkeypatch)
+    monkeypatch.setenv("TOKENSWEEPER_CPANEL_ROOT", str(tmp_path / "cpanel"))
+    return server
+
+
+def token_dir(tmp_path):
+    directory = tmp_path / "cpanel" / "var" / "cpanel" / "authn" / "api_tokens_v2" / "whostmgr"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def test_root_resellers_and_token_file_owners_once_each_root_first(server, tmp_path):
+    for name in ("zed", "amy", "bob"):
+        server.add_reseller(name)
+    files = token_dir(tmp_path)
+    for name in ("bob", "former", "root"):  # a reseller whose privileges were removed
+        (files / (name + ".json")).write_text("{}")
+    (files / "README").write_text("not a token file")
+    owners, problems = find_owners(Client())
+    assert owners == ["root", "amy", "bob", "former", "zed"]
+    assert problems == []
+
+
+def test_names_that_are_no_cpanel_user_are_left_out_and_said(server, tmp_path):
+    files = token_dir(tmp_path)
+    for name in ("-rf", "Evil User", "ok-user"):
+        (files / (name + ".json")).write_text("{}")
+    owners, problems = find_owners(Client())
+    assert owners == ["root", "ok-user"]
+    assert len(problems) == 2 and all("not a valid cPanel user name" in p for p in problems)
+    assert server.calls("api_token_list") == []  # finding owners lists no tokens
+
+
+def test_a_missing_token_directory_means_no_extra_owners(server):
+    assert token_file_owners() == []
+    assert find_owners(Client()) == (["root"], [])
+
+
+def test_one_owner_failing_to_list_does_not_hide_the_others(server):
+    for name in ("amy", "bob"):
+        server.add_reseller(name)
+        server.add_token(name, name + "-token", NOW - DAY)
+    server.add_fault("fail", function="api_token_list", owner="amy", reason="The store is locked.")
+    inventory = take_inventory(Client(), ["root", "amy", "bob"], parallel=2)
+    assert [t.key() for t in inventory.tokens] == [("bob", "bob-token")]
+    assert list(inventory.errors) == ["amy"] and "The store is locked." in inventory.errors["amy"]
