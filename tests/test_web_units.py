@@ -6,6 +6,7 @@ import io
 import pytest
 
 from tests.helpers import DAY, NOW
+from tokensweeper import policy
 from tokensweeper.policy import KEEP, PROTECTED, REVOKE, Plan, PlanItem, Protection, Selectors
 from tokensweeper.tokens import Token
 from tokensweeper.usage import UsageFacts
@@ -17,7 +18,7 @@ def token(name, owner="root", age=10, expires=None):
 
 
 def state_of(tok, decision=KEEP, reason=""):
-    return views.classify(PlanItem(tok, decision, reason), Protection(), NOW)
+    return policy.state_of(PlanItem(tok, decision, reason), Protection(), NOW)
 
 
 def test_states_follow_the_plan_and_the_token():

@@ -15,7 +15,7 @@ import time
 from . import __version__, audit, clock, config, paths, usage
 from .lock import LockBusy, SweepLock
 from .owners import find_owners, order_owners, valid_owner
-from .policy import REVOKE, Selectors, plan_for_names, state_of
+from .policy import REVOKE, STATE_WORDS, Selectors, plan_for_names, state_of
 from .sweep import ENFORCE, build_plan, execute
 from .tokens import NAME_RE
 from .whmapi import Client, WhmapiError
@@ -271,7 +271,7 @@ def cmd_list(ctx, args):
                 "last_used": ctx.usage.describe(token, ctx.now),
                 "full_access": token.full_access,
                 "ip_limit": ", ".join(token.whitelist_ips) or "none",
-                "state": state_of(item, protection, ctx.now),
+                "state": STATE_WORDS[state_of(item, protection, ctx.now)[0]],
             }
         )
     if args.json:

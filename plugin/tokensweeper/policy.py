@@ -316,19 +316,29 @@ def plan_for_names(tokens, wanted, protection, now):
     return Plan(items, Selectors(names=sorted({n for _, n in wanted}), owners=owners), now)
 
 
-EXPIRING_SOON_DAYS = 7
-STATES = ("protected", "expired", "stale", "expiring soon", "active")
+EXPIRING_SOON_DAYS = 14
+# State key -> the words a listing uses for it.
+STATE_WORDS = {
+    "protected": "protected",
+    "expired": "expired",
+    "stale": "stale by policy",
+    "expiring": "expiring soon",
+    "active": "active",
+}
 
 
 def state_of(item, protection, now):
-    """The one word an overview shows for a token, given its item in the configured plan."""
+    """(state, reason): what an overview shows for a token, given its item in the configured
+    policy's plan. The one definition the page and the command share."""
     token = item.token
-    if protection.reason(token):
-        return "protected"
+    protected = protection.reason(token)
+    if item.decision == PROTECTED or protected:
+        return "protected", protected or item.reason
     if token.is_expired(now):
-        return "expired"
+        return "expired", item.reason if item.decision == REVOKE else "expired"
     if item.decision == REVOKE:
-        return "stale"
-    if token.expires_at is not None and token.expires_at <= now + EXPIRING_SOON_DAYS * DAY:
-        return "expiring soon"
-    return "active"
+        return "stale", item.reason
+    left = token.expires_in_days(now)
+    if left is not None and token.expires_at - now <= EXPIRING_SOON_DAYS * DAY:
+        return "expiring", "expires in %s" % days_phrase(left)
+    return "active", ""

@@ -5,10 +5,7 @@ module only turns a Plan's decisions and a token's facts into the state an
 admin sees, and orders rows for display.
 """
 
-from tokensweeper.policy import PROTECTED, REVOKE
-from tokensweeper.tokens import DAY
-
-EXPIRING_SOON_DAYS = 14
+from tokensweeper.policy import EXPIRING_SOON_DAYS, state_of
 
 # State key -> (label, icon, explanation). The icon and label carry the
 # meaning; colour only repeats it.
@@ -68,26 +65,10 @@ class Row(object):
         return self.state != "protected"
 
 
-def classify(item, protection, now):
-    """(state, reason) of one PlanItem of the configured policy's plan."""
-    token = item.token
-    protected = protection.reason(token)
-    if item.decision == PROTECTED or protected:
-        return "protected", protected or item.reason
-    if token.is_expired(now):
-        return "expired", item.reason if item.decision == REVOKE else "expired"
-    if item.decision == REVOKE:
-        return "stale", item.reason
-    left = token.expires_in_days(now)
-    if left is not None and token.expires_at - now <= EXPIRING_SOON_DAYS * DAY:
-        return "expiring", "expires in {} day{}".format(left, "" if left == 1 else "s")
-    return "active", ""
-
-
 def rows_from_plan(plan, usage, protection, now):
     rows = []
     for item in plan.items:
-        state, reason = classify(item, protection, now)
+        state, reason = state_of(item, protection, now)
         use = usage.last_use(item.token)
         described = plan.last_used_of(item.token) or usage.describe(item.token, now)
         rows.append(Row(item.token, state, reason, described,
