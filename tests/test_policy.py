@@ -291,7 +291,6 @@ def test_plan_groups_and_counts():
     plan = make_plan(TOKENS + [tok("ns1-trust", expires_in=-1)], None, Selectors(expired=True),
                      Protection(), NOW)
     assert plan.counts() == {REVOKE: 3, PROTECTED: 1, KEEP: 5, GONE: 0}
-    assert plan.owners_to_sweep() == ["bob", "root"]
     assert sorted(plan.by_owner()) == ["bob", "root"]
     assert len(plan.items) == len(TOKENS) + 1
 

@@ -58,9 +58,6 @@ class Inventory(object):
         self.tokens = tokens
         self.errors = errors
 
-    def tokens_of(self, owner):
-        return [token for token in self.tokens if token.owner == owner]
-
 
 def take_inventory(client, owners, parallel=4):
     """List every owner's tokens, a bounded number of owners at a time (each call is slow)."""

@@ -163,9 +163,6 @@ class Plan(object):
     def to_revoke(self):
         return [item.token for item in self.with_decision(REVOKE)]
 
-    def owners_to_sweep(self):
-        return sorted({token.owner for token in self.to_revoke()})
-
     def by_owner(self):
         grouped = {}
         for item in self.items:
