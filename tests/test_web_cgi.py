@@ -643,3 +643,12 @@ def test_overview_is_paged_and_pages_keep_the_filters(site, monkeypatch):
     assert "monitoring" not in second.body
     # A page past the end shows the last page.
     assert _names(site.get("sort=name&p=9")) == ["old-ci"]
+
+
+def test_audit_shows_when_each_revoked_token_was_last_used(site):
+    site.write("usr/local/cpanel/logs/api_tokens_log",
+               "[2026-11-20 10:01:00 +0000] info [whostmgrd] Host: ['198.51.100.9'] HTTP Status: "
+               "['200'], User: ['root'], Token Name: ['old-ci'], Request: ['GET /json-api/x']\n")
+    site.post(revoke_form("root:old-ci"))
+    text = site.get("page=audit").text()
+    assert "Last used" in text and "2026-11-20 10:01 UTC from 198.51.100.9" in text
