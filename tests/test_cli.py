@@ -677,3 +677,12 @@ def test_plan_and_audit_say_when_each_token_was_last_used(cli, server):
     for record in (intent, outcome):
         used = {t["name"]: t["last_used"] for t in record["tokens"]}
         assert used["bob-expired"] == "2026-11-20 10:01 UTC from 198.51.100.9"
+
+
+def test_list_shows_every_owner_even_when_sweeps_are_limited_to_some(cli, server):
+    cli.config("owners: [bob]\n")
+    listed = cli("list", "--json").json()["tokens"]
+    assert {t["owner"] for t in listed} == set(OWNERS)
+    planned = cli("plan", "--json").json()
+    revoke = {(t["owner"], t["name"]) for t in planned["tokens"] if t["decision"] == "revoke"}
+    assert revoke == {("bob", "bob-expired"), ("bob", "bob-old")}

@@ -223,19 +223,23 @@ class Context(object):
             self._usage = usage.load_usage()
         return self._usage
 
-    def owners(self, wanted=None):
+    def owners(self, wanted=None, everyone=False):
+        """The owners to list: those wanted, else every owner, narrowed to the config's
+        `owners` unless everyone (a listing shows every token; sweeps stay in scope)."""
         if wanted:
             return order_owners(wanted)
         progress("finding token owners...")
         owners, problems = find_owners(self.client)
         for problem in problems:
             print("warning: %s" % problem, file=sys.stderr)
-        if self.cfg.owners != "all":
+        if self.cfg.owners != "all" and not everyone:
             owners = [owner for owner in owners if owner in self.cfg.owners]
         return owners
 
-    def plan(self, selectors, owners=None):
-        owners = self.owners(owners or list(selectors.owners) or None)
+    def plan(self, selectors, owners=None, everyone=False):
+        if not owners and not everyone:
+            owners = list(selectors.owners) or None  # list only the owners a sweep may touch
+        owners = self.owners(owners, everyone)
         progress("listing the tokens of %s..." % plural(len(owners), "owner"))
         plan = build_plan(
             self.client,
@@ -256,7 +260,7 @@ def report_listing_errors(errors):
 
 
 def cmd_list(ctx, args):
-    plan = ctx.plan(ctx.cfg.selectors(), [args.owner] if args.owner else None)
+    plan = ctx.plan(ctx.cfg.selectors(), [args.owner] if args.owner else None, everyone=True)
     protection = ctx.cfg.protection()
     rows = []
     for item in plan.items:
