@@ -686,3 +686,9 @@ def test_list_shows_every_owner_even_when_sweeps_are_limited_to_some(cli, server
     planned = cli("plan", "--json").json()
     revoke = {(t["owner"], t["name"]) for t in planned["tokens"] if t["decision"] == "revoke"}
     assert revoke == {("bob", "bob-expired"), ("bob", "bob-old")}
+
+
+def test_json_output_never_mixes_with_a_question(cli, server):
+    run = cli("sweep", "--expired", "--json")
+    assert run.status == 2 and "add --yes" in run.err and run.out == ""
+    assert server.calls() == []

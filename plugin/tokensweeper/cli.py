@@ -381,6 +381,8 @@ def carry_out(ctx, args, make_plan, actor, mode, unattended=False):
     the same, or nothing is revoked. --yes and unattended runs plan under the lock.
     """
     asks = not (unattended or args.yes)
+    if asks and args.json:
+        raise CliError("--json output cannot hold a question: add --yes", USAGE)
     if asks and not sys.stdin.isatty():
         raise CliError("refusing to revoke without --yes: standard input is not a terminal", USAGE)
     confirmed = None
