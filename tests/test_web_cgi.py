@@ -183,7 +183,8 @@ def _names(reply):
 
 
 @pytest.mark.parametrize("query", ["sort=secret", "state=bogus", "dir=up", "p=0", "p=x",
-                                   "q=%ff", "page=audit&format=xml"])
+                                   "q=%ff", "page=audit&format=xml", "p=%C2%B2",
+                                   "p=" + "9" * 5000, "page=audit&p=" + "9" * 5000])
 def test_malformed_parameters_get_a_400_page(site, query):
     reply = site.get(query)
     assert reply.status == 400
@@ -492,6 +493,13 @@ def test_truncated_or_undeclared_body_is_refused(site):
     assert site.send(env, form.encode()).status == 400
     env = site.env("POST", CONTENT_TYPE="application/x-www-form-urlencoded")
     assert site.send(env, form.encode()).status == 411
+
+
+@pytest.mark.parametrize("length, status", [("\u00b2", 411), ("\u0661", 411),
+                                            ("9" * 5000, 413)])
+def test_content_length_other_than_ascii_digits_or_absurdly_long_is_refused(site, length, status):
+    env = site.env("POST", CONTENT_TYPE="application/x-www-form-urlencoded", CONTENT_LENGTH=length)
+    assert site.send(env, b"action=preview&t=root%3Aold-ci").status == status
 
 
 def test_invalid_utf8_in_form_is_400(site):

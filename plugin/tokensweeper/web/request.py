@@ -5,6 +5,7 @@ strict: an unexpected body, bad encoding or a body over the size limit is
 refused before any other code sees it.
 """
 
+import re
 from urllib.parse import parse_qsl
 
 # A selection of every token of a big server (5,000 tokens of ~70 bytes each)
@@ -13,6 +14,10 @@ MAX_BODY = 1024 * 1024
 MAX_FIELDS = 20000
 
 FORM_TYPE = "application/x-www-form-urlencoded"
+
+# ASCII digits only: str.isdigit() also accepts "²" or "١", which int() then
+# rejects or reads, and a number of thousands of digits makes int() raise.
+DIGITS_RE = re.compile(r"^[0-9]+\Z")
 
 
 class HttpError(Exception):
@@ -82,9 +87,9 @@ def read_body(env, stream):
     if ctype != FORM_TYPE:
         raise HttpError(415, "Unsupported form", "Forms must be sent as " + FORM_TYPE + ".")
     raw_length = env.get("CONTENT_LENGTH", "").strip()
-    if not raw_length.isdigit():
+    if not DIGITS_RE.match(raw_length):
         raise HttpError(411, "Length required", "The request does not say how long its body is.")
-    length = int(raw_length)
+    length = int(raw_length) if len(raw_length) <= len(str(MAX_BODY)) else MAX_BODY + 1
     if length > MAX_BODY:
         raise HttpError(413, "Request too large",
                         "The form is larger than {} bytes; select fewer tokens.".format(MAX_BODY))

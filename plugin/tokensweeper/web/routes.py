@@ -19,7 +19,7 @@ from tokensweeper.usage import load_usage
 from tokensweeper.whmapi import Client, WhmapiError
 
 from . import render, security, views
-from .request import HttpError, bad_request
+from .request import DIGITS_RE, HttpError, bad_request
 from .response import Response
 
 PAGE_SIZE = 250
@@ -94,7 +94,7 @@ def _choice(request, name, allowed, default):
 
 def _page_number(request, name="p"):
     raw = request.arg(name, "1")
-    if not raw.isdigit() or int(raw) < 1 or len(raw) > 6:
+    if len(raw) > 6 or not DIGITS_RE.match(raw) or int(raw) < 1:
         raise bad_request("The page number must be a whole number from 1.")
     return int(raw)
 
