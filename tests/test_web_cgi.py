@@ -191,6 +191,14 @@ def test_malformed_parameters_get_a_400_page(site, query):
     assert "Bad request" in reply.text()
 
 
+def test_raw_non_utf8_bytes_in_the_query_string_get_a_400_page(site):
+    # os.environ hands undecodable bytes to Python as lone surrogates.
+    raw = os.fsdecode(b"q=\xff&owner=\xfe")
+    reply = site.get(raw)
+    assert reply.status == 400
+    assert "not valid URL-encoded UTF-8" in reply.text()
+
+
 def test_unknown_parameters_are_ignored(site):
     assert site.get("colour=blue&utm=x").status == 200
 

@@ -99,7 +99,7 @@ def test_form_fields_keep_repeats_and_blanks():
     assert fields == {"t": ["a", "b"], "empty": [""], "x": ["\u2713"]}
 
 
-@pytest.mark.parametrize("text", ["a=%ff", "a=%00", "%00=1"])
+@pytest.mark.parametrize("text", ["a=%ff", "a=%00", "%00=1", "a=\udcff"])
 def test_bad_encoding_or_nul_is_400(text):
     with pytest.raises(request.HttpError) as raised:
         request.parse_fields(text)

@@ -68,8 +68,11 @@ class Request(object):
 def parse_fields(text):
     """Parse urlencoded text into name -> [values]; 400 on bad encoding."""
     try:
+        # Raw non-UTF-8 bytes in QUERY_STRING reach os.environ as lone surrogates, which
+        # parse_qsl keeps and which would only fail when the page is encoded.
+        text.encode("utf-8")
         pairs = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeError, ValueError):
         raise bad_request("The request is not valid URL-encoded UTF-8.")
     if len(pairs) > MAX_FIELDS:
         raise bad_request("The request has too many fields.")
