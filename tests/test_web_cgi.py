@@ -5,6 +5,7 @@ fake whmapi1, with a fixed clock. One test at the end runs plugin/index.cgi as a
 separate process, as cpsrvd does. Runs on every Python of the matrix.
 """
 
+import errno
 import io
 import json
 import os
@@ -289,6 +290,18 @@ def test_csrf_secret_is_private_to_root(site):
     os.chmod(secret, 0o644)
     site.get()
     assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
+
+
+def test_a_failed_first_write_of_the_csrf_secret_does_not_break_the_page(site, monkeypatch):
+    def disk_full(count):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    with monkeypatch.context() as patch:
+        patch.setattr(security.os, "urandom", disk_full)
+        assert site.get().status == 500
+    # No empty ("damaged") secret was left behind: the next request makes a whole one.
+    reply = site.get()
+    assert reply.status == 200
+    assert 'name="nonce" value="{}"'.format(site.nonce()) in reply.body
 
 
 def test_unknown_action_is_400(site):

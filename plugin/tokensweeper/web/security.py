@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import os
 import re
+import tempfile
 
 from tokensweeper import paths
 from tokensweeper.resellers import reseller_acls
@@ -59,14 +60,8 @@ def load_secret():
     """The CSRF key: 32 random bytes kept 0600 in the state directory."""
     _ensure_state_dir()
     path = paths.state_path(SECRET_NAME)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError as err:
-        if err.errno != errno.EEXIST:
-            raise
-    else:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(os.urandom(32).hex())
+    if not os.path.exists(path):
+        _create_secret(path)
     # Tighten a secret someone copied around with looser permissions.
     if os.stat(path).st_mode & 0o077:
         os.chmod(path, 0o600)
@@ -76,6 +71,26 @@ def load_secret():
         raise RuntimeError(
             "The CSRF secret {} is damaged; delete it to make a new one.".format(path))
     return secret.encode("ascii")
+
+
+def _create_secret(path):
+    """Write a new secret under a temporary name, then link it into place.
+
+    Created in place, a concurrent first request could read it still empty, and a
+    failed write would leave an empty secret that breaks every later request. The
+    link is atomic and refuses to replace a secret another request made first.
+    """
+    fd, temporary = tempfile.mkstemp(prefix=".csrf.", dir=os.path.dirname(path))  # 0600
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(os.urandom(32).hex())
+        try:
+            os.link(temporary, path)
+        except OSError as err:
+            if err.errno != errno.EEXIST:
+                raise
+    finally:
+        os.unlink(temporary)
 
 
 def make_nonce(user, security_token, secret=None):
