@@ -293,6 +293,17 @@ def test_listresellers_shape(server):
     assert "root" not in data["reseller"]
 
 
+def test_listresellers_order_is_neither_sorted_nor_as_added(server):
+    """cPanel's order is arbitrary: the fake must not hand out a convenient one."""
+    for name in ("carol", "dave"):
+        server.add_reseller(name)
+    added = server.resellers()
+    assert added == sorted(added)  # so one answer can differ from both
+    listed = api(server, "listresellers")["data"]["reseller"]
+    assert sorted(listed) == added
+    assert listed != added
+
+
 def test_listaccts_want(server):
     accounts = api(server, "listaccts", "want=user,owner,suspended")["data"]["acct"]
     assert accounts == [{"user": "bob", "owner": "root", "suspended": 0},
