@@ -233,8 +233,18 @@ def test_api_token_request_by_a_reseller_is_refused_even_with_all(site):
     assert "API token are accepted from root only" in reply.text()
 
 
-def test_api_token_request_by_root_is_allowed(site):
+def test_api_token_request_by_root_with_a_full_access_token_is_allowed(site):
+    site.token("root", "automation")  # created without acls: full access
     assert site.get(WHM_API_TOKEN_NAME="automation").status == 200
+
+
+def test_api_token_request_with_a_narrowed_or_unknown_root_token_is_refused(site):
+    site.server.add_token("root", "readonly", NOW - DAY, acls={"list-accts": 1})
+    reply = site.get(WHM_API_TOKEN_NAME="readonly")
+    assert reply.status == 403 and "has limited privileges" in reply.text()
+    assert site.get(WHM_API_TOKEN_NAME="nosuchtoken").status == 403
+    refused = site.post(revoke_form("root:old-ci"), WHM_API_TOKEN_NAME="readonly")
+    assert refused.status == 403 and site.revokes() == []
 
 
 def test_request_without_whm_session_token_is_refused(site):

@@ -39,6 +39,11 @@ def _dispatch(env, stream, now):
     request = parse_request(env, stream)
     # Imported here so a refused request never loads the engine.
     from . import routes
+
+    if env.get("WHM_API_TOKEN_NAME"):
+        refusal = security.api_token_refusal(env["WHM_API_TOKEN_NAME"], routes.client())
+        if refusal:
+            raise HttpError(403, "Access denied", refusal)
     return routes.route(request, now)
 
 

@@ -43,6 +43,28 @@ def check_access(env):
     return Access(True, "")
 
 
+def api_token_refusal(name, client):
+    """Why a request made with root's API token `name` may not use the page, or None.
+
+    A root token can be narrowed to a few ACLs, while this page can revoke every
+    token on the server: only a full-access token may use it. Costs one whmapi1
+    call, on API-token requests only."""
+    from tokensweeper.tokens import TokenDataError
+    from tokensweeper.whmapi import WhmapiError
+
+    try:
+        tokens = client.list_tokens("root")
+    except (WhmapiError, TokenDataError) as error:
+        return "The API token behind this request could not be checked: {}".format(error)
+    token = next((t for t in tokens if t.name == name), None)
+    if token is None:
+        return "The API token behind this request is not one of root's tokens."
+    if not token.full_access:
+        return ("The API token “{}” has limited privileges; this page can revoke every token "
+                "on the server, so it needs a full-access token.".format(name))
+    return None
+
+
 def valid_security_token(token):
     return bool(SECURITY_TOKEN_RE.match(token or ""))
 
