@@ -116,3 +116,14 @@ def test_body_is_read_to_the_declared_length_only():
            "CONTENT_TYPE": "application/x-www-form-urlencoded; charset=UTF-8"}
     parsed = request.parse_request(env, io.BytesIO(b"a=1&b=2"))
     assert parsed.form == {"a": ["1"]}
+
+
+def test_compiled_templates_are_never_loaded_from_a_directory_others_can_write(tmp_path,
+                                                                               monkeypatch):
+    from tokensweeper.web import render
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    monkeypatch.setenv("TOKENSWEEPER_STATE_DIR", str(state))
+    assert render._bytecode_cache() is not None
+    state.chmod(0o777)
+    assert render._bytecode_cache() is None

@@ -49,9 +49,16 @@ def _bytecode_cache():
     directory = paths.state_path("template-cache")
     try:
         os.makedirs(directory, mode=0o700, exist_ok=True)
+        private = all(_private(path) for path in (paths.state_dir(), directory))
     except OSError:
         return None
-    return jinja2.FileSystemBytecodeCache(directory)
+    # Compiled templates are code run as root: never load them from where others can write.
+    return jinja2.FileSystemBytecodeCache(directory) if private else None
+
+
+def _private(path):
+    info = os.stat(path)
+    return info.st_uid == os.getuid() and not info.st_mode & 0o022
 
 
 def asset_url(name):
