@@ -351,6 +351,27 @@ def test_fault_exit_after_the_work_still_revokes(server):
     assert "x" not in server.token_names("root")
 
 
+def test_fault_exit_with_json_before_the_work(server):
+    add_names(server, "root", ["x"])
+    server.add_fault("exit", function="api_token_revoke", status=2, message="Died.", json=True)
+    status, out, err = run(server, "--output=json", "api_token_revoke", "token_name=x")
+    assert (status, err.strip()) == (2, "Died.")
+    assert json.loads(out)["metadata"] == {"command": "api_token_revoke", "reason": "Died.",
+                                           "result": 0, "version": 1}
+    assert "x" in server.token_names("root")
+
+
+def test_fault_exit_with_json_after_the_work_prints_the_ok_answer(server):
+    add_names(server, "root", ["x"])
+    server.add_fault("exit", function="api_token_list", when="after", json=True)
+    status, out, _ = run(server, "--output=json", "api_token_list")
+    document = json.loads(out)
+    assert status == 1 and ok(document)
+    assert "x" in document["data"]["tokens"]
+    (call,) = server.calls()
+    assert (call["exit"], call["result"]) == (1, 1)
+
+
 def test_fault_garbage(server):
     server.add_fault("garbage", text="<html>oops</html>")
     status, out, _ = run(server, "--output=json", "api_token_list")

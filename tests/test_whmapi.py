@@ -192,6 +192,26 @@ def test_exit_after_the_work_is_still_a_failure(client, server):
         client.revoke_tokens("root", ["alpha"])
 
 
+def test_non_zero_exit_with_a_failure_answer_gives_cpanels_reason(client, server):
+    server.add_fault("exit", function="api_token_revoke", status=2, json=True,
+                     message=CPANEL_LOCK_REASON)
+    with pytest.raises(WhmapiFailed) as raised:
+        client.revoke_tokens("root", ["alpha"])
+    assert raised.value.reason == "exit status 2: " + CPANEL_LOCK_REASON
+    assert "alpha" in server.token_names("root")
+
+
+def test_non_zero_exit_with_an_ok_answer_is_a_failure_that_does_not_say_ok(client, server):
+    """whmapi1 printed a complete OK listing, then died: the listing is not trusted, and
+    the message gives the error whmapi1 printed, not the answer's "OK"."""
+    server.add_fault("exit", function="api_token_list", when="after", json=True,
+                     message="Out of memory!")
+    with pytest.raises(WhmapiFailed) as raised:
+        client.list_tokens("root")
+    assert raised.value.reason == (
+        "exit status 1 although the answer said it succeeded: Out of memory!")
+
+
 def test_result_0_is_a_failure_with_cpanels_reason(client, server):
     server.add_fault("fail", function="api_token_revoke")
     with pytest.raises(WhmapiFailed) as raised:

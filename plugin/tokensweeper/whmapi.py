@@ -122,11 +122,10 @@ class Client(object):
         if not isinstance(metadata, dict):
             raise WhmapiBadOutput(function, owner, "the answer has no metadata")
         reason = str(metadata.get("reason") or "").strip()
+        said_ok = str(metadata.get("result")) == "1"
         if status != 0:
-            raise WhmapiFailed(
-                function, owner, "exit status %d: %s" % (status, reason or _first_line(err))
-            )
-        if str(metadata.get("result")) != "1":
+            raise WhmapiFailed(function, owner, _exit_reason(status, said_ok, reason, err))
+        if not said_ok:
             raise WhmapiFailed(function, owner, reason or "result 0 without a reason")
         data = envelope.get("data")
         return data if isinstance(data, dict) else {}
@@ -173,6 +172,14 @@ def _decode(out, function, owner, status, err):
     if not isinstance(envelope, dict):
         raise WhmapiBadOutput(function, owner, "the answer is not a JSON object")
     return envelope
+
+
+def _exit_reason(status, said_ok, reason, err):
+    # An answer that says OK from a process that then failed must not read as "OK".
+    if said_ok:
+        detail = _first_line(err) or "no message"
+        return "exit status %d although the answer said it succeeded: %s" % (status, detail)
+    return "exit status %d: %s" % (status, reason or _first_line(err) or "no message")
 
 
 def _kill_group(child):
