@@ -445,11 +445,26 @@ def test_fault_no_data_and_null_data(server):
     assert api(server, "listresellers")["data"] is None
 
 
+def test_fault_empty_data(server):
+    server.add_fault("empty_data", function="listresellers")
+    assert api(server, "listresellers")["data"] == {}
+
+
 def test_fault_warnings(server):
     server.add_fault("warnings", messages=["Disk almost full."])
     document = api(server, "listresellers")
     assert ok(document)
     assert document["metadata"]["output"] == {"warnings": ["Disk almost full."]}
+
+
+def test_fault_messages_next_to_warnings(server):
+    server.add_fault("warnings", function="api_token_list")
+    server.add_fault("messages", function="api_token_list", messages=["Cache rebuilt."])
+    document = api(server, "api_token_list")
+    assert ok(document) and "my-read-only-token" in document["data"]["tokens"]
+    output = document["metadata"]["output"]
+    assert output["messages"] == ["Cache rebuilt."]
+    assert len(output["warnings"]) == 1 and "“" in output["warnings"][0]
 
 
 def test_counted_fault_fires_on_the_chosen_calls_only(server):

@@ -118,7 +118,7 @@ def test_list_tokens_gives_token_objects(client):
 
 
 @pytest.mark.parametrize("kind", ["expires_as_string", "acls_as_string", "whitelist_absent",
-                                  "whitelist_empty", "warnings", "latency"])
+                                  "whitelist_empty", "warnings", "messages", "latency"])
 def test_quirky_answers_give_the_same_tokens(client, server, kind):
     plain = [(t.to_dict(), t.acls, t.whitelist_ips) for t in client.list_tokens("root")]
     params = {"seconds": 0.01} if kind == "latency" else {}
@@ -128,11 +128,18 @@ def test_quirky_answers_give_the_same_tokens(client, server, kind):
     assert kind in server.calls()[-1]["faults"]
 
 
-@pytest.mark.parametrize("kind", ["no_data", "null_data"])
+@pytest.mark.parametrize("kind", ["no_data", "null_data", "empty_data"])
 def test_answers_without_data_give_an_empty_dict(client, server, kind):
     server.add_fault(kind, function="listresellers")
     assert client.call("listresellers") == {}
     assert client.list_resellers() == []
+
+
+@pytest.mark.parametrize("kind", ["no_data", "null_data", "empty_data"])
+def test_a_revoke_answer_without_data_is_success(client, server, kind):
+    server.add_fault(kind, function="api_token_revoke")
+    assert client.revoke_tokens("bob", ["gamma"]) == 1
+    assert server.token_names("bob") == set()
 
 
 def test_list_resellers(client, server):
