@@ -68,6 +68,14 @@ def test_list_matches_documented_example(server):
     assert tokens["my-read-only-token"]["whitelist_ips"] is None
 
 
+def test_token_order_is_not_the_order_of_creation(server):
+    add_names(server, "root", ["a1", "b2", "c3"])
+    listed = list(api(server, "api_token_list")["data"]["tokens"])
+    assert sorted(listed) == sorted(server.token_names("root"))
+    assert listed != list(server.tokens("root"))
+    assert listed != sorted(listed)
+
+
 def test_default_output_is_yaml(server):
     status, out, _ = run(server, "api_token_list")
     assert status == 0
