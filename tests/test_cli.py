@@ -692,3 +692,13 @@ def test_json_output_never_mixes_with_a_question(cli, server):
     run = cli("sweep", "--expired", "--json")
     assert run.status == 2 and "add --yes" in run.err and run.out == ""
     assert server.calls() == []
+
+
+def test_cpanels_curly_quotes_survive_an_ascii_only_terminal(cli, server):
+    """Cron runs Python 3.6 in the C locale: stdout is ASCII there."""
+    server.add_fault("fail", function="api_token_revoke", owner="bob",
+                     reason="The system failed to revoke the API token: “locked”.")
+    run = cli("sweep", "--expired", "--owner", "bob", "--yes", PYTHONIOENCODING="ascii")
+    assert run.status == 3, run
+    assert "Traceback" not in run.err
+    assert "\\u201clocked\\u201d" in run.out and "failed" in run.out

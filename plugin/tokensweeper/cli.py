@@ -7,6 +7,7 @@ finished with failed tokens. --json on every command prints one JSON document.
 import argparse
 import calendar
 import getpass
+import io
 import json
 import os
 import sys
@@ -569,7 +570,18 @@ def run(args):
     return cmd_revoke(ctx, args)
 
 
+def escape_unencodable_output():
+    """Under cron's C locale Python 3.6 writes ASCII, and cPanel's messages carry curly
+    quotes: escape what the terminal cannot show rather than lose the report to a traceback."""
+    out = sys.stdout
+    if getattr(out, "errors", None) == "strict" and hasattr(out, "buffer"):
+        if (out.encoding or "").lower().replace("-", "") != "utf8":
+            sys.stdout = io.TextIOWrapper(out.buffer, encoding=out.encoding,
+                                          errors="backslashreplace", line_buffering=True)
+
+
 def main(argv=None):
+    escape_unencodable_output()
     args = build_parser().parse_args(argv)
     try:
         return run(args)
