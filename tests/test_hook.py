@@ -512,3 +512,10 @@ def test_a_missing_library_leaves_stdout_empty_which_cpanel_reads_as_success(tmp
                             env=env)
     out, err = proc.communicate(suspend("res1"), timeout=60)
     assert out == b"" and b"tokensweeper" in err
+
+
+def test_the_answer_survives_an_ascii_only_stdout(hook):
+    """cPanel strips the environment: under the C locale Python 3.6 writes ASCII."""
+    out, err = hook.run(suspend("caf\u00e9"), PYTHONIOENCODING="ascii")
+    assert_success_line(out)
+    assert b"caf\\xe9" in out and "Traceback" not in err

@@ -106,9 +106,18 @@ def answer(message):
     text = " ".join(str(message).split())
     if len(text) > MAX_MESSAGE:
         text = text[:MAX_MESSAGE - 3] + "..."
+    # As bytes, ASCII-escaped: cPanel's reasons carry curly quotes, and under a stripped
+    # environment (C locale) Python 3.6 cannot encode them for a text stdout.
+    line = ("1 tokensweeper: %s\n" % text).encode("ascii", "backslashreplace")
+    out = getattr(sys.stdout, "buffer", None)
     try:
-        sys.stdout.write("1 tokensweeper: %s\n" % text)
-        sys.stdout.flush()
+        if out is None:
+            sys.stdout.write(line.decode("ascii"))
+            sys.stdout.flush()
+        else:
+            sys.stdout.flush()
+            out.write(line)
+            out.flush()
     except (OSError, ValueError):
         pass  # nobody is reading: nothing else to do
     return 0
