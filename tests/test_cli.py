@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from tests.helpers import NOW, Cli, add, names_in, new_server
+from tests.helpers import DAY, NOW, Cli, add, names_in, new_server
 from tokensweeper import paths
 from tokensweeper.lock import SweepLock
 
@@ -702,3 +702,29 @@ def test_cpanels_curly_quotes_survive_an_ascii_only_terminal(cli, server):
     assert run.status == 3, run
     assert "Traceback" not in run.err
     assert "\\u201clocked\\u201d" in run.out and "failed" in run.out
+
+
+def test_a_former_reseller_with_tokens_on_disk_is_a_warning_not_a_failure(cli, server):
+    """Reseller privileges removed: the token file stays, whmapi1 --user refuses the user."""
+    server.add_reseller("gone")
+    server.add_token("gone", "gone-old", NOW - 400 * DAY, expires_at=NOW - DAY)
+    server.write_token_files(cli.cpanel_root)
+    server.remove_reseller("gone")
+    resellers = os.path.join(cli.cpanel_root, "var", "cpanel", "resellers")
+    with open(resellers, "w") as handle:
+        handle.write("alice:all\nbob:all\ncarol:all\n")
+    run = cli("plan", "--expired", "--json")
+    assert run.status == 0, run
+    assert any("gone has WHM API tokens on disk but is not a reseller" in p
+               for p in run.json()["problems"])
+    assert "warning: gone has WHM API tokens on disk" in run.err
+    cli.config("mode: enforce\n")
+    scheduled = cli("sweep", "--scheduled")
+    assert scheduled.status == 0 and "gone" not in scheduled.err + scheduled.out
+
+
+def test_a_reseller_whose_listing_fails_is_still_an_error(cli, server):
+    server.add_fault("fail", function="api_token_list", owner="bob", reason="locked")
+    server.write_token_files(cli.cpanel_root)  # bob has a file, but no resellers file says more
+    run = cli("plan", "--expired", "--json")
+    assert run.status == 3 and "bob" in run.json()["owner_errors"]

@@ -244,11 +244,12 @@ def test_a_former_reseller_with_a_token_file_is_not_on_the_fast_path(hook):
     hook.config(ENFORCE_SWEEP)
     hook.tokens("exres", [("leftover", 100, -5)])  # a token file, not in the resellers file
     out, err = hook.run(suspend("exres"))
-    # The fake's whmapi1 refuses --user for this user: the hook asks anyway, and says so.
-    assert_answer_starts(out, "suspendacct exres: could not list its tokens, nothing revoked")
+    # The fake's whmapi1 refuses --user for this user: the hook asks anyway, and says why.
+    assert_answer_starts(
+        out, "suspendacct exres: its tokens cannot be listed (not a reseller), nothing revoked")
     calls = [(c["function"], c["owner"]) for c in hook.server.calls()]
     assert calls == [("api_token_list", "exres")]
-    assert "could not list the tokens of exres" in err
+    assert "exres has WHM API tokens on disk but is not a reseller" in err
 
 
 # -- suspension -------------------------------------------------------------------

@@ -216,7 +216,9 @@ class Context(object):
         self.cfg = cfg
         self.client = Client()
         self.now = clock.now()
+        self.quiet = False  # the scheduled run: warnings are not worth a cron mail
         self._usage = None
+        self._owner_problems = []
 
     @property
     def usage(self):
@@ -230,9 +232,7 @@ class Context(object):
         if wanted:
             return order_owners(wanted)
         progress("finding token owners...")
-        owners, problems = find_owners(self.client)
-        for problem in problems:
-            print("warning: %s" % problem, file=sys.stderr)
+        owners, self._owner_problems = find_owners(self.client)
         if self.cfg.owners != "all" and not everyone:
             owners = [owner for owner in owners if owner in self.cfg.owners]
         return owners
@@ -251,13 +251,17 @@ class Context(object):
             owners,
             self.cfg.parallel_owners,
         )
-        report_listing_errors(plan.owner_errors)
+        plan.problems = self._owner_problems + plan.problems
+        self.report(plan)
         return plan
 
-
-def report_listing_errors(errors):
-    for owner, message in sorted(errors.items()):
-        print("error: could not list the tokens of %s: %s" % (owner, message), file=sys.stderr)
+    def report(self, plan):
+        """Listing failures always reach stderr; warnings (refused or dormant owners) too,
+        except in the scheduled run."""
+        for problem in [] if self.quiet else plan.problems:
+            print("warning: %s" % problem, file=sys.stderr)
+        for owner, message in sorted(plan.owner_errors.items()):
+            print("error: could not list the tokens of %s: %s" % (owner, message), file=sys.stderr)
 
 
 def cmd_list(ctx, args):
@@ -280,7 +284,8 @@ def cmd_list(ctx, args):
             }
         )
     if args.json:
-        emit_json({"tokens": rows, "owner_errors": plan.owner_errors, "now": audit.iso(ctx.now)})
+        emit_json({"tokens": rows, "owner_errors": plan.owner_errors, "problems": plan.problems,
+                   "now": audit.iso(ctx.now)})
     else:
         headers = [
             "owner",
@@ -330,6 +335,7 @@ def plan_document(plan):
         "counts": plan.counts(),
         "tokens": items,
         "owner_errors": plan.owner_errors,
+        "problems": plan.problems,
     }
 
 
@@ -442,6 +448,7 @@ def print_result(result, as_json, quiet):
 
 def cmd_sweep(ctx, args):
     if args.scheduled:
+        ctx.quiet = True
         if given_selectors(args):
             raise CliError("--scheduled applies the config's policy; it takes no selectors", USAGE)
         return carry_out(

@@ -326,6 +326,10 @@ def revoke(event, account, action, cfg, now):
     with SweepLock(paths.lock_file()) as lock:
         plan = build_plan(client, selectors, cfg.protection(), _usage_for(selectors), now,
                           owners=[account], parallel=1)
+        for problem in plan.problems:
+            log(problem)
+        if plan.problems and not plan.items:
+            return "its tokens cannot be listed (not a reseller), nothing revoked"
         result = execute(plan, client, lock, event.actor, cfg.mode, now,
                          cap=cfg.max_revoke_per_run, parallel=1)
     log_result(result)

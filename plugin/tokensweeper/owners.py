@@ -12,6 +12,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 
 from . import paths
+from .resellers import read_resellers
 from .tokens import TokenDataError, parse_token_list
 from .whmapi import WhmapiError
 
@@ -51,12 +52,27 @@ def find_owners(client):
 
 
 class Inventory(object):
-    """Tokens of a set of owners, and the owners whose listing failed (owner -> message)."""
+    """Tokens of a set of owners, the owners whose listing failed (owner -> message), and
+    notes: owners whose tokens could not be listed for a harmless reason (dormant)."""
 
-    def __init__(self, owners, tokens, errors):
+    def __init__(self, owners, tokens, errors, notes=()):
         self.owners = owners
         self.tokens = tokens
         self.errors = errors
+        self.notes = list(notes)
+
+
+def dormant_note(owner):
+    """Why a failed listing of `owner` is no error, or None: a user who has a token file but
+    is no reseller (any more) cannot be listed with --user, and WHM accepts API tokens only
+    from root and resellers, so those tokens cannot be used until the user is one again."""
+    resellers = read_resellers()
+    if owner == "root" or resellers is None or owner in resellers:
+        return None  # a reseller, or no way to tell: a real failure
+    if owner not in token_file_owners():
+        return None
+    return ("%s has WHM API tokens on disk but is not a reseller: whmapi1 cannot list them, "
+            "and WHM does not accept them while %s is not a reseller" % (owner, owner))
 
 
 def take_inventory(client, owners, parallel=4):
@@ -76,8 +92,15 @@ def take_inventory(client, owners, parallel=4):
     order = {owner: index for index, owner in enumerate(owners)}
     answers.sort(key=lambda answer: order[answer[0]])
     tokens = [token for _, listed, _ in answers for token in listed]
-    errors = {owner: error for owner, _, error in answers if error}
-    return Inventory(list(owners), tokens, errors)
+    errors, notes = {}, []
+    for owner, _, error in answers:
+        if error:
+            note = dormant_note(owner)
+            if note:
+                notes.append(note)
+            else:
+                errors[owner] = error
+    return Inventory(list(owners), tokens, errors, notes)
 
 
 RESELLERS = ":resellers"  # not a user name, so it never collides with an owner

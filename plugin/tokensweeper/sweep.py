@@ -102,14 +102,15 @@ class Result(object):
 
 def build_plan(client, selectors, protection, usage, now, owners=None, parallel=4):
     """List the owners' tokens (all owners unless given) and plan. The Plan carries
-    owner_errors (owners whose listing failed) and problems (owner names refused)."""
+    owner_errors (owners whose listing failed) and problems (refused owner names,
+    dormant owners: warnings, not failures)."""
     problems = []
     if owners is None:
         owners, problems = find_owners(client)
     inventory = take_inventory(client, owners, parallel)
     plan = make_plan(inventory.tokens, usage, selectors, protection, now)
     plan.owner_errors = dict(inventory.errors)
-    plan.problems = problems
+    plan.problems = problems + inventory.notes
     return plan
 
 
