@@ -152,12 +152,7 @@ def selectors_from(args, cfg):
     )
     if chosen.active_criteria():
         return chosen
-    policy = cfg.selectors()
-    if args.owner:
-        policy.owners = tuple(args.owner)
-    if args.name:
-        policy.names = tuple(args.name)
-    return policy
+    return cfg.selectors().narrowed(owners=args.owner, names=args.name)
 
 
 def given_selectors(args):

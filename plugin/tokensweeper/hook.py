@@ -320,8 +320,7 @@ def revoke(event, account, action, cfg, now):
         if not policy.active_criteria() and not policy.names:
             # Restricted to one owner, an empty policy would select every token: never.
             return "the policy selects nothing; nothing to do"
-        selectors = Selectors(names=policy.names, owners=(account,), combine=policy.combine,
-                              **{name: getattr(policy, name) for name in Selectors.CRITERIA})
+        selectors = policy.narrowed(owners=(account,))
     client = Client(timeout=WHMAPI_TIMEOUT)
     with SweepLock(paths.lock_file()) as lock:
         plan = build_plan(client, selectors, cfg.protection(), _usage_for(selectors), now,

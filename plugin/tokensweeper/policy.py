@@ -8,6 +8,7 @@ token, each with a decision and a reason an administrator can read:
   gone       asked for by name but no longer listed
 """
 
+import copy
 import re
 import time
 from fnmatch import fnmatchcase, translate
@@ -92,6 +93,15 @@ class Selectors(object):
         self.names = tuple(names)
         self.owners = tuple(owners)
         self.combine = combine
+
+    def narrowed(self, owners=None, names=None):
+        """The same criteria, limited to these owners and/or names."""
+        narrowed = copy.copy(self)
+        if owners:
+            narrowed.owners = tuple(owners)
+        if names:
+            narrowed.names = tuple(names)
+        return narrowed
 
     def active_criteria(self):
         return [name for name in self.CRITERIA if getattr(self, name) not in (None, False)]
