@@ -494,6 +494,24 @@ def test_scheduled_run_with_nothing_to_do_prints_nothing(cli, server):
     assert server.calls("api_token_revoke") == []
 
 
+@pytest.mark.parametrize("config", [
+    "policy: {expired: false}\nowners: [bob]\n",
+    "policy: {expired: false, names: ['*']}\n",
+    "policy: {expired: false, names: ['bob-*']}\nowners: [bob, carol]\n",
+])
+def test_owners_and_names_alone_revoke_nothing_on_schedule(cli, server, config):
+    """Issue 11.1: this once revoked every token of bob ("owned by bob")."""
+    cli.config("mode: enforce\n" + config)
+    before = present(server)
+    run = cli("sweep", "--scheduled")
+    assert (run.status, run.out) == (0, ""), run
+    assert server.calls("api_token_revoke") == [] and present(server) == before
+    plan = cli("plan", "--json", "--owner", "bob", "--name", "*").json()
+    assert plan["counts"]["revoke"] == 0
+    assert cli("sweep", "--yes", "--owner", "bob").status == 0
+    assert present(server) == before
+
+
 def test_scheduled_run_above_the_cap_is_refused_whole(cli, server):
     cli.config("mode: enforce\nmax_revoke_per_run: 6\n")
     run = cli("sweep", "--scheduled")

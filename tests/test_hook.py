@@ -322,6 +322,17 @@ def test_a_policy_that_selects_nothing_never_means_every_token(hook):
     assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
 
 
+@pytest.mark.parametrize("policy", ['{expired: false, names: ["*"]}',
+                                    '{expired: false, names: ["old-*", "deploy"]}'])
+def test_a_policy_of_names_alone_never_means_every_matching_token(hook, policy):
+    """Issue 11.1: names only narrow; on their own they once revoked every match."""
+    hook.config(ENFORCE_SWEEP + "policy: %s\n" % policy)
+    out, _ = hook.run(suspend("res1"))
+    assert out == line("suspendacct res1: the policy selects nothing; nothing to do")
+    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
+    assert hook.server.calls("api_token_revoke") == []
+
+
 def test_the_cap_refuses_the_whole_run(hook):
     hook.config(ENFORCE_SWEEP + "max_revoke_per_run: 1\nevents: {suspend: revoke_all}\n")
     out, err = hook.run(suspend("res1"))

@@ -72,12 +72,29 @@ TOKENS = [
     ({"full_access": True}, ["expired-full", "forever-full", "later"]),
     ({"no_ip_limit": True}, ["ci-one", "ci-two", "expired-full", "forever-full", "forever-new",
                              "soon"]),
-    ({"names": ["ci-*"]}, ["ci-one", "ci-two"]),
-    ({"names": ["soon", "forever-?ull"]}, ["forever-full", "soon"]),
-    ({"owners": ["bob"]}, ["ci-one", "ci-two"]),
+    ({"every_token": True}, sorted(t.name for t in TOKENS)),
 ])
 def test_each_selector_alone(selectors, names):
     assert selected(TOKENS, **selectors) == names
+
+
+@pytest.mark.parametrize("narrowing", [
+    {"names": ["ci-*"]}, {"names": ["*"]}, {"owners": ["bob"]}, {"owners": ["root", "bob"]},
+    {"names": ["*"], "owners": ["bob"], "combine": "any"},
+])
+def test_owners_and_names_alone_select_nothing(narrowing):
+    """Issue 11.1: a policy of only owners or names once revoked every token in scope."""
+    plan = make_plan(TOKENS, None, Selectors(**narrowing), Protection(), NOW)
+    assert plan.to_revoke() == []
+    assert {i.reason for i in plan.items} == {
+        "no criterion given (owners and names only narrow a selection)"}
+    assert not Selectors(**narrowing).selects_anything()
+
+
+def test_names_and_owners_narrow_a_criterion():
+    assert selected(TOKENS, no_expiry=True, names=["ci-*"]) == ["ci-two"]
+    assert selected(TOKENS, no_expiry=True, owners=["bob"]) == ["ci-two"]
+    assert selected(TOKENS, every_token=True, owners=["bob"]) == ["ci-one", "ci-two"]
 
 
 def test_empty_selectors_select_nothing():
@@ -88,11 +105,11 @@ def test_empty_selectors_select_nothing():
 
 
 def test_a_name_that_matches_nothing_selects_nothing():
-    assert selected(TOKENS, names=["nope-*"]) == []
+    assert selected(TOKENS, every_token=True, names=["nope-*"]) == []
 
 
 def test_name_globs_are_case_sensitive_like_cpanel_names():
-    assert selected([tok("CI-x"), tok("ci-x")], names=["ci-*"]) == ["ci-x"]
+    assert selected([tok("CI-x"), tok("ci-x")], every_token=True, names=["ci-*"]) == ["ci-x"]
 
 
 # -- combinations -----------------------------------------------------------------
@@ -116,8 +133,9 @@ def test_the_configs_policy_is_or_ed_within_names_and_owners():
 
 
 def test_or_ed_policy_with_no_criterion_but_names_is_not_the_whole_server():
-    """policy.expired false and no days: only the names restrict; document what it selects."""
-    assert selected(TOKENS, names=["ci-*"], combine="any") == ["ci-one", "ci-two"]
+    """policy.expired false and no days: names alone select nothing, not every match."""
+    assert selected(TOKENS, names=["ci-*"], combine="any") == []
+    assert selected(TOKENS, names=["*"], combine="any") == []
     assert selected(TOKENS, combine="any") == []
 
 
@@ -241,8 +259,9 @@ def test_other_reasons():
     assert reason(tok("t"), no_ip_limit=True) == (REVOKE, "no IP limit")
     assert reason(tok("t", ips=("192.0.2.1", "10.0.0.0/8")), no_ip_limit=True) == (
         KEEP, "limited to 192.0.2.1, 10.0.0.0/8")
-    assert reason(tok("t", owner="bob"), owners=["carol"]) == (KEEP, "owner bob not selected")
-    assert reason(tok("t"), names=["ci-*"]) == (KEEP, "name matches none of ci-*")
+    assert reason(tok("t", owner="bob"), no_expiry=True, owners=["carol"]) == (
+        KEEP, "owner bob not selected")
+    assert reason(tok("t"), no_expiry=True, names=["ci-*"]) == (KEEP, "name matches none of ci-*")
 
 
 def test_and_ed_reasons_say_every_criterion_that_held_or_failed():

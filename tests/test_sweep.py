@@ -144,7 +144,8 @@ def test_default_batch_revokes_each_owner_in_one_call(server, lock):
 
 def test_nothing_selected_makes_no_revoke_call(server, lock):
     client = Client()
-    plan = build_plan(client, Selectors(names=["no-such-*"]), Protection(), None, NOW)
+    plan = build_plan(client, Selectors(every_token=True, names=["no-such-*"]), Protection(), None,
+                      NOW)
     result = execute(plan, client, lock, "cli:root", ENFORCE, NOW)
     assert result.outcomes == [] and server.calls("api_token_revoke") == []
     assert [r["event"] for r in audit_records()] == ["outcome"]
@@ -238,7 +239,7 @@ def test_a_verifying_listing_without_tokens_proves_nothing(server, lock, kind):
 def test_a_verifying_listing_of_no_tokens_is_proof(server, lock):
     """An empty token list after the revoke is a real answer: everything went."""
     client = Client()
-    plan = build_plan(client, Selectors(names=["alice-*"]), Protection(), None, NOW,
+    plan = build_plan(client, Selectors(every_token=True, names=["alice-*"]), Protection(), None, NOW,
                       owners=["alice"])
     result = execute(plan, client, lock, "cli:root", ENFORCE, NOW)
     assert server.token_names("alice") == set()

@@ -71,7 +71,7 @@ class Config(object):
         )
 
     def policy_selects_anything(self):
-        return bool(self.selectors().active_criteria())
+        return self.selectors().selects_anything()
 
     def protection(self):
         return Protection(self.values["protect"]["builtin"], self.values["protect"]["names"])

@@ -55,10 +55,13 @@ class Protection(object):
 
 class Selectors(object):
     """What to select. Criteria are AND-ed (the command line) or OR-ed (the config's policy:
-    a token is stale when it is expired OR too old OR unused). Names and owners always
-    restrict. Selectors with no criterion, name or owner select nothing, never everything."""
+    a token is stale when it is expired OR too old OR unused). Names and owners only ever
+    narrow what the criteria select: without a criterion nothing is selected, so a policy
+    of only `owners: [bob]` or `names: ["*"]` is never "every token of bob" or "every
+    token". every_token is the one explicit "all of them" (an account event's revoke_all)."""
 
     CRITERIA = (
+        "every_token",
         "expired",
         "expiring_within_days",
         "older_than_days",
@@ -70,6 +73,7 @@ class Selectors(object):
 
     def __init__(
         self,
+        every_token=False,
         expired=False,
         expiring_within_days=None,
         older_than_days=None,
@@ -83,6 +87,7 @@ class Selectors(object):
     ):
         if combine not in ("all", "any"):
             raise ValueError("combine must be 'all' or 'any'")
+        self.every_token = every_token
         self.expired = expired
         self.expiring_within_days = expiring_within_days
         self.older_than_days = older_than_days
@@ -106,8 +111,9 @@ class Selectors(object):
     def active_criteria(self):
         return [name for name in self.CRITERIA if getattr(self, name) not in (None, False)]
 
-    def is_empty(self):
-        return not (self.active_criteria() or self.names or self.owners)
+    def selects_anything(self):
+        """Whether any token can be selected: owners and names alone never select."""
+        return bool(self.active_criteria())
 
     def to_dict(self):
         """What the audit log and --json record: only what is set."""
@@ -189,6 +195,10 @@ class Plan(object):
 # -- criteria: each returns (matched, reason) -----------------------------------
 
 
+def _every_token(token, _selectors, _usage, _now):
+    return True, "every token of %s" % token.owner
+
+
 def _expired(token, _selectors, _usage, now):
     if token.is_expired(now):
         ago = (now - token.expires_at) // DAY
@@ -240,6 +250,7 @@ def _no_ip_limit(token, _selectors, _usage, _now):
 
 
 CRITERION_TESTS = {
+    "every_token": _every_token,
     "expired": _expired,
     "expiring_within_days": _expiring_within,
     "older_than_days": _older_than,
@@ -265,7 +276,10 @@ def select(token, selectors, usage, now, criteria=None):
     """(selected, reason) for one token. criteria: selectors.active_criteria(), if known."""
     if criteria is None:
         criteria = selectors.active_criteria()
-    if not (criteria or selectors.names or selectors.owners):
+    if not criteria:
+        # The rule every front end relies on: owners and names only narrow.
+        if selectors.names or selectors.owners:
+            return False, "no criterion given (owners and names only narrow a selection)"
         return False, "no selector given"
     passed, filter_reason = _matches_filters(token, selectors)
     if not passed:
@@ -273,13 +287,10 @@ def select(token, selectors, usage, now, criteria=None):
     results = [CRITERION_TESTS[name](token, selectors, usage, now) for name in criteria]
     hits = [reason for matched, reason in results if matched]
     misses = [reason for matched, reason in results if not matched]
-    if results:
-        wanted = all if selectors.combine == "all" else any
-        if not wanted(matched for matched, _ in results):
-            return False, "; ".join(misses)
+    wanted = all if selectors.combine == "all" else any
+    if not wanted(matched for matched, _ in results):
+        return False, "; ".join(misses)
     extra = [filter_reason] if filter_reason else []
-    if not results and selectors.owners:
-        extra.append("owned by %s" % token.owner)
     return True, "; ".join(hits + extra)
 
 
