@@ -579,6 +579,14 @@ def test_no_command_acts_on_a_bad_config(cli, server, args):
 # -- runtime failures ----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("pinned", ["99999999999999999999", "1e9"])
+def test_an_unusable_tokensweeper_now_is_a_usage_error_not_a_traceback(cli, server, pinned):
+    run = cli("plan", TOKENSWEEPER_NOW=pinned)
+    assert run.status == 2, run
+    assert "TOKENSWEEPER_NOW" in run.err and "Traceback" not in run.err
+    assert server.calls() == []
+
+
 def test_a_missing_whmapi1_is_exit_1_naming_the_variable(cli, tmp_path):
     run = cli("list", TOKENSWEEPER_WHMAPI1=str(tmp_path / "no-whmapi1"))
     assert run.status == 1, run

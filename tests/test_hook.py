@@ -514,6 +514,16 @@ def test_an_unexpected_error_still_answers_success(hook, tmp_path):
     assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
 
 
+@pytest.mark.parametrize("pinned", ["99999999999999999999", "253402300800"])
+def test_tokensweeper_now_beyond_the_platforms_range_is_a_clear_answer(hook, pinned):
+    """Issue 11.9: a pinned time gmtime() cannot show crashed the hook with a traceback."""
+    hook.config(ENFORCE_SWEEP)
+    out, err = hook.run(suspend("res1"), TOKENSWEEPER_NOW=pinned)
+    assert out == line("suspendacct res1: TOKENSWEEPER_NOW is not a usable time, nothing done")
+    assert "TOKENSWEEPER_NOW=%s" % pinned in err and "Traceback" not in err
+    assert hook.server.calls() == []
+
+
 def test_a_missing_library_leaves_stdout_empty_which_cpanel_reads_as_success(tmp_path):
     broken = tmp_path / "hooks"
     broken.mkdir()

@@ -663,6 +663,26 @@ def test_index_cgi_runs_as_a_cgi_process(site):
     assert b"secret-cookie-value" not in child.stdout + child.stderr
 
 
+def test_the_page_honours_tokensweeper_now_like_the_command(site):
+    """Issue 11.7: one clock for every front end. monitoring is 20 days old at NOW."""
+    later = NOW + 1000 * DAY
+    out = io.BytesIO()
+    app.main(env=site.env(TOKENSWEEPER_NOW=str(later)), stdin=io.BytesIO(b""), stdout=out)
+    reply = Reply(out.getvalue())
+    assert reply.status == 200
+    row = re.search(r"<tr[^>]*>(?:(?!</tr>).)*monitoring(?:(?!</tr>).)*</tr>", reply.body, re.S)
+    assert "1020 days" in row.group(0)
+
+
+@pytest.mark.parametrize("pinned", ["99999999999999999999", "-5", "soon"])
+def test_an_unusable_tokensweeper_now_is_a_clear_error_page(site, pinned):
+    out = io.BytesIO()
+    app.main(env=site.env(TOKENSWEEPER_NOW=pinned), stdin=io.BytesIO(b""), stdout=out)
+    reply = Reply(out.getvalue())
+    assert reply.status == 500 and "TOKENSWEEPER_NOW" in reply.text()
+    assert "Traceback" not in reply.body and site.server.calls() == []
+
+
 def test_head_request_sends_headers_only(site):
     out = io.BytesIO()
     app.main(env=site.env("HEAD"), stdin=io.BytesIO(b""), stdout=out, now=NOW)

@@ -590,6 +590,9 @@ def main(argv=None):
     except CliError as error:
         print("tokensweeper: %s" % error, file=sys.stderr)
         return error.status
+    except clock.ClockError as error:
+        print("tokensweeper: %s" % error, file=sys.stderr)
+        return USAGE
     except (WhmapiError, LockBusy, audit.AuditError) as error:
         print("tokensweeper: %s" % error, file=sys.stderr)
         return FAILURE

@@ -264,7 +264,11 @@ def act(event, account):
     from .whmapi import WhmapiError
 
     label = "%s %s" % (event.label, account)
-    now = clock.now()
+    try:
+        now = clock.now()
+    except clock.ClockError as error:
+        log(str(error))
+        return "%s: TOKENSWEEPER_NOW is not a usable time, nothing done" % label
     try:
         cfg = config.load()
     except config.ConfigError as error:

@@ -8,16 +8,17 @@ every link can stay relative to index.cgi (and keep WHM's /cpsess… prefix).
 
 import os
 import sys
-import time
 import traceback
+
+from tokensweeper import clock
 
 from . import render, security
 from .request import HttpError, parse_request
 from .response import Response
 
 
-def handle(env, stream, now):
-    """The Response for one request. Never raises."""
+def handle(env, stream, now=None):
+    """The Response for one request (now: an epoch, else the clock). Never raises."""
     try:
         return _dispatch(env, stream, now)
     except HttpError as error:
@@ -37,6 +38,12 @@ def _dispatch(env, stream, now):
         raise HttpError(403, "Access denied",
                         "This request carries no WHM session token. Open the page from WHM.")
     request = parse_request(env, stream)
+    if now is None:
+        try:
+            # The same clock as the command and the hook (TOKENSWEEPER_NOW pins it).
+            now = clock.now(env)
+        except clock.ClockError as error:
+            raise HttpError(500, "Clock error", str(error))
     # Imported here so a refused request never loads the engine.
     from . import routes
 
@@ -51,7 +58,6 @@ def main(env=None, stdin=None, stdout=None, now=None):
     env = os.environ if env is None else env
     stdin = sys.stdin.buffer if stdin is None else stdin
     stdout = sys.stdout.buffer if stdout is None else stdout
-    now = int(time.time()) if now is None else now
     response = handle(env, stdin, now)
     head_only = env.get("REQUEST_METHOD", "GET").upper() == "HEAD"
     stdout.write(response.to_bytes(head_only=head_only))
