@@ -1,10 +1,12 @@
-"""The append-only audit log: one JSON object per line, 0600, fsynced.
+"""The append-only audit log: one JSON object per line, 0600, fsynced, each line whole.
 
 Records say what was decided and done to which token, by whom and why; they
 never hold a token secret or a hook payload (the callers hand over only
 Token.to_dict() facts).
 """
 
+import errno
+import fcntl
 import json
 import os
 import time
@@ -28,20 +30,59 @@ def iso(epoch):
 
 
 def write(record, path=None):
-    """Append one record durably. Raises AuditError when that is impossible."""
+    """Append one record durably and whole, or raise AuditError and leave the log as it was.
+
+    A full disk can accept part of a line: the write is repeated until every byte is
+    down, and on any failure the file is cut back to its previous length, so a record
+    is either all there or not there at all. A line left torn by a crash (no newline at
+    the end) is closed first, so a record never starts in the middle of a line. The
+    file is locked while this happens: other writers (a hook's note) wait their turn.
+    """
     path = path or paths.audit_log()
     line = (json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n").encode("utf-8")
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
     except OSError as error:
         raise AuditError("cannot write the audit log %s: %s" % (path, error.strerror or error))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.fchmod(fd, 0o600)
+        _append_whole(fd, line)
+    except OSError as error:
+        raise AuditError("cannot write the audit log %s: %s" % (path, error.strerror or error))
+    finally:
+        os.close(fd)  # also drops the flock
+
+
+def _append_whole(fd, line):
+    start = os.fstat(fd).st_size
+    if start and os.pread(fd, 1, start - 1) != b"\n":
+        line = b"\n" + line  # close the torn line; read() counts it as damaged
+    try:
+        _write_all(fd, line)
+        os.fsync(fd)
+    except OSError:
+        _cut_back(fd, start)
+        raise
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:  # never seen on a regular file; do not loop forever if it happens
+            raise OSError(errno.EIO, "the write stored nothing")
+        view = view[written:]
+
+
+def _cut_back(fd, length):
+    """Remove a partly written record. Best effort: the caller reports the first error."""
+    try:
+        os.ftruncate(fd, length)
+        os.fsync(fd)
+    except OSError:
+        pass
 
 
 def read(path=None, since=None):

@@ -414,11 +414,16 @@ def carry_out(ctx, args, make_plan, actor, mode, unattended=False):
 
 
 def print_result(result, as_json, quiet):
+    if result.audit_error:
+        # On stderr whatever the output format: cron mails it, scripts see it beside --json.
+        print("tokensweeper: the outcome of run %s could not be written to the audit log: %s"
+              % (result.run_id, result.audit_error), file=sys.stderr)
     if as_json:
         emit_json(result.to_dict())
         return
     counts = result.counts()
-    eventful = counts["revoked"] or counts["failed"] or result.refused or result.owner_errors
+    eventful = (counts["revoked"] or counts["failed"] or result.refused or result.owner_errors
+                or result.audit_error)
     if quiet and not eventful:
         return
     rows = [[o.token.owner, o.token.name, o.action, o.reason] for o in result.outcomes]
