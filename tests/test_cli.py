@@ -268,13 +268,14 @@ def test_sweep_with_nothing_selected(cli, server):
 
 
 def test_the_whmapi1_calls_are_the_floor(cli, server):
-    """One listresellers, per owner one list, per swept owner one revoke and one list."""
+    """One listresellers, per owner one list, per swept owner a list right before the
+    revoke, one revoke and one verifying list."""
     run = cli("sweep", "--expired", "--yes")
     assert run.status == 0, run
     assert len(server.calls("listresellers")) == 1
-    assert sorted(c["owner"] for c in server.calls("api_token_list")) == sorted(OWNERS * 2)
+    assert sorted(c["owner"] for c in server.calls("api_token_list")) == sorted(OWNERS * 3)
     assert sorted(c["owner"] for c in server.calls("api_token_revoke")) == sorted(OWNERS)
-    assert len(server.calls()) == 1 + 4 + 4 + 4
+    assert len(server.calls()) == 1 + 4 + 4 + 4 + 4
 
 
 def test_a_big_owner_is_revoked_in_batches_of_500(cli, server):
@@ -287,7 +288,7 @@ def test_a_big_owner_is_revoked_in_batches_of_500(cli, server):
     calls = server.calls("api_token_revoke")
     assert [len(names_in(c)) for c in calls] == [500, 1]
     assert server.token_names("bob") == set()
-    assert len(server.calls("api_token_list")) == 2
+    assert len(server.calls("api_token_list")) == 3  # plan, right before, verify
 
 
 def test_a_token_the_server_refuses_to_remove_is_failed_exit_3(cli, server):
@@ -388,27 +389,72 @@ def test_on_a_terminal_yes_goes_ahead(cli, server):
     assert server.token_names("bob") == {"bob-fine"}
 
 
-def test_a_plan_that_changed_while_the_person_decided_revokes_nothing(cli, server):
-    """The prompt is answered without the lock held; the plan made under the lock must match."""
+def on_a_terminal_with_a_change(cli, args, change, answers):
+    """Run args on a terminal; at the first question make `change`, then answer each of
+    `answers` to the questions in turn. Returns (status, stdout, stderr)."""
     import pty
     master, slave = pty.openpty()
     try:
-        child = cli.start("sweep", "--expired", "--owner", "bob", stdin=slave)
+        child = cli.start(*args, stdin=slave)
         seen = b""
-        while b"Type yes to go on" not in seen:
-            chunk = os.read(child.stdout.fileno(), 4096)
-            assert chunk, seen
-            seen += chunk
-        server.remove_token("bob", "bob-old")  # an admin revokes it in WHM meanwhile
-        os.write(master, b"yes\n")
+        for number, answer in enumerate(answers):
+            while seen.count(b"Type yes to go on") <= number:
+                chunk = os.read(child.stdout.fileno(), 4096)
+                assert chunk, seen
+                seen += chunk
+            if number == 0:
+                change()
+            os.write(master, answer + b"\n")
         out, err = child.communicate(timeout=60)
     finally:
         os.close(slave)
         os.close(master)
-    assert child.returncode == 1
-    assert "changed while you were deciding; nothing was revoked" in err.decode()
+    return child.returncode, (seen + out).decode(), err.decode()
+
+
+def test_a_plan_that_changed_while_the_person_decided_revokes_nothing(cli, server):
+    """The prompt is answered without the lock held; the plan made under the lock must match,
+    or nothing is revoked and the new plan is asked about."""
+    status, out, err = on_a_terminal_with_a_change(
+        cli, ("sweep", "--expired", "--owner", "bob"),
+        lambda: server.remove_token("bob", "bob-old"),  # an admin revokes it in WHM meanwhile
+        [b"yes", b"no"])
+    assert status == 0
+    assert "changed while you were deciding; nothing was revoked" in err
+    assert "bob/bob-old is no longer listed" in err
+    assert "Revoke 1 token of 1 owner?" in out and "Nothing was revoked." in out
     assert server.calls("api_token_revoke") == []
     assert "bob-expired" in server.token_names("bob")
+
+
+def recreate(server, owner, name):
+    server.remove_token(owner, name)
+    server.add_token(owner, name, NOW - 60)  # a new token, a minute old, never expires
+
+
+def test_a_token_re_created_while_the_person_decided_is_not_revoked(cli, server):
+    """Issue 11.3: confirmation binds owner, name and creation time, not the name alone.
+    The new bob-expired never expires, so the new plan leaves it out."""
+    status, out, err = on_a_terminal_with_a_change(
+        cli, ("sweep", "--expired", "--owner", "bob"),
+        lambda: recreate(server, "bob", "bob-expired"), [b"yes", b"yes"])
+    assert status == 0, err
+    assert "bob/bob-expired was re-created under the same name" in err
+    assert "Revoke 1 token of 1 owner?" in out
+    assert server.token_names("bob") == {"bob-expired", "bob-fine"}  # the new token stays
+    (revoke,) = server.calls("api_token_revoke")
+    assert names_in(revoke) == ["bob-old"]
+    assert [r["event"] for r in cli.audit_records()] == ["intent", "outcome"]
+
+
+def test_a_name_revoked_by_hand_and_re_created_meanwhile_is_asked_about_again(cli, server):
+    status, out, err = on_a_terminal_with_a_change(
+        cli, ("revoke", "--owner", "bob", "bob-expired", "bob-old"),
+        lambda: recreate(server, "bob", "bob-expired"), [b"yes", b"no"])
+    assert status == 0, err
+    assert "bob/bob-expired was re-created under the same name" in err
+    assert out.count("Revoke 2 tokens of 1 owner?") == 2 and "Nothing was revoked." in out
+    assert server.calls("api_token_revoke") == []
 
 
 def test_scheduled_takes_no_selectors(cli, server):

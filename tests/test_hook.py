@@ -262,10 +262,12 @@ def test_suspension_sweeps_the_accounts_stale_tokens_in_enforce_mode(hook):
     assert_answer_starts(out, "suspendacct res1: revoked 1 token, 1 kept as protected (run ")
     assert hook.server.token_names("res1") == {"deploy", "reverse_trust_dns"}
     assert hook.server.token_names("root") == {"root-ci"}
-    # One listing, one revoke batch, one verifying listing, all as the reseller.
+    # The plan's listing, one right before the revoke, one revoke batch, one verifying
+    # listing, all as the reseller.
     calls = hook.server.calls()
     functions = [c["function"] for c in calls]
-    assert functions == ["api_token_list", "api_token_revoke", "api_token_list"]
+    assert functions == ["api_token_list", "api_token_list", "api_token_revoke",
+                         "api_token_list"]
     assert {c["owner"] for c in calls} == {"res1"}
     (record,) = [r for r in hook.audit() if r["event"] == "outcome"]
     assert record["actor"] == "hook:Accounts::suspendacct" and record["mode"] == "enforce"

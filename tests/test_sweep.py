@@ -19,6 +19,7 @@ from tokensweeper.sweep import (
     KEPT_PROTECTED,
     PREVIEW,
     REVOKED,
+    UNVERIFIED,
     WOULD_REVOKE,
     build_plan,
     execute,
@@ -118,7 +119,8 @@ def audit_path():
 
 
 def test_the_call_count_is_the_floor(server, lock):
-    """One listresellers; per owner one list; per swept owner ceil(k/B) revokes and one list."""
+    """One listresellers; per owner one list; per swept owner one list right before the
+    revoke (issue 11.5: already-gone is told from revoked), ceil(k/B) revokes, one list."""
     server.add_reseller("dave")  # an owner with no tokens: listed once, nothing else
     client = Client(batch_size=1)  # alice/bob/carol have 2 expired each: 2 revokes each
     plan = expired_plan(client)
@@ -127,11 +129,11 @@ def test_the_call_count_is_the_floor(server, lock):
     swept = {"root": 1, "alice": 2, "bob": 2, "carol": 2}
     assert len(server.calls("listresellers")) == 1
     lists = server.calls("api_token_list")
-    assert sorted(c["owner"] for c in lists) == sorted(owners + list(swept))
+    assert sorted(c["owner"] for c in lists) == sorted(owners + 2 * list(swept))
     revokes = server.calls("api_token_revoke")
     for owner, k in swept.items():
         assert len([c for c in revokes if c["owner"] == owner]) == math.ceil(k / 1)
-    floor = 1 + len(owners) + sum(math.ceil(k / 1) + 1 for k in swept.values())
+    floor = 1 + len(owners) + sum(1 + math.ceil(k / 1) + 1 for k in swept.values())
     assert len(server.calls()) == floor
 
 
@@ -214,24 +216,79 @@ def test_a_revoke_that_hung_is_killed_and_verified(server, lock):
     assert result.exit_code() == 3
 
 
-def test_a_verification_that_cannot_list_is_failed_not_assumed(server, lock):
-    # The first list (planning) works, the verifying one fails.
+def test_a_verification_that_cannot_list_is_unverified_never_a_guess(server, lock):
+    """Issue 11.4: revoked, then the verifying listing failed: nobody knows. Not "still
+    valid", not "revoked": unverified, with the command that tells, and a failed run."""
+    # The plan's listing and the one right before the revoke work; the verifying one fails.
+    server.add_fault("fail", function="api_token_list", owner="alice", after=2)
+    result = sweep(server, lock)
+    alice = [o for o in result.outcomes if o.token.owner == "alice"]
+    assert {o.action for o in alice} == {UNVERIFIED}
+    assert "could not verify" in alice[0].reason
+    assert "check with `tokensweeper list --owner alice`" in alice[0].reason
+    assert server.token_names("alice") == {"alice-fine"}  # they did go
+    assert result.exit_code() == 3 and result.counts()[UNVERIFIED] == 2
+    (outcome,) = [r for r in audit_records() if r["event"] == "outcome"]
+    assert {t["action"] for t in outcome["tokens"] if t["owner"] == "alice"} == {"unverified"}
+
+
+def test_a_listing_failing_right_before_the_revoke_revokes_nothing_of_that_owner(server, lock):
     server.add_fault("fail", function="api_token_list", owner="alice", after=1)
     result = sweep(server, lock)
     alice = [o for o in result.outcomes if o.token.owner == "alice"]
     assert {o.action for o in alice} == {FAILED}
-    assert "could not verify" in alice[0].reason
-    assert result.exit_code() == 3
+    assert alice[0].reason.startswith("not revoked: the tokens of alice could not be listed")
+    assert not [c for c in server.calls("api_token_revoke") if c["owner"] == "alice"]
+    assert fates(result)[("bob", "bob-expired")] == REVOKED
+
+
+def test_a_token_removed_by_someone_else_during_the_run_is_already_gone(server, lock):
+    """Issue 11.5: it was recorded as revoked by us."""
+    client = Client()
+    plan = expired_plan(client)
+    server.remove_token("bob", "bob-expired")  # WHM's own page, after our plan
+    result = execute(plan, client, lock, "cli:root", ENFORCE, NOW)
+    outcome = [o for o in result.outcomes if o.token.key() == ("bob", "bob-expired")][0]
+    assert outcome.action == ALREADY_GONE
+    assert outcome.reason == "no longer listed right before the revoke (removed by someone else)"
+    assert fates(result)[("bob", "bob-expired-2")] == REVOKED
+    (bob_revoke,) = [c for c in server.calls("api_token_revoke") if c["owner"] == "bob"]
+    assert names_in(bob_revoke) == ["bob-expired-2"]
+    assert result.exit_code() == 0
+
+
+def test_a_token_re_created_under_the_same_name_during_the_run_is_not_revoked(server, lock):
+    client = Client()
+    plan = expired_plan(client)
+    server.remove_token("carol", "carol-expired")
+    server.add_token("carol", "carol-expired", NOW - 60)  # a new token, a minute old
+    result = execute(plan, client, lock, "cli:root", ENFORCE, NOW)
+    outcome = [o for o in result.outcomes if o.token.key() == ("carol", "carol-expired")][0]
+    assert outcome.action == ALREADY_GONE and "re-created" in outcome.reason
+    assert "carol-expired" in server.token_names("carol")
+    assert fates(result)[("carol", "carol-expired-2")] == REVOKED
+
+
+def test_a_token_changed_during_the_run_is_not_revoked(server, lock):
+    client = Client()
+    plan = expired_plan(client)
+    old = server.tokens("root")["root-expired"]
+    server.remove_token("root", "root-expired")
+    server.add_token("root", "root-expired", old["create_time"], expires_at=NOW + 90 * 86400)
+    result = execute(plan, client, lock, "cli:root", ENFORCE, NOW)
+    assert fates(result)[("root", "root-expired")] == FAILED
+    assert "root-expired" in server.token_names("root")
+    assert not [c for c in server.calls("api_token_revoke") if c["owner"] == "root"]
 
 
 @pytest.mark.parametrize("kind", ["no_data", "null_data"])
 def test_a_verifying_listing_without_tokens_proves_nothing(server, lock, kind):
     """An answer with no token list must not pass for 'every token went'."""
     server.add_fault("keep_token", function="api_token_revoke", owner="alice", name="alice-expired")
-    server.add_fault(kind, function="api_token_list", owner="alice", after=1)
+    server.add_fault(kind, function="api_token_list", owner="alice", after=2)
     result = sweep(server, lock)
     alice = [o for o in result.outcomes if o.token.owner == "alice"]
-    assert {o.action for o in alice} == {FAILED}
+    assert {o.action for o in alice} == {UNVERIFIED}
     assert "no token list" in alice[0].reason
     assert result.exit_code() == 3
 
@@ -239,8 +296,8 @@ def test_a_verifying_listing_without_tokens_proves_nothing(server, lock, kind):
 def test_a_verifying_listing_of_no_tokens_is_proof(server, lock):
     """An empty token list after the revoke is a real answer: everything went."""
     client = Client()
-    plan = build_plan(client, Selectors(every_token=True, names=["alice-*"]), Protection(), None, NOW,
-                      owners=["alice"])
+    plan = build_plan(client, Selectors(every_token=True, names=["alice-*"]), Protection(), None,
+                      NOW, owners=["alice"])
     result = execute(plan, client, lock, "cli:root", ENFORCE, NOW)
     assert server.token_names("alice") == set()
     assert set(fates(result).values()) == {REVOKED} and len(result.outcomes) == 3

@@ -16,7 +16,14 @@ import time
 from . import __version__, audit, clock, config, paths, usage
 from .lock import LockBusy, SweepLock
 from .owners import find_owners, order_owners, valid_owner
-from .policy import REVOKE, STATE_WORDS, Selectors, plan_for_names, state_of
+from .policy import (
+    REVOKE,
+    STATE_WORDS,
+    Selectors,
+    confirmation_changes,
+    plan_for_names,
+    state_of,
+)
 from .sweep import ENFORCE, build_plan, execute
 from .tokens import NAME_RE
 from .whmapi import Client, WhmapiError
@@ -364,51 +371,61 @@ def cmd_plan(ctx, args):
 
 def confirm(plan):
     revoke = plan.to_revoke()
-    answer = input(
-        "Revoke %s of %s? Type yes to go on: "
-        % (plural(len(revoke), "token"), plural(len({t.owner for t in revoke}), "owner"))
-    )
+    try:
+        answer = input(
+            "Revoke %s of %s? Type yes to go on: "
+            % (plural(len(revoke), "token"), plural(len({t.owner for t in revoke}), "owner"))
+        )
+    except EOFError:  # the terminal closed: no answer is no
+        print()
+        return False
     return answer.strip().lower() == "yes"
 
 
-def revoke_keys(plan):
-    return sorted(token.key() for token in plan.to_revoke())
+def identities(plan):
+    return [token.identity() for token in plan.to_revoke()]
 
 
 def carry_out(ctx, args, make_plan, actor, mode, unattended=False):
     """Plan, confirm, revoke, verify, report.
 
     A person confirms a plan made WITHOUT the lock, so cron and hooks are never held
-    up while they read it; the plan is then made again under the lock and must be
-    the same, or nothing is revoked. --yes and unattended runs plan under the lock.
+    up while they read it; the plan is then made again under the lock and must hold
+    the very tokens confirmed (owner, name, creation time and listed facts): a token
+    re-created under the same name meanwhile is another token. Otherwise nothing is
+    revoked, the changes are named and the new plan is asked about afresh.
+    --yes and unattended runs plan under the lock.
     """
     asks = not (unattended or args.yes)
     if asks and args.json:
         raise CliError("--json output cannot hold a question: add --yes", USAGE)
     if asks and not sys.stdin.isatty():
         raise CliError("refusing to revoke without --yes: standard input is not a terminal", USAGE)
-    confirmed = None
-    if asks:
-        confirmed = make_plan()
-        if not confirmed.to_revoke():
-            print(plan_summary(confirmed))
-            return PARTIAL if confirmed.owner_errors else OK
-        print_plan(confirmed)
-        if not confirm(confirmed):
-            print("Nothing was revoked.")
-            return OK
-    with SweepLock(paths.lock_file()) as lock:
-        plan = make_plan()
-        if confirmed is not None and revoke_keys(plan) != revoke_keys(confirmed):
-            raise CliError(
-                "the tokens changed while you were deciding; nothing was revoked. "
-                "Run the command again to see the new plan."
-            )
-        progress("revoking %s..." % plural(len(plan.to_revoke()), "token"))
-        cap = ctx.cfg.max_revoke_per_run if unattended else None
-        result = execute(
-            plan, ctx.client, lock, actor, mode, ctx.now, cap=cap, parallel=ctx.cfg.parallel_owners
-        )
+    confirmed = make_plan() if asks else None
+    while True:
+        if confirmed is not None:
+            if not confirmed.to_revoke():
+                print(plan_summary(confirmed))
+                return PARTIAL if confirmed.owner_errors else OK
+            print_plan(confirmed)
+            if not confirm(confirmed):
+                print("Nothing was revoked.")
+                return OK
+        with SweepLock(paths.lock_file()) as lock:
+            plan = make_plan()
+            changes = [] if confirmed is None else confirmation_changes(identities(confirmed),
+                                                                          plan)
+            if not changes:
+                progress("revoking %s..." % plural(len(plan.to_revoke()), "token"))
+                cap = ctx.cfg.max_revoke_per_run if unattended else None
+                result = execute(plan, ctx.client, lock, actor, mode, ctx.now, cap=cap,
+                                 parallel=ctx.cfg.parallel_owners)
+                break
+        print("\nThe tokens changed while you were deciding; nothing was revoked:", file=sys.stderr)
+        for change in changes:
+            print("  %s" % change, file=sys.stderr)
+        print("This is the plan now:\n")
+        confirmed = plan
     print_result(result, args.json, quiet=unattended)
     return result.exit_code()
 

@@ -3,10 +3,13 @@
 The order is what makes it safe:
   1. the caller holds the sweep lock (one sweep at a time);
   2. an "intent" record reaches the audit log, or nothing is revoked;
-  3. per owner, batched api_token_revoke calls, then one api_token_list:
-     whmapi1 answers OK even for names it did not remove, so only the
-     second listing says what really went;
-  4. an "outcome" record with every token's fate.
+  3. per owner, one api_token_list right before revoking: a planned token
+     that is no longer listed (or listed with another creation time: re-created)
+     is already gone, not revoked by us, and is left out of the revoke call;
+  4. batched api_token_revoke calls, then one api_token_list: whmapi1 answers
+     OK even for names it did not remove, so only that listing says what really
+     went; when it fails, the outcome is unknown ("unverified"), never a guess;
+  5. an "outcome" record with every token's fate.
 Owners are independent, so a bounded number are swept at the same time, and
 one owner's failure never stops the others.
 """
@@ -22,8 +25,10 @@ from .whmapi import WhmapiBadOutput, WhmapiError
 
 PREVIEW, ENFORCE = "preview", "enforce"
 REVOKED, ALREADY_GONE, FAILED = "revoked", "already-gone", "failed"
+# Revoke called, then the verifying listing failed: maybe revoked, maybe not.
+UNVERIFIED = "unverified"
 KEPT_PROTECTED, WOULD_REVOKE = "kept-protected", "would-revoke"
-ACTIONS = (REVOKED, ALREADY_GONE, FAILED, KEPT_PROTECTED, WOULD_REVOKE)
+ACTIONS = (REVOKED, ALREADY_GONE, FAILED, UNVERIFIED, KEPT_PROTECTED, WOULD_REVOKE)
 
 
 class Outcome(object):
@@ -66,7 +71,8 @@ class Result(object):
 
     @property
     def failed_count(self):
-        return self.count(FAILED)
+        """Tokens that may still be valid: failed, and unverified (nobody knows)."""
+        return self.count(FAILED) + self.count(UNVERIFIED)
 
     @property
     def ok(self):
@@ -74,7 +80,7 @@ class Result(object):
 
     def exit_code(self):
         """DESIGN.md: 0 ok, 1 runtime failure (a refused run did not do its job either),
-        3 finished with failed tokens."""
+        3 finished with failed or unverified tokens."""
         if self.audit_error or self.refused:
             return 1
         if self.failed_count or self.owner_errors:
@@ -174,21 +180,55 @@ def _revoke_all(client, tokens, plan, parallel):
 
 
 def _revoke_and_verify(client, owner, tokens, plan):
+    """Outcomes for one owner's planned tokens, in plan order."""
+    try:
+        listed = _listing(client, owner)
+    except (WhmapiError, TokenDataError) as error:
+        why = "not revoked: the tokens of %s could not be listed right before revoking (%s)"
+        return [Outcome(token, FAILED, why % (owner, error)) for token in tokens]
+    fates = {}
+    for token in tokens:
+        fates[token.key()] = _before_revoking(token, listed.get(token.name))
+    present = [token for token in tokens if fates[token.key()] is None]
+    if present:
+        for outcome in _revoke_present(client, owner, present, plan):
+            fates[outcome.token.key()] = outcome
+    return [fates[token.key()] for token in tokens]
+
+
+def _before_revoking(token, listed):
+    """The outcome of a planned token that must not be revoked, or None to revoke it."""
+    if listed is None:
+        return Outcome(token, ALREADY_GONE,
+                       "no longer listed right before the revoke (removed by someone else)")
+    if listed.create_time != token.create_time:
+        return Outcome(token, ALREADY_GONE,
+                       "re-created under the same name since it was planned (the token listed "
+                       "now was created %s); the new token was not revoked"
+                       % audit.iso(listed.create_time))
+    if listed.identity() != token.identity():
+        return Outcome(token, FAILED, "changed since it was planned (expiry, ACLs or IP limit): "
+                                      "not revoked; plan again")
+    return None
+
+
+def _revoke_present(client, owner, tokens, plan):
     call_error = None
     try:
         client.revoke_tokens(owner, [token.name for token in tokens])
     except WhmapiError as error:
         call_error = str(error)  # a batch may still have gone through: the listing decides
     try:
-        still_listed = _still_listed(client, owner)
+        still_listed = _listing(client, owner)
     except (WhmapiError, TokenDataError) as error:
-        why = "could not verify (%s)" % error
+        why = "could not verify (%s); check with `tokensweeper list --owner %s`" % (error, owner)
         if call_error:
             why = "%s; the revoke call failed: %s" % (why, call_error)
-        return [Outcome(token, FAILED, why) for token in tokens]
+        return [Outcome(token, UNVERIFIED, why) for token in tokens]
     outcomes = []
     for token in tokens:
-        if token.name not in still_listed:
+        now_listed = still_listed.get(token.name)
+        if now_listed is None or now_listed.create_time != token.create_time:
             outcomes.append(Outcome(token, REVOKED, plan.reason_of(token)))
         elif call_error:
             outcomes.append(Outcome(token, FAILED, call_error))
@@ -199,13 +239,13 @@ def _revoke_and_verify(client, owner, tokens, plan):
     return outcomes
 
 
-def _still_listed(client, owner):
-    """The owner's token names after a revoke. Listing tolerates an answer without a token
+def _listing(client, owner):
+    """The owner's tokens by name, as listed now. Listing tolerates an answer without a token
     list (read as "no tokens"), but here that would pass for proof that every token went."""
     data = client.call("api_token_list", owner=owner)
     if data.get("tokens") is None:
         raise WhmapiBadOutput("api_token_list", owner, "the answer has no token list")
-    return {token.name for token in parse_token_list(owner, data)}
+    return {token.name: token for token in parse_token_list(owner, data)}
 
 
 def _record_body(result, event, tokens):

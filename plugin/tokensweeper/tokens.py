@@ -6,6 +6,8 @@ null, an integer or a string of digits; ACL values may be 0/1 or "0"/"1";
 so the rest of the code sees one shape.
 """
 
+import hashlib
+import json
 import re
 
 DAY = 86400
@@ -44,6 +46,14 @@ class Token(object):
 
     def key(self):
         return (self.owner, self.name)
+
+    def identity(self):
+        """"OWNER:NAME:CREATE_TIME:DIGEST", what a confirmation binds. The digest covers
+        everything else cPanel lists for the token (expiry, ACLs, IP limits), so a token
+        re-created or changed under the same name has another identity."""
+        facts = [self.expires_at, sorted(self.acls.items()), list(self.whitelist_ips)]
+        digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode("utf-8")).hexdigest()
+        return "%s:%s:%d:%s" % (self.owner, self.name, self.create_time, digest[:12])
 
     @property
     def full_access(self):
