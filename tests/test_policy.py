@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from tests.helpers import DAY, NOW, utc
 from tokensweeper.policy import (
     GONE,
+    confirmation_changes,
     KEEP,
     PROTECTED,
     REVOKE,
@@ -341,3 +342,37 @@ def test_state_of_a_token():
     states = {i.token.name: state_of(i, protection, NOW)[0] for i in plan.items}
     assert states == {"x": "expired", "ns1-trust": "protected", "old": "stale",
                       "soon": "expiring", "fine": "active"}
+
+
+# -- confirmation binds identity (issue 11.3) ----------------------------------------------
+
+
+def test_identity_binds_creation_time_and_every_listed_fact():
+    token = tok("ci", age=10, expires_in=5)
+    assert token.identity().startswith("root:ci:%d:" % token.create_time)
+    assert tok("ci", age=11, expires_in=5).identity() != token.identity()
+    assert tok("ci", age=10, expires_in=6).identity() != token.identity()
+    assert tok("ci", age=10, expires_in=5, acls=FULL).identity() != token.identity()
+    assert tok("ci", age=10, expires_in=5, ips=("192.0.2.1",)).identity() != token.identity()
+    assert tok("ci", age=10, expires_in=5).identity() == token.identity()
+
+
+def test_confirmation_changes_name_what_differs():
+    old = [tok("a", expires_in=-1), tok("b", expires_in=-1), tok("c", expires_in=-1),
+           tok("d", expires_in=-1)]
+    confirmed = [t.identity() for t in old]
+    now = [tok("a", expires_in=-1),  # the same
+           tok("b", age=0, expires_in=-1),  # re-created
+           tok("c", expires_in=30),  # renewed: no longer expired
+           tok("e", expires_in=-1)]  # new; d is gone
+    plan = make_plan(now, None, Selectors(expired=True), Protection(), NOW)
+    changes = confirmation_changes(confirmed, plan)
+    assert changes == [
+        "root/b was re-created under the same name (the token listed now was created "
+        "2026-11-27)",
+        "root/c was changed (expiry, ACLs or IP limit)",
+        "root/d is no longer listed (revoked or removed meanwhile)",
+        "root/e is newly selected: expired on 2026-11-26, 1 day ago",
+    ]
+    same = make_plan(old, None, Selectors(expired=True), Protection(), NOW)
+    assert confirmation_changes(confirmed, same) == []

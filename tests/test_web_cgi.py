@@ -20,7 +20,9 @@ import pytest
 from tests.fakes.fakeserver import FakeServer
 from tests.helpers import DAY, NOW, REPO
 from tokensweeper import paths
+from tokensweeper.owners import valid_owner
 from tokensweeper.web import app, request, security
+from tokensweeper.whmapi import Client, WhmapiError
 
 TOKEN = "/cpsess0123456789"
 CGI = os.path.join(REPO, "plugin", "index.cgi")
@@ -118,9 +120,25 @@ def selection(*keys):
     return [("action", "preview")] + [("t", key) for key in keys]
 
 
+def identity_of(key):
+    """What the preview's confirmation form sends for a listed token (Token.identity), read
+    through the fake whmapi1 without logging the call; the key itself when not listed."""
+    owner, _, name = key.partition(":")
+    log = os.environ.pop("TOKENSWEEPER_FAKE_LOG", None)
+    try:
+        listed = {t.name: t for t in Client().list_tokens(owner)} if valid_owner(owner) else {}
+    except WhmapiError:
+        listed = {}
+    finally:
+        if log is not None:
+            os.environ["TOKENSWEEPER_FAKE_LOG"] = log
+    return listed[name].identity() if name in listed else key
+
+
 def revoke_form(*keys, **fields):
+    """The preview's confirmation form for these OWNER:NAME keys, as the preview writes it."""
     form = [("action", "revoke"), ("mode", fields.pop("mode", "selection"))]
-    form += [("t", key) for key in keys]
+    form += [("t", identity_of(key)) for key in keys]
     form += sorted(fields.items())
     return form
 
@@ -356,11 +374,63 @@ def test_protected_token_is_never_revoked_even_when_posted(site):
 
 
 @pytest.mark.parametrize("key", ["root:nope", "boss:old-ci", "ghost:old-ci"])
-def test_unknown_token_or_owner_is_refused(site, key):
-    for form in (selection(key), revoke_form(key)):
-        reply = site.post(form)
-        assert reply.status == 400, reply.text()
+def test_a_token_or_owner_no_longer_there_gives_a_new_preview_not_a_dead_end(site, key):
+    """Issue 11.3: this was a 400 page; now the preview of what still exists says what went."""
+    preview = site.post(selection(key, "root:old-ci"))
+    assert preview.status == 200, preview.text()
+    text = preview.text()
+    assert "No longer listed, so not in this preview: {}".format(key.replace(":", "/")) in text
+    assert "1 token will be revoked" in text and "Revoke 1 token" in text
+    reply = site.post(revoke_form(key, "root:old-ci"))
+    assert reply.status == 409
+    text = reply.text()
+    assert "Nothing was revoked" in text
+    assert "{} is no longer listed".format(key.replace(":", "/")) in text
+    assert "Revoke 1 token" in text  # the new preview can be confirmed as it is
     assert site.revokes() == []
+
+
+def confirmation_values(reply):
+    return re.findall(r'<input type="hidden" name="t" value="([^"]+)">', reply.body)
+
+
+def test_a_token_re_created_between_preview_and_confirmation_is_not_revoked(site):
+    """Issue 11.3: confirmation bound only owner and name, so the new token was revoked."""
+    preview = site.post(selection("root:old-ci", "root:monitoring"))
+    values = confirmation_values(preview)
+    assert len(values) == 2 and all(v.count(":") == 3 for v in values)
+    site.server.remove_token("root", "old-ci")
+    new = site.token("root", "old-ci", age=0)  # someone re-creates it, a new secret in use
+    reply = site.post([("action", "revoke"), ("mode", "selection")] + [("t", v) for v in values])
+    assert reply.status == 409
+    text = reply.text()
+    assert "Nothing was revoked" in text
+    assert "root/old-ci was re-created under the same name" in text
+    assert site.revokes() == []
+    assert "old-ci" in site.server.token_names("root")
+    # The new preview binds the new token: confirming it is a decision about that one.
+    again = confirmation_values(reply)
+    assert "root:old-ci:{}:".format(new["create_time"]) in " ".join(again)
+    done = site.post([("action", "revoke"), ("mode", "selection")] + [("t", v) for v in again])
+    assert done.status == 200 and "2 tokens revoked" in done.text()
+
+
+def test_a_policy_sweep_confirmed_for_a_token_since_re_created_revokes_nothing(site):
+    site.token("boss", "old-deploy", age=300, expires=-3)
+    preview = site.get("page=sweep")
+    values = confirmation_values(preview)
+    site.server.remove_token("boss", "old-deploy")
+    site.token("boss", "old-deploy", age=0, expires=-1)  # re-created, and already expired
+    reply = site.post([("action", "revoke"), ("mode", "policy")] + [("t", v) for v in values])
+    assert reply.status == 409 and "boss/old-deploy was re-created" in reply.text()
+    assert site.revokes() == []
+
+
+def test_a_confirmation_without_identities_is_asked_again(site):
+    """A hand-made form with OWNER:NAME only does not say which token it means."""
+    reply = site.post([("action", "revoke"), ("mode", "selection"), ("t", "root:old-ci")])
+    assert reply.status == 409 and site.revokes() == []
+    assert "root/old-ci" in reply.text()
 
 
 @pytest.mark.parametrize("key", ["root:<script>", "root:a b", "root:" + "x" * 51, "no-colon",
@@ -405,6 +475,32 @@ def test_failed_revocation_is_explained(site):
     text = reply.text()
     assert "Finished with problems" in text and "1 failed" in text
     assert "answered OK but the token is still listed" in text
+
+
+def test_a_revocation_that_could_not_be_verified_is_never_called_still_valid(site):
+    """Issue 11.4: the page said "still valid" for a token that was revoked."""
+    form = revoke_form("root:old-ci")
+    # Listed for the plan and right before the revoke; the verifying listing fails.
+    site.server.add_fault("fail", function="api_token_list", owner="root", after=2)
+    reply = site.post(form)
+    text = reply.text()
+    assert "old-ci" not in site.server.token_names("root")
+    assert "Could not verify 1 token" in text and "Unknown: not verified" in text
+    assert "tokensweeper list --owner root" in text
+    assert "still valid" not in text and "verified gone" not in text
+
+
+def test_an_outcome_the_audit_log_could_not_take_is_said_on_the_page(site, monkeypatch):
+    from tokensweeper import audit
+    real = audit.write
+
+    def full_disk(record, path=None):
+        if record.get("event") == "outcome":
+            raise audit.AuditError("cannot write the audit log: No space left on device")
+        return real(record, path)
+    monkeypatch.setattr(audit, "write", full_disk)
+    reply = site.post(revoke_form("root:old-ci"))
+    assert "Audit log not written" in reply.text() and "No space left" in reply.text()
 
 
 def test_another_sweep_running_gives_409(site):

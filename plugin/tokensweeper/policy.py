@@ -357,9 +357,11 @@ def confirmation_changes(confirmed, plan):
         label = "%s/%s" % key
         if item is None:
             changes.append("%s is no longer listed (revoked or removed meanwhile)" % label)
+        elif identity.count(":") != 3:
+            changes.append("%s: the confirmation did not say which token of that name it "
+                           "meant (no creation time)" % label)
         elif item.token.identity() != identity:
-            created = identity.split(":")[2] if identity.count(":") >= 3 else ""
-            if created != str(item.token.create_time):
+            if identity.split(":")[2] != str(item.token.create_time):
                 changes.append("%s was re-created under the same name (the token listed now was "
                                "created %s)" % (label, day(item.token.create_time)))
             else:

@@ -6,13 +6,21 @@ decides what is stale or talks to whmapi1 itself.
 """
 
 import json
+import re
 from urllib.parse import urlencode
 
 from tokensweeper import audit, paths
 from tokensweeper import config as config_module
 from tokensweeper.lock import LockBusy, SweepLock
 from tokensweeper.owners import CachedListings, find_owners, take_inventory, valid_owner
-from tokensweeper.policy import PROTECTED, REVOKE, plan_for_names
+from tokensweeper.policy import (
+    GONE,
+    KEEP,
+    PROTECTED,
+    REVOKE,
+    confirmation_changes,
+    plan_for_names,
+)
 from tokensweeper.sweep import ENFORCE, build_plan, execute
 from tokensweeper.tokens import NAME_RE
 from tokensweeper.usage import load_usage
@@ -23,6 +31,7 @@ from .request import DIGITS_RE, HttpError, bad_request
 from .response import Response
 
 PAGE_SIZE = 250
+IDENTITY_DIGEST_RE = re.compile(r"^[0-9a-f]{12}$")
 AUDIT_PAGE_SIZE = 20
 # Above this many tokens the admin types the number to confirm.
 TYPED_CONFIRMATION_ABOVE = 10
@@ -243,48 +252,58 @@ def audit_download():
 
 
 def parse_selection(values):
-    """Checkbox values "OWNER:NAME" -> set of (owner, name). 400 on anything else."""
-    wanted = set()
+    """Form values -> {(owner, name): identity or None}. 400 on anything else.
+
+    The overview's checkboxes send "OWNER:NAME"; the preview's confirmation form sends
+    each token's identity "OWNER:NAME:CREATE_TIME:DIGEST" (Token.identity), so that a
+    token re-created under the same name is never taken for the one confirmed.
+    """
+    wanted = {}
     for value in values:
-        owner, sep, name = value.rpartition(":")
-        if not sep or not valid_owner(owner) or not NAME_RE.match(name):
+        parts = value.split(":")
+        owner, name = parts[0], ":".join(parts[1:2])
+        bound = len(parts) == 4 and DIGITS_RE.match(parts[2]) and IDENTITY_DIGEST_RE.match(
+            parts[3])
+        if (len(parts) not in (2, 4) or (len(parts) == 4 and not bound)
+                or not valid_owner(owner) or not NAME_RE.match(name)):
             raise bad_request("“{}” is not a token of this server: a selection is "
                               "OWNER:NAME with a cPanel user and token name.".format(value[:120]))
-        wanted.add((owner, name))
+        wanted[(owner, name)] = value if bound else None
     if not wanted:
         raise bad_request("No token was selected. Tick the tokens to revoke on the overview.")
     return wanted
 
 
 def selection_plan(wanted, cfg, now):
-    """A plan for tokens chosen by hand, after checking each one is listed for its owner."""
+    """A plan for tokens chosen by hand (keys (owner, name)), from their owners' listings
+    now: a token no longer listed, or whose owner no longer owns WHM tokens, is 'gone'."""
     api = client()
     try:
         known, _ = find_owners(api)
     except WhmapiError as error:
         raise HttpError(503, "Cannot list owners", str(error))
-    owners = sorted({owner for owner, _ in wanted})
-    strangers = [owner for owner in owners if owner not in known]
-    if strangers:
-        raise bad_request("“{}” does not own WHM API tokens on this server.".format(strangers[0]))
+    owners = sorted({owner for owner, _ in wanted} & set(known))
     inventory = take_inventory(api, owners, cfg.parallel_owners)
     if inventory.errors:
         owner, message = sorted(inventory.errors.items())[0]
         raise HttpError(503, "Cannot list tokens", message)
-    listed = {token.key() for token in inventory.tokens}
-    missing = sorted(wanted - listed)
-    if missing:
-        raise bad_request("{} has no token named “{}” (any more). Reload the overview.".format(
-            missing[0][0], missing[0][1]))
-    plan = plan_for_names(inventory.tokens, wanted, cfg.protection(), now)
+    plan = plan_for_names(inventory.tokens, set(wanted), cfg.protection(), now)
     plan.describe_use(load_usage())
     return plan
+
+
+def _gone_message(plan):
+    gone = ["{}/{}".format(item.token.owner, item.token.name) for item in plan.with_decision(GONE)]
+    if not gone:
+        return ""
+    return "No longer listed, so not in this preview: {} (revoked or removed since you chose " \
+           "{}).".format(", ".join(gone), "it" if len(gone) == 1 else "them")
 
 
 def preview_selection(ctx):
     wanted = parse_selection(ctx.request.fields("t"))
     plan = selection_plan(wanted, load_config(), ctx.now)
-    return _preview_page(ctx, plan, "selection")
+    return _preview_page(ctx, plan, "selection", message=_gone_message(plan), level="warning")
 
 
 class OwnerCount(object):
@@ -294,7 +313,7 @@ class OwnerCount(object):
         self.protected = 0
 
 
-def _preview_page(ctx, plan, mode, status=200, message=""):
+def _preview_page(ctx, plan, mode, status=200, message="", changes=(), level="danger"):
     revoke = plan.with_decision(REVOKE)
     protected = plan.with_decision(PROTECTED)
     per_owner = {}
@@ -307,9 +326,9 @@ def _preview_page(ctx, plan, mode, status=200, message=""):
     return ctx.page(
         "preview.html", "Preview", "sweep" if mode == "policy" else "overview", status=status,
         mode=mode, revoke=revoke, protected=protected,
-        untouched=len(plan.items) - len(revoke) - len(protected),
-        per_owner=[per_owner[o] for o in sorted(per_owner)], message=message,
-        typed=len(revoke) > TYPED_CONFIRMATION_ABOVE,
+        untouched=len(plan.with_decision(KEEP)),
+        per_owner=[per_owner[o] for o in sorted(per_owner)], message=message, changes=changes,
+        level=level, typed=len(revoke) > TYPED_CONFIRMATION_ABOVE,
         owner_errors=getattr(plan, "owner_errors", {}), problems=getattr(plan, "problems", []),
         policy=plan.selectors.describe() if mode == "policy" else "")
 
@@ -325,13 +344,16 @@ def revoke(ctx):
         plan = selection_plan(wanted, cfg, ctx.now)
     else:
         plan = policy_plan(cfg, ctx.now)
-    planned = {token.key() for token in plan.to_revoke()}
-    if planned != wanted:
+    # The tokens confirmed are bound by identity (owner, name, creation time, listed facts):
+    # a token re-created under the same name since the preview is another token.
+    confirmed = [identity or "{}:{}".format(*key) for key, identity in sorted(wanted.items())]
+    changes = confirmation_changes(confirmed, plan)
+    if changes:
         # The server or the config changed since the preview: show the new one, revoke nothing.
-        return _preview_page(ctx, plan, mode, status=409, message=(
-            "The tokens to revoke changed since your preview (a token was revoked, created or "
-            "protected meanwhile). Nothing was revoked. Check this new preview."))
-    count = len(planned)
+        return _preview_page(ctx, plan, mode, status=409, changes=changes, message=(
+            "The tokens to revoke changed since your preview. Nothing was revoked. "
+            "Check this new preview of what is there now:"))
+    count = len(plan.to_revoke())
     if count > TYPED_CONFIRMATION_ABOVE and request.field("confirm").strip() != str(count):
         return _preview_page(ctx, plan, mode, status=400, message=(
             "Type the number of tokens to revoke ({}) in the box to confirm. "
