@@ -696,6 +696,37 @@ def test_audit_survives_a_truncated_last_line(cli):
     assert table.status == 0 and len(table.out.splitlines()) == 4
 
 
+def test_audit_flags_an_interrupted_run_and_shows_one_run(cli):
+    """Issue 11.6: the page flagged an intent without outcome; the command did not."""
+    cli("sweep", "--expired", "--owner", "bob", "--yes")
+    cli("sweep", "--expired", "--owner", "carol", "--yes")
+    with open(cli.audit_path, "rb") as handle:
+        lines = handle.readlines()
+    with open(cli.audit_path, "wb") as handle:
+        handle.writelines(lines[:-1])  # killed before carol's outcome was written
+    interrupted = json.loads(lines[-2])["run_id"]
+    finished = json.loads(lines[0])["run_id"]
+    run = cli("audit")
+    assert run.status == 0, run
+    assert "warning: run %s recorded its intent to revoke but no outcome" % interrupted in run.err
+    (row,) = [r for r in run.out.splitlines() if interrupted in r]
+    assert "INTERRUPTED (no outcome)" in row
+    assert not [r for r in run.out.splitlines() if finished in r and "INTERRUPTED" in r]
+    assert cli("audit", "--json").json()["interrupted_runs"] == [interrupted]
+
+    one = cli("audit", "--run", interrupted)
+    assert one.status == 0, one
+    assert "INTERRUPTED" in one.out
+    assert "carol-expired" in one.out and "carol-old" in one.out and "bob-" not in one.out
+    document = cli("audit", "--run", finished, "--json").json()
+    assert document["interrupted"] is False
+    assert [r["event"] for r in document["records"]] == ["intent", "outcome"]
+    assert {(t["name"], t["action"]) for t in document["tokens"]} == {
+        ("bob-expired", "revoked"), ("bob-old", "revoked")}
+    missing = cli("audit", "--run", "20990101T000000Z-abcdef")
+    assert missing.status == 1 and "no run 20990101T000000Z-abcdef" in missing.err
+
+
 def test_audit_since(cli):
     cli("sweep", "--expired", "--owner", "bob", "--yes")
     assert len(cli("audit", "--json", "--since", "2026-11-01").json()["records"]) == 2
@@ -706,7 +737,8 @@ def test_audit_since(cli):
 
 def test_audit_of_no_log_is_empty(cli):
     run = cli("audit", "--json")
-    assert run.status == 0 and run.json() == {"records": [], "damaged_lines": 0}
+    assert run.status == 0
+    assert run.json() == {"records": [], "damaged_lines": 0, "interrupted_runs": []}
 
 
 @pytest.mark.parametrize("args", [("list",), ("plan",), ("sweep", "--expired", "--yes"),

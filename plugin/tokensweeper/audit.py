@@ -110,3 +110,54 @@ def read(path=None, since=None):
                 continue
             records.append(record)
     return records, damaged
+
+
+class Run(object):
+    """One run of the audit log, from its records in file order (intent, then
+    outcome / preview / refused; a snapshot or a hook note stands alone)."""
+
+    def __init__(self, run_id):
+        self.run_id = run_id
+        self.records = []
+
+    @property
+    def final(self):
+        return self.records[-1]
+
+    @property
+    def interrupted(self):
+        """An intent with nothing after it: revocation started and never reported back
+        (killed, crashed, or the outcome record could not be written)."""
+        return self.final.get("event") == "intent"
+
+    @property
+    def epoch(self):
+        return self.final.get("epoch") or 0
+
+    def tokens(self):
+        tokens = self.final.get("tokens")
+        return tokens if isinstance(tokens, list) else []
+
+    def counts(self):
+        counts = {}
+        for token in self.tokens():
+            action = token.get("action") if isinstance(token, dict) else None
+            counts[str(action)] = counts.get(str(action), 0) + 1
+        return sorted(counts.items())
+
+
+INTERRUPTED_ADVICE = ("recorded its intent to revoke but no outcome: it was interrupted. "
+                      "Check what is left with `tokensweeper list`")
+
+
+def runs(records):
+    """The runs of these records, in the order each first appears (the one grouping the
+    page and `tokensweeper audit` share)."""
+    found, order = {}, []
+    for record in records:
+        run_id = str(record.get("run_id", ""))
+        if run_id not in found:
+            found[run_id] = Run(run_id)
+            order.append(run_id)
+        found[run_id].records.append(record)
+    return [found[run_id] for run_id in order]

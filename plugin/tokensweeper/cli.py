@@ -138,6 +138,7 @@ def build_parser():
 
     audit_cmd = command("audit", "show the audit log")
     audit_cmd.add_argument("--since", metavar="DATE", help="records from DATE (YYYY-MM-DD) on")
+    audit_cmd.add_argument("--run", metavar="ID", help="one run's records and tokens")
 
     command("check-config", "check the config file and show the effective settings")
     return parser
@@ -500,18 +501,23 @@ def cmd_audit(args):
             "warning: skipped %s of the audit log that could not be read" % plural(damaged, "line"),
             file=sys.stderr,
         )
+    runs = audit.runs(records)
+    if args.run:
+        return show_run(runs, args.run, args.json)
+    interrupted = [run.run_id for run in runs if run.interrupted]
+    for run_id in interrupted:
+        print("warning: run %s %s; `tokensweeper audit --run %s` shows its tokens"
+              % (run_id, audit.INTERRUPTED_ADVICE, run_id), file=sys.stderr)
     if args.json:
-        emit_json({"records": records, "damaged_lines": damaged})
+        emit_json({"records": records, "damaged_lines": damaged, "interrupted_runs": interrupted})
         return OK
     rows = []
     for record in records:
-        tokens = record.get("tokens") or []
-        actions = {}
-        for token in tokens:
-            actions[token.get("action")] = actions.get(token.get("action"), 0) + 1
-        summary = ", ".join("%d %s" % (n, a) for a, n in sorted(actions.items())) or "-"
+        summary = ", ".join("%d %s" % (n, a) for a, n in _action_counts(record)) or "-"
         if record.get("refused"):
             summary = "refused: " + record["refused"]
+        if record.get("run_id") in interrupted:
+            summary = "INTERRUPTED (no outcome): " + summary
         rows.append(
             [
                 record.get("time", "?"),
@@ -523,6 +529,45 @@ def cmd_audit(args):
             ]
         )
     print(table(rows, ["time", "run", "event", "actor", "mode", "tokens"]))
+    return OK
+
+
+def _action_counts(record):
+    actions = {}
+    for token in record.get("tokens") or []:
+        action = token.get("action") if isinstance(token, dict) else None
+        actions[str(action)] = actions.get(str(action), 0) + 1
+    return sorted(actions.items())
+
+
+def show_run(runs, run_id, as_json):
+    """`audit --run ID`: one run's records and the tokens of its last record."""
+    matching = [run for run in runs if run.run_id == run_id]
+    if not matching:
+        raise CliError("no run %s in the audit log (see `tokensweeper audit`)" % run_id)
+    run = matching[0]
+    if as_json:
+        emit_json({"run_id": run.run_id, "interrupted": run.interrupted, "records": run.records,
+                   "tokens": run.tokens()})
+        return OK
+    final = run.final
+    print("Run %s by %s (%s)" % (run.run_id, final.get("actor", "?"), final.get("mode", "?")))
+    for record in run.records:
+        print("  %s  %s" % (record.get("time", "?"), record.get("event", "?")))
+    if run.interrupted:
+        print("INTERRUPTED: this run %s." % audit.INTERRUPTED_ADVICE)
+    if final.get("selectors"):
+        print("Selectors: %s" % json.dumps(final["selectors"], sort_keys=True))
+    for key in ("refused", "note"):
+        if final.get(key):
+            print("%s: %s" % (key.capitalize(), final[key]))
+    for owner, message in sorted((final.get("owner_errors") or {}).items()):
+        print("Could not list %s: %s" % (owner, message))
+    rows = [[t.get("owner", "?"), t.get("name", "?"), t.get("action", "?"),
+             t.get("last_used") or "-", t.get("reason", "")]
+            for t in run.tokens() if isinstance(t, dict)]
+    print()
+    print(table(rows, ["owner", "name", "action", "last_used", "reason"]))
     return OK
 
 

@@ -179,51 +179,12 @@ def settings(ctx):
 # -- audit -----------------------------------------------------------------------------
 
 
-class Run(object):
-    """One run of the audit log, from its records (intent, then outcome/preview/refused)."""
-
-    def __init__(self, run_id):
-        self.run_id = run_id
-        self.records = []
-
-    @property
-    def final(self):
-        return self.records[-1]
-
-    @property
-    def interrupted(self):
-        # An intent with nothing after it: revocation started and never reported back.
-        return self.final.get("event") == "intent"
-
-    @property
-    def epoch(self):
-        return self.final.get("epoch") or 0
-
-    def tokens(self):
-        tokens = self.final.get("tokens")
-        return tokens if isinstance(tokens, list) else []
-
-    def counts(self):
-        counts = {}
-        for token in self.tokens():
-            action = token.get("action") if isinstance(token, dict) else None
-            counts[str(action)] = counts.get(str(action), 0) + 1
-        return sorted(counts.items())
-
-
 def audit_runs():
     records, damaged = audit.read()
-    runs, order = {}, []
-    for record in records:
-        run_id = str(record.get("run_id", ""))
-        if run_id not in runs:
-            runs[run_id] = Run(run_id)
-            order.append(run_id)
-        runs[run_id].records.append(record)
+    found = audit.runs(records)
     # Newest first; runs of the same second keep the log's order (later line = newer).
-    position = {run_id: index for index, run_id in enumerate(order)}
-    ordered = sorted((runs[r] for r in order), key=lambda run: (run.epoch, position[run.run_id]),
-                     reverse=True)
+    position = {run.run_id: index for index, run in enumerate(found)}
+    ordered = sorted(found, key=lambda run: (run.epoch, position[run.run_id]), reverse=True)
     return ordered, damaged
 
 
