@@ -3,8 +3,10 @@ every fault knob turned into its typed error without half-done work."""
 
 import math
 import os
+import signal
 import stat
 import subprocess
+import time
 
 import pytest
 
@@ -179,6 +181,28 @@ def test_hang_times_out_and_the_child_is_killed(server):
     with pytest.raises(ProcessLookupError):
         os.kill(hung["pid"], 0)
     assert "alpha" in server.token_names("root")
+
+
+def test_a_descendant_holding_the_pipes_does_not_stretch_the_timeout(server, tmp_path):
+    """Issue 11.8: a 2 s timeout became 15 s while a detached descendant held stdout.
+    Unbounded, this call would wait the descendant's 120 s."""
+    pid_file = tmp_path / "holder.pid"
+    server.add_fault("hang", function="api_token_list", grandchild=120, pid_file=str(pid_file))
+    started = time.monotonic()
+    try:
+        with pytest.raises(WhmapiTimeout) as raised:
+            Client(timeout=0.5).list_tokens("root")
+        waited = time.monotonic() - started
+        holder = int(pid_file.read_text())
+        os.kill(holder, 0)  # the descendant was out of reach of the kill, as on a real server
+    finally:
+        if pid_file.exists():
+            try:
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    assert "no answer after 0.5 seconds" in str(raised.value)
+    assert waited < 60  # generous: the bound is the timeout plus a short grace
 
 
 def test_non_zero_exit_without_json_is_a_failure_with_the_message(client, server):

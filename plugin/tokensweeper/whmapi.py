@@ -19,6 +19,8 @@ DEFAULT_TIMEOUT = 60
 DEFAULT_BATCH_SIZE = 500
 # Linux allows 128 KiB per argument and ~2 MiB for argv + environment; stay far below.
 DEFAULT_MAX_ARGV_BYTES = 64 * 1024
+# After a timeout the killed call's output is waited for this long, at most.
+KILL_GRACE = 2
 
 
 class WhmapiError(Exception):
@@ -151,7 +153,7 @@ class Client(object):
             out, err = child.communicate(timeout=self.timeout)
         except subprocess.TimeoutExpired:
             _kill_group(child)
-            child.communicate()
+            _reap(child)
             raise WhmapiTimeout(
                 function, owner, "no answer after %s seconds; the call was killed" % self.timeout
             )
@@ -180,6 +182,24 @@ def _exit_reason(status, said_ok, reason, err):
         detail = _first_line(err) or "no message"
         return "exit status %d although the answer said it succeeded: %s" % (status, detail)
     return "exit status %d: %s" % (status, reason or _first_line(err) or "no message")
+
+
+def _reap(child):
+    """Wait for the killed whmapi1, but only briefly for the end of its output: a
+    descendant that left its process group (a detached helper) can hold the pipes open
+    for as long as it lives, and the timeout must stay the timeout."""
+    try:
+        child.communicate(timeout=KILL_GRACE)
+    except subprocess.TimeoutExpired:
+        for stream in (child.stdout, child.stderr):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        try:
+            child.wait(timeout=KILL_GRACE)  # whmapi1 itself got SIGKILL: at once
+        except subprocess.TimeoutExpired:
+            pass  # unkillable (stuck in the kernel): leave it, do not hang with it
 
 
 def _kill_group(child):
