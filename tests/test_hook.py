@@ -506,24 +506,62 @@ def test_a_revoke_that_fails_is_reported_as_failed(hook):
     assert [t["action"] for t in record["tokens"] if t["name"] == "old-ci"] == ["failed"]
 
 
+BUG = """
+import sys
+sys.path.insert(0, {plugin!r})
+import tokensweeper.hook
+
+def act(event, account):
+    raise RuntimeError("a bug in the engine")
+tokensweeper.hook.act = act
+"""
+
+
 def test_an_unexpected_error_still_answers_success(hook, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(BUG.format(plugin=os.path.join(REPO, "plugin")))
+    hook.config(ENFORCE_SWEEP)
+    out, err = hook.run(suspend("res1"), PYTHONPATH=str(site))
+    assert out == line("internal error, the event was not handled (details in cPanel's error_log)")
+    assert "Traceback" in err and "a bug in the engine" in err
+    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
+
+
+def test_an_unusable_state_directory_is_the_usual_line_without_a_traceback(hook, tmp_path):
+    """Issue 11.9: a state dir that cannot be written answered "internal error" with a
+    traceback. Here nothing can be recorded either (its path runs through a file)."""
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
     hook.config(ENFORCE_SWEEP)
     out, err = hook.run(suspend("res1"), TOKENSWEEPER_STATE_DIR=str(blocker / "state"))
-    assert out == line("internal error, the event was not handled (details in cPanel's error_log)")
-    assert "Traceback" in err
+    assert out == line("suspendacct res1: sweep failed, state directory unusable (details in "
+                       "cPanel's error_log)")
+    assert "Traceback" not in err and "the state directory cannot be used" in err
     assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
+    assert hook.server.calls("api_token_revoke") == []
 
 
-@pytest.mark.parametrize("pinned", ["99999999999999999999", "253402300800"])
-def test_tokensweeper_now_beyond_the_platforms_range_is_a_clear_answer(hook, pinned):
-    """Issue 11.9: a pinned time gmtime() cannot show crashed the hook with a traceback."""
+def test_a_lock_that_cannot_be_taken_is_recorded_as_a_hook_error(hook):
+    """The lock file cannot be opened (here: a directory in its place), the audit log can
+    still be written: the failure is recorded there."""
+    os.makedirs(os.path.join(hook.state_dir, "sweep.lock"))
     hook.config(ENFORCE_SWEEP)
-    out, err = hook.run(suspend("res1"), TOKENSWEEPER_NOW=pinned)
-    assert out == line("suspendacct res1: TOKENSWEEPER_NOW is not a usable time, nothing done")
-    assert "TOKENSWEEPER_NOW=%s" % pinned in err and "Traceback" not in err
-    assert hook.server.calls() == []
+    out, err = hook.run(suspend("res1"))
+    assert out == line("suspendacct res1: sweep failed, state directory unusable (details in "
+                       "cPanel's error_log)")
+    assert "Traceback" not in err
+    (record,) = hook.audit()
+    assert record["event"] == "hook-error" and "sweep.lock" in record["note"]
+    assert hook.server.calls("api_token_revoke") == []
+
+
+def test_stdin_beyond_10_mib_is_a_bad_payload_not_read_whole(hook):
+    big = suspend("res1")[:-1] + b',"padding":"' + b"x" * (10 * 1024 * 1024) + b'"}'
+    hook.config(ENFORCE_SWEEP)
+    out, err = hook.run(big)
+    assert out == line("the event is too large to be a cPanel event; nothing to do")
+    assert "Traceback" not in err and hook.server.calls() == []
 
 
 def test_a_missing_library_leaves_stdout_empty_which_cpanel_reads_as_success(tmp_path):

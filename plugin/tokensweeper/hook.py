@@ -30,6 +30,8 @@ WEIGHT = 100
 WHMAPI_TIMEOUT = 20
 LOG_PREFIX = "tokensweeper-hook: "
 MAX_MESSAGE = 200
+# cPanel's events are a few kilobytes; anything this big is not one (and is not read whole).
+MAX_EVENT_BYTES = 10 * 1024 * 1024
 
 
 class Event(object):
@@ -150,11 +152,14 @@ def read_event():
     if stream.isatty():
         log("no event: cPanel writes the event as JSON on standard input")
         return b""
-    return stream.buffer.read()
+    return stream.buffer.read(MAX_EVENT_BYTES + 1)  # one byte more tells "too big"
 
 
 def parse(raw):
     """(Event, data dict) from the raw stdin, or Answer when there is nothing to act on."""
+    if len(raw) > MAX_EVENT_BYTES:
+        log("the event is larger than %d MiB: not a cPanel event" % (MAX_EVENT_BYTES >> 20))
+        raise Answer("the event is too large to be a cPanel event; nothing to do")
     if not raw.strip():
         raise Answer("no event on standard input; nothing to do")
     try:
@@ -293,6 +298,14 @@ def act(event, account):
         log("%s failed: %s" % (action, error))
         note(event, account, now, cfg.mode, "hook-error", "%s failed: %s" % (action, error))
         return "%s: %s failed (details in cPanel's error_log)" % (label, action)
+    except OSError as error:
+        # The state directory (lock, audit log) cannot be used: read-only, full, a file
+        # in the way. One line in the error_log, a record if the audit log still takes one.
+        why = "%s failed: the state directory cannot be used: %s" % (action, _os_error(error))
+        log(why)
+        note(event, account, now, cfg.mode, "hook-error", why)
+        return "%s: %s failed, state directory unusable (details in cPanel's error_log)" % (
+            label, action)
 
 
 def snapshot(event, account, now):
@@ -389,6 +402,11 @@ def note(event, account, now, mode, kind, message):
         })
     except audit.AuditError as error:
         log(str(error))
+
+
+def _os_error(error):
+    where = getattr(error, "filename", None)
+    return "%s: %s" % (where, error.strerror) if where and error.strerror else str(error)
 
 
 def _plural(count, word):
