@@ -4,12 +4,15 @@ The floor of a sweep, in whmapi1 calls, for owners o with k_o selected tokens:
 
     1 listresellers                  (who owns WHM tokens)
   + 1 api_token_list per owner       (nobody can know what to revoke unlisted)
+  + 1 api_token_list per owner with k_o > 0, right before its revoke
+                                     (a token someone else removed meanwhile is
+                                      already-gone, not revoked by us: issue 11.5)
   + ceil(k_o / B) api_token_revoke   per owner with k_o > 0 (B = batch size)
   + 1 api_token_list per owner with k_o > 0
                                      (whmapi1 answers OK for names it did not
                                       remove: only a second listing proves it)
 
-An owner with nothing selected needs no verifying list, so a sweep that
+An owner with nothing selected needs neither extra list, so a sweep that
 selects nothing costs 1 + owners calls.
 """
 import collections
@@ -36,7 +39,7 @@ def floor_calls(selected_per_owner, batch=DEFAULT_BATCH_SIZE):
     calls = 1 + len(selected_per_owner)
     for k in selected_per_owner:
         if k:
-            calls += ceil_div(k, batch) + 1
+            calls += 1 + ceil_div(k, batch) + 1
     return calls
 
 
