@@ -7,12 +7,12 @@ from hypothesis import strategies as st
 from tests.helpers import DAY, NOW, utc
 from tokensweeper.policy import (
     GONE,
-    confirmation_changes,
     KEEP,
     PROTECTED,
     REVOKE,
     Protection,
     Selectors,
+    confirmation_changes,
     make_plan,
     plan_for_names,
     state_of,
