@@ -558,6 +558,14 @@ def test_owners_and_names_alone_revoke_nothing_on_schedule(cli, server, config):
     assert present(server) == before
 
 
+def test_a_scheduled_run_with_unverified_tokens_is_not_silent(cli, server):
+    cli.config("mode: enforce\nowners: [bob]\n")  # nothing is verified revoked
+    server.add_fault("fail", function="api_token_list", owner="bob", after=2)
+    run = cli("sweep", "--scheduled")
+    assert run.status == 3, run
+    assert "unverified" in run.out and "tokensweeper list --owner bob" in run.out
+
+
 def test_scheduled_run_above_the_cap_is_refused_whole(cli, server):
     cli.config("mode: enforce\nmax_revoke_per_run: 6\n")
     run = cli("sweep", "--scheduled")

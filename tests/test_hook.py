@@ -506,6 +506,17 @@ def test_a_revoke_that_fails_is_reported_as_failed(hook):
     assert [t["action"] for t in record["tokens"] if t["name"] == "old-ci"] == ["failed"]
 
 
+def test_a_revocation_that_could_not_be_verified_says_so(hook):
+    hook.config(ENFORCE_SWEEP)
+    # The plan's listing and the one right before the revoke work; the verifying one fails.
+    hook.server.add_fault("fail", function="api_token_list", owner="res1", after=2)
+    out, err = hook.run(suspend("res1"))
+    assert_answer_starts(out, "suspendacct res1: revoked 0 tokens, 1 UNVERIFIED (check with "
+                              "tokensweeper list --owner res1)")
+    (record,) = [r for r in hook.audit() if r["event"] == "outcome"]
+    assert [t["action"] for t in record["tokens"] if t["name"] == "old-ci"] == ["unverified"]
+
+
 BUG = """
 import sys
 sys.path.insert(0, {plugin!r})

@@ -440,7 +440,7 @@ def print_result(result, as_json, quiet):
         emit_json(result.to_dict())
         return
     counts = result.counts()
-    eventful = (counts["revoked"] or counts["failed"] or result.refused or result.owner_errors
+    eventful = (counts["revoked"] or result.failed_count or result.refused or result.owner_errors
                 or result.audit_error)
     if quiet and not eventful:
         return

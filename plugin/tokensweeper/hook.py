@@ -372,6 +372,9 @@ def summary(result, preview):
     parts = ["revoked %s" % _plural(counts["revoked"], "token")]
     if counts["failed"]:
         parts.append("%d FAILED" % counts["failed"])
+    if counts["unverified"]:
+        parts.append("%d UNVERIFIED (check with tokensweeper list --owner %s)" % (
+            counts["unverified"], result.outcomes[0].token.owner))
     if counts["kept-protected"]:
         parts.append("%d kept as protected" % counts["kept-protected"])
     if result.audit_error:
