@@ -14,7 +14,9 @@ Usage: ./install.sh [--no-packages] [--help]
 Install or upgrade Token Sweeper, the WHM plugin that finds and revokes stale
 WHM API tokens. Run it as root on the cPanel & WHM server, from the unpacked
 source directory. Running it again is safe: it changes nothing that is already
-right. An upgrade replaces the code and registrations and keeps the config
+right and repairs what is not (missing or changed files and modes, a missing
+page registration, hook registrations that are missing, doubled or left by an
+older release). An upgrade replaces the code and registrations and keeps the config
 (/etc/tokensweeper/config.yaml) and the audit log (/var/cpanel/tokensweeper/).
 
 What it does:
@@ -278,19 +280,6 @@ fix_library_modes() {
     chmod 0755 "$1/uninstall.sh"
 }
 
-# manage_hooks delete matches the registered entries against what the script
-# describes NOW, so the old registrations go before the old script is replaced.
-HOOK_DELETED=0
-unregister_old_hook() {
-    [ -x "$HOOK" ] || return 0
-    say "Removing the hook registrations of the installed version"
-    if "$CPANEL_BIN/manage_hooks" delete script "$HOOK"; then
-        HOOK_DELETED=1
-    else
-        warn "manage_hooks could not delete the old hook registrations; check with: $CPANEL_BIN/manage_hooks list"
-    fi
-}
-
 install_files() {
     say "Installing the library"
     mkdir -p "$(dirname "$LIB_PARENT")"
@@ -365,14 +354,61 @@ register_appconfig() {
     "$CPANEL_BIN/register_appconfig" "$LIB_PARENT/tokensweeper.conf"
 }
 
+# cPanel's `manage_hooks delete script HOOK` exits 1 whenever one described
+# event has no registration (always on a first install) and finds only entries
+# matching the CURRENT descriptor, so the registry itself decides what changes:
+# hookreg.py compares `manage_hooks list --output=JSON` with the installed
+# hook's descriptor. From any state (nothing, part, an older release's
+# descriptor, all of it) this ends with each described entry registered once.
 register_hook() {
+    local pass
     say "Registering the account-event hook with manage_hooks"
-    # Without an earlier version's hook there was nothing to delete before;
-    # delete now so that whatever matches the new descriptor is registered once.
-    if [ "$HOOK_DELETED" -eq 0 ]; then
-        "$CPANEL_BIN/manage_hooks" delete script "$HOOK"
-    fi
-    "$CPANEL_BIN/manage_hooks" add script "$HOOK"
+    for pass in change check; do
+        plan_hook_registrations
+        if [ ! -s "$PLAN" ]; then
+            note "registered: every event $HOOK --describe names, once each"
+            return
+        fi
+        [ "$pass" = change ] ||
+            die "cPanel's hook registry still differs from $HOOK --describe after registering; see: $CPANEL_BIN/manage_hooks list"
+        apply_hook_plan
+    done
+}
+
+# Sets PLAN to a file of what hookreg.py says must change (empty: nothing).
+plan_hook_registrations() {
+    local registry described
+    new_temp
+    registry=$TEMP
+    new_temp
+    described=$TEMP
+    new_temp
+    PLAN=$TEMP
+    "$CPANEL_BIN/manage_hooks" list --output=JSON </dev/null >"$registry" ||
+        die "cannot read cPanel's hook registry: $CPANEL_BIN/manage_hooks list --output=JSON failed."
+    "$HOOK" --describe </dev/null >"$described" || die "$HOOK --describe failed."
+    "$PYTHON" "$LIB_PARENT/tokensweeper/hookreg.py" plan "$HOOK" "$registry" "$described" >"$PLAN" ||
+        die "cannot tell which hook registrations to change (above)."
+}
+
+apply_hook_plan() {
+    local line verb category event stage script args lines=()
+    mapfile -t lines <"$PLAN"
+    for line in "${lines[@]}"; do
+        IFS=$'\t' read -r verb category event stage script args <<<"$line"
+        case "$verb" in
+            delete)
+                note "removing $category::$event ($stage): not what the hook describes now"
+                # A registration that is already gone is no failure: the check after says.
+                "$CPANEL_BIN/manage_hooks" delete script "$script" --manual --category="$category" \
+                    --event="$event" --stage="$stage" ${args:+"--action=$args"} </dev/null ||
+                    warn "manage_hooks could not delete $category::$event ($stage) of $script"
+                ;;
+            add)
+                "$CPANEL_BIN/manage_hooks" add script "$HOOK" </dev/null
+                ;;
+        esac
+    done
 }
 
 # The minute stays what it was (or derives from the host name) so that reruns
@@ -482,6 +518,9 @@ main() {
     parse_args "$@"
     check_user
     set_paths
+    # Every path is absolute from here on; cPanel's tools read some arguments as
+    # paths relative to the current directory, so run them all from /.
+    cd /
     check_cpanel
     check_sources
     NEW_VERSION=$(version_of "$SRC_DIR/plugin/tokensweeper")
@@ -496,7 +535,6 @@ main() {
     say "Checking Python"
     choose_python
     ensure_modules
-    unregister_old_hook
     install_files
     install_config_and_state
     read_config

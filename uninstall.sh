@@ -5,15 +5,16 @@ set -o errtrace
 umask 022
 
 PURGE=0
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 
 usage() {
     cat <<'EOF'
 Usage: uninstall.sh [--purge] [--help]
 
-Remove Token Sweeper: unregister the hook (manage_hooks delete) and the WHM
-page (unregister_appconfig), then delete the library, the WHM page, the hook,
+Remove Token Sweeper: unregister the hook (every registration cPanel's hook
+registry holds for it) and the WHM page (unregister_appconfig), then delete the library, the WHM page, the hook,
 the command, the icon and the cron entry. Safe to run more than once, and on a
-half-finished installation.
+half-finished installation, from any directory.
 
 The config (/etc/tokensweeper/) and the audit log and other state
 (/var/cpanel/tokensweeper/) are kept, so a later install picks them up again,
@@ -79,27 +80,94 @@ check_user() {
     [ "$(id -u)" -eq 0 ] || die "must run as root. Try: sudo $0"
 }
 
-# The hook's registrations are deleted while the script still exists, because
-# manage_hooks finds them by running it with --describe.
+# Temporary files to remove however the script ends.
+TEMP_FILES=()
+cleanup() {
+    rm -f ${TEMP_FILES[@]+"${TEMP_FILES[@]}"}
+}
+trap cleanup EXIT
+
+# Sets TEMP to a new temporary file (not called in $(...): the list must live in this shell).
+new_temp() {
+    TEMP=$(mktemp)
+    TEMP_FILES+=("$TEMP")
+}
+
+# hookreg.py (the library's registry planner, see install.sh): the installed
+# copy, or this script's own when run from the library or the source tree.
+find_hookreg() {
+    local candidate
+    for candidate in "$SCRIPT_DIR/tokensweeper/hookreg.py" "$SCRIPT_DIR/plugin/tokensweeper/hookreg.py" \
+        "$LIB_PARENT/tokensweeper/hookreg.py"; do
+        if [ -f "$candidate" ]; then
+            printf '%s\n' "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# The interpreter install.sh chose (the hook's or the command's #! line), else the system's.
+find_python() {
+    local candidate
+    for candidate in "$(sed -n '1s/^#!//p' "$HOOK" 2>/dev/null)" \
+        "$(sed -n '1s/^#!//p' "$COMMAND" 2>/dev/null)" "${TOKENSWEEPER_PYTHON:-}" \
+        /usr/bin/python3 /usr/libexec/platform-python; do
+        case "$candidate" in
+            /*) [ -x "$candidate" ] && printf '%s\n' "$candidate" && return 0 ;;
+        esac
+    done
+    return 1
+}
+
+# Every registration of the hook script goes, whatever descriptor registered it,
+# and the script need not exist any more: the registry itself says what is
+# there (`manage_hooks delete script HOOK` would fail on any event not
+# registered, and miss an older release's entries).
 unregister_hook() {
+    local python hookreg registry plan line verb category event stage script args lines=()
     say "Unregistering the account-event hook"
     if [ ! -x "$CPANEL_BIN/manage_hooks" ]; then
         note "skipped: $CPANEL_BIN/manage_hooks is missing (cPanel is not installed)"
-    elif [ ! -x "$HOOK" ]; then
-        note "skipped: no hook script at $HOOK, so nothing of ours can be registered"
-    else
-        "$CPANEL_BIN/manage_hooks" delete script "$HOOK" ||
-            warn "manage_hooks could not delete the hook registrations; check with: $CPANEL_BIN/manage_hooks list"
+        return
     fi
+    if ! python=$(find_python) || ! hookreg=$(find_hookreg); then
+        warn "no Python or no hookreg.py to read the hook registry with; remove what names $HOOK in: $CPANEL_BIN/manage_hooks list"
+        return
+    fi
+    new_temp
+    registry=$TEMP
+    new_temp
+    plan=$TEMP
+    if ! "$CPANEL_BIN/manage_hooks" list --output=JSON </dev/null >"$registry" ||
+        ! "$python" "$hookreg" plan "$HOOK" "$registry" >"$plan"; then
+        warn "could not read cPanel's hook registry; remove what names $HOOK in: $CPANEL_BIN/manage_hooks list"
+        return
+    fi
+    mapfile -t lines <"$plan"
+    if [ ${#lines[@]} -eq 0 ]; then
+        note "nothing registered for $HOOK"
+        return
+    fi
+    for line in "${lines[@]}"; do
+        IFS=$'\t' read -r verb category event stage script args <<<"$line"
+        [ "$verb" = delete ] || continue
+        "$CPANEL_BIN/manage_hooks" delete script "$script" --manual --category="$category" \
+            --event="$event" --stage="$stage" ${args:+"--action=$args"} </dev/null ||
+            warn "manage_hooks could not delete $category::$event ($stage); check with: $CPANEL_BIN/manage_hooks list"
+    done
 }
 
+# By the conf file's absolute path when it is still there, else by name (from /).
 unregister_page() {
+    local conf="$LIB_PARENT/tokensweeper.conf"
     say "Unregistering the WHM page"
-    if [ -x "$CPANEL_BIN/unregister_appconfig" ]; then
-        "$CPANEL_BIN/unregister_appconfig" tokensweeper
-    else
+    if [ ! -x "$CPANEL_BIN/unregister_appconfig" ]; then
         note "skipped: $CPANEL_BIN/unregister_appconfig is missing (cPanel is not installed)"
+        return
     fi
+    [ -f "$conf" ] || conf=tokensweeper
+    "$CPANEL_BIN/unregister_appconfig" "$conf" </dev/null
 }
 
 remove() {
@@ -136,6 +204,10 @@ main() {
     parse_args "$@"
     check_user
     set_paths
+    # Every path is absolute from here on. unregister_appconfig reads a bare
+    # name as a path relative to the current directory first: in the library
+    # directory, `tokensweeper` is a directory and it fails. So run from /.
+    cd /
     say "Uninstalling Token Sweeper from ${ROOT:-/}"
     unregister_hook
     unregister_page

@@ -20,6 +20,7 @@ import sys
 import tempfile
 
 import pytest
+import yaml
 
 from tests.fakes.fakeserver import FakeServer
 
@@ -50,7 +51,7 @@ CONFIG = "etc/tokensweeper/config.yaml"
 STATE = "var/cpanel/tokensweeper"
 CRON = "etc/cron.d/tokensweeper"
 APP_CONF = "var/cpanel/apps/tokensweeper.conf"
-REGISTRY = "var/cpanel/hooks/fake-registry.json"
+HOOKS_DATA = "var/cpanel/hooks/data"  # cPanel's registry: CATEGORY/EVENT.yaml
 # Everything install.sh writes and uninstall.sh removes (config/state are kept).
 CODE_PATHS = (LIB, CGI_DIR, HOOK, COMMAND, ICON, CRON)
 
@@ -172,12 +173,45 @@ def calls(root, tool=None):
 
 
 def registry(root):
-    path = root / REGISTRY
-    return json.loads(path.read_text()) if path.exists() else []
+    """Every registration in the fake cPanel's hook registry, flat: each stored entry
+    with its category and event (the registry keeps one YAML list per event)."""
+    found = []
+    for path in sorted((root / HOOKS_DATA).glob("*/*.yaml")):
+        for stored in yaml.safe_load(path.read_text()) or []:
+            found.append(dict(stored, category=path.parent.name, event=path.stem))
+    return found
+
+
+def by_event(entries):
+    return sorted(entries, key=lambda e: (e["category"], e["event"], e["stage"], e["hook"]))
+
+
+def as_described(entries):
+    """Registrations in the descriptor's own terms: without the id and the default
+    escalateprivs cPanel adds to each, in a stable order."""
+    plain = []
+    for stored in entries:
+        entry = {k: v for k, v in stored.items() if k != "id"}
+        if entry.get("escalateprivs") == 0:
+            del entry["escalateprivs"]
+        plain.append(entry)
+    return by_event(plain)
+
+
+def registered_exactly_the_descriptor(root):
+    return as_described(registry(root)) == by_event(describe(root))
 
 
 def describe(root):
     out = subprocess.check_output([str(root / HOOK), "--describe"], stdin=subprocess.DEVNULL,
+                                  universal_newlines=True)
+    return json.loads(out)
+
+
+def describe_source(src):
+    """The descriptor of the hook in the source tree (same events as the installed one)."""
+    out = subprocess.check_output([sys.executable, str(src / "hooks/tokensweeper-hook"),
+                                   "--describe"], stdin=subprocess.DEVNULL,
                                   universal_newlines=True)
     return json.loads(out)
 
@@ -399,10 +433,13 @@ def test_registers_the_page_with_appconfig(fresh):
 def test_registers_exactly_the_installed_hooks_descriptor(fresh):
     _, root, _ = fresh
     entries = describe(root)
-    assert registry(root) == entries
+    assert registered_exactly_the_descriptor(root)
     assert all(e["hook"].split(" ")[0] == str(root / HOOK) for e in entries)
-    hook_calls = [c["argv"][0] for c in calls(root, "manage_hooks")]
-    assert hook_calls == ["delete", "add"]
+    # Read the registry, register, read it again to be sure: nothing is deleted on a
+    # first install (cPanel's delete would exit 1 for every event not registered).
+    hook_calls = [c["argv"][:2] for c in calls(root, "manage_hooks")]
+    assert hook_calls == [["list", "--output=JSON"], ["add", "script"], ["list", "--output=JSON"]]
+    assert all(c["exit"] == 0 for c in calls(root))
 
 
 @pytest.mark.parametrize("schedule, when", [("daily", r"\d+ 4 \* \* \*"),
@@ -516,7 +553,7 @@ def test_upgrade_replaces_code_and_registrations_and_keeps_config_and_audit(src,
     assert "Upgrading Token Sweeper 0.0.1 to 9.9.9" in out
     assert '"9.9.9"' in (root / LIB / "tokensweeper/__init__.py").read_text()
     assert not (root / LIB / "tokensweeper/obsolete.py").exists()
-    assert registry(root) == describe(root), "the old release's hook registrations must be gone"
+    assert registered_exactly_the_descriptor(root), "the old release's registrations must be gone"
     assert config.read_text() == "mode: enforce\npolicy:\n  older_than_days: 90\n"
     assert audit.read_text() == '{"event": "sweep", "run_id": "r1"}\n'
     assert "Token Sweeper 9.9.9 is installed." in out
@@ -537,8 +574,15 @@ def test_uninstall_removes_code_and_registrations_and_keeps_data(src, root):
     assert_code_gone(root)
     assert (root / CONFIG).exists() and (root / STATE / "audit.log").exists()
     assert str(root / "etc/tokensweeper") in out and str(root / STATE) in out and "--purge" in out
-    tools = [c["tool"] + " " + c["argv"][0] for c in calls(root) if c["tool"] != "whmapi1"]
-    assert tools[-2:] == ["manage_hooks delete", "unregister_appconfig tokensweeper"]
+    done = [c for c in calls(root) if c["tool"] != "whmapi1"][-6:]
+    events = len(describe_source(src))
+    # Read the registry, delete each registration (from it, not from a descriptor),
+    # unregister the page by the conf file's absolute path.
+    assert [c["argv"][:2] for c in done[:1 + events]] == (
+        [["list", "--output=JSON"]] + [["delete", "script"]] * events)
+    assert all("--manual" in c["argv"] and c["exit"] == 0 for c in done[1:1 + events])
+    assert done[-1]["tool"] == "unregister_appconfig"
+    assert done[-1]["argv"] == [str(root / LIB / "tokensweeper.conf")]
     # Again: nothing left to do, still fine.
     out = uninstall(src / "uninstall.sh", root)
     assert "already gone" in out
@@ -612,7 +656,7 @@ def test_installs_and_runs_with_each_matrix_python(src, root, version):
         assert (root / rel).read_text().splitlines()[0] == "#!" + python
     result = json.loads(run_installed(root, COMMAND, "check-config", "--json"))
     assert result["ok"] is True and result["config"]["mode"] == "preview"
-    assert registry(root) == describe(root)
+    assert registered_exactly_the_descriptor(root)
 
 
 # -- the installed copy works -----------------------------------------------
