@@ -136,12 +136,18 @@ def script_env(root, python=None, **extra):
 
 def run_script(script, root, *args, **kwargs):
     python = kwargs.pop("python", None)
+    cwd = kwargs.pop("cwd", None)
     env = script_env(root, python, **kwargs)
-    proc = subprocess.Popen(["bash", str(script)] + list(args), env=env,
+    proc = subprocess.Popen(["bash", str(script)] + list(args), env=env, cwd=cwd and str(cwd),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             universal_newlines=True)
     out, err = proc.communicate(timeout=300)
     return proc.returncode, out, err
+
+
+def hook_calls_since(root, count):
+    """(action, exit) of each manage_hooks call after the first `count` calls of any tool."""
+    return [(c["argv"][0], c["exit"]) for c in calls(root)[count:] if c["tool"] == "manage_hooks"]
 
 
 def install(src, root, *args, **kwargs):
@@ -158,8 +164,8 @@ def fresh(tmp_path_factory):
     return source, top, install(source, top)
 
 
-def uninstall(script, root, *args):
-    code, out, err = run_script(script, root, *args)
+def uninstall(script, root, *args, **kwargs):
+    code, out, err = run_script(script, root, *args, **kwargs)
     assert code == 0, "uninstall.sh failed (%s)\nstdout:\n%s\nstderr:\n%s" % (code, out, err)
     return out
 
@@ -501,10 +507,133 @@ def test_a_bad_config_is_reported_and_kept(src, root, tmp_path):
 
 def test_second_run_changes_nothing(src, root):
     install(src, root)
-    before = snapshot(root)
+    before, seen = snapshot(root), len(calls(root))
     out = install(src, root)
     assert snapshot(root) == before
     assert "Reinstalling" in out and "unchanged: %s/" % (root / LIB) in out
+    # The registry already holds the descriptor: read it, touch nothing.
+    assert hook_calls_since(root, seen) == [("list", 0)]
+
+
+def put_registration(root, category, event, **fields):
+    """An entry in cPanel's hook registry as an earlier release or another vendor left it."""
+    path = root / HOOKS_DATA / category / (event + ".yaml")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entries = yaml.safe_load(path.read_text()) if path.exists() else []
+    entry = {"exectype": "script", "escalateprivs": 0, "weight": 100,
+             "id": "left-%s-%d" % (event, len(entries))}
+    entry.update(fields)
+    path.write_text("---\n" + yaml.safe_dump(entries + [entry]))
+    return entry
+
+
+def delete_registration(root, event, stage):
+    category = "Passwd" if event == "ChangePasswd" else "Whostmgr"
+    code, out, _ = tool(root, "manage_hooks", "delete", "script", str(root / HOOK), "--manual",
+                        "--category=" + category, "--event=" + event, "--stage=" + stage)
+    assert code == 0, out
+
+
+def vendor_hook(root):
+    path = root / "usr/local/cpanel/3rdparty/bin/vendor-hook"
+    path.write_text("#!/bin/sh\necho 1\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_first_install_beside_another_vendors_hooks_on_the_same_events(src, root):
+    # cPanel's delete would say "No matching hooks found" here: the old installer died on it.
+    vendor = vendor_hook(root)
+    for event, stage in (("Accounts::Remove", "pre"), ("Accounts::suspendacct", "post")):
+        put_registration(root, "Whostmgr", event, stage=stage, hook=vendor)
+    install(src, root)
+    assert as_described([e for e in registry(root) if e["hook"] != vendor]) == by_event(
+        describe(root))
+    assert len([e for e in registry(root) if e["hook"] == vendor]) == 2
+    assert all(c["exit"] == 0 for c in calls(root))
+
+
+def test_rerun_repairs_a_partial_registration(src, root):
+    install(src, root)
+    delete_registration(root, "Accounts::Remove", "pre")
+    delete_registration(root, "ChangePasswd", "post")
+    assert not registered_exactly_the_descriptor(root)
+    seen = len(calls(root))
+    install(src, root)
+    assert registered_exactly_the_descriptor(root)
+    assert hook_calls_since(root, seen) == [("list", 0), ("add", 0), ("list", 0)]
+
+
+def test_rerun_replaces_an_older_descriptors_registrations_and_keeps_other_vendors(src, root):
+    install(src, root)
+    hook, vendor = str(root / HOOK), vendor_hook(root)
+    # An older release: the same event and stage, registered blocking, and an event it
+    # no longer hooks; another vendor's hook on one of those events.
+    put_registration(root, "Whostmgr", "Accounts::Modify", stage="post", hook=hook, blocking=1,
+                     description="Token Sweeper 0.0.1")
+    put_registration(root, "Whostmgr", "Accounts::Create", stage="post", hook=hook)
+    put_registration(root, "Whostmgr", "Accounts::Modify", stage="post", hook=vendor)
+    seen = len(calls(root))
+    out = install(src, root)
+    assert registered_exactly_the_descriptor_beside(root, vendor)
+    assert [e["event"] for e in registry(root) if e["hook"] == vendor] == ["Accounts::Modify"]
+    actions = hook_calls_since(root, seen)
+    assert actions == [("list", 0)] + [("delete", 0)] * 3 + [("add", 0), ("list", 0)]
+    assert "removing Whostmgr::Accounts::Create (post)" in out
+
+
+def registered_exactly_the_descriptor_beside(root, vendor):
+    ours = [e for e in registry(root) if e["hook"] != vendor]
+    return as_described(ours) == by_event(describe(root))
+
+
+def test_rerun_keeps_the_weight_and_the_switch_an_admin_gave_a_registration(src, root):
+    install(src, root)
+    path = root / HOOKS_DATA / "Whostmgr" / "Accounts::suspendacct.yaml"
+    (stored,) = yaml.safe_load(path.read_text())
+    stored.update(weight=5, disabled=1)  # WHM > Manage Hooks: moved first, switched off
+    path.write_text("---\n" + yaml.safe_dump([stored]))
+    seen = len(calls(root))
+    install(src, root)
+    assert yaml.safe_load(path.read_text()) == [stored]
+    assert hook_calls_since(root, seen) == [("list", 0)]
+
+
+def test_rerun_from_the_library_directory(src, root):
+    install(src, root)
+    before, seen = snapshot(root), len(calls(root))
+    install(src, root, cwd=root / LIB)
+    assert snapshot(root) == before
+    assert all(c["exit"] == 0 for c in calls(root)[seen:])
+
+
+# install.sh and uninstall.sh as released before issue 20, to show the fakes now fail them.
+BEFORE_ISSUE_20 = "d3e8c59"
+
+
+def released_script(name):
+    try:
+        return subprocess.check_output(["git", "-C", REPO, "show", "%s:%s" % (BEFORE_ISSUE_20, name)],
+                                       stderr=subprocess.DEVNULL, universal_newlines=True)
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("the repository's history is not here (git show %s)" % BEFORE_ISSUE_20)
+
+
+def test_the_fakes_fail_the_old_installer_on_a_fresh_install_as_cpanel_does(src, root):
+    (src / "install.sh").write_text(released_script("install.sh"))
+    code, out, err = run_script(src / "install.sh", root)
+    assert code != 0 and "failed at line" in err
+    assert "does not exist in hooks registry" in out
+    assert registry(root) == []
+
+
+def test_the_fakes_fail_the_old_uninstaller_in_the_library_directory(src, root):
+    install(src, root)
+    old = root / LIB / "uninstall.sh"
+    old.write_text(released_script("uninstall.sh"))
+    code, out, err = run_script(old, root, cwd=root / LIB)
+    assert code != 0
+    assert "The 'conf_file' must be readable and a plain file." in out
 
 
 def test_existing_config_is_kept_and_closed(src, root):
@@ -587,6 +716,40 @@ def test_uninstall_removes_code_and_registrations_and_keeps_data(src, root):
     out = uninstall(src / "uninstall.sh", root)
     assert "already gone" in out
     assert_code_gone(root)
+
+
+@pytest.mark.parametrize("where", ["/", "library", "source"])
+def test_uninstall_from_any_directory(src, root, where):
+    install(src, root)
+    script, cwd = {"/": (root / LIB / "uninstall.sh", "/"),
+                   "library": (root / LIB / "uninstall.sh", root / LIB),
+                   "source": (src / "uninstall.sh", src)}[where]
+    seen = len(calls(root))
+    uninstall(script, root, cwd=cwd)
+    assert_code_gone(root)
+    assert registry(root) == []
+    assert all(c["exit"] == 0 for c in calls(root)[seen:]), calls(root)[seen:]
+
+
+def test_uninstall_after_a_partial_registration(src, root):
+    install(src, root)
+    delete_registration(root, "Accounts::Modify", "post")
+    vendor = vendor_hook(root)
+    put_registration(root, "Whostmgr", "Accounts::Modify", stage="post", hook=vendor)
+    seen = len(calls(root))
+    uninstall(root / LIB / "uninstall.sh", root, cwd=root / LIB)
+    assert_code_gone(root)
+    assert [e["hook"] for e in registry(root)] == [vendor]
+    assert all(c["exit"] == 0 for c in calls(root)[seen:])
+
+
+def test_uninstall_removes_registrations_whose_script_is_already_gone(src, root):
+    install(src, root)
+    put_registration(root, "Whostmgr", "Accounts::Create", stage="post", hook=str(root / HOOK))
+    os.remove(str(root / HOOK))
+    uninstall(src / "uninstall.sh", root)
+    assert_code_gone(root)
+    assert registry(root) == []
 
 
 def test_installed_uninstaller_works_without_the_source(src, root):
@@ -756,10 +919,10 @@ GOOD_APPCONFIG = ("name=tokensweeper\nservice=whostmgr\nurl=/cgi/tokensweeper/\n
                   "acls=all\nentryurl=tokensweeper/index.cgi\n")
 
 
-def tool(root, name, *args):
+def tool(root, name, *args, **kwargs):
     proc = subprocess.Popen([str(root / "usr/local/cpanel/bin" / name)] + list(args),
                             env=script_env(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            universal_newlines=True)
+                            universal_newlines=True, cwd=kwargs.get("cwd"))
     out, err = proc.communicate(timeout=60)
     return proc.returncode, out, err
 
@@ -845,15 +1008,86 @@ def test_fake_manage_hooks_rejects_failing_or_misplaced_scripts(root):
     assert registry(root) == []
 
 
-def test_fake_manage_hooks_skips_duplicates_and_deletes_only_exact_matches(root):
+def test_fake_manage_hooks_skips_the_same_script_and_stage_and_deletes_ignoring_weight(root):
     hook = root / "usr/local/cpanel/3rdparty/bin/h"
     first = [entry(hook), entry(hook, event="Accounts::Remove", stage="pre")]
     descriptor_hook(hook, first)
-    assert tool(root, "manage_hooks", "add", "script", str(hook))[0] == 0
     code, out, _ = tool(root, "manage_hooks", "add", "script", str(hook))
-    assert code == 0 and out.count("Skipping existing hook") == 2
-    assert registry(root) == first
-    # The script now describes itself differently: delete no longer matches the old entries.
-    descriptor_hook(hook, [entry(hook, weight=200), first[1]])
-    assert tool(root, "manage_hooks", "delete", "script", str(hook))[0] == 0
-    assert registry(root) == [first[0]]
+    assert code == 0 and out.count("Added hook for Whostmgr::Accounts::") == 2
+    # cPanel skips an entry whose event has this script at this stage, whatever else differs.
+    descriptor_hook(hook, [entry(hook, description="changed"), first[1]])
+    code, out, _ = tool(root, "manage_hooks", "add", "script", str(hook))
+    assert code == 0 and out.count("was skipped, as hook script action") == 2
+    assert as_described(registry(root)) == by_event(first)
+    # delete compares every described key but weight and description.
+    descriptor_hook(hook, [entry(hook, weight=200, description="new words"), first[1]])
+    code, out, _ = tool(root, "manage_hooks", "delete", "script", str(hook))
+    assert code == 0 and out.count("Deleted hook %s for Whostmgr::Accounts::" % hook) == 2
+    assert registry(root) == []
+    assert not list((root / HOOKS_DATA).glob("*/*.yaml")), "an event's last entry takes its file"
+
+
+def test_fake_manage_hooks_delete_fails_for_each_event_without_a_match_but_deletes_the_rest(root):
+    hook = root / "usr/local/cpanel/3rdparty/bin/h"
+    vendor = descriptor_hook(root / "usr/local/cpanel/3rdparty/bin/vendor",
+                             [entry(root / "usr/local/cpanel/3rdparty/bin/vendor",
+                                    event="Accounts::Remove", stage="pre")])
+    assert tool(root, "manage_hooks", "add", "script", str(vendor))[0] == 0
+    mine = [entry(hook), entry(hook, event="Accounts::Remove", stage="pre"),
+            entry(hook, event="Accounts::Modify")]
+    descriptor_hook(hook, mine[:1])
+    assert tool(root, "manage_hooks", "add", "script", str(hook))[0] == 0
+    descriptor_hook(hook, mine)  # only the first of its three events is registered
+    code, out, err = tool(root, "manage_hooks", "delete", "script", str(hook))
+    assert code == 1
+    assert "Deleted hook %s for Whostmgr::Accounts::suspendacct in hooks registry" % hook in out
+    assert "No matching hooks found for 'Accounts::Remove' in category 'Whostmgr'" in out
+    assert ("Provided event of 'Accounts::Modify' in category 'Whostmgr' does not exist in "
+            "hooks registry") in out
+    assert err.count("There was a failure removing a hook.") == 2
+    assert [e["hook"] for e in registry(root)] == [str(vendor)]
+
+
+def test_fake_manage_hooks_lists_the_registry_as_cpanel_prints_it(root):
+    code, out, _ = tool(root, "manage_hooks", "list", "--output=JSON")
+    assert (code, out) == (0, "{}")
+    hook = descriptor_hook(root / "usr/local/cpanel/3rdparty/bin/h",
+                           [entry(root / "usr/local/cpanel/3rdparty/bin/h", weight=None)])
+    assert tool(root, "manage_hooks", "add", "script", str(hook))[0] == 0
+    code, out, _ = tool(root, "manage_hooks", "list", "--output=JSON")
+    assert code == 0 and not out.endswith("\n") and " " not in out.replace(str(hook), "")
+    (stored,) = json.loads(out)["Whostmgr"]["Accounts::suspendacct"]
+    assert stored["hook"] == str(hook) and stored["stage"] == "post"
+    assert stored["weight"] == 100 and stored["escalateprivs"] == 0 and stored["id"]
+    assert "category" not in stored and "event" not in stored
+    code, out, _ = tool(root, "manage_hooks", "list", "--output=XML")
+    assert code == 1 and "Invalid output format requested: XML" in out
+    # Options come after the action: cPanel reads the action from the first word.
+    assert tool(root, "manage_hooks", "--output=JSON", "list")[0] == 1
+
+
+def test_fake_manage_hooks_manual_delete_finds_a_registration_without_its_script(root):
+    hook = descriptor_hook(root / "usr/local/cpanel/3rdparty/bin/h",
+                           [entry(root / "usr/local/cpanel/3rdparty/bin/h")])
+    assert tool(root, "manage_hooks", "add", "script", str(hook))[0] == 0
+    os.remove(str(hook))
+    manual = ("delete", "script", str(hook), "--manual", "--category=Whostmgr",
+              "--event=Accounts::suspendacct", "--stage=post")
+    code, out, _ = tool(root, "manage_hooks", *manual)
+    assert code == 0 and "Deleted hook" in out and registry(root) == []
+    code, out, _ = tool(root, "manage_hooks", *manual)
+    assert code == 1 and "does not exist in hooks registry" in out
+
+
+def test_fake_unregister_appconfig_reads_its_argument_as_a_path_first(root, tmp_path):
+    conf = tmp_path / "tokensweeper.conf"
+    conf.write_text(GOOD_APPCONFIG)
+    assert tool(root, "register_appconfig", str(conf))[0] == 0
+    library = tmp_path / "lib"
+    (library / "tokensweeper").mkdir(parents=True)  # the package directory next to the conf
+    code, out, _ = tool(root, "unregister_appconfig", "tokensweeper", cwd=str(library))
+    assert code == 1 and "The 'conf_file' must be readable and a plain file." in out
+    assert (root / APP_CONF).exists()
+    code, out, _ = tool(root, "unregister_appconfig", str(conf), cwd=str(library))
+    assert (code, out) == (0, "tokensweeper unregistered\n")
+    assert not (root / APP_CONF).exists()
