@@ -835,6 +835,23 @@ def test_a_former_reseller_with_tokens_on_disk_is_a_warning_not_a_failure(cli, s
     assert scheduled.status == 0 and "gone" not in scheduled.err + scheduled.out
 
 
+def test_a_former_reseller_whose_last_token_was_revoked_is_no_owner(cli, server):
+    """cPanel keeps the emptied token file as {"tokens":{}}: no warning, no whmapi1 call."""
+    server.add_reseller("gone")
+    server.add_token("gone", "gone-old", NOW - 400 * DAY, expires_at=NOW - DAY)
+    server.write_token_files(cli.cpanel_root)
+    server.remove_token("gone", "gone-old")
+    server.remove_reseller("gone")
+    resellers = os.path.join(cli.cpanel_root, "var", "cpanel", "resellers")
+    with open(resellers, "w") as handle:
+        handle.write("alice:all\nbob:all\ncarol:all\n")
+    server.reset_calls()
+    run = cli("plan", "--expired", "--json")
+    assert run.status == 0, run
+    assert run.json()["problems"] == [] and "gone" not in run.err
+    assert "gone" not in {c["owner"] for c in server.calls()}
+
+
 def test_a_reseller_whose_listing_fails_is_still_an_error(cli, server):
     server.add_fault("fail", function="api_token_list", owner="bob", reason="locked")
     server.write_token_files(cli.cpanel_root)  # bob has a file, but no resellers file says more

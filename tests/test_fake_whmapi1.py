@@ -541,6 +541,20 @@ def test_token_files_for_owner_discovery(server, tmp_path):
     assert oct(os.stat(os.path.join(directory, "bob.json")).st_mode & 0o777) == "0o600"
 
 
+def test_token_file_stays_as_cpanel_keeps_it_after_the_last_revoke(server, tmp_path):
+    server.add_reseller("bob")
+    server.add_token("bob", "b", NOW)
+    directory = server.write_token_files(str(tmp_path / "cpanel"))
+    path = os.path.join(directory, "bob.json")
+    before = os.stat(path).st_ino
+    assert ok(api(server, "--user=bob", "api_token_revoke", "token_name=b"))
+    with open(path) as handle:
+        assert json.load(handle) == {"tokens": {}}
+    assert os.stat(path).st_ino != before, "every save replaces the file"
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    assert oct(os.stat(directory).st_mode & 0o777) == "0o700"
+
+
 def test_realistic_seed(tmp_path):
     fake = seed.seed_realistic(FakeServer(str(tmp_path)), NOW)
     assert len(fake.resellers()) == 5

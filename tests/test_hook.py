@@ -192,6 +192,7 @@ def installed_hook(top):
     return target
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="manage_hooks runs for root only, like cPanel's")
 def test_manage_hooks_registers_and_deletes_the_descriptor(tmp_path):
     top = str(tmp_path / "root")
     bin_dir = os.path.join(top, "usr", "local", "cpanel", "bin")
@@ -199,16 +200,18 @@ def test_manage_hooks_registers_and_deletes_the_descriptor(tmp_path):
     os.symlink(os.path.join(FAKE_TOOLS, "manage_hooks"), os.path.join(bin_dir, "manage_hooks"))
     script = installed_hook(top)
     manage = [sys.executable, os.path.join(bin_dir, "manage_hooks")]
-    registry = os.path.join(top, "var", "cpanel", "hooks", "fake-registry.json")
+
+    def registered():
+        listing = json.loads(subprocess.check_output(manage + ["list", "--output=JSON"]))
+        return [entry for events in listing.values() for entries in events.values()
+                for entry in entries]
 
     added = subprocess.check_output(manage + ["add", "script", script], universal_newlines=True)
-    assert added.count("Added hook:") == 4
-    with open(registry) as handle:
-        entries = json.load(handle)
-    assert {e["hook"] for e in entries} == {script}
+    assert added.count("Added hook for ") == 4
+    assert {e["hook"] for e in registered()} == {script}
+    assert not any(e.get("blocking") for e in registered()), "it must never block an action"
     subprocess.check_output(manage + ["delete", "script", script])
-    with open(registry) as handle:
-        assert json.load(handle) == []
+    assert registered() == []
 
 
 # -- the fast path ----------------------------------------------------------------
@@ -250,6 +253,22 @@ def test_a_former_reseller_with_a_token_file_is_not_on_the_fast_path(hook):
     calls = [(c["function"], c["owner"]) for c in hook.server.calls()]
     assert calls == [("api_token_list", "exres")]
     assert "exres has WHM API tokens on disk but is not a reseller" in err
+
+
+def test_a_former_reseller_whose_last_token_was_revoked_is_on_the_fast_path(hook):
+    hook.config(ENFORCE_SWEEP)
+    hook.server.add_reseller("exres")
+    hook.tokens("exres", [("leftover", 100, -5)])
+    hook.server.remove_token("exres", "leftover")  # cPanel keeps the file as {"tokens":{}}
+    hook.server.remove_reseller("exres")
+    token_file = os.path.join(hook.cpanel_root, "var", "cpanel", "authn", "api_tokens_v2",
+                              "whostmgr", "exres.json")
+    with open(token_file) as handle:
+        assert json.load(handle) == {"tokens": {}}
+    out, err = hook.run(suspend("exres"))
+    assert out == line("suspendacct exres: the account owns no WHM API tokens; nothing to do")
+    assert hook.server.calls() == []
+    assert "not a reseller" not in err
 
 
 # -- suspension -------------------------------------------------------------------

@@ -613,8 +613,9 @@ BEFORE_ISSUE_20 = "d3e8c59"
 
 def released_script(name):
     try:
-        return subprocess.check_output(["git", "-C", REPO, "show", "%s:%s" % (BEFORE_ISSUE_20, name)],
-                                       stderr=subprocess.DEVNULL, universal_newlines=True)
+        return subprocess.check_output(
+            ["git", "-C", REPO, "show", "%s:%s" % (BEFORE_ISSUE_20, name)],
+            stderr=subprocess.DEVNULL, universal_newlines=True)
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("the repository's history is not here (git show %s)" % BEFORE_ISSUE_20)
 
@@ -890,6 +891,51 @@ def test_installed_hook_describes_itself_and_handles_a_suspension(src, root, ser
     # In enforce mode the suspended reseller's expired token is gone, the rest stays.
     assert set(server.token_names("bob")) == {"billing"}
     assert set(server.token_names("root")) == {"deploy", "old-ci"}
+
+
+# cPanel runs hook scripts with exactly this environment: no PATH, no LANG.
+CPANEL_HOOK_ENV = {"HOME": "/root", "USER": "root", "TMP": "/tmp", "TEMP": "/tmp"}
+ON_A_CPANEL_SERVER = any(os.path.exists(p) for p in (
+    "/usr/local/cpanel", "/var/cpanel", "/etc/tokensweeper"))
+
+
+def run_as_cpanel_runs_hooks(root, *args, **kwargs):
+    proc = subprocess.Popen([str(root / HOOK)] + list(args), env=dict(CPANEL_HOOK_ENV),
+                            cwd="/", stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    out, err = proc.communicate(kwargs.get("stdin", b""), timeout=120)
+    return out, err.decode("utf-8", "replace")
+
+
+@pytest.mark.skipif(ON_A_CPANEL_SERVER, reason="the installed hook would act on this server")
+def test_installed_hook_works_with_only_the_environment_cpanel_gives_it(fresh):
+    """The installed hook under HOME, USER, TMP and TEMP alone, as cPanel starts it: it
+    describes itself, and answers an event with one success line, in the C locale."""
+    _, root, _ = fresh
+    out, err = run_as_cpanel_runs_hooks(root, "--describe")
+    entries = json.loads(out.decode("ascii"))
+    assert {e["hook"] for e in entries} == {str(root / HOOK)}, err
+    # A plain account: the fast path, reading cPanel's files at their real places.
+    event = {"hook": entries[0], "context": {"category": "Whostmgr", "stage": "post",
+                                             "event": "Accounts::suspendacct", "point": "main"},
+             "data": {"args": {"user": "tswnobody", "reason": "impayé “overdue”",
+                               "disallowun": "0"}, "result": "1", "user": "root"}}
+    out, err = run_as_cpanel_runs_hooks(
+        root, stdin=json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode())
+    assert out == (b"1 tokensweeper: suspendacct tswnobody: the account owns no WHM API "
+                   b"tokens; nothing to do\n"), err
+    # root passes the fast path: the engine and the config loader run (no config file
+    # here: the defaults, which ignore password changes), a non-ASCII password in the payload.
+    password = "pässwörd “x” SECRET"
+    event = {"hook": entries[0], "context": {"category": "Passwd", "event": "ChangePasswd",
+                                             "stage": "post", "point": "main"},
+             "data": {"user": "root", "newpass": password, "new_password": password,
+                      "origin": "whm", "initiator": "root"}}
+    out, err = run_as_cpanel_runs_hooks(
+        root, stdin=json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode())
+    assert out == (b"1 tokensweeper: ChangePasswd root: events.password_change is ignore; "
+                   b"nothing to do\n"), err
+    assert "Traceback" not in err and "SECRET" not in err
 
 
 def cgi_env(root, server, user):

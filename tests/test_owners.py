@@ -22,12 +22,16 @@ def token_dir(tmp_path):
     return directory
 
 
+HOLDS_ONE = '{"tokens":{"%s":{"name":"t","create_time":1,"expires_at":null}}}' % ("ab" * 64)
+EMPTIED = '{"tokens":{}}'  # what cPanel keeps after the last revoke
+
+
 def test_root_resellers_and_token_file_owners_once_each_root_first(server, tmp_path):
     for name in ("zed", "amy", "bob"):
         server.add_reseller(name)
     files = token_dir(tmp_path)
     for name in ("bob", "former", "root"):  # a reseller whose privileges were removed
-        (files / (name + ".json")).write_text("{}")
+        (files / (name + ".json")).write_text(HOLDS_ONE)
     (files / "README").write_text("not a token file")
     owners, problems = find_owners(Client())
     assert owners == ["root", "amy", "bob", "former", "zed"]
@@ -37,11 +41,22 @@ def test_root_resellers_and_token_file_owners_once_each_root_first(server, tmp_p
 def test_names_that_are_no_cpanel_user_are_left_out_and_said(server, tmp_path):
     files = token_dir(tmp_path)
     for name in ("-rf", "Evil User", "ok-user"):
-        (files / (name + ".json")).write_text("{}")
+        (files / (name + ".json")).write_text(HOLDS_ONE)
     owners, problems = find_owners(Client())
     assert owners == ["root", "ok-user"]
     assert len(problems) == 2 and all("not a valid cPanel user name" in p for p in problems)
     assert server.calls("api_token_list") == []  # finding owners lists no tokens
+
+
+def test_an_emptied_token_file_is_no_owner_and_an_unreadable_one_is_asked_about(server, tmp_path):
+    server.add_reseller("amy")
+    files = token_dir(tmp_path)
+    (files / "amy.json").write_text(EMPTIED)  # a reseller stays an owner: listresellers says so
+    (files / "former.json").write_text(EMPTIED)  # a former reseller whose last token was revoked
+    (files / "kept.json").write_text(HOLDS_ONE)
+    (files / "odd.json").write_text("not what cPanel writes")  # only whmapi1 can tell
+    owners, problems = find_owners(Client())
+    assert owners == ["root", "amy", "kept", "odd"] and problems == []
 
 
 def test_a_missing_token_directory_means_no_extra_owners(server):

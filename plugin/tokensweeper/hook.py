@@ -20,7 +20,7 @@ import json
 import os
 import sys
 
-from . import paths
+from . import paths, tokenfiles
 from .resellers import is_reseller
 
 INSTALLED_PATH = "/usr/local/cpanel/3rdparty/bin/tokensweeper-hook"
@@ -234,13 +234,12 @@ def _safe(text):
 
 
 def may_own_tokens(user):
-    """Whether `user` can have WHM API tokens: root, a reseller, or anyone with a token
-    file (a former reseller keeps its tokens). Reads two small files, starts nothing."""
-    if user == "root":
+    """Whether `user` can have WHM API tokens: root, a reseller, or anyone whose token file
+    holds tokens (a former reseller keeps its tokens; cPanel keeps an emptied file as
+    `{"tokens":{}}`, which is no reason to ask whmapi1). Reads two small files, starts nothing."""
+    if user == "root" or is_reseller(user):
         return True
-    if os.path.exists(os.path.join(paths.token_dir(), user + ".json")):
-        return True
-    return is_reseller(user)
+    return tokenfiles.may_hold_tokens(user)
 
 
 # -- acting on the event ------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 Token functions only act on the tokens of the user they run as, so every
 owner is listed separately: root, every reseller `listresellers` knows, and
-every user with a token file (that directory also finds owners
-`listresellers` misses, such as a reseller whose privileges were removed).
+every user whose token file holds tokens (that directory also finds owners
+`listresellers` misses, such as a reseller whose privileges were removed; a
+file cPanel left as `{"tokens":{}}` after the last revoke is no owner).
 """
 
 import json
@@ -11,7 +12,7 @@ import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 
-from . import paths
+from . import paths, tokenfiles
 from .resellers import read_resellers
 from .tokens import TokenDataError, parse_token_list
 from .whmapi import WhmapiError
@@ -25,14 +26,13 @@ def valid_owner(name):
     return name == "root" or bool(OWNER_RE.match(name or ""))
 
 
-def token_file_owners(token_dir=None):
-    """Users with a token file. A missing or unreadable directory means none."""
+def token_file_owners(token_dir=None, listed=()):
+    """Users whose token file holds tokens, or cannot be read (then only whmapi1 can tell).
+    Users in `listed` (listed anyway) are taken without reading their file. A missing or
+    unreadable directory means none."""
     directory = token_dir or paths.token_dir()
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return []
-    return [name[:-len(".json")] for name in names if name.endswith(".json")]
+    return [name for name in tokenfiles.users_with_files(directory)
+            if name in listed or tokenfiles.may_hold_tokens(name, directory)]
 
 
 def order_owners(names):
@@ -45,7 +45,8 @@ def order_owners(names):
 def find_owners(client):
     """Every WHM token owner. Returns (owners, problems): names that could not be trusted are
     left out and said in problems, never passed to whmapi1."""
-    found = ["root"] + client.list_resellers() + token_file_owners()
+    listed = ["root"] + client.list_resellers()
+    found = listed + token_file_owners(listed=set(listed))
     problems = ["ignored the owner name %r: not a valid cPanel user name" % name
                 for name in sorted(set(found)) if not valid_owner(name)]
     return order_owners(name for name in found if valid_owner(name)), problems
@@ -69,7 +70,7 @@ def dormant_note(owner):
     resellers = read_resellers()
     if owner == "root" or resellers is None or owner in resellers:
         return None  # a reseller, or no way to tell: a real failure
-    if owner not in token_file_owners():
+    if not tokenfiles.token_count(owner):  # no file, or cPanel's empty one: nothing dormant
         return None
     return ("%s has WHM API tokens on disk but is not a reseller: whmapi1 cannot list them, "
             "and WHM does not accept them while %s is not a reseller" % (owner, owner))

@@ -287,7 +287,7 @@ class FakeServer:
         """Keep var/cpanel/authn/api_tokens_v2/whostmgr/<OWNER>.json under
         `cpanel_root` as cPanel does: written now for every owner with tokens,
         and from now on rewritten by the fake on every create, update and
-        revoke (removed with an owner's last token)."""
+        revoke (kept as {"tokens":{}} after an owner's last token, as cPanel keeps it)."""
         with self._edit() as state:
             state["cpanel_root"] = os.path.abspath(str(cpanel_root))
         state = self.state()
