@@ -895,8 +895,10 @@ def test_installed_hook_describes_itself_and_handles_a_suspension(src, root, ser
 
 # cPanel runs hook scripts with exactly this environment: no PATH, no LANG.
 CPANEL_HOOK_ENV = {"HOME": "/root", "USER": "root", "TMP": "/tmp", "TEMP": "/tmp"}
+# What the installed hook reads at its real places (whmapi1, the config, the resellers and
+# token files): where any exists, this is (like) a cPanel server and the test stays away.
 ON_A_CPANEL_SERVER = any(os.path.exists(p) for p in (
-    "/usr/local/cpanel", "/var/cpanel", "/etc/tokensweeper"))
+    "/usr/local/cpanel", "/etc/tokensweeper", "/var/cpanel/resellers", "/var/cpanel/authn"))
 
 
 def run_as_cpanel_runs_hooks(root, *args, **kwargs):
