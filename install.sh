@@ -16,8 +16,8 @@ WHM API tokens. Run it as root on the cPanel & WHM server, from the unpacked
 source directory. Running it again is safe: it changes nothing that is already
 right and repairs what is not (missing or changed files and modes, a missing
 page registration, hook registrations that are missing, doubled or left by an
-older release). An upgrade replaces the code and registrations and keeps the config
-(/etc/tokensweeper/config.yaml) and the audit log (/var/cpanel/tokensweeper/).
+older release). An upgrade replaces the code and registrations and keeps the
+config (/etc/tokensweeper/config.yaml) and the audit log (/var/cpanel/tokensweeper/).
 
 What it does:
   - picks the system Python (/usr/bin/python3, else /usr/libexec/platform-python;

@@ -12,9 +12,9 @@ usage() {
 Usage: uninstall.sh [--purge] [--help]
 
 Remove Token Sweeper: unregister the hook (every registration cPanel's hook
-registry holds for it) and the WHM page (unregister_appconfig), then delete the library, the WHM page, the hook,
-the command, the icon and the cron entry. Safe to run more than once, and on a
-half-finished installation, from any directory.
+registry holds for it) and the WHM page (unregister_appconfig), then delete
+the library, the WHM page, the hook, the command, the icon and the cron entry.
+Safe to run more than once, on a half-finished installation, from any directory.
 
 The config (/etc/tokensweeper/) and the audit log and other state
 (/var/cpanel/tokensweeper/) are kept, so a later install picks them up again,
