@@ -3,10 +3,13 @@
 Each test copies the repository's shippable files into tmp_path/src, builds a
 fake cPanel tree in tmp_path/root whose usr/local/cpanel/bin holds the fake
 register_appconfig, unregister_appconfig, manage_hooks and whmapi1 (symlinks
-to tests/fakes/cpanel-root/, which validate like the real tools and record
-their calls), runs the scripts with INSTALL_ROOT pointing at it, and checks
-what an admin would see: files, modes, registrations, cron, the summary, and
-that the installed command, hook and page really work.
+to tests/fakes/cpanel-root/, which validate and fail like the real tools and
+record their calls), runs the scripts with INSTALL_ROOT pointing at it, and
+checks what an admin would see: files, modes, registrations, cron, the summary,
+and that the installed command, hook and page really work. Issue 20: the hook
+registrations converge from any state of cPanel's registry, both scripts work
+from any directory, and the released scripts fail against these fakes as they
+failed on a real server.
 """
 
 import hashlib
