@@ -68,8 +68,10 @@ def test_everything_registered_changes_nothing():
 
 
 def test_numbers_as_strings_and_admin_changes_are_still_the_same_registration():
-    # cPanel's YAML may hand numbers back as strings; weight and disabled are the admin's.
-    assert hookreg.plan(HOOK, complete(weight="5", escalateprivs="0", disabled=1),
+    # cPanel's YAML may hand numbers back as strings; weight and disabled are the admin's,
+    # and a reworded description is no reason to reset them.
+    assert hookreg.plan(HOOK, complete(weight="5", escalateprivs="0", disabled=1,
+                                       description="Token Sweeper 0.9"),
                         DESCRIPTOR) == ([], False)
 
 

@@ -16,8 +16,9 @@ at all means the registry already holds exactly the descriptor. Without a
 descriptor every registration of HOOK is deleted (uninstall).
 
 A registration is kept only when it is the one entry of HOOK for its event and
-stage and says what the descriptor says; its weight and whether it is enabled
-are the admin's (WHM > Manage Hooks) and never a reason to replace it.
+stage and runs as the descriptor says (script, flags); its weight and whether
+it is enabled are the admin's (WHM > Manage Hooks), and its description only
+words, so none of those is a reason to replace it (and reset the admin's).
 
 Runs as a plain script with the server's Python (3.6 or newer), standard library only.
 """
@@ -26,10 +27,10 @@ import json
 import os
 import sys
 
-# Compared between a registration and the descriptor; `weight`, `id` and
-# `disabled` are left out on purpose (see above).
+# Compared between a registration and the descriptor; `weight`, `id`,
+# `disabled` and `description` are left out on purpose (see above).
 FLAGS = ("blocking", "escalateprivs")  # absent means 0
-TEXTS = ("exectype", "description")
+TEXTS = ("exectype",)
 SCRIPTS = ("hook", "check", "rollback")  # command lines: the script's real path counts
 
 
