@@ -669,11 +669,11 @@ def test_upgrade_replaces_code_and_registrations_and_keeps_config_and_audit(src,
     current = init.read_text()
     init.write_text(re.sub(r'__version__ = "[^"]+"', '__version__ = "0.0.1"', current))
     install(src, root)
-    (root / HOOK).write_text(old_hook("Accounts::Modify"))
+    (root / HOOK).write_text(old_hook("Accounts::Create"))
     manage_hooks = str(root / "usr/local/cpanel/bin/manage_hooks")
     subprocess.check_call([manage_hooks, "add", "script", str(root / HOOK)],
                           stdout=subprocess.DEVNULL, env=script_env(root))
-    assert any(e["event"] == "Accounts::Modify" for e in registry(root))
+    assert any(e["event"] == "Accounts::Create" for e in registry(root))
     config = write_config(root, "mode: enforce\npolicy:\n  older_than_days: 90\n")
     audit = root / STATE / "audit.log"
     audit.write_text('{"event": "sweep", "run_id": "r1"}\n')
