@@ -3,6 +3,7 @@ fixtures of one area live in that area's own conftest.py."""
 
 import os
 import sys
+import tempfile
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLUGIN_DIR = os.path.join(REPO_ROOT, "plugin")
@@ -12,6 +13,14 @@ PLUGIN_DIR = os.path.join(REPO_ROOT, "plugin")
 for _path in (REPO_ROOT, PLUGIN_DIR):
     if _path not in sys.path:
         sys.path.insert(0, _path)
+
+# No test may read or write the real server's files: a test that forgets to
+# point the plugin somewhere gets an empty sandbox, never /var/cpanel or /etc.
+# (A stray audit record and a config cache once landed in /var/cpanel/tokensweeper.)
+_SANDBOX = tempfile.mkdtemp(prefix="tokensweeper-tests-")
+os.environ.setdefault("TOKENSWEEPER_STATE_DIR", os.path.join(_SANDBOX, "state"))
+os.environ.setdefault("TOKENSWEEPER_CONFIG", os.path.join(_SANDBOX, "config.yaml"))
+os.environ.setdefault("TOKENSWEEPER_CPANEL_ROOT", os.path.join(_SANDBOX, "cpanel-root"))
 
 try:
     from hypothesis import settings
