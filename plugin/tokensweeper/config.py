@@ -6,9 +6,11 @@ of them are reported at once so one edit fixes the file.
 """
 
 import copy
+import hashlib
+import json
 import re
 
-from . import paths
+from . import paths, statefile
 from .policy import Protection, Selectors
 
 EVENT_ACTIONS = ("sweep", "revoke_all", "snapshot", "ignore")
@@ -89,20 +91,17 @@ def load(path=None):
         return Config(copy.deepcopy(DEFAULTS), "defaults (no file at %s)" % path, False)
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(path, ["cannot read it: %s" % error])
-    return Config(parse(text, path), path, True)
+    return Config(parse(text, path, remember=True), path, True)
 
 
-def parse(text, source="config"):
-    import yaml  # only here: the hook's fast path never loads the parser
-
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = " (line %d)" % (mark.line + 1) if mark else ""
-        raise ConfigError(
-            source, ["not valid YAML%s: %s" % (where, getattr(error, "problem", error))]
-        )
+def parse(text, source="config", remember=False):
+    """Check the YAML `text` -> values. remember: reuse (and keep) the YAML parser's
+    answer for this exact text in the state dir (see _remembered)."""
+    raw = _remembered(text) if remember else _MISSING
+    if raw is _MISSING:
+        raw = _parse_yaml(text, source)
+        if remember:
+            _remember(text, raw)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -112,6 +111,53 @@ def parse(text, source="config"):
     if problems:
         raise ConfigError(source, problems)
     return values
+
+
+# Importing PyYAML costs a page load ~20 ms, more than reading every token from the
+# listing cache. So the parser's answer for the config's exact text is kept as JSON
+# in the state dir, keyed by a hash of that text: an edited file never matches, and
+# every check above still runs on every load. Without a state dir, YAML each time.
+CACHE_NAME = "config-cache.json"
+_MISSING = object()
+
+
+def _digest(text):
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _remembered(text):
+    data = statefile.read(paths.state_path(CACHE_NAME))
+    try:
+        entry = json.loads(data.decode("utf-8")) if data else None
+    except ValueError:
+        return _MISSING
+    if not isinstance(entry, dict) or entry.get("sha256") != _digest(text) or "raw" not in entry:
+        return _MISSING
+    return entry["raw"]
+
+
+def _remember(text, raw):
+    try:
+        encoded = json.dumps({"sha256": _digest(text), "raw": raw})  # key order kept
+    except (TypeError, ValueError):
+        return  # YAML-only types (dates, sets...): the checks reject them anyway
+    if json.loads(encoded)["raw"] != raw:
+        return  # JSON would change it (e.g. a number as a key): never remember a different answer
+    statefile.write(paths.state_path(CACHE_NAME), encoded.encode("utf-8"))
+
+
+def _parse_yaml(text, source):
+    import yaml  # only here: the hook's fast path and a remembered config never load it
+
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = " (line %d)" % (mark.line + 1) if mark else ""
+        raise ConfigError(
+            source, ["not valid YAML%s: %s" % (where, getattr(error, "problem", error))]
+        )
+    return raw
 
 
 def _check_mapping(raw, defaults, prefix, problems):
