@@ -10,7 +10,6 @@ import fcntl
 import json
 import os
 import time
-import uuid
 
 from . import paths
 
@@ -21,6 +20,8 @@ class AuditError(Exception):
 
 # time.gmtime rather than datetime.utcfromtimestamp, which Python 3.12 deprecates.
 def new_run_id(now):
+    import uuid  # not at the top: the overview imports this module and never needs it
+
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
     return "%s-%s" % (stamp, uuid.uuid4().hex[:6])
 

@@ -10,7 +10,6 @@ file cPanel left as `{"tokens":{}}` after the last revoke is no owner).
 import json
 import os
 import re
-from concurrent.futures import ThreadPoolExecutor
 
 from . import paths, tokenfiles
 from .resellers import read_resellers
@@ -88,8 +87,12 @@ def take_inventory(client, owners, parallel=4):
     remembers = getattr(client, "remembers", lambda owner: False)
     answers = [list_one(owner) for owner in owners if remembers(owner)]
     asked = [owner for owner in owners if not remembers(owner)]
-    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        answers += list(pool.map(list_one, asked))
+    if asked:
+        # Imported only now: a page answered from the listing cache starts no thread.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+            answers += list(pool.map(list_one, asked))
     order = {owner: index for index, owner in enumerate(owners)}
     answers.sort(key=lambda answer: order[answer[0]])
     tokens = [token for _, listed, _ in answers for token in listed]

@@ -7,7 +7,6 @@ rebuilt, so reading one can only ever cost a cache miss.
 
 import os
 import stat
-import tempfile
 
 # One read is enough for every file kept here (a rendered page is ~350 KB).
 MAX_BYTES = 8 * 1024 * 1024
@@ -47,6 +46,8 @@ def write(path, data):
     directory = os.path.dirname(path)
     if not private_dir(directory):
         return False
+    import tempfile  # writes are rare; reads are on every page load
+
     try:
         fd, temporary = tempfile.mkstemp(prefix=".tmp-", dir=directory)  # 0600
     except OSError:

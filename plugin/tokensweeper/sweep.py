@@ -15,7 +15,6 @@ one owner's failure never stops the others.
 """
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from . import audit
 from .owners import find_owners, take_inventory
@@ -173,6 +172,8 @@ def _revoke_all(client, tokens, plan, parallel):
 
     def sweep_owner(owner):
         return _revoke_and_verify(client, owner, by_owner[owner], plan)
+
+    from concurrent.futures import ThreadPoolExecutor  # not on the overview's path
 
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         per_owner = list(pool.map(sweep_owner, sorted(by_owner)))

@@ -8,8 +8,6 @@ or exit 0 with result 0.
 
 import json
 import os
-import signal
-import subprocess
 from urllib.parse import quote
 
 from . import paths
@@ -133,6 +131,8 @@ class Client(object):
         return data if isinstance(data, dict) else {}
 
     def _run(self, argv, function, owner):
+        import subprocess  # here: a page answered from the listing cache runs nothing
+
         try:
             # A new session so that a timeout kills whmapi1 and anything it started.
             child = subprocess.Popen(
@@ -203,6 +203,8 @@ def _reap(child):
 
 
 def _kill_group(child):
+    import signal
+
     try:
         os.killpg(child.pid, signal.SIGKILL)
     except OSError:

@@ -1,8 +1,6 @@
 """Small inline SVG icons. Font glyphs such as a padlock are missing from
 many server and browser fonts, so states carry drawn icons (next to text)."""
 
-from markupsafe import Markup
-
 _STROKE = ('<svg class="ts-icon" viewBox="0 0 16 16" width="14" height="14" aria-hidden="true" '
            'focusable="false" fill="none" stroke="currentColor" stroke-width="1.8" '
            'stroke-linecap="round" stroke-linejoin="round">{}</svg>')
@@ -24,4 +22,6 @@ PATHS = {
 
 
 def icon(name):
+    from markupsafe import Markup  # called only while Jinja2 renders, which loads it anyway
+
     return Markup(_STROKE.format(PATHS[name]))

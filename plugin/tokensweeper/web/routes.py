@@ -133,7 +133,7 @@ def overview(ctx):
         owners=sorted({r.owner for r in rows} | set(plan.owner_errors)),
         owner_errors=plan.owner_errors, problems=plan.problems, usage=usage,
         policy=cfg.selectors().describe() if cfg.policy_selects_anything() else "",
-        sort_columns=SORT_COLUMNS, link=_overview_link(filters))
+        sort_columns=SORT_COLUMNS, link=_overview_link(filters), remember=True)
 
 
 SORT_COLUMNS = (

@@ -111,10 +111,11 @@ def _sort_value(row, column):
 
 
 def sort_rows(rows, column, descending=False):
-    known = [r for r in rows if _sort_value(r, column)[0] == 0]
-    unknown = [r for r in rows if _sort_value(r, column)[0] != 0]
-    ordered = sorted(known, key=lambda r: (_sort_value(r, column), r.owner, r.name),
-                     reverse=descending)
+    valued = [(_sort_value(r, column), r.owner, r.name, r) for r in rows]  # once per row
+    known = [v for v in valued if v[0][0] == 0]
+    unknown = [v[3] for v in valued if v[0][0] != 0]
+    # (owner, name) is unique, so the last element (a Row) is never compared.
+    ordered = [v[3] for v in sorted(known, key=lambda v: v[:3], reverse=descending)]
     # "age" ascending means youngest first: the newest creation time first.
     if column == "age":
         ordered.reverse()
