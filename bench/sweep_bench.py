@@ -1,4 +1,5 @@
-"""Sweep rows: whmapi1 calls over the grid, and wall time with emulated latency.
+"""Sweep rows: whmapi1 calls over the grid (wall time at 300 ms per call is in
+latency_bench.py).
 
 The floor of a sweep, in whmapi1 calls, for owners o with k_o selected tokens:
 
@@ -18,7 +19,7 @@ selects nothing costs 1 + owners calls.
 import collections
 import os
 
-from common import CLI, NOW, PY, BenchError, Row, Samples, Scenario, ceil_div, repeat, run_child
+from common import CLI, NOW, PY, BenchError, Row, Samples, Scenario, ceil_div, run_child
 
 from tests.fakes.seed import seed_scale
 from tokensweeper.whmapi import DEFAULT_BATCH_SIZE, DEFAULT_MAX_ARGV_BYTES
@@ -26,21 +27,19 @@ from tokensweeper.whmapi import DEFAULT_BATCH_SIZE, DEFAULT_MAX_ARGV_BYTES
 OWNERS = (1, 10, 100)
 TOKENS_PER_OWNER = (1, 50, 1000)
 STALE = (0, 0.1, 1)
-LATENCY = 0.3
-LATENCY_OWNERS = 50
-LATENCY_TOKENS = 50
-LATENCY_STALE = 0.1
-LATENCY_RUNS = 3
 SWEEP = ["sweep", "--yes", "--expired", "--json"]
+
+
+def owner_chain(selected, batch=DEFAULT_BATCH_SIZE):
+    """Calls one owner needs, in order, after its first listing, when k > 0 tokens are
+    selected: a list right before the revoke, ceil(k/B) revokes, one verifying list; none
+    when nothing is selected."""
+    return 1 + ceil_div(selected, batch) + 1 if selected else 0
 
 
 def floor_calls(selected_per_owner, batch=DEFAULT_BATCH_SIZE):
     """The floor above; selected_per_owner holds one k per owner (zeros included)."""
-    calls = 1 + len(selected_per_owner)
-    for k in selected_per_owner:
-        if k:
-            calls += 1 + ceil_div(k, batch) + 1
-    return calls
+    return 1 + len(selected_per_owner) + sum(owner_chain(k, batch) for k in selected_per_owner)
 
 
 def seeded(directory, owners, per_owner, stale, config_text="parallel_owners: 4\n"):
@@ -111,42 +110,9 @@ def grid_row(cells):
                "ratio 1.00 in every cell", lambda row: not off, note)
 
 
-def latency_run(directory, latency):
-    scenario, names, selected = seeded(directory, LATENCY_OWNERS, LATENCY_TOKENS, LATENCY_STALE)
-    if latency:
-        scenario.server.add_fault("latency", seconds=latency)
-    run = run_child([PY, CLI] + SWEEP, env=scenario.env()).check("tokensweeper sweep (latency)")
-    check_swept(scenario, names, LATENCY_TOKENS, selected)
-    return run.seconds, len(scenario.calls()), floor_calls(selected)
-
-
-def latency_row(workdir, log):
-    """Warm-up at zero latency (the same files, imports and page cache), then
-    LATENCY_RUNS runs at LATENCY seconds per call; each run gets a fresh server."""
-    counter = iter(range(100))
-    seen = {}
-
-    def measure(latency=LATENCY):
-        seconds, calls, floor = latency_run(
-            os.path.join(workdir, "latency-%d" % next(counter)), latency)
-        seen.update(calls=calls, floor=floor)
-        log("  latency run: %.2f s, %d calls" % (seconds, calls))
-        return seconds
-
-    measure(0)
-    samples = repeat(measure, LATENCY_RUNS, warmup=0)
-    floor_seconds = seen["floor"] * LATENCY
-    note = ("%d owners x %d tokens, stale %s, parallel_owners 4 (config); %d calls (floor %d); "
-            "sequential floor = %d calls x %d ms" % (
-                LATENCY_OWNERS, LATENCY_TOKENS, LATENCY_STALE, seen["calls"], seen["floor"],
-                seen["floor"], LATENCY * 1000))
-    return Row("sweep_latency_wall", "sweep: wall time, 300 ms per whmapi1 call", "s",
-               samples, floor_seconds, "ratio <= 0.35", lambda row: row.ratio <= 0.35, note)
-
-
 def rows(workdir, log):
     cells = grid(workdir, log)
-    return [grid_row(cells), latency_row(workdir, log)], {"sweep_grid": cells}
+    return [grid_row(cells)], {"sweep_grid": cells}
 
 
 __all__ = ["rows", "floor_calls", "Samples"]
