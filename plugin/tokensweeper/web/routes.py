@@ -131,7 +131,8 @@ def overview(ctx):
         matching=len(shown), page_number=number, pages=pages, filters=filters,
         counts=views.count_states(rows), states=views.STATES, chart=views.age_chart(rows),
         owners=sorted({r.owner for r in rows} | set(plan.owner_errors)),
-        owner_errors=plan.owner_errors, problems=plan.problems, usage=usage,
+        owner_errors=plan.owner_errors, problems=plan.problems,
+        usage=views.UsageSummary(usage),
         policy=cfg.selectors().describe() if cfg.policy_selects_anything() else "",
         sort_columns=SORT_COLUMNS, link=_overview_link(filters), remember=True)
 

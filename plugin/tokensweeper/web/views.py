@@ -65,6 +65,18 @@ class Row(object):
         return self.state != "protected"
 
 
+class UsageSummary(object):
+    """The usage evidence as the overview's template sees it: every public fact of a
+    UsageFacts (oldest, newest, ...) without its per-token map, which the rows already
+    carry. Hashing 5,000 tokens' uses into the page cache's key on every reload would
+    cost more than the rest of the key; a method call here fails loudly instead."""
+
+    def __init__(self, usage):
+        for name, value in vars(usage).items():
+            if not name.startswith("_"):
+                setattr(self, name, value)
+
+
 def rows_from_plan(plan, usage, protection, now):
     rows = []
     for item in plan.items:
