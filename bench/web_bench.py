@@ -164,7 +164,7 @@ def build_rows(ours, fetch, spans, calls, page_bytes):
     floor_calls = 1 + OWNERS
     per_token = sum(n for f, n in calls.items() if f not in ("listresellers", "api_token_list"))
     return [
-        Row("web_overview_time", "WHM overview: first visit", "s", times,
+        Row("web_overview_first", "WHM overview: first visit", "s", times,
             Samples(r.seconds for r in fetch), "<= %gx floor" % FIRST_LIMIT,
             lambda row: row.ratio <= FIRST_LIMIT,
             "%s; floor = Python start-up + the same %d whmapi1 calls, 4 at a time, + json.loads "
