@@ -11,7 +11,6 @@ import time
 import pytest
 
 from tests.helpers import DAY, NOW, add, names_in, new_server
-from tokensweeper import whmapi
 from tokensweeper.tokens import Token
 from tokensweeper.whmapi import (
     Client,

@@ -193,7 +193,8 @@ def _attributes(value):
     kind = type(value)
     slots = _SLOTS.get(kind)
     if slots is None:
-        slots = _SLOTS[kind] = [slot for cls in kind.__mro__ for slot in getattr(cls, "__slots__", ())]
+        slots = [slot for cls in kind.__mro__ for slot in getattr(cls, "__slots__", ())]
+        _SLOTS[kind] = slots
     attributes = dict(getattr(value, "__dict__", ()))
     for slot in slots:
         if slot not in attributes and hasattr(value, slot):
