@@ -6,9 +6,10 @@ against the same (latency-faulted) fake, from a minimal Python driver (FLOOR
 below): so the fake's own start-up per call is in the floor too, and what is
 left above it is the plugin's own work. Owners are found first (1
 listresellers), then listed 4 at a time; a sweep then revokes and verifies,
-one owner's calls in order (ceil(k/B) revokes + 1 verifying list for k
-selected tokens), 4 owners at a time. Each note gives the calls' share of the
-time at 300 ms each, which says whether whmapi1 or the plugin dominates.
+one owner's calls in order (for k selected tokens: a list right before the
+revoke, ceil(k/B) revokes, 1 verifying list), 4 owners at a time. Each note
+gives the calls' share of the time at 300 ms each, which says whether whmapi1
+or the plugin dominates.
 """
 import collections
 import json
@@ -59,15 +60,17 @@ def listing_phases(owners):
 
 
 def revoke_phase(selected_names):
-    """owner -> names selected: per owner, its revokes (B names each) then one verifying list."""
+    """owner -> names selected: per owner, a list right before its revokes, the revokes (B
+    names each), then one verifying list (sweep_bench.owner_chain)."""
     phase = []
     for owner, names in sorted(selected_names.items()):
         if not names:
             continue
-        chain = [as_owner(owner, ["api_token_revoke"] + ["token_name-%d=%s" % (i, n) for i, n in
-                                                        enumerate(names[start:start + BATCH])])
-                 for start in range(0, len(names), BATCH)]
-        phase.append(chain + [as_owner(owner, ["api_token_list"])])
+        listing = [as_owner(owner, ["api_token_list"])]
+        revokes = [as_owner(owner, ["api_token_revoke"] + [
+            "token_name-%d=%s" % (i, n) for i, n in enumerate(names[start:start + BATCH])])
+            for start in range(0, len(names), BATCH)]
+        phase.append(listing + revokes + listing)
     return phase
 
 
@@ -190,8 +193,8 @@ def sweep_row(workdir, log):
     return Row("latency_sweep", "300 ms/call: sweep of %d owners" % OWNERS, "s", samples,
                Samples(floors), "<= %gx floor" % LIMIT, lambda row: row.ratio <= LIMIT,
                "`tokensweeper %s`, %d tokens each, %d selected in all, parallel_owners 4; calls: "
-               "%s; floor = the same calls (listing, then per owner its revokes and one "
-               "verifying list), 4 at a time; %s" % (
+               "%s; floor = the same calls (listing, then per owner a list, its revokes and "
+               "a verifying list), 4 at a time; %s" % (
                    " ".join(SWEEP), TOKENS_PER_OWNER, sum(seen["selected"]),
                    _calls(seen["calls"]), dominates(samples, waves)))
 
