@@ -188,6 +188,8 @@ def _reap(child):
     """Wait for the killed whmapi1, but only briefly for the end of its output: a
     descendant that left its process group (a detached helper) can hold the pipes open
     for as long as it lives, and the timeout must stay the timeout."""
+    import subprocess  # loaded already: only a started call gets here
+
     try:
         child.communicate(timeout=KILL_GRACE)
     except subprocess.TimeoutExpired:
