@@ -36,6 +36,10 @@ AGE_BUCKETS = (
 class Row(object):
     """One token as the overview shows it."""
 
+    # 5,000 of these per overview: slots make them cheaper to build.
+    __slots__ = ("token", "owner", "name", "state", "reason", "last_used", "last_used_at",
+                 "age_days", "expires_in")
+
     def __init__(self, token, state, reason, last_used, last_used_at, now):
         self.token = token
         self.owner = token.owner
@@ -79,12 +83,13 @@ class UsageSummary(object):
 
 def rows_from_plan(plan, usage, protection, now):
     rows = []
+    append, last_use, described_of = rows.append, usage.last_use, plan.last_used_of
     for item in plan.items:
+        token = item.token
         state, reason = state_of(item, protection, now)
-        use = usage.last_use(item.token)
-        described = plan.last_used_of(item.token) or usage.describe(item.token, now)
-        rows.append(Row(item.token, state, reason, described,
-                        use.last_used if use else None, now))
+        use = last_use(token)
+        append(Row(token, state, reason, described_of(token) or usage.describe(token, now),
+                   use.last_used if use else None, now))
     return rows
 
 
@@ -103,8 +108,13 @@ def filter_rows(rows, state="", owner="", text=""):
             and (not text or text in row.name.lower())]
 
 
+_STATE_RANK = {key: index for index, key in enumerate(STATE_KEYS)}
+
+
 def _sort_value(row, column):
     # Unknown or "never" values sort after every known one, whatever the direction.
+    if column == "state":  # the default order: first, and without a list search
+        return (0, _STATE_RANK[row.state])
     if column == "owner":
         return (0, row.owner.lower(), row.name.lower())
     if column == "name":
