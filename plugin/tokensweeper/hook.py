@@ -185,7 +185,8 @@ def parse(raw):
 def account_of(event, data):
     """The account the event is about. Raises Answer when there is none to act on.
 
-    suspendacct: data.args.user (data.user is whoever suspended it: never that one).
+    suspendacct: data.args.user. data.user is always the literal "root" (whoever
+    suspended, even a reseller), so it never names the account.
     Remove, ChangePasswd: data.user. Modify: only a rename counts, and the tokens
     follow the account to its new name, so the new name is the one acted on.
     """
