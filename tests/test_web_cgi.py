@@ -689,6 +689,20 @@ def test_a_failing_owner_is_reported_and_the_others_still_listed(site):
     assert "old-ci" in reply.body
 
 
+def test_overview_names_a_resellers_full_access_as_its_owners_privileges(site):
+    # helper's line in the resellers file is list-accts,create-acct: its token created
+    # without ACLs lists both granted (and never `all`).
+    site.server.add_token("helper", "narrow", NOW - DAY, acls={"list-accts": 1})
+    body = site.get().body
+    rows = {name: row for row in re.findall(r"<tr.*?</tr>", body, re.S)
+            for name in ("deploy", "narrow", "monitoring") if ">%s<" % name in row}
+
+    assert "owner&#39;s privileges" in rows["deploy"] or "owner's privileges" in rows["deploy"]
+    assert "Yes" in rows["deploy"]
+    assert "privileges" not in rows["narrow"] and "Yes" not in rows["narrow"]
+    assert "Yes" in rows["monitoring"] and "privileges" not in rows["monitoring"]  # root's
+
+
 # -- look: WHM chrome or the fallback -------------------------------------------------------------
 
 

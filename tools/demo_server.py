@@ -144,9 +144,6 @@ protect:
   names: [monitoring]
 """
 
-RESELLERS = "# user:acls\n{}\n"
-
-
 def setup_demo(directory, now=None):
     """Seed a realistic fake server under `directory` and point the environment at it."""
     sys.path.insert(0, REPO)
@@ -178,10 +175,7 @@ def setup_demo(directory, now=None):
     if os.environ["TOKENSWEEPER_CONFIG"] == defaults["TOKENSWEEPER_CONFIG"]:
         write(defaults["TOKENSWEEPER_CONFIG"], DEMO_CONFIG)
     if root == defaults["TOKENSWEEPER_CPANEL_ROOT"]:
-        resellers = server.resellers()
-        write(os.path.join(root, "var", "cpanel", "resellers"), RESELLERS.format(
-            "\n".join("{}:{}".format(name, "all" if i % 2 == 0 else "list-accts,create-acct")
-                      for i, name in enumerate(resellers))))
+        server.write_resellers_file(root)  # the seed's real ACL lists, kept up to date
         write_chrome(root)
         write_usage_log(root, server, now)
         server.write_token_files(root)

@@ -26,20 +26,35 @@ DEPLOY = ("list-accts", "create-user-session", "cpanel-api", "edit-dns")
 CLUSTERING = ("clustering",)
 BACKUP = ("list-accts", "create-user-session", "cpanel-api", "acct-summary")
 
+# Privileges resellers are really given ("Edit Reseller Nameservers and Privileges"):
+# rarely `all`, usually a set for running their customers' accounts.
+HOSTING_RESELLER = ("acct-summary", "basic-system-info", "basic-whm-functions", "cors-proxy-get",
+                    "cpanel-api", "create-acct", "create-dns", "create-user-session", "edit-account",
+                    "edit-dns", "edit-mx", "kill-acct", "kill-dns", "limit-bandwidth", "list-accts",
+                    "list-pkgs", "add-pkg", "edit-pkg", "manage-api-tokens", "park-dns", "passwd",
+                    "quota", "show-bandwidth", "ssl", "ssl-gencrt", "ssl-info", "stats", "status",
+                    "suspend-acct", "upgrade-account")
+SMALL_RESELLER = ("acct-summary", "basic-whm-functions", "create-acct", "list-accts", "passwd",
+                  "show-bandwidth", "suspend-acct", "manage-api-tokens")
+DEV_RESELLER = ("basic-whm-functions", "cpanel-api", "create-user-session", "edit-dns",
+                "list-accts", "manage-api-tokens", "status")
+
 RESELLERS = (
-    # (reseller, accounts it owns: (user, suspended))
-    ("hostpro", (("shopnorth", False), ("cafeluna", False), ("oldclient", True))),
-    ("webagency", (("agencysite", False), ("clientblog", False))),
-    ("devshop", (("devstaging", False),)),
-    ("resold22", ()),
-    ("acmeweb", (("acmestore", False), ("acmemail", True))),
+    # (reseller, its ACLs, accounts it owns: (user, suspended))
+    ("hostpro", HOSTING_RESELLER,
+     (("shopnorth", False), ("cafeluna", False), ("oldclient", True))),
+    ("webagency", ("all",), (("agencysite", False), ("clientblog", False))),
+    ("devshop", DEV_RESELLER, (("devstaging", False),)),
+    ("resold22", SMALL_RESELLER, ()),
+    ("acmeweb", HOSTING_RESELLER + ("clustering",), (("acmestore", False), ("acmemail", True))),
 )
 ROOT_ACCOUNTS = (("mainsite", False), ("hostpro", False), ("webagency", False),
                  ("devshop", False), ("resold22", True), ("acmeweb", False))
 
 
 def acl_map(granted, owner):
-    """An ACL map as cPanel lists it: every privilege of the owner, 0 or 1."""
+    """A token's ACLs as stored: None (full access, as cPanel stores it) for "all", else
+    a map of the owner's privileges to 0 or 1 (the fake lists only what the owner has)."""
     if granted == "all":
         return full_access_acls(owner)
     names = set(RESELLER_ACLS) | set(granted)
@@ -103,14 +118,14 @@ def seed_realistic(server, now):
     now = int(now)
     with server.batch():
         server.set_now(now)
-        for reseller, accounts in RESELLERS:
-            server.add_reseller(reseller)
+        for reseller, acls, accounts in RESELLERS:
+            server.add_reseller(reseller, acls=acls)
             for user, suspended in accounts:
                 server.add_account(user, owner=reseller, suspended=suspended)
         for user, suspended in ROOT_ACCOUNTS:
             server.add_account(user, owner="root", suspended=suspended)
         add_all(server, "root", root_tokens(now))
-        for reseller, _ in RESELLERS:
+        for reseller, _, _ in RESELLERS:
             add_all(server, reseller, reseller_tokens(reseller, now))
     return server
 
