@@ -620,6 +620,21 @@ def test_realistic_seed(tmp_path):
     assert again.tokens("webagency") == fake.tokens("webagency")
 
 
+def test_realistic_seed_has_real_reseller_acls_and_log_shapes(tmp_path):
+    fake = seed.seed_realistic(FakeServer(str(tmp_path)), NOW)
+    assert fake.reseller_acls("webagency") == ["all"]
+    assert "all" not in fake.reseller_acls("hostpro") and "list-accts" in fake.reseller_acls("hostpro")
+    listed = api(fake, "--user=hostpro", "api_token_list")["data"]["tokens"]
+    # Created without ACLs: every privilege hostpro has, and never `all`.
+    assert listed["old-migration-2023"]["acls"] == dict.fromkeys(fake.reseller_acls("hostpro"), 1)
+    text = seed.usage_log_text(fake, NOW)
+    lines = text.splitlines()
+    assert any("] info [whostmgrd] HTTP Status:" in line for line in lines)  # documented shape
+    assert any("] info [whostmgrd] Host: ['" in line for line in lines)
+    assert any("] info [cpaneld] " in line for line in lines)
+    assert seed.usage_log_text(fake, NOW) == text  # deterministic
+
+
 def test_scale_seed_uses_per_owner_files(tmp_path):
     fake = FakeServer(str(tmp_path))
     owners = seed.seed_scale(fake, 3, 10, 0.3, NOW)

@@ -7,6 +7,7 @@ Everything is deterministic: the same `now` gives the same server.
 """
 import argparse
 import os
+import random
 import shlex
 import sys
 import time
@@ -172,6 +173,45 @@ def scale_tokens(count, stale_fraction, acls, now):
         tokens[name] = {"name": name, "create_time": created, "expires_at": expires,
                         "acls": dict(acls), "whitelist_ips": None}
     return tokens
+
+
+USAGE_DAYS = 120
+# cPanel-account (UAPI) tokens of resellers' accounts, which may share a reseller's
+# user and token names: their lines (another service) are never uses of WHM tokens.
+CPANEL_SERVICE_LINES = (("hostpro", "billing-whmcs"), ("webagency", "ci-deploy"),
+                        ("shopnorth", "wp-toolkit"))
+
+
+def usage_log_text(server, now, seed=7):
+    """An api_tokens_log for the last 120 days, as real servers write it: most tokens
+    used (some once, long ago), some never; both line shapes (cPanel's documented one
+    without Host:, and with Host:), and a few lines of another service."""
+    rng = random.Random(seed)
+    start = now - USAGE_DAYS * DAY
+    entries = []
+    for owner in server.owners():
+        for name, token in sorted(server.tokens(owner).items()):
+            if rng.random() < 0.35 or token["create_time"] > now - DAY:
+                continue  # never seen in the log: "never used" or "not seen since"
+            last = rng.randint(max(start, token["create_time"]), now - 3600)
+            if rng.random() < 0.3:
+                last = rng.randint(start, start + 20 * DAY)  # used once, long ago
+            for when in sorted({last, max(start, last - rng.randint(0, 30 * DAY))}):
+                entries.append((when, "whostmgrd", owner, name))
+    for user, name in CPANEL_SERVICE_LINES:
+        entries.append((now - rng.randint(1, 5) * DAY, "cpaneld", user, name))
+    entries.sort()
+    return "".join(usage_log_line(when, service, owner, name, rng)
+                   for when, service, owner, name in entries)
+
+
+def usage_log_line(when, service, owner, name, rng):
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S +0000", time.gmtime(when))
+    host = "" if rng.random() < 0.5 else "Host: ['10.0.%d.%d'] " % (len(owner) % 7,
+                                                                      len(name) * 3 % 250)
+    return ("[%s] info [%s] %sHTTP Status: ['200'], User: ['%s'], Token Name: ['%s'], "
+            "Request: ['GET /json-api/listaccts?api.version=1 HTTP/1.1']\n" % (
+                stamp, service, host, owner, name))
 
 
 def export_lines(server):
