@@ -623,7 +623,8 @@ def test_realistic_seed(tmp_path):
 def test_realistic_seed_has_real_reseller_acls_and_log_shapes(tmp_path):
     fake = seed.seed_realistic(FakeServer(str(tmp_path)), NOW)
     assert fake.reseller_acls("webagency") == ["all"]
-    assert "all" not in fake.reseller_acls("hostpro") and "list-accts" in fake.reseller_acls("hostpro")
+    hostpro = fake.reseller_acls("hostpro")
+    assert "all" not in hostpro and "list-accts" in hostpro
     listed = api(fake, "--user=hostpro", "api_token_list")["data"]["tokens"]
     # Created without ACLs: every privilege hostpro has, and never `all`.
     assert listed["old-migration-2023"]["acls"] == dict.fromkeys(fake.reseller_acls("hostpro"), 1)

@@ -259,8 +259,8 @@ def test_an_interrupted_rotation_bkup_is_read(root, state):
 def test_the_monthly_archive_with_appended_gzip_members_is_read(root, state):
     # Each rotation in a month appends one more gzip member to the month's archive.
     write(root, "archive/api_tokens_log-10-2026.gz", [line(utc(2026, 10, 3), "root", "t")], gz=True)
-    write(root, "archive/api_tokens_log-10-2026.gz", [line(utc(2026, 10, 20), "root", "t", ip=None)],
-          gz=True, mode="a")
+    write(root, "archive/api_tokens_log-10-2026.gz",
+          [line(utc(2026, 10, 20), "root", "t", ip=None)], gz=True, mode="a")
     write(root, "api_tokens_log", [])
 
     facts = load(root, state)

@@ -5,7 +5,8 @@ cPanel writes one line per token-authenticated request, in one of two shapes
 address, and some servers write a `Host:` field before `HTTP Status`:
 
     [2017-02-07 19:07:13 -0600] info [whostmgrd] HTTP Status: ['200'], User: ['kingrichard'],
-    Token Name: ['robin_of_loxley'], Request: ['GET /scripts2/reloadbind_local?dnsuniqid=baa HTTP/1.0']
+    Token Name: ['robin_of_loxley'],
+    Request: ['GET /scripts2/reloadbind_local?dnsuniqid=baa HTTP/1.0']
     [2026-05-19 10:01:10 +0300] info [whostmgrd] Host: ['10.0.0.1'] HTTP Status: ['200'],
     User: ['root'], Token Name: ['phclient'], Request: ['GET /json-api/listaccts HTTP/1.1']
 
@@ -451,7 +452,8 @@ def _fast_patterns(offset):
     patterns = _FAST.get(offset)
     if patterns is None:
         shape = (br"\n\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) " + re.escape(offset) +
-                 br"\] info \[whostmgrd\] ([^,%s]*), User: \['([^'%s]*'\], Token Name: \['[^'%s]*)'\]")
+                 br"\] info \[whostmgrd\] ([^,%s]*), User: "
+                 br"\['([^'%s]*'\], Token Name: \['[^'%s]*)'\]")
         patterns = (re.compile(shape % (b"", b"", b"")),
                     re.compile(shape % (b"\n", b"\n", b"\n")))
         _FAST[offset] = patterns

@@ -30,7 +30,8 @@ BACKUP = ("list-accts", "create-user-session", "cpanel-api", "acct-summary")
 # Privileges resellers are really given ("Edit Reseller Nameservers and Privileges"):
 # rarely `all`, usually a set for running their customers' accounts.
 HOSTING_RESELLER = ("acct-summary", "basic-system-info", "basic-whm-functions", "cors-proxy-get",
-                    "cpanel-api", "create-acct", "create-dns", "create-user-session", "edit-account",
+                    "cpanel-api", "create-acct", "create-dns", "create-user-session",
+                    "edit-account",
                     "edit-dns", "edit-mx", "kill-acct", "kill-dns", "limit-bandwidth", "list-accts",
                     "list-pkgs", "add-pkg", "edit-pkg", "manage-api-tokens", "park-dns", "passwd",
                     "quota", "show-bandwidth", "ssl", "ssl-gencrt", "ssl-info", "stats", "status",
