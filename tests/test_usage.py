@@ -315,6 +315,33 @@ def test_fast_and_exact_readings_agree(root, state, monkeypatch, block):
     assert fast.get("res0", "tok-0") is not None
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_big_file_read_by_two_processes_gives_the_same_answer(root, state, monkeypatch):
+    lines = varied_log(3000)
+    writing = line(utc(2026, 12, 1), "res1", "tok-1", ip="10.9.9.9")
+    write(root, "api_tokens_log", lines + [writing[:40]])  # the live log, mid-line
+    alone = load(root, state / "alone")
+    monkeypatch.setattr(usage, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(usage.os, "cpu_count", lambda: 2)
+    calls = []
+    real_fork = usage.os.fork
+    monkeypatch.setattr(usage.os, "fork", lambda: calls.append(1) or real_fork())
+
+    two = load(root, state / "two")
+
+    assert calls == [1]
+    assert (two.lines, two.malformed, two.oldest, two.newest, two.bytes_read) == (
+        alone.lines, alone.malformed, alone.oldest, alone.newest, alone.bytes_read)
+    for user in ("res0", "res1", "res2", "res3"):
+        for i in range(13):
+            assert two.get(user, "tok-%d" % i) == alone.get(user, "tok-%d" % i), (user, i)
+    # Where reading stopped is cached exactly: only the finished line is read next time.
+    write(root, "api_tokens_log", [writing[40:]], mode="a")
+    after = load(root, state / "two")
+    assert after.bytes_read == len(writing)
+    assert after.get("res1", "tok-1").last_ip == "10.9.9.9"
+
+
 def test_cache_of_an_older_version_is_read_again(root, state):
     # Version 1 could not read lines without Host: its answer for this file is wrong.
     path = write(root, "api_tokens_log", [DOCUMENTED])

@@ -37,6 +37,7 @@ import operator
 import os
 import re
 import stat
+import sys
 import time
 
 DAY = 86400
@@ -377,13 +378,116 @@ def _read_plain(f, state, prior, active):
     """Parse a plain log, from where the cache stopped when it is the same file."""
     if prior is not None:
         _carry_over(prior, state)
-    f.seek(state.offset)
-    scan = _Scan(state)
     # Only the live log may end with a line still being written: keep its
     # unterminated tail for the next load. A rotated file is final.
+    split = _split_point(f.fileno(), state.offset)
+    if split is not None:
+        consumed, bytes_read = _read_in_two(f.fileno(), state, split, final=not active)
+        if consumed is not None:
+            state.offset += consumed
+            return state, bytes_read, None
+    f.seek(state.offset)
+    scan = _Scan(state)
     consumed = scan.run(f.read, final=not active)
     state.offset += consumed
     return state, scan.bytes_read, None
+
+
+# ---------------------------------------------------------------- two processes
+#
+# Parsing is CPU-bound in `re`, which holds the GIL: a big unread file (a first
+# load, a new archive) is read by two processes, each half of it, when the
+# machine has a second CPU. Below this size the fork costs more than it saves.
+PARALLEL_MIN = 64 << 20
+
+
+def _split_point(fd, start):
+    """Where a second process should start (just after a newline), or None."""
+    if not hasattr(os, "fork") or not hasattr(os, "pread") or (os.cpu_count() or 1) < 2:
+        return None
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() > 1:
+        return None  # forking a process with threads can deadlock its child
+    size = os.fstat(fd).st_size
+    if size - start < PARALLEL_MIN:
+        return None
+    middle = start + (size - start) // 2
+    cut = os.pread(fd, MAX_LINE, middle).find(b"\n")
+    return None if cut < 0 else middle + cut + 1
+
+
+def _reader(fd, position, stop=None):
+    """read(n) over fd from `position` (to `stop`) with pread: the two processes
+    share the file's offset, so neither may move it."""
+    where = [position]
+
+    def read(size):
+        if stop is not None:
+            size = min(size, stop - where[0])
+            if size <= 0:
+                return b""
+        data = os.pread(fd, size, where[0])
+        where[0] += len(data)
+        return data
+    return read
+
+
+def _read_in_two(fd, state, split, final):
+    """Parse [offset, split) here and [split, end) in a child; merge the child's
+    answer as the later part of the file. (None, 0) when the child failed: the
+    caller then reads the file alone, from the state as it was."""
+    before = state.to_json()
+    readable, writable = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the second half; it must never return into the caller
+        status = 1
+        try:
+            os.close(readable)
+            half = _FileState(state.path, state.dev, state.ino, state.size, state.mtime,
+                              state.head_len, state.head_sha, state.codec)
+            scan = _Scan(half)
+            consumed = scan.run(_reader(fd, split), final=final)
+            answer = half.to_json()
+            answer.update(consumed=consumed, bytes_read=scan.bytes_read)
+            data = json.dumps(answer).encode("utf-8")
+            while data:
+                data = data[os.write(writable, data):]
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(writable)
+    try:
+        scan = _Scan(state)
+        consumed = scan.run(_reader(fd, state.offset, split), final=True)
+        chunks = []
+        with os.fdopen(readable, "rb") as pipe:
+            readable = None
+            chunks.append(pipe.read())
+    finally:
+        if readable is not None:
+            os.close(readable)
+        _, status = os.waitpid(pid, 0)
+    try:
+        if status != 0:
+            raise ValueError("the second reader failed")
+        half = json.loads(b"".join(chunks).decode("utf-8"))
+        _merge_half(state, half)
+    except (ValueError, KeyError, TypeError):
+        restored = _FileState.from_json(before)
+        state.__dict__.update(restored.__dict__)
+        return None, 0
+    return consumed + int(half["consumed"]), scan.bytes_read + int(half["bytes_read"])
+
+
+def _merge_half(state, half):
+    """Add the second half's findings; on equal times its lines are the later ones."""
+    later = _FileState.from_json(half)
+    state.oldest = _pick(min, state.oldest, later.oldest)
+    state.newest = _pick(max, state.newest, later.newest)
+    state.lines += later.lines
+    state.malformed += later.malformed
+    for key, (last, ip, uses) in later.tokens.items():
+        _add_use(state.tokens, key, last, ip, uses)
 
 
 def _carry_over(prior, state):
