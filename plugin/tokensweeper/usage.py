@@ -676,8 +676,9 @@ class _Scan:
             # Out of order (concurrent writers): visit the lines by time; the stable sort
             # keeps the later of two lines with the same time last, as _exact does.
             order = sorted(range(len(found)), key=stamps.__getitem__)
+            block = dict(zip(map(keys.__getitem__, order), map(found.__getitem__, order)))
             latest = self._latest
-            for key, line in zip(map(keys.__getitem__, order), map(found.__getitem__, order)):
+            for key, line in block.items():  # once per token, not per line
                 known = latest.get(key)
                 if known is None or line[0] >= known[0]:
                     latest[key] = line
