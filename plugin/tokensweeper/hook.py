@@ -350,13 +350,12 @@ def snapshot_tokens(account):
     if not tokens or account == "root" or is_reseller(account) or _resellers_unknown():
         return tokens, ""
     # Listed, but as a user who is no reseller: every ACL map is empty and says nothing.
+    why = "whmapi1 listed them without ACLs (%s is no reseller any more)" % account
     try:
-        return read_token_file(account), "%s: whmapi1 listed them without ACLs (%s is no " \
-            "reseller any more)" % (FROM_FILE, account)
+        return read_token_file(account), "%s: %s" % (FROM_FILE, why)
     except TokenFileError as file_error:
         log("the token file cannot tell the ACLs: %s" % file_error)
-        return tokens, "ACLs unknown: whmapi1 listed them without ACLs (%s is no reseller " \
-            "any more)" % account
+        return tokens, "ACLs unknown: %s" % why
 
 
 def _resellers_unknown():
