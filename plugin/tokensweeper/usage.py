@@ -63,10 +63,7 @@ HEAD_SIZE = 4096
 _NAME_RE = re.compile(
     r"^api_tokens_log(?:\.bkup|[.-][0-9][0-9._-]*?)?(?:\.(?:gz|bz2|xz))?$")
 
-# Only lines of this service are uses of WHM API tokens.
-SERVICE = b"whostmgrd"
-
-# Every pattern below starts at the newline before a line (each block is scanned
+# Only [whostmgrd] lines are uses of WHM API tokens. Every pattern below starts at the newline before a line (each block is scanned
 # with a newline in front), which lets `re` search for a literal instead of
 # trying every position, and keeps a match from starting inside a line.
 #
