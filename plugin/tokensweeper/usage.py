@@ -63,9 +63,10 @@ HEAD_SIZE = 4096
 _NAME_RE = re.compile(
     r"^api_tokens_log(?:\.bkup|[.-][0-9][0-9._-]*?)?(?:\.(?:gz|bz2|xz))?$")
 
-# Only [whostmgrd] lines are uses of WHM API tokens. Every pattern below starts at the newline before a line (each block is scanned
-# with a newline in front), which lets `re` search for a literal instead of
-# trying every position, and keeps a match from starting inside a line.
+# Only [whostmgrd] lines are uses of WHM API tokens. Every pattern below starts
+# at the newline before a line (each block is scanned with a newline in front),
+# which lets `re` search for a literal instead of trying every position, and
+# keeps a match from starting inside a line.
 #
 # The exact reading of a whostmgrd line, either shape. The lazy gaps take the
 # FIRST "User:" and "Token Name:", so a request path that contains those words
