@@ -157,6 +157,32 @@ def test_selectors_and_their_combinations(cli, args, expected):
     assert plan_selection(cli, *args) == expected
 
 
+def test_a_resellers_token_with_every_privilege_of_its_owner_has_full_access(cli, server):
+    # A reseller's listing never shows `all`: full access is "every ACL the owner has",
+    # read from cPanel's resellers file.
+    server.set_reseller_acls("alice", ["list-accts", "create-acct"])
+    server.set_reseller_acls("bob", ["all"])
+    add(server, "alice", "alice-narrow", age_days=5, acls={"list-accts": 1})
+    add(server, "alice", "alice-both", age_days=5, acls={"list-accts": 1, "create-acct": 1})
+    add(server, "bob", "bob-narrow", age_days=5, acls={"list-accts": 1})
+    server.write_resellers_file(cli.cpanel_root)
+
+    selected = plan_selection(cli, "--full-access", "--owner", "alice", "--owner", "bob")
+
+    assert selected == {("alice", "alice-expired"), ("alice", "alice-old"), ("alice", "alice-fine"),
+                        ("alice", "alice-both"), ("bob", "bob-expired"), ("bob", "bob-old"),
+                        ("bob", "bob-fine")}
+    reasons = {(t["owner"], t["name"]): t["reason"]
+               for t in cli("plan", "--json", "--full-access").json()["tokens"]}
+    assert reasons[("alice", "alice-fine")] == "full access (owner's privileges)"
+    assert reasons[("bob", "bob-fine")] == "full access"  # bob has `all`: a full listing
+    assert reasons[("root", "ancient")] == "full access"
+    listing = cli("list", "--owner", "alice")
+    row = next(line for line in listing.out.splitlines() if "alice-fine" in line)
+    assert "yes (owner's privileges)" in row
+    assert "no" in next(line for line in listing.out.splitlines() if "alice-narrow" in line)
+
+
 def test_configured_protection_is_honoured(cli):
     cli.config("protect:\n  names: ['alice-*']\n")
     run = cli("plan", "--json", "--expired")

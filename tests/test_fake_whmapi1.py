@@ -245,9 +245,58 @@ def test_create_returns_a_secret_once_and_lists_the_token(server):
 def test_create_without_acl_is_full_access(server):
     api(server, "api_token_create", "token_name=full")
     api(server, "--user=bob", "api_token_create", "token_name=full")
-    assert server.tokens("root")["full"]["acls"] == {"all": 1}
-    assert set(server.tokens("bob")["full"]["acls"]) == set(RESELLER_ACLS)
+    # cPanel stores full access as the absence of an ACL list.
+    assert server.tokens("root")["full"]["acls"] is None
+    assert server.tokens("bob")["full"]["acls"] is None
+    assert api(server, "api_token_list")["data"]["tokens"]["full"]["acls"] == {"all": 1}
+    listed = api(server, "--user=bob", "api_token_list")["data"]["tokens"]["full"]["acls"]
+    assert listed == dict.fromkeys(RESELLER_ACLS, 1)
     assert server.tokens("root")["full"]["expires_at"] is None
+
+
+def test_a_resellers_listing_shows_only_its_own_acls_and_follows_setacls(server):
+    server.set_reseller_acls("bob", ["list-accts", "create-acct", "manage-api-tokens"])
+    server.add_token("bob", "full", NOW - DAY)
+    server.add_token("bob", "narrow", NOW - DAY, acls={"list-accts": 1, "kill-acct": 1})
+
+    def listed():
+        return api(server, "--user=bob", "api_token_list")["data"]["tokens"]
+
+    tokens = listed()
+    assert tokens["full"]["acls"] == {"list-accts": 1, "create-acct": 1, "manage-api-tokens": 1}
+    assert tokens["narrow"]["acls"] == {"list-accts": 1, "create-acct": 0,
+                                        "manage-api-tokens": 0}
+    tokens_before = server.tokens("bob")
+    server.set_reseller_acls("bob", ["list-accts", "kill-acct"])
+    assert server.tokens("bob") == tokens_before
+    assert listed()["full"]["acls"] == {"list-accts": 1, "kill-acct": 1}
+    assert listed()["narrow"]["acls"] == {"list-accts": 1, "kill-acct": 1}
+    # With `all` the reseller sees every ACL, and `all` itself only on full access.
+    server.set_reseller_acls("bob", ["all"])
+    assert listed()["full"]["acls"]["all"] == 1
+    assert listed()["narrow"]["acls"]["all"] == 0
+    assert listed()["narrow"]["acls"]["kill-acct"] == 1
+
+
+def test_the_resellers_file_is_kept_as_cpanel_keeps_it(server, tmp_path):
+    path = server.write_resellers_file(str(tmp_path / "cpanel"))
+    assert open(path).read() == "bob:" + ",".join(RESELLER_ACLS) + "\n"
+    server.add_reseller("alice", acls=["list-accts", "all"])
+    server.set_reseller_acls("bob", ["list-accts"])
+    assert open(path).read() == "bob:list-accts\nalice:list-accts,all\n"
+    server.remove_reseller("bob")
+    assert open(path).read() == "alice:list-accts,all\n"
+
+
+def test_token_files_store_full_access_as_no_acl_list(server, tmp_path):
+    server.add_token("bob", "full", NOW - DAY)
+    server.add_token("bob", "narrow", NOW - DAY, acls={"list-accts": 1, "kill-acct": 0})
+    directory = server.write_token_files(str(tmp_path / "cpanel"))
+    with open(os.path.join(directory, "bob.json")) as handle:
+        records = {r["name"]: r for r in json.load(handle)["tokens"].values()}
+    assert "acls" not in records["full"]
+    assert records["narrow"]["acls"] == ["list-accts"]
+    assert "whitelist_ips" not in records["narrow"]
 
 
 def test_create_rejects_duplicates_per_owner(server):
@@ -569,6 +618,22 @@ def test_realistic_seed(tmp_path):
     assert "billing-whmcs" in listed
     again = seed.seed_realistic(FakeServer(str(tmp_path / "again")), NOW)
     assert again.tokens("webagency") == fake.tokens("webagency")
+
+
+def test_realistic_seed_has_real_reseller_acls_and_log_shapes(tmp_path):
+    fake = seed.seed_realistic(FakeServer(str(tmp_path)), NOW)
+    assert fake.reseller_acls("webagency") == ["all"]
+    hostpro = fake.reseller_acls("hostpro")
+    assert "all" not in hostpro and "list-accts" in hostpro
+    listed = api(fake, "--user=hostpro", "api_token_list")["data"]["tokens"]
+    # Created without ACLs: every privilege hostpro has, and never `all`.
+    assert listed["old-migration-2023"]["acls"] == dict.fromkeys(fake.reseller_acls("hostpro"), 1)
+    text = seed.usage_log_text(fake, NOW)
+    lines = text.splitlines()
+    assert any("] info [whostmgrd] HTTP Status:" in line for line in lines)  # documented shape
+    assert any("] info [whostmgrd] Host: ['" in line for line in lines)
+    assert any("] info [cpaneld] " in line for line in lines)
+    assert seed.usage_log_text(fake, NOW) == text  # deterministic
 
 
 def test_scale_seed_uses_per_owner_files(tmp_path):

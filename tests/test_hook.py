@@ -112,6 +112,20 @@ class Hook(object):
         with open(self.config_path, "w") as handle:
             handle.write(text)
 
+    def token_file(self, owner):
+        return os.path.join(self.cpanel_root, "var", "cpanel", "authn", "api_tokens_v2",
+                            "whostmgr", owner + ".json")
+
+    def terminate_reseller(self, name):
+        """terminatereseller's first step: the reseller status goes, its token file stays."""
+        self.server.add_account(name, owner="root")  # its own account goes last
+        self.server.remove_reseller(name)
+        path = os.path.join(self.cpanel_root, "var", "cpanel", "resellers")
+        with open(path) as handle:
+            kept = [line for line in handle if not line.startswith(name + ":")]
+        with open(path, "w") as handle:
+            handle.writelines(kept)
+
     def env(self, **extra):
         env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENSWEEPER_")}
         env.update(self.server.full_env())
@@ -394,6 +408,48 @@ def test_removal_snapshots_the_tokens_before_cpanel_deletes_them(hook):
     assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
 
 
+def test_removal_of_a_terminated_reseller_snapshots_its_token_file(hook):
+    hook.server.add_token("res1", "narrow", NOW - DAY, acls={"list-accts": 1},
+                          whitelist_ips=["192.0.2.9"])
+    hook.server.write_token_files(hook.cpanel_root)
+    with open(hook.token_file("res1")) as handle:
+        digests = list(json.load(handle)["tokens"])
+    hook.terminate_reseller("res1")  # whmapi1 --user=res1 now refuses
+
+    out, err = hook.run(remove("res1"))
+
+    assert_answer_starts(
+        out, "Remove res1: recorded 4 tokens in the audit log (from cPanel's token file) (run ")
+    (record,) = hook.audit()
+    assert record["event"] == "snapshot"
+    assert "read from cPanel's token file: whmapi1 could not list them" in record["note"]
+    assert "is not a reseller" in record["note"]
+    tokens = {t["name"]: t for t in record["tokens"]}
+    assert sorted(tokens) == ["deploy", "narrow", "old-ci", "reverse_trust_dns"]
+    assert tokens["deploy"]["full_access"] is True  # no ACL list in the file: full access
+    assert tokens["narrow"]["full_access"] is False and tokens["narrow"]["ip_limited"] is True
+    assert tokens["old-ci"]["expires_at"] == NOW - 10 * DAY
+    assert tokens["deploy"]["create_time"] == NOW - 5 * DAY
+    with open(os.path.join(hook.state_dir, "audit.log")) as handle:
+        audit_text = handle.read()
+    assert not any(digest in audit_text or digest in err for digest in digests)
+    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns", "narrow"}
+
+
+def test_removal_listed_without_acls_takes_the_acls_from_the_token_file(hook):
+    # What the function underneath answers for a user who is no reseller any more.
+    hook.server.add_fault("non_reseller_lists")
+    hook.terminate_reseller("res1")
+
+    out, _ = hook.run(remove("res1"))
+
+    assert_answer_starts(out, "Remove res1: recorded 3 tokens in the audit log (from cPanel's")
+    (record,) = hook.audit()
+    assert "whmapi1 listed them without ACLs" in record["note"]
+    assert all(t["full_access"] for t in record["tokens"])
+    assert [c["result"] for c in hook.server.calls("api_token_list")] == [1]
+
+
 def test_removal_with_empty_data_does_nothing(hook):
     out, _ = hook.run(event("Whostmgr", "Accounts::Remove", "pre", []))
     assert out == line("Remove: the event names no valid account; nothing to do")
@@ -499,6 +555,7 @@ def test_a_broken_config_is_reported_and_recorded_without_any_call(hook):
 
 def test_whmapi1_failing_during_a_snapshot_still_answers_success(hook):
     hook.server.add_fault("exit", function="api_token_list")
+    os.remove(hook.token_file("res1"))  # and no token file to read instead
     out, err = hook.run(remove("res1"))
     assert out == line("Remove res1: snapshot failed (details in cPanel's error_log)")
     assert "api_token_list" in err

@@ -106,3 +106,22 @@ def test_without_a_resellers_file_listresellers_is_always_asked(server):
     load()
     load()
     assert len(server.calls("listresellers")) == 2
+
+
+def test_setacls_on_a_reseller_lists_that_reseller_again(server, tmp_path):
+    # WHM's setacls rewrites only the resellers file, yet changes what api_token_list shows.
+    server.set_reseller_acls("alice", ["list-accts", "create-acct"])
+    server.add_token("alice", "alice-narrow", NOW - DAY, acls={"list-accts": 1})
+    server.write_resellers_file(str(tmp_path / "cpanel"))
+    first, _ = load()
+    narrow = next(t for t in first.tokens if t.key() == ("alice", "alice-narrow"))
+    assert not narrow.full_access
+    server.reset_calls()
+
+    server.set_reseller_acls("alice", ["list-accts"])
+    inventory, cache = load()
+
+    assert [c["owner"] for c in server.calls("api_token_list")] == ["alice"]
+    narrow = next(t for t in inventory.tokens if t.key() == ("alice", "alice-narrow"))
+    assert narrow.full_access  # it now holds every privilege alice has
+    assert narrow.access_words == "full access (owner's privileges)"

@@ -168,3 +168,23 @@ def test_one_bad_token_among_good_ones_is_still_an_error():
     bad = dict(GOOD, name="broken", expires_at="never")
     with pytest.raises(TokenDataError, match="broken"):
         parse_token_list("root", {"tokens": {"ci-deploy": dict(GOOD), "broken": bad}})
+
+
+def test_full_access_of_a_reseller_token_is_every_acl_of_its_owner():
+    from tokensweeper.tokens import has_full_access
+
+    own = ("list-accts", "create-acct")
+    assert has_full_access({"list-accts": True, "create-acct": True}, own)
+    assert not has_full_access({"list-accts": True, "create-acct": False}, own)
+    assert not has_full_access({"list-accts": True}, own)
+    # A reseller with `all` lists `all` like root does.
+    assert has_full_access({"all": True}, ("all", "list-accts"))
+    assert not has_full_access({"list-accts": True, "create-acct": True}, ("all",))
+    # Root, or a reseller whose privileges are not known: only `all` counts.
+    assert has_full_access({"all": True}) and not has_full_access({"list-accts": True})
+    # A reseller without any privilege has no full-access token to speak of.
+    assert not has_full_access({}, ())
+    token = parse_token_list("res1", {"tokens": {"t": {
+        "name": "t", "create_time": 1, "acls": {"list-accts": 1, "create-acct": 1}}}}, own)[0]
+    assert token.full_access and token.access_words == "full access (owner's privileges)"
+    assert token.to_dict()["full_access"] is True

@@ -24,12 +24,23 @@ def utc(y, mo, d, h=0, mi=0, s=0):
     return calendar.timegm((y, mo, d, h, mi, s))
 
 
-def line(ts, user, name, ip="10.0.0.1", offset="+0000", request="GET /json-api/listaccts HTTP/1.1"):
-    """One api_tokens_log line for UTC epoch `ts`, written in the zone `offset` like cPanel does."""
+# The line of cPanel's own log-file documentation, verbatim: no Host: field.
+DOCUMENTED = ("[2017-02-07 19:07:13 -0600] info [whostmgrd] HTTP Status: ['200'], "
+              "User: ['kingrichard'], Token Name: ['robin_of_loxley'], "
+              "Request: ['GET /scripts2/reloadbind_local?dnsuniqid=baa HTTP/1.0']\n")
+
+
+def line(ts, user, name, ip="10.0.0.1", offset="+0000", request="GET /json-api/listaccts HTTP/1.1",
+         service="whostmgrd"):
+    """One api_tokens_log line for UTC epoch `ts`, written in the zone `offset` like cPanel does.
+
+    ip=None writes the documented shape, without Host:.
+    """
     sign = -1 if offset[0] == "-" else 1
     shift = sign * (int(offset[1:3]) * 3600 + int(offset[3:5]) * 60)
     local = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts + shift))
-    return (f"[{local} {offset}] info [whostmgrd] Host: ['{ip}'] HTTP Status: ['200'], "
+    host = "" if ip is None else f"Host: ['{ip}'] "
+    return (f"[{local} {offset}] info [{service}] {host}HTTP Status: ['200'], "
             f"User: ['{user}'], Token Name: ['{name}'], Request: ['{request}']\n")
 
 
@@ -171,6 +182,179 @@ def test_a_hard_link_to_the_live_log_is_counted_once(root, state):
     os.link(str(active), str(logs_dir(root) / "api_tokens_log.1"))
 
     assert load(root, state).get("root", "t").uses == 1
+
+
+# ---------------------------------------------------------------- line shapes
+
+
+def test_the_documented_line_without_host_is_a_use(root, state):
+    write(root, "api_tokens_log", [DOCUMENTED])
+
+    facts = load(root, state)
+
+    used = utc(2017, 2, 8, 1, 7, 13)  # 19:07:13 at -0600
+    assert facts.get("kingrichard", "robin_of_loxley") == usage.TokenUsage(used, None, 1)
+    assert facts.malformed == 0 and facts.lines == 1
+    token = Tok("kingrichard", "robin_of_loxley", utc(2017, 1, 1))
+    assert facts.describe(token, used + 60) == "2017-02-08 01:07 UTC"
+    assert facts.unused_for(token, 2, used + 3 * DAY) == (True, "last used 2017-02-08 (3 days ago)")
+    assert facts.unused_for(token, 5, used + 3 * DAY) == (False, "used 3 days ago")
+
+
+def test_both_shapes_in_one_log_and_the_latest_line_decides_the_address(root, state):
+    write(root, "api_tokens_log", [
+        line(utc(2026, 11, 1), "root", "a", ip="10.0.0.1"),
+        line(utc(2026, 11, 2), "root", "a", ip=None),
+        line(utc(2026, 11, 3), "root", "b", ip=None),
+        line(utc(2026, 11, 4), "root", "b", ip="10.0.0.4"),
+    ])
+    facts = load(root, state)
+
+    assert facts.get("root", "a") == usage.TokenUsage(utc(2026, 11, 2), None, 2)
+    assert facts.get("root", "b") == usage.TokenUsage(utc(2026, 11, 4), "10.0.0.4", 2)
+    assert facts.describe(Tok("root", "a", utc(2026, 1, 1)), NOW) == "2026-11-02 00:00 UTC"
+    assert facts.malformed == 0
+    # The cache keeps "no address" as it is.
+    assert load(root, state).get("root", "a").last_ip is None
+
+
+def test_other_services_lines_are_never_uses_of_a_whm_token(root, state):
+    # A reseller's cPanel-account token can carry the same user and token name.
+    write(root, "api_tokens_log", [
+        line(utc(2026, 11, 1), "res1", "deploy", ip="10.0.0.1"),
+        line(utc(2026, 11, 18), "res1", "deploy", ip="10.0.0.66", service="cpaneld"),
+        line(utc(2026, 11, 19), "res1", "other", ip=None, service="cpaneld"),
+        line(utc(2026, 11, 19, 1), "res1", "webmail", service="webmaild"),
+    ])
+    facts = load(root, state)
+
+    assert facts.get("res1", "deploy") == usage.TokenUsage(utc(2026, 11, 1), "10.0.0.1", 1)
+    assert facts.get("res1", "other") is None and facts.get("res1", "webmail") is None
+    assert (facts.lines, facts.malformed) == (4, 0)  # counted, but neither use nor damage
+    deploy = Tok("res1", "deploy", utc(2026, 1, 1))
+    assert facts.unused_for(deploy, 10, utc(2026, 11, 20)) == (
+        True, "last used 2026-11-01 (19 days ago)")
+
+
+def test_a_log_of_other_services_only_proves_nothing(root, state):
+    write(root, "api_tokens_log", [line(utc(2026, 11, 1), "res1", "t", service="cpaneld")])
+    facts = load(root, state)
+
+    assert facts.get("res1", "t") is None
+    assert facts.oldest is None
+    assert facts.describe(Tok("res1", "t", utc(2026, 1, 1)), NOW) == "unknown (no usage data)"
+
+
+def test_an_interrupted_rotation_bkup_is_read(root, state):
+    # cpanellogd renamed the live log to .bkup and stopped before archiving it.
+    write(root, "api_tokens_log.bkup", [line(utc(2026, 10, 30), "root", "only-in-bkup")])
+    write(root, "api_tokens_log", [line(utc(2026, 11, 2), "root", "live")])
+
+    facts = load(root, state)
+
+    assert facts.get("root", "only-in-bkup").last_used == utc(2026, 10, 30)
+    assert facts.oldest == utc(2026, 10, 30)
+
+
+def test_the_monthly_archive_with_appended_gzip_members_is_read(root, state):
+    # Each rotation in a month appends one more gzip member to the month's archive.
+    write(root, "archive/api_tokens_log-10-2026.gz", [line(utc(2026, 10, 3), "root", "t")], gz=True)
+    write(root, "archive/api_tokens_log-10-2026.gz",
+          [line(utc(2026, 10, 20), "root", "t", ip=None)], gz=True, mode="a")
+    write(root, "api_tokens_log", [])
+
+    facts = load(root, state)
+
+    assert facts.get("root", "t") == usage.TokenUsage(utc(2026, 10, 20), None, 2)
+    assert facts.oldest == utc(2026, 10, 3)
+
+
+def test_lines_out_of_time_order_keep_the_latest_use(root, state):
+    # Concurrent requests can reach the log a little out of order.
+    write(root, "api_tokens_log", [
+        line(utc(2026, 11, 1, 10, 0, 5), "root", "t", ip="10.0.0.5"),
+        line(utc(2026, 11, 1, 10, 0, 9), "root", "t", ip="10.0.0.9"),
+        line(utc(2026, 11, 1, 10, 0, 7), "root", "t", ip="10.0.0.7"),
+        line(utc(2026, 11, 1, 10, 0, 1), "root", "u", ip="10.0.0.1"),
+    ])
+    facts = load(root, state)
+
+    assert facts.get("root", "t") == usage.TokenUsage(utc(2026, 11, 1, 10, 0, 9), "10.0.0.9", 3)
+    assert facts.oldest == utc(2026, 11, 1, 10, 0, 1)
+    assert facts.newest == utc(2026, 11, 1, 10, 0, 9)
+
+
+def varied_log(count):
+    """Both shapes, three services, a few offsets' worth of out-of-order lines, many tokens."""
+    lines = []
+    for i in range(count):
+        ts = utc(2026, 11, 1) + i * 7 - (13 if i % 17 == 0 else 0)
+        service = "cpaneld" if i % 11 == 0 else "whostmgrd"
+        ip = None if i % 3 == 0 else "10.0.%d.%d" % (i % 5, i % 200)
+        lines.append(line(ts, "res%d" % (i % 4), "tok-%d" % (i % 13), ip=ip, service=service))
+    return lines
+
+
+@pytest.mark.parametrize("block", [512, 4096, 1 << 20])
+def test_fast_and_exact_readings_agree(root, state, monkeypatch, block):
+    # One damaged line sends its block to the exact, line-by-line reading; everything
+    # else must come out the same as through the fast path.
+    monkeypatch.setattr(usage, "BLOCK_SIZE", block)
+    lines = varied_log(600)
+    write(root, "api_tokens_log", lines)
+    fast = load(root, state / "fast")
+    write(root, "api_tokens_log", lines[:300] + ["damaged\n"] + lines[300:])
+    exact = load(root, state / "exact")
+
+    assert exact.malformed == 1 and fast.malformed == 0
+    assert exact.lines == fast.lines + 1
+    assert (exact.oldest, exact.newest) == (fast.oldest, fast.newest)
+    for user in ("res0", "res1", "res2", "res3"):
+        for i in range(13):
+            assert exact.get(user, "tok-%d" % i) == fast.get(user, "tok-%d" % i), (user, i)
+    assert fast.get("res0", "tok-0") is not None
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_big_file_read_by_two_processes_gives_the_same_answer(root, state, monkeypatch):
+    lines = varied_log(3000)
+    writing = line(utc(2026, 12, 1), "res1", "tok-1", ip="10.9.9.9")
+    write(root, "api_tokens_log", lines + [writing[:40]])  # the live log, mid-line
+    alone = load(root, state / "alone")
+    monkeypatch.setattr(usage, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(usage.os, "cpu_count", lambda: 2)
+    calls = []
+    real_fork = usage.os.fork
+    monkeypatch.setattr(usage.os, "fork", lambda: calls.append(1) or real_fork())
+
+    two = load(root, state / "two")
+
+    assert calls == [1]
+    assert (two.lines, two.malformed, two.oldest, two.newest, two.bytes_read) == (
+        alone.lines, alone.malformed, alone.oldest, alone.newest, alone.bytes_read)
+    for user in ("res0", "res1", "res2", "res3"):
+        for i in range(13):
+            assert two.get(user, "tok-%d" % i) == alone.get(user, "tok-%d" % i), (user, i)
+    # Where reading stopped is cached exactly: only the finished line is read next time.
+    write(root, "api_tokens_log", [writing[40:]], mode="a")
+    after = load(root, state / "two")
+    assert after.bytes_read == len(writing)
+    assert after.get("res1", "tok-1").last_ip == "10.9.9.9"
+
+
+def test_cache_of_an_older_version_is_read_again(root, state):
+    # Version 1 could not read lines without Host: its answer for this file is wrong.
+    path = write(root, "api_tokens_log", [DOCUMENTED])
+    st = os.stat(str(path))
+    state.mkdir()
+    (state / usage.CACHE_NAME).write_text(json.dumps({
+        "version": 1, "log_dir": str(logs_dir(root)), "files": [{
+            "path": str(path), "dev": st.st_dev, "ino": st.st_ino, "size": st.st_size,
+            "mtime": st.st_mtime, "head_len": 0, "head_sha": usage._sha(b""), "codec": "plain",
+            "offset": st.st_size, "oldest": None, "newest": None, "lines": 1, "malformed": 1,
+            "tokens": []}]}))
+
+    assert load(root, state).get("kingrichard", "robin_of_loxley").uses == 1
 
 
 # ---------------------------------------------------------------- bad input

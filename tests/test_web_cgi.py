@@ -689,6 +689,20 @@ def test_a_failing_owner_is_reported_and_the_others_still_listed(site):
     assert "old-ci" in reply.body
 
 
+def test_overview_names_a_resellers_full_access_as_its_owners_privileges(site):
+    # helper's line in the resellers file is list-accts,create-acct: its token created
+    # without ACLs lists both granted (and never `all`).
+    site.server.add_token("helper", "narrow", NOW - DAY, acls={"list-accts": 1})
+    body = site.get().body
+    rows = {name: row for row in re.findall(r"<tr.*?</tr>", body, re.S)
+            for name in ("deploy", "narrow", "monitoring") if ">%s<" % name in row}
+
+    assert "owner&#39;s privileges" in rows["deploy"] or "owner's privileges" in rows["deploy"]
+    assert "Yes" in rows["deploy"]
+    assert "privileges" not in rows["narrow"] and "Yes" not in rows["narrow"]
+    assert "Yes" in rows["monitoring"] and "privileges" not in rows["monitoring"]  # root's
+
+
 # -- look: WHM chrome or the fallback -------------------------------------------------------------
 
 
@@ -711,6 +725,27 @@ def test_whm_chrome_is_used_with_its_placeholders_replaced(site):
     assert "0000000000" not in body
     assert "content-security-policy" not in reply.headers
     assert "ts-topbar" not in body
+
+
+def test_chrome_cache_directory_named_by_the_environment_wins_as_in_whm_php(
+        site, tmp_path, monkeypatch):
+    # cPanel's WHM.php reads whm_chrome_cache_directory; unset, empty or "0" = /var/cpanel/caches.
+    write_chrome(site, '<div id="whm-header">default cache</div>')
+    elsewhere = tmp_path / "chrome-elsewhere"
+    (elsewhere / "_generated_header_files").mkdir(parents=True)
+    (elsewhere / "_generated_footer_files").mkdir()
+    (elsewhere / "_generated_header_files" / "cache_keys.json").write_text('{"root": "k9"}')
+    (elsewhere / "_generated_header_files" / "k9_0_0.html").write_text(
+        '<div id="whm-header">named cache</div>')
+    (elsewhere / "_generated_footer_files" / "footer.html").write_text("<footer></footer>")
+
+    monkeypatch.setenv("whm_chrome_cache_directory", str(elsewhere))
+    assert site.get().body.startswith('<div id="whm-header">named cache</div>')
+    for unset in ("", "0"):
+        monkeypatch.setenv("whm_chrome_cache_directory", unset)
+        assert site.get().body.startswith('<div id="whm-header">default cache</div>')
+    monkeypatch.setenv("whm_chrome_cache_directory", str(tmp_path / "missing"))
+    assert site.get().body.startswith("<!DOCTYPE html>")  # named but empty: the fallback
 
 
 def test_fallback_layout_when_the_chrome_cache_is_missing_or_broken(site):

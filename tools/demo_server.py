@@ -15,7 +15,6 @@ Development only: never installed on a server.
 
 import argparse
 import os
-import random
 import subprocess
 import sys
 import time
@@ -144,9 +143,6 @@ protect:
   names: [monitoring]
 """
 
-RESELLERS = "# user:acls\n{}\n"
-
-
 def setup_demo(directory, now=None):
     """Seed a realistic fake server under `directory` and point the environment at it."""
     sys.path.insert(0, REPO)
@@ -178,10 +174,7 @@ def setup_demo(directory, now=None):
     if os.environ["TOKENSWEEPER_CONFIG"] == defaults["TOKENSWEEPER_CONFIG"]:
         write(defaults["TOKENSWEEPER_CONFIG"], DEMO_CONFIG)
     if root == defaults["TOKENSWEEPER_CPANEL_ROOT"]:
-        resellers = server.resellers()
-        write(os.path.join(root, "var", "cpanel", "resellers"), RESELLERS.format(
-            "\n".join("{}:{}".format(name, "all" if i % 2 == 0 else "list-accts,create-acct")
-                      for i, name in enumerate(resellers))))
+        server.write_resellers_file(root)  # the seed's real ACL lists, kept up to date
         write_chrome(root)
         write_usage_log(root, server, now)
         server.write_token_files(root)
@@ -195,27 +188,10 @@ def write(path, text):
 
 
 def write_usage_log(root, server, now):
-    """An api_tokens_log covering the last 120 days: most tokens used, some never."""
-    rng = random.Random(7)
-    lines = []
-    start = now - 120 * 86400
-    for owner in server.owners():
-        for name, token in sorted(server.tokens(owner).items()):
-            if rng.random() < 0.35 or token["create_time"] > now - 86400:
-                continue  # never seen in the log: "never used" or "not seen since"
-            last = rng.randint(max(start, token["create_time"]), now - 3600)
-            if rng.random() < 0.3:
-                last = rng.randint(start, start + 20 * 86400)  # used once, long ago
-            for when in sorted({last, max(start, last - rng.randint(0, 30 * 86400))}):
-                lines.append((when, owner, name))
-    lines.sort()
-    text = "".join(
-        "[{}] info [whostmgrd] Host: ['10.0.{}.{}'] HTTP Status: ['200'], User: ['{}'], "
-        "Token Name: ['{}'], Request: ['GET /json-api/listaccts?api.version=1 HTTP/1.1']\n".format(
-            time.strftime("%Y-%m-%d %H:%M:%S +0000", time.gmtime(when)),
-            len(owner) % 7, len(name) * 3 % 250, owner, name)
-        for when, owner, name in lines)
-    write(os.path.join(root, "usr", "local", "cpanel", "logs", "api_tokens_log"), text)
+    """An api_tokens_log covering the last 120 days, in the shapes real servers write."""
+    from tests.fakes.seed import usage_log_text
+    write(os.path.join(root, "usr", "local", "cpanel", "logs", "api_tokens_log"),
+          usage_log_text(server, now))
 
 
 CHROME_HEADER = """<!DOCTYPE html>

@@ -304,14 +304,21 @@ def cmd_list(ctx, args):
         print(
             table(
                 [
-                    [r[h] if h != "full_access" else ("yes" if r[h] else "no") for h in headers]
-                    for r in rows
+                    [r[h] if h != "full_access" else access_cell(item.token) for h in headers]
+                    for r, item in zip(rows, plan.items)
                 ],
                 headers,
             )
         )
         print("\n%s of %s" % (plural(len(rows), "token"), plural(len(plan.by_owner()), "owner")))
     return PARTIAL if plan.owner_errors else OK
+
+
+def access_cell(token):
+    """yes / yes (owner's privileges) / no: a reseller's full access is the reseller's own."""
+    if not token.full_access:
+        return "no"
+    return "yes" if token.access_words == "full access" else "yes (owner's privileges)"
 
 
 def plan_summary(plan):

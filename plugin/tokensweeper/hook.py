@@ -185,7 +185,8 @@ def parse(raw):
 def account_of(event, data):
     """The account the event is about. Raises Answer when there is none to act on.
 
-    suspendacct: data.args.user (data.user is whoever suspended it: never that one).
+    suspendacct: data.args.user. data.user is always the literal "root" (whoever
+    suspended, even a reseller), so it never names the account.
     Remove, ChangePasswd: data.user. Modify: only a rename counts, and the tokens
     follow the account to its new name, so the new name is the one acted on.
     """
@@ -309,15 +310,57 @@ def act(event, account):
 
 def snapshot(event, account, now):
     from .sweep import record_snapshot
-    from .whmapi import Client
 
-    tokens = Client(timeout=WHMAPI_TIMEOUT).list_tokens(account)
+    tokens, source = snapshot_tokens(account)
     if not tokens:
         return "no tokens to record"
     why = {"remove": "the account is being removed; cPanel deletes its tokens next"}.get(
         event.key, "recorded on %s" % event.event)
-    run_id = record_snapshot(tokens, event.actor, now, "%s: %s" % (account, why))
-    return "recorded %s in the audit log (run %s)" % (_plural(len(tokens), "token"), run_id)
+    note = "%s: %s" % (account, why) + ("; %s" % source if source else "")
+    run_id = record_snapshot(tokens, event.actor, now, note)
+    from_file = " (from cPanel's token file)" if source.startswith(FROM_FILE) else ""
+    return "recorded %s in the audit log%s (run %s)" % (
+        _plural(len(tokens), "token"), from_file, run_id)
+
+
+FROM_FILE = "read from cPanel's token file"
+
+
+def snapshot_tokens(account):
+    """(tokens, how they were read: "" for an ordinary listing).
+
+    terminatereseller strips reseller status before the account's Remove pre hook
+    runs (cpanel-facts.md "Lifecycle"), so whmapi1 may refuse to list the tokens,
+    or list them without ACLs. Then cPanel's token file, which exists until right
+    after this stage, tells names, times and ACL presence (never the secrets).
+    """
+    from .tokenfiles import TokenFileError, read_token_file
+    from .whmapi import Client, WhmapiError
+
+    try:
+        tokens = Client(timeout=WHMAPI_TIMEOUT).list_tokens(account)
+    except WhmapiError as error:
+        try:
+            tokens = read_token_file(account)
+        except TokenFileError as file_error:
+            log("the token file cannot stand in for the listing: %s" % file_error)
+            raise error
+        log("whmapi1 could not list %s's tokens (%s); read its token file" % (account, error))
+        return tokens, "%s: whmapi1 could not list them (%s)" % (FROM_FILE, error)
+    if not tokens or account == "root" or is_reseller(account) or _resellers_unknown():
+        return tokens, ""
+    # Listed, but as a user who is no reseller: every ACL map is empty and says nothing.
+    why = "whmapi1 listed them without ACLs (%s is no reseller any more)" % account
+    try:
+        return read_token_file(account), "%s: %s" % (FROM_FILE, why)
+    except TokenFileError as file_error:
+        log("the token file cannot tell the ACLs: %s" % file_error)
+        return tokens, "ACLs unknown: %s" % why
+
+
+def _resellers_unknown():
+    from .resellers import read_resellers
+    return read_resellers() is None
 
 
 def revoke(event, account, action, cfg, now):

@@ -12,7 +12,7 @@ import os
 import re
 
 from . import paths, tokenfiles
-from .resellers import read_resellers
+from .resellers import owner_acls, read_resellers
 from .tokens import TokenDataError, parse_token_list
 from .whmapi import WhmapiError
 
@@ -140,6 +140,11 @@ class CachedListings(object):
         self.calls_saved = 0
         self._entries = self._load()
         self._used = {}
+        # A reseller's listing shows only its own ACLs, and WHM's setacls changes them in
+        # the resellers file without touching the token file: its line is part of the key.
+        self._resellers = read_resellers()
+        if self._resellers is None and _identity(paths.resellers_file()) == ABSENT:
+            self._resellers = {}  # no file: no resellers (unreadable would be unknown)
 
     def list_resellers(self):
         # listresellers reads cPanel's resellers file: its answer holds while the file does.
@@ -165,7 +170,8 @@ class CachedListings(object):
             self.calls_saved += 1
         else:
             data = self.client.call("api_token_list", owner=owner)
-        tokens = parse_token_list(owner, data)  # parse first: never remember a bad answer
+        # Parse first: never remember a bad answer.
+        tokens = parse_token_list(owner, data, owner_acls(owner, self._resellers))
         key = self._key(owner)
         if key is not None:
             self._used[owner] = {"key": key, "data": data}
@@ -190,7 +196,12 @@ class CachedListings(object):
     def _key(self, owner):
         if not os.path.isdir(self.token_dir):
             return None
-        return _identity(os.path.join(self.token_dir, owner + ".json"))
+        key = _identity(os.path.join(self.token_dir, owner + ".json"))
+        if owner == "root" or key is None:
+            return key
+        if self._resellers is None:
+            return None  # the reseller's ACLs cannot be told: ask whmapi1
+        return key + [self._resellers.get(owner)]
 
     def _load(self):
         try:

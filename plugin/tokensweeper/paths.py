@@ -53,5 +53,19 @@ def token_dir():
     return cpanel_path("var", "cpanel", "authn", "api_tokens_v2", "whostmgr")
 
 
+def whm_chrome_cache_dir():
+    """Where cPanel pre-renders WHM's header and footer (web/chrome.py).
+
+    Like cPanel's own WHM.php: the environment variable
+    `whm_chrome_cache_directory` names it, used as given (it is a path on the
+    real server, not inside TOKENSWEEPER_CPANEL_ROOT); unset or empty (or "0",
+    which PHP also reads as false) means var/cpanel/caches.
+    """
+    named = os.environ.get("whm_chrome_cache_directory")
+    if named and named != "0":
+        return named
+    return cpanel_path("var", "cpanel", "caches")
+
+
 def api_tokens_log():
     return cpanel_path("usr", "local", "cpanel", "logs", "api_tokens_log")

@@ -240,7 +240,7 @@ def _no_expiry(token, _selectors, _usage, _now):
 
 
 def _full_access(token, _selectors, _usage, _now):
-    return (True, "full access") if token.full_access else (False, "limited ACLs")
+    return token.full_access, token.access_words
 
 
 def _no_ip_limit(token, _selectors, _usage, _now):

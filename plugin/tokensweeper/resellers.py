@@ -32,3 +32,14 @@ def reseller_acls(user):
 
 def is_reseller(user):
     return reseller_acls(user) is not None
+
+
+def owner_acls(owner, table=None):
+    """The privileges a token of `owner` can have at most, for tokens.has_full_access:
+    None for root (its tokens show `all`) and when unknown; else the reseller's ACLs.
+    `table`: an already read resellers file (read_resellers()), to read it once."""
+    if owner == "root":
+        return None
+    if table is None:
+        table = read_resellers()
+    return (table or {}).get(owner)

@@ -6,8 +6,14 @@ tokens": where that decides anything (owner discovery, the hook's fast path)
 the file's token count does. The records are keyed by a hash of each secret:
 only their number is kept, never a key or a record.
 
+One more reader, read_token_file, serves the removal snapshot when
+`whmapi1 --user=X api_token_list` can no longer list X (terminatereseller
+strips reseller status before the account's Remove hook runs): each token's
+name, times, IP list and whether it has an ACL list, never the keys.
+Nothing here writes these files.
+
 Read by the hook's fast path, so it imports nothing but the standard library's
-cheapest parts and paths.
+cheapest parts and paths (the token parser is imported by read_token_file only).
 """
 
 import json
@@ -16,6 +22,12 @@ import os
 from . import paths
 
 SUFFIX = ".json"
+# A real file holds a few hundred bytes per token; anything far bigger is not a token file.
+MAX_BYTES = 32 * 1024 * 1024
+
+
+class TokenFileError(Exception):
+    """The token file could not be read or is not in cPanel's shape."""
 
 
 def token_file(user, token_dir=None):
@@ -48,3 +60,58 @@ def users_with_files(token_dir=None):
     except OSError:
         return []
     return [name[:-len(SUFFIX)] for name in names if name.endswith(SUFFIX)]
+
+
+def read_token_file(owner, token_dir=None):
+    """The tokens in `owner`'s file as tokens.Token, sorted by name; [] when it holds none.
+
+    A record without an ACL list has full access (shown as `all`, as root's
+    listing does); one with a list has exactly those ACLs. Raises TokenFileError.
+    """
+    from .tokens import TokenDataError, parse_token
+
+    document = _load(token_file(owner, token_dir))
+    records = document.get("tokens") if isinstance(document, dict) else None
+    if records is None or records == []:
+        return []
+    if not isinstance(records, dict):
+        raise TokenFileError("%s's token file: 'tokens' is not an object" % owner)
+    tokens = []
+    for record in records.values():  # the keys are digests of the secrets: left alone
+        if not isinstance(record, dict) or not isinstance(record.get("name"), str):
+            raise TokenFileError("%s's token file holds a record without a name" % owner)
+        listed = {field: record.get(field)
+                  for field in ("name", "create_time", "expires_at", "whitelist_ips")}
+        listed["acls"] = _acls(record.get("acls"))
+        try:
+            tokens.append(parse_token(owner, listed["name"], listed))
+        except TokenDataError as error:
+            raise TokenFileError(str(error))
+    return sorted(tokens, key=lambda token: token.name)
+
+
+def _acls(stored):
+    """The file's ACL list as a listing would show it: absent = full access (`all`)."""
+    if stored is None:
+        return {"all": 1}
+    if isinstance(stored, list):
+        return dict.fromkeys((acl for acl in stored if isinstance(acl, str)), 1)
+    return stored  # an unexpected shape: parse_token judges it
+
+
+def _load(path):
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as error:
+        raise TokenFileError("cannot open %s: %s" % (path, error.strerror or error))
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except OSError as error:
+        raise TokenFileError("cannot read %s: %s" % (path, error.strerror or error))
+    if len(data) > MAX_BYTES:
+        raise TokenFileError("%s is larger than any token file" % path)
+    try:
+        return json.loads(data.decode("utf-8"))
+    except ValueError as error:
+        raise TokenFileError("%s is not JSON: %s" % (path, error))

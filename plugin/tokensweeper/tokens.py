@@ -21,15 +21,22 @@ class TokenDataError(ValueError):
 
 
 class Token(object):
-    __slots__ = ("owner", "name", "create_time", "expires_at", "acls", "whitelist_ips")
+    """One WHM API token as listed. `owner_acls`: the owner's own privileges (a reseller's
+    line in cPanel's resellers file), None for root or when they are not known."""
 
-    def __init__(self, owner, name, create_time, expires_at=None, acls=None, whitelist_ips=()):
+    __slots__ = ("owner", "name", "create_time", "expires_at", "acls", "whitelist_ips",
+                 "owner_acls", "full_access")
+
+    def __init__(self, owner, name, create_time, expires_at=None, acls=None, whitelist_ips=(),
+                 owner_acls=None):
         self.owner = owner
         self.name = name
         self.create_time = create_time
         self.expires_at = expires_at
         self.acls = dict(acls or {})
         self.whitelist_ips = tuple(whitelist_ips or ())
+        self.owner_acls = None if owner_acls is None else tuple(owner_acls)
+        self.full_access = has_full_access(self.acls, self.owner_acls)
 
     def __repr__(self):
         return "Token(%r, %r)" % (self.owner, self.name)
@@ -56,9 +63,13 @@ class Token(object):
         return "%s:%s:%d:%s" % (self.owner, self.name, self.create_time, digest[:12])
 
     @property
-    def full_access(self):
-        # A root token with the "all" ACL can do everything root can.
-        return bool(self.acls.get("all"))
+    def access_words(self):
+        """How the overview, the command line and the plan name this token's reach."""
+        if not self.full_access:
+            return "limited ACLs"
+        if self.owner_acls is None or "all" in self.owner_acls:
+            return "full access"
+        return "full access (owner's privileges)"
 
     @property
     def ip_limited(self):
@@ -88,8 +99,24 @@ class Token(object):
         }
 
 
-def parse_token_list(owner, data):
-    """Turn the `data` of an api_token_list answer into Tokens, sorted by name."""
+def has_full_access(acls, owner_acls=None):
+    """Whether a token can do everything its owner can (cpanel-facts.md "Full access").
+
+    Root's listing shows full access as `all: 1`. A reseller's listing shows only the
+    ACLs the reseller itself has (`all` only when it has it), so a reseller's token
+    has full access when every one of the reseller's ACLs is granted. Without the
+    owner's ACLs (root, or a resellers file that cannot be read) only `all` counts;
+    a reseller without any privilege has no token with full access.
+    """
+    if owner_acls is None or "all" in owner_acls:
+        return bool(acls.get("all"))
+    return bool(owner_acls) and all(map(acls.get, owner_acls))
+
+
+def parse_token_list(owner, data, owner_acls=None):
+    """Turn the `data` of an api_token_list answer into Tokens, sorted by name.
+
+    `owner_acls`: the owner's own ACLs when it is a reseller (see has_full_access)."""
     if not isinstance(data, dict):
         raise TokenDataError(
             "api_token_list for %s: expected an object, got %s" % (owner, _kind(data))
@@ -103,11 +130,12 @@ def parse_token_list(owner, data):
             "api_token_list for %s: 'tokens' is %s, not an object" % (owner, _kind(entries))
         )
     return sorted(
-        (parse_token(owner, key, value) for key, value in entries.items()), key=lambda t: t.name
+        (parse_token(owner, key, value, owner_acls) for key, value in entries.items()),
+        key=lambda t: t.name,
     )
 
 
-def parse_token(owner, key, entry):
+def parse_token(owner, key, entry, owner_acls=None):
     # `at` names the token in errors; it is formatted only when there is one (5,000 tokens
     # on a page load: the common case must stay cheap).
     at = (owner, key)
@@ -127,6 +155,7 @@ def parse_token(owner, key, entry):
         expires_at=_epoch(entry.get("expires_at"), at, "expires_at") or None,
         acls=_acls(entry.get("acls"), at),
         whitelist_ips=_ips(entry.get("whitelist_ips"), at),
+        owner_acls=owner_acls,
     )
 
 

@@ -1,9 +1,19 @@
 """Last-used evidence for API tokens, from cPanel's api_tokens_log.
 
-cPanel writes one line per token-authenticated request (cpanel-facts.md §1):
+cPanel writes one line per token-authenticated request, in one of two shapes
+(cpanel-facts.md §1): cPanel's own documentation shows it without the client's
+address, and some servers write a `Host:` field before `HTTP Status`:
 
+    [2017-02-07 19:07:13 -0600] info [whostmgrd] HTTP Status: ['200'], User: ['kingrichard'],
+    Token Name: ['robin_of_loxley'],
+    Request: ['GET /scripts2/reloadbind_local?dnsuniqid=baa HTTP/1.0']
     [2026-05-19 10:01:10 +0300] info [whostmgrd] Host: ['10.0.0.1'] HTTP Status: ['200'],
     User: ['root'], Token Name: ['phclient'], Request: ['GET /json-api/listaccts HTTP/1.1']
+
+Both are read; a use without an address is shown without one. Only lines of
+the `[whostmgrd]` service are uses of WHM tokens: another service's line
+(a cPanel account's token, whose owner may share a reseller's name and token
+name) is counted as a line, never as a use.
 
 It is the only "last used" signal cPanel has, and it rotates: a token missing
 from the log is UNKNOWN unless the log reaches back to before the token was
@@ -13,8 +23,9 @@ Reading is streamed in fixed-size blocks (memory does not grow with the log)
 and cached per file in the state dir, so a page load reads only the bytes
 appended since the previous load. Files are recognised by identity (device,
 inode, size, mtime and a hash of their first bytes), never by name, so a
-rotation between two loads (api_tokens_log -> api_tokens_log.1, new empty
-api_tokens_log) is neither missed nor counted twice.
+rotation between two loads (api_tokens_log -> api_tokens_log.1 or
+api_tokens_log.bkup, new empty api_tokens_log) is neither missed nor counted
+twice.
 """
 
 import calendar
@@ -22,9 +33,11 @@ import collections
 import datetime
 import hashlib
 import json
+import operator
 import os
 import re
 import stat
+import sys
 import time
 
 DAY = 86400
@@ -33,29 +46,44 @@ ACTIVE_NAME = "api_tokens_log"
 # cpanellogd ("cPanel Log Rotation") keeps monthly archives here.
 ARCHIVE_SUBDIR = "archive"
 CACHE_NAME = "usage-cache.json"
-CACHE_VERSION = 1
+# 2: lines without Host: are read, other services' lines are not uses, last_ip may be null.
+CACHE_VERSION = 2
 
-BLOCK_SIZE = 1 << 20
+BLOCK_SIZE = 2 << 20
 # A "line" longer than this is garbage (or not a log at all): it is counted
 # as one malformed line and skipped, so a file without newlines cannot make
 # memory grow.
 MAX_LINE = 64 * 1024
 HEAD_SIZE = 4096
 
-# api_tokens_log, plus what logrotate (numbered, dateext) and cpanellogd
-# (archive/NAME-MM-YYYY.gz) make of it, optionally compressed.
-_NAME_RE = re.compile(r"^api_tokens_log(?:[.-][0-9][0-9._-]*?)?(?:\.(?:gz|bz2|xz))?$")
+# api_tokens_log, plus what logrotate (numbered, dateext) and cpanellogd make of it:
+# cpanellogd renames the live file to api_tokens_log.bkup, appends it gzipped to
+# archive/api_tokens_log-MM-YYYY.gz, then deletes the .bkup; a .bkup left by an
+# interrupted rotation holds lines found nowhere else.
+_NAME_RE = re.compile(
+    r"^api_tokens_log(?:\.bkup|[.-][0-9][0-9._-]*?)?(?:\.(?:gz|bz2|xz))?$")
 
-# One compiled pattern over whole blocks: the scan stays in C. `[^\n]` keeps
-# every match inside one line; the lazy gaps take the FIRST "User:" and
-# "Token Name:" so a request path that contains those words cannot spoof them.
-_LINE_RE = re.compile(
-    br"^\[(\d{4}-\d\d-\d\d \d\d:\d\d):(\d\d) ([+-]\d{4})\][^\n]*?"
-    br" Host: \['([^'\n]*)'\][^\n]*?"
+# Only [whostmgrd] lines are uses of WHM API tokens. Every pattern below starts
+# at the newline before a line (each block is scanned with a newline in front),
+# which lets `re` search for a literal instead of trying every position, and
+# keeps a match from starting inside a line.
+#
+# The exact reading of a whostmgrd line, either shape. The lazy gaps take the
+# FIRST "User:" and "Token Name:", so a request path that contains those words
+# cannot spoof them; `[^\n]` keeps every match inside one line.
+_EXACT_RE = re.compile(
+    br"\n\[(\d{4}-\d\d-\d\d \d\d:\d\d):(\d\d) ([+-]\d{4})\] \w+ \[whostmgrd\]"
+    br"(?: Host: \['([^'\n]*)'\])?[^\n]*?"
     br" User: \['([^'\n]*)'\][^\n]*?"
-    br" Token Name: \['([^'\n]*)'\][^\n]*$",
-    re.M,
-)
+    br" Token Name: \['([^'\n]*)'\]")
+# A line of another service: counted, never a use, never damage.
+_OTHER_RE = re.compile(
+    br"\n\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \w+ \[(?!whostmgrd\])[^\]\n]*\]")
+# The UTC offset of a block's first ordinary whostmgrd line (see _fast_patterns).
+_OFFSET_RE = re.compile(
+    br"\n\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ([+-]\d{4})\] info \[whostmgrd\] ")
+_HOST_RE = re.compile(br"Host: \['([^'\n]*)'\]")
+_KEY_SEPARATOR = b"'], Token Name: ['"
 
 _MAGIC = (
     (b"\x1f\x8b", "gzip"),
@@ -156,8 +184,10 @@ class UsageFacts:
         if self.oldest is None:
             return "unknown (no usage data)"
         use = self.last_use(token)
-        if use is not None:
+        if use is not None and use.last_ip:
             return f"{_minute(use.last_used)} from {use.last_ip}"
+        if use is not None:
+            return _minute(use.last_used)  # a log line without Host: names no address
         if token.create_time > self.oldest:
             return "never used"
         return f"not seen since {_day(self.oldest)}"
@@ -282,7 +312,8 @@ class _FileState:
         state.lines = int(d["lines"])
         state.malformed = int(d["malformed"])
         for owner, name, last, ip, uses in d["tokens"]:
-            state.tokens[(str(owner), str(name))] = [int(last), str(ip), int(uses)]
+            state.tokens[(str(owner), str(name))] = [int(last), None if ip is None else str(ip),
+                                                      int(uses)]
         return state
 
 
@@ -345,13 +376,116 @@ def _read_plain(f, state, prior, active):
     """Parse a plain log, from where the cache stopped when it is the same file."""
     if prior is not None:
         _carry_over(prior, state)
-    f.seek(state.offset)
-    scan = _Scan(state)
     # Only the live log may end with a line still being written: keep its
     # unterminated tail for the next load. A rotated file is final.
+    split = _split_point(f.fileno(), state.offset)
+    if split is not None:
+        consumed, bytes_read = _read_in_two(f.fileno(), state, split, final=not active)
+        if consumed is not None:
+            state.offset += consumed
+            return state, bytes_read, None
+    f.seek(state.offset)
+    scan = _Scan(state)
     consumed = scan.run(f.read, final=not active)
     state.offset += consumed
     return state, scan.bytes_read, None
+
+
+# ---------------------------------------------------------------- two processes
+#
+# Parsing is CPU-bound in `re`, which holds the GIL: a big unread file (a first
+# load, a new archive) is read by two processes, each half of it, when the
+# machine has a second CPU. Below this size the fork costs more than it saves.
+PARALLEL_MIN = 64 << 20
+
+
+def _split_point(fd, start):
+    """Where a second process should start (just after a newline), or None."""
+    if not hasattr(os, "fork") or not hasattr(os, "pread") or (os.cpu_count() or 1) < 2:
+        return None
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() > 1:
+        return None  # forking a process with threads can deadlock its child
+    size = os.fstat(fd).st_size
+    if size - start < PARALLEL_MIN:
+        return None
+    middle = start + (size - start) // 2
+    cut = os.pread(fd, MAX_LINE, middle).find(b"\n")
+    return None if cut < 0 else middle + cut + 1
+
+
+def _reader(fd, position, stop=None):
+    """read(n) over fd from `position` (to `stop`) with pread: the two processes
+    share the file's offset, so neither may move it."""
+    where = [position]
+
+    def read(size):
+        if stop is not None:
+            size = min(size, stop - where[0])
+            if size <= 0:
+                return b""
+        data = os.pread(fd, size, where[0])
+        where[0] += len(data)
+        return data
+    return read
+
+
+def _read_in_two(fd, state, split, final):
+    """Parse [offset, split) here and [split, end) in a child; merge the child's
+    answer as the later part of the file. (None, 0) when the child failed: the
+    caller then reads the file alone, from the state as it was."""
+    before = state.to_json()
+    readable, writable = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the second half; it must never return into the caller
+        status = 1
+        try:
+            os.close(readable)
+            half = _FileState(state.path, state.dev, state.ino, state.size, state.mtime,
+                              state.head_len, state.head_sha, state.codec)
+            scan = _Scan(half)
+            consumed = scan.run(_reader(fd, split), final=final)
+            answer = half.to_json()
+            answer.update(consumed=consumed, bytes_read=scan.bytes_read)
+            data = json.dumps(answer).encode("utf-8")
+            while data:
+                data = data[os.write(writable, data):]
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(writable)
+    try:
+        scan = _Scan(state)
+        consumed = scan.run(_reader(fd, state.offset, split), final=True)
+        chunks = []
+        with os.fdopen(readable, "rb") as pipe:
+            readable = None
+            chunks.append(pipe.read())
+    finally:
+        if readable is not None:
+            os.close(readable)
+        _, status = os.waitpid(pid, 0)
+    try:
+        if status != 0:
+            raise ValueError("the second reader failed")
+        half = json.loads(b"".join(chunks).decode("utf-8"))
+        _merge_half(state, half)
+    except (ValueError, KeyError, TypeError):
+        restored = _FileState.from_json(before)
+        state.__dict__.update(restored.__dict__)
+        return None, 0
+    return consumed + int(half["consumed"]), scan.bytes_read + int(half["bytes_read"])
+
+
+def _merge_half(state, half):
+    """Add the second half's findings; on equal times its lines are the later ones."""
+    later = _FileState.from_json(half)
+    state.oldest = _pick(min, state.oldest, later.oldest)
+    state.newest = _pick(max, state.newest, later.newest)
+    state.lines += later.lines
+    state.malformed += later.malformed
+    for key, (last, ip, uses) in later.tokens.items():
+        _add_use(state.tokens, key, last, ip, uses)
 
 
 def _carry_over(prior, state):
@@ -405,16 +539,57 @@ def _opener(codec):
 # ---------------------------------------------------------------- parsing
 
 
+_stamp_of = operator.itemgetter(0)
+_key_of = operator.itemgetter(2)
+_FAST = {}  # UTC offset -> (loose, strict) patterns
+
+
+def _fast_patterns(offset):
+    """The patterns of the fast path for lines written at UTC `offset` (e.g. b"+0300").
+
+    The offset is part of the pattern, so within a block every matched time is
+    in one zone and the plain text of two times compares like the times do.
+    `loose` lets its gaps cross newlines (much faster in `re`); it is only
+    trusted when every line of the block matched, which proves no match ran
+    over two lines. `strict` cannot cross a newline, for blocks that also hold
+    other services' lines.
+    """
+    patterns = _FAST.get(offset)
+    if patterns is None:
+        shape = (br"\n\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) " + re.escape(offset) +
+                 br"\] info \[whostmgrd\] ([^,%s]*), User: "
+                 br"\['([^'%s]*'\], Token Name: \['[^'%s]*)'\]")
+        patterns = (re.compile(shape % (b"", b"", b"")),
+                    re.compile(shape % (b"\n", b"\n", b"\n")))
+        _FAST[offset] = patterns
+    return patterns
+
+
 class _Scan:
-    """Streams blocks of log text into a _FileState."""
+    """Streams blocks of log text into a _FileState.
+
+    Each block of whole lines takes the fast path when it can: one pattern
+    finds every line's time, its Host/Status part and its user+token as one
+    string, and C code (Counter, dict) counts the uses per token and keeps
+    each token's latest line. Those latest lines are decoded once, at the end
+    of the file or when the UTC offset changes. A block the fast path cannot
+    vouch for (damaged lines, unknown fields, mixed offsets) is read exactly,
+    line by line. Both give the same answer for every line they both accept.
+    """
 
     def __init__(self, state):
         self.state = state
-        self.agg = {}  # (owner bytes, name bytes) -> [last, ip bytes, uses]
+        self.agg = {}  # (owner bytes, name bytes) -> [last, ip bytes or None, uses]
         self.oldest = None
         self.newest = None
         self.bytes_read = 0
-        self._epochs = {}  # b"YYYY-MM-DD HH:MM+HHMM" -> UTC epoch of that minute
+        self._epochs = {}  # (b"YYYY-MM-DD HH:MM", b"+HHMM") -> UTC epoch of that minute
+        # The fast path's raw results: uses per user+token string, and each one's
+        # latest line (stamp, fields, key) among the lines written at self._offset.
+        self._uses = collections.Counter()
+        self._latest = {}
+        self._offset = None
+        self._newest_stamp = None
 
     def run(self, read, final):
         """Parse everything `read` yields; return the bytes consumed.
@@ -441,65 +616,160 @@ class _Scan:
                     continue
                 consumed += cut + 1
                 block, skipping = block[cut + 1:], False
-            data = pending + block
-            cut = data.rfind(b"\n") + 1
-            if cut:
-                self._scan(data[:cut])
-                consumed += cut
-            pending = data[cut:]
+            # The newline in front makes the first line look like every other one.
+            text = b"\n" + pending + block
+            end = text.rfind(b"\n") + 1
+            if end > 1:
+                self._scan(text, end)
+                consumed += end - 1
+            pending = text[end:]
             if len(pending) > MAX_LINE:
                 self.state.lines += 1
                 self.state.malformed += 1
                 consumed += len(pending)
                 pending, skipping = b"", True
         if final and pending:
-            self._scan(pending)
+            self._scan(b"\n" + pending + b"\n", len(pending) + 2)
             consumed += len(pending)
         return consumed
 
-    def _scan(self, text):
-        """Parse complete lines (the last one may lack its newline)."""
-        matches = _LINE_RE.findall(text)
-        lines = text.count(b"\n") + (0 if text.endswith(b"\n") else 1)
-        bad = lines - len(matches)
-        agg_get, agg = self.agg.get, self.agg
-        epochs = self._epochs
-        oldest, newest = self.oldest, self.newest
+    def _scan(self, text, end):
+        """Parse the whole lines in text[1:end] (text[0] and text[end - 1] are newlines)."""
+        lines = text.count(b"\n", 0, end) - 1
+        self.state.lines += lines
+        if not self._fast(text, end, lines):
+            self._exact(text, end, lines)
+
+    # -- fast path
+
+    def _fast(self, text, end, lines):
+        """Take the block through the fast path; False (nothing taken) when it cannot."""
+        first = _OFFSET_RE.search(text, 0, end)
+        if first is None:
+            return False
+        offset = first.group(1)
+        loose, strict = _fast_patterns(offset)
+        found = loose.findall(text, 0, end)
+        if len(found) != lines:
+            # Other services' lines, or lines the fast path does not know: it may only
+            # go on when those are all other services' lines, counted exactly.
+            others = len(_OTHER_RE.findall(text, 0, end))
+            found = strict.findall(text, 0, end)
+            if len(found) + others != lines:
+                return False
+        if not found:
+            return True
+        stamps = list(map(_stamp_of, found))
+        ordered = sorted(stamps)
+        oldest = self._epoch_of(ordered[0], offset)
+        newest = self._epoch_of(ordered[-1], offset)
+        if oldest is None or newest is None:
+            return False  # an impossible date: the exact reading counts it as damaged
+        if offset != self._offset:
+            self._flush()
+            self._offset = offset
+        keys = list(map(_key_of, found))
+        self._uses.update(keys)
+        if ordered == stamps and (self._newest_stamp is None or stamps[0] >= self._newest_stamp):
+            # In time order, after everything before it: each token's last line is its latest.
+            self._latest.update(zip(keys, found))
+        else:
+            # Out of order (concurrent writers): visit the lines by time; the stable sort
+            # keeps the later of two lines with the same time last, as _exact does.
+            order = sorted(range(len(found)), key=stamps.__getitem__)
+            block = dict(zip(map(keys.__getitem__, order), map(found.__getitem__, order)))
+            latest = self._latest
+            for key, line in block.items():  # once per token, not per line
+                known = latest.get(key)
+                if known is None or line[0] >= known[0]:
+                    latest[key] = line
+        if self._newest_stamp is None or ordered[-1] > self._newest_stamp:
+            self._newest_stamp = ordered[-1]
+        self._span(oldest, newest)
+        return True
+
+    def _flush(self):
+        """Decode the fast path's latest lines (one per token) into self.agg."""
+        for stamp, fields, key in self._latest.values():
+            owner, _, name = key.partition(_KEY_SEPARATOR)
+            ts = self._epoch_of(stamp, self._offset)
+            if ts is None:
+                self.state.malformed += 1  # an impossible date the fast path let through
+                continue
+            host = _HOST_RE.match(fields)
+            self._add(owner, name, ts, host.group(1) if host else None, 0)
+        for key, uses in self._uses.items():
+            owner, _, name = key.partition(_KEY_SEPARATOR)
+            entry = self.agg.get((owner, name))
+            if entry is not None:
+                entry[2] += uses
+        self._uses = collections.Counter()
+        self._latest = {}
+        self._newest_stamp = None
+
+    def _epoch_of(self, stamp, offset):
+        """UTC epoch of b"YYYY-MM-DD HH:MM:SS" written at `offset`; None when impossible."""
+        return self._minute(stamp[:16], offset, stamp[17:19])
+
+    # -- exact path
+
+    def _exact(self, text, end, lines):
+        matches = _EXACT_RE.findall(text, 0, end)
+        others = len(_OTHER_RE.findall(text, 0, end))
+        bad = lines - len(matches) - others
+        oldest = newest = None
         for t_minute, t_sec, t_offset, ip, owner, name in matches:
-            # Lines arrive in time order, so a small memo of minute -> epoch
-            # avoids nearly all date arithmetic; it is bounded (memory stays flat).
-            base = epochs.get(t_minute + t_offset, _MISSING)
-            if base is _MISSING:
-                if len(epochs) > 4096:
-                    epochs.clear()
-                base = epochs[t_minute + t_offset] = _minute_epoch(t_minute, t_offset)
-            if base is None:
+            ts = self._minute(t_minute, t_offset, t_sec)
+            if ts is None:
                 bad += 1
                 continue
-            ts = base + int(t_sec)
             if oldest is None or ts < oldest:
                 oldest = ts
             if newest is None or ts > newest:
                 newest = ts
-            key = (owner, name)
-            entry = agg_get(key)
-            if entry is None:
-                agg[key] = [ts, ip, 1]
-            else:
-                entry[2] += 1
-                if ts >= entry[0]:
-                    entry[0] = ts
-                    entry[1] = ip
-        self.oldest, self.newest = oldest, newest
-        self.state.lines += lines
+            self._add(owner, name, ts, ip or None, 1)
+        if oldest is not None:
+            self._span(oldest, newest)
         self.state.malformed += bad
 
+    # -- shared
+
+    def _minute(self, minute, offset, seconds):
+        # Lines arrive in time order, so a small memo of minute -> epoch avoids
+        # nearly all date arithmetic; it is bounded (memory stays flat).
+        key = (minute, offset)
+        base = self._epochs.get(key, _MISSING)
+        if base is _MISSING:
+            if len(self._epochs) > 4096:
+                self._epochs.clear()
+            base = self._epochs[key] = _minute_epoch(minute, offset)
+        if base is None or int(seconds) > 60:
+            return None
+        return base + int(seconds)
+
+    def _add(self, owner, name, ts, ip, uses):
+        entry = self.agg.get((owner, name))
+        if entry is None:
+            self.agg[(owner, name)] = [ts, ip, uses]
+            return
+        entry[2] += uses
+        if ts >= entry[0]:  # in file order, the later line wins a tie
+            entry[0] = ts
+            entry[1] = ip
+
+    def _span(self, oldest, newest):
+        self.oldest = _pick(min, self.oldest, oldest)
+        self.newest = _pick(max, self.newest, newest)
+
     def _finish(self):
+        self._flush()
         state = self.state
         state.oldest = _pick(min, state.oldest, self.oldest)
         state.newest = _pick(max, state.newest, self.newest)
         for (owner, name), (last, ip, uses) in self.agg.items():
-            _add_use(state.tokens, (_text(owner), _text(name)), last, _text(ip), uses)
+            _add_use(state.tokens, (_text(owner), _text(name)), last,
+                     None if ip is None else _text(ip), uses)
+        self.agg = {}
 
 
 def _text(raw):

@@ -11,6 +11,7 @@ import os
 from urllib.parse import quote
 
 from . import paths
+from .resellers import owner_acls
 from .tokens import parse_token_list
 
 DEFAULT_TIMEOUT = 60
@@ -65,7 +66,8 @@ class Client(object):
     # -- the token functions the plugin needs ---------------------------------
 
     def list_tokens(self, owner):
-        return parse_token_list(owner, self.call("api_token_list", owner=owner))
+        data = self.call("api_token_list", owner=owner)
+        return parse_token_list(owner, data, owner_acls(owner))
 
     def revoke_tokens(self, owner, names):
         """Revoke names in as few calls as the batch and argv limits allow. Returns the calls made.

@@ -42,7 +42,7 @@ ACCOUNTING_FILE = "accounting.log"
 
 
 def full_access_acls(owner):
-    """What cPanel stores for a token created without `acl`."""
+    """What cPanel stores for a token created without `acl`: no ACL list (None)."""
     return _fake.full_access_acls(owner)
 
 
@@ -142,15 +142,51 @@ class FakeServer:
         with self._edit() as state:
             state["now"] = now
 
-    def add_reseller(self, name):
+    def add_reseller(self, name, acls=None):
+        """A reseller with these privileges (default: every reseller ACL, not `all`)."""
         with self._edit() as state:
             if name not in state["resellers"]:
                 state["resellers"].append(name)
+            if acls is not None:
+                state.setdefault("reseller_acls", {})[name] = list(acls)
+            self._mirror_resellers(state)
+
+    def set_reseller_acls(self, name, acls):
+        """WHM's setacls: the reseller's privileges change, its token files do not."""
+        with self._edit() as state:
+            state.setdefault("reseller_acls", {})[name] = list(acls)
+            self._mirror_resellers(state)
+
+    def reseller_acls(self, name):
+        return _fake.reseller_acls(self.state(), name)
 
     def remove_reseller(self, name):
         """Take reseller privileges away; the tokens stay (as on cPanel)."""
         with self._edit() as state:
             state["resellers"] = [r for r in state["resellers"] if r != name]
+            self._mirror_resellers(state)
+
+    def write_resellers_file(self, cpanel_root):
+        """Keep var/cpanel/resellers under `cpanel_root` as cPanel does (one
+        `user:acl,acl` line per reseller), now and after every reseller change."""
+        with self._edit() as state:
+            state["resellers_file"] = os.path.join(os.path.abspath(str(cpanel_root)),
+                                                   "var", "cpanel", "resellers")
+            self._mirror_resellers(state)
+        return self.state()["resellers_file"]
+
+    @staticmethod
+    def _mirror_resellers(state):
+        path = state.get("resellers_file")
+        if not path:
+            return
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        lines = ["%s:%s\n" % (name, ",".join(_fake.reseller_acls(state, name)))
+                 for name in state["resellers"]]
+        temporary = path + ".tmp"
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write("".join(lines))
+        os.rename(temporary, path)  # a new inode, as cPanel's writer makes
 
     def resellers(self):
         return list(self.state()["resellers"])
@@ -175,7 +211,8 @@ class FakeServer:
             "name": name,
             "create_time": int(create_time),
             "expires_at": None if expires_at is None else int(expires_at),
-            "acls": dict(full_access_acls(owner) if acls is None else acls),
+            # None (no ACL list) is how cPanel stores full access.
+            "acls": None if acls is None else dict(acls),
             "whitelist_ips": list(whitelist_ips) if whitelist_ips else None,
         }
         with self._edit() as state:

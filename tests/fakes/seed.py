@@ -7,6 +7,7 @@ Everything is deterministic: the same `now` gives the same server.
 """
 import argparse
 import os
+import random
 import shlex
 import sys
 import time
@@ -26,20 +27,36 @@ DEPLOY = ("list-accts", "create-user-session", "cpanel-api", "edit-dns")
 CLUSTERING = ("clustering",)
 BACKUP = ("list-accts", "create-user-session", "cpanel-api", "acct-summary")
 
+# Privileges resellers are really given ("Edit Reseller Nameservers and Privileges"):
+# rarely `all`, usually a set for running their customers' accounts.
+HOSTING_RESELLER = ("acct-summary", "basic-system-info", "basic-whm-functions", "cors-proxy-get",
+                    "cpanel-api", "create-acct", "create-dns", "create-user-session",
+                    "edit-account",
+                    "edit-dns", "edit-mx", "kill-acct", "kill-dns", "limit-bandwidth", "list-accts",
+                    "list-pkgs", "add-pkg", "edit-pkg", "manage-api-tokens", "park-dns", "passwd",
+                    "quota", "show-bandwidth", "ssl", "ssl-gencrt", "ssl-info", "stats", "status",
+                    "suspend-acct", "upgrade-account")
+SMALL_RESELLER = ("acct-summary", "basic-whm-functions", "create-acct", "list-accts", "passwd",
+                  "show-bandwidth", "suspend-acct", "manage-api-tokens")
+DEV_RESELLER = ("basic-whm-functions", "cpanel-api", "create-user-session", "edit-dns",
+                "list-accts", "manage-api-tokens", "status")
+
 RESELLERS = (
-    # (reseller, accounts it owns: (user, suspended))
-    ("hostpro", (("shopnorth", False), ("cafeluna", False), ("oldclient", True))),
-    ("webagency", (("agencysite", False), ("clientblog", False))),
-    ("devshop", (("devstaging", False),)),
-    ("resold22", ()),
-    ("acmeweb", (("acmestore", False), ("acmemail", True))),
+    # (reseller, its ACLs, accounts it owns: (user, suspended))
+    ("hostpro", HOSTING_RESELLER,
+     (("shopnorth", False), ("cafeluna", False), ("oldclient", True))),
+    ("webagency", ("all",), (("agencysite", False), ("clientblog", False))),
+    ("devshop", DEV_RESELLER, (("devstaging", False),)),
+    ("resold22", SMALL_RESELLER, ()),
+    ("acmeweb", HOSTING_RESELLER + ("clustering",), (("acmestore", False), ("acmemail", True))),
 )
 ROOT_ACCOUNTS = (("mainsite", False), ("hostpro", False), ("webagency", False),
                  ("devshop", False), ("resold22", True), ("acmeweb", False))
 
 
 def acl_map(granted, owner):
-    """An ACL map as cPanel lists it: every privilege of the owner, 0 or 1."""
+    """A token's ACLs as stored: None (full access, as cPanel stores it) for "all", else
+    a map of the owner's privileges to 0 or 1 (the fake lists only what the owner has)."""
     if granted == "all":
         return full_access_acls(owner)
     names = set(RESELLER_ACLS) | set(granted)
@@ -103,14 +120,14 @@ def seed_realistic(server, now):
     now = int(now)
     with server.batch():
         server.set_now(now)
-        for reseller, accounts in RESELLERS:
-            server.add_reseller(reseller)
+        for reseller, acls, accounts in RESELLERS:
+            server.add_reseller(reseller, acls=acls)
             for user, suspended in accounts:
                 server.add_account(user, owner=reseller, suspended=suspended)
         for user, suspended in ROOT_ACCOUNTS:
             server.add_account(user, owner="root", suspended=suspended)
         add_all(server, "root", root_tokens(now))
-        for reseller, _ in RESELLERS:
+        for reseller, _, _ in RESELLERS:
             add_all(server, reseller, reseller_tokens(reseller, now))
     return server
 
@@ -157,6 +174,45 @@ def scale_tokens(count, stale_fraction, acls, now):
         tokens[name] = {"name": name, "create_time": created, "expires_at": expires,
                         "acls": dict(acls), "whitelist_ips": None}
     return tokens
+
+
+USAGE_DAYS = 120
+# cPanel-account (UAPI) tokens of resellers' accounts, which may share a reseller's
+# user and token names: their lines (another service) are never uses of WHM tokens.
+CPANEL_SERVICE_LINES = (("hostpro", "billing-whmcs"), ("webagency", "ci-deploy"),
+                        ("shopnorth", "wp-toolkit"))
+
+
+def usage_log_text(server, now, seed=7):
+    """An api_tokens_log for the last 120 days, as real servers write it: most tokens
+    used (some once, long ago), some never; both line shapes (cPanel's documented one
+    without Host:, and with Host:), and a few lines of another service."""
+    rng = random.Random(seed)
+    start = now - USAGE_DAYS * DAY
+    entries = []
+    for owner in server.owners():
+        for name, token in sorted(server.tokens(owner).items()):
+            if rng.random() < 0.35 or token["create_time"] > now - DAY:
+                continue  # never seen in the log: "never used" or "not seen since"
+            last = rng.randint(max(start, token["create_time"]), now - 3600)
+            if rng.random() < 0.3:
+                last = rng.randint(start, start + 20 * DAY)  # used once, long ago
+            for when in sorted({last, max(start, last - rng.randint(0, 30 * DAY))}):
+                entries.append((when, "whostmgrd", owner, name))
+    for user, name in CPANEL_SERVICE_LINES:
+        entries.append((now - rng.randint(1, 5) * DAY, "cpaneld", user, name))
+    entries.sort()
+    return "".join(usage_log_line(when, service, owner, name, rng)
+                   for when, service, owner, name in entries)
+
+
+def usage_log_line(when, service, owner, name, rng):
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S +0000", time.gmtime(when))
+    host = "" if rng.random() < 0.5 else "Host: ['10.0.%d.%d'] " % (len(owner) % 7,
+                                                                      len(name) * 3 % 250)
+    return ("[%s] info [%s] %sHTTP Status: ['200'], User: ['%s'], Token Name: ['%s'], "
+            "Request: ['GET /json-api/listaccts?api.version=1 HTTP/1.1']\n" % (
+                stamp, service, host, owner, name))
 
 
 def export_lines(server):

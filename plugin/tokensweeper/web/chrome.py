@@ -1,7 +1,9 @@
 """WHM's own header and footer, read from the caches cPanel pre-renders.
 
 cPanel writes the chrome of every WHM user into
-var/cpanel/caches/_generated_header_files/ (cache_keys.json maps a user to a
+var/cpanel/caches/_generated_header_files/ (or under the directory the
+environment variable whm_chrome_cache_directory names, as WHM.php honours it;
+see paths.whm_chrome_cache_dir) (cache_keys.json maps a user to a
 key; files are KEY_<skipsupport>_<skipheader>.html) and the footer into
 _generated_footer_files/footer.html. The header carries placeholders that
 cPanel itself replaces per request; we do the same. When any piece is
@@ -13,7 +15,6 @@ import os
 
 from tokensweeper import paths
 
-CACHE_DIR = ("var", "cpanel", "caches")
 PLACEHOLDER_TOKEN = "/cpsess0000000000"
 PLACEHOLDER_USER = "cpuser00000000000"
 PLACEHOLDER_TITLE = "Results of Your Request"
@@ -32,7 +33,7 @@ def _read(path):
 
 
 def _header_file(user):
-    directory = paths.cpanel_path(*(CACHE_DIR + ("_generated_header_files",)))
+    directory = os.path.join(paths.whm_chrome_cache_dir(), "_generated_header_files")
     keys = json.loads(_read(os.path.join(directory, "cache_keys.json")))
     key = keys.get(user) if isinstance(keys, dict) else None
     if not isinstance(key, str) or not key or "/" in key or key.startswith("."):
@@ -50,7 +51,8 @@ def load_chrome(user, security_token, title, html_escape):
         if header_path is None:
             return None
         header = _read(header_path)
-        footer = _read(paths.cpanel_path(*(CACHE_DIR + ("_generated_footer_files", "footer.html"))))
+        footer = _read(os.path.join(paths.whm_chrome_cache_dir(), "_generated_footer_files",
+                                    "footer.html"))
     except (IOError, OSError, ValueError):
         return None
     header = (header.replace(PLACEHOLDER_TOKEN, security_token)
