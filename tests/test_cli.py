@@ -28,7 +28,7 @@ def server(tmp_path):
     with fake.batch():
         add(fake, "root", "root-expired", age_days=400, expires_in_days=-10)
         add(fake, "root", "root-fine", age_days=10, acls={"list-accts": 1}, ips=["192.0.2.1"])
-        add(fake, "root", "ns1-trust", age_days=900, expires_in_days=-1)
+        add(fake, "root", "reverse_trust_ns1", age_days=900, expires_in_days=-1)
         add(fake, "root", "ancient", age_days=2000)
         for owner in ("alice", "bob", "carol"):
             add(fake, owner, owner + "-expired", age_days=50, expires_in_days=-2)
@@ -94,9 +94,52 @@ def test_list_shows_every_owners_tokens(cli, server):
     lines = run.out.splitlines()
     assert lines[0].split()[:3] == ["OWNER", "NAME", "CREATED"]
     assert "13 tokens of 4 owners" in run.out
-    trust = [line for line in lines if " ns1-trust " in line][0]
-    assert trust.split()[-1] == "protected"
+    trust = [line for line in lines if " reverse_trust_ns1 " in line][0]
+    # The state says which rule protects it.
+    assert trust.endswith("protected: DNS cluster trust token (built-in rule reverse_trust_<id>)")
     assert present(server) == {(o, n) for o in OWNERS for n in server.token_names(o)}
+
+
+def test_list_json_names_the_rule_that_protects_a_token(cli):
+    rows = {(r["owner"], r["name"]): r for r in cli("list", "--json").json()["tokens"]}
+    assert rows[("root", "reverse_trust_ns1")]["state"] == "protected"
+    assert rows[("root", "reverse_trust_ns1")]["protected_by"] == (
+        "protected: DNS cluster trust token (built-in rule reverse_trust_<id>)")
+    assert rows[("root", "root-fine")]["protected_by"] is None
+
+
+def write_file(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as handle:
+        handle.write(text)
+
+
+def test_a_token_a_connected_application_uses_is_protected_for_its_owner(cli, server):
+    write_file(os.path.join(cli.cpanel_root, "root", "conn-apps.json"),
+               '{"cp-cloud": {"token_name": "root-expired", "jwt": {"x": 1}}}')
+    run = cli("plan", "--json", "--expired")
+    assert run.status == 0, run
+    decisions = {(t["owner"], t["name"]): (t["decision"], t["reason"])
+                 for t in run.json()["tokens"]}
+    decision, why = decisions[("root", "root-expired")]
+    assert decision == "protected"
+    assert why.startswith("protected: used by connected application cp-cloud")
+    assert decisions[("alice", "alice-expired")][0] == "revoke"
+
+
+def test_a_malformed_connected_applications_file_is_a_warning_and_keeps_that_owners_tokens(
+        cli, server):
+    path = os.path.join(cli.cpanel_root, "var", "cpanel", "reseller-data", "bob", "conn-apps.json")
+    write_file(path, '{"cp-cloud": {"token_name": ')
+    run = cli("plan", "--json", "--expired")
+    assert run.status == 0, run
+    document = run.json()
+    (problem,) = [p for p in document["problems"] if "conn-apps.json" in p]
+    assert path in problem and "every WHM API token of bob is kept" in problem
+    decisions = {(t["owner"], t["name"]): t["decision"] for t in document["tokens"]}
+    assert decisions[("bob", "bob-expired")] == decisions[("bob", "bob-old")] == "protected"
+    assert decisions[("alice", "alice-expired")] == "revoke"
+    assert "warning: the Connected Applications file %s" % path in cli("plan").err
 
 
 def test_list_json_and_one_owner(cli):
@@ -191,13 +234,13 @@ def test_configured_protection_is_honoured(cli):
     decision, why = decisions[("alice", "alice-old")]
     assert decision == "protected"
     assert why.startswith("protected: matches protect.names 'alice-*'")
-    assert decisions[("root", "ns1-trust")][0] == "protected"
+    assert decisions[("root", "reverse_trust_ns1")][0] == "protected"
     assert decisions[("bob", "bob-old")][0] == "revoke"
 
 
 def test_builtin_protection_can_be_switched_off(cli):
     cli.config("protect:\n  builtin: false\n")
-    assert ("root", "ns1-trust") in plan_selection(cli, "--expired")
+    assert ("root", "reverse_trust_ns1") in plan_selection(cli, "--expired")
 
 
 def test_the_config_policy_is_or_ed(cli):
@@ -263,14 +306,14 @@ def test_sweep_yes_revokes_verifies_and_records(cli, server):
     run = cli("sweep", "--expired", "--yes")
     assert run.status == 0, run
     assert not (EXPIRED & present(server))
-    assert ("root", "ns1-trust") in present(server)
+    assert ("root", "reverse_trust_ns1") in present(server)
     assert "7 revoked" in run.out and "1 kept-protected" in run.out
     intent, outcome = cli.audit_records()
     assert (intent["event"], outcome["event"]) == ("intent", "outcome")
     assert intent["actor"] == outcome["actor"] == "cli:root"
     assert {(t["owner"], t["name"]) for t in intent["tokens"]} == EXPIRED
     expected = dict.fromkeys(EXPIRED, "revoked")
-    expected[("root", "ns1-trust")] = "kept-protected"
+    expected[("root", "reverse_trust_ns1")] = "kept-protected"
     assert outcome_of(outcome) == expected
     for record in (intent, outcome):
         assert all(set(t) == TOKEN_RECORD_KEYS for t in record["tokens"])
@@ -373,11 +416,11 @@ def test_revoke_of_names_already_gone_calls_no_revoke(cli, server):
 
 
 def test_revoke_keeps_protected_names_even_when_asked(cli, server):
-    run = cli("revoke", "--owner", "root", "ns1-trust", "root-fine", "--yes", "--json")
+    run = cli("revoke", "--owner", "root", "reverse_trust_ns1", "root-fine", "--yes", "--json")
     assert run.status == 0, run
-    assert outcome_of(run.json()) == {("root", "ns1-trust"): "kept-protected",
+    assert outcome_of(run.json()) == {("root", "reverse_trust_ns1"): "kept-protected",
                                       ("root", "root-fine"): "revoked"}
-    assert "ns1-trust" in server.token_names("root")
+    assert "reverse_trust_ns1" in server.token_names("root")
 
 
 def test_revoke_without_yes_off_a_terminal_is_refused(cli, server):
@@ -592,14 +635,28 @@ def test_a_scheduled_run_with_unverified_tokens_is_not_silent(cli, server):
     assert "unverified" in run.out and "tokensweeper list --owner bob" in run.out
 
 
-def test_scheduled_run_above_the_cap_is_refused_whole(cli, server):
-    cli.config("mode: enforce\nmax_revoke_per_run: 6\n")
+def test_scheduled_run_refuses_only_the_owners_over_the_cap(cli, server):
+    cli.config("mode: enforce\nmax_revoke_per_run: 1\n")
     run = cli("sweep", "--scheduled")
     assert run.status == 1, run  # cron sees a run that did not do its job
-    assert "REFUSED" in run.out and "max_revoke_per_run (6)" in run.out
+    assert "REFUSED" in run.out and "more than max_revoke_per_run (1)" in run.out
+    assert ("root", "root-expired") not in present(server)  # root's one token went
+    assert EXPIRED - {("root", "root-expired")} <= present(server)
+    outcome = cli.audit_records()[-1]
+    assert outcome["event"] == "outcome" and "refused alice (2 tokens)" in outcome["refused"]
+    assert {(t["owner"], t["name"]) for t in outcome["tokens"] if t["action"] == "refused"} == (
+        EXPIRED - {("root", "root-expired")})
+
+
+def test_a_scheduled_preview_over_the_cap_says_so(cli, server):
+    cli.config("mode: preview\nmax_revoke_per_run: 1\n")
+    run = cli("sweep", "--scheduled")
+    assert run.status == 1, run
+    assert "over the cap" in run.out
     assert server.calls("api_token_revoke") == [] and EXPIRED <= present(server)
     (record,) = cli.audit_records()
-    assert record["event"] == "refused" and "7 tokens" in record["refused"]
+    assert record["event"] == "preview" and "over the cap" in record["refused"]
+    assert {t["action"] for t in record["tokens"]} >= {"would-revoke", "refused"}
 
 
 def test_the_cap_does_not_bind_a_person(cli, server):

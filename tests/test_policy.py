@@ -15,6 +15,7 @@ from tokensweeper.policy import (
     confirmation_changes,
     make_plan,
     plan_for_names,
+    share_cap,
     state_of,
 )
 from tokensweeper.tokens import Token
@@ -162,12 +163,22 @@ def test_and_is_the_intersection_and_or_the_union_of_single_criteria(tokens, cri
         assert both == either == set()
 
 
+def transfer(age=10, expires_in=None, owner="root"):
+    """A Transfer Tool token as cPanel names it: transfer-<its creation epoch>."""
+    created = NOW - age * DAY
+    expires = None if expires_in is None else NOW + expires_in * DAY
+    return Token(owner, "transfer-%d" % created, created, expires, FULL, ())
+
+
+SYSTEM_TOKENS = [tok("reverse_trust_ns1", age=5000, expires_in=-9, acls=FULL),
+                 tok("prospamfilter", age=5000, acls=FULL), transfer(expires_in=-3),
+                 tok("WebPros_Dashboard", acls=FULL), tok("WP-Dashboard", acls=FULL)]
+
+
 @given(st.lists(RANDOM_TOKEN, max_size=12, unique_by=lambda t: t.key()), CRITERIA,
        st.lists(st.sampled_from(["a*", "*-", "x?", "c"]), max_size=2))
 def test_protected_tokens_are_never_revoked(tokens, criteria, globs):
-    tokens = tokens + [tok("reverse_trust_ns1", age=5000, expires_in=-9, acls=FULL),
-                       tok("ns2-trust", age=5000), tok("transfer-1790000000", expires_in=-3),
-                       tok("WebPros_Dashboard", acls=FULL), tok("WP-Dashboard", acls=FULL)]
+    tokens = tokens + SYSTEM_TOKENS
     protection = Protection(True, globs)
     plan = make_plan(tokens, None, Selectors(combine="any", **criteria), protection, NOW)
     for item in plan.items:
@@ -179,15 +190,19 @@ def test_protected_tokens_are_never_revoked(tokens, criteria, globs):
 # -- protection -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, why", [
-    ("reverse_trust_ns2", "protected: DNS cluster trust token"),
-    ("ns1-trust", "protected: DNS cluster trust token"),
-    ("transfer-1790000000", "protected: Transfer Tool token"),
-    ("WebPros_Dashboard", "protected: reserved for the WebPros dashboard"),
-    ("WP-Dashboard", "protected: reserved for the WebPros dashboard"),
+@pytest.mark.parametrize("token, why", [
+    (tok("reverse_trust_ns2", age=900, expires_in=-100, acls=FULL),
+     "protected: DNS cluster trust token (built-in rule reverse_trust_<id>)"),
+    (transfer(age=900, expires_in=-100),
+     "protected: Transfer Tool token (built-in rule transfer-<creation epoch>)"),
+    (tok("WebPros_Dashboard", age=900, expires_in=-100, acls=FULL),
+     "protected: reserved for the WebPros dashboard (built-in rule WebPros_Dashboard)"),
+    (tok("WP-Dashboard", age=900, expires_in=-100, acls=FULL),
+     "protected: reserved for the WebPros dashboard (built-in rule WP-Dashboard)"),
+    (tok("prospamfilter", age=900, expires_in=-100, acls=FULL),
+     "protected: SpamExperts token (built-in rule prospamfilter (root))"),
 ])
-def test_builtin_protection(name, why):
-    token = tok(name, age=900, expires_in=-100, acls=FULL)
+def test_builtin_protection_names_its_rule(token, why):
     decision, text = reason(token, expired=True)
     assert decision == PROTECTED
     assert text.startswith(why)
@@ -195,32 +210,154 @@ def test_builtin_protection(name, why):
     assert reason(token, protection=Protection(builtin=False), expired=True)[0] == REVOKE
 
 
-@pytest.mark.parametrize("name", ["trust", "reverse_trust", "transfer", "wp-dashboard",
-                                  "WebPros_Dashboard2", "my-trust-token"])
+@pytest.mark.parametrize("name", ["trust", "reverse_trust", "reverse_trust_", "transfer",
+                                  "transfer-", "wp-dashboard", "WebPros_Dashboard2",
+                                  "my-trust-token", "ns1-trust", "x-trust",
+                                  # any number is no Transfer Tool stamp: it is the creation time
+                                  "transfer-999", "transfer-1790000000", "transfer-12a"])
 def test_lookalike_names_are_not_protected(name):
     assert reason(tok(name, expires_in=-1), expired=True)[0] == REVOKE
+
+
+RESELLERS = {"res1": ["list-accts", "create-acct"], "dnsres": ["clustering", "list-accts"],
+             "bigres": ["all"]}
+
+
+def test_name_shapes_protect_only_the_owners_that_can_have_them():
+    protection = Protection(reseller_acls=RESELLERS)
+
+    def protected(name, owner):
+        return protection.reason(tok(name, owner=owner)) is not None
+
+    # SpamExperts creates root's prospamfilter; a reseller's token of that name is its own.
+    assert protected("prospamfilter", "root") and not protected("prospamfilter", "res1")
+    # DNS cluster trust needs the clustering privilege (or all).
+    assert protected("reverse_trust_me", "dnsres") and protected("reverse_trust_me", "bigres")
+    assert not protected("reverse_trust_me", "res1")
+    assert not protected("reverse_trust_me", "former-reseller")
+    # Without the resellers file nobody can tell: the token stays protected.
+    assert Protection(reseller_acls=None).reason(tok("reverse_trust_me", owner="res1"))
+    # The dashboard names are reserved for every owner.
+    assert protected("WP-Dashboard", "res1") and protected("WebPros_Dashboard", "res1")
+
+
+def test_a_transfer_token_is_protected_only_when_its_stamp_is_its_creation_time():
+    created = NOW - 30 * DAY
+    assert Protection().reason(Token("root", "transfer-%d" % (created + 60), created))
+    assert Protection().reason(Token("root", "transfer-%d" % (created - 3 * DAY), created)) is None
+
+
+def test_a_token_a_connected_application_uses_is_protected_for_that_owner_only():
+    protection = Protection(connected={"res1": {"cloud-link": "cp-cloud"}})
+    text = protection.reason(tok("cloud-link", owner="res1"))
+    assert text == ("protected: used by connected application cp-cloud "
+                    "(/var/cpanel/reseller-data/res1/conn-apps.json)")
+    assert protection.reason(tok("cloud-link", owner="root")) is None
+    assert protection.reason(tok("cloud-link", owner="res2")) is None
+    assert Protection(connected={"root": {"x": "app"}}).reason(tok("x")).endswith(
+        "(/root/conn-apps.json)")
+
+
+def test_an_unreadable_connected_applications_file_keeps_all_of_that_owners_tokens():
+    protection = Protection(unreadable={"res1": "/x/conn-apps.json cannot be used (bad)"},
+                            problems=["warning about res1"])
+    assert protection.reason(tok("anything", owner="res1")) == (
+        "protected: may be used by a connected application: /x/conn-apps.json cannot be used "
+        "(bad)")
+    assert protection.reason(tok("anything", owner="res2")) is None
+    plan = plan_for_names([tok("anything", owner="res1")], {("res1", "anything")}, protection,
+                          NOW)
+    assert plan.problems == ["warning about res1"]
+
+
+def test_on_an_accounts_own_event_a_name_does_not_shield_its_tokens():
+    protection = Protection(names=["keep-*"], connected={"res1": {"cloud": "cp-cloud"}},
+                            reseller_acls={"res1": ["all"]}).for_account_event()
+    tokens = [tok(n, owner="res1") for n in ("WP-Dashboard", "reverse_trust_x", "cloud",
+                                               "keep-me", "plain")]
+    plan = make_plan(tokens, None, Selectors(owners=["res1"]), protection, NOW)
+    assert decisions(plan) == {
+        ("res1", "WP-Dashboard"): REVOKE, ("res1", "reverse_trust_x"): REVOKE,
+        ("res1", "cloud"): REVOKE, ("res1", "keep-me"): PROTECTED, ("res1", "plain"): REVOKE}
+    assert "looked like a system token (reserved for the WebPros dashboard (built-in rule " \
+        "WP-Dashboard))" in plan.reason_of(tokens[0])
+    assert "looked like a system token (used by connected application cp-cloud" in \
+        plan.reason_of(tokens[2])
+    assert "looked like" not in plan.reason_of(tokens[4])
+    assert plan.reason_of(tokens[3]).startswith("protected: matches protect.names 'keep-*'")
+
+
+def test_the_admins_own_names_shield_even_a_system_looking_name_on_an_event():
+    protection = Protection(names=["WP-*"]).for_account_event()
+    assert protection.reason(tok("WP-Dashboard", owner="res1")) == (
+        "protected: matches protect.names 'WP-*'")
 
 
 def test_configured_protection_adds_to_the_builtin_names():
     protection = Protection(True, ["backup-*", "monitoring"])
     tokens = [tok(n, expires_in=-1) for n in ("backup-jet", "monitoring", "monitoring2",
-                                                "ns1-trust", "tmp")]
+                                                "WP-Dashboard", "tmp")]
     plan = make_plan(tokens, None, Selectors(expired=True), protection, NOW)
     assert decisions(plan) == {("root", "backup-jet"): PROTECTED, ("root", "monitoring"): PROTECTED,
-                               ("root", "monitoring2"): REVOKE, ("root", "ns1-trust"): PROTECTED,
+                               ("root", "monitoring2"): REVOKE, ("root", "WP-Dashboard"): PROTECTED,
                                ("root", "tmp"): REVOKE}
     assert plan.reason_of(tokens[0]).startswith("protected: matches protect.names 'backup-*'")
 
 
 def test_configured_protection_without_builtin():
     protection = Protection(False, ["keep-*"])
-    assert selected([tok("ns1-trust", expires_in=-1), tok("keep-me", expires_in=-1)],
-                    protection=protection, expired=True) == ["ns1-trust"]
+    assert selected([tok("WP-Dashboard", expires_in=-1), tok("keep-me", expires_in=-1)],
+                    protection=protection, expired=True) == ["WP-Dashboard"]
 
 
 def test_protected_but_unselected_tokens_are_simply_kept():
-    decision, text = reason(tok("ns1-trust"), expired=True)
+    decision, text = reason(tok("WP-Dashboard"), expired=True)
     assert decision == KEEP and text == "never expires"
+
+
+# -- the cap: owners are independent ----------------------------------------------------
+
+
+def owners_tokens(counts):
+    return [tok("t%d" % i, owner=owner) for owner, count in counts.items() for i in range(count)]
+
+
+def test_one_owner_over_the_cap_is_refused_and_the_others_are_admitted():
+    share = share_cap(owners_tokens({"root": 3, "res2": 51, "res1": 4}), 50)
+    assert share.refused == {"res2": 51} and share.deferred == {}
+    assert sorted({t.owner for t in share.admitted}) == ["res1", "root"]
+    assert len(share.admitted) == 7
+
+
+def test_owners_that_no_longer_fit_are_deferred_smallest_first_after_root():
+    share = share_cap(owners_tokens({"root": 20, "big": 25, "small": 10, "mid": 15}), 50)
+    # root (20), then small (10) and mid (15): 45; big (25) would make 70.
+    assert share.deferred == {"big": 25} and share.refused == {}
+    assert sorted({t.owner for t in share.admitted}) == ["mid", "root", "small"]
+
+
+def test_a_cap_of_zero_admits_nothing():
+    share = share_cap(owners_tokens({"root": 1, "res1": 2}), 0)
+    assert share.admitted == [] and share.refused == {"root": 1, "res1": 2}
+
+
+@given(st.dictionaries(st.sampled_from(["root", "a", "b", "c", "d", "e"]), st.integers(1, 40),
+                       max_size=6), st.integers(0, 60))
+def test_the_cap_holds_for_the_whole_run_and_refuses_only_owners_over_it(counts, cap):
+    share = share_cap(owners_tokens(counts), cap)
+    admitted = {}
+    for token in share.admitted:
+        admitted[token.owner] = admitted.get(token.owner, 0) + 1
+    assert sum(admitted.values()) <= cap
+    assert set(admitted) | set(share.refused) | set(share.deferred) == set(counts)
+    assert all(counts[owner] > cap for owner in share.refused)
+    assert all(counts[owner] <= cap for owner in share.deferred)
+    assert all(admitted[owner] == counts[owner] for owner in admitted)  # whole owners only
+    # A deferred owner never has fewer candidates than an admitted reseller.
+    for owner in share.deferred:
+        assert all(counts[owner] >= counts[other] for other in admitted if other != "root")
+    if "root" in counts and counts["root"] <= cap:
+        assert "root" in admitted
 
 
 # -- reasons an administrator can read -------------------------------------------
@@ -308,7 +445,7 @@ def test_unused_for_beyond_the_logs_reach_selects_nothing():
 
 
 def test_plan_groups_and_counts():
-    plan = make_plan(TOKENS + [tok("ns1-trust", expires_in=-1)], None, Selectors(expired=True),
+    plan = make_plan(TOKENS + [tok("WP-Dashboard", expires_in=-1)], None, Selectors(expired=True),
                      Protection(), NOW)
     assert plan.counts() == {REVOKE: 3, PROTECTED: 1, KEEP: 5, GONE: 0}
     assert sorted(plan.by_owner()) == ["bob", "root"]
@@ -326,21 +463,22 @@ def test_selectors_record_only_what_is_set():
 
 
 def test_plan_for_names_by_hand():
-    listed = [tok("a", acls=FULL), tok("ns1-trust"), tok("c")]
-    plan = plan_for_names(listed, {("root", "a"), ("root", "ns1-trust"), ("root", "gone")},
+    listed = [tok("a", acls=FULL), tok("WP-Dashboard"), tok("c")]
+    plan = plan_for_names(listed, {("root", "a"), ("root", "WP-Dashboard"), ("root", "gone")},
                           Protection(), NOW)
-    assert decisions(plan) == {("root", "a"): REVOKE, ("root", "ns1-trust"): PROTECTED,
+    assert decisions(plan) == {("root", "a"): REVOKE, ("root", "WP-Dashboard"): PROTECTED,
                                ("root", "gone"): GONE}
     assert [t.name for t in plan.to_revoke()] == ["a"]
 
 
 def test_state_of_a_token():
     protection = Protection()
-    plan = make_plan([tok("x", expires_in=-1), tok("ns1-trust", expires_in=-1), tok("old", age=900),
-                      tok("soon", expires_in=2), tok("fine", expires_in=200)], None,
+    plan = make_plan([tok("x", expires_in=-1), tok("WP-Dashboard", expires_in=-1),
+                      tok("old", age=900), tok("soon", expires_in=2), tok("fine", expires_in=200)],
+                     None,
                      Selectors(older_than_days=365), protection, NOW)
     states = {i.token.name: state_of(i, protection, NOW)[0] for i in plan.items}
-    assert states == {"x": "expired", "ns1-trust": "protected", "old": "stale",
+    assert states == {"x": "expired", "WP-Dashboard": "protected", "old": "stale",
                       "soon": "expiring", "fine": "active"}
 
 

@@ -39,7 +39,7 @@ def server(tmp_path, monkeypatch):
     monkeypatch.setenv("TOKENSWEEPER_CPANEL_ROOT", str(tmp_path / "cpanel"))
     add(fake, "root", "root-expired", age_days=400, expires_in_days=-10)
     add(fake, "root", "root-fine", age_days=10)
-    add(fake, "root", "ns1-trust", age_days=900, expires_in_days=-1)
+    add(fake, "root", "WP-Dashboard", age_days=900, expires_in_days=-1)
     for owner in ("alice", "bob", "carol"):
         add(fake, owner, "%s-expired" % owner, age_days=50, expires_in_days=-2)
         add(fake, owner, "%s-expired-2" % owner, age_days=60, expires_in_days=-3)
@@ -87,10 +87,10 @@ def remaining(server):
 def test_a_sweep_revokes_the_selected_tokens_and_keeps_the_protected(server, lock):
     result = sweep(server, lock)
     expected = dict.fromkeys(EXPIRED, REVOKED)
-    expected[("root", "ns1-trust")] = KEPT_PROTECTED
+    expected[("root", "WP-Dashboard")] = KEPT_PROTECTED
     assert fates(result) == expected
     assert remaining(server) & EXPIRED == set()
-    assert ("root", "ns1-trust") in remaining(server)
+    assert ("root", "WP-Dashboard") in remaining(server)
     assert result.exit_code() == 0 and result.ok
     assert len(server.accounting_lines()) == len(EXPIRED)
 
@@ -339,13 +339,59 @@ def test_preview_revokes_nothing_and_records_what_it_would_do(server, lock):
     assert would == EXPIRED
 
 
-def test_above_the_cap_the_whole_run_is_refused_and_recorded(server, lock):
-    result = sweep(server, lock, cap=len(EXPIRED) - 1)
-    assert result.refused and "max_revoke_per_run (6)" in result.refused
-    assert "would revoke 7 tokens" in result.refused
+def test_one_owner_over_the_cap_is_refused_and_the_others_are_swept(server, lock):
+    """A reseller keeping 51 stale tokens no longer stops the nightly sweep of everyone else."""
+    server.add_reseller("res2")
+    with server.batch():
+        for index in range(51):
+            add(server, "res2", "stale-%02d" % index, age_days=90, expires_in_days=-1)
+    result = sweep(server, lock, cap=50)
+    assert not (EXPIRED & remaining(server))  # root, alice, bob and carol were swept
+    assert server.token_names("res2") == {"stale-%02d" % i for i in range(51)}
+    assert [names_in(c) for c in server.calls("api_token_revoke") if c["owner"] == "res2"] == []
+    assert result.exit_code() == 1 and "refused res2 (51 tokens)" in result.refused
+    assert "more than max_revoke_per_run (50)" in result.held_back["res2"]
+    record = audit_records()[-1]
+    assert record["event"] == "outcome" and record["refused"] == result.refused
+    refused = [t for t in record["tokens"] if t["action"] == "refused"]
+    assert sorted(t["name"] for t in refused) == ["stale-%02d" % i for i in range(51)]
+    assert all(t["reason"].startswith("over the cap: res2 has 51 tokens") for t in refused)
+
+
+def test_a_bad_policy_across_the_server_still_revokes_no_more_than_the_cap(server, lock):
+    result = sweep(server, lock, cap=3)
+    # root first (1), then the smallest owners while they fit: alice (2). bob and carol wait.
+    assert fates(result)[("root", "root-expired")] == REVOKED
+    assert {k for k, v in fates(result).items() if v == REVOKED} == {
+        ("root", "root-expired"), ("alice", "alice-expired"), ("alice", "alice-expired-2")}
+    assert {k for k, v in fates(result).items() if v == "deferred"} == {
+        ("bob", "bob-expired"), ("bob", "bob-expired-2"), ("carol", "carol-expired"),
+        ("carol", "carol-expired-2")}
+    assert "over the run's cap" in result.held_back["bob"]
+    assert result.exit_code() == 1
+    # The next run takes the owners that waited.
+    assert set(fates(sweep(server, lock, cap=3)).values()) >= {REVOKED}
+    assert {("bob", "bob-expired"), ("bob", "bob-expired-2")}.isdisjoint(remaining(server))
+
+
+def test_when_every_owner_is_over_the_cap_the_run_is_refused_with_its_candidates(server, lock):
+    result = sweep(server, lock, cap=0)
     assert server.calls("api_token_revoke") == [] and EXPIRED <= remaining(server)
     (record,) = audit_records()
     assert record["event"] == "refused" and record["refused"] == result.refused
+    assert {(t["owner"], t["name"]) for t in record["tokens"] if t["action"] == "refused"} == (
+        EXPIRED)
+    assert "over the cap" in record["refused"]
+
+
+def test_a_preview_over_the_cap_says_so(server, lock):
+    result = sweep(server, lock, mode=PREVIEW, cap=1)
+    assert "over the cap" in result.refused and "would not be revoked" in result.refused
+    (record,) = audit_records()
+    assert record["event"] == "preview" and "over the cap" in record["refused"]
+    held = [t for t in record["tokens"] if t["action"] in ("refused", "deferred")]
+    assert {(t["owner"], t["name"]) for t in held} == EXPIRED - {("root", "root-expired")}
+    assert all("would be" in t["reason"] for t in held)
 
 
 def test_at_the_cap_the_run_goes_ahead(server, lock):

@@ -29,7 +29,7 @@ def test_states_follow_the_plan_and_the_token():
     stale = state_of(token("a", age=900), REVOKE, "created long ago")
     assert stale == ("stale", "created long ago")
     # Protection wins over everything, even when the plan did not select the token.
-    assert state_of(token("ns1-trust", expires=-1))[0] == "protected"
+    assert state_of(token("WP-Dashboard", expires=-1))[0] == "protected"
     assert state_of(token("x"), PROTECTED, "protected: matches 'x'")[0] == "protected"
 
 

@@ -273,6 +273,7 @@ def cmd_list(ctx, args):
     rows = []
     for item in plan.items:
         token = item.token
+        state, why = state_of(item, protection, ctx.now)
         rows.append(
             {
                 "owner": token.owner,
@@ -283,7 +284,9 @@ def cmd_list(ctx, args):
                 "last_used": ctx.usage.describe(token, ctx.now),
                 "full_access": token.full_access,
                 "ip_limit": ", ".join(token.whitelist_ips) or "none",
-                "state": STATE_WORDS[state_of(item, protection, ctx.now)[0]],
+                "state": STATE_WORDS[state],
+                # Which rule protects it ("protected: ... (built-in rule WP-Dashboard)").
+                "protected_by": why if state == "protected" else None,
             }
         )
     if args.json:
@@ -303,10 +306,7 @@ def cmd_list(ctx, args):
         ]
         print(
             table(
-                [
-                    [r[h] if h != "full_access" else access_cell(item.token) for h in headers]
-                    for r, item in zip(rows, plan.items)
-                ],
+                [[_cell(r, h, item.token) for h in headers] for r, item in zip(rows, plan.items)],
                 headers,
             )
         )
@@ -319,6 +319,14 @@ def access_cell(token):
     if not token.full_access:
         return "no"
     return "yes" if token.access_words == "full access" else "yes (owner's privileges)"
+
+
+def _cell(row, header, token):
+    if header == "full_access":
+        return access_cell(token)
+    if header == "state" and row["protected_by"]:
+        return row["protected_by"]  # "protected: <why> (<which rule>)"
+    return row[header]
 
 
 def plan_summary(plan):
@@ -490,6 +498,7 @@ def cmd_revoke(ctx, args):
         tokens = ctx.client.list_tokens(args.owner)
         plan = plan_for_names(tokens, wanted, ctx.cfg.protection(), ctx.now)
         plan.describe_use(ctx.usage)
+        ctx.report(plan)
         return plan
 
     return carry_out(ctx, args, make_plan, actor(), ENFORCE)

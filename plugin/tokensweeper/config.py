@@ -76,7 +76,16 @@ class Config(object):
         return self.selectors().selects_anything()
 
     def protection(self):
-        return Protection(self.values["protect"]["builtin"], self.values["protect"]["names"])
+        """The configured protection, with what the server says: the tokens connected
+        applications use (their files under cPanel's root) and which resellers may have
+        cPanel's own DNS cluster tokens (the resellers file)."""
+        from . import connapps
+        from .resellers import read_resellers
+
+        apps = connapps.load()
+        return Protection(self.values["protect"]["builtin"], self.values["protect"]["names"],
+                          connected=apps.tokens, reseller_acls=read_resellers(),
+                          problems=apps.problems, unreadable=apps.unreadable)
 
     def to_dict(self):
         return copy.deepcopy(self.values)

@@ -364,7 +364,11 @@ def _resellers_unknown():
 
 
 def revoke(event, account, action, cfg, now):
-    """sweep (the configured policy) or revoke_all, through the engine: lock, cap, audit, verify."""
+    """sweep (the configured policy) or revoke_all, through the engine: lock, cap, audit, verify.
+
+    revoke_all says this account must lose its tokens: it is bounded by the account's own
+    tokens, not by max_revoke_per_run, and a system-looking name does not shield them (only
+    the admin's protect.names do; cPanel never sends root's own suspension or removal)."""
     from .lock import SweepLock
     from .policy import Selectors
     from .sweep import PREVIEW, build_plan, execute
@@ -372,8 +376,11 @@ def revoke(event, account, action, cfg, now):
 
     if cfg.owners != "all" and account not in cfg.owners:
         return "not in the config's owners; nothing to do"
+    protection, cap = cfg.protection(), cfg.max_revoke_per_run
     if action == "revoke_all":
         selectors = Selectors(every_token=True, owners=(account,))
+        if account != "root":  # never sent for root; if it were, root's system tokens stay
+            protection, cap = protection.for_account_event(), None
     else:
         policy = cfg.selectors()
         if not policy.selects_anything():
@@ -382,14 +389,13 @@ def revoke(event, account, action, cfg, now):
         selectors = policy.narrowed(owners=(account,))
     client = Client(timeout=WHMAPI_TIMEOUT)
     with SweepLock(paths.lock_file()) as lock:
-        plan = build_plan(client, selectors, cfg.protection(), _usage_for(selectors), now,
+        plan = build_plan(client, selectors, protection, _usage_for(selectors), now,
                           owners=[account], parallel=1)
         for problem in plan.problems:
             log(problem)
         if plan.problems and not plan.items:
             return "its tokens cannot be listed (not a reseller), nothing revoked"
-        result = execute(plan, client, lock, event.actor, cfg.mode, now,
-                         cap=cfg.max_revoke_per_run, parallel=1)
+        result = execute(plan, client, lock, event.actor, cfg.mode, now, cap=cap, parallel=1)
     log_result(result)
     return summary(result, cfg.mode == PREVIEW)
 
@@ -407,8 +413,10 @@ def summary(result, preview):
     run = "(run %s)" % result.run_id
     if result.owner_errors:
         return "could not list its tokens, nothing revoked %s" % run
+    if result.refused and preview:
+        return "preview mode, over the cap (max_revoke_per_run), would revoke nothing %s" % run
     if result.refused:
-        return "refused by max_revoke_per_run, nothing revoked %s" % run
+        return "refused: over the cap (max_revoke_per_run), nothing revoked %s" % run
     if preview:
         return "preview mode, would revoke %s %s" % (_plural(counts["would-revoke"], "token"), run)
     parts = ["revoked %s" % _plural(counts["revoked"], "token")]

@@ -3,7 +3,8 @@
 make_plan(tokens, usage, selectors, protection, now) gives one PlanItem per
 token, each with a decision and a reason an administrator can read:
   revoke     selected, and not protected
-  protected  selected, but protected (built-in vendor/cPanel names or config globs)
+  protected  selected, but protected (cPanel's own name shapes, connected applications,
+             config globs; the reason names the rule)
   keep       not selected (the reason says why)
   gone       asked for by name but no longer listed
 """
@@ -17,14 +18,66 @@ from .tokens import DAY, Token
 
 REVOKE, PROTECTED, KEEP, GONE = "revoke", "protected", "keep", "gone"
 
-# Names cPanel and vendors create for themselves: revoking them breaks features
-# (cpanel-facts.md, "Tokens cPanel and vendors create for themselves").
-BUILTIN_PROTECTED = (
-    ("reverse_trust_*", "DNS cluster trust token"),
-    ("*-trust", "DNS cluster trust token"),
-    ("transfer-*", "Transfer Tool token"),
-    ("WebPros_Dashboard", "reserved for the WebPros dashboard"),
-    ("WP-Dashboard", "reserved for the WebPros dashboard"),
+# Where a protection rule comes from. Only the admin's own config shields a token from
+# an event that says its account must lose its tokens (revoke_all on suspension or removal):
+# built-in name shapes and connected-application files can be written by that account.
+BUILTIN, CONFIGURED, CONNECTED = "built-in", "config", "connected application"
+TRANSFER_NAME = re.compile(r"^transfer-([0-9]{1,12})$")
+REVERSE_TRUST_NAME = re.compile(r"^reverse_trust_[A-Za-z0-9_-]+$")
+CLUSTER_ACLS = ("all", "clustering")
+
+
+def _may_cluster(owner, reseller_acls):
+    """Whether `owner` can set up a DNS cluster (root, or a reseller with clustering or all).
+    Without the resellers file nobody can tell: then the token keeps its protection."""
+    if owner == "root" or reseller_acls is None:
+        return True
+    return any(acl in CLUSTER_ACLS for acl in reseller_acls.get(owner) or ())
+
+
+def _transfer_stamp_is_creation(token):
+    """The Transfer Tool names its token transfer-<epoch seconds> when it creates it, so the
+    stamp is the token's own create_time (within a day of clock skew), not any number."""
+    match = TRANSFER_NAME.match(token.name)
+    return bool(match) and abs(int(match.group(1)) - token.create_time) <= DAY
+
+
+class Rule(object):
+    """One reason a token is never revoked by policy: `label` names the rule, `description`
+    is what reports say (it names the rule too), `source` is BUILTIN, CONFIGURED or
+    CONNECTED."""
+
+    def __init__(self, label, description, source, matches):
+        self.label = label
+        self.description = description
+        self.source = source
+        self.matches = matches  # (token, reseller_acls) -> bool
+
+    def describe(self):
+        return self.description
+
+
+def _builtin(label, why, matches):
+    return Rule(label, "%s (built-in rule %s)" % (why, label), BUILTIN, matches)
+
+
+def _exact(name, owners=None):
+    return lambda token, _acls: token.name == name and (owners is None or token.owner in owners)
+
+
+# The exact shapes cPanel and vendors give their own tokens (cpanel-facts.md, "Tokens cPanel
+# and vendors create for themselves"), each only for the owners that can have it. A glob
+# such as *-trust is no cPanel shape: any reseller can name a token that way.
+BUILTIN_RULES = (
+    _builtin("reverse_trust_<id>", "DNS cluster trust token",
+             lambda token, acls: bool(REVERSE_TRUST_NAME.match(token.name))
+             and _may_cluster(token.owner, acls)),
+    _builtin("transfer-<creation epoch>", "Transfer Tool token",
+             lambda token, _acls: _transfer_stamp_is_creation(token)),
+    _builtin("WebPros_Dashboard", "reserved for the WebPros dashboard",
+             _exact("WebPros_Dashboard")),
+    _builtin("WP-Dashboard", "reserved for the WebPros dashboard", _exact("WP-Dashboard")),
+    _builtin("prospamfilter (root)", "SpamExperts token", _exact("prospamfilter", ("root",))),
 )
 
 
@@ -37,20 +90,95 @@ def days_phrase(days):
 
 
 class Protection(object):
-    def __init__(self, builtin=True, names=()):
+    """Which tokens policy never revokes, and by which rule.
+
+    builtin: cPanel's own shapes (BUILTIN_RULES); names: the config's protect.names globs;
+    connected: {owner: {token_name: app}} from the Connected Applications files;
+    unreadable: {owner: why} for owners whose Connected Applications file cannot be read:
+    which of their tokens an application uses is unknown, so all of them are kept;
+    reseller_acls: {reseller: [acl, ...]} from the resellers file, None when unknown;
+    problems: warnings from reading those files, for every report that uses this.
+    """
+
+    def __init__(self, builtin=True, names=(), connected=None, reseller_acls=None, problems=(),
+                 unreadable=None, account_event=False):
         self.builtin = builtin
         self.names = tuple(names)
+        self.connected = connected or {}
+        self.unreadable = unreadable or {}
+        self.reseller_acls = reseller_acls
+        self.problems = list(problems)
+        self.account_event = account_event
         # Compiled once: every token of every owner is checked, often twice per page.
-        rules = [(p, "protected: %s" % why) for p, why in BUILTIN_PROTECTED] if builtin else []
-        rules += [(p, "protected: matches protect.names %r" % p) for p in self.names]
-        self._rules = [(re.compile(translate(p)).match, why) for p, why in rules]
+        self._configured = [
+            Rule(glob, "matches protect.names %r" % glob, CONFIGURED, _glob_matcher(glob))
+            for glob in self.names]
+
+    def for_account_event(self):
+        """The same rules for revoke_all on an account's own suspension or removal: only the
+        admin's protect.names still shield; a system-looking name is only reported."""
+        return Protection(self.builtin, self.names, self.connected, self.reseller_acls,
+                          self.problems, self.unreadable, account_event=True)
+
+    def rule_for(self, token):
+        """The rule that protects this token: a shielding one first, else any that matches
+        (a system-looking name on an account event), else None."""
+        matching = None
+        for rule in self._rules(token):
+            if rule.matches(token, self.reseller_acls):
+                if self._shields(rule):
+                    return rule
+                matching = matching or rule
+        return matching
 
     def reason(self, token):
         """Why this token must never be revoked by policy, or None."""
-        for matches, why in self._rules:
-            if matches(token.name):
-                return why
-        return None
+        rule = self.rule_for(token)
+        if rule is None or not self._shields(rule):
+            return None
+        return "protected: %s" % rule.describe()
+
+    def resemblance(self, token):
+        """On an account event: the rule a token matches that does not shield it, or None."""
+        rule = self.rule_for(token)
+        if rule is None or self._shields(rule):
+            return None
+        return rule
+
+    def _shields(self, rule):
+        return not self.account_event or rule.source == CONFIGURED
+
+    def _rules(self, token):
+        if self.builtin:
+            for rule in BUILTIN_RULES:
+                yield rule
+        for rule in self._configured:
+            yield rule
+        if token.owner in self.connected or token.owner in self.unreadable:
+            path = connected_apps_file(token.owner)
+            app = self.connected.get(token.owner, {}).get(token.name)
+            if app is not None:
+                yield Rule(path, "used by connected application %s (%s)" % (app, path),
+                           CONNECTED, _always)
+            if token.owner in self.unreadable:
+                yield Rule(path, "may be used by a connected application: %s" % (
+                    self.unreadable[token.owner]), CONNECTED, _always)
+
+
+def _always(_token, _acls):
+    return True
+
+
+def _glob_matcher(glob):
+    matches = re.compile(translate(glob)).match
+    return lambda token, _acls: bool(matches(token.name))
+
+
+def connected_apps_file(owner):
+    """Where cPanel keeps the Connected Applications of a WHM user (relative to cPanel's root)."""
+    if owner == "root":
+        return "/root/conn-apps.json"
+    return "/var/cpanel/reseller-data/%s/conn-apps.json" % owner
 
 
 class Selectors(object):
@@ -306,10 +434,19 @@ def make_plan(tokens, usage, selectors, protection, now):
         if protected:
             items.append(PlanItem(token, PROTECTED, "%s (selected: %s)" % (protected, reason)))
         else:
-            items.append(PlanItem(token, REVOKE, reason))
+            items.append(PlanItem(token, REVOKE, _with_resemblance(reason, protection, token)))
     plan = Plan(items, selectors, now)
     plan.describe_use(usage)
     return plan
+
+
+def _with_resemblance(reason, protection, token):
+    """Say so when a token revoked on its account's own event looked like a system token."""
+    rule = protection.resemblance(token)
+    if rule is None:
+        return reason
+    return ("%s; looked like a system token (%s), but a name does not shield the tokens of the "
+            "account this event is about" % (reason, rule.describe()))
 
 
 def plan_for_names(tokens, wanted, protection, now):
@@ -331,7 +468,51 @@ def plan_for_names(tokens, wanted, protection, now):
             items.append(PlanItem(token, PROTECTED, protected))
         else:
             items.append(PlanItem(token, REVOKE, "chosen by hand"))
-    return Plan(items, Selectors(names=sorted({n for _, n in wanted}), owners=owners), now)
+    plan = Plan(items, Selectors(names=sorted({n for _, n in wanted}), owners=owners), now)
+    plan.problems = list(protection.problems)
+    return plan
+
+
+class CapShare(object):
+    """How max_revoke_per_run splits an unattended run's tokens between owners.
+
+    admitted: the tokens this run may revoke; refused: {owner: count} for owners whose own
+    candidates alone exceed the cap; deferred: {owner: count} for owners that fit the cap
+    alone but not into what this run has left.
+    """
+
+    def __init__(self, admitted, refused, deferred):
+        self.admitted = admitted
+        self.refused = refused
+        self.deferred = deferred
+
+    @property
+    def held_back(self):
+        return bool(self.refused or self.deferred)
+
+
+def share_cap(tokens, cap):
+    """Owners are independent: one owner over the cap is refused, never the whole run.
+
+    Owners are admitted root first, then by ascending number of candidates (then name), while
+    the run's total stays within the cap: a big owner cannot crowd out small ones, and a bad
+    policy across the server still revokes at most `cap` tokens in one run. A deferred owner
+    is left for the next run, when the owners admitted before it have fewer to revoke."""
+    by_owner = {}
+    for token in tokens:
+        by_owner.setdefault(token.owner, []).append(token)
+    order = sorted(by_owner, key=lambda owner: (owner != "root", len(by_owner[owner]), owner))
+    admitted, refused, deferred, total = [], {}, {}, 0
+    for owner in order:
+        count = len(by_owner[owner])
+        if count > cap:
+            refused[owner] = count
+        elif total + count > cap:
+            deferred[owner] = count
+        else:
+            admitted.extend(by_owner[owner])
+            total += count
+    return CapShare(admitted, refused, deferred)
 
 
 def identity_key(identity):

@@ -18,7 +18,7 @@ import time
 
 from . import audit
 from .owners import find_owners, take_inventory
-from .policy import GONE, PROTECTED, REVOKE, make_plan
+from .policy import GONE, PROTECTED, REVOKE, make_plan, share_cap
 from .tokens import TokenDataError, parse_token_list
 from .whmapi import WhmapiBadOutput, WhmapiError
 
@@ -27,7 +27,11 @@ REVOKED, ALREADY_GONE, FAILED = "revoked", "already-gone", "failed"
 # Revoke called, then the verifying listing failed: maybe revoked, maybe not.
 UNVERIFIED = "unverified"
 KEPT_PROTECTED, WOULD_REVOKE = "kept-protected", "would-revoke"
-ACTIONS = (REVOKED, ALREADY_GONE, FAILED, UNVERIFIED, KEPT_PROTECTED, WOULD_REVOKE)
+# Held back by max_revoke_per_run: the owner's own candidates exceed it (refused), or they do
+# not fit into what is left of this run (deferred to the next one).
+REFUSED, DEFERRED = "refused", "deferred"
+ACTIONS = (REVOKED, ALREADY_GONE, FAILED, UNVERIFIED, KEPT_PROTECTED, WOULD_REVOKE, REFUSED,
+           DEFERRED)
 
 
 class Outcome(object):
@@ -58,7 +62,8 @@ class Result(object):
         self.selectors = selectors
         self.outcomes = []
         self.owner_errors = {}
-        self.refused = None
+        self.refused = None  # why some or all of the run was held back by the cap, or None
+        self.held_back = {}  # owner -> why the cap held back its tokens
         self.audit_error = None
         self.last_used = {}  # (owner, name) -> how the usage evidence reads, from the plan
 
@@ -101,6 +106,7 @@ class Result(object):
             "tokens": self.token_records(),
             "owner_errors": self.owner_errors,
             "refused": self.refused,
+            "held_back": self.held_back,
             "audit_error": self.audit_error,
         }
 
@@ -115,29 +121,30 @@ def build_plan(client, selectors, protection, usage, now, owners=None, parallel=
     inventory = take_inventory(client, owners, parallel)
     plan = make_plan(inventory.tokens, usage, selectors, protection, now)
     plan.owner_errors = dict(inventory.errors)
-    plan.problems = problems + inventory.notes
+    plan.problems = problems + inventory.notes + protection.problems
     return plan
 
 
 def execute(plan, client, lock, actor, mode, now, cap=None, parallel=4, clock=time.time):
     """Carry out a plan. mode PREVIEW revokes nothing and records what would happen.
-    cap (unattended runs): refuse the whole run when it would revoke more than cap tokens."""
+
+    cap (unattended runs, max_revoke_per_run): owners are independent. An owner whose own
+    candidates exceed the cap is refused, owners that no longer fit into the run's total are
+    deferred (policy.share_cap), the others are swept; a held-back owner's tokens are listed
+    in the record with the reason, and the run's exit status is 1. A preview applies the
+    same rule, so it says what the real run would hold back."""
     if not lock.held:
         raise RuntimeError("execute() needs the sweep lock held")
     result = Result(audit.new_run_id(now), actor, mode, now, plan.selectors.to_dict())
     result.owner_errors.update(plan.owner_errors)
     result.last_used = plan.last_used
-    to_revoke = plan.to_revoke()
     _settle_without_calls(plan, result)
+    to_revoke = _within_cap(plan.to_revoke(), cap, result, preview=mode == PREVIEW)
 
     if mode == PREVIEW:
         result.outcomes.extend(Outcome(t, WOULD_REVOKE, plan.reason_of(t)) for t in to_revoke)
         return _record(result, "preview", clock)
-    if cap is not None and len(to_revoke) > cap:
-        result.refused = (
-            "would revoke %d tokens, more than max_revoke_per_run (%d): "
-            "nothing was revoked; a person must run this sweep" % (len(to_revoke), cap)
-        )
+    if not to_revoke and result.refused:
         return _record(result, "refused", clock)
     if not to_revoke:
         return _record(result, "outcome", clock)
@@ -155,6 +162,36 @@ def execute(plan, client, lock, actor, mode, now, cap=None, parallel=4, clock=ti
     )
     result.outcomes.extend(_revoke_all(client, to_revoke, plan, parallel))
     return _record(result, "outcome", clock)
+
+
+def _within_cap(to_revoke, cap, result, preview):
+    """The tokens the cap lets this run revoke; the held-back ones become outcomes."""
+    if cap is None:
+        return to_revoke
+    share = share_cap(to_revoke, cap)
+    if not share.held_back:
+        return share.admitted
+    held = {}
+    for token in to_revoke:
+        held.setdefault(token.owner, []).append(token)
+    were = "would be" if preview else "were"
+    for owner, count in sorted(share.refused.items()):
+        why = ("over the cap: %s has %d tokens to revoke, more than max_revoke_per_run (%d); "
+               "none of them %s revoked: a person must revoke them (tokensweeper sweep --owner %s)"
+               % (owner, count, cap, were, owner))
+        result.held_back[owner] = why
+        result.outcomes.extend(Outcome(t, REFUSED, why) for t in held[owner])
+    for owner, count in sorted(share.deferred.items()):
+        why = ("over the run's cap: %s's %d tokens do not fit into what is left of "
+               "max_revoke_per_run (%d) after the owners before it; they %s left for the next run"
+               % (owner, count, cap, were))
+        result.held_back[owner] = why
+        result.outcomes.extend(Outcome(t, DEFERRED, why) for t in held[owner])
+    held_owners = (["refused %s (%d tokens)" % item for item in sorted(share.refused.items())]
+                   + ["deferred %s (%d tokens)" % item for item in sorted(share.deferred.items())])
+    result.refused = "over the cap: max_revoke_per_run is %d; %s; their tokens %s" % (
+        cap, "; ".join(held_owners), "would not be revoked" if preview else "were not revoked")
+    return share.admitted
 
 
 def _settle_without_calls(plan, result):
