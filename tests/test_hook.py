@@ -99,7 +99,8 @@ class Hook(object):
         """A reseller in whmapi1 and the resellers file; tokens are (name, age, expires_in)."""
         self.server.add_reseller(name)
         with open(os.path.join(self.cpanel_root, "var", "cpanel", "resellers"), "a") as handle:
-            handle.write("%s:list-accts,create-acct,suspend-acct\n" % name)
+            # clustering: its reverse_trust_ token is one cPanel could have made for it.
+            handle.write("%s:list-accts,create-acct,suspend-acct,clustering\n" % name)
         self.tokens(name, tokens)
 
     def tokens(self, owner, tokens):
@@ -321,12 +322,39 @@ def test_preview_mode_records_what_it_would_revoke_and_revokes_nothing(hook):
     assert [t["name"] for t in record["tokens"] if t["action"] == "would-revoke"] == ["old-ci"]
 
 
-def test_revoke_all_revokes_every_unprotected_token_of_the_account(hook):
+def test_revoke_all_revokes_every_token_of_the_account_whatever_its_name(hook):
+    """A name any reseller can give its tokens does not shield them from its own suspension."""
+    hook.tokens("res1", [("WP-Dashboard", 10, None)])
     hook.config(ENFORCE_SWEEP + "events: {suspend: revoke_all}\n")
     out, _ = hook.run(suspend("res1"))
-    assert_answer_starts(out, "suspendacct res1: revoked 2 tokens, 1 kept as protected")
-    assert hook.server.token_names("res1") == {"reverse_trust_dns"}
+    assert_answer_starts(out, "suspendacct res1: revoked 4 tokens (run ")
+    assert hook.server.token_names("res1") == set()
     assert hook.server.token_names("root") == {"root-ci"}
+    (record,) = [r for r in hook.audit() if r["event"] == "outcome"]
+    reasons = {t["name"]: t["reason"] for t in record["tokens"]}
+    assert "looked like a system token (DNS cluster trust token (built-in rule " \
+        "reverse_trust_<id>))" in reasons["reverse_trust_dns"]
+    assert "looked like a system token (reserved for the WebPros dashboard" in \
+        reasons["WP-Dashboard"]
+    assert "looked like" not in reasons["old-ci"]
+
+
+def test_revoke_all_keeps_the_tokens_the_admins_own_config_protects(hook):
+    hook.config(ENFORCE_SWEEP + "events: {suspend: revoke_all}\nprotect: {names: [deploy]}\n")
+    out, _ = hook.run(suspend("res1"))
+    assert_answer_starts(out, "suspendacct res1: revoked 2 tokens, 1 kept as protected")
+    assert hook.server.token_names("res1") == {"deploy"}
+
+
+def test_revoke_all_on_removal_ignores_a_connected_applications_claim_of_the_account(hook):
+    path = os.path.join(hook.cpanel_root, "var", "cpanel", "reseller-data", "res1")
+    os.makedirs(path)
+    with open(os.path.join(path, "conn-apps.json"), "w") as handle:
+        handle.write('{"app": {"token_name": "deploy"}}')
+    hook.config(ENFORCE_SWEEP + "events: {remove: revoke_all}\n")
+    out, _ = hook.run(remove("res1"))
+    assert_answer_starts(out, "Remove res1: revoked 3 tokens (run ")
+    assert hook.server.token_names("res1") == set()
 
 
 def test_ignore_makes_no_whmapi1_call(hook):
@@ -368,15 +396,35 @@ def test_a_policy_of_names_alone_never_means_every_matching_token(hook, policy):
     assert hook.server.calls("api_token_revoke") == []
 
 
-def test_the_cap_refuses_the_whole_run(hook):
+def test_revoke_all_is_bounded_by_the_accounts_tokens_not_the_cap(hook):
     hook.config(ENFORCE_SWEEP + "max_revoke_per_run: 1\nevents: {suspend: revoke_all}\n")
+    out, _ = hook.run(suspend("res1"))
+    assert_answer_starts(out, "suspendacct res1: revoked 3 tokens (run ")
+    assert hook.server.token_names("res1") == set()
+
+
+def test_a_sweep_over_the_cap_is_refused_with_its_candidates(hook):
+    hook.tokens("res1", [("older-ci", 300, -20)])
+    hook.config(ENFORCE_SWEEP + "max_revoke_per_run: 1\n")
     out, err = hook.run(suspend("res1"))
-    assert_answer_starts(out, "suspendacct res1: refused by max_revoke_per_run, nothing revoked")
-    assert_success_line(out)
+    assert_answer_starts(out, "suspendacct res1: refused: over the cap (max_revoke_per_run), "
+                              "nothing revoked")
     assert hook.server.calls("api_token_revoke") == []
-    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
-    assert [r["event"] for r in hook.audit()] == ["refused"]
-    assert "max_revoke_per_run (1)" in err
+    assert {"old-ci", "older-ci"} <= hook.server.token_names("res1")
+    (record,) = hook.audit()
+    assert record["event"] == "refused" and "over the cap" in record["refused"]
+    assert sorted(t["name"] for t in record["tokens"] if t["action"] == "refused") == [
+        "old-ci", "older-ci"]
+    assert "more than max_revoke_per_run (1)" in err
+
+
+def test_a_preview_over_the_cap_says_so(hook):
+    hook.tokens("res1", [("older-ci", 300, -20)])
+    hook.config(PREVIEW + "max_revoke_per_run: 1\n")
+    out, _ = hook.run(suspend("res1"))
+    assert_answer_starts(out, "suspendacct res1: preview mode, over the cap (max_revoke_per_run)")
+    (record,) = hook.audit()
+    assert record["event"] == "preview" and "over the cap" in record["refused"]
 
 
 def test_a_hook_arriving_during_a_sweep_is_skipped_at_once_and_recorded(hook):
