@@ -60,7 +60,7 @@ class Site(object):
             self.server.add_reseller(name)
         self.token("root", "old-ci", age=400, expires=-30)
         self.token("root", "monitoring", age=20)
-        self.token("root", "ns1-trust", age=900, expires=-5)
+        self.token("root", "reverse_trust_ns1", age=900, expires=-5)
         self.token("boss", "billing", age=50, expires=5)
         self.token("helper", "deploy", age=30)
 
@@ -157,8 +157,8 @@ def test_overview_lists_every_owners_tokens_with_states(site):
         assert 'aria-label="Select token {} of {}"'.format(name, owner) in reply.body
     assert "Expired" in text and "Expiring soon" in text and "Active" in text
     # The protected trust token has no checkbox: it can never be selected.
-    assert "Select token ns1-trust of root" not in reply.body
-    assert "Token ns1-trust of root is protected and cannot be selected" in text
+    assert "Select token reverse_trust_ns1 of root" not in reply.body
+    assert "Token reverse_trust_ns1 of root is protected and cannot be selected" in text
     # Summary counts: 5 in all, 1 expired (old-ci), 1 protected, 1 expiring, 2 active.
     counts = {label: int(n) for n, label in re.findall(
         r'ts-count-n">(\d+)</span> <span class="ts-count-label">(?:<svg.*?</svg> )?([A-Za-z ]+)<',
@@ -340,7 +340,7 @@ def test_unknown_action_is_400(site):
 
 
 def test_preview_of_a_selection_revokes_nothing_and_explains(site):
-    reply = site.post(selection("root:old-ci", "root:monitoring", "root:ns1-trust"))
+    reply = site.post(selection("root:old-ci", "root:monitoring", "root:reverse_trust_ns1"))
     assert reply.status == 200
     text = reply.text()
     assert "2 tokens will be revoked" in text
@@ -365,12 +365,12 @@ def test_revoke_of_a_selection_revokes_verifies_and_records(site):
 
 
 def test_protected_token_is_never_revoked_even_when_posted(site):
-    reply = site.post(revoke_form("root:old-ci", "root:ns1-trust"))
+    reply = site.post(revoke_form("root:old-ci", "root:reverse_trust_ns1"))
     # The posted list differs from what may be revoked: nothing happens, a new preview shows.
     assert reply.status == 409
     assert "Nothing was revoked" in reply.text()
     assert site.revokes() == []
-    assert "ns1-trust" in site.server.token_names("root")
+    assert "reverse_trust_ns1" in site.server.token_names("root")
 
 
 @pytest.mark.parametrize("key", ["root:nope", "boss:old-ci", "ghost:old-ci"])
@@ -519,11 +519,11 @@ def test_policy_sweep_preview_and_revoke(site):
     assert preview.status == 200
     text = preview.text()
     # Default policy: expired. old-ci is revoked, the expired trust token kept.
-    assert "1 token will be revoked" in text and "ns1-trust" in text
+    assert "1 token will be revoked" in text and "reverse_trust_ns1" in text
     assert site.revokes() == []
     reply = site.post(revoke_form("root:old-ci", mode="policy"))
     assert reply.status == 200 and "1 token revoked" in reply.text()
-    assert "ns1-trust" in site.server.token_names("root")
+    assert "reverse_trust_ns1" in site.server.token_names("root")
 
 
 def test_policy_revoke_refuses_a_list_that_differs_from_the_policy(site):
@@ -723,7 +723,8 @@ def test_whm_chrome_is_used_with_its_placeholders_replaced(site):
     assert '<div id="whm-header">root <a href="{}/scripts/command">'.format(TOKEN) in body
     assert '<footer id="whm-footer"><a href="{}/x">'.format(TOKEN) in body
     assert "0000000000" not in body
-    assert "content-security-policy" not in reply.headers
+    # WHM's chrome brings inline scripts: only the framing rule, no script policy.
+    assert reply.headers["content-security-policy"] == "frame-ancestors 'self'"
     assert "ts-topbar" not in body
 
 
@@ -829,7 +830,7 @@ def test_overview_is_paged_and_pages_keep_the_filters(site, monkeypatch):
     assert "Page 1 of 2" in first.text()
     assert 'href="index.cgi?sort=name&amp;p=2"' in first.body
     second = site.get("sort=name&p=2")
-    assert _names(second) == ["old-ci"] and "ns1-trust" in second.body
+    assert _names(second) == ["old-ci"] and "reverse_trust_ns1" in second.body
     assert "monitoring" not in second.body
     # A page past the end shows the last page.
     assert _names(site.get("sort=name&p=9")) == ["old-ci"]
@@ -842,3 +843,67 @@ def test_audit_shows_when_each_revoked_token_was_last_used(site):
     site.post(revoke_form("root:old-ci"))
     text = site.get("page=audit").text()
     assert "Last used" in text and "2026-11-20 10:01 UTC from 198.51.100.9" in text
+
+
+# -- framing, the session token on error pages, the state directory -------------------------
+
+
+def every_kind_of_response(site):
+    write_chrome(site, "<html><body>cpuser00000000000")
+    yield "page in WHM's chrome", site.get()
+    yield "error page", site.get("page=nope")
+    yield "refused request", site.get(user="nobody-at-all")
+    yield "asset", site.get("asset=style.css")
+    yield "download", site.get("page=audit&format=jsonl")
+    yield "head", site.send(site.env("HEAD"), b"")
+    yield "form answer", site.post([("action", "drop-tables")])
+    os.remove(str(site.root / "var/cpanel/caches/_generated_footer_files/footer.html"))
+    yield "fallback layout", site.get()
+
+
+def test_every_response_forbids_framing_by_other_sites(site):
+    for kind, reply in every_kind_of_response(site):
+        assert reply.headers.get("x-frame-options") == "SAMEORIGIN", kind
+        assert "frame-ancestors 'self'" in reply.headers.get("content-security-policy", ""), kind
+
+
+@pytest.mark.parametrize("token", [
+    '/cpsess0123456789"><script>alert(1)</script>',
+    "/cpsess0123456789/../../evil",
+    "/cpsess12345",
+    "/cpsessABCDEFGHIJ",
+])
+def test_an_invalid_session_token_never_reaches_whms_header(site, token):
+    write_chrome(site, '<html><body><a href="/cpsess0000000000/scripts/command">Home</a>')
+    reply = site.get(cp_security_token=token)
+    assert reply.status == 403
+    assert "<script>alert(1)" not in reply.body and "evil" not in reply.body
+    assert "/scripts/command" not in reply.body  # the fallback layout, not WHM's header
+    assert "ts-breadcrumb" in reply.body
+
+
+def test_a_missing_state_dir_is_created_private_whatever_the_umask(site):
+    old = os.umask(0o022)
+    try:
+        assert site.get().status == 200
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(str(site.state)).st_mode) == 0o700
+
+
+def test_a_state_dir_others_can_write_is_refused_and_named(site):
+    site.get()
+    os.chmod(str(site.state), 0o777)
+    reply = site.get()
+    assert reply.status == 500
+    assert "refusing to use {}".format(site.state) in reply.text()
+    assert "writable by group or others" in reply.text()
+
+
+def test_a_csrf_secret_someone_else_owns_is_refused(site):
+    site.get()
+    secret = os.path.join(str(site.state), security.SECRET_NAME)
+    os.chown(secret, 65534, 65534)  # as if a local user had planted the key
+    reply = site.get()
+    assert reply.status == 500 and "owned by uid 65534, not by root" in reply.text()
+    assert "refusing to use {}".format(secret) in reply.text()

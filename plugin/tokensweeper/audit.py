@@ -11,7 +11,7 @@ import json
 import os
 import time
 
-from . import paths
+from . import paths, statefiles
 
 
 class AuditError(Exception):
@@ -42,10 +42,12 @@ def write(record, path=None):
     path = path or paths.audit_log()
     line = (json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n").encode("utf-8")
     try:
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        # O_NOFOLLOW, owner and mode checked: never a file others could have planted.
+        fd = statefiles.open_file(path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
     except OSError as error:
         raise AuditError("cannot write the audit log %s: %s" % (path, error.strerror or error))
+    except statefiles.UntrustedState as error:
+        raise AuditError("cannot write the audit log: %s" % error)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         os.fchmod(fd, 0o600)
@@ -94,7 +96,7 @@ def read(path=None, since=None):
     path = path or paths.audit_log()
     records, damaged = [], 0
     try:
-        handle = open(path, "rb")
+        handle = os.fdopen(statefiles.open_file(path, os.O_RDONLY), "rb")
     except FileNotFoundError:
         return records, damaged
     with handle:

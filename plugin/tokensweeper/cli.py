@@ -24,6 +24,7 @@ from .policy import (
     plan_for_names,
     state_of,
 )
+from .statefiles import UntrustedState
 from .sweep import ENFORCE, build_plan, execute
 from .tokens import NAME_RE
 from .whmapi import Client, WhmapiError
@@ -676,7 +677,7 @@ def main(argv=None):
     except clock.ClockError as error:
         print("tokensweeper: %s" % error, file=sys.stderr)
         return USAGE
-    except (WhmapiError, LockBusy, audit.AuditError) as error:
+    except (WhmapiError, LockBusy, audit.AuditError, UntrustedState) as error:
         print("tokensweeper: %s" % error, file=sys.stderr)
         return FAILURE
     except KeyboardInterrupt:

@@ -265,6 +265,7 @@ def act(event, account):
     from . import audit, clock, config
     from .lock import LockBusy
     from .owners import valid_owner
+    from .statefiles import UntrustedState
     from .tokens import TokenDataError
     from .whmapi import WhmapiError
 
@@ -294,7 +295,7 @@ def act(event, account):
         note(event, account, now, cfg.mode, "hook-skipped",
              "%s was not applied: %s" % (action, error))
         return "%s: skipped, another sweep is running; nothing done" % label
-    except (WhmapiError, TokenDataError, audit.AuditError) as error:
+    except (WhmapiError, TokenDataError, audit.AuditError, UntrustedState) as error:
         log("%s failed: %s" % (action, error))
         note(event, account, now, cfg.mode, "hook-error", "%s failed: %s" % (action, error))
         return "%s: %s failed (details in cPanel's error_log)" % (label, action)

@@ -10,6 +10,8 @@ import errno
 import fcntl
 import os
 
+from . import statefiles
+
 
 class LockBusy(Exception):
     def __init__(self, path, holder):
@@ -29,8 +31,8 @@ class SweepLock(object):
         return self.fd is not None
 
     def acquire(self):
-        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        # Never through a link planted in the state dir: the pid is written over the file.
+        fd = statefiles.open_file(self.path, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:

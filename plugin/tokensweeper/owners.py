@@ -11,7 +11,7 @@ import json
 import os
 import re
 
-from . import paths, tokenfiles
+from . import paths, statefiles, tokenfiles
 from .resellers import owner_acls, read_resellers
 from .tokens import TokenDataError, parse_token_list
 from .whmapi import WhmapiError
@@ -123,6 +123,25 @@ def _identity(path):
     return [st.st_ino, st.st_size, st.st_mtime_ns]
 
 
+def _plausible(key, entry):
+    """Whether a remembered answer could be true. A key of a file that does not exist
+    matches every owner without one, so such an entry may only say "no tokens" (there is no
+    token file); anything else in it would add rows cPanel never listed."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("key"), list):
+        return False
+    identity, data = entry["key"], entry.get("data")
+    if identity == ABSENT:
+        if key == RESELLERS:
+            return False
+        return isinstance(data, dict) and not data.get("tokens")
+    if len(identity) != 3 or not all(type(part) is int for part in identity):
+        return False
+    if key == RESELLERS:
+        return isinstance(data, list) and all(
+            isinstance(name, str) and valid_owner(name) for name in data)
+    return isinstance(data, dict) and valid_owner(key)
+
+
 class CachedListings(object):
     """A client for read-only views that remembers each owner's api_token_list answer.
 
@@ -181,17 +200,11 @@ class CachedListings(object):
         """Remember this run's answers (only owners seen now). Failing to write is harmless."""
         if self._used == self._entries:
             return
-        temporary = "%s.%d.tmp" % (self.path, os.getpid())
         try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                json.dump(self._used, handle, separators=(",", ":"))
-            os.rename(temporary, self.path)
+            statefiles.write_atomically(
+                self.path, json.dumps(self._used, separators=(",", ":")).encode("utf-8"))
         except OSError:
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
+            pass
 
     def _key(self, owner):
         if not os.path.isdir(self.token_dir):
@@ -205,8 +218,9 @@ class CachedListings(object):
 
     def _load(self):
         try:
-            with open(self.path) as handle:
-                entries = json.load(handle)
+            entries = json.loads(statefiles.read_bytes(self.path).decode("utf-8"))
         except (OSError, ValueError):
             return {}
-        return entries if isinstance(entries, dict) else {}
+        if not isinstance(entries, dict):
+            return {}
+        return {key: entry for key, entry in entries.items() if _plausible(key, entry)}

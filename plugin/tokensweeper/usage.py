@@ -40,6 +40,8 @@ import stat
 import sys
 import time
 
+from tokensweeper import statefiles
+
 DAY = 86400
 LOG_DIR = ("usr", "local", "cpanel", "logs")
 ACTIVE_NAME = "api_tokens_log"
@@ -836,8 +838,7 @@ def _merge(states):
 def _read_cache(cache_path, log_dir):
     """(cached file states by (dev, inode), the raw entries); ({}, None) without a usable cache."""
     try:
-        with open(cache_path, "r") as f:
-            data = json.load(f)
+        data = json.loads(statefiles.read_bytes(cache_path).decode("utf-8"))
     except (OSError, ValueError):
         return {}, None
     if not isinstance(data, dict):
@@ -853,30 +854,31 @@ def _read_cache(cache_path, log_dir):
             state = _FileState.from_json(entry)
         except (KeyError, TypeError, ValueError):
             continue  # one damaged entry costs a re-read of that file, nothing more
+        if not _plausible(state):
+            continue  # never trusted: that file is read again
         states[state.identity()] = state
     return states, entries
+
+
+def _plausible(state):
+    """Whether a cache entry could describe a real file. An entry whose fingerprint is
+    empty would match ANY file at that inode (and skip its content), so it is ignored, as
+    is one that claims more than the file held: a cache is a shortcut, never evidence."""
+    return (
+        state.head_len == min(state.size, HEAD_SIZE) and state.head_len > 0
+        and re.match(r"^[0-9a-f]{64}\Z", state.head_sha) is not None
+        and 0 <= state.offset <= state.size
+        and (state.codec == "plain" or state.offset == 0)
+        and state.lines >= 0 and 0 <= state.malformed <= state.lines
+        and all(uses > 0 for _, _, uses in state.tokens.values())
+    )
 
 
 def _write_cache(cache_path, log_dir, entries):
     """Replace the cache atomically (0600); silently do without when it cannot be written."""
     data = {"version": CACHE_VERSION, "log_dir": log_dir, "files": entries}
-    directory = os.path.dirname(cache_path)
-    tmp = None
     try:
-        if not os.path.isdir(directory):
-            os.makedirs(directory, 0o700)
-        import tempfile
-
-        fd, tmp = tempfile.mkstemp(prefix=".usage-cache.", dir=directory)  # created 0600
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, separators=(",", ":"))
-        os.replace(tmp, cache_path)
-        tmp = None
+        statefiles.write_atomically(
+            cache_path, json.dumps(data, separators=(",", ":")).encode("utf-8"))
     except OSError:
         pass
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass

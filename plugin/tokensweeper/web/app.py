@@ -10,6 +10,7 @@ import os
 import sys
 
 from tokensweeper import clock
+from tokensweeper.statefiles import UntrustedState
 
 from . import render, security
 from .request import HttpError, parse_request
@@ -22,6 +23,9 @@ def handle(env, stream, now=None):
         return _dispatch(env, stream, now)
     except HttpError as error:
         return render.error_page(env, error.status, error.title, error.message)
+    except UntrustedState as error:
+        return render.error_page(env, 500, "State directory refused",
+                                 "Token Sweeper stopped before using it: {}".format(error))
     except Exception:  # noqa: BLE001 - the admin gets a page, cpsrvd's error_log the details
         import traceback  # only on this rare path: every page load would pay ~3 ms
 

@@ -55,6 +55,8 @@ def load_chrome(user, security_token, title, html_escape):
                                     "footer.html"))
     except (IOError, OSError, ValueError):
         return None
+    # The caller passes only a valid token (/cpsess + 10 digits); escaped all the same.
+    security_token = str(html_escape(security_token))
     header = (header.replace(PLACEHOLDER_TOKEN, security_token)
               .replace(PLACEHOLDER_USER, str(html_escape(user)))
               .replace(PLACEHOLDER_TITLE, str(html_escape(title)))

@@ -4,11 +4,12 @@ Autoescaping is on for every template: owner and token names come from
 whmapi1 and the audit log and are treated as hostile.
 """
 
+import io
 import os
 
-from tokensweeper import __version__, paths
+from tokensweeper import __version__, paths, statefiles
 
-from . import chrome, formats, icons, pagecache
+from . import chrome, formats, icons, pagecache, security
 from .response import HTML, Response
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -47,21 +48,51 @@ def _bytecode_cache():
     time. Without a usable state dir, templates are simply compiled each time."""
     directory = paths.state_path("template-cache")
     try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        private = all(_private(path) for path in (paths.state_dir(), directory))
-    except OSError:
+        statefiles.ensure_dir(paths.state_dir())
+        statefiles.ensure_dir(directory)
+    except (OSError, statefiles.UntrustedState):
         return None
-    # Compiled templates are code run as root: never load them from where others can write.
-    if not private:
-        return None
+    return _state_bytecode_cache_class()(directory)
+
+
+_CACHE_CLASS = []
+
+
+def _state_bytecode_cache_class():
+    """Made on first use: Jinja2 is imported only when a page is really rendered."""
+    if _CACHE_CLASS:
+        return _CACHE_CLASS[0]
     import jinja2
 
-    return jinja2.FileSystemBytecodeCache(directory)
+    class StateBytecodeCache(jinja2.BytecodeCache):
+        """Jinja2's compiled templates, kept only as statefiles allows: they are code run
+        as root, so one that others could have written (or a link) is never loaded; it is
+        compiled again instead."""
 
+        def __init__(self, directory):
+            self.directory = directory
 
-def _private(path):
-    info = os.stat(path)
-    return info.st_uid == os.getuid() and not info.st_mode & 0o022
+        def _path(self, bucket):
+            return os.path.join(self.directory, "__jinja2_%s.cache" % bucket.key)
+
+        def load_bytecode(self, bucket):
+            try:
+                fd = statefiles.open_file(self._path(bucket), os.O_RDONLY)
+            except (OSError, statefiles.UntrustedState):
+                return
+            with os.fdopen(fd, "rb") as handle:
+                bucket.load_bytecode(handle)
+
+        def dump_bytecode(self, bucket):
+            buffer = io.BytesIO()
+            bucket.write_bytecode(buffer)
+            try:
+                statefiles.write_atomically(self._path(bucket), buffer.getvalue())
+            except (OSError, statefiles.UntrustedState):
+                pass
+
+    _CACHE_CLASS.append(StateBytecodeCache)
+    return StateBytecodeCache
 
 
 def escape(text):
@@ -83,11 +114,14 @@ def page(env, template, title, status=200, nav=None, nonce="", remember=False, *
     user = env.get("REMOTE_USER", "")
     token = env.get("cp_security_token", "")
     whm = None
-    if token.startswith("/cpsess") and user:
+    # The one rule for the session token (security.valid_security_token), on error pages
+    # too: anything else never reaches WHM's header, which links with it.
+    valid_token = security.valid_security_token(token)
+    if valid_token and user:
         whm = chrome.load_chrome(user, token, "API Token Sweeper", escape)
     values = dict(context, title=title, nav=nav, nonce=nonce, user=user, chrome=whm,
                   asset_url=asset_url)
-    session = token if token.startswith("/cpsess") else ""
+    session = token if valid_token else ""
     page_key = pagecache.key(template, values, session) if remember else None
     body = pagecache.lookup(page_key, session)
     if body is None:

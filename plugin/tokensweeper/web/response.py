@@ -9,13 +9,18 @@ REASONS = {
 
 HTML = "text/html; charset=utf-8"
 
-# Headers every page sends: nothing here may be cached by a browser or proxy
-# (it lists credentials' metadata), sniffed into another type or leak the
-# /cpsess… URL through a Referer to another site.
+# Headers every response sends: nothing here may be cached by a browser or
+# proxy (it lists credentials' metadata), sniffed into another type, leak the
+# /cpsess… URL through a Referer to another site, or be framed by another site
+# (clickjacking a Revoke button). A response may give its own Content-Security-
+# Policy (the fallback layout's strict one); each of those says frame-ancestors too.
+FRAME_ANCESTORS = "frame-ancestors 'self'"
 BASE_HEADERS = (
     ("Cache-Control", "no-store"),
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "SAMEORIGIN"),
+    ("Content-Security-Policy", FRAME_ANCESTORS),
 )
 
 

@@ -4,13 +4,12 @@ The CGI runs as root whoever is logged in, so cPanel's advice applies: check
 privileges in code, not only through AppConfig's `acls=`.
 """
 
-import errno
 import hashlib
 import hmac
 import os
 import re
 
-from tokensweeper import paths
+from tokensweeper import paths, statefiles
 from tokensweeper.resellers import reseller_acls
 
 SECRET_NAME = "csrf.secret"
@@ -68,52 +67,29 @@ def valid_security_token(token):
     return bool(SECURITY_TOKEN_RE.match(token or ""))
 
 
-def _ensure_state_dir():
-    directory = paths.state_dir()
-    try:
-        os.makedirs(directory, 0o700)
-    except OSError as err:
-        if err.errno != errno.EEXIST:
-            raise
-
-
 def load_secret():
-    """The CSRF key: 32 random bytes kept 0600 in the state directory."""
-    _ensure_state_dir()
+    """The CSRF key: 32 random bytes kept 0600 in the state directory.
+
+    Made once, whole (statefiles.create_once): created in place, a concurrent first
+    request could read it still empty, and a failed write would leave an empty secret
+    that breaks every later request. Read only while root alone could have written it
+    (statefiles): otherwise a local user could choose the key and forge forms.
+    """
     path = paths.state_path(SECRET_NAME)
-    if not os.path.exists(path):
-        _create_secret(path)
-    # Tighten a secret someone copied around with looser permissions.
-    if os.stat(path).st_mode & 0o077:
-        os.chmod(path, 0o600)
-    with open(path) as handle:
-        secret = handle.read().strip()
+    try:
+        fd = statefiles.open_file(path, os.O_RDONLY)
+    except FileNotFoundError:
+        statefiles.create_once(path, os.urandom(32).hex().encode("ascii"))
+        fd = statefiles.open_file(path, os.O_RDONLY)
+    with os.fdopen(fd, "rb") as handle:
+        # Tighten a secret someone copied around with looser permissions.
+        if os.fstat(handle.fileno()).st_mode & 0o077:
+            os.fchmod(handle.fileno(), 0o600)
+        secret = handle.read(4096).strip()
     if len(secret) < 32:
         raise RuntimeError(
             "The CSRF secret {} is damaged; delete it to make a new one.".format(path))
-    return secret.encode("ascii")
-
-
-def _create_secret(path):
-    """Write a new secret under a temporary name, then link it into place.
-
-    Created in place, a concurrent first request could read it still empty, and a
-    failed write would leave an empty secret that breaks every later request. The
-    link is atomic and refuses to replace a secret another request made first.
-    """
-    import tempfile  # once per server: not worth ~5 ms on every page load
-
-    fd, temporary = tempfile.mkstemp(prefix=".csrf.", dir=os.path.dirname(path))  # 0600
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(os.urandom(32).hex())
-        try:
-            os.link(temporary, path)
-        except OSError as err:
-            if err.errno != errno.EEXIST:
-                raise
-    finally:
-        os.unlink(temporary)
+    return secret
 
 
 def make_nonce(user, security_token, secret=None):
