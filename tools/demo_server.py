@@ -26,6 +26,9 @@ CGI = os.path.join(REPO, "plugin", "index.cgi")
 SECURITY_TOKEN = "/cpsess0000000001"
 CGI_PATH = SECURITY_TOKEN + "/cgi/tokensweeper/index.cgi"
 PASSED_VARIABLES = ("PATH", "LANG", "LC_ALL", "TZ", "PYTHONPATH")
+# The demo serves a root page to anyone who can reach the port, behind a fixed public
+# session token: it must never drive cPanel's real whmapi1.
+REAL_WHMAPI1 = "/usr/local/cpanel/bin/whmapi1"
 MAX_BODY = 8 * 1024 * 1024
 
 
@@ -258,6 +261,21 @@ def write_chrome(root):
     write(os.path.join(caches, "_generated_footer_files", "footer.html"), CHROME_FOOTER)
 
 
+def real_whmapi1_refusal():
+    """Why the demo must not start, or None: the whmapi1 the page would run (the
+    TOKENSWEEPER_WHMAPI1 named, else the plugin's default) is cPanel's real one."""
+    chosen = os.environ.get("TOKENSWEEPER_WHMAPI1") or REAL_WHMAPI1
+    same = os.path.normpath(chosen) == REAL_WHMAPI1
+    if not same and os.path.exists(REAL_WHMAPI1):
+        same = os.path.realpath(chosen) == os.path.realpath(REAL_WHMAPI1)
+    if not same:
+        return None
+    return ("refusing to start: the demo would run cPanel's real {} (TOKENSWEEPER_WHMAPI1={}) "
+            "as a root page open to every local user. Use --setup DIR for a fake server, or "
+            "name another whmapi1 in TOKENSWEEPER_WHMAPI1.".format(
+                REAL_WHMAPI1, os.environ.get("TOKENSWEEPER_WHMAPI1") or "(not set)"))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8087))
@@ -269,6 +287,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.setup:
         setup_demo(args.setup)
+    refusal = real_whmapi1_refusal()
+    if refusal:
+        print("demo_server: " + refusal, file=sys.stderr)
+        return 2
     Handler.user = args.user
     Handler.api_token_name = args.api_token_name
     Handler.python = args.python
