@@ -608,12 +608,16 @@ def test_realistic_seed(tmp_path):
     fake = seed.seed_realistic(FakeServer(str(tmp_path)), NOW)
     assert len(fake.resellers()) == 5
     root = fake.tokens("root")
-    assert {"billing-whmcs", "reverse_trust_ns2", "ns1-trust", "WP-Dashboard"} <= set(root)
+    assert {"billing-whmcs", "reverse_trust_ns2", "prospamfilter", "WP-Dashboard"} <= set(root)
     assert any(t["expires_at"] and t["expires_at"] < NOW for t in root.values())
     assert any(t["expires_at"] and NOW < t["expires_at"] < NOW + 7 * DAY for t in root.values())
     assert any(t["whitelist_ips"] for t in root.values())
-    assert root["ns1-trust"]["acls"]["clustering"] == 1
-    assert root["ns1-trust"]["acls"]["all"] == 0
+    assert root["reverse_trust_ns2"]["acls"]["clustering"] == 1
+    assert root["reverse_trust_ns2"]["acls"]["all"] == 0
+    assert root["prospamfilter"]["acls"]["all"] == 1
+    transfer = [name for name in root if name.startswith("transfer-")]
+    assert [int(name.split("-")[1]) for name in transfer] == [
+        root[name]["create_time"] for name in transfer]  # named after its creation time
     listed = api(fake, "--user=hostpro", "api_token_list")["data"]["tokens"]
     assert "billing-whmcs" in listed
     again = seed.seed_realistic(FakeServer(str(tmp_path / "again")), NOW)

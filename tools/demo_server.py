@@ -179,6 +179,7 @@ def setup_demo(directory, now=None):
     if root == defaults["TOKENSWEEPER_CPANEL_ROOT"]:
         server.write_resellers_file(root)  # the seed's real ACL lists, kept up to date
         write_chrome(root)
+        write_connected_apps(root)
         write_usage_log(root, server, now)
         server.write_token_files(root)
     return server
@@ -188,6 +189,12 @@ def write(path, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(text)
+
+
+def write_connected_apps(root):
+    """Root's Connected Applications file, as cPanel keeps it: a linked app uses a token."""
+    write(os.path.join(root, "root", "conn-apps.json"),
+          '{"grafana-cloud": {"token_name": "grafana-readonly", "public_key": "/root/.ssh/gc.pub"}}')
 
 
 def write_usage_log(root, server, now):

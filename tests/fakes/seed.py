@@ -73,7 +73,8 @@ def root_tokens(now):
         ("backup-jetbackup", now - 400 * DAY, now + 5 * DAY, BACKUP, None),
         (f"transfer-{now - 30 * DAY}", now - 30 * DAY, now - 28 * DAY, "all", None),
         ("reverse_trust_ns2", now - 4 * YEAR, None, CLUSTERING, ["192.0.2.53"]),
-        ("ns1-trust", now - 4 * YEAR - 10 * DAY, None, CLUSTERING, None),
+        # SpamExperts' own token (cpanel-facts.md): root's only, full access.
+        ("prospamfilter", now - 4 * YEAR - 10 * DAY, None, "all", None),
         ("WP-Dashboard", now - 200 * DAY, None, "all", None),
         ("ci-deploy", now - 120 * DAY, now - 10 * DAY, DEPLOY, ["192.0.2.0/24"]),
         ("old-migration-2023", now - 2 * YEAR - 200 * DAY, now - 2 * YEAR, "all", None),
@@ -116,7 +117,8 @@ def reseller_tokens(reseller, now):
 def seed_realistic(server, now):
     """Root + 5 resellers with accounts and a realistic mix of tokens:
     expired, expiring within days, years old, never expiring, full access,
-    narrow ACLs, IP-limited, and cPanel's own (trust, transfer, dashboard)."""
+    narrow ACLs, IP-limited, and the exact shapes cPanel and vendors give their own
+    (reverse_trust_<id>, transfer-<creation epoch>, WP-Dashboard, prospamfilter)."""
     now = int(now)
     with server.batch():
         server.set_now(now)
