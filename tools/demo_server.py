@@ -194,7 +194,7 @@ def write(path, text):
 def write_connected_apps(root):
     """Root's Connected Applications file, as cPanel keeps it: a linked app uses a token."""
     write(os.path.join(root, "root", "conn-apps.json"),
-          '{"grafana-cloud": {"token_name": "grafana-readonly", "public_key": "/root/.ssh/gc.pub"}}')
+          '{"grafana-cloud": {"token_name": "grafana-readonly", "public_key": "/root/gc.pub"}}')
 
 
 def write_usage_log(root, server, now):
