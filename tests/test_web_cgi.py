@@ -907,3 +907,26 @@ def test_a_csrf_secret_someone_else_owns_is_refused(site):
     reply = site.get()
     assert reply.status == 500 and "owned by uid 65534, not by root" in reply.text()
     assert "refusing to use {}".format(secret) in reply.text()
+
+
+def test_the_overview_says_which_rule_protects_a_token(site):
+    site.token("helper", "reverse_trust_me", age=900, expires=-5)  # helper cannot cluster
+    site.token("boss", "linked", age=900, expires=-5)
+    site.write("var/cpanel/reseller-data/boss/conn-apps.json",
+               '{"cp-cloud": {"token_name": "linked"}}')
+    reply = site.get()
+    assert ("protected: DNS cluster trust token (built-in rule reverse_trust_&lt;id&gt;)"
+            in reply.body)
+    assert "protected: used by connected application cp-cloud" in reply.body
+    # A reseller's lookalike name is no protection: it can be selected like any token.
+    assert "Select token reverse_trust_me of helper" in reply.body
+    assert "Select token linked of boss" not in reply.body
+
+
+def test_a_broken_connected_applications_file_is_shown_as_a_warning(site):
+    site.write("root/conn-apps.json", "[1, 2")
+    reply = site.get()
+    assert reply.status == 200
+    text = reply.text()
+    assert "the Connected Applications file" in text and "is kept as protected" in text
+    assert "Select token old-ci of root" not in reply.body  # root's tokens are all kept meanwhile
