@@ -52,6 +52,7 @@ class Config(object):
         self.values = values
         self.source = source
         self.from_file = from_file
+        self._protection = None
 
     def __getattr__(self, key):
         try:
@@ -79,13 +80,16 @@ class Config(object):
         """The configured protection, with what the server says: the tokens connected
         applications use (their files under cPanel's root) and which resellers may have
         cPanel's own DNS cluster tokens (the resellers file)."""
-        from . import connapps
-        from .resellers import read_resellers
+        if self._protection is None:  # read once per loaded config (one request or command)
+            from . import connapps
+            from .resellers import read_resellers
 
-        apps = connapps.load()
-        return Protection(self.values["protect"]["builtin"], self.values["protect"]["names"],
-                          connected=apps.tokens, reseller_acls=read_resellers(),
-                          problems=apps.problems, unreadable=apps.unreadable)
+            apps = connapps.load()
+            self._protection = Protection(
+                self.values["protect"]["builtin"], self.values["protect"]["names"],
+                connected=apps.tokens, reseller_acls=read_resellers(), problems=apps.problems,
+                unreadable=apps.unreadable)
+        return self._protection
 
     def to_dict(self):
         return copy.deepcopy(self.values)
