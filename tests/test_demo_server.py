@@ -3,10 +3,15 @@ refuse to drive cPanel's real whmapi1 (issue 12, item 6), whether by default or 
 
 import importlib.util
 import os
+import sys
 
 import pytest
 
 from tests.helpers import REPO
+
+if sys.version_info < (3, 7):
+    # A development tool (http.server.ThreadingHTTPServer): never run on cPanel's Pythons.
+    pytest.skip("tools/demo_server.py needs Python 3.7 or later", allow_module_level=True)
 
 REAL = "/usr/local/cpanel/bin/whmapi1"
 KEYS = ("TOKENSWEEPER_WHMAPI1", "TOKENSWEEPER_FAKE_STATE", "TOKENSWEEPER_FAKE_LOG",
