@@ -646,6 +646,9 @@ def test_scheduled_run_refuses_only_the_owners_over_the_cap(cli, server):
     assert outcome["event"] == "outcome" and "refused alice (2 tokens)" in outcome["refused"]
     assert {(t["owner"], t["name"]) for t in outcome["tokens"] if t["action"] == "refused"} == (
         EXPIRED - {("root", "root-expired")})
+    # The audit command shows both what went and what the cap held back.
+    row = cli("audit").out.splitlines()[-1]
+    assert "6 refused, 1 revoked; over the cap: max_revoke_per_run is 1" in row
 
 
 def test_a_scheduled_preview_over_the_cap_says_so(cli, server):

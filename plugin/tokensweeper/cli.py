@@ -532,7 +532,9 @@ def cmd_audit(args):
     for record in records:
         summary = ", ".join("%d %s" % (n, a) for a, n in _action_counts(record)) or "-"
         if record.get("refused"):
-            summary = "refused: " + record["refused"]
+            # A run may have swept some owners and held others back: say both.
+            summary = record["refused"] if summary == "-" else "%s; %s" % (
+                summary, record["refused"])
         if record.get("run_id") in interrupted:
             summary = "INTERRUPTED (no outcome): " + summary
         rows.append(
