@@ -552,6 +552,9 @@ def test_settings_show_effective_config_and_source(site):
     site.config.write_text("policy:\n  older_than_days: 90\nprotect:\n  names: [keep-*]\n")
     text = site.get("page=settings").text()
     assert str(site.config) in text and "90 days" in text and "keep-*" in text
+    # The built-in rules as they are, never the invented *-trust glob.
+    assert "reverse_trust_&lt;id&gt;, transfer-&lt;creation epoch&gt;" in text
+    assert "*-trust" not in text and "conn-apps.json" in text
 
 
 # -- audit ----------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from tokensweeper import config as config_module
 from tokensweeper.lock import LockBusy, SweepLock
 from tokensweeper.owners import CachedListings, find_owners, take_inventory, valid_owner
 from tokensweeper.policy import (
+    BUILTIN_RULES,
     GONE,
     KEEP,
     PROTECTED,
@@ -174,7 +175,8 @@ def settings(ctx):
     return ctx.page("settings.html", "Settings", "settings", cfg=cfg, error=error,
                     usage=usage, now=ctx.now, config_path=paths.config_file(),
                     state_dir=paths.state_dir(), whmapi1=paths.whmapi1(),
-                    usage_log=paths.api_tokens_log())
+                    usage_log=paths.api_tokens_log(),
+                    builtin_rules=[rule.label for rule in BUILTIN_RULES])
 
 
 # -- audit -----------------------------------------------------------------------------
