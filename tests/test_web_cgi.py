@@ -875,6 +875,7 @@ def test_every_response_forbids_framing_by_other_sites(site):
     "/cpsess0123456789/../../evil",
     "/cpsess12345",
     "/cpsessABCDEFGHIJ",
+    "/cpsess0123456789\n",
 ])
 def test_an_invalid_session_token_never_reaches_whms_header(site, token):
     write_chrome(site, '<html><body><a href="/cpsess0000000000/scripts/command">Home</a>')

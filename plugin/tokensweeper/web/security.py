@@ -13,7 +13,8 @@ from tokensweeper import paths, statefiles
 from tokensweeper.resellers import reseller_acls
 
 SECRET_NAME = "csrf.secret"
-SECURITY_TOKEN_RE = re.compile(r"^/cpsess[0-9]{10}$")
+# \Z, not $: "$" also matches before a trailing newline.
+SECURITY_TOKEN_RE = re.compile(r"^/cpsess[0-9]{10}\Z")
 
 
 class Access(object):
