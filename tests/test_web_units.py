@@ -2,6 +2,7 @@
 the resellers file, request parsing. Runs on every Python of the matrix."""
 
 import io
+import os
 
 import pytest
 
@@ -127,3 +128,34 @@ def test_compiled_templates_are_never_loaded_from_a_directory_others_can_write(t
     assert render._bytecode_cache() is not None
     state.chmod(0o777)
     assert render._bytecode_cache() is None
+
+
+def test_a_compiled_template_someone_else_planted_is_never_run(tmp_path, monkeypatch):
+    """Compiled templates are code run as root: one that is not root's alone (here a file
+    owned by nobody in the cache) is compiled again from its source, never loaded."""
+    import jinja2
+    from jinja2.bccache import Bucket
+
+    from tokensweeper.web import render
+    state = tmp_path / "state"
+    monkeypatch.setenv("TOKENSWEEPER_STATE_DIR", str(state))
+    cache = render._bytecode_cache()
+
+    def environment():
+        return jinja2.Environment(loader=jinja2.DictLoader({"page.html": "genuine"}),
+                                  autoescape=True, bytecode_cache=cache)
+
+    assert environment().get_template("page.html").render() == "genuine"
+    (planted,) = list((state / "template-cache").iterdir())
+    # The same key and source checksum, but other code: what an attacker would write.
+    env = environment()
+    source = env.loader.get_source(env, "page.html")[0]
+    bucket = Bucket(env, cache.get_cache_key("page.html"), cache.get_source_checksum(source))
+    bucket.code = env.compile("PWNED", "page.html")
+    with open(str(planted), "wb") as handle:
+        bucket.write_bytecode(handle)
+    assert environment().get_template("page.html").render() == "PWNED"  # root's file: used
+    with open(str(planted), "wb") as handle:
+        bucket.write_bytecode(handle)
+    os.chown(str(planted), 65534, 65534)
+    assert environment().get_template("page.html").render() == "genuine"
