@@ -275,7 +275,7 @@ def test_on_an_accounts_own_event_a_name_does_not_shield_its_tokens():
                             reseller_acls={"res1": ["all"]}).for_account_event()
     tokens = [tok(n, owner="res1") for n in ("WP-Dashboard", "reverse_trust_x", "cloud",
                                                "keep-me", "plain")]
-    plan = make_plan(tokens, None, Selectors(owners=["res1"]), protection, NOW)
+    plan = make_plan(tokens, None, Selectors(every_token=True, owners=["res1"]), protection, NOW)
     assert decisions(plan) == {
         ("res1", "WP-Dashboard"): REVOKE, ("res1", "reverse_trust_x"): REVOKE,
         ("res1", "cloud"): REVOKE, ("res1", "keep-me"): PROTECTED, ("res1", "plain"): REVOKE}
