@@ -614,7 +614,7 @@ def test_realistic_seed(tmp_path):
     assert any(t["whitelist_ips"] for t in root.values())
     assert root["reverse_trust_ns2"]["acls"]["clustering"] == 1
     assert root["reverse_trust_ns2"]["acls"]["all"] == 0
-    assert root["prospamfilter"]["acls"]["all"] == 1
+    assert root["prospamfilter"]["acls"] is None  # full access: no ACL list, as cPanel keeps it
     transfer = [name for name in root if name.startswith("transfer-")]
     assert [int(name.split("-")[1]) for name in transfer] == [
         root[name]["create_time"] for name in transfer]  # named after its creation time

@@ -119,18 +119,18 @@ def test_the_listing_cache_never_writes_through_a_link_at_a_guessable_name(
 
 def test_a_forged_listing_cache_entry_for_an_owner_without_a_token_file_is_ignored(
         state, tmp_path, monkeypatch):
-    server = new_server(tmp_path / "fake", resellers=["carol"])
+    server = new_server(tmp_path / "fake")
     server.apply_env(monkeypatch)
     token_dir = tmp_path / "tokens"
-    token_dir.mkdir()  # carol has no token file: her key reads "absent"
-    forged = {"carol": {"key": ["absent"], "data": {"tokens": {"forged": {
+    token_dir.mkdir()  # root has no token file: its key reads "absent"
+    forged = {"root": {"key": ["absent"], "data": {"tokens": {"forged": {
         "name": "forged", "create_time": NOW - DAY, "expires_at": None, "acls": {"all": 1},
         "whitelist_ips": None}}}}}
     (state / "listing-cache.json").write_text(json.dumps(forged))
     cache = CachedListings(Client(), path=str(state / "listing-cache.json"),
                            token_dir=str(token_dir))
-    assert not cache.remembers("carol")
-    assert cache.list_tokens("carol") == []  # asked whmapi1, which knows no such token
+    assert not cache.remembers("root")
+    assert cache.list_tokens("root") == []  # asked whmapi1, which knows no such token
     assert len(server.calls("api_token_list")) == 1
 
 

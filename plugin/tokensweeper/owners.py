@@ -130,11 +130,13 @@ def _plausible(key, entry):
     if not isinstance(entry, dict) or not isinstance(entry.get("key"), list):
         return False
     identity, data = entry["key"], entry.get("data")
-    if identity == ABSENT:
+    # A key is the file's identity (ABSENT, or inode, size, mtime), for a reseller followed
+    # by its line in the resellers file.
+    if identity[:1] == ABSENT:
         if key == RESELLERS:
             return False
         return isinstance(data, dict) and not data.get("tokens")
-    if len(identity) != 3 or not all(type(part) is int for part in identity):
+    if len(identity) < 3 or not all(type(part) is int for part in identity[:3]):
         return False
     if key == RESELLERS:
         return isinstance(data, list) and all(
