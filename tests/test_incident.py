@@ -191,6 +191,9 @@ def test_used_from_with_used_after_is_a_use_from_there_in_that_window(tmp_path):
     tokens = [tok("a", utc(2026, 10, 30)), tok("b", utc(2026, 10, 30))]
     plan = plan_of(tokens, facts, used_from=("203.0.113.0/24",), used_after=utc(2026, 11, 20))
     assert decisions(plan) == {"a": KEEP, "b": REVOKE}
+    # One sentence for the one use that matched, not a second one from used_after.
+    assert plan.reason_of(tokens[1]) == ("used from 203.0.113.8 (1 use, first 2026-11-26 "
+                                         "00:00 UTC, last 2026-11-26 00:00 UTC)")
 
 
 def test_no_usage_evidence_selects_nothing_and_says_so():

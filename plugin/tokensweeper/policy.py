@@ -486,7 +486,10 @@ def _created_before(token, selectors, _usage, _now):
 def _used_after(token, selectors, usage, _now):
     if usage is None:
         return None, "no usage evidence (no api_tokens_log to read)"
-    return usage.used_since(token, selectors.used_after)
+    matched, reason = usage.used_since(token, selectors.used_after)
+    if matched and selectors.used_from:
+        return True, ""  # used_from's reason already names the use in that window
+    return matched, reason
 
 
 def _used_from(token, selectors, usage, _now):
@@ -545,15 +548,16 @@ def judge(token, selectors, usage, now, criteria=None):
     if not passed:
         return False, filter_reason
     results = [CRITERION_TESTS[name](token, selectors, usage, now) for name in criteria]
-    hits = [reason for matched, reason in results if matched]
+    passed = [reason for matched, reason in results if matched]
+    hits = [reason for reason in passed if reason]  # an empty reason is said by another
     unknown = [reason for matched, reason in results if matched is None]
     misses = [reason for matched, reason in results if matched is not None and not matched]
     if selectors.combine == "all":
-        settled = len(hits) == len(results) or bool(misses)
+        settled = not unknown or bool(misses)
         selected = not misses and not unknown
     else:
-        settled = bool(hits) or not unknown
-        selected = bool(hits)
+        settled = bool(passed) or not unknown
+        selected = bool(passed)
     if not settled:
         return None, "NOT JUDGED, not selected: " + "; ".join(unknown)
     if not selected:
