@@ -665,8 +665,9 @@ def _opener(codec):
 
 
 _stamp_of = operator.itemgetter(0)
-_key_of = operator.itemgetter(2)
-_pair_of = operator.itemgetter(1, 2)
+_pair_of = operator.itemgetter(1)
+_key_of = operator.itemgetter(3)
+_PAIR_SEPARATOR = b", User: ['"
 _FAST = {}  # UTC offset -> (loose, strict) patterns
 
 
@@ -683,8 +684,8 @@ def _fast_patterns(offset):
     patterns = _FAST.get(offset)
     if patterns is None:
         shape = (br"\n\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) " + re.escape(offset) +
-                 br"\] info \[whostmgrd\] ([^,%s]*), User: "
-                 br"\['([^'%s]*'\], Token Name: \['[^'%s]*)'\]")
+                 br"\] info \[whostmgrd\] (([^,%s]*), User: "
+                 br"\['([^'%s]*'\], Token Name: \['[^'%s]*))'\]")
         patterns = (re.compile(shape % (b"", b"", b"")),
                     re.compile(shape % (b"\n", b"\n", b"\n")))
         _FAST[offset] = patterns
@@ -711,13 +712,13 @@ class _Scan:
         self.newest = None
         self.bytes_read = 0
         self._epochs = {}  # (b"YYYY-MM-DD HH:MM", b"+HHMM") -> UTC epoch of that minute
-        # The fast path's raw results: uses per user+token string, and each one's
-        # latest line (stamp, fields, key) among the lines written at self._offset.
-        self._uses = collections.Counter()
+        # The fast path's raw results: each user+token string's latest line (stamp,
+        # pair, fields, key) among the lines written at self._offset; and per pair
+        # (the Host/Status part with the user+token, one string): uses, first and
+        # last stamp. A token's uses are the sum of its pairs'.
         self._latest = {}
         self._offset = None
         self._newest_stamp = None
-        # Per (Host/Status part, user+token) pair: uses, and the first and last stamp.
         self._pair_uses = collections.Counter()
         self._pair_first = {}
         self._pair_last = {}
@@ -800,8 +801,9 @@ class _Scan:
             self._flush()
             self._offset = offset
         keys = list(map(_key_of, found))
-        self._uses.update(keys)
-        if ordered == stamps and (self._newest_stamp is None or stamps[0] >= self._newest_stamp):
+        in_sequence = ordered == stamps and (self._newest_stamp is None or
+                                             stamps[0] >= self._newest_stamp)
+        if in_sequence:
             # In time order, after everything before it: each token's last line is its latest.
             self._latest.update(zip(keys, found))
         else:
@@ -816,22 +818,30 @@ class _Scan:
                     latest[key] = line
         if self._newest_stamp is None or ordered[-1] > self._newest_stamp:
             self._newest_stamp = ordered[-1]
-        self._tally_pairs(found, stamps, ordered == stamps)
+        self._tally_pairs(found, stamps, in_sequence)
         self._span(oldest, newest)
         if len(self._pair_uses) > FLUSH_PAIRS:
             self._flush()  # decoding early changes no answer; it keeps memory bounded
         return True
 
-    def _tally_pairs(self, found, stamps, in_order):
-        """First and last stamp and uses per (Host/Status part, token): the addresses."""
+    def _tally_pairs(self, found, stamps, in_sequence):
+        """Uses and the first and last stamp per Host/Status part and token (one string,
+        which the pattern hands over ready-made): the addresses, and each token's uses."""
         pairs = list(map(_pair_of, found))
         self._pair_uses.update(pairs)
-        if not in_order:
-            order = sorted(range(len(found)), key=stamps.__getitem__)
-            pairs = list(map(pairs.__getitem__, order))
-            stamps = list(map(stamps.__getitem__, order))
-        # dict() keeps the last value of a repeated key: the latest, or (reversed) the first.
         first_seen, last_seen = self._pair_first, self._pair_last
+        if in_sequence:
+            # In time order after everything before it (the usual case): each pair's last
+            # line is its latest, and only pairs never seen get a first stamp. All in C.
+            last_seen.update(zip(pairs, stamps))
+            block_first = dict(zip(reversed(pairs), reversed(stamps)))
+            new = set(block_first).difference(first_seen)  # looked up in the dict, in C
+            first_seen.update(zip(new, map(block_first.__getitem__, new)))
+            return
+        order = sorted(range(len(found)), key=stamps.__getitem__)
+        pairs = list(map(pairs.__getitem__, order))
+        stamps = list(map(stamps.__getitem__, order))
+        # dict() keeps the last value of a repeated key: the latest, or (reversed) the first.
         for pair, stamp in dict(zip(reversed(pairs), reversed(stamps))).items():
             known = first_seen.get(pair)
             if known is None or stamp < known:
@@ -843,7 +853,7 @@ class _Scan:
 
     def _flush(self):
         """Decode the fast path's latest lines (one per token) into self.agg."""
-        for stamp, fields, key in self._latest.values():
+        for stamp, _, fields, key in self._latest.values():
             owner, _, name = key.partition(_KEY_SEPARATOR)
             ts = self._epoch_of(stamp, self._offset)
             if ts is None:
@@ -851,22 +861,19 @@ class _Scan:
                 continue
             host = _HOST_RE.match(fields)
             self._add(owner, name, ts, host.group(1) if host else None, 0)
-        for key, uses in self._uses.items():
+        for pair, uses in self._pair_uses.items():
+            fields, _, key = pair.partition(_PAIR_SEPARATOR)  # fields hold no comma
             owner, _, name = key.partition(_KEY_SEPARATOR)
             entry = self.agg.get((owner, name))
             if entry is not None:
                 entry[2] += uses
-        for pair, uses in self._pair_uses.items():
-            fields, key = pair
             first = self._epoch_of(self._pair_first[pair], self._offset)
             last = self._epoch_of(self._pair_last[pair], self._offset)
             if first is None or last is None:
                 continue  # an impossible date: not evidence of anything
-            owner, _, name = key.partition(_KEY_SEPARATOR)
             host = _HOST_RE.match(fields)
             _add_address(self.addr, (owner, name), host.group(1) if host else b"",
                          first, last, uses)
-        self._uses = collections.Counter()
         self._latest = {}
         self._newest_stamp = None
         self._pair_uses = collections.Counter()
