@@ -347,3 +347,27 @@ def test_the_demo_log_has_a_leak_the_runbook_finds(tmp_path):
     assert hits == {("root", "tmp-debug"), ("root", "softaculous-api"),
                     ("hostpro", "api-client")}
     assert json.loads(json.dumps(text)) == text
+
+
+@pytest.mark.parametrize("block", [512, 4096, 1 << 20])
+def test_every_address_reads_the_same_through_the_fast_path_and_line_by_line(
+        tmp_path, monkeypatch, block):
+    """Out-of-order lines, two offsets, address-less lines, more addresses than kept."""
+    monkeypatch.setattr(usage, "BLOCK_SIZE", block)
+    monkeypatch.setattr(usage, "ADDRESS_CAP", 8)
+    lines = []
+    for i in range(900):
+        ts = utc(2026, 11, 1) + i * 7 - (13 if i % 17 == 0 else 0)
+        ip = None if i % 5 == 0 else "2001:db8::%x" % (i % 23) if i % 2 else "10.0.%d.%d" % (
+            i % 3, i % 11)
+        lines.append(line(ts, "res%d" % (i % 3), "tok-%d" % (i % 7), ip,
+                          offset="+0200" if i > 600 else "+0000"))
+    fast = load(tmp_path / "fast", lines)
+    monkeypatch.setattr(usage._Scan, "_fast", lambda self, text, end, count: False)
+    exact = load(tmp_path / "exact", lines)
+    for user in ("res0", "res1", "res2"):
+        for i in range(7):
+            token = Tok(user, "tok-%d" % i, 0)
+            assert fast.seen_from(token) == exact.seen_from(token), (user, i)
+            assert fast.get(user, token.name) == exact.get(user, token.name)
+    assert len(fast.seen_from(Tok("res0", "tok-0", 0))[0]) == 8

@@ -991,9 +991,10 @@ def _add_address(table, key, ip, first, last, uses):
     known[2] += uses
 
 
-def _trim_addresses(entry, cap=ADDRESS_CAP):
-    """Keep the `cap` most recently used addresses; remember the latest use of the rest."""
+def _trim_addresses(entry):
+    """Keep the ADDRESS_CAP most recently used addresses; remember the latest use of the rest."""
     ips, dropped = entry
+    cap = ADDRESS_CAP
     if len(ips) <= cap:
         return
     ranked = sorted(ips.items(), key=lambda item: (item[1][1], item[0]), reverse=True)
