@@ -99,3 +99,24 @@ def test_a_confirmation_whose_selection_no_longer_holds_revokes_nothing(site):
     assert result.status == 409
     assert "Nothing was revoked" in result.text()
     assert site.revokes() == []
+
+
+def test_the_result_links_the_incident_report_in_text_and_json(site):
+    page = site.get(incident_query(used_from="203.0.113.0/24"))
+    form = re.search(r'class="ts-confirm".*?</form>', page.body, re.S).group(0)
+    fields = [(n, v) for n, v in re.findall(
+        r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form) if n != "nonce"]
+    result = site.post(fields)
+    link = re.search(r'href="(index.cgi\?page=report&amp;run=([^"&]+))"', result.body)
+    assert link, result.text()
+    run_id = link.group(2)
+    text = site.get("page=report&run=" + run_id)
+    assert text.status == 200 and text.headers["content-type"].startswith("text/plain")
+    assert "boss/billing" in text.body and "seen from: 203.0.113.77: 2 uses" in text.body
+    assert "whm:root" in text.body
+    doc = site.get("page=report&format=json&run=" + run_id)
+    import json
+
+    assert json.loads(doc.body)["tokens"][0]["outcome"] == "revoked"
+    assert site.get("page=report&run=20990101T000000Z-abcdef").status == 404
+    assert site.get("page=report&run=../etc").status == 400

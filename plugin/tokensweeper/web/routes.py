@@ -236,6 +236,33 @@ def audit_page(ctx):
                     audit_path=paths.audit_log())
 
 
+RUN_ID_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}\Z")
+
+
+def incident_report(ctx):
+    """One run as an incident record (`tokensweeper incident-report`), text or JSON."""
+    from tokensweeper import incident
+
+    run_id = ctx.request.arg("run")
+    fmt = _choice(ctx.request, "format", ("text", "json"), "text")
+    if not RUN_ID_RE.match(run_id):
+        raise bad_request("The run id must look like 20261130T004539Z-d13f26.")
+    records, _ = audit.read()
+    matching = [run for run in audit.runs(records) if run.run_id == run_id]
+    if not matching:
+        raise HttpError(404, "No such run", "The audit log has no run {}.".format(run_id))
+    document = incident.report_document(matching[0], ctx.now, "whm:" + ctx.user)
+    name = "tokensweeper-incident-{}.{}".format(run_id, "json" if fmt == "json" else "txt")
+    if fmt == "json":
+        body = json.dumps(document, indent=2, sort_keys=True) + "\n"
+        ctype = "application/json; charset=utf-8"
+    else:
+        body = incident.report_text(document) + "\n"
+        ctype = "text/plain; charset=utf-8"
+    return Response(200, body, ctype, [
+        ("Content-Disposition", 'attachment; filename="{}"'.format(name))])
+
+
 def audit_download():
     records, _ = audit.read()
     body = "".join(json.dumps(record, sort_keys=True) + "\n" for record in records)
@@ -387,6 +414,7 @@ GET_PAGES = {
     "audit": audit_page,
     "settings": settings,
     "incident": incident_page,
+    "report": incident_report,
 }
 
 POST_ACTIONS = {
