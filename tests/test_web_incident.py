@@ -61,6 +61,7 @@ def test_preview_shows_the_matching_evidence_and_what_could_not_be_judged(site):
 @pytest.mark.parametrize("query, words", [
     ({"created_after": "2026-11-24T09:30"}, "has no UTC offset"),
     ({"used_from": "203.0.113.7/24"}, "did you mean 203.0.113.0/24"),
+    ({"used_from": " ".join("198.51.100.%d" % i for i in range(51))}, "at most 50 networks"),
 ])
 def test_malformed_values_are_named_on_the_form(site, query, words):
     page = site.get(incident_query(**query))

@@ -37,7 +37,11 @@ class Form(object):
                 except ValueError as error:
                     self.errors.append("%s: %s" % (name.replace("_", " "), error))
         networks = []
-        for text in self.values["used_from"].replace(",", " ").split()[:MAX_NETWORKS]:
+        typed = self.values["used_from"].replace(",", " ").split()
+        if len(typed) > MAX_NETWORKS:
+            self.errors.append("used from: at most %d networks, got %d" % (MAX_NETWORKS,
+                                                                            len(typed)))
+        for text in typed[:MAX_NETWORKS]:
             try:
                 networks.append(incident.parse_network(text))
             except ValueError as error:
