@@ -1095,6 +1095,8 @@ def _plausible(state):
         and (state.codec == "plain" or state.offset == 0)
         and state.lines >= 0 and 0 <= state.malformed <= state.lines
         and all(uses > 0 for _, _, uses in state.tokens.values())
+        and all(uses > 0 and first <= last
+                for ips, _ in state.addresses.values() for first, last, uses in ips.values())
     )
 
 
