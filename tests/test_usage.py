@@ -339,6 +339,8 @@ def test_a_big_file_read_by_two_processes_gives_the_same_answer(root, state, mon
     for user in ("res0", "res1", "res2", "res3"):
         for i in range(13):
             assert two.get(user, "tok-%d" % i) == alone.get(user, "tok-%d" % i), (user, i)
+            token = Tok(user, "tok-%d" % i, 0)  # and each address's first and last use
+            assert two.seen_from(token) == alone.seen_from(token), (user, i)
     # Where reading stopped is cached exactly: only the finished line is read next time.
     write(root, "api_tokens_log", [writing[40:]], mode="a")
     after = load(root, state / "two")

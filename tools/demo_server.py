@@ -185,6 +185,22 @@ def setup_demo(directory, now=None):
     return server
 
 
+def demo_env(directory):
+    """Shell lines giving a shell the environment the demo's index.cgi runs with."""
+    import shlex
+
+    sys.path.insert(0, REPO)
+    from tests.fakes.fakeserver import FakeServer
+
+    directory = os.path.abspath(directory)
+    server = FakeServer(os.path.join(directory, "fake"))
+    values = dict(server.env, TOKENSWEEPER_STATE_DIR=os.path.join(directory, "state"),
+                  TOKENSWEEPER_CONFIG=os.path.join(directory, "config.yaml"),
+                  TOKENSWEEPER_CPANEL_ROOT=os.path.join(directory, "cpanel-root"),
+                  PATH=server.child_path())
+    return "\n".join("export {}={}".format(k, shlex.quote(v)) for k, v in sorted(values.items()))
+
+
 def write(path, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as handle:
@@ -291,7 +307,13 @@ def main(argv=None):
     parser.add_argument("--python",
                         help="run index.cgi with this interpreter (default: its shebang)")
     parser.add_argument("--setup", metavar="DIR", help="seed a fake server in DIR first")
+    parser.add_argument("--env", metavar="DIR",
+                        help="print the `export` lines that point bin/tokensweeper at the demo "
+                        "seeded in DIR (make demo: .demo), and exit")
     args = parser.parse_args(argv)
+    if args.env:
+        print(demo_env(args.env))
+        return 0
     if args.setup:
         setup_demo(args.setup)
     refusal = real_whmapi1_refusal()

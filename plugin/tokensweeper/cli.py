@@ -1,4 +1,4 @@
-"""The `tokensweeper` command: list, plan, sweep, revoke, audit, check-config.
+"""The `tokensweeper` command: list, plan, sweep, revoke, audit, incident-report, check-config.
 
 Exit status: 0 ok, 1 runtime failure, 2 usage or config error, 3 a sweep
 finished with failed tokens. --json on every command prints one JSON document.
@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-from . import __version__, audit, clock, config, paths, usage
+from . import __version__, audit, clock, config, incident, paths, usage
 from .lock import LockBusy, SweepLock
 from .owners import find_owners, order_owners, valid_owner
 from .policy import (
@@ -63,6 +63,23 @@ def token_name(text):
     return text
 
 
+def moment(text):
+    """Checked here (a usage error naming the value); durations become times in
+    selectors_from, against the one clock."""
+    try:
+        incident.parse_moment(text, 0)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error))
+    return text
+
+
+def network(text):
+    try:
+        return incident.parse_network(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error))
+
+
 def add_selectors(parser):
     group = parser.add_argument_group(
         "selectors", "AND-ed together; without any, the config's policy is used"
@@ -83,6 +100,19 @@ def add_selectors(parser):
     group.add_argument("--no-expiry", action="store_true", help="tokens that never expire")
     group.add_argument("--full-access", action="store_true", help="tokens with every privilege")
     group.add_argument("--no-ip-limit", action="store_true", help="tokens usable from any address")
+    group.add_argument(
+        "--created-after", type=moment, metavar="WHEN",
+        help="tokens created at or after WHEN: " + incident.MOMENT_HELP)
+    group.add_argument(
+        "--created-before", type=moment, metavar="WHEN", help="tokens created before WHEN")
+    group.add_argument(
+        "--used-after", type=moment, metavar="WHEN",
+        help="tokens used at or after WHEN (api_tokens_log); with --used-from: used from "
+        "that network at or after WHEN")
+    group.add_argument(
+        "--used-from", type=network, action="append", metavar="CIDR",
+        help="tokens used from this IPv4/IPv6 network (api_tokens_log; repeatable: any of "
+        "them). Tokens the log cannot vouch for are not selected and are named on stderr")
     group.add_argument(
         "--name",
         action="append",
@@ -141,14 +171,30 @@ def build_parser():
     audit_cmd.add_argument("--since", metavar="DATE", help="records from DATE (YYYY-MM-DD) on")
     audit_cmd.add_argument("--run", metavar="ID", help="one run's records and tokens")
 
+    report = command("incident-report", "one run as an incident record: who ran it and when, "
+                     "its selectors, each token's creation, last use, addresses and verified "
+                     "outcome (from the audit log)")
+    report.add_argument("--run", required=True, metavar="ID",
+                        help="the run id (`tokensweeper audit` lists them)")
+
     command("check-config", "check the config file and show the effective settings")
     return parser
 
 
-def selectors_from(args, cfg):
+def selectors_from(args, cfg, now=None):
     """The command line's selectors. Without a criterion, --owner and --name only narrow the
     config's policy: 'sweep --owner bob' sweeps bob's stale tokens, never all of them."""
+
+    def when(text):
+        if text is None:
+            return None
+        return incident.parse_moment(text, clock.now() if now is None else now)
+
     chosen = Selectors(
+        created_after=when(args.created_after),
+        created_before=when(args.created_before),
+        used_after=when(args.used_after),
+        used_from=args.used_from,
         expired=args.expired,
         expiring_within_days=args.expiring_within,
         older_than_days=args.older_than,
@@ -174,6 +220,10 @@ def given_selectors(args):
             args.no_expiry,
             args.full_access,
             args.no_ip_limit,
+            args.created_after,
+            args.created_before,
+            args.used_after,
+            args.used_from,
             args.name,
             args.owner,
         )
@@ -262,8 +312,12 @@ class Context(object):
     def report(self, plan):
         """Listing failures always reach stderr; warnings (refused or dormant owners) too,
         except in the scheduled run."""
+        evidence = getattr(plan, "evidence_problems", [])
         for problem in [] if self.quiet else plan.problems:
-            print("warning: %s" % problem, file=sys.stderr)
+            if problem not in evidence:
+                print("warning: %s" % problem, file=sys.stderr)
+        for problem in evidence:  # never quiet: it decided what was NOT selected
+            print("WARNING: %s" % problem, file=sys.stderr)
         for owner, message in sorted(plan.owner_errors.items()):
             print("error: could not list the tokens of %s: %s" % (owner, message), file=sys.stderr)
 
@@ -355,6 +409,7 @@ def plan_document(plan):
         "tokens": items,
         "owner_errors": plan.owner_errors,
         "problems": plan.problems,
+        "not_judged": ["%s/%s" % item.token.key() for item in plan.unjudged],
     }
 
 
@@ -375,15 +430,21 @@ def print_plan(plan):
         print()
     print("Selected by: %s" % plan.selectors.describe())
     print(plan_summary(plan))
+    if plan.unjudged:
+        print("\nNOT JUDGED for lack of usage evidence, so NOT selected (%s):"
+              % plural(len(plan.unjudged), "token"))
+        print(table([[i.token.owner, i.token.name, i.reason] for i in plan.unjudged],
+                    ["owner", "name", "why"]))
 
 
 def cmd_plan(ctx, args):
-    plan = ctx.plan(selectors_from(args, ctx.cfg))
+    plan = ctx.plan(selectors_from(args, ctx.cfg, ctx.now))
     if args.json:
         emit_json(plan_document(plan))
     else:
         print_plan(plan)
-    return PARTIAL if plan.owner_errors else OK
+    # Tokens nobody could judge are an unfinished answer, like an owner that could not be listed.
+    return PARTIAL if plan.owner_errors or plan.unjudged else OK
 
 
 def confirm(plan):
@@ -444,6 +505,8 @@ def carry_out(ctx, args, make_plan, actor, mode, unattended=False):
         print("This is the plan now:\n")
         confirmed = plan
     print_result(result, args.json, quiet=unattended)
+    if plan.unjudged and result.exit_code() == OK:
+        return PARTIAL  # some tokens could not be judged: the run may have missed them
     return result.exit_code()
 
 
@@ -488,7 +551,7 @@ def cmd_sweep(ctx, args):
         return carry_out(
             ctx, args, lambda: ctx.plan(ctx.cfg.selectors()), "cron", ctx.cfg.mode, unattended=True
         )
-    selectors = selectors_from(args, ctx.cfg)
+    selectors = selectors_from(args, ctx.cfg, ctx.now)
     return carry_out(ctx, args, lambda: ctx.plan(selectors), actor(), ENFORCE)
 
 
@@ -590,6 +653,24 @@ def show_run(runs, run_id, as_json):
     return OK
 
 
+def cmd_incident_report(args):
+    records, damaged = audit.read()
+    if damaged:
+        print("warning: skipped %s of the audit log that could not be read"
+              % plural(damaged, "line"), file=sys.stderr)
+    matching = [run for run in audit.runs(records) if run.run_id == args.run]
+    if not matching:
+        raise CliError("no run %s in the audit log (see `tokensweeper audit`)" % args.run)
+    document = incident.report_document(matching[0], clock.now(), actor())
+    if document["interrupted"]:
+        print("warning: run %s %s" % (args.run, audit.INTERRUPTED_ADVICE), file=sys.stderr)
+    if args.json:
+        emit_json(document)
+    else:
+        print(incident.report_text(document))
+    return OK
+
+
 def cmd_check_config(args):
     try:
         cfg = config.load()
@@ -644,6 +725,8 @@ def run(args):
         return cmd_check_config(args)
     if args.command == "audit":
         return cmd_audit(args)
+    if args.command == "incident-report":
+        return cmd_incident_report(args)
     try:
         cfg = config.load()
     except config.ConfigError as error:

@@ -216,7 +216,15 @@ class Selectors(object):
         "no_expiry",
         "full_access",
         "no_ip_limit",
+        "created_after",
+        "created_before",
+        "used_after",
+        "used_from",
     )
+    # Criteria whose value is a UTC epoch (shown and recorded as a time), and those that
+    # need usage evidence (without it they select nothing, and say so).
+    TIME_CRITERIA = ("created_after", "created_before", "used_after")
+    EVIDENCE_CRITERIA = ("unused_for_days", "used_after", "used_from")
 
     def __init__(
         self,
@@ -231,6 +239,10 @@ class Selectors(object):
         names=(),
         owners=(),
         combine="all",
+        created_after=None,
+        created_before=None,
+        used_after=None,
+        used_from=None,
     ):
         if combine not in ("all", "any"):
             raise ValueError("combine must be 'all' or 'any'")
@@ -242,6 +254,14 @@ class Selectors(object):
         self.no_expiry = no_expiry
         self.full_access = full_access
         self.no_ip_limit = no_ip_limit
+        # Incident response (incident.py parses them): epochs, and a tuple of canonical
+        # networks or None. created_after/used_after include their instant, created_before
+        # does not: --created-after D1 --created-before D2 is [D1, D2).
+        self.created_after = created_after
+        self.created_before = created_before
+        self.used_after = used_after
+        self.used_from = tuple(used_from) if used_from else None
+        self._networks = None
         self.names = tuple(names)
         self.owners = tuple(owners)
         self.combine = combine
@@ -262,9 +282,25 @@ class Selectors(object):
         """Whether any token can be selected: owners and names alone never select."""
         return bool(self.active_criteria())
 
+    def networks(self):
+        """used_from as ipaddress networks, parsed once."""
+        if self._networks is None:
+            from .incident import networks
+
+            self._networks = networks(self.used_from or ())
+        return self._networks
+
+    def _value(self, name):
+        value = getattr(self, name)
+        if name in self.TIME_CRITERIA:
+            return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(value))
+        if name == "used_from":
+            return list(value)
+        return value
+
     def to_dict(self):
         """What the audit log and --json record: only what is set."""
-        out = {name: getattr(self, name) for name in self.active_criteria()}
+        out = {name: self._value(name) for name in self.active_criteria()}
         if self.names:
             out["names"] = list(self.names)
         if self.owners:
@@ -276,7 +312,7 @@ class Selectors(object):
     def describe(self):
         """One line for people: 'expired or older_than_days=365, names ci-*, owners bob'."""
         criteria = [
-            "%s=%s" % (n, getattr(self, n)) if getattr(self, n) is not True else n
+            "%s=%s" % (n, self._describe_value(n)) if getattr(self, n) is not True else n
             for n in self.active_criteria()
         ]
         parts = [(" and " if self.combine == "all" else " or ").join(criteria)] if criteria else []
@@ -285,6 +321,14 @@ class Selectors(object):
         if self.owners:
             parts.append("owners " + " ".join(self.owners))
         return ", ".join(parts) or "nothing"
+
+
+    def _describe_value(self, name):
+        if name in self.TIME_CRITERIA:
+            return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(getattr(self, name)))
+        if name == "used_from":
+            return ",".join(self.used_from)
+        return getattr(self, name)
 
 
 class PlanItem(object):
@@ -307,6 +351,11 @@ class Plan(object):
         self.owner_errors = {}  # owner -> why its tokens could not be listed (set by the planner)
         self.problems = []  # owner names that were refused
         self.last_used = {}  # (owner, name) -> "2026-11-20 10:01 UTC from ...", "never used", ...
+        # Tokens a usage-evidence criterion could not judge (not selected on that ground):
+        # PlanItems with decision keep, whose reason says what evidence is missing.
+        self.unjudged = []
+        self.evidence_problems = []  # the sentence saying so, also in problems
+        self.usage = None
         self._reasons = {item.token.key(): item.reason for item in items}
 
     def reason_of(self, token):
@@ -315,7 +364,18 @@ class Plan(object):
     def describe_use(self, usage):
         """Record how each token reads in the usage evidence, for every report of this plan."""
         if usage is not None:
+            self.usage = usage
             self.last_used = {i.token.key(): usage.describe(i.token, self.now) for i in self.items}
+
+    def seen_from_of(self, token):
+        """The addresses the token was used from, for the record: [{ip, first, last, uses}]
+        (newest first) and whether more were seen than kept; ([], False) without evidence."""
+        if self.usage is None or not hasattr(self.usage, "seen_from"):
+            return [], False
+        uses, dropped = self.usage.seen_from(token)
+        return ([{"ip": u.ip or None, "uses": u.uses, "last": _iso(u.last),
+                  "first": None if u.first is None else _iso(u.first)} for u in uses],
+                dropped is not None)
 
     def last_used_of(self, token):
         return self.last_used.get(token.key())
@@ -340,6 +400,14 @@ class Plan(object):
 
 
 # -- criteria: each returns (matched, reason) -----------------------------------
+
+
+def _iso(epoch):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _minute(epoch):
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch))
 
 
 def _every_token(token, _selectors, _usage, _now):
@@ -396,6 +464,43 @@ def _no_ip_limit(token, _selectors, _usage, _now):
     return True, "no IP limit"
 
 
+def _created_after(token, selectors, _usage, _now):
+    matched = token.create_time >= selectors.created_after
+    return matched, "created %s, %s %s" % (_minute(token.create_time),
+                                          "at or after" if matched else "before",
+                                          _minute(selectors.created_after))
+
+
+def _created_before(token, selectors, _usage, _now):
+    matched = token.create_time < selectors.created_before
+    return matched, "created %s, %s %s" % (_minute(token.create_time),
+                                          "before" if matched else "at or after",
+                                          _minute(selectors.created_before))
+
+
+# The usage-evidence criteria answer True, False or None: None means the log cannot
+# tell (no log, or it does not reach back far enough), and such a token is never
+# selected, nor silently passed over: make_plan lists it in plan.unjudged.
+
+
+def _used_after(token, selectors, usage, _now):
+    if usage is None:
+        return None, "no usage evidence (no api_tokens_log to read)"
+    matched, reason = usage.used_since(token, selectors.used_after)
+    if matched and selectors.used_from:
+        return True, ""  # used_from's reason already names the use in that window
+    return matched, reason
+
+
+def _used_from(token, selectors, usage, _now):
+    """Used from one of the networks; with used_after, at or after that time (the window
+    of a leak), which also means the log only needs to reach back that far."""
+    if usage is None:
+        return None, "no usage evidence (no api_tokens_log to read)"
+    matched, reason, _ = usage.used_from(token, selectors.networks(), selectors.used_after)
+    return matched, reason
+
+
 CRITERION_TESTS = {
     "every_token": _every_token,
     "expired": _expired,
@@ -405,6 +510,10 @@ CRITERION_TESTS = {
     "no_expiry": _no_expiry,
     "full_access": _full_access,
     "no_ip_limit": _no_ip_limit,
+    "created_after": _created_after,
+    "created_before": _created_before,
+    "used_after": _used_after,
+    "used_from": _used_from,
 }
 
 
@@ -421,6 +530,13 @@ def _matches_filters(token, selectors):
 
 def select(token, selectors, usage, now, criteria=None):
     """(selected, reason) for one token. criteria: selectors.active_criteria(), if known."""
+    verdict, reason = judge(token, selectors, usage, now, criteria)
+    return verdict is True, reason
+
+
+def judge(token, selectors, usage, now, criteria=None):
+    """(True | False | None, reason): None when a usage-evidence criterion cannot tell
+    and the others would not already exclude the token."""
     if criteria is None:
         criteria = selectors.active_criteria()
     if not criteria:
@@ -432,10 +548,19 @@ def select(token, selectors, usage, now, criteria=None):
     if not passed:
         return False, filter_reason
     results = [CRITERION_TESTS[name](token, selectors, usage, now) for name in criteria]
-    hits = [reason for matched, reason in results if matched]
-    misses = [reason for matched, reason in results if not matched]
-    wanted = all if selectors.combine == "all" else any
-    if not wanted(matched for matched, _ in results):
+    passed = [reason for matched, reason in results if matched]
+    hits = [reason for reason in passed if reason]  # an empty reason is said by another
+    unknown = [reason for matched, reason in results if matched is None]
+    misses = [reason for matched, reason in results if matched is not None and not matched]
+    if selectors.combine == "all":
+        settled = not unknown or bool(misses)
+        selected = not misses and not unknown
+    else:
+        settled = bool(passed) or not unknown
+        selected = bool(passed)
+    if not settled:
+        return None, "NOT JUDGED, not selected: " + "; ".join(unknown)
+    if not selected:
         return False, "; ".join(misses)
     extra = [filter_reason] if filter_reason else []
     return True, "; ".join(hits + extra)
@@ -444,10 +569,13 @@ def select(token, selectors, usage, now, criteria=None):
 def make_plan(tokens, usage, selectors, protection, now):
     items = []
     criteria = selectors.active_criteria()  # once, not once per token
+    unjudged = []
     for token in tokens:
-        selected, reason = select(token, selectors, usage, now, criteria)
-        if not selected:
+        verdict, reason = judge(token, selectors, usage, now, criteria)
+        if verdict is not True:
             items.append(PlanItem(token, KEEP, reason))
+            if verdict is None:
+                unjudged.append(items[-1])
             continue
         protected = protection.reason(token)
         if protected:
@@ -456,6 +584,10 @@ def make_plan(tokens, usage, selectors, protection, now):
             items.append(PlanItem(token, REVOKE, _with_resemblance(reason, protection, token)))
     plan = Plan(items, selectors, now)
     plan.describe_use(usage)
+    plan.unjudged = unjudged
+    if unjudged:
+        plan.evidence_problems = [evidence_problem(unjudged, selectors)]
+        plan.problems = list(plan.evidence_problems)
     return plan
 
 
@@ -466,6 +598,18 @@ def _with_resemblance(reason, protection, token):
         return reason
     return ("%s; looked like a system token (%s), but a name does not shield the tokens of the "
             "account this event is about" % (reason, rule.describe()))
+
+
+def evidence_problem(unjudged, selectors):
+    """One loud sentence for the tokens a usage-evidence criterion could not judge."""
+    which = [n for n in selectors.active_criteria() if n in Selectors.EVIDENCE_CRITERIA]
+    named = ", ".join("%s/%s" % item.token.key() for item in unjudged[:10])
+    more = "" if len(unjudged) <= 10 else " and %d more" % (len(unjudged) - 10)
+    return ("usage evidence missing: %d token%s could not be judged by %s and %s NOT "
+            "selected on that ground (the usage log cannot tell; see each token's reason): "
+            "%s%s" % (len(unjudged), "" if len(unjudged) == 1 else "s",
+                      " and ".join(which) or "the usage evidence",
+                      "is" if len(unjudged) == 1 else "are", named, more))
 
 
 def plan_for_names(tokens, wanted, protection, now):

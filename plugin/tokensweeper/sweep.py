@@ -42,11 +42,17 @@ class Outcome(object):
         self.action = action
         self.reason = reason
 
-    def to_dict(self, last_used=None):
+    def to_dict(self, last_used=None, seen_from=None):
         record = self.token.to_dict()
         record.update(action=self.action, reason=self.reason)
         if last_used:
             record["last_used"] = last_used
+        if seen_from and seen_from[0]:
+            # The addresses it was used from, as the log read then: the log rotates, the
+            # incident record must not depend on it (`tokensweeper incident-report`).
+            record["seen_from"] = seen_from[0]
+            if seen_from[1]:
+                record["seen_from_truncated"] = True
         return record
 
 
@@ -66,6 +72,8 @@ class Result(object):
         self.held_back = {}  # owner -> why the cap held back its tokens
         self.audit_error = None
         self.last_used = {}  # (owner, name) -> how the usage evidence reads, from the plan
+        self.seen_from = {}  # (owner, name) -> (addresses, truncated), from the plan
+        self.problems = []  # what the plan could not judge (usage evidence missing), said loudly
 
     def count(self, action):
         return sum(1 for outcome in self.outcomes if outcome.action == action)
@@ -92,7 +100,8 @@ class Result(object):
         return 0
 
     def token_records(self):
-        return [o.to_dict(self.last_used.get(o.token.key())) for o in self.outcomes]
+        return [o.to_dict(self.last_used.get(o.token.key()), self.seen_from.get(o.token.key()))
+                for o in self.outcomes]
 
     def to_dict(self):
         return {
@@ -108,6 +117,7 @@ class Result(object):
             "refused": self.refused,
             "held_back": self.held_back,
             "audit_error": self.audit_error,
+            "problems": self.problems,
         }
 
 
@@ -121,7 +131,8 @@ def build_plan(client, selectors, protection, usage, now, owners=None, parallel=
     inventory = take_inventory(client, owners, parallel)
     plan = make_plan(inventory.tokens, usage, selectors, protection, now)
     plan.owner_errors = dict(inventory.errors)
-    plan.problems = problems + inventory.notes + protection.problems
+    # The plan's own problems (usage evidence missing) come last.
+    plan.problems = problems + inventory.notes + protection.problems + plan.problems
     return plan
 
 
@@ -138,6 +149,8 @@ def execute(plan, client, lock, actor, mode, now, cap=None, parallel=4, clock=ti
     result = Result(audit.new_run_id(now), actor, mode, now, plan.selectors.to_dict())
     result.owner_errors.update(plan.owner_errors)
     result.last_used = plan.last_used
+    result.problems = list(getattr(plan, "evidence_problems", []))
+    result.seen_from = {t.key(): plan.seen_from_of(t) for t in plan.to_revoke()}
     _settle_without_calls(plan, result)
     to_revoke = _within_cap(plan.to_revoke(), cap, result, preview=mode == PREVIEW)
 
@@ -155,7 +168,8 @@ def execute(plan, client, lock, actor, mode, now, cap=None, parallel=4, clock=ti
             result,
             "intent",
             [
-                Outcome(t, REVOKE, plan.reason_of(t)).to_dict(plan.last_used_of(t))
+                Outcome(t, REVOKE, plan.reason_of(t)).to_dict(plan.last_used_of(t),
+                                                               result.seen_from.get(t.key()))
                 for t in to_revoke
             ],
         )
@@ -287,7 +301,7 @@ def _listing(client, owner):
 
 
 def _record_body(result, event, tokens):
-    return {
+    body = {
         "event": event,
         "time": audit.iso(result.finished),
         "epoch": result.finished,
@@ -299,6 +313,9 @@ def _record_body(result, event, tokens):
         "owner_errors": result.owner_errors,
         "refused": result.refused,
     }
+    if result.problems:
+        body["problems"] = result.problems
+    return body
 
 
 def _record(result, event, clock):

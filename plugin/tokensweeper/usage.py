@@ -49,7 +49,15 @@ ACTIVE_NAME = "api_tokens_log"
 ARCHIVE_SUBDIR = "archive"
 CACHE_NAME = "usage-cache.json"
 # 2: lines without Host: are read, other services' lines are not uses, last_ip may be null.
-CACHE_VERSION = 2
+# 3: each token's addresses, with first and last use from each (incident response).
+CACHE_VERSION = 3
+# Distinct addresses kept per token (memory stays bounded when a leaked token is used
+# from a botnet): the most recently used are kept, and the latest use of any address
+# that was not kept is remembered, so a question about that period says "cannot tell".
+ADDRESS_CAP = 64
+# The fast path's per-address tallies are decoded once this many (token, address) pairs
+# have piled up, so they cannot grow with the log either.
+FLUSH_PAIRS = 20000
 
 BLOCK_SIZE = 2 << 20
 # A "line" longer than this is garbage (or not a log at all): it is counted
@@ -96,6 +104,9 @@ _MAGIC = (
 _MISSING = object()
 
 TokenUsage = collections.namedtuple("TokenUsage", "last_used last_ip uses")
+# One address a token was used from: ip is "" when the lines named no address; first
+# is None when uses of an earlier token of the same name from there came first.
+AddressUse = collections.namedtuple("AddressUse", "ip first last uses")
 
 
 def load_usage(cpanel_root=None, state_dir=None):
@@ -140,8 +151,11 @@ class UsageFacts:
     (decompressed for .gz), 0 when the cache already had everything.
     """
 
-    def __init__(self, tokens=None, oldest=None, newest=None, malformed=0, lines=0, sources=()):
+    def __init__(self, tokens=None, oldest=None, newest=None, malformed=0, lines=0, sources=(),
+                 addresses=None):
         self._tokens = dict(tokens or {})
+        # (owner, name) -> (tuple of AddressUse, latest use of an address not kept or None)
+        self._addresses = dict(addresses or {})
         self.oldest = oldest
         self.newest = newest
         self.malformed = malformed
@@ -215,6 +229,106 @@ class UsageFacts:
         if token.create_time > self.oldest:
             return True, "never used"
         return True, f"not seen since {_day(self.oldest)}"
+
+    # -- per-address evidence (incident response) ---------------------------------
+
+    def seen_from(self, token):
+        """(AddressUse list, newest first; the latest use of an address not kept, or None).
+
+        Uses older than the token belong to an earlier token of the same name: an
+        address used only then is left out, and one used before and after keeps
+        first=None (its first use by THIS token is not known).
+        """
+        uses, dropped = self._addresses.get((token.owner, token.name), ((), None))
+        mine = []
+        for use in uses:
+            if use.last < token.create_time:
+                continue
+            if use.first is not None and use.first < token.create_time:
+                use = use._replace(first=None)
+            mine.append(use)
+        mine.sort(key=lambda u: (-u.last, u.ip))
+        if dropped is not None and dropped < token.create_time:
+            dropped = None
+        return mine, dropped
+
+    def _window_gaps(self, token, start):
+        """Why the log cannot vouch for every use of `token` since `start`, or []."""
+        if self.oldest is not None and self.oldest > start:
+            return ["the usage log starts %s, after %s" % (_minute(self.oldest), _minute(start))]
+        return []
+
+    def used_since(self, token, since):
+        """(True | False | None, why): used at or after `since`? None = the log cannot tell."""
+        if self.oldest is None:
+            return None, "no usage evidence (no api_tokens_log to read)"
+        use = self.last_use(token)
+        if use is not None and use.last_used >= since:
+            where = f" from {use.last_ip}" if use.last_ip else ""
+            return True, f"used {_minute(use.last_used)}{where}"
+        gaps = self._window_gaps(token, max(since, token.create_time))
+        if gaps:
+            return None, "cannot tell whether used since %s: %s" % (_minute(since), gaps[0])
+        if use is not None:
+            return False, f"not used since {_minute(since)} (last used {_minute(use.last_used)})"
+        return False, f"not used since {_minute(since)}"
+
+    def used_from(self, token, networks, since=None):
+        """(True | False | None, why, matching AddressUses): was the token used from one of
+        `networks` (ipaddress networks), at or after `since` when given? None = the log
+        cannot tell: it starts too late, names no address for some uses in that time,
+        or more addresses were seen than are kept."""
+        if self.oldest is None:
+            return None, "no usage evidence (no api_tokens_log to read)", []
+        start = token.create_time if since is None else max(since, token.create_time)
+        seen, dropped = self.seen_from(token)
+        in_window = [use for use in seen if use.last >= start]
+        matched, unnamed = [], 0
+        for use in in_window:
+            verdict = address_in(use.ip, networks)
+            if verdict:
+                matched.append(use)
+            elif verdict is None:
+                unnamed += use.uses
+        if matched:
+            return True, "used from " + "; ".join(describe_address(u) for u in matched), matched
+        gaps = self._window_gaps(token, start)
+        if unnamed:
+            gaps.append("%s since %s name no address" % (_plural(unnamed, "use"), _minute(start)))
+        if dropped is not None and dropped >= start:
+            gaps.append("used from more than %d addresses; only the most recent are kept"
+                        % ADDRESS_CAP)
+        where = " or ".join(str(n) for n in networks)
+        if gaps:
+            return None, "cannot tell whether used from %s: %s" % (where, "; ".join(gaps)), []
+        since_words = "" if since is None else " since " + _minute(since)
+        others = ", ".join(u.ip for u in in_window[:5])
+        return False, "not used from %s%s%s" % (where, since_words,
+                                                 " (seen from %s)" % others if others else ""), []
+
+
+def address_in(ip, networks):
+    """True / False: is `ip` (text from the log) in one of `networks`; None when it names
+    no usable address (the line had none, or it is not an IP address)."""
+    if not ip:
+        return None
+    import ipaddress  # only incident selections need it
+
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    candidates = [address]
+    if address.version == 6 and address.ipv4_mapped is not None:
+        candidates.append(address.ipv4_mapped)  # ::ffff:203.0.113.7 is 203.0.113.7
+    return any(a in network for a in candidates for network in networks)
+
+
+def describe_address(use):
+    """'203.0.113.7 (3 uses, first 2026-11-20 10:01 UTC, last 2026-11-28 08:00 UTC)'."""
+    first = _minute(use.first) if use.first is not None else "unknown"
+    return "%s (%s, first %s, last %s)" % (use.ip or "no address", _plural(use.uses, "use"),
+                                           first, _minute(use.last))
 
 
 def _minute(epoch):
@@ -290,6 +404,7 @@ class _FileState:
         self.lines = 0
         self.malformed = 0
         self.tokens = {}  # (owner, name) -> [last_used, last_ip, uses]
+        self.addresses = {}  # (owner, name) -> [{ip: [first, last, uses]}, dropped or None]
         self.cacheable = True
 
     def identity(self):
@@ -302,6 +417,8 @@ class _FileState:
             "codec": self.codec, "offset": self.offset, "oldest": self.oldest,
             "newest": self.newest, "lines": self.lines, "malformed": self.malformed,
             "tokens": [[o, n, v[0], v[1], v[2]] for (o, n), v in self.tokens.items()],
+            "addresses": [[o, n, dropped, [[ip] + v for ip, v in ips.items()]]
+                          for (o, n), (ips, dropped) in self.addresses.items()],
         }
 
     @classmethod
@@ -316,6 +433,10 @@ class _FileState:
         for owner, name, last, ip, uses in d["tokens"]:
             state.tokens[(str(owner), str(name))] = [int(last), None if ip is None else str(ip),
                                                       int(uses)]
+        for owner, name, dropped, ips in d["addresses"]:
+            state.addresses[(str(owner), str(name))] = [
+                {str(ip): [int(first), int(last), int(uses)] for ip, first, last, uses in ips},
+                _opt_int(dropped)]
         return state
 
 
@@ -488,6 +609,7 @@ def _merge_half(state, half):
     state.malformed += later.malformed
     for key, (last, ip, uses) in later.tokens.items():
         _add_use(state.tokens, key, last, ip, uses)
+    _merge_addresses(state.addresses, later.addresses)
 
 
 def _carry_over(prior, state):
@@ -495,6 +617,7 @@ def _carry_over(prior, state):
     state.oldest, state.newest = prior.oldest, prior.newest
     state.lines, state.malformed = prior.lines, prior.malformed
     state.tokens = prior.tokens
+    state.addresses = prior.addresses
     # The new state keeps the CURRENT head: the cached head was just verified
     # as its prefix, and a file that was short (or empty) last time now gets
     # a full 4 KB fingerprint.
@@ -542,7 +665,9 @@ def _opener(codec):
 
 
 _stamp_of = operator.itemgetter(0)
-_key_of = operator.itemgetter(2)
+_pair_of = operator.itemgetter(1)
+_key_of = operator.itemgetter(3)
+_PAIR_SEPARATOR = b", User: ['"
 _FAST = {}  # UTC offset -> (loose, strict) patterns
 
 
@@ -559,8 +684,8 @@ def _fast_patterns(offset):
     patterns = _FAST.get(offset)
     if patterns is None:
         shape = (br"\n\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) " + re.escape(offset) +
-                 br"\] info \[whostmgrd\] ([^,%s]*), User: "
-                 br"\['([^'%s]*'\], Token Name: \['[^'%s]*)'\]")
+                 br"\] info \[whostmgrd\] (([^,%s]*), User: "
+                 br"\['([^'%s]*'\], Token Name: \['[^'%s]*))'\]")
         patterns = (re.compile(shape % (b"", b"", b"")),
                     re.compile(shape % (b"\n", b"\n", b"\n")))
         _FAST[offset] = patterns
@@ -582,16 +707,21 @@ class _Scan:
     def __init__(self, state):
         self.state = state
         self.agg = {}  # (owner bytes, name bytes) -> [last, ip bytes or None, uses]
+        self.addr = {}  # (owner bytes, name bytes) -> [{ip bytes: [first, last, uses]}, dropped]
         self.oldest = None
         self.newest = None
         self.bytes_read = 0
         self._epochs = {}  # (b"YYYY-MM-DD HH:MM", b"+HHMM") -> UTC epoch of that minute
-        # The fast path's raw results: uses per user+token string, and each one's
-        # latest line (stamp, fields, key) among the lines written at self._offset.
-        self._uses = collections.Counter()
+        # The fast path's raw results: each user+token string's latest line (stamp,
+        # pair, fields, key) among the lines written at self._offset; and per pair
+        # (the Host/Status part with the user+token, one string): uses, first and
+        # last stamp. A token's uses are the sum of its pairs'.
         self._latest = {}
         self._offset = None
         self._newest_stamp = None
+        self._pair_uses = collections.Counter()
+        self._pair_first = {}
+        self._pair_last = {}
 
     def run(self, read, final):
         """Parse everything `read` yields; return the bytes consumed.
@@ -671,8 +801,9 @@ class _Scan:
             self._flush()
             self._offset = offset
         keys = list(map(_key_of, found))
-        self._uses.update(keys)
-        if ordered == stamps and (self._newest_stamp is None or stamps[0] >= self._newest_stamp):
+        in_sequence = ordered == stamps and (self._newest_stamp is None or
+                                             stamps[0] >= self._newest_stamp)
+        if in_sequence:
             # In time order, after everything before it: each token's last line is its latest.
             self._latest.update(zip(keys, found))
         else:
@@ -687,12 +818,42 @@ class _Scan:
                     latest[key] = line
         if self._newest_stamp is None or ordered[-1] > self._newest_stamp:
             self._newest_stamp = ordered[-1]
+        self._tally_pairs(found, stamps, in_sequence)
         self._span(oldest, newest)
+        if len(self._pair_uses) > FLUSH_PAIRS:
+            self._flush()  # decoding early changes no answer; it keeps memory bounded
         return True
+
+    def _tally_pairs(self, found, stamps, in_sequence):
+        """Uses and the first and last stamp per Host/Status part and token (one string,
+        which the pattern hands over ready-made): the addresses, and each token's uses."""
+        pairs = list(map(_pair_of, found))
+        self._pair_uses.update(pairs)
+        first_seen, last_seen = self._pair_first, self._pair_last
+        if in_sequence:
+            # In time order after everything before it (the usual case): each pair's last
+            # line is its latest, and only pairs never seen get a first stamp. All in C.
+            last_seen.update(zip(pairs, stamps))
+            block_first = dict(zip(reversed(pairs), reversed(stamps)))
+            new = set(block_first).difference(first_seen)  # looked up in the dict, in C
+            first_seen.update(zip(new, map(block_first.__getitem__, new)))
+            return
+        order = sorted(range(len(found)), key=stamps.__getitem__)
+        pairs = list(map(pairs.__getitem__, order))
+        stamps = list(map(stamps.__getitem__, order))
+        # dict() keeps the last value of a repeated key: the latest, or (reversed) the first.
+        for pair, stamp in dict(zip(reversed(pairs), reversed(stamps))).items():
+            known = first_seen.get(pair)
+            if known is None or stamp < known:
+                first_seen[pair] = stamp
+        for pair, stamp in dict(zip(pairs, stamps)).items():
+            known = last_seen.get(pair)
+            if known is None or stamp > known:
+                last_seen[pair] = stamp
 
     def _flush(self):
         """Decode the fast path's latest lines (one per token) into self.agg."""
-        for stamp, fields, key in self._latest.values():
+        for stamp, _, fields, key in self._latest.values():
             owner, _, name = key.partition(_KEY_SEPARATOR)
             ts = self._epoch_of(stamp, self._offset)
             if ts is None:
@@ -700,14 +861,24 @@ class _Scan:
                 continue
             host = _HOST_RE.match(fields)
             self._add(owner, name, ts, host.group(1) if host else None, 0)
-        for key, uses in self._uses.items():
+        for pair, uses in self._pair_uses.items():
+            fields, _, key = pair.partition(_PAIR_SEPARATOR)  # fields hold no comma
             owner, _, name = key.partition(_KEY_SEPARATOR)
             entry = self.agg.get((owner, name))
             if entry is not None:
                 entry[2] += uses
-        self._uses = collections.Counter()
+            first = self._epoch_of(self._pair_first[pair], self._offset)
+            last = self._epoch_of(self._pair_last[pair], self._offset)
+            if first is None or last is None:
+                continue  # an impossible date: not evidence of anything
+            host = _HOST_RE.match(fields)
+            _add_address(self.addr, (owner, name), host.group(1) if host else b"",
+                         first, last, uses)
         self._latest = {}
         self._newest_stamp = None
+        self._pair_uses = collections.Counter()
+        self._pair_first = {}
+        self._pair_last = {}
 
     def _epoch_of(self, stamp, offset):
         """UTC epoch of b"YYYY-MM-DD HH:MM:SS" written at `offset`; None when impossible."""
@@ -730,6 +901,7 @@ class _Scan:
             if newest is None or ts > newest:
                 newest = ts
             self._add(owner, name, ts, ip or None, 1)
+            _add_address(self.addr, (owner, name), ip, ts, ts, 1)
         if oldest is not None:
             self._span(oldest, newest)
         self.state.malformed += bad
@@ -772,6 +944,10 @@ class _Scan:
             _add_use(state.tokens, (_text(owner), _text(name)), last,
                      None if ip is None else _text(ip), uses)
         self.agg = {}
+        _merge_addresses(state.addresses, {
+            (_text(owner), _text(name)): [{_text(ip): v for ip, v in ips.items()}, dropped]
+            for (owner, name), (ips, dropped) in self.addr.items()})
+        self.addr = {}
 
 
 def _text(raw):
@@ -796,6 +972,51 @@ def _add_use(tokens, key, last, ip, uses):
         entry[0], entry[1] = last, ip
 
 
+def _add_address(table, key, ip, first, last, uses):
+    """Count `uses` from address `ip` (b"" or "": none named) between first and last."""
+    entry = table.get(key)
+    if entry is None:
+        entry = table[key] = [{}, None]
+    ips = entry[0]
+    known = ips.get(ip)
+    if known is None:
+        ips[ip] = [first, last, uses]
+        if len(ips) > 2 * ADDRESS_CAP:  # trimmed now and then, not on every new address
+            _trim_addresses(entry)
+        return
+    if first < known[0]:
+        known[0] = first
+    if last > known[1]:
+        known[1] = last
+    known[2] += uses
+
+
+def _trim_addresses(entry):
+    """Keep the ADDRESS_CAP most recently used addresses; remember the latest use of the rest."""
+    ips, dropped = entry
+    cap = ADDRESS_CAP
+    if len(ips) <= cap:
+        return
+    ranked = sorted(ips.items(), key=lambda item: (item[1][1], item[0]), reverse=True)
+    for ip, (_, last, _) in ranked[cap:]:
+        del ips[ip]
+        dropped = last if dropped is None else max(dropped, last)
+    entry[1] = dropped
+
+
+def _merge_addresses(into, more):
+    """Add another reading's addresses (text keys) into `into`, trimmed to the cap."""
+    for key, (ips, dropped) in more.items():
+        entry = into.get(key)
+        if entry is None:
+            entry = into[key] = [{}, None]
+        for ip, (first, last, uses) in ips.items():
+            _add_address(into, key, ip, first, last, uses)
+        if dropped is not None:
+            entry[1] = dropped if entry[1] is None else max(entry[1], dropped)
+        _trim_addresses(entry)
+
+
 def _minute_epoch(minute, offset):
     """UTC epoch of b"YYYY-MM-DD HH:MM" written at UTC offset b"+HHMM"; None if invalid."""
     try:
@@ -818,7 +1039,7 @@ def _minute_epoch(minute, offset):
 def _merge(states):
     """One UsageFacts from every file, oldest content first so ties go to the newer file."""
     states = sorted(states, key=lambda s: (s.oldest is not None, s.oldest or 0, s.newest or 0))
-    tokens = {}
+    tokens, addresses = {}, {}
     oldest = newest = None
     malformed = lines = 0
     for state in states:
@@ -828,8 +1049,11 @@ def _merge(states):
         lines += state.lines
         for key, (last, ip, uses) in state.tokens.items():
             _add_use(tokens, key, last, ip, uses)
+        _merge_addresses(addresses, state.addresses)
     usage = {key: TokenUsage(v[0], v[1], v[2]) for key, v in tokens.items()}
-    return UsageFacts(usage, oldest, newest, malformed, lines, [s.path for s in states])
+    seen = {key: (tuple(AddressUse(ip, *v) for ip, v in ips.items()), dropped)
+            for key, (ips, dropped) in addresses.items()}
+    return UsageFacts(usage, oldest, newest, malformed, lines, [s.path for s in states], seen)
 
 
 # ---------------------------------------------------------------- cache
@@ -871,6 +1095,8 @@ def _plausible(state):
         and (state.codec == "plain" or state.offset == 0)
         and state.lines >= 0 and 0 <= state.malformed <= state.lines
         and all(uses > 0 for _, _, uses in state.tokens.values())
+        and all(uses > 0 and first <= last
+                for ips, _ in state.addresses.values() for first, last, uses in ips.values())
     )
 
 

@@ -204,8 +204,43 @@ def usage_log_text(server, now, seed=7):
     for user, name in CPANEL_SERVICE_LINES:
         entries.append((now - rng.randint(1, 5) * DAY, "cpaneld", user, name))
     entries.sort()
-    return "".join(usage_log_line(when, service, owner, name, rng)
+    text = "".join(usage_log_line(when, service, owner, name, rng)
                    for when, service, owner, name in entries)
+    return merge_lines(text, leak_lines(now))
+
+
+# A leak to respond to (README "Responding to a leaked token"): the last 3 days,
+# requests from a network nobody uses, IPv4 and IPv6.
+LEAK = (
+    ("root", "tmp-debug", "203.0.113.77", (60, 30, 5)),
+    ("root", "softaculous-api", "203.0.113.77", (20,)),
+    ("hostpro", "api-client", "2001:db8:bad::17", (30,)),
+)
+
+
+def leak_lines(now):
+    lines = []
+    for owner, name, ip, hours_ago in LEAK:
+        for hours in hours_ago:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S +0000", time.gmtime(now - hours * 3600))
+            lines.append((now - hours * 3600, "[%s] info [whostmgrd] Host: ['%s'] HTTP Status: "
+                          "['200'], User: ['%s'], Token Name: ['%s'], Request: ['GET "
+                          "/json-api/listaccts?api.version=1 HTTP/1.1']\n"
+                          % (stamp, ip, owner, name)))
+    return lines
+
+
+def merge_lines(text, extra):
+    """The log's lines and `extra` (epoch, line) pairs, in time order as cPanel writes them."""
+    import calendar
+
+    dated = []
+    for line in text.splitlines(True):
+        when = calendar.timegm(time.strptime(line[1:20], "%Y-%m-%d %H:%M:%S"))
+        dated.append((when, line))
+    dated.extend(extra)
+    dated.sort(key=lambda pair: pair[0])
+    return "".join(line for _, line in dated)
 
 
 def usage_log_line(when, service, owner, name, rng):

@@ -166,6 +166,37 @@ def sweep_preview(ctx):
     return _preview_page(ctx, plan, "policy")
 
 
+def incident_page(ctx, form=None, plan=None, usage=None, status=200, message="",
+                  changes=()):
+    """The Incident panel: the form, and with a selection its preview and evidence."""
+    from . import incident as panel
+
+    if form is None:
+        form = panel.form_from(ctx.request, ctx.now)
+        if form.errors:
+            status = 400
+        elif form.selectors is not None:
+            usage = load_usage()
+            plan = incident_plan(form.selectors, ctx.now, usage)
+    rows = panel.evidence_rows(plan, usage, form.selectors) if plan is not None else []
+    return ctx.page(
+        "incident.html", "Incident", "incident", status=status, form=form, plan=plan,
+        rows=rows, flags=panel.FLAGS, usage=usage, message=message, changes=changes,
+        counts=panel.counts(plan) if plan is not None else None,
+        typed=plan is not None and len(plan.to_revoke()) > TYPED_CONFIRMATION_ABOVE,
+        moment_help=panel.incident.MOMENT_HELP)
+
+
+def incident_plan(selectors, now, usage):
+    """Every owner's tokens, listed afresh, against the incident selectors."""
+    cfg = load_config()
+    try:
+        return build_plan(client(), selectors, cfg.protection(), usage, now,
+                          parallel=cfg.parallel_owners)
+    except WhmapiError as error:
+        raise HttpError(503, "Cannot list tokens", str(error))
+
+
 def settings(ctx):
     try:
         cfg, error = config_module.load(), None
@@ -203,6 +234,33 @@ def audit_page(ctx):
                     runs=runs[(number - 1) * AUDIT_PAGE_SIZE:number * AUDIT_PAGE_SIZE],
                     total=len(runs), damaged=damaged, page_number=number, pages=pages,
                     audit_path=paths.audit_log())
+
+
+RUN_ID_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}\Z")
+
+
+def incident_report(ctx):
+    """One run as an incident record (`tokensweeper incident-report`), text or JSON."""
+    from tokensweeper import incident
+
+    run_id = ctx.request.arg("run")
+    fmt = _choice(ctx.request, "format", ("text", "json"), "text")
+    if not RUN_ID_RE.match(run_id):
+        raise bad_request("The run id must look like 20261130T004539Z-d13f26.")
+    records, _ = audit.read()
+    matching = [run for run in audit.runs(records) if run.run_id == run_id]
+    if not matching:
+        raise HttpError(404, "No such run", "The audit log has no run {}.".format(run_id))
+    document = incident.report_document(matching[0], ctx.now, "whm:" + ctx.user)
+    name = "tokensweeper-incident-{}.{}".format(run_id, "json" if fmt == "json" else "txt")
+    if fmt == "json":
+        body = json.dumps(document, indent=2, sort_keys=True) + "\n"
+        ctype = "application/json; charset=utf-8"
+    else:
+        body = incident.report_text(document) + "\n"
+        ctype = "text/plain; charset=utf-8"
+    return Response(200, body, ctype, [
+        ("Content-Disposition", 'attachment; filename="{}"'.format(name))])
 
 
 def audit_download():
@@ -300,11 +358,18 @@ def _preview_page(ctx, plan, mode, status=200, message="", changes=(), level="da
 def revoke(ctx):
     request = ctx.request
     mode = request.field("mode")
-    if mode not in ("selection", "policy"):
-        raise bad_request("The form's mode must be “selection” or “policy”.")
+    if mode not in ("selection", "policy", "incident"):
+        raise bad_request("The form's mode must be “selection”, “policy” or “incident”.")
     wanted = parse_selection(request.fields("t"))
     cfg = load_config()
-    if mode == "selection":
+    incident_form = usage = None
+    if mode == "incident":
+        from . import incident as panel
+
+        incident_form = panel.form_from(request, ctx.now, posted=True)
+        usage = load_usage()
+        plan = incident_plan(incident_form.selectors, ctx.now, usage)
+    elif mode == "selection":
         plan = selection_plan(wanted, cfg, ctx.now)
     else:
         plan = policy_plan(cfg, ctx.now)
@@ -312,14 +377,18 @@ def revoke(ctx):
     # a token re-created under the same name since the preview is another token.
     confirmed = [identity or "{}:{}".format(*key) for key, identity in sorted(wanted.items())]
     changes = confirmation_changes(confirmed, plan)
+    again = _preview_page
+    if incident_form is not None:
+        def again(ctx, plan, mode, **kwargs):
+            return incident_page(ctx, incident_form, plan, usage, **kwargs)
     if changes:
         # The server or the config changed since the preview: show the new one, revoke nothing.
-        return _preview_page(ctx, plan, mode, status=409, changes=changes, message=(
+        return again(ctx, plan, mode, status=409, changes=changes, message=(
             "The tokens to revoke changed since your preview. Nothing was revoked. "
             "Check this new preview of what is there now:"))
     count = len(plan.to_revoke())
     if count > TYPED_CONFIRMATION_ABOVE and request.field("confirm").strip() != str(count):
-        return _preview_page(ctx, plan, mode, status=400, message=(
+        return again(ctx, plan, mode, status=400, message=(
             "Type the number of tokens to revoke ({}) in the box to confirm. "
             "Nothing was revoked.".format(count)))
     lock = SweepLock(paths.lock_file())
@@ -344,6 +413,8 @@ GET_PAGES = {
     "sweep": sweep_preview,
     "audit": audit_page,
     "settings": settings,
+    "incident": incident_page,
+    "report": incident_report,
 }
 
 POST_ACTIONS = {

@@ -1,0 +1,102 @@
+"""The Incident panel: the incident selectors on the page (issue 19).
+
+A GET form (it changes nothing) previews a plan like any other selection and
+shows, per token, the evidence that matched: the addresses in the given
+networks with their first and last use. Durations are turned into times when
+the preview is made, and the confirmation carries those times, so the plan
+made again under the lock uses the very same instants.
+"""
+
+import time
+
+from tokensweeper import incident
+from tokensweeper.policy import KEEP, PROTECTED, REVOKE, Selectors
+
+from .request import bad_request
+
+FLAGS = (("full_access", "Full access"), ("no_ip_limit", "No IP limit"),
+         ("no_expiry", "Never expires"))
+TIMES = ("created_after", "created_before", "used_after")
+MAX_NETWORKS = 50
+
+
+class Form(object):
+    """What was typed, and the selectors it means (None when it is empty or wrong)."""
+
+    def __init__(self, values, now):
+        self.values = {name: values(name).strip()[:100] for name in TIMES}
+        self.values["used_from"] = values("used_from")[:2000]
+        self.flags = {name: values(name) == "1" for name, _ in FLAGS}
+        self.errors = []
+        self.selectors = None
+        times = {}
+        for name in TIMES:
+            if self.values[name]:
+                try:
+                    times[name] = incident.parse_moment(self.values[name], now)
+                except ValueError as error:
+                    self.errors.append("%s: %s" % (name.replace("_", " "), error))
+        networks = []
+        typed = self.values["used_from"].replace(",", " ").split()
+        if len(typed) > MAX_NETWORKS:
+            self.errors.append("used from: at most %d networks, got %d" % (MAX_NETWORKS,
+                                                                            len(typed)))
+        for text in typed[:MAX_NETWORKS]:
+            try:
+                networks.append(incident.parse_network(text))
+            except ValueError as error:
+                self.errors.append("used from: %s" % error)
+        if self.errors or not (times or networks or any(self.flags.values())):
+            return
+        self.selectors = Selectors(used_from=networks or None,
+                                   **dict(times, **{k: v for k, v in self.flags.items() if v}))
+
+    def hidden_fields(self):
+        """The confirmation's copy of this selection, with every time made absolute."""
+        fields = [(name, _iso(getattr(self.selectors, name))) for name in TIMES
+                  if getattr(self.selectors, name) is not None]
+        fields += [("used_from", " ".join(self.selectors.used_from or ()))]
+        fields += [(name, "1") for name, on in sorted(self.flags.items()) if on]
+        return fields
+
+
+def _iso(epoch):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def form_from(request, now, posted=False):
+    source = request.field if posted else request.arg
+    form = Form(source, now)
+    if posted and form.selectors is None:
+        raise bad_request("The incident selection is missing or invalid: " +
+                          ("; ".join(form.errors) or "no selector"))
+    return form
+
+
+class Evidence(object):
+    """One planned token and the usage evidence that selected it."""
+
+    def __init__(self, item, addresses, last_used):
+        self.item = item
+        self.token = item.token
+        self.addresses = addresses  # AddressUse list (used_from), newest first
+        self.last_used = last_used
+
+
+def evidence_rows(plan, usage, selectors):
+    rows = []
+    for item in plan.items:
+        if item.decision not in (REVOKE, PROTECTED):
+            continue
+        matched = []
+        if selectors.used_from:
+            _, _, matched = usage.used_from(item.token, selectors.networks(),
+                                            selectors.used_after)
+        rows.append(Evidence(item, matched, plan.last_used_of(item.token)))
+    return rows
+
+
+def counts(plan):
+    return {"revoke": len(plan.with_decision(REVOKE)),
+            "protected": len(plan.with_decision(PROTECTED)),
+            "untouched": len(plan.with_decision(KEEP)) - len(plan.unjudged)}
