@@ -286,6 +286,20 @@ def test_a_former_reseller_whose_last_token_was_revoked_is_on_the_fast_path(hook
     assert "not a reseller" not in err
 
 
+
+def test_a_token_file_that_is_a_fifo_does_not_stall_the_account_action(hook):
+    """cPanel waits for the hook (up to an hour): the fast path must never block on a token
+    file that is not a regular file. Not knowing, it asks whmapi1."""
+    token_dir = os.path.join(hook.cpanel_root, "var", "cpanel", "authn", "api_tokens_v2",
+                             "whostmgr")
+    os.mkfifo(os.path.join(token_dir, "exres.json"))
+    hook.config(ENFORCE_SWEEP)
+    out, err = hook.run(suspend("exres"))
+    assert_answer_starts(out, "suspendacct exres: ")
+    assert [(c["function"], c["owner"]) for c in hook.server.calls()] == [
+        ("api_token_list", "exres")]
+    assert "Traceback" not in err
+
 # -- suspension -------------------------------------------------------------------
 
 
