@@ -713,6 +713,34 @@ def test_stdin_beyond_10_mib_is_a_bad_payload_not_read_whole(hook):
     assert "Traceback" not in err and hook.server.calls() == []
 
 
+@pytest.mark.parametrize("tail", [b"", b"]" * 100000 + b"}"], ids=["cut-off", "closed"])
+def test_an_event_nested_beyond_the_recursion_limit_is_a_bad_payload(hook, tail):
+    """Within the 10 MiB cap, 100,000 nested arrays break json's recursion, not its syntax."""
+    hook.config(ENFORCE_SWEEP)
+    out, err = hook.run(b'{"data":' + b"[" * 100000 + tail)
+    assert out == line("the event is not valid JSON; nothing to do")
+    assert "Traceback" not in err and hook.server.calls() == [] and hook.audit() == []
+
+
+def test_an_event_of_exactly_10_mib_is_read_and_handled(hook):
+    event = suspend("res1")
+    padding = b',"padding":""'
+    filler = b"x" * (10 * 1024 * 1024 - len(event) - len(padding))
+    exact = event[:-1] + padding[:-1] + filler + b'"}'
+    assert len(exact) == 10 * 1024 * 1024
+    hook.config(ENFORCE_SWEEP + "policy:\n  expired: true\n")
+    out, _ = hook.run(exact)
+    assert_answer_starts(out, "suspendacct res1: revoked 1 token, 1 kept as protected")
+
+
+def test_invalid_utf8_in_free_text_does_not_stop_the_event(hook):
+    """cPanel passes the suspension reason as typed; a byte that is not UTF-8 there is no
+    reason to skip the account."""
+    hook.config(ENFORCE_SWEEP + "policy:\n  expired: true\n")
+    out, err = hook.run(suspend("res1").replace(b"Unpaid", b"Unp\xff\xfeaid"))
+    assert_answer_starts(out, "suspendacct res1: revoked 1 token, 1 kept as protected")
+    assert "Traceback" not in err
+
 def test_a_missing_library_leaves_stdout_empty_which_cpanel_reads_as_success(tmp_path):
     broken = tmp_path / "hooks"
     broken.mkdir()

@@ -164,8 +164,9 @@ def parse(raw):
         raise Answer("no event on standard input; nothing to do")
     try:
         document = json.loads(raw.decode("utf-8", "replace"))
-    except ValueError as error:
-        # The error names a position, never the content, so it is safe to log.
+    except (ValueError, RecursionError) as error:
+        # The error names a position (or the nesting), never the content: safe to log.
+        # Nesting deeper than Python's recursion limit is no cPanel event either.
         log("the event is not JSON: %s" % error)
         raise Answer("the event is not valid JSON; nothing to do")
     if not isinstance(document, dict):
