@@ -741,6 +741,21 @@ def test_invalid_utf8_in_free_text_does_not_stop_the_event(hook):
     assert_answer_starts(out, "suspendacct res1: revoked 1 token, 1 kept as protected")
     assert "Traceback" not in err
 
+def test_an_oversized_event_is_still_read_to_the_end(hook):
+    """cPanel writes the whole event and expects it read to EOF: a hook that stops at the
+    cap and exits breaks the writer's pipe (here the excess is far beyond a pipe's buffer,
+    so the writer is still writing when the hook would leave)."""
+    big = suspend("res1")[:-1] + b',"padding":"' + b"x" * (14 * 1024 * 1024) + b'"}'
+    proc = subprocess.Popen([sys.executable, HOOK], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=hook.env())
+    try:
+        proc.stdin.write(big)  # BrokenPipeError when the hook left before the end
+        proc.stdin.close()
+    finally:
+        out = proc.stdout.read()
+        proc.wait(timeout=120)
+    assert out == line("the event is too large to be a cPanel event; nothing to do")
+
 def test_a_missing_library_leaves_stdout_empty_which_cpanel_reads_as_success(tmp_path):
     broken = tmp_path / "hooks"
     broken.mkdir()
