@@ -498,6 +498,16 @@ def test_removal_of_a_terminated_reseller_snapshots_its_token_file(hook):
     assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns", "narrow"}
 
 
+def test_removal_snapshot_never_waits_on_a_token_file_that_is_a_fifo(hook):
+    """The removal fallback reads the token file too: a FIFO there must not hold up the
+    account removal (cPanel waits for a pre hook); the hook says the listing failed."""
+    hook.terminate_reseller("res1")  # whmapi1 --user=res1 now refuses
+    os.remove(hook.token_file("res1"))
+    os.mkfifo(hook.token_file("res1"))
+    out, err = hook.run(remove("res1"))
+    assert_answer_starts(out, "Remove res1: ")
+    assert "not a regular file" in err and "Traceback" not in err
+
 def test_removal_listed_without_acls_takes_the_acls_from_the_token_file(hook):
     # What the function underneath answers for a user who is no reseller any more.
     hook.server.add_fault("non_reseller_lists")
