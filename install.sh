@@ -36,7 +36,8 @@ Options:
   -h, --help      show this help
 
 Environment:
-  INSTALL_ROOT          install into this tree instead of / (tests use a fake cPanel tree)
+  INSTALL_ROOT          install into this tree instead of / (tests use a fake cPanel tree;
+                        no white space in its path: cPanel and cron cannot run from there)
   TOKENSWEEPER_PYTHON   absolute path of the Python interpreter to use
 
 Uninstall with /usr/local/lib/tokensweeper/uninstall.sh (or ./uninstall.sh).
@@ -99,6 +100,12 @@ set_paths() {
     [ -d "$given" ] || die "INSTALL_ROOT=$given is not a directory."
     ROOT=$(cd "$given" && pwd -P)
     [ "$ROOT" = / ] && ROOT=""
+    # cPanel registers a hook as a command line split on spaces, and cron runs the
+    # command line it reads: neither can name a path with white space in it. Say so
+    # before anything is written, not after half an installation.
+    case "$ROOT" in
+        *[[:space:]]*) die "INSTALL_ROOT=$ROOT contains white space: cPanel's hook registry and cron cannot run the hook or the command from such a path. Use a path without spaces." ;;
+    esac
     CPANEL_BIN="$ROOT/usr/local/cpanel/bin"
     LIB_PARENT="$ROOT/usr/local/lib/tokensweeper"
     CGI_DIR="$ROOT/usr/local/cpanel/whostmgr/docroot/cgi/tokensweeper"

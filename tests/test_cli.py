@@ -829,6 +829,18 @@ def test_audit_since(cli):
     assert bad.status == 2 and "--since" in bad.err
 
 
+def test_audit_since_reads_past_a_hand_edited_record_whose_time_is_not_a_number(cli):
+    """A line that is a JSON object but not one the plugin wrote (an epoch of "soon", null,
+    Infinity) must not stop the admin from reading the rest: it counts as having no time."""
+    cli("sweep", "--expired", "--owner", "bob", "--yes")
+    with open(cli.audit_path, "a") as handle:
+        for epoch in ('"soon"', "null", "Infinity", "true"):
+            handle.write('{"event":"note","run_id":"edited","epoch":%s}\n' % epoch)
+    run = cli("audit", "--json", "--since", "2026-11-01")
+    assert run.status == 0, run
+    assert [r["event"] for r in run.json()["records"]] == ["intent", "outcome"]
+    assert cli("audit").status == 0
+
 def test_audit_of_no_log_is_empty(cli):
     run = cli("audit", "--json")
     assert run.status == 0

@@ -286,6 +286,20 @@ def test_a_former_reseller_whose_last_token_was_revoked_is_on_the_fast_path(hook
     assert "not a reseller" not in err
 
 
+
+def test_a_token_file_that_is_a_fifo_does_not_stall_the_account_action(hook):
+    """cPanel waits for the hook (up to an hour): the fast path must never block on a token
+    file that is not a regular file. Not knowing, it asks whmapi1."""
+    token_dir = os.path.join(hook.cpanel_root, "var", "cpanel", "authn", "api_tokens_v2",
+                             "whostmgr")
+    os.mkfifo(os.path.join(token_dir, "exres.json"))
+    hook.config(ENFORCE_SWEEP)
+    out, err = hook.run(suspend("exres"))
+    assert_answer_starts(out, "suspendacct exres: ")
+    assert [(c["function"], c["owner"]) for c in hook.server.calls()] == [
+        ("api_token_list", "exres")]
+    assert "Traceback" not in err
+
 # -- suspension -------------------------------------------------------------------
 
 
@@ -483,6 +497,16 @@ def test_removal_of_a_terminated_reseller_snapshots_its_token_file(hook):
     assert not any(digest in audit_text or digest in err for digest in digests)
     assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns", "narrow"}
 
+
+def test_removal_snapshot_never_waits_on_a_token_file_that_is_a_fifo(hook):
+    """The removal fallback reads the token file too: a FIFO there must not hold up the
+    account removal (cPanel waits for a pre hook); the hook says the listing failed."""
+    hook.terminate_reseller("res1")  # whmapi1 --user=res1 now refuses
+    os.remove(hook.token_file("res1"))
+    os.mkfifo(hook.token_file("res1"))
+    out, err = hook.run(remove("res1"))
+    assert_answer_starts(out, "Remove res1: ")
+    assert "not a regular file" in err and "Traceback" not in err
 
 def test_removal_listed_without_acls_takes_the_acls_from_the_token_file(hook):
     # What the function underneath answers for a user who is no reseller any more.
@@ -698,6 +722,49 @@ def test_stdin_beyond_10_mib_is_a_bad_payload_not_read_whole(hook):
     assert out == line("the event is too large to be a cPanel event; nothing to do")
     assert "Traceback" not in err and hook.server.calls() == []
 
+
+@pytest.mark.parametrize("tail", [b"", b"]" * 100000 + b"}"], ids=["cut-off", "closed"])
+def test_an_event_nested_beyond_the_recursion_limit_is_a_bad_payload(hook, tail):
+    """Within the 10 MiB cap, 100,000 nested arrays break json's recursion, not its syntax."""
+    hook.config(ENFORCE_SWEEP)
+    out, err = hook.run(b'{"data":' + b"[" * 100000 + tail)
+    assert out == line("the event is not valid JSON; nothing to do")
+    assert "Traceback" not in err and hook.server.calls() == [] and hook.audit() == []
+
+
+def test_an_event_of_exactly_10_mib_is_read_and_handled(hook):
+    event = suspend("res1")
+    padding = b',"padding":""'
+    filler = b"x" * (10 * 1024 * 1024 - len(event) - len(padding))
+    exact = event[:-1] + padding[:-1] + filler + b'"}'
+    assert len(exact) == 10 * 1024 * 1024
+    hook.config(ENFORCE_SWEEP + "policy:\n  expired: true\n")
+    out, _ = hook.run(exact)
+    assert_answer_starts(out, "suspendacct res1: revoked 1 token, 1 kept as protected")
+
+
+def test_invalid_utf8_in_free_text_does_not_stop_the_event(hook):
+    """cPanel passes the suspension reason as typed; a byte that is not UTF-8 there is no
+    reason to skip the account."""
+    hook.config(ENFORCE_SWEEP + "policy:\n  expired: true\n")
+    out, err = hook.run(suspend("res1").replace(b"Unpaid", b"Unp\xff\xfeaid"))
+    assert_answer_starts(out, "suspendacct res1: revoked 1 token, 1 kept as protected")
+    assert "Traceback" not in err
+
+def test_an_oversized_event_is_still_read_to_the_end(hook):
+    """cPanel writes the whole event and expects it read to EOF: a hook that stops at the
+    cap and exits breaks the writer's pipe (here the excess is far beyond a pipe's buffer,
+    so the writer is still writing when the hook would leave)."""
+    big = suspend("res1")[:-1] + b',"padding":"' + b"x" * (14 * 1024 * 1024) + b'"}'
+    proc = subprocess.Popen([sys.executable, HOOK], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=hook.env())
+    try:
+        proc.stdin.write(big)  # BrokenPipeError when the hook left before the end
+        proc.stdin.close()
+    finally:
+        out = proc.stdout.read()
+        proc.wait(timeout=120)
+    assert out == line("the event is too large to be a cPanel event; nothing to do")
 
 def test_a_missing_library_leaves_stdout_empty_which_cpanel_reads_as_success(tmp_path):
     broken = tmp_path / "hooks"

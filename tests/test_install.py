@@ -326,6 +326,23 @@ def test_refuses_when_not_root(root):
     assert "must run as root" in err
 
 
+def test_refuses_an_install_root_with_white_space_before_writing_anything(src, tmp_path):
+    """cPanel splits a hook's command line on spaces and cron runs its line through sh: a
+    hook or command under such a path can never run. The installer used to find out at
+    the hook step, with the files and the page already in place and "fix and rerun"."""
+    spaced = make_root(tmp_path.resolve() / "fake root")
+    before = snapshot(spaced)
+    code, out, err = run_script(src / "install.sh", spaced)
+    assert code == 1 and "contains white space" in err
+    assert snapshot(spaced) == before and calls(spaced) == []
+
+
+def test_a_source_directory_with_white_space_installs(tmp_path, root):
+    spaced_src = make_src(tmp_path / "unpacked here" / "src")
+    install(spaced_src, root)
+    assert registered_exactly_the_descriptor(root)
+
+
 def test_refuses_incomplete_source(src, root):
     os.remove(str(src / "appconfig" / "tokensweeper.png"))
     code, out, err = run_script(src / "install.sh", root)

@@ -1,11 +1,18 @@
 """Who owns WHM API tokens: root, listresellers, and cPanel's token directory."""
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
 from tests.fakes.fakeserver import FakeServer
 from tests.helpers import DAY, NOW
 from tokensweeper.owners import find_owners, take_inventory, token_file_owners
 from tokensweeper.whmapi import Client
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
@@ -72,3 +79,33 @@ def test_one_owner_failing_to_list_does_not_hide_the_others(server):
     inventory = take_inventory(Client(), ["root", "amy", "bob"], parallel=2)
     assert [t.key() for t in inventory.tokens] == [("bob", "bob-token")]
     assert list(inventory.errors) == ["amy"] and "The store is locked." in inventory.errors["amy"]
+
+
+def find_owners_in_a_child(server, tmp_path):
+    """find_owners() in its own process, so that a reader stuck on a FIFO fails the test
+    (TimeoutExpired) instead of hanging the suite."""
+    code = ("import json; from tokensweeper.owners import find_owners; "
+            "from tokensweeper.whmapi import Client; print(json.dumps(find_owners(Client())))")
+    env = dict(server.full_env(), TOKENSWEEPER_CPANEL_ROOT=str(tmp_path / "cpanel"),
+               PYTHONPATH=os.path.join(REPO, "plugin"))
+    out = subprocess.check_output([sys.executable, "-c", code], env=env, timeout=120)
+    owners, problems = json.loads(out.decode("utf-8"))
+    return owners, problems
+
+
+def test_a_token_file_that_is_a_fifo_a_link_or_huge_is_asked_about_never_waited_on(
+        server, tmp_path):
+    """cPanel writes regular files only. A FIFO in their place must not stall owner discovery
+    (the hook's fast path reads the same file), a symlink is not followed (here to a
+    bottomless /dev/zero, or to an emptied file elsewhere) and a file far bigger than
+    cPanel's is not read whole: only whmapi1 can tell whether such a user owns tokens."""
+    files = token_dir(tmp_path)
+    os.mkfifo(str(files / "fifo.json"))
+    os.symlink("/dev/zero", str(files / "zero.json"))
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text(EMPTIED)
+    os.symlink(str(elsewhere), str(files / "linked.json"))
+    with open(str(files / "huge.json"), "wb") as handle:  # sparse: costs no disk
+        handle.truncate(100 * 1024 * 1024)
+    owners, problems = find_owners_in_a_child(server, tmp_path)
+    assert owners == ["root", "fifo", "huge", "linked", "zero"] and problems == []

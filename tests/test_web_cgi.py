@@ -584,6 +584,15 @@ def test_audit_is_paged(site):
     assert "run-24" not in second.body
 
 
+def test_audit_page_lists_runs_beside_a_record_whose_time_is_not_a_number(site):
+    from tokensweeper import audit
+    audit.write({"event": "outcome", "epoch": NOW, "time": "x", "run_id": "r1", "actor": "cli",
+                 "tokens": []})
+    audit.write({"event": "note", "epoch": "soon", "time": "y", "run_id": "r2", "actor": "vi"})
+    reply = site.get("page=audit")
+    assert reply.status == 200 and "r1" in reply.text() and "r2" in reply.text()
+
+
 def test_audit_marks_an_interrupted_run(site):
     from tokensweeper import audit
     audit.write({"event": "intent", "epoch": NOW, "time": "x", "run_id": "r1", "actor": "cli",

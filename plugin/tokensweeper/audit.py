@@ -109,10 +109,19 @@ def read(path=None, since=None):
             if not isinstance(record, dict):
                 damaged += 1
                 continue
-            if since is not None and record.get("epoch", 0) < since:
+            if since is not None and epoch_of(record) < since:
                 continue
             records.append(record)
     return records, damaged
+
+
+def epoch_of(record):
+    """A record's time as written (whole seconds), 0 when it has none that is a number:
+    a line edited by hand must not stop the log from being read, filtered or sorted."""
+    epoch = record.get("epoch")
+    if isinstance(epoch, float) and epoch.is_integer():  # never inf or NaN
+        return int(epoch)
+    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else 0
 
 
 class Run(object):
@@ -135,7 +144,7 @@ class Run(object):
 
     @property
     def epoch(self):
-        return self.final.get("epoch") or 0
+        return epoch_of(self.final)
 
     def tokens(self):
         tokens = self.final.get("tokens")

@@ -152,7 +152,18 @@ def read_event():
     if stream.isatty():
         log("no event: cPanel writes the event as JSON on standard input")
         return b""
-    return stream.buffer.read(MAX_EVENT_BYTES + 1)  # one byte more tells "too big"
+    raw = stream.buffer.read(MAX_EVENT_BYTES + 1)  # one byte more tells "too big"
+    if len(raw) > MAX_EVENT_BYTES:
+        _drain(stream.buffer)
+    return raw
+
+
+def _drain(stream):
+    """Read the rest of an oversized event and drop it: cPanel writes the whole event and
+    expects it read to EOF (cpanel-facts.md §3); a hook that leaves early would break the
+    writer's pipe under the admin's action. Nothing more is kept in memory."""
+    while stream.read(1 << 20):
+        pass
 
 
 def parse(raw):
@@ -164,8 +175,9 @@ def parse(raw):
         raise Answer("no event on standard input; nothing to do")
     try:
         document = json.loads(raw.decode("utf-8", "replace"))
-    except ValueError as error:
-        # The error names a position, never the content, so it is safe to log.
+    except (ValueError, RecursionError) as error:
+        # The error names a position (or the nesting), never the content: safe to log.
+        # Nesting deeper than Python's recursion limit is no cPanel event either.
         log("the event is not JSON: %s" % error)
         raise Answer("the event is not valid JSON; nothing to do")
     if not isinstance(document, dict):

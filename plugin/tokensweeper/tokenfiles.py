@@ -18,12 +18,16 @@ cheapest parts and paths (the token parser is imported by read_token_file only).
 
 import json
 import os
+import stat
 
 from . import paths
 
 SUFFIX = ".json"
 # A real file holds a few hundred bytes per token; anything far bigger is not a token file.
 MAX_BYTES = 32 * 1024 * 1024
+# Never wait on a FIFO nor follow a link out of the token directory: cPanel writes
+# regular files there, so anything else is only whmapi1's to judge.
+OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 
 
 class TokenFileError(Exception):
@@ -38,11 +42,10 @@ def token_count(user, token_dir=None):
     """How many tokens `user`'s file holds: 0 without a file, None when the file cannot be
     read or is not cPanel's shape (then only whmapi1 can tell, so callers must ask it)."""
     try:
-        with open(token_file(user, token_dir), "rb") as handle:
-            document = json.loads(handle.read().decode("utf-8"))
+        document = _load(token_file(user, token_dir))
     except FileNotFoundError:
         return 0
-    except (OSError, ValueError):
+    except TokenFileError:
         return None
     tokens = document.get("tokens") if isinstance(document, dict) else None
     return len(tokens) if isinstance(tokens, dict) else None
@@ -70,7 +73,11 @@ def read_token_file(owner, token_dir=None):
     """
     from .tokens import TokenDataError, parse_token
 
-    document = _load(token_file(owner, token_dir))
+    path = token_file(owner, token_dir)
+    try:
+        document = _load(path)
+    except FileNotFoundError:
+        raise TokenFileError("cannot open %s: no such file" % path)
     records = document.get("tokens") if isinstance(document, dict) else None
     if records is None or records == []:
         return []
@@ -100,12 +107,19 @@ def _acls(stored):
 
 
 def _load(path):
+    """The JSON document in the regular file at `path`. Raises FileNotFoundError when there
+    is none, TokenFileError for anything else that is not a readable cPanel token file: a
+    symlink (not followed), a FIFO or device (never waited on), over MAX_BYTES, not JSON."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, OPEN_FLAGS)
+    except FileNotFoundError:
+        raise
     except OSError as error:
         raise TokenFileError("cannot open %s: %s" % (path, error.strerror or error))
     try:
         with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise TokenFileError("%s is not a regular file" % path)
             data = handle.read(MAX_BYTES + 1)
     except OSError as error:
         raise TokenFileError("cannot read %s: %s" % (path, error.strerror or error))
@@ -113,5 +127,5 @@ def _load(path):
         raise TokenFileError("%s is larger than any token file" % path)
     try:
         return json.loads(data.decode("utf-8"))
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         raise TokenFileError("%s is not JSON: %s" % (path, error))
