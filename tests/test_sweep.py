@@ -114,6 +114,15 @@ def test_the_audit_log_holds_intent_then_outcome(server, lock):
     assert stat.S_IMODE(os.stat(audit_path()).st_mode) == 0o600
 
 
+def test_a_pinned_clock_dates_every_record_of_the_run(server, lock, monkeypatch):
+    # One clock for every front end (TOKENSWEEPER_NOW): the outcome of a pinned run is
+    # dated at the pinned time too, not at the machine's time.
+    monkeypatch.setenv("TOKENSWEEPER_NOW", str(NOW))
+    result = sweep(server, lock)
+    intent, outcome = audit_records()
+    assert intent["epoch"] == outcome["epoch"] == result.finished == NOW
+
+
 def audit_path():
     return os.path.join(os.environ["TOKENSWEEPER_STATE_DIR"], "audit.log")
 

@@ -14,9 +14,9 @@ Owners are independent, so a bounded number are swept at the same time, and
 one owner's failure never stops the others.
 """
 
-import time
 
 from . import audit
+from .clock import now as clock_now
 from .owners import find_owners, take_inventory
 from .policy import GONE, PROTECTED, REVOKE, make_plan, share_cap
 from .tokens import TokenDataError, parse_token_list
@@ -136,7 +136,7 @@ def build_plan(client, selectors, protection, usage, now, owners=None, parallel=
     return plan
 
 
-def execute(plan, client, lock, actor, mode, now, cap=None, parallel=4, clock=time.time):
+def execute(plan, client, lock, actor, mode, now, cap=None, parallel=4, clock=clock_now):
     """Carry out a plan. mode PREVIEW revokes nothing and records what would happen.
 
     cap (unattended runs, max_revoke_per_run): owners are independent. An owner whose own
