@@ -819,6 +819,8 @@ def test_audit_flags_an_interrupted_run_and_shows_one_run(cli):
         ("bob-expired", "revoked"), ("bob-old", "revoked")}
     missing = cli("audit", "--run", "20990101T000000Z-abcdef")
     assert missing.status == 1 and "no run 20990101T000000Z-abcdef" in missing.err
+    empty = cli("audit", "--run", "")  # a scripted `--run "$ID"` with ID unset: no listing
+    assert empty.status == 1 and "no run" in empty.err and finished not in empty.out
 
 
 def test_audit_since(cli):

@@ -582,7 +582,7 @@ def cmd_audit(args):
             file=sys.stderr,
         )
     runs = audit.runs(records)
-    if args.run:
+    if args.run is not None:  # `--run ""` is a question about no run, not about every run
         return show_run(runs, args.run, args.json)
     interrupted = [run.run_id for run in runs if run.interrupted]
     for run_id in interrupted:
