@@ -87,7 +87,8 @@ class Site(object):
     def get(self, query="", **extra):
         return self.send(self.env("GET", query, **extra), b"")
 
-    def post(self, fields, nonce=True, **extra):
+    def post(self, fields, nonce=True, follow=False, **extra):
+        """POST a form; follow=True: then GET the page a 303 points to, as a browser does."""
         pairs = list(fields)
         if nonce is True:
             pairs.append(("nonce", self.nonce(extra.get("user", "root"))))
@@ -97,7 +98,15 @@ class Site(object):
         env = self.env("POST", extra.pop("query", ""), **extra)
         env.setdefault("CONTENT_TYPE", "application/x-www-form-urlencoded")
         env.setdefault("CONTENT_LENGTH", str(len(body)))
-        return self.send(env, body)
+        reply = self.send(env, body)
+        if follow and reply.status == 303:
+            return self.follow(reply, user=extra.get("user", "root"))
+        return reply
+
+    def follow(self, reply, user="root"):
+        location = reply.headers["location"]
+        assert location.startswith("index.cgi?"), location  # relative: keeps /cpsess…
+        return self.get(location.partition("?")[2], user=user)
 
     def send(self, env, body):
         out = io.BytesIO()
@@ -351,7 +360,7 @@ def test_preview_of_a_selection_revokes_nothing_and_explains(site):
 
 
 def test_revoke_of_a_selection_revokes_verifies_and_records(site):
-    reply = site.post(revoke_form("root:old-ci", "boss:billing"))
+    reply = site.post(revoke_form("root:old-ci", "boss:billing"), follow=True)
     assert reply.status == 200
     text = reply.text()
     assert "Done. 2 tokens revoked and verified gone" in text
@@ -411,7 +420,8 @@ def test_a_token_re_created_between_preview_and_confirmation_is_not_revoked(site
     # The new preview binds the new token: confirming it is a decision about that one.
     again = confirmation_values(reply)
     assert "root:old-ci:{}:".format(new["create_time"]) in " ".join(again)
-    done = site.post([("action", "revoke"), ("mode", "selection")] + [("t", v) for v in again])
+    done = site.post([("action", "revoke"), ("mode", "selection")] + [("t", v) for v in again],
+                     follow=True)
     assert done.status == 200 and "2 tokens revoked" in done.text()
 
 
@@ -459,7 +469,7 @@ def test_more_than_ten_tokens_need_the_typed_number(site):
         assert reply.status == 400
         assert "Nothing was revoked" in reply.text()
     assert site.revokes() == []
-    reply = site.post(revoke_form(*keys, confirm="12"))
+    reply = site.post(revoke_form(*keys, confirm="12"), follow=True)
     assert reply.status == 200 and "12 tokens revoked" in reply.text()
     assert not [n for n in site.server.token_names("boss") if n.startswith("bulk-")]
 
@@ -471,7 +481,7 @@ def test_ten_tokens_or_fewer_need_no_typed_number(site):
 
 def test_failed_revocation_is_explained(site):
     site.server.add_fault("keep_token", function="api_token_revoke", name="old-ci")
-    reply = site.post(revoke_form("root:old-ci", "root:monitoring"))
+    reply = site.post(revoke_form("root:old-ci", "root:monitoring"), follow=True)
     text = reply.text()
     assert "Finished with problems" in text and "1 failed" in text
     assert "answered OK but the token is still listed" in text
@@ -482,7 +492,7 @@ def test_a_revocation_that_could_not_be_verified_is_never_called_still_valid(sit
     form = revoke_form("root:old-ci")
     # Listed for the plan and right before the revoke; the verifying listing fails.
     site.server.add_fault("fail", function="api_token_list", owner="root", after=2)
-    reply = site.post(form)
+    reply = site.post(form, follow=True)
     text = reply.text()
     assert "old-ci" not in site.server.token_names("root")
     assert "Could not verify 1 token" in text and "Unknown: not verified" in text
@@ -521,7 +531,7 @@ def test_policy_sweep_preview_and_revoke(site):
     # Default policy: expired. old-ci is revoked, the expired trust token kept.
     assert "1 token will be revoked" in text and "reverse_trust_ns1" in text
     assert site.revokes() == []
-    reply = site.post(revoke_form("root:old-ci", mode="policy"))
+    reply = site.post(revoke_form("root:old-ci", mode="policy"), follow=True)
     assert reply.status == 200 and "1 token revoked" in reply.text()
     assert "reverse_trust_ns1" in site.server.token_names("root")
 
@@ -934,3 +944,108 @@ def test_a_broken_connected_applications_file_is_shown_as_a_warning(site):
     text = reply.text()
     assert "the Connected Applications file" in text and "is kept as protected" in text
     assert "Select token old-ci of root" not in reply.body  # root's tokens are all kept meanwhile
+
+
+# -- issue 14.1: post-redirect-get, and a second press of the same Revoke button ----------------
+
+
+def confirm_form(preview, **fields):
+    """The preview's confirmation form as the browser sends it (without the nonce)."""
+    form = preview.body[preview.body.index('id="ts-confirm"'):]
+    form = form[:form.index("</form>")]
+    pairs = [(name, value) for name, value in re.findall(
+        r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form) if name != "nonce"]
+    return pairs + sorted(fields.items())
+
+
+def test_a_confirmation_answers_303_to_a_run_page_that_can_be_reloaded(site):
+    preview = site.post(selection("root:old-ci"))
+    reply = site.post(confirm_form(preview))
+    assert reply.status == 303
+    assert re.match(r"^index\.cgi\?page=audit&run=[0-9TZ]+-[0-9a-f]+$", reply.headers["location"])
+    first = site.follow(reply)
+    again = site.follow(reply)  # a reload, or a bookmark opened later
+    for page in (first, again):
+        assert page.status == 200
+        assert "Done. 1 token revoked and verified gone" in page.text()
+        assert "old-ci" in page.text()
+    assert len(site.revokes()) == 1
+
+
+def test_pressing_revoke_twice_shows_the_first_runs_result_and_revokes_once(site):
+    """Issue 14.1: the second POST met a changed server (or the lock) and showed an error."""
+    preview = site.post(selection("root:old-ci", "boss:billing"))
+    form = confirm_form(preview)
+    first = site.post(form)
+    second = site.post(form)  # double click, or back and resubmit
+    assert first.status == second.status == 303
+    assert second.headers["location"] == first.headers["location"]
+    assert "Done. 2 tokens revoked" in site.follow(second).text()
+    assert len(site.revokes()) == 2  # one call per owner, once
+    records = [json.loads(line) for line in open(paths.audit_log())]
+    assert [r["event"] for r in records] == ["intent", "outcome"]
+    confirmation = dict(form)["confirmation"]
+    assert all(r["confirmation"] == confirmation for r in records)
+
+
+def test_a_second_press_waits_for_the_first_still_holding_the_lock(site, monkeypatch):
+    from tokensweeper.lock import SweepLock
+    from tokensweeper.web import routes
+
+    preview = site.post(selection("root:old-ci"))
+    form = confirm_form(preview)
+    first = {}
+    held = SweepLock(paths.lock_file()).acquire()  # the first press, still at work
+
+    def first_press_finishes(seconds):
+        held.release()
+        first["reply"] = site.post(form)
+    monkeypatch.setattr(routes, "_pause", first_press_finishes)
+    second = site.post(form)
+    assert first["reply"].status == 303
+    assert second.status == 303 and second.headers["location"] == first["reply"].headers["location"]
+    assert len(site.revokes()) == 1
+
+
+def test_a_second_press_that_outwaits_the_lock_says_what_to_do(site, monkeypatch):
+    from tokensweeper.lock import SweepLock
+    from tokensweeper.web import routes
+
+    monkeypatch.setattr(routes, "LOCK_WAIT_SECONDS", 0)
+    preview = site.post(selection("root:old-ci"))
+    with SweepLock(paths.lock_file()):
+        reply = site.post(confirm_form(preview))
+    assert reply.status == 409 and "Nothing was revoked by this request" in reply.text()
+    assert "audit log" in reply.text() and site.revokes() == []
+
+
+def test_a_confirmation_id_finds_only_its_own_users_run(site):
+    preview = site.post(selection("root:old-ci"))
+    form = confirm_form(preview)
+    site.post(form)
+    # boss (Root Access) replays root's form with its own nonce: not root's run.
+    replay = site.post(form, user="boss")
+    assert replay.status != 303
+
+
+@pytest.mark.parametrize("value", ["x", "0" * 31, "<b>" + "0" * 29, "A" * 32])
+def test_a_malformed_confirmation_id_is_refused(site, value):
+    form = revoke_form("root:old-ci") + [("confirmation", value)]
+    reply = site.post(form)
+    assert reply.status == 400 and site.revokes() == []
+
+
+def test_a_run_page_for_an_unknown_run_is_a_404_with_the_tabs(site):
+    reply = site.get("page=audit&run=%3Cscript%3Ex")
+    assert reply.status == 404 and "<script>x" not in reply.body
+    assert "&lt;script&gt;x" in reply.body
+
+
+def test_a_run_page_shows_a_cron_preview_as_a_preview(site):
+    from tokensweeper import audit
+    audit.write({"event": "preview", "epoch": NOW, "time": "t", "run_id": "r-cron",
+                 "actor": "cron", "mode": "preview",
+                 "tokens": [{"owner": "root", "name": "old-ci", "action": "would-revoke",
+                             "reason": "expired"}]})
+    text = site.get("page=audit&run=r-cron").text()
+    assert "Preview only. Nothing was revoked: 1 token would have been" in text

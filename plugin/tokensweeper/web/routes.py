@@ -6,7 +6,9 @@ decides what is stale or talks to whmapi1 itself.
 """
 
 import json
+import os
 import re
+import time
 from urllib.parse import urlencode
 
 from tokensweeper import audit, paths
@@ -29,13 +31,21 @@ from tokensweeper.whmapi import Client, WhmapiError
 
 from . import render, security, views
 from .request import DIGITS_RE, HttpError, bad_request
-from .response import Response
+from .response import HTML, Response
 
 PAGE_SIZE = 250
 IDENTITY_DIGEST_RE = re.compile(r"^[0-9a-f]{12}$")
 AUDIT_PAGE_SIZE = 20
 # Above this many tokens the admin types the number to confirm.
 TYPED_CONFIRMATION_ABOVE = 10
+# Each preview's confirmation form carries a one-time id, recorded in the audit records of
+# the run it starts: pressing Revoke again (a double click, back and resubmit) finds that
+# run and shows its result instead of revoking, or failing, a second time.
+CONFIRMATION_RE = re.compile(r"^[0-9a-f]{32}\Z")
+# A second press usually arrives while the first still holds the sweep lock: it waits for
+# the first to finish (this long at most), then finds its run.
+LOCK_WAIT_SECONDS = 120
+LOCK_POLL_SECONDS = 0.2
 
 
 class Context(object):
@@ -195,6 +205,8 @@ def audit_page(ctx):
     fmt = _choice(ctx.request, "format", ("", "html", "jsonl"), "")
     if fmt == "jsonl":
         return audit_download()
+    if ctx.request.arg("run"):
+        return run_page(ctx, ctx.request.arg("run"))
     runs, damaged = audit_runs()
     number = _page_number(ctx.request)
     pages = max(1, (len(runs) + AUDIT_PAGE_SIZE - 1) // AUDIT_PAGE_SIZE)
@@ -293,6 +305,7 @@ def _preview_page(ctx, plan, mode, status=200, message="", changes=(), level="da
         untouched=len(plan.with_decision(KEEP)),
         per_owner=[per_owner[o] for o in sorted(per_owner)], message=message, changes=changes,
         level=level, typed=len(revoke) > TYPED_CONFIRMATION_ABOVE,
+        confirmation=new_confirmation_id(),
         owner_errors=getattr(plan, "owner_errors", {}), problems=getattr(plan, "problems", []),
         policy=plan.selectors.describe() if mode == "policy" else "")
 
@@ -303,7 +316,31 @@ def revoke(ctx):
     if mode not in ("selection", "policy"):
         raise bad_request("The form's mode must be “selection” or “policy”.")
     wanted = parse_selection(request.fields("t"))
+    confirmation = _confirmation_id(request)
     cfg = load_config()
+    done = run_of_confirmation(confirmation, ctx.user)
+    if done:
+        return see_run(done)
+    lock = _take_lock(confirmation)
+    try:
+        # The first press may have finished while this one waited for the lock.
+        done = run_of_confirmation(confirmation, ctx.user)
+        if done:
+            return see_run(done)
+        result = _revoke_locked(ctx, cfg, mode, wanted, lock, confirmation)
+    finally:
+        lock.release()
+    if not hasattr(result, "run_id"):
+        return result  # a new preview: nothing was revoked
+    if result.audit_error:
+        # The log could not take the outcome, so a page read back from it would not show
+        # what happened: show it now, once.
+        return ctx.page("result.html", "Result", "audit", run=views.RunView.from_result(result))
+    return see_run(result.run_id)
+
+
+def _revoke_locked(ctx, cfg, mode, wanted, lock, confirmation):
+    """Plan again under the lock and revoke: a Result, or a new preview's Response."""
     if mode == "selection":
         plan = selection_plan(wanted, cfg, ctx.now)
     else:
@@ -318,23 +355,80 @@ def revoke(ctx):
             "The tokens to revoke changed since your preview. Nothing was revoked. "
             "Check this new preview of what is there now:"))
     count = len(plan.to_revoke())
-    if count > TYPED_CONFIRMATION_ABOVE and request.field("confirm").strip() != str(count):
+    if count > TYPED_CONFIRMATION_ABOVE and ctx.request.field("confirm").strip() != str(count):
         return _preview_page(ctx, plan, mode, status=400, message=(
             "Type the number of tokens to revoke ({}) in the box to confirm. "
             "Nothing was revoked.".format(count)))
-    lock = SweepLock(paths.lock_file())
     try:
-        lock.acquire()
-    except LockBusy as busy:
-        raise HttpError(409, "Another sweep is running", str(busy) + ". Try again when it is done.")
-    try:
-        result = execute(plan, client(), lock, "whm:" + ctx.user, ENFORCE, ctx.now,
-                         parallel=cfg.parallel_owners)
+        return execute(plan, client(), lock, "whm:" + ctx.user, ENFORCE, ctx.now,
+                       parallel=cfg.parallel_owners, confirmation=confirmation or None)
     except audit.AuditError as error:
         raise HttpError(500, "Nothing was revoked", str(error))
-    finally:
-        lock.release()
-    return ctx.page("result.html", "Result", "overview", result=result)
+
+
+def new_confirmation_id():
+    return os.urandom(16).hex()
+
+
+def _confirmation_id(request):
+    value = request.field("confirmation")
+    if value and not CONFIRMATION_RE.match(value):
+        raise bad_request("The form's confirmation id is not one this page made.")
+    return value
+
+
+def run_of_confirmation(confirmation, user):
+    """The id of the run this user's confirmation `confirmation` started, or None."""
+    if not confirmation:
+        return None
+    records, _ = audit.read()
+    actor = "whm:" + user
+    for record in records:
+        if record.get("confirmation") == confirmation and record.get("actor") == actor:
+            return str(record.get("run_id", ""))
+    return None
+
+
+def _pause(seconds):
+    time.sleep(seconds)
+
+
+def _take_lock(confirmation):
+    """The sweep lock. A confirmation waits for a run holding it (most likely the first
+    press of the same button); a form without one fails at once, like the command."""
+    lock = SweepLock(paths.lock_file())
+    deadline = time.monotonic() + (LOCK_WAIT_SECONDS if confirmation else 0)
+    while True:
+        try:
+            return lock.acquire()
+        except LockBusy as busy:
+            if time.monotonic() >= deadline:
+                raise HttpError(409, "Another sweep is running", str(busy) + (
+                    ". Nothing was revoked by this request. If you pressed Revoke twice, the "
+                    "first press is still at work: its result will be in the audit log."))
+            _pause(LOCK_POLL_SECONDS)
+
+
+def see_run(run_id):
+    """303 See Other to the run's own page: the browser shows it with a GET, so reloading
+    it or going back never sends the confirmation again. The Location is relative, as every
+    link of the page is, so WHM's /cpsess… prefix (and a proxy's host) stay as they are."""
+    location = "index.cgi?" + urlencode([("page", "audit"), ("run", run_id)])
+    from html import escape  # only on this path
+
+    body = ('<!DOCTYPE html><title>Result</title><p><a href="{}">See the result of run '
+            '{}</a></p>\n'.format(escape(location), escape(run_id)))
+    return Response(303, body, HTML, [("Location", location)])
+
+
+def run_page(ctx, run_id):
+    runs, _ = audit_runs()
+    found = next((run for run in runs if run.run_id == run_id), None)
+    if found is None:
+        raise HttpError(404, "No such run",
+                        "The audit log has no run “{}”. It may have been rotated away; "
+                        "the audit log lists the runs it has.".format(run_id[:80]))
+    return ctx.page("result.html", "Result", "audit", run=views.RunView.from_audit(found))
 
 
 # -- dispatch -------------------------------------------------------------------------------

@@ -168,3 +168,73 @@ def age_chart(rows, width=360, bar_height=22, gap=8):
                         int(round(width * total / float(biggest))),
                         int(round(width * stale / float(biggest)))))
     return bars
+
+
+# -- one run of the audit log, as the result page shows it ------------------------------------
+
+RUN_ACTIONS = ("revoked", "already-gone", "failed", "unverified", "kept-protected",
+               "would-revoke")
+
+
+class RunOutcome(object):
+    __slots__ = ("owner", "name", "action", "reason", "last_used")
+
+    def __init__(self, owner, name, action, reason, last_used):
+        self.owner = owner
+        self.name = name
+        self.action = action
+        self.reason = reason
+        self.last_used = last_used
+
+
+class RunView(object):
+    """What one run did, read back from the audit log (the page's result is a GET of this,
+    so it can be reloaded and bookmarked), or from a Result the log could not take."""
+
+    def __init__(self, run_id, actor, event, started, outcomes, owner_errors, refused,
+                 interrupted=False, audit_error=None):
+        self.run_id = run_id
+        self.actor = actor
+        self.event = event
+        self.started = started
+        self.outcomes = outcomes
+        self.owner_errors = owner_errors
+        self.refused = refused
+        self.interrupted = interrupted
+        self.audit_error = audit_error
+
+    @classmethod
+    def from_audit(cls, run):
+        final = run.final
+        outcomes = [RunOutcome(str(t.get("owner", "")), str(t.get("name", "")),
+                               str(t.get("action", "")), str(t.get("reason") or ""),
+                               t.get("last_used"))
+                    for t in run.tokens() if isinstance(t, dict)]
+        errors = final.get("owner_errors")
+        return cls(run.run_id, str(final.get("actor", "")), str(final.get("event", "")),
+                   _epoch(run.records[0].get("epoch")), outcomes,
+                   errors if isinstance(errors, dict) else {}, final.get("refused"),
+                   interrupted=run.interrupted)
+
+    @classmethod
+    def from_result(cls, result):
+        outcomes = [RunOutcome(o.token.owner, o.token.name, o.action, o.reason,
+                               result.last_used.get(o.token.key())) for o in result.outcomes]
+        return cls(result.run_id, result.actor, "outcome", result.started, outcomes,
+                   result.owner_errors, result.refused, audit_error=result.audit_error)
+
+    def counts(self):
+        counts = dict.fromkeys(RUN_ACTIONS, 0)
+        for outcome in self.outcomes:
+            counts[outcome.action] = counts.get(outcome.action, 0) + 1
+        return counts
+
+    @property
+    def ok(self):
+        counts = self.counts()
+        return not (counts["failed"] or counts["unverified"] or self.owner_errors
+                    or self.refused or self.audit_error or self.interrupted)
+
+
+def _epoch(value):
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

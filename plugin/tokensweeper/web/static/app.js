@@ -5,6 +5,23 @@
   if (!root) { return; }
   root.className += " ts-js";
 
+  /* Revoke once: the pressed button says it is at work and cannot be pressed again. (A second
+     press without JavaScript is safe too: the server shows the first run's result.) */
+  var confirmForm = document.getElementById("ts-confirm");
+  if (confirmForm) {
+    var revokeButton = confirmForm.querySelector("button[type='submit']");
+    var revokeText = revokeButton.textContent;
+    confirmForm.addEventListener("submit", function () {
+      revokeButton.disabled = true;
+      revokeButton.textContent = revokeButton.getAttribute("data-busy");
+    });
+    /* Back from the result restores this page as it was left: make the button usable. */
+    window.addEventListener("pageshow", function () {
+      revokeButton.disabled = false;
+      revokeButton.textContent = revokeText;
+    });
+  }
+
   var table = document.getElementById("ts-tokens");
   var form = document.getElementById("ts-selection");
   if (!table || !form) { return; }
