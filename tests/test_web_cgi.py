@@ -454,7 +454,8 @@ def test_names_outside_cpanels_rule_are_refused(site, key):
 
 def test_empty_selection_is_refused(site):
     reply = site.post(selection())
-    assert reply.status == 400 and "No token was selected" in reply.text()
+    assert reply.status == 400 and "Nothing was ticked" in reply.text()
+    assert site.revokes() == []
 
 
 def test_more_than_ten_tokens_need_the_typed_number(site):
@@ -550,7 +551,7 @@ def test_policy_sweep_with_empty_policy_says_so(site):
 
 def test_broken_config_stops_planning_and_settings_show_why(site):
     site.config.write_text("mode: sometimes\n")
-    assert site.get().status == 500
+    assert site.get("page=sweep").status == 500
     reply = site.get("page=settings")
     assert reply.status == 200
     assert "The configuration has problems" in reply.text() and "sometimes" in reply.text()
@@ -778,7 +779,9 @@ def test_assets_are_served_by_the_cgi(site):
     js = site.get("asset=app.js")
     assert js.headers["content-type"].startswith("text/javascript")
     assert site.get("asset=../routes.py").status == 404
-    assert site.get("asset=style.css", user="helper").status == 403
+    # Issue 14.8: nothing secret in them, and a refused user's 403 page needs its style.
+    assert site.get("asset=style.css", user="helper").status == 200
+    assert site.get("asset=../routes.py", user="helper").status == 404
 
 
 def test_internal_error_gives_a_500_page_without_details(site, monkeypatch, capsys):
@@ -1039,6 +1042,7 @@ def test_a_run_page_for_an_unknown_run_is_a_404_with_the_tabs(site):
     reply = site.get("page=audit&run=%3Cscript%3Ex")
     assert reply.status == 404 and "<script>x" not in reply.body
     assert "&lt;script&gt;x" in reply.body
+    assert 'class="ts-tabs"' in reply.body
 
 
 def test_a_run_page_shows_a_cron_preview_as_a_preview(site):
@@ -1049,3 +1053,72 @@ def test_a_run_page_shows_a_cron_preview_as_a_preview(site):
                              "reason": "expired"}]})
     text = site.get("page=audit&run=r-cron").text()
     assert "Preview only. Nothing was revoked: 1 token would have been" in text
+
+
+# -- issue 14.7: error pages are not dead ends ----------------------------------------------------
+
+
+def test_a_broken_config_leaves_the_token_list_readable_with_the_problems_listed(site):
+    site.config.write_text("mode: sometimes\npolicy:\n  older_than_days: -3\n")
+    reply = site.get()
+    assert reply.status == 200
+    text = reply.text()
+    assert "The configuration has problems" in text and str(site.config) in text
+    problems = re.findall(r"<li>([^<]*)</li>", reply.body[reply.body.index('ts-problems'):])
+    assert len(problems) == 2 and any("sometimes" in p for p in problems)
+    assert 'href="index.cgi?page=settings"' in reply.body
+    assert 'aria-current="page">Tokens<' in reply.body  # the tabs
+    # Every token is listed, read-only: nothing to tick, no preview buttons.
+    for name in ("old-ci", "monitoring", "billing", "deploy", "ns1-trust"):
+        assert ">{}<".format(name) in reply.body
+    assert 'name="t"' not in reply.body and "Preview revocation" not in reply.body
+    assert "Preview policy sweep" not in reply.body
+
+
+def test_a_planning_page_with_a_broken_config_shows_tabs_problems_and_settings(site):
+    site.config.write_text("mode: sometimes\n")
+    for reply in (site.get("page=sweep"), site.post(selection("root:old-ci"))):
+        assert reply.status == 500
+        assert 'class="ts-tabs"' in reply.body
+        assert re.search(r'<ul class="ts-problems"><li>[^<]*sometimes', reply.body)
+        assert 'href="index.cgi?page=settings">Open Settings<' in reply.body
+    assert site.revokes() == []
+
+
+def test_every_error_of_an_allowed_user_keeps_the_tabs(site):
+    for reply in (site.get("page=nope"), site.get("sort=secret"),
+                  site.post(revoke_form("root:old-ci"), nonce="forged")):
+        assert reply.status in (400, 403, 404)
+        assert 'class="ts-tabs"' in reply.body and "Back to the token list" in reply.text()
+
+
+def test_a_preview_with_nothing_ticked_shows_the_list_again_with_what_to_do(site):
+    reply = site.post(selection(), query="state=expired&sort=name")
+    assert reply.status == 400
+    assert "Nothing was ticked, so there is nothing to preview" in reply.text()
+    # The same filtered list, to tick from.
+    assert re.findall(r'aria-label="Select token ([^"]+) of', reply.body) == ["old-ci"]
+    assert 'action="index.cgi?state=expired&amp;sort=name"' in reply.body
+
+
+def test_an_unknown_owner_filter_is_said(site):
+    reply = site.get("owner=nobody")
+    assert reply.status == 200 and _names(reply) == []
+    assert "No token owner is named “nobody”" in reply.text()
+    assert 'href="index.cgi"' in reply.body and "Show every owner" in reply.text()
+    assert "No token owner is named" not in site.get("owner=boss").text()
+
+
+# -- issue 14.8: the 403 page -----------------------------------------------------------------
+
+
+def test_the_403_page_is_styled_leads_to_whm_home_and_says_who_grants_root_access(site):
+    reply = site.get(user="helper")
+    assert reply.status == 403
+    text = reply.text()
+    assert 'href="index.cgi?asset=style.css' in reply.body
+    assert site.get("asset=style.css", user="helper").status == 200
+    assert 'href="../../scripts/command?PFILE=main"' in reply.body and "WHM Home" in text
+    assert "Root Access" in text and "Edit Reseller Nameservers and Privileges" in text
+    # No way back into the page that refused it: no tabs, no token-list link.
+    assert 'class="ts-tabs"' not in reply.body and "Back to the token list" not in text

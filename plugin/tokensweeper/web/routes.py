@@ -75,9 +75,28 @@ def load_config():
     try:
         return config_module.load()
     except config_module.ConfigError as error:
-        raise HttpError(500, "Configuration error",
-                        "The configuration cannot be used, so nothing can be planned or revoked. "
-                        + str(error) + " Fix it (tokensweeper check-config) and reload.")
+        raise config_refusal(error)
+
+
+def config_refusal(error):
+    return HttpError(500, "Configuration error", config_message(error), problems=error.problems,
+                     settings_link=True)
+
+
+def config_message(error):
+    return ("The configuration in {} cannot be used, so nothing can be planned or revoked until "
+            "it is fixed (check it with tokensweeper check-config, then reload):".format(
+                error.source))
+
+
+def read_only_config(error):
+    """A stand-in for a config that cannot be used, so the overview can still list tokens:
+    it selects nothing, and only cPanel's own token shapes count as protected."""
+    import copy
+
+    values = copy.deepcopy(config_module.DEFAULTS)
+    values["policy"]["expired"] = False
+    return config_module.Config(values, error.source, False)
 
 
 def client():
@@ -119,7 +138,9 @@ def _page_number(request, name="p"):
     return int(raw)
 
 
-def overview(ctx):
+def overview(ctx, notice="", status=200):
+    """The token list. notice: a message above it (a form sent back); a config that cannot
+    be used leaves the list readable, without selection, and says what is wrong."""
     request = ctx.request
     state = _choice(request, "state", ("",) + views.STATE_KEYS, "")
     sort = _choice(request, "sort", views.SORT_KEYS, "state")
@@ -128,7 +149,10 @@ def overview(ctx):
     text = request.arg("q")[:100]
     number = _page_number(request)
 
-    cfg = load_config()
+    try:
+        cfg, config_error = config_module.load(), None
+    except config_module.ConfigError as error:
+        cfg, config_error = read_only_config(error), error
     usage = load_usage()
     plan = policy_plan(cfg, ctx.now, usage, remembered=True)
     rows = views.rows_from_plan(plan, usage, cfg.protection(), ctx.now)
@@ -136,16 +160,20 @@ def overview(ctx):
     pages = max(1, (len(shown) + PAGE_SIZE - 1) // PAGE_SIZE)
     number = min(number, pages)
     filters = {"state": state, "owner": owner, "q": text, "sort": sort, "dir": direction}
+    owners = sorted({r.owner for r in rows} | set(plan.owner_errors))
     return ctx.page(
-        "overview.html", "Tokens", "overview",
+        "overview.html", "Tokens", "overview", status=status,
         rows=shown[(number - 1) * PAGE_SIZE:number * PAGE_SIZE], total=len(rows),
         matching=len(shown), page_number=number, pages=pages, filters=filters,
         counts=views.count_states(rows), states=views.STATES, chart=views.age_chart(rows),
-        owners=sorted({r.owner for r in rows} | set(plan.owner_errors)),
+        owners=owners, unknown_owner=owner if owner and owner not in owners else "",
         owner_errors=plan.owner_errors, problems=plan.problems,
         usage=views.UsageSummary(usage),
         policy=cfg.selectors().describe() if cfg.policy_selects_anything() else "",
-        sort_columns=SORT_COLUMNS, link=_overview_link(filters), remember=True)
+        read_only=config_error is not None,
+        config_message=config_message(config_error) if config_error else "",
+        config_problems=list(config_error.problems) if config_error else [],
+        notice=notice, sort_columns=SORT_COLUMNS, link=_overview_link(filters), remember=True)
 
 
 SORT_COLUMNS = (
@@ -276,7 +304,14 @@ def _gone_message(plan):
            "{}).".format(", ".join(gone), "it" if len(gone) == 1 else "them")
 
 
+NOTHING_TICKED = ("Nothing was ticked, so there is nothing to preview. Tick the tokens to revoke "
+                  "in the list below, then press Preview revocation.")
+
+
 def preview_selection(ctx):
+    if not ctx.request.fields("t"):
+        # The list again (the form's address keeps its filters), saying what to do.
+        return overview(ctx, notice=NOTHING_TICKED, status=400)
     wanted = parse_selection(ctx.request.fields("t"))
     plan = selection_plan(wanted, load_config(), ctx.now)
     return _preview_page(ctx, plan, "selection", message=_gone_message(plan), level="warning")

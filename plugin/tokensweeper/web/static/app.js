@@ -51,6 +51,9 @@
     all.checked = visible.length > 0 && tickedVisible.length === visible.length;
     all.indeterminate = tickedVisible.length > 0 && tickedVisible.length < visible.length;
     previewButton.textContent = ticked.length ? previewText + " (" + ticked.length + ")" : previewText;
+    /* Nothing ticked, nothing to preview (without JavaScript the server says so). */
+    previewButton.disabled = ticked.length === 0;
+    previewButton.title = ticked.length ? "" : "Tick the tokens to revoke first";
   }
 
   all.addEventListener("change", function () {
@@ -88,4 +91,6 @@
     });
   }
   refresh();
+  /* Back to this page: the browser may restore ticks after this script ran. */
+  window.addEventListener("pageshow", refresh);
 }());
