@@ -95,3 +95,115 @@ def test_the_pressed_revoke_button_says_it_is_at_work(page):
     busy = page.locator("#ts-confirm button[type='submit']")
     assert busy.is_disabled() and busy.inner_text() == "Revoking 1 token…"
     shot(page, "22-revoking")
+
+
+def test_a_token_revoked_elsewhere_before_the_confirmation_gives_a_new_preview(page, demo):
+    from tests.fakes.fakeserver import FakeServer
+
+    preview_of(page, "Select token tmp-debug of root", "Select token legacy-panel of resold22")
+    server = FakeServer(str(demo.directory / "fake"))
+    server.remove_token("root", "tmp-debug")  # someone else, in WHM's own page
+    server.write_token_files(str(demo.directory / "cpanel-root"))
+    page.get_by_role("button", name="Revoke 2 tokens").click()
+    page.wait_for_selector(".ts-changes")
+    shot(page, "23-changed-selection")
+    text = page.locator("main").inner_text()
+    assert "Nothing was revoked" in text and "root/tmp-debug is no longer listed" in text
+    assert page.locator("#ts-to-revoke tbody td.ts-name").all_inner_texts() == ["legacy-panel"]
+    page.get_by_role("button", name="Revoke 1 token").click()
+    page.wait_for_selector("#ts-outcomes")
+    assert "Done. 1 token revoked" in page.locator("main").inner_text()
+
+
+def test_preview_revocation_waits_for_a_tick(page):
+    button = page.get_by_role("button", name=re.compile("Preview revocation"))
+    assert button.is_disabled()
+    page.get_by_label("Select token tmp-debug of root").check()
+    assert button.is_enabled() and "(1)" in button.inner_text()
+    page.get_by_label("Select token tmp-debug of root").uncheck()
+    assert button.is_disabled()
+
+
+def test_without_javascript_nothing_ticked_is_said_over_the_same_list(page_without_js):
+    page = page_without_js
+    page.get_by_label("State").select_option("expired")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url(re.compile("state=expired"))
+    page.get_by_role("button", name="Preview revocation").click()
+    page.wait_for_selector(".ts-alert-warning")
+    shot(page, "24-nothing-ticked")
+    assert "Nothing was ticked" in page.locator("main").inner_text()
+    states = {s.strip() for s in page.locator("#ts-tokens tbody .ts-state").all_inner_texts()}
+    assert states == {"Expired"}  # the filtered list, to tick from
+
+
+def test_a_broken_config_leaves_a_read_only_list_with_tabs_and_a_way_to_settings(page, demo):
+    with open(str(demo.directory / "config.yaml"), "w") as handle:
+        handle.write("mode: sometimes\npolicy:\n  older_than_days: -1\n")
+    page.reload()
+    shot(page, "25-broken-config")
+    assert page.locator("#ts-tokens tbody tr").count() > 10
+    assert page.locator("#ts-tokens input[type='checkbox']").count() == 0
+    assert page.locator(".ts-problems li").count() == 2
+    page.get_by_role("link", name="Policy sweep").click()
+    assert page.locator(".ts-problems li").count() == 2
+    page.get_by_role("link", name="Open Settings").click()
+    assert "The configuration has problems" in page.locator("main").inner_text()
+
+
+def test_keyboard_only_from_preview_to_the_result(page):
+    from tests.browser.test_web_browser import focus_by_tab
+
+    focus_by_tab(page, "el => el.getAttribute('aria-label') === 'Select token tmp-debug of root'")
+    page.keyboard.press("Space")
+    focus_by_tab(page, "el => el.textContent.indexOf('Preview revocation') === 0")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#ts-confirm")
+    focus_by_tab(page, "el => el.textContent.trim() === 'Revoke 1 token'")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#ts-outcomes")
+    assert "page=audit&run=" in page.url
+    focus_by_tab(page, "el => el.textContent.trim() === 'Back to the token list'")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#ts-tokens")
+    assert page.get_by_label("Select token tmp-debug of root").count() == 0
+
+
+@pytest.fixture
+def refused_page(browser, tmp_path):
+    """The demo as hostpro, a reseller without Root Access."""
+    import subprocess
+    import sys
+
+    from tests.browser.conftest import DEMO_SERVER
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENSWEEPER_")}
+    process = subprocess.Popen(
+        [sys.executable, DEMO_SERVER, "--setup", str(tmp_path / "demo"), "--port", "0",
+         "--user", "hostpro"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, universal_newlines=True)
+    url = re.search(r"(http://127\.0\.0\.1:\d+/\S+)", process.stdout.readline()).group(1)
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(20000)
+    yield tab, url
+    context.close()
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def test_the_403_page_is_styled_and_leads_out_not_back(refused_page):
+    page, url = refused_page
+    response = page.goto(url)
+    assert response.status == 403
+    shot(page, "26-refused")
+    alert = page.locator(".ts-alert-danger")
+    # Styled: the stylesheet loaded (an unstyled div has no border or background).
+    assert alert.evaluate("el => getComputedStyle(el).borderLeftStyle") != "none" or \
+        alert.evaluate("el => getComputedStyle(el).backgroundColor") != "rgba(0, 0, 0, 0)"
+    assert "Root Access" in page.locator("main").inner_text()
+    assert page.get_by_role("link", name="Back to the token list").count() == 0
+    home = page.get_by_role("link", name="Go to WHM Home")
+    assert home.get_attribute("href") == "../../scripts/command?PFILE=main"
+    assert re.search(r"/cpsess\d+/scripts/command\?PFILE=main$",
+                     home.evaluate("el => el.href"))
