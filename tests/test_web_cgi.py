@@ -1122,3 +1122,52 @@ def test_the_403_page_is_styled_leads_to_whm_home_and_says_who_grants_root_acces
     assert "Root Access" in text and "Edit Reseller Nameservers and Privileges" in text
     # No way back into the page that refused it: no tabs, no token-list link.
     assert 'class="ts-tabs"' not in reply.body and "Back to the token list" not in text
+
+
+# -- issue 14.2: what the preview shows -----------------------------------------------------------
+
+
+def use_line(when, owner, name, host="198.51.100.9"):
+    stamp = __import__("time").strftime("%Y-%m-%d %H:%M:%S +0000", __import__("time").gmtime(when))
+    return ("[{}] info [whostmgrd] Host: ['{}'] HTTP Status: ['200'], User: ['{}'], Token Name: "
+            "['{}'], Request: ['GET /json-api/x']\n".format(stamp, host, owner, name))
+
+
+def preview_rows(reply, table="ts-to-revoke"):
+    body = reply.body[reply.body.index('id="{}"'.format(table)):]
+    body = body[:body.index("</table>")]
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)).strip()
+            for row in re.findall(r"<tr[^>]*>.*?</tr>", body[body.index("<tbody>"):], re.S)]
+
+
+def test_a_hand_picked_preview_shows_each_tokens_facts_recent_use_first_under_a_warning(site):
+    """Issue 14.2: hand-picked previews said only "chosen by hand"."""
+    site.server.add_token("root", "narrow-ip", NOW - 90 * DAY, acls={"list-accts": 1},
+                          whitelist_ips=["192.0.2.7"])
+    site.write("usr/local/cpanel/logs/api_tokens_log",
+               use_line(NOW - 100 * DAY, "root", "old-ci")
+               + use_line(NOW - 2 * DAY, "boss", "billing")
+               + use_line(NOW - 3 * DAY, "helper", "deploy", host="203.0.113.5"))
+    reply = site.post(selection("root:old-ci", "root:narrow-ip", "boss:billing", "helper:deploy"))
+    text = reply.text()
+    assert ("2 of these tokens were used in the last 7 days; whatever uses them will stop "
+            "working") in text
+    rows = preview_rows(reply)
+    # Used lately first (full access first among them), then still working (narrow-ip),
+    # then the expired one.
+    assert [row.split()[1] for row in rows] == ["deploy", "billing", "narrow-ip", "old-ci"]
+    deploy, billing, narrow, old = rows
+    assert "Expiring soon" in billing and "Used in the last 7 days" in billing
+    assert "from 203.0.113.5" in deploy and "Active" in deploy
+    assert "Yes" in deploy and "owner's privileges" in deploy.replace("&#39;", "'")
+    assert "192.0.2.7" in narrow and " No " in " " + narrow + " " and "never used" in narrow
+    assert "Expired" in old and "Used in the last" not in old and "None" in old
+
+
+def test_a_policy_preview_shows_each_tokens_facts_too(site):
+    reply = site.get("page=sweep")
+    (old,) = preview_rows(reply)
+    assert "Expired" in old and "unknown (no usage data)" in old and "Yes" in old
+    kept = preview_rows(reply, "ts-kept")
+    assert len(kept) == 1 and "Protected" in kept[0] and "DNS cluster trust" in kept[0]
+    assert "used in the last 7 days" not in reply.text()

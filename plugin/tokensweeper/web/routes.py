@@ -22,6 +22,7 @@ from tokensweeper.policy import (
     PROTECTED,
     REVOKE,
     confirmation_changes,
+    make_plan,
     plan_for_names,
 )
 from tokensweeper.sweep import ENFORCE, build_plan, execute
@@ -200,8 +201,9 @@ def sweep_preview(ctx):
         raise HttpError(409, "No policy configured",
                         "The configured policy selects nothing (see Settings), so a policy sweep "
                         "would revoke nothing. Select tokens by hand on the overview instead.")
-    plan = policy_plan(cfg, ctx.now)
-    return _preview_page(ctx, plan, "policy")
+    usage = load_usage()
+    plan = policy_plan(cfg, ctx.now, usage)
+    return _preview_page(ctx, plan, "policy", cfg, usage)
 
 
 def settings(ctx):
@@ -278,7 +280,7 @@ def parse_selection(values):
     return wanted
 
 
-def selection_plan(wanted, cfg, now):
+def selection_plan(wanted, cfg, now, usage):
     """A plan for tokens chosen by hand (keys (owner, name)), from their owners' listings
     now: a token no longer listed, or whose owner no longer owns WHM tokens, is 'gone'."""
     api = client()
@@ -292,7 +294,7 @@ def selection_plan(wanted, cfg, now):
         owner, message = sorted(inventory.errors.items())[0]
         raise HttpError(503, "Cannot list tokens", message)
     plan = plan_for_names(inventory.tokens, set(wanted), cfg.protection(), now)
-    plan.describe_use(load_usage())
+    plan.describe_use(usage)
     return plan
 
 
@@ -313,8 +315,10 @@ def preview_selection(ctx):
         # The list again (the form's address keeps its filters), saying what to do.
         return overview(ctx, notice=NOTHING_TICKED, status=400)
     wanted = parse_selection(ctx.request.fields("t"))
-    plan = selection_plan(wanted, load_config(), ctx.now)
-    return _preview_page(ctx, plan, "selection", message=_gone_message(plan), level="warning")
+    cfg, usage = load_config(), load_usage()
+    plan = selection_plan(wanted, cfg, ctx.now, usage)
+    return _preview_page(ctx, plan, "selection", cfg, usage, message=_gone_message(plan),
+                         level="warning")
 
 
 class OwnerCount(object):
@@ -324,9 +328,12 @@ class OwnerCount(object):
         self.protected = 0
 
 
-def _preview_page(ctx, plan, mode, status=200, message="", changes=(), level="danger"):
+def _preview_page(ctx, plan, mode, cfg, usage, status=200, message="", changes=(),
+                  level="danger"):
     revoke = plan.with_decision(REVOKE)
     protected = plan.with_decision(PROTECTED)
+    states = _states_in_policy(plan, mode, cfg, usage, ctx.now)
+    revoke_rows = views.preview_rows(revoke, states, usage, ctx.now)
     per_owner = {}
     for item in revoke + protected:
         count = per_owner.setdefault(item.token.owner, OwnerCount(item.token.owner))
@@ -336,13 +343,24 @@ def _preview_page(ctx, plan, mode, status=200, message="", changes=(), level="da
             count.protected += 1
     return ctx.page(
         "preview.html", "Preview", "sweep" if mode == "policy" else "overview", status=status,
-        mode=mode, revoke=revoke, protected=protected,
+        mode=mode, revoke=revoke, protected=protected, revoke_rows=revoke_rows,
+        recent=sum(1 for row in revoke_rows if row.recent), recent_days=views.RECENT_USE_DAYS,
+        protected_rows=views.preview_rows(protected, states, usage, ctx.now),
         untouched=len(plan.with_decision(KEEP)),
         per_owner=[per_owner[o] for o in sorted(per_owner)], message=message, changes=changes,
         level=level, typed=len(revoke) > TYPED_CONFIRMATION_ABOVE,
         confirmation=new_confirmation_id(),
         owner_errors=getattr(plan, "owner_errors", {}), problems=getattr(plan, "problems", []),
         policy=plan.selectors.describe() if mode == "policy" else "")
+
+
+def _states_in_policy(plan, mode, cfg, usage, now):
+    """How the overview shows each token of the plan: a policy plan says it itself; tokens
+    picked by hand are judged by the configured policy too (pure: no listing)."""
+    if mode != "policy":
+        listed = [item.token for item in plan.items if item.decision != GONE]
+        plan = make_plan(listed, usage, cfg.selectors(), cfg.protection(), now)
+    return views.policy_states(plan, cfg.protection(), now)
 
 
 def revoke(ctx):
@@ -376,22 +394,23 @@ def revoke(ctx):
 
 def _revoke_locked(ctx, cfg, mode, wanted, lock, confirmation):
     """Plan again under the lock and revoke: a Result, or a new preview's Response."""
+    usage = load_usage()
     if mode == "selection":
-        plan = selection_plan(wanted, cfg, ctx.now)
+        plan = selection_plan(wanted, cfg, ctx.now, usage)
     else:
-        plan = policy_plan(cfg, ctx.now)
+        plan = policy_plan(cfg, ctx.now, usage)
     # The tokens confirmed are bound by identity (owner, name, creation time, listed facts):
     # a token re-created under the same name since the preview is another token.
     confirmed = [identity or "{}:{}".format(*key) for key, identity in sorted(wanted.items())]
     changes = confirmation_changes(confirmed, plan)
     if changes:
         # The server or the config changed since the preview: show the new one, revoke nothing.
-        return _preview_page(ctx, plan, mode, status=409, changes=changes, message=(
+        return _preview_page(ctx, plan, mode, cfg, usage, status=409, changes=changes, message=(
             "The tokens to revoke changed since your preview. Nothing was revoked. "
             "Check this new preview of what is there now:"))
     count = len(plan.to_revoke())
     if count > TYPED_CONFIRMATION_ABOVE and ctx.request.field("confirm").strip() != str(count):
-        return _preview_page(ctx, plan, mode, status=400, message=(
+        return _preview_page(ctx, plan, mode, cfg, usage, status=400, message=(
             "Type the number of tokens to revoke ({}) in the box to confirm. "
             "Nothing was revoked.".format(count)))
     try:

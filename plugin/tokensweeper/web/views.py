@@ -6,6 +6,7 @@ admin sees, and orders rows for display.
 """
 
 from tokensweeper.policy import EXPIRING_SOON_DAYS, state_of
+from tokensweeper.tokens import DAY
 
 # State key -> (label, icon, explanation). The icon and label carry the
 # meaning; colour only repeats it.
@@ -238,3 +239,57 @@ class RunView(object):
 
 def _epoch(value):
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# -- the preview: what the admin needs to decide, for every token --------------------------
+
+# A token used this recently is most likely still in use: revoking it breaks something.
+RECENT_USE_DAYS = 7
+
+
+class PreviewRow(object):
+    """One token of a preview: why it is in it, and its facts as the overview shows them."""
+
+    __slots__ = ("token", "reason", "state", "state_reason", "last_used", "recent")
+
+    def __init__(self, token, reason, state, state_reason, last_used, recent):
+        self.token = token
+        self.reason = reason
+        self.state = state
+        self.state_reason = state_reason
+        self.last_used = last_used
+        self.recent = recent
+
+    @property
+    def state_label(self):
+        return STATE_LABELS[self.state]
+
+    @property
+    def state_icon(self):
+        return STATE_ICONS[self.state]
+
+    @property
+    def still_works(self):
+        return self.state not in ("expired",)
+
+
+def preview_rows(items, states, usage, now):
+    """PreviewRows for plan items; states: (owner, name) -> (state, reason) in the configured
+    policy. The tokens whose revocation someone will feel come first: used in the last
+    RECENT_USE_DAYS days, then still working (not expired), then with full access."""
+    rows = []
+    for item in items:
+        token = item.token
+        state, state_reason = states.get(token.key(), ("active", ""))
+        use = usage.last_use(token)
+        recent = use is not None and use.last_used >= now - RECENT_USE_DAYS * DAY
+        rows.append(PreviewRow(token, item.reason, state, state_reason,
+                               usage.describe(token, now), recent))
+    return sorted(rows, key=lambda r: (not r.recent, not r.still_works, not r.token.full_access,
+                                       r.token.owner, r.token.name))
+
+
+def policy_states(plan, protection, now):
+    """(owner, name) -> (state, reason) of every token of a plan made by the configured
+    policy: the states the overview shows."""
+    return {item.token.key(): state_of(item, protection, now) for item in plan.items}
