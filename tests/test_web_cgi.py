@@ -1171,3 +1171,56 @@ def test_a_policy_preview_shows_each_tokens_facts_too(site):
     kept = preview_rows(reply, "ts-kept")
     assert len(kept) == 1 and "Protected" in kept[0] and "DNS cluster trust" in kept[0]
     assert "used in the last 7 days" not in reply.text()
+
+
+# -- issue 14.6: one count, one time format, plain words -----------------------------------------
+
+
+def test_the_overview_says_in_one_headline_what_the_policy_would_revoke(site):
+    site.config.write_text("policy:\n  expired: true\n  older_than_days: 45\n")
+    site.token("boss", "ancient", age=300)  # old, not expired
+    reply = site.get()
+    text = reply.text()
+    # old-ci (expired), billing (50 days) and ancient (old); ns1-trust is protected.
+    assert "The policy would revoke 3 tokens (1 expired, 2 old)" in text
+    preview = site.get("page=sweep").text()
+    assert "3 tokens will be revoked" in preview
+
+
+def test_no_expires_in_0_days_and_times_carry_the_exact_time_and_how_long_ago_on_hover(site):
+    site.server.add_token("root", "last-hours", NOW - 5 * DAY, expires_at=NOW + 5 * 3600)
+    reply = site.get()
+    assert "in 0 days" not in reply.text() and "expires in 5 hours" in reply.text()
+    row = re.search(r"<tr[^>]*>(?:(?!</tr>).)*last-hours(?:(?!</tr>).)*</tr>", reply.body, re.S)
+    created = time_title(NOW - 5 * DAY)
+    assert created in row.group(0) and "5 days ago" in created
+    assert 'title="{}, today"'.format(datetime_of(NOW + 5 * 3600)) in row.group(0)
+
+
+def datetime_of(epoch):
+    import time
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch))
+
+
+def time_title(epoch):
+    days = NOW // DAY - epoch // DAY
+    return 'title="{}, {} days ago">{}</time>'.format(
+        datetime_of(epoch), days, datetime_of(epoch)[:10])
+
+
+def test_the_audit_log_tells_runs_in_words_not_selector_json_or_action_ids(site):
+    from tokensweeper import audit
+    audit.write({"event": "outcome", "epoch": NOW, "time": "x", "run_id": "r1", "actor": "cron",
+                 "mode": "enforce", "selectors": {"expired": True, "older_than_days": 730,
+                                                  "combine": "any"},
+                 "tokens": [{"owner": "root", "name": "a", "action": "already-gone"},
+                            {"owner": "root", "name": "b", "action": "kept-protected"}]})
+    site.post(revoke_form("root:old-ci"))
+    reply = site.get("page=audit")
+    text = reply.text()
+    assert "Tokens chosen: expired or older than 730 days." in text
+    assert "Tokens chosen: picked by hand; owner root." in text
+    assert "1 already gone, 1 kept (protected)" in text
+    assert "already-gone" not in re.sub(r'class="[^"]*"', "", reply.body)
+    assert "{&#34;" not in reply.body and '{"expired"' not in reply.body
+    assert datetime_of(NOW) in text and "revocation" in text

@@ -65,8 +65,9 @@ class Context(object):
         return self._nonce
 
     def page(self, template, title, nav, status=200, **context):
+        # today: the day number relative times are told from (see formats.relative).
         return render.page(self.request.env, template, title, status=status, nav=nav,
-                           nonce=self.nonce, **context)
+                           nonce=self.nonce, today=self.now // 86400, **context)
 
 
 # -- engine access ---------------------------------------------------------------
@@ -171,6 +172,7 @@ def overview(ctx, notice="", status=200):
         owner_errors=plan.owner_errors, problems=plan.problems,
         usage=views.UsageSummary(usage),
         policy=cfg.selectors().describe() if cfg.policy_selects_anything() else "",
+        would_revoke=views.policy_headline(plan, cfg.selectors(), ctx.now),
         read_only=config_error is not None,
         config_message=config_message(config_error) if config_error else "",
         config_problems=list(config_error.problems) if config_error else [],

@@ -11,7 +11,8 @@ from tokensweeper.tokens import DAY
 # State key -> (label, icon, explanation). The icon and label carry the
 # meaning; colour only repeats it.
 STATES = (
-    ("stale", "Stale by policy", "warning", "the configured policy would revoke it"),
+    ("stale", "Stale by policy", "warning",
+     "not expired, but old or unused: the configured policy would revoke it"),
     ("expired", "Expired", "expired", "past its expiry date; cPanel keeps it listed"),
     ("expiring", "Expiring soon", "clock", "expires within {} days".format(EXPIRING_SOON_DAYS)),
     ("active", "Active", "check", "valid and not stale by policy"),
@@ -293,3 +294,15 @@ def policy_states(plan, protection, now):
     """(owner, name) -> (state, reason) of every token of a plan made by the configured
     policy: the states the overview shows."""
     return {item.token.key(): state_of(item, protection, now) for item in plan.items}
+
+
+def policy_headline(plan, selectors, now):
+    """(count, [(n, words)...]): what the configured policy would revoke, split the way the
+    cards split it: expired tokens, and the others (old or unused). The one count the
+    overview, its cards and the policy sweep's preview agree on."""
+    revoke = [item.token for item in plan.items if item.decision == "revoke"]
+    expired = sum(1 for token in revoke if token.is_expired(now))
+    kinds = [words for words, on in (("old", selectors.older_than_days is not None),
+                                     ("unused", selectors.unused_for_days is not None)) if on]
+    parts = [(expired, "expired"), (len(revoke) - expired, " or ".join(kinds) or "other")]
+    return len(revoke), [(n, words) for n, words in parts if n]
