@@ -1224,3 +1224,45 @@ def test_the_audit_log_tells_runs_in_words_not_selector_json_or_action_ids(site)
     assert "already-gone" not in re.sub(r'class="[^"]*"', "", reply.body)
     assert "{&#34;" not in reply.body and '{"expired"' not in reply.body
     assert datetime_of(NOW) in text and "revocation" in text
+
+
+# -- issue 14.5: bulk selection -------------------------------------------------------------------
+
+
+def test_select_all_matching_previews_every_token_the_filter_matches_on_every_page(
+        site, monkeypatch):
+    from tokensweeper.web import routes
+    monkeypatch.setattr(routes, "PAGE_SIZE", 2)
+    for i in range(5):
+        site.token("boss", "ci-{}".format(i), age=5)
+    site.token("boss", "ci-trust", age=5)  # protected: never chosen
+    overview = site.get("owner=boss&q=ci")
+    assert "Select all 5 matching tokens" in overview.text() and "Page 1 of 3" in overview.text()
+    assert 'action="index.cgi?owner=boss&amp;q=ci"' in overview.body
+    reply = site.post([("action", "preview"), ("scope", "matching")], query="owner=boss&q=ci")
+    assert reply.status == 200
+    text = reply.text()
+    assert "All 5 tokens matching the filter: of boss, whose name contains “ci”" in text
+    assert sorted(re.findall(r'<td class="ts-name">([^<]+)</td>', reply.body[
+        reply.body.index('id="ts-to-revoke"'):reply.body.index("</table>", reply.body.index(
+            'id="ts-to-revoke"'))])) == ["ci-{}".format(i) for i in range(5)]
+    assert site.revokes() == []
+    done = site.post(confirm_form(reply, confirm=""), follow=True)
+    assert "Done. 5 tokens revoked" in done.text()
+    assert site.server.token_names("boss") == {"billing", "ci-trust"}
+
+
+def test_the_pager_is_above_and_below_with_first_last_and_page_numbers(site, monkeypatch):
+    from tokensweeper.web import routes
+    monkeypatch.setattr(routes, "PAGE_SIZE", 1)
+    for i in range(6):
+        site.token("root", "p-{}".format(i), age=5)
+    body = site.get("sort=name&p=6").body  # 11 tokens: pages 1..11
+    assert body.count('class="ts-pager"') == 2
+    pager = body[body.index('class="ts-pager"'):]
+    pager = pager[:pager.index("</nav>")]
+    assert re.findall(r">(?:<span[^>]*>Page </span>)?(\d+|…)<", pager) == \
+        ["1", "…", "4", "5", "6", "7", "8", "…", "11"]
+    assert 'href="index.cgi?sort=name">&laquo; First' in pager
+    assert 'href="index.cgi?sort=name&amp;p=11">Last' in pager
+    assert 'aria-current="page" class="ts-pager-current"' in pager

@@ -97,7 +97,22 @@ def selection_words(selectors):
     return "; ".join(parts)
 
 
+def page_window(current, pages, around=2):
+    """Page numbers a pager links: the first, the last, and `around` either side of the
+    current one; None where numbers are left out."""
+    shown = sorted({1, pages} | set(range(max(1, current - around),
+                                          min(pages, current + around) + 1)))
+    window, previous = [], 0
+    for number in shown:
+        if number - previous > 1:
+            window.append(None)
+        window.append(number)
+        previous = number
+    return window
+
+
 FILTERS = {
+    "page_window": page_window,
     "date": date,
     "datetime_utc": datetime_utc,
     "iso": iso,

@@ -144,11 +144,9 @@ def overview(ctx, notice="", status=200):
     """The token list. notice: a message above it (a form sent back); a config that cannot
     be used leaves the list readable, without selection, and says what is wrong."""
     request = ctx.request
-    state = _choice(request, "state", ("",) + views.STATE_KEYS, "")
+    state, owner, text = _row_filter(request)
     sort = _choice(request, "sort", views.SORT_KEYS, "state")
     direction = _choice(request, "dir", ("asc", "desc"), "asc")
-    owner = request.arg("owner")
-    text = request.arg("q")[:100]
     number = _page_number(request)
 
     try:
@@ -167,6 +165,7 @@ def overview(ctx, notice="", status=200):
         "overview.html", "Tokens", "overview", status=status,
         rows=shown[(number - 1) * PAGE_SIZE:number * PAGE_SIZE], total=len(rows),
         matching=len(shown), page_number=number, pages=pages, filters=filters,
+        matching_selectable=sum(1 for row in shown if row.selectable),
         counts=views.count_states(rows), states=views.STATES, chart=views.age_chart(rows),
         owners=owners, unknown_owner=owner if owner and owner not in owners else "",
         owner_errors=plan.owner_errors, problems=plan.problems,
@@ -177,6 +176,12 @@ def overview(ctx, notice="", status=200):
         config_message=config_message(config_error) if config_error else "",
         config_problems=list(config_error.problems) if config_error else [],
         notice=notice, sort_columns=SORT_COLUMNS, link=_overview_link(filters), remember=True)
+
+
+def _row_filter(request):
+    """(state, owner, name text) of the overview's filter, from the query."""
+    state = _choice(request, "state", ("",) + views.STATE_KEYS, "")
+    return state, request.arg("owner"), request.arg("q")[:100]
 
 
 SORT_COLUMNS = (
@@ -313,6 +318,8 @@ NOTHING_TICKED = ("Nothing was ticked, so there is nothing to preview. Tick the 
 
 
 def preview_selection(ctx):
+    if ctx.request.field("scope") == "matching":
+        return preview_matching(ctx)
     if not ctx.request.fields("t"):
         # The list again (the form's address keeps its filters), saying what to do.
         return overview(ctx, notice=NOTHING_TICKED, status=400)
@@ -321,6 +328,33 @@ def preview_selection(ctx):
     plan = selection_plan(wanted, cfg, ctx.now, usage)
     return _preview_page(ctx, plan, "selection", cfg, usage, message=_gone_message(plan),
                          level="warning")
+
+
+def preview_matching(ctx):
+    """Every token the overview's filter matches (the form's address carries it), chosen
+    on the server from a fresh listing and previewed like any hand-picked selection."""
+    state, owner, text = _row_filter(ctx.request)
+    cfg, usage = load_config(), load_usage()
+    plan = policy_plan(cfg, ctx.now, usage)
+    rows = views.filter_rows(views.rows_from_plan(plan, usage, cfg.protection(), ctx.now),
+                             state, owner, text)
+    wanted = {(row.owner, row.name) for row in rows if row.selectable}
+    chosen = plan_for_names([item.token for item in plan.items], wanted, cfg.protection(),
+                            ctx.now)
+    chosen.describe_use(usage)
+    chosen.owner_errors, chosen.problems = plan.owner_errors, plan.problems
+    return _preview_page(ctx, chosen, "selection", cfg, usage, level="info",
+                         message=_matching_message(len(wanted), state, owner, text))
+
+
+def _matching_message(count, state, owner, text):
+    words = [views.STATE_LABELS[state].lower()] if state else []
+    if owner:
+        words.append("of " + owner)
+    if text:
+        words.append("whose name contains “{}”".format(text))
+    return "All {} token{} matching the filter{} (protected tokens are never chosen).".format(
+        count, "" if count == 1 else "s", ": " + ", ".join(words) if words else "")
 
 
 class OwnerCount(object):

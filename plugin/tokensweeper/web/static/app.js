@@ -54,6 +54,24 @@
     /* Nothing ticked, nothing to preview (without JavaScript the server says so). */
     previewButton.disabled = ticked.length === 0;
     previewButton.title = ticked.length ? "" : "Tick the tokens to revoke first";
+    /* The sticky bar keeps the count and the action in view while scrolling. */
+    if (bar) {
+      var hiddenTicked = ticked.length - tickedVisible.length;
+      bar.hidden = ticked.length === 0;
+      barCount.textContent = ticked.length + " selected" +
+        (hiddenTicked ? " (" + hiddenTicked + " hidden by the name filter)" : "");
+    }
+  }
+
+  var bar = document.getElementById("ts-selbar");
+  var barCount = document.getElementById("ts-selbar-count");
+  var clear = document.getElementById("ts-selbar-clear");
+  if (clear) {
+    clear.addEventListener("click", function () {
+      boxes().forEach(function (box) { box.checked = false; });
+      refresh();
+      all.focus();
+    });
   }
 
   all.addEventListener("change", function () {
@@ -75,13 +93,8 @@
       rows.forEach(function (row) {
         var match = !text || row.getAttribute("data-name").indexOf(text) !== -1;
         row.hidden = !match;
-        if (match) {
-          count += 1;
-        } else {
-          /* Never submit a token the admin can no longer see. */
-          var box = row.querySelector("input[name='t']");
-          if (box) { box.checked = false; }
-        }
+        /* A hidden row keeps its tick: the bar says how many ticked tokens are hidden. */
+        if (match) { count += 1; }
       });
       if (status) {
         status.textContent = "Showing " + count + " of " + rows.length + " token" + (rows.length === 1 ? "" : "s") +
