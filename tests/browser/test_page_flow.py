@@ -207,3 +207,44 @@ def test_the_403_page_is_styled_and_leads_out_not_back(refused_page):
     assert home.get_attribute("href") == "../../scripts/command?PFILE=main"
     assert re.search(r"/cpsess\d+/scripts/command\?PFILE=main$",
                      home.evaluate("el => el.href"))
+
+
+def test_select_all_matching_tokens_previews_the_whole_filter(page):
+    page.get_by_label("Name contains").fill("ci-deploy")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url(re.compile(r"q=ci-deploy"))
+    button = page.get_by_role("button", name=re.compile(r"Select all \d+ matching tokens"))
+    count = int(re.search(r"(\d+)", button.inner_text()).group(1))
+    button.click()
+    page.wait_for_selector("#ts-to-revoke")
+    shot(page, "27-select-all-matching")
+    assert "All {} tokens matching the filter".format(count) in page.locator("main").inner_text()
+    names = page.locator("#ts-to-revoke tbody td.ts-name").all_inner_texts()
+    assert len(names) == count and set(names) == {"ci-deploy"}
+
+
+def test_ticks_survive_the_live_filter_and_the_sticky_bar_counts_them(page):
+    bar = page.locator("#ts-selbar")
+    assert bar.is_hidden()
+    page.get_by_label("Select token tmp-debug of root").check()
+    page.get_by_label("Select token legacy-panel of resold22").check()
+    assert bar.is_visible() and page.locator("#ts-selbar-count").inner_text() == "2 selected"
+    page.get_by_label("Name contains").fill("legacy")
+    assert page.locator("#ts-selbar-count").inner_text() == \
+        "2 selected (1 hidden by the name filter)"
+    shot(page, "28-sticky-bar")
+    page.get_by_role("button", name="Preview selected").click()
+    page.wait_for_selector("#ts-to-revoke")
+    assert sorted(page.locator("#ts-to-revoke tbody td.ts-name").all_inner_texts()) == [
+        "legacy-panel", "tmp-debug"]
+
+
+def test_the_sticky_bar_stays_in_view_while_scrolling(page):
+    page.set_viewport_size({"width": 1000, "height": 500})
+    page.get_by_label("Select token tmp-debug of root").check()
+    page.mouse.wheel(0, 300)
+    box = page.locator("#ts-selbar").bounding_box()
+    assert box is not None and box["y"] + box["height"] <= 500 + 1
+    page.get_by_role("button", name="Clear selection").click()
+    assert page.locator("#ts-selbar").is_hidden()
+    assert page.locator("#ts-tokens input[name='t']:checked").count() == 0
