@@ -248,3 +248,12 @@ def test_the_sticky_bar_stays_in_view_while_scrolling(page):
     page.get_by_role("button", name="Clear selection").click()
     assert page.locator("#ts-selbar").is_hidden()
     assert page.locator("#ts-tokens input[name='t']:checked").count() == 0
+
+
+def test_select_all_matching_is_hidden_while_the_live_filter_differs_from_the_servers(page):
+    matching = page.get_by_role("button", name=re.compile(r"Select all \d+ matching"))
+    assert matching.is_visible()
+    page.get_by_label("Name contains").fill("legacy")
+    assert matching.is_hidden()  # its count is the server's filter, not what is typed
+    page.get_by_label("Name contains").fill("")
+    assert matching.is_visible()

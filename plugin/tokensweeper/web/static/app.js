@@ -85,9 +85,13 @@
   /* Live filter by name while typing; the Filter button still asks the server. */
   var search = document.querySelector("[data-live-filter]");
   var status = document.getElementById("ts-matching");
+  /* "Select all N matching" counts the server's filter: hide it while the live text differs. */
+  var matching = form.querySelector("button[name='scope']");
+  var serverText = search ? search.value.trim() : "";
   if (search) {
     search.addEventListener("input", function () {
       var text = search.value.trim().toLowerCase();
+      if (matching) { matching.hidden = search.value.trim() !== serverText; }
       var rows = Array.prototype.slice.call(table.querySelectorAll("tbody tr"));
       var count = 0;
       rows.forEach(function (row) {
