@@ -895,7 +895,8 @@ def test_an_invalid_session_token_never_reaches_whms_header(site, token):
     reply = site.get(cp_security_token=token)
     assert reply.status == 403
     assert "<script>alert(1)" not in reply.body and "evil" not in reply.body
-    assert "/scripts/command" not in reply.body  # the fallback layout, not WHM's header
+    # The fallback layout, not WHM's header (the 403 page's own relative WHM Home link is fine).
+    assert 'scripts/command">Home</a>' not in reply.body
     assert "ts-breadcrumb" in reply.body
 
 
@@ -1069,7 +1070,7 @@ def test_a_broken_config_leaves_the_token_list_readable_with_the_problems_listed
     assert 'href="index.cgi?page=settings"' in reply.body
     assert 'aria-current="page">Tokens<' in reply.body  # the tabs
     # Every token is listed, read-only: nothing to tick, no preview buttons.
-    for name in ("old-ci", "monitoring", "billing", "deploy", "ns1-trust"):
+    for name in ("old-ci", "monitoring", "billing", "deploy", "reverse_trust_ns1"):
         assert ">{}<".format(name) in reply.body
     assert 'name="t"' not in reply.body and "Preview revocation" not in reply.body
     assert "Preview policy sweep" not in reply.body
@@ -1235,7 +1236,8 @@ def test_select_all_matching_previews_every_token_the_filter_matches_on_every_pa
     monkeypatch.setattr(routes, "PAGE_SIZE", 2)
     for i in range(5):
         site.token("boss", "ci-{}".format(i), age=5)
-    site.token("boss", "ci-trust", age=5)  # protected: never chosen
+    site.config.write_text("protect:\n  names: [ci-keep]\n")
+    site.token("boss", "ci-keep", age=5)  # protected: never chosen
     overview = site.get("owner=boss&q=ci")
     assert "Select all 5 matching tokens" in overview.text() and "Page 1 of 3" in overview.text()
     assert 'action="index.cgi?owner=boss&amp;q=ci"' in overview.body
@@ -1249,7 +1251,7 @@ def test_select_all_matching_previews_every_token_the_filter_matches_on_every_pa
     assert site.revokes() == []
     done = site.post(confirm_form(reply, confirm=""), follow=True)
     assert "Done. 5 tokens revoked" in done.text()
-    assert site.server.token_names("boss") == {"billing", "ci-trust"}
+    assert site.server.token_names("boss") == {"billing", "ci-keep"}
 
 
 def test_the_pager_is_above_and_below_with_first_last_and_page_numbers(site, monkeypatch):

@@ -56,6 +56,7 @@ ACTION_WORDS = {
     "revoked": "revoked", "already-gone": "already gone", "failed": "failed",
     "unverified": "not verified", "kept-protected": "kept (protected)",
     "would-revoke": "would be revoked", "snapshot": "recorded", "revoke": "to revoke",
+    "refused": "refused (over the cap)", "deferred": "deferred (over the run's cap)",
 }
 
 
