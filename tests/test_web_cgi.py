@@ -87,7 +87,8 @@ class Site(object):
     def get(self, query="", **extra):
         return self.send(self.env("GET", query, **extra), b"")
 
-    def post(self, fields, nonce=True, **extra):
+    def post(self, fields, nonce=True, follow=False, **extra):
+        """POST a form; follow=True: then GET the page a 303 points to, as a browser does."""
         pairs = list(fields)
         if nonce is True:
             pairs.append(("nonce", self.nonce(extra.get("user", "root"))))
@@ -97,7 +98,15 @@ class Site(object):
         env = self.env("POST", extra.pop("query", ""), **extra)
         env.setdefault("CONTENT_TYPE", "application/x-www-form-urlencoded")
         env.setdefault("CONTENT_LENGTH", str(len(body)))
-        return self.send(env, body)
+        reply = self.send(env, body)
+        if follow and reply.status == 303:
+            return self.follow(reply, user=extra.get("user", "root"))
+        return reply
+
+    def follow(self, reply, user="root"):
+        location = reply.headers["location"]
+        assert location.startswith("index.cgi?"), location  # relative: keeps /cpsess…
+        return self.get(location.partition("?")[2], user=user)
 
     def send(self, env, body):
         out = io.BytesIO()
@@ -351,7 +360,7 @@ def test_preview_of_a_selection_revokes_nothing_and_explains(site):
 
 
 def test_revoke_of_a_selection_revokes_verifies_and_records(site):
-    reply = site.post(revoke_form("root:old-ci", "boss:billing"))
+    reply = site.post(revoke_form("root:old-ci", "boss:billing"), follow=True)
     assert reply.status == 200
     text = reply.text()
     assert "Done. 2 tokens revoked and verified gone" in text
@@ -411,7 +420,8 @@ def test_a_token_re_created_between_preview_and_confirmation_is_not_revoked(site
     # The new preview binds the new token: confirming it is a decision about that one.
     again = confirmation_values(reply)
     assert "root:old-ci:{}:".format(new["create_time"]) in " ".join(again)
-    done = site.post([("action", "revoke"), ("mode", "selection")] + [("t", v) for v in again])
+    done = site.post([("action", "revoke"), ("mode", "selection")] + [("t", v) for v in again],
+                     follow=True)
     assert done.status == 200 and "2 tokens revoked" in done.text()
 
 
@@ -444,7 +454,8 @@ def test_names_outside_cpanels_rule_are_refused(site, key):
 
 def test_empty_selection_is_refused(site):
     reply = site.post(selection())
-    assert reply.status == 400 and "No token was selected" in reply.text()
+    assert reply.status == 400 and "Nothing was ticked" in reply.text()
+    assert site.revokes() == []
 
 
 def test_more_than_ten_tokens_need_the_typed_number(site):
@@ -459,7 +470,7 @@ def test_more_than_ten_tokens_need_the_typed_number(site):
         assert reply.status == 400
         assert "Nothing was revoked" in reply.text()
     assert site.revokes() == []
-    reply = site.post(revoke_form(*keys, confirm="12"))
+    reply = site.post(revoke_form(*keys, confirm="12"), follow=True)
     assert reply.status == 200 and "12 tokens revoked" in reply.text()
     assert not [n for n in site.server.token_names("boss") if n.startswith("bulk-")]
 
@@ -471,7 +482,7 @@ def test_ten_tokens_or_fewer_need_no_typed_number(site):
 
 def test_failed_revocation_is_explained(site):
     site.server.add_fault("keep_token", function="api_token_revoke", name="old-ci")
-    reply = site.post(revoke_form("root:old-ci", "root:monitoring"))
+    reply = site.post(revoke_form("root:old-ci", "root:monitoring"), follow=True)
     text = reply.text()
     assert "Finished with problems" in text and "1 failed" in text
     assert "answered OK but the token is still listed" in text
@@ -482,7 +493,7 @@ def test_a_revocation_that_could_not_be_verified_is_never_called_still_valid(sit
     form = revoke_form("root:old-ci")
     # Listed for the plan and right before the revoke; the verifying listing fails.
     site.server.add_fault("fail", function="api_token_list", owner="root", after=2)
-    reply = site.post(form)
+    reply = site.post(form, follow=True)
     text = reply.text()
     assert "old-ci" not in site.server.token_names("root")
     assert "Could not verify 1 token" in text and "Unknown: not verified" in text
@@ -521,7 +532,7 @@ def test_policy_sweep_preview_and_revoke(site):
     # Default policy: expired. old-ci is revoked, the expired trust token kept.
     assert "1 token will be revoked" in text and "reverse_trust_ns1" in text
     assert site.revokes() == []
-    reply = site.post(revoke_form("root:old-ci", mode="policy"))
+    reply = site.post(revoke_form("root:old-ci", mode="policy"), follow=True)
     assert reply.status == 200 and "1 token revoked" in reply.text()
     assert "reverse_trust_ns1" in site.server.token_names("root")
 
@@ -540,7 +551,7 @@ def test_policy_sweep_with_empty_policy_says_so(site):
 
 def test_broken_config_stops_planning_and_settings_show_why(site):
     site.config.write_text("mode: sometimes\n")
-    assert site.get().status == 500
+    assert site.get("page=sweep").status == 500
     reply = site.get("page=settings")
     assert reply.status == 200
     assert "The configuration has problems" in reply.text() and "sometimes" in reply.text()
@@ -777,7 +788,9 @@ def test_assets_are_served_by_the_cgi(site):
     js = site.get("asset=app.js")
     assert js.headers["content-type"].startswith("text/javascript")
     assert site.get("asset=../routes.py").status == 404
-    assert site.get("asset=style.css", user="helper").status == 403
+    # Issue 14.8: nothing secret in them, and a refused user's 403 page needs its style.
+    assert site.get("asset=style.css", user="helper").status == 200
+    assert site.get("asset=../routes.py", user="helper").status == 404
 
 
 def test_internal_error_gives_a_500_page_without_details(site, monkeypatch, capsys):
@@ -891,7 +904,8 @@ def test_an_invalid_session_token_never_reaches_whms_header(site, token):
     reply = site.get(cp_security_token=token)
     assert reply.status == 403
     assert "<script>alert(1)" not in reply.body and "evil" not in reply.body
-    assert "/scripts/command" not in reply.body  # the fallback layout, not WHM's header
+    # The fallback layout, not WHM's header (the 403 page's own relative WHM Home link is fine).
+    assert 'scripts/command">Home</a>' not in reply.body
     assert "ts-breadcrumb" in reply.body
 
 
@@ -943,3 +957,323 @@ def test_a_broken_connected_applications_file_is_shown_as_a_warning(site):
     text = reply.text()
     assert "the Connected Applications file" in text and "is kept as protected" in text
     assert "Select token old-ci of root" not in reply.body  # root's tokens are all kept meanwhile
+
+
+# -- issue 14.1: post-redirect-get, and a second press of the same Revoke button ----------------
+
+
+def confirm_form(preview, **fields):
+    """The preview's confirmation form as the browser sends it (without the nonce)."""
+    form = preview.body[preview.body.index('id="ts-confirm"'):]
+    form = form[:form.index("</form>")]
+    pairs = [(name, value) for name, value in re.findall(
+        r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form) if name != "nonce"]
+    return pairs + sorted(fields.items())
+
+
+def test_a_confirmation_answers_303_to_a_run_page_that_can_be_reloaded(site):
+    preview = site.post(selection("root:old-ci"))
+    reply = site.post(confirm_form(preview))
+    assert reply.status == 303
+    assert re.match(r"^index\.cgi\?page=audit&run=[0-9TZ]+-[0-9a-f]+$", reply.headers["location"])
+    first = site.follow(reply)
+    again = site.follow(reply)  # a reload, or a bookmark opened later
+    for page in (first, again):
+        assert page.status == 200
+        assert "Done. 1 token revoked and verified gone" in page.text()
+        assert "old-ci" in page.text()
+    assert len(site.revokes()) == 1
+
+
+def test_pressing_revoke_twice_shows_the_first_runs_result_and_revokes_once(site):
+    """Issue 14.1: the second POST met a changed server (or the lock) and showed an error."""
+    preview = site.post(selection("root:old-ci", "boss:billing"))
+    form = confirm_form(preview)
+    first = site.post(form)
+    second = site.post(form)  # double click, or back and resubmit
+    assert first.status == second.status == 303
+    assert second.headers["location"] == first.headers["location"]
+    assert "Done. 2 tokens revoked" in site.follow(second).text()
+    assert len(site.revokes()) == 2  # one call per owner, once
+    records = [json.loads(line) for line in open(paths.audit_log())]
+    assert [r["event"] for r in records] == ["intent", "outcome"]
+    confirmation = dict(form)["confirmation"]
+    assert all(r["confirmation"] == confirmation for r in records)
+
+
+def test_a_second_press_waits_for_the_first_still_holding_the_lock(site, monkeypatch):
+    from tokensweeper.lock import SweepLock
+    from tokensweeper.web import routes
+
+    preview = site.post(selection("root:old-ci"))
+    form = confirm_form(preview)
+    first = {}
+    held = SweepLock(paths.lock_file()).acquire()  # the first press, still at work
+
+    def first_press_finishes(seconds):
+        held.release()
+        first["reply"] = site.post(form)
+    monkeypatch.setattr(routes, "_pause", first_press_finishes)
+    second = site.post(form)
+    assert first["reply"].status == 303
+    assert second.status == 303 and second.headers["location"] == first["reply"].headers["location"]
+    assert len(site.revokes()) == 1
+
+
+def test_a_second_press_that_outwaits_the_lock_says_what_to_do(site, monkeypatch):
+    from tokensweeper.lock import SweepLock
+    from tokensweeper.web import routes
+
+    monkeypatch.setattr(routes, "LOCK_WAIT_SECONDS", 0)
+    preview = site.post(selection("root:old-ci"))
+    with SweepLock(paths.lock_file()):
+        reply = site.post(confirm_form(preview))
+    assert reply.status == 409 and "Nothing was revoked by this request" in reply.text()
+    assert "audit log" in reply.text() and site.revokes() == []
+
+
+def test_a_confirmation_id_finds_only_its_own_users_run(site):
+    preview = site.post(selection("root:old-ci"))
+    form = confirm_form(preview)
+    site.post(form)
+    # boss (Root Access) replays root's form with its own nonce: not root's run.
+    replay = site.post(form, user="boss")
+    assert replay.status != 303
+
+
+@pytest.mark.parametrize("value", ["x", "0" * 31, "<b>" + "0" * 29, "A" * 32])
+def test_a_malformed_confirmation_id_is_refused(site, value):
+    form = revoke_form("root:old-ci") + [("confirmation", value)]
+    reply = site.post(form)
+    assert reply.status == 400 and site.revokes() == []
+
+
+def test_a_run_page_for_an_unknown_run_is_a_404_with_the_tabs(site):
+    reply = site.get("page=audit&run=%3Cscript%3Ex")
+    assert reply.status == 404 and "<script>x" not in reply.body
+    assert "&lt;script&gt;x" in reply.body
+    assert 'class="ts-tabs"' in reply.body
+
+
+def test_a_run_page_shows_a_cron_preview_as_a_preview(site):
+    from tokensweeper import audit
+    audit.write({"event": "preview", "epoch": NOW, "time": "t", "run_id": "r-cron",
+                 "actor": "cron", "mode": "preview",
+                 "tokens": [{"owner": "root", "name": "old-ci", "action": "would-revoke",
+                             "reason": "expired"}]})
+    text = site.get("page=audit&run=r-cron").text()
+    assert "Preview only. Nothing was revoked: 1 token would have been" in text
+
+
+# -- issue 14.7: error pages are not dead ends ----------------------------------------------------
+
+
+def test_a_broken_config_leaves_the_token_list_readable_with_the_problems_listed(site):
+    site.config.write_text("mode: sometimes\npolicy:\n  older_than_days: -3\n")
+    reply = site.get()
+    assert reply.status == 200
+    text = reply.text()
+    assert "The configuration has problems" in text and str(site.config) in text
+    problems = re.findall(r"<li>([^<]*)</li>", reply.body[reply.body.index('ts-problems'):])
+    assert len(problems) == 2 and any("sometimes" in p for p in problems)
+    assert 'href="index.cgi?page=settings"' in reply.body
+    assert 'aria-current="page">Tokens<' in reply.body  # the tabs
+    # Every token is listed, read-only: nothing to tick, no preview buttons.
+    for name in ("old-ci", "monitoring", "billing", "deploy", "reverse_trust_ns1"):
+        assert ">{}<".format(name) in reply.body
+    assert 'name="t"' not in reply.body and "Preview revocation" not in reply.body
+    assert "Preview policy sweep" not in reply.body
+
+
+def test_a_planning_page_with_a_broken_config_shows_tabs_problems_and_settings(site):
+    site.config.write_text("mode: sometimes\n")
+    for reply in (site.get("page=sweep"), site.post(selection("root:old-ci"))):
+        assert reply.status == 500
+        assert 'class="ts-tabs"' in reply.body
+        assert re.search(r'<ul class="ts-problems"><li>[^<]*sometimes', reply.body)
+        assert 'href="index.cgi?page=settings">Open Settings<' in reply.body
+    assert site.revokes() == []
+
+
+def test_every_error_of_an_allowed_user_keeps_the_tabs(site):
+    for reply in (site.get("page=nope"), site.get("sort=secret"),
+                  site.post(revoke_form("root:old-ci"), nonce="forged")):
+        assert reply.status in (400, 403, 404)
+        assert 'class="ts-tabs"' in reply.body and "Back to the token list" in reply.text()
+
+
+def test_a_preview_with_nothing_ticked_shows_the_list_again_with_what_to_do(site):
+    reply = site.post(selection(), query="state=expired&sort=name")
+    assert reply.status == 400
+    assert "Nothing was ticked, so there is nothing to preview" in reply.text()
+    # The same filtered list, to tick from.
+    assert re.findall(r'aria-label="Select token ([^"]+) of', reply.body) == ["old-ci"]
+    assert 'action="index.cgi?state=expired&amp;sort=name"' in reply.body
+
+
+def test_an_unknown_owner_filter_is_said(site):
+    reply = site.get("owner=nobody")
+    assert reply.status == 200 and _names(reply) == []
+    assert "No token owner is named “nobody”" in reply.text()
+    assert 'href="index.cgi"' in reply.body and "Show every owner" in reply.text()
+    assert "No token owner is named" not in site.get("owner=boss").text()
+
+
+# -- issue 14.8: the 403 page -----------------------------------------------------------------
+
+
+def test_the_403_page_is_styled_leads_to_whm_home_and_says_who_grants_root_access(site):
+    reply = site.get(user="helper")
+    assert reply.status == 403
+    text = reply.text()
+    assert 'href="index.cgi?asset=style.css' in reply.body
+    assert site.get("asset=style.css", user="helper").status == 200
+    assert 'href="../../scripts/command?PFILE=main"' in reply.body and "WHM Home" in text
+    assert "Root Access" in text and "Edit Reseller Nameservers and Privileges" in text
+    # No way back into the page that refused it: no tabs, no token-list link.
+    assert 'class="ts-tabs"' not in reply.body and "Back to the token list" not in text
+
+
+# -- issue 14.2: what the preview shows -----------------------------------------------------------
+
+
+def use_line(when, owner, name, host="198.51.100.9"):
+    stamp = __import__("time").strftime("%Y-%m-%d %H:%M:%S +0000", __import__("time").gmtime(when))
+    return ("[{}] info [whostmgrd] Host: ['{}'] HTTP Status: ['200'], User: ['{}'], Token Name: "
+            "['{}'], Request: ['GET /json-api/x']\n".format(stamp, host, owner, name))
+
+
+def preview_rows(reply, table="ts-to-revoke"):
+    body = reply.body[reply.body.index('id="{}"'.format(table)):]
+    body = body[:body.index("</table>")]
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)).strip()
+            for row in re.findall(r"<tr[^>]*>.*?</tr>", body[body.index("<tbody>"):], re.S)]
+
+
+def test_a_hand_picked_preview_shows_each_tokens_facts_recent_use_first_under_a_warning(site):
+    """Issue 14.2: hand-picked previews said only "chosen by hand"."""
+    site.server.add_token("root", "narrow-ip", NOW - 90 * DAY, acls={"list-accts": 1},
+                          whitelist_ips=["192.0.2.7"])
+    site.write("usr/local/cpanel/logs/api_tokens_log",
+               use_line(NOW - 100 * DAY, "root", "old-ci")
+               + use_line(NOW - 2 * DAY, "boss", "billing")
+               + use_line(NOW - 3 * DAY, "helper", "deploy", host="203.0.113.5"))
+    reply = site.post(selection("root:old-ci", "root:narrow-ip", "boss:billing", "helper:deploy"))
+    text = reply.text()
+    assert ("2 of these tokens were used in the last 7 days; whatever uses them will stop "
+            "working") in text
+    rows = preview_rows(reply)
+    # Used lately first (full access first among them), then still working (narrow-ip),
+    # then the expired one.
+    assert [row.split()[1] for row in rows] == ["deploy", "billing", "narrow-ip", "old-ci"]
+    deploy, billing, narrow, old = rows
+    assert "Expiring soon" in billing and "Used in the last 7 days" in billing
+    assert "from 203.0.113.5" in deploy and "Active" in deploy
+    assert "Yes" in deploy and "owner's privileges" in deploy.replace("&#39;", "'")
+    assert "192.0.2.7" in narrow and " No " in " " + narrow + " " and "never used" in narrow
+    assert "Expired" in old and "Used in the last" not in old and "None" in old
+
+
+def test_a_policy_preview_shows_each_tokens_facts_too(site):
+    reply = site.get("page=sweep")
+    (old,) = preview_rows(reply)
+    assert "Expired" in old and "unknown (no usage data)" in old and "Yes" in old
+    kept = preview_rows(reply, "ts-kept")
+    assert len(kept) == 1 and "Protected" in kept[0] and "DNS cluster trust" in kept[0]
+    assert "used in the last 7 days" not in reply.text()
+
+
+# -- issue 14.6: one count, one time format, plain words -----------------------------------------
+
+
+def test_the_overview_says_in_one_headline_what_the_policy_would_revoke(site):
+    site.config.write_text("policy:\n  expired: true\n  older_than_days: 45\n")
+    site.token("boss", "ancient", age=300)  # old, not expired
+    reply = site.get()
+    text = reply.text()
+    # old-ci (expired), billing (50 days) and ancient (old); ns1-trust is protected.
+    assert "The policy would revoke 3 tokens (1 expired, 2 old)" in text
+    preview = site.get("page=sweep").text()
+    assert "3 tokens will be revoked" in preview
+
+
+def test_no_expires_in_0_days_and_times_carry_the_exact_time_and_how_long_ago_on_hover(site):
+    site.server.add_token("root", "last-hours", NOW - 5 * DAY, expires_at=NOW + 5 * 3600)
+    reply = site.get()
+    assert "in 0 days" not in reply.text() and "expires in 5 hours" in reply.text()
+    row = re.search(r"<tr[^>]*>(?:(?!</tr>).)*last-hours(?:(?!</tr>).)*</tr>", reply.body, re.S)
+    created = time_title(NOW - 5 * DAY)
+    assert created in row.group(0) and "5 days ago" in created
+    assert 'title="{}, today"'.format(datetime_of(NOW + 5 * 3600)) in row.group(0)
+
+
+def datetime_of(epoch):
+    import time
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch))
+
+
+def time_title(epoch):
+    days = NOW // DAY - epoch // DAY
+    return 'title="{}, {} days ago">{}</time>'.format(
+        datetime_of(epoch), days, datetime_of(epoch)[:10])
+
+
+def test_the_audit_log_tells_runs_in_words_not_selector_json_or_action_ids(site):
+    from tokensweeper import audit
+    audit.write({"event": "outcome", "epoch": NOW, "time": "x", "run_id": "r1", "actor": "cron",
+                 "mode": "enforce", "selectors": {"expired": True, "older_than_days": 730,
+                                                  "combine": "any"},
+                 "tokens": [{"owner": "root", "name": "a", "action": "already-gone"},
+                            {"owner": "root", "name": "b", "action": "kept-protected"}]})
+    site.post(revoke_form("root:old-ci"))
+    reply = site.get("page=audit")
+    text = reply.text()
+    assert "Tokens chosen: expired or older than 730 days." in text
+    assert "Tokens chosen: picked by hand; owner root." in text
+    assert "1 already gone, 1 kept (protected)" in text
+    assert "already-gone" not in re.sub(r'class="[^"]*"', "", reply.body)
+    assert "{&#34;" not in reply.body and '{"expired"' not in reply.body
+    assert datetime_of(NOW) in text and "revocation" in text
+
+
+# -- issue 14.5: bulk selection -------------------------------------------------------------------
+
+
+def test_select_all_matching_previews_every_token_the_filter_matches_on_every_page(
+        site, monkeypatch):
+    from tokensweeper.web import routes
+    monkeypatch.setattr(routes, "PAGE_SIZE", 2)
+    for i in range(5):
+        site.token("boss", "ci-{}".format(i), age=5)
+    site.config.write_text("protect:\n  names: [ci-keep]\n")
+    site.token("boss", "ci-keep", age=5)  # protected: never chosen
+    overview = site.get("owner=boss&q=ci")
+    assert "Select all 5 matching tokens" in overview.text() and "Page 1 of 3" in overview.text()
+    assert 'action="index.cgi?owner=boss&amp;q=ci"' in overview.body
+    reply = site.post([("action", "preview"), ("scope", "matching")], query="owner=boss&q=ci")
+    assert reply.status == 200
+    text = reply.text()
+    assert "All 5 tokens matching the filter: of boss, whose name contains “ci”" in text
+    assert sorted(re.findall(r'<td class="ts-name">([^<]+)</td>', reply.body[
+        reply.body.index('id="ts-to-revoke"'):reply.body.index("</table>", reply.body.index(
+            'id="ts-to-revoke"'))])) == ["ci-{}".format(i) for i in range(5)]
+    assert site.revokes() == []
+    done = site.post(confirm_form(reply, confirm=""), follow=True)
+    assert "Done. 5 tokens revoked" in done.text()
+    assert site.server.token_names("boss") == {"billing", "ci-keep"}
+
+
+def test_the_pager_is_above_and_below_with_first_last_and_page_numbers(site, monkeypatch):
+    from tokensweeper.web import routes
+    monkeypatch.setattr(routes, "PAGE_SIZE", 1)
+    for i in range(6):
+        site.token("root", "p-{}".format(i), age=5)
+    body = site.get("sort=name&p=6").body  # 11 tokens: pages 1..11
+    assert body.count('class="ts-pager"') == 2
+    pager = body[body.index('class="ts-pager"'):]
+    pager = pager[:pager.index("</nav>")]
+    assert re.findall(r">(?:<span[^>]*>Page </span>)?(\d+|…)<", pager) == \
+        ["1", "…", "4", "5", "6", "7", "8", "…", "11"]
+    assert 'href="index.cgi?sort=name">&laquo; First' in pager
+    assert 'href="index.cgi?sort=name&amp;p=11">Last' in pager
+    assert 'aria-current="page" class="ts-pager-current"' in pager

@@ -77,7 +77,7 @@ def test_confirming_revokes_with_the_previewed_instants_and_audits_the_evidence(
     fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form)
     assert ("used_after", "2026-11-20T12:00:00Z") in fields  # 7d made absolute
     fields = [(n, v) for n, v in fields if n != "nonce"]
-    result = site.post(fields)
+    result = site.post(fields, follow=True)  # the run's own page, after the 303
     assert result.status == 200, result.text()
     assert "billing" not in site.server.token_names("boss")
     assert "deploy" in site.server.token_names("helper")
@@ -107,7 +107,7 @@ def test_the_result_links_the_incident_report_in_text_and_json(site):
     form = re.search(r'class="ts-confirm".*?</form>', page.body, re.S).group(0)
     fields = [(n, v) for n, v in re.findall(
         r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form) if n != "nonce"]
-    result = site.post(fields)
+    result = site.post(fields, follow=True)
     link = re.search(r'href="(index.cgi\?page=report&amp;run=([^"&]+))"', result.body)
     assert link, result.text()
     run_id = link.group(2)
@@ -121,3 +121,15 @@ def test_the_result_links_the_incident_report_in_text_and_json(site):
     assert json.loads(doc.body)["tokens"][0]["outcome"] == "revoked"
     assert site.get("page=report&run=20990101T000000Z-abcdef").status == 404
     assert site.get("page=report&run=../etc").status == 400
+
+
+def test_pressing_confirm_twice_revokes_once_and_shows_the_same_run(site):
+    page = site.get(incident_query(used_from="203.0.113.0/24"))
+    form = re.search(r'class="ts-confirm".*?</form>', page.body, re.S).group(0)
+    fields = [(n, v) for n, v in re.findall(
+        r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form) if n != "nonce"]
+    first = site.post(fields)
+    second = site.post(fields)  # a double click, or back and resubmit
+    assert first.status == second.status == 303
+    assert second.headers["location"] == first.headers["location"]
+    assert len(site.revokes()) == 1

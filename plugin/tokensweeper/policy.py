@@ -89,6 +89,28 @@ def days_phrase(days):
     return "1 day" if days == 1 else "%d days" % days
 
 
+def _span(seconds):
+    """A span for people: whole days, or hours under a day (never "0 days")."""
+    if seconds >= DAY:
+        return days_phrase(seconds // DAY)
+    hours = seconds // 3600
+    if hours >= 1:
+        return "1 hour" if hours == 1 else "%d hours" % hours
+    return None
+
+
+def ago_phrase(seconds):
+    """'30 days ago', '5 hours ago', 'less than an hour ago'."""
+    span = _span(max(0, seconds))
+    return span + " ago" if span else "less than an hour ago"
+
+
+def until_phrase(seconds):
+    """'in 30 days', 'in 5 hours', 'within the hour'."""
+    span = _span(max(0, seconds))
+    return "in " + span if span else "within the hour"
+
+
 class Protection(object):
     """Which tokens policy never revokes, and by which rule.
 
@@ -416,8 +438,8 @@ def _every_token(token, _selectors, _usage, _now):
 
 def _expired(token, _selectors, _usage, now):
     if token.is_expired(now):
-        ago = (now - token.expires_at) // DAY
-        return True, "expired on %s, %s ago" % (day(token.expires_at), days_phrase(ago))
+        return True, "expired on %s, %s" % (day(token.expires_at),
+                                             ago_phrase(now - token.expires_at))
     if token.expires_at is None:
         return False, "never expires"
     return False, "expires on %s" % day(token.expires_at)
@@ -429,16 +451,15 @@ def _expiring_within(token, selectors, _usage, now):
         return False, "never expires"
     if token.is_expired(now):
         return False, "already expired on %s" % day(token.expires_at)
-    left = token.expires_in_days(now)
+    left = until_phrase(token.expires_at - now)
     if token.expires_at <= now + days * DAY:
-        return True, "expires on %s, in %s" % (day(token.expires_at), days_phrase(left))
-    return False, "expires on %s, in %s" % (day(token.expires_at), days_phrase(left))
+        return True, "expires on %s, %s" % (day(token.expires_at), left)
+    return False, "expires on %s, %s" % (day(token.expires_at), left)
 
 
 def _older_than(token, selectors, _usage, now):
-    age = token.age_days(now)
     matched = now - token.create_time > selectors.older_than_days * DAY
-    return matched, "created %s, %s ago" % (day(token.create_time), days_phrase(age))
+    return matched, "created %s, %s" % (day(token.create_time), ago_phrase(now - token.create_time))
 
 
 def _unused_for(token, selectors, usage, now):
@@ -744,5 +765,5 @@ def state_of(item, protection, now):
         return "stale", item.reason
     left = token.expires_in_days(now)
     if left is not None and token.expires_at - now <= EXPIRING_SOON_DAYS * DAY:
-        return "expiring", "expires in %s" % days_phrase(left)
+        return "expiring", "expires %s" % until_phrase(token.expires_at - now)
     return "active", ""

@@ -59,8 +59,11 @@ class Outcome(object):
 class Result(object):
     """What one run did, the same for every front end."""
 
-    def __init__(self, run_id, actor, mode, started, selectors):
+    def __init__(self, run_id, actor, mode, started, selectors, confirmation=None):
         self.run_id = run_id
+        # The page's one-time id of the preview this run carries out: a second press of
+        # the same Revoke button finds this run by it in the audit log.
+        self.confirmation = confirmation
         self.actor = actor
         self.mode = mode
         self.started = started
@@ -136,17 +139,20 @@ def build_plan(client, selectors, protection, usage, now, owners=None, parallel=
     return plan
 
 
-def execute(plan, client, lock, actor, mode, now, cap=None, parallel=4, clock=clock_now):
+def execute(plan, client, lock, actor, mode, now, cap=None, parallel=4, clock=clock_now,
+            confirmation=None):
     """Carry out a plan. mode PREVIEW revokes nothing and records what would happen.
 
     cap (unattended runs, max_revoke_per_run): owners are independent. An owner whose own
     candidates exceed the cap is refused, owners that no longer fit into the run's total are
     deferred (policy.share_cap), the others are swept; a held-back owner's tokens are listed
     in the record with the reason, and the run's exit status is 1. A preview applies the
-    same rule, so it says what the real run would hold back."""
+    same rule, so it says what the real run would hold back.
+    confirmation: an id recorded in every record of the run (the page's preview id)."""
     if not lock.held:
         raise RuntimeError("execute() needs the sweep lock held")
-    result = Result(audit.new_run_id(now), actor, mode, now, plan.selectors.to_dict())
+    result = Result(audit.new_run_id(now), actor, mode, now, plan.selectors.to_dict(),
+                    confirmation)
     result.owner_errors.update(plan.owner_errors)
     result.last_used = plan.last_used
     result.problems = list(getattr(plan, "evidence_problems", []))
@@ -315,6 +321,8 @@ def _record_body(result, event, tokens):
     }
     if result.problems:
         body["problems"] = result.problems
+    if result.confirmation:
+        body["confirmation"] = result.confirmation
     return body
 
 

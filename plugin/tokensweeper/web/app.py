@@ -22,26 +22,38 @@ def handle(env, stream, now=None):
     try:
         return _dispatch(env, stream, now)
     except HttpError as error:
-        return render.error_page(env, error.status, error.title, error.message)
+        return render.error_page(env, error)
     except UntrustedState as error:
-        return render.error_page(env, 500, "State directory refused",
-                                 "Token Sweeper stopped before using it: {}".format(error))
+        return render.error_page(env, HttpError(
+            500, "State directory refused",
+            "Token Sweeper stopped before using it: {}".format(error)))
     except Exception:  # noqa: BLE001 - the admin gets a page, cpsrvd's error_log the details
         import traceback  # only on this rare path: every page load would pay ~3 ms
 
         sys.stderr.write("tokensweeper: internal error\n" + traceback.format_exc())
-        return render.error_page(env, 500, "Internal error",
-                                 "Token Sweeper hit an unexpected error. The details are in "
-                                 "cPanel's error log (/usr/local/cpanel/logs/error_log).")
+        return render.error_page(env, HttpError(
+            500, "Internal error", "Token Sweeper hit an unexpected error. The details are in "
+                                   "cPanel's error log (/usr/local/cpanel/logs/error_log)."))
 
 
 def _dispatch(env, stream, now):
+    asset = _asset(env)
+    if asset is not None:
+        return asset
     access = security.check_access(env)
     if not access.allowed:
         raise HttpError(403, "Access denied", access.reason)
     if not security.valid_security_token(env.get("cp_security_token", "")):
         raise HttpError(403, "Access denied",
                         "This request carries no WHM session token. Open the page from WHM.")
+    try:
+        return _serve(env, stream, now)
+    except HttpError as error:
+        error.tabs = True  # this user may use the page: keep its tabs on the error page
+        raise
+
+
+def _serve(env, stream, now):
     request = parse_request(env, stream)
     if now is None:
         try:
@@ -57,6 +69,22 @@ def _dispatch(env, stream, now):
         if refusal:
             raise HttpError(403, "Access denied", refusal)
     return routes.route(request, now)
+
+
+def _asset(env):
+    """The stylesheet, script or logo, for anyone cpsrvd lets in: they hold nothing secret,
+    and a refused user's 403 page needs its stylesheet too. None for any other request."""
+    if env.get("REQUEST_METHOD", "GET").upper() not in ("GET", "HEAD"):
+        return None
+    from urllib.parse import parse_qs
+
+    names = parse_qs(env.get("QUERY_STRING", "")).get("asset")
+    if not names:
+        return None
+    found = render.asset(names[0])
+    if found is None:
+        raise HttpError(404, "Not found", "This page has no file of that name.")
+    return found
 
 
 def main(env=None, stdin=None, stdout=None, now=None):

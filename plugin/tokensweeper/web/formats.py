@@ -15,6 +15,28 @@ def datetime_utc(epoch):
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch))
 
 
+def iso(epoch):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)) if epoch is not None else ""
+
+
+DAY = 86400
+
+
+def relative(epoch, today):
+    """How long ago (or ahead) a time is, in whole days from `today` (a day number, now //
+    DAY): a page shown the same day reads the same, so the page cache keeps it."""
+    if epoch is None:
+        return ""
+    days = today - epoch // DAY
+    if days == 0:
+        return "today"
+    if days == 1:
+        return "yesterday"
+    if days == -1:
+        return "tomorrow"
+    return "{} days ago".format(days) if days > 0 else "in {} days".format(-days)
+
+
 def plural(count, word, words=None):
     if count == 1:
         return "1 " + word
@@ -24,12 +46,80 @@ def plural(count, word, words=None):
 def days(count):
     if count is None:
         return ""
+    if count == 0:
+        return "under a day"
     return plural(count, "day")
 
 
+# What each outcome in the audit log means, in words (never the action id).
+ACTION_WORDS = {
+    "revoked": "revoked", "already-gone": "already gone", "failed": "failed",
+    "unverified": "not verified", "kept-protected": "kept (protected)",
+    "would-revoke": "would be revoked", "snapshot": "recorded", "revoke": "to revoke",
+    "refused": "refused (over the cap)", "deferred": "deferred (over the run's cap)",
+}
+
+
+def action_words(action):
+    return ACTION_WORDS.get(action, str(action).replace("-", " "))
+
+
+_CRITERION_WORDS = (
+    ("every_token", "every token of the account"),
+    ("expired", "expired"),
+    ("expiring_within_days", "expiring within {} days"),
+    ("older_than_days", "older than {} days"),
+    ("unused_for_days", "unused for {} days"),
+    ("no_expiry", "never expiring"),
+    ("full_access", "with full access"),
+    ("no_ip_limit", "without an IP limit"),
+)
+
+
+def selection_words(selectors):
+    """An audit record's selectors (Selectors.to_dict()) in words: what the run chose."""
+    if not isinstance(selectors, dict):
+        return ""
+    criteria = []
+    for key, words in _CRITERION_WORDS:
+        value = selectors.get(key)
+        if value not in (None, False):
+            criteria.append(words.format(value))
+    joiner = " and " if selectors.get("combine", "all") == "all" else " or "
+    names, owners = selectors.get("names"), selectors.get("owners")
+    parts = [joiner.join(criteria)] if criteria else []
+    if isinstance(names, list) and names:
+        # Without a criterion, names are what a person picked (the page, `revoke`).
+        parts.append("names " + ", ".join(str(n) for n in names) if criteria else
+                     "picked by hand")
+    if isinstance(owners, list) and owners:
+        parts.append("owner{} {}".format("s" if len(owners) > 1 else "",
+                                         ", ".join(str(o) for o in owners)))
+    return "; ".join(parts)
+
+
+def page_window(current, pages, around=2):
+    """Page numbers a pager links: the first, the last, and `around` either side of the
+    current one; None where numbers are left out."""
+    shown = sorted({1, pages} | set(range(max(1, current - around),
+                                          min(pages, current + around) + 1)))
+    window, previous = [], 0
+    for number in shown:
+        if number - previous > 1:
+            window.append(None)
+        window.append(number)
+        previous = number
+    return window
+
+
 FILTERS = {
+    "page_window": page_window,
     "date": date,
     "datetime_utc": datetime_utc,
+    "iso": iso,
+    "relative": relative,
+    "action_words": action_words,
+    "selection_words": selection_words,
     "plural": plural,
     "days": days,
 }

@@ -131,8 +131,12 @@ def page(env, template, title, status=200, nav=None, nonce="", remember=False, *
     return Response(status, body, HTML, headers)
 
 
-def error_page(env, status, title, message):
-    return page(env, "error.html", title, status=status, message=message)
+def error_page(env, error):
+    """The page for an HttpError: its message, its problems as a list, and a way on."""
+    return page(env, "error.html", error.title, status=error.status,
+                nav="error" if error.tabs else None, message=error.message,
+                problems=error.problems, settings_link=error.settings_link,
+                refused=error.status == 403 and not error.tabs)
 
 
 ASSET_TYPES = {

@@ -23,11 +23,16 @@ DIGITS_RE = re.compile(r"^[0-9]+\Z")
 class HttpError(Exception):
     """A request this page refuses; the front end renders it as an error page."""
 
-    def __init__(self, status, title, message):
+    def __init__(self, status, title, message, problems=(), settings_link=False):
         Exception.__init__(self, message)
         self.status = status
         self.title = title
         self.message = message
+        self.problems = list(problems)  # shown as a list under the message
+        self.settings_link = settings_link
+        # Set once the user is known to may use the page: the error page then shows the
+        # tabs, so it is never a dead end. A refused user gets no links into the page.
+        self.tabs = False
 
 
 def bad_request(message):

@@ -6,7 +6,9 @@ decides what is stale or talks to whmapi1 itself.
 """
 
 import json
+import os
 import re
+import time
 from urllib.parse import urlencode
 
 from tokensweeper import audit, paths
@@ -20,6 +22,7 @@ from tokensweeper.policy import (
     PROTECTED,
     REVOKE,
     confirmation_changes,
+    make_plan,
     plan_for_names,
 )
 from tokensweeper.sweep import ENFORCE, build_plan, execute
@@ -29,13 +32,21 @@ from tokensweeper.whmapi import Client, WhmapiError
 
 from . import render, security, views
 from .request import DIGITS_RE, HttpError, bad_request
-from .response import Response
+from .response import HTML, Response
 
 PAGE_SIZE = 250
 IDENTITY_DIGEST_RE = re.compile(r"^[0-9a-f]{12}$")
 AUDIT_PAGE_SIZE = 20
 # Above this many tokens the admin types the number to confirm.
 TYPED_CONFIRMATION_ABOVE = 10
+# Each preview's confirmation form carries a one-time id, recorded in the audit records of
+# the run it starts: pressing Revoke again (a double click, back and resubmit) finds that
+# run and shows its result instead of revoking, or failing, a second time.
+CONFIRMATION_RE = re.compile(r"^[0-9a-f]{32}\Z")
+# A second press usually arrives while the first still holds the sweep lock: it waits for
+# the first to finish (this long at most), then finds its run.
+LOCK_WAIT_SECONDS = 120
+LOCK_POLL_SECONDS = 0.2
 
 
 class Context(object):
@@ -54,8 +65,9 @@ class Context(object):
         return self._nonce
 
     def page(self, template, title, nav, status=200, **context):
+        # today: the day number relative times are told from (see formats.relative).
         return render.page(self.request.env, template, title, status=status, nav=nav,
-                           nonce=self.nonce, **context)
+                           nonce=self.nonce, today=self.now // 86400, **context)
 
 
 # -- engine access ---------------------------------------------------------------
@@ -65,9 +77,28 @@ def load_config():
     try:
         return config_module.load()
     except config_module.ConfigError as error:
-        raise HttpError(500, "Configuration error",
-                        "The configuration cannot be used, so nothing can be planned or revoked. "
-                        + str(error) + " Fix it (tokensweeper check-config) and reload.")
+        raise config_refusal(error)
+
+
+def config_refusal(error):
+    return HttpError(500, "Configuration error", config_message(error), problems=error.problems,
+                     settings_link=True)
+
+
+def config_message(error):
+    return ("The configuration in {} cannot be used, so nothing can be planned or revoked until "
+            "it is fixed (check it with tokensweeper check-config, then reload):".format(
+                error.source))
+
+
+def read_only_config(error):
+    """A stand-in for a config that cannot be used, so the overview can still list tokens:
+    it selects nothing, and only cPanel's own token shapes count as protected."""
+    import copy
+
+    values = copy.deepcopy(config_module.DEFAULTS)
+    values["policy"]["expired"] = False
+    return config_module.Config(values, error.source, False)
 
 
 def client():
@@ -109,16 +140,19 @@ def _page_number(request, name="p"):
     return int(raw)
 
 
-def overview(ctx):
+def overview(ctx, notice="", status=200):
+    """The token list. notice: a message above it (a form sent back); a config that cannot
+    be used leaves the list readable, without selection, and says what is wrong."""
     request = ctx.request
-    state = _choice(request, "state", ("",) + views.STATE_KEYS, "")
+    state, owner, text = _row_filter(request)
     sort = _choice(request, "sort", views.SORT_KEYS, "state")
     direction = _choice(request, "dir", ("asc", "desc"), "asc")
-    owner = request.arg("owner")
-    text = request.arg("q")[:100]
     number = _page_number(request)
 
-    cfg = load_config()
+    try:
+        cfg, config_error = config_module.load(), None
+    except config_module.ConfigError as error:
+        cfg, config_error = read_only_config(error), error
     usage = load_usage()
     plan = policy_plan(cfg, ctx.now, usage, remembered=True)
     rows = views.rows_from_plan(plan, usage, cfg.protection(), ctx.now)
@@ -126,16 +160,28 @@ def overview(ctx):
     pages = max(1, (len(shown) + PAGE_SIZE - 1) // PAGE_SIZE)
     number = min(number, pages)
     filters = {"state": state, "owner": owner, "q": text, "sort": sort, "dir": direction}
+    owners = sorted({r.owner for r in rows} | set(plan.owner_errors))
     return ctx.page(
-        "overview.html", "Tokens", "overview",
+        "overview.html", "Tokens", "overview", status=status,
         rows=shown[(number - 1) * PAGE_SIZE:number * PAGE_SIZE], total=len(rows),
         matching=len(shown), page_number=number, pages=pages, filters=filters,
+        matching_selectable=sum(1 for row in shown if row.selectable),
         counts=views.count_states(rows), states=views.STATES, chart=views.age_chart(rows),
-        owners=sorted({r.owner for r in rows} | set(plan.owner_errors)),
+        owners=owners, unknown_owner=owner if owner and owner not in owners else "",
         owner_errors=plan.owner_errors, problems=plan.problems,
         usage=views.UsageSummary(usage),
         policy=cfg.selectors().describe() if cfg.policy_selects_anything() else "",
-        sort_columns=SORT_COLUMNS, link=_overview_link(filters), remember=True)
+        would_revoke=views.policy_headline(plan, cfg.selectors(), ctx.now),
+        read_only=config_error is not None,
+        config_message=config_message(config_error) if config_error else "",
+        config_problems=list(config_error.problems) if config_error else [],
+        notice=notice, sort_columns=SORT_COLUMNS, link=_overview_link(filters), remember=True)
+
+
+def _row_filter(request):
+    """(state, owner, name text) of the overview's filter, from the query."""
+    state = _choice(request, "state", ("",) + views.STATE_KEYS, "")
+    return state, request.arg("owner"), request.arg("q")[:100]
 
 
 SORT_COLUMNS = (
@@ -162,8 +208,9 @@ def sweep_preview(ctx):
         raise HttpError(409, "No policy configured",
                         "The configured policy selects nothing (see Settings), so a policy sweep "
                         "would revoke nothing. Select tokens by hand on the overview instead.")
-    plan = policy_plan(cfg, ctx.now)
-    return _preview_page(ctx, plan, "policy")
+    usage = load_usage()
+    plan = policy_plan(cfg, ctx.now, usage)
+    return _preview_page(ctx, plan, "policy", cfg, usage)
 
 
 def incident_page(ctx, form=None, plan=None, usage=None, status=200, message="",
@@ -184,7 +231,7 @@ def incident_page(ctx, form=None, plan=None, usage=None, status=200, message="",
         rows=rows, flags=panel.FLAGS, usage=usage, message=message, changes=changes,
         counts=panel.counts(plan) if plan is not None else None,
         typed=plan is not None and len(plan.to_revoke()) > TYPED_CONFIRMATION_ABOVE,
-        moment_help=panel.incident.MOMENT_HELP)
+        moment_help=panel.incident.MOMENT_HELP, confirmation=new_confirmation_id())
 
 
 def incident_plan(selectors, now, usage):
@@ -226,6 +273,8 @@ def audit_page(ctx):
     fmt = _choice(ctx.request, "format", ("", "html", "jsonl"), "")
     if fmt == "jsonl":
         return audit_download()
+    if ctx.request.arg("run"):
+        return run_page(ctx, ctx.request.arg("run"))
     runs, damaged = audit_runs()
     number = _page_number(ctx.request)
     pages = max(1, (len(runs) + AUDIT_PAGE_SIZE - 1) // AUDIT_PAGE_SIZE)
@@ -296,7 +345,7 @@ def parse_selection(values):
     return wanted
 
 
-def selection_plan(wanted, cfg, now):
+def selection_plan(wanted, cfg, now, usage):
     """A plan for tokens chosen by hand (keys (owner, name)), from their owners' listings
     now: a token no longer listed, or whose owner no longer owns WHM tokens, is 'gone'."""
     api = client()
@@ -310,7 +359,7 @@ def selection_plan(wanted, cfg, now):
         owner, message = sorted(inventory.errors.items())[0]
         raise HttpError(503, "Cannot list tokens", message)
     plan = plan_for_names(inventory.tokens, set(wanted), cfg.protection(), now)
-    plan.describe_use(load_usage())
+    plan.describe_use(usage)
     return plan
 
 
@@ -322,10 +371,48 @@ def _gone_message(plan):
            "{}).".format(", ".join(gone), "it" if len(gone) == 1 else "them")
 
 
+NOTHING_TICKED = ("Nothing was ticked, so there is nothing to preview. Tick the tokens to revoke "
+                  "in the list below, then press Preview revocation.")
+
+
 def preview_selection(ctx):
+    if ctx.request.field("scope") == "matching":
+        return preview_matching(ctx)
+    if not ctx.request.fields("t"):
+        # The list again (the form's address keeps its filters), saying what to do.
+        return overview(ctx, notice=NOTHING_TICKED, status=400)
     wanted = parse_selection(ctx.request.fields("t"))
-    plan = selection_plan(wanted, load_config(), ctx.now)
-    return _preview_page(ctx, plan, "selection", message=_gone_message(plan), level="warning")
+    cfg, usage = load_config(), load_usage()
+    plan = selection_plan(wanted, cfg, ctx.now, usage)
+    return _preview_page(ctx, plan, "selection", cfg, usage, message=_gone_message(plan),
+                         level="warning")
+
+
+def preview_matching(ctx):
+    """Every token the overview's filter matches (the form's address carries it), chosen
+    on the server from a fresh listing and previewed like any hand-picked selection."""
+    state, owner, text = _row_filter(ctx.request)
+    cfg, usage = load_config(), load_usage()
+    plan = policy_plan(cfg, ctx.now, usage)
+    rows = views.filter_rows(views.rows_from_plan(plan, usage, cfg.protection(), ctx.now),
+                             state, owner, text)
+    wanted = {(row.owner, row.name) for row in rows if row.selectable}
+    chosen = plan_for_names([item.token for item in plan.items], wanted, cfg.protection(),
+                            ctx.now)
+    chosen.describe_use(usage)
+    chosen.owner_errors, chosen.problems = plan.owner_errors, plan.problems
+    return _preview_page(ctx, chosen, "selection", cfg, usage, level="info",
+                         message=_matching_message(len(wanted), state, owner, text))
+
+
+def _matching_message(count, state, owner, text):
+    words = [views.STATE_LABELS[state].lower()] if state else []
+    if owner:
+        words.append("of " + owner)
+    if text:
+        words.append("whose name contains “{}”".format(text))
+    return "All {} token{} matching the filter{} (protected tokens are never chosen).".format(
+        count, "" if count == 1 else "s", ": " + ", ".join(words) if words else "")
 
 
 class OwnerCount(object):
@@ -335,9 +422,12 @@ class OwnerCount(object):
         self.protected = 0
 
 
-def _preview_page(ctx, plan, mode, status=200, message="", changes=(), level="danger"):
+def _preview_page(ctx, plan, mode, cfg, usage, status=200, message="", changes=(),
+                  level="danger"):
     revoke = plan.with_decision(REVOKE)
     protected = plan.with_decision(PROTECTED)
+    states = _states_in_policy(plan, mode, cfg, usage, ctx.now)
+    revoke_rows = views.preview_rows(revoke, states, usage, ctx.now)
     per_owner = {}
     for item in revoke + protected:
         count = per_owner.setdefault(item.token.owner, OwnerCount(item.token.owner))
@@ -347,12 +437,24 @@ def _preview_page(ctx, plan, mode, status=200, message="", changes=(), level="da
             count.protected += 1
     return ctx.page(
         "preview.html", "Preview", "sweep" if mode == "policy" else "overview", status=status,
-        mode=mode, revoke=revoke, protected=protected,
+        mode=mode, revoke=revoke, protected=protected, revoke_rows=revoke_rows,
+        recent=sum(1 for row in revoke_rows if row.recent), recent_days=views.RECENT_USE_DAYS,
+        protected_rows=views.preview_rows(protected, states, usage, ctx.now),
         untouched=len(plan.with_decision(KEEP)),
         per_owner=[per_owner[o] for o in sorted(per_owner)], message=message, changes=changes,
         level=level, typed=len(revoke) > TYPED_CONFIRMATION_ABOVE,
+        confirmation=new_confirmation_id(),
         owner_errors=getattr(plan, "owner_errors", {}), problems=getattr(plan, "problems", []),
         policy=plan.selectors.describe() if mode == "policy" else "")
+
+
+def _states_in_policy(plan, mode, cfg, usage, now):
+    """How the overview shows each token of the plan: a policy plan says it itself; tokens
+    picked by hand are judged by the configured policy too (pure: no listing)."""
+    if mode != "policy":
+        listed = [item.token for item in plan.items if item.decision != GONE]
+        plan = make_plan(listed, usage, cfg.selectors(), cfg.protection(), now)
+    return views.policy_states(plan, cfg.protection(), now)
 
 
 def revoke(ctx):
@@ -361,49 +463,132 @@ def revoke(ctx):
     if mode not in ("selection", "policy", "incident"):
         raise bad_request("The form's mode must be “selection”, “policy” or “incident”.")
     wanted = parse_selection(request.fields("t"))
+    confirmation = _confirmation_id(request)
     cfg = load_config()
-    incident_form = usage = None
+    done = run_of_confirmation(confirmation, ctx.user)
+    if done:
+        return see_run(done)
+    lock = _take_lock(confirmation)
+    try:
+        # The first press may have finished while this one waited for the lock.
+        done = run_of_confirmation(confirmation, ctx.user)
+        if done:
+            return see_run(done)
+        result = _revoke_locked(ctx, cfg, mode, wanted, lock, confirmation)
+    finally:
+        lock.release()
+    if not hasattr(result, "run_id"):
+        return result  # a new preview: nothing was revoked
+    if result.audit_error:
+        # The log could not take the outcome, so a page read back from it would not show
+        # what happened: show it now, once.
+        return ctx.page("result.html", "Result", "audit", run=views.RunView.from_result(result))
+    return see_run(result.run_id)
+
+
+def _revoke_locked(ctx, cfg, mode, wanted, lock, confirmation):
+    """Plan again under the lock and revoke: a Result, or a new preview's Response."""
+    usage = load_usage()
     if mode == "incident":
         from . import incident as panel
 
-        incident_form = panel.form_from(request, ctx.now, posted=True)
-        usage = load_usage()
-        plan = incident_plan(incident_form.selectors, ctx.now, usage)
-    elif mode == "selection":
-        plan = selection_plan(wanted, cfg, ctx.now)
+        form = panel.form_from(ctx.request, ctx.now, posted=True)
+        plan = incident_plan(form.selectors, ctx.now, usage)
+
+        def again(**kwargs):
+            return incident_page(ctx, form, plan, usage, **kwargs)
     else:
-        plan = policy_plan(cfg, ctx.now)
+        if mode == "selection":
+            plan = selection_plan(wanted, cfg, ctx.now, usage)
+        else:
+            plan = policy_plan(cfg, ctx.now, usage)
+
+        def again(**kwargs):
+            return _preview_page(ctx, plan, mode, cfg, usage, **kwargs)
     # The tokens confirmed are bound by identity (owner, name, creation time, listed facts):
     # a token re-created under the same name since the preview is another token.
     confirmed = [identity or "{}:{}".format(*key) for key, identity in sorted(wanted.items())]
     changes = confirmation_changes(confirmed, plan)
-    again = _preview_page
-    if incident_form is not None:
-        def again(ctx, plan, mode, **kwargs):
-            return incident_page(ctx, incident_form, plan, usage, **kwargs)
     if changes:
         # The server or the config changed since the preview: show the new one, revoke nothing.
-        return again(ctx, plan, mode, status=409, changes=changes, message=(
+        return again(status=409, changes=changes, message=(
             "The tokens to revoke changed since your preview. Nothing was revoked. "
             "Check this new preview of what is there now:"))
     count = len(plan.to_revoke())
-    if count > TYPED_CONFIRMATION_ABOVE and request.field("confirm").strip() != str(count):
-        return again(ctx, plan, mode, status=400, message=(
+    if count > TYPED_CONFIRMATION_ABOVE and ctx.request.field("confirm").strip() != str(count):
+        return again(status=400, message=(
             "Type the number of tokens to revoke ({}) in the box to confirm. "
             "Nothing was revoked.".format(count)))
-    lock = SweepLock(paths.lock_file())
     try:
-        lock.acquire()
-    except LockBusy as busy:
-        raise HttpError(409, "Another sweep is running", str(busy) + ". Try again when it is done.")
-    try:
-        result = execute(plan, client(), lock, "whm:" + ctx.user, ENFORCE, ctx.now,
-                         parallel=cfg.parallel_owners)
+        return execute(plan, client(), lock, "whm:" + ctx.user, ENFORCE, ctx.now,
+                       parallel=cfg.parallel_owners, confirmation=confirmation or None)
     except audit.AuditError as error:
         raise HttpError(500, "Nothing was revoked", str(error))
-    finally:
-        lock.release()
-    return ctx.page("result.html", "Result", "overview", result=result)
+
+
+def new_confirmation_id():
+    return os.urandom(16).hex()
+
+
+def _confirmation_id(request):
+    value = request.field("confirmation")
+    if value and not CONFIRMATION_RE.match(value):
+        raise bad_request("The form's confirmation id is not one this page made.")
+    return value
+
+
+def run_of_confirmation(confirmation, user):
+    """The id of the run this user's confirmation `confirmation` started, or None."""
+    if not confirmation:
+        return None
+    records, _ = audit.read()
+    actor = "whm:" + user
+    for record in records:
+        if record.get("confirmation") == confirmation and record.get("actor") == actor:
+            return str(record.get("run_id", ""))
+    return None
+
+
+def _pause(seconds):
+    time.sleep(seconds)
+
+
+def _take_lock(confirmation):
+    """The sweep lock. A confirmation waits for a run holding it (most likely the first
+    press of the same button); a form without one fails at once, like the command."""
+    lock = SweepLock(paths.lock_file())
+    deadline = time.monotonic() + (LOCK_WAIT_SECONDS if confirmation else 0)
+    while True:
+        try:
+            return lock.acquire()
+        except LockBusy as busy:
+            if time.monotonic() >= deadline:
+                raise HttpError(409, "Another sweep is running", str(busy) + (
+                    ". Nothing was revoked by this request. If you pressed Revoke twice, the "
+                    "first press is still at work: its result will be in the audit log."))
+            _pause(LOCK_POLL_SECONDS)
+
+
+def see_run(run_id):
+    """303 See Other to the run's own page: the browser shows it with a GET, so reloading
+    it or going back never sends the confirmation again. The Location is relative, as every
+    link of the page is, so WHM's /cpsess… prefix (and a proxy's host) stay as they are."""
+    location = "index.cgi?" + urlencode([("page", "audit"), ("run", run_id)])
+    from html import escape  # only on this path
+
+    body = ('<!DOCTYPE html><title>Result</title><p><a href="{}">See the result of run '
+            '{}</a></p>\n'.format(escape(location), escape(run_id)))
+    return Response(303, body, HTML, [("Location", location)])
+
+
+def run_page(ctx, run_id):
+    runs, _ = audit_runs()
+    found = next((run for run in runs if run.run_id == run_id), None)
+    if found is None:
+        raise HttpError(404, "No such run",
+                        "The audit log has no run “{}”. It may have been rotated away; "
+                        "the audit log lists the runs it has.".format(run_id[:80]))
+    return ctx.page("result.html", "Result", "audit", run=views.RunView.from_audit(found))
 
 
 # -- dispatch -------------------------------------------------------------------------------

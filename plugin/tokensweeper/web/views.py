@@ -6,11 +6,13 @@ admin sees, and orders rows for display.
 """
 
 from tokensweeper.policy import EXPIRING_SOON_DAYS, state_of
+from tokensweeper.tokens import DAY
 
 # State key -> (label, icon, explanation). The icon and label carry the
 # meaning; colour only repeats it.
 STATES = (
-    ("stale", "Stale by policy", "warning", "the configured policy would revoke it"),
+    ("stale", "Stale by policy", "warning",
+     "not expired, but old or unused: the configured policy would revoke it"),
     ("expired", "Expired", "expired", "past its expiry date; cPanel keeps it listed"),
     ("expiring", "Expiring soon", "clock", "expires within {} days".format(EXPIRING_SOON_DAYS)),
     ("active", "Active", "check", "valid and not stale by policy"),
@@ -168,3 +170,139 @@ def age_chart(rows, width=360, bar_height=22, gap=8):
                         int(round(width * total / float(biggest))),
                         int(round(width * stale / float(biggest)))))
     return bars
+
+
+# -- one run of the audit log, as the result page shows it ------------------------------------
+
+RUN_ACTIONS = ("revoked", "already-gone", "failed", "unverified", "kept-protected",
+               "would-revoke", "refused", "deferred")
+
+
+class RunOutcome(object):
+    __slots__ = ("owner", "name", "action", "reason", "last_used")
+
+    def __init__(self, owner, name, action, reason, last_used):
+        self.owner = owner
+        self.name = name
+        self.action = action
+        self.reason = reason
+        self.last_used = last_used
+
+
+class RunView(object):
+    """What one run did, read back from the audit log (the page's result is a GET of this,
+    so it can be reloaded and bookmarked), or from a Result the log could not take."""
+
+    def __init__(self, run_id, actor, event, started, outcomes, owner_errors, refused,
+                 interrupted=False, audit_error=None):
+        self.run_id = run_id
+        self.actor = actor
+        self.event = event
+        self.started = started
+        self.outcomes = outcomes
+        self.owner_errors = owner_errors
+        self.refused = refused
+        self.interrupted = interrupted
+        self.audit_error = audit_error
+
+    @classmethod
+    def from_audit(cls, run):
+        final = run.final
+        outcomes = [RunOutcome(str(t.get("owner", "")), str(t.get("name", "")),
+                               str(t.get("action", "")), str(t.get("reason") or ""),
+                               t.get("last_used"))
+                    for t in run.tokens() if isinstance(t, dict)]
+        errors = final.get("owner_errors")
+        return cls(run.run_id, str(final.get("actor", "")), str(final.get("event", "")),
+                   _epoch(run.records[0].get("epoch")), outcomes,
+                   errors if isinstance(errors, dict) else {}, final.get("refused"),
+                   interrupted=run.interrupted)
+
+    @classmethod
+    def from_result(cls, result):
+        outcomes = [RunOutcome(o.token.owner, o.token.name, o.action, o.reason,
+                               result.last_used.get(o.token.key())) for o in result.outcomes]
+        return cls(result.run_id, result.actor, "outcome", result.started, outcomes,
+                   result.owner_errors, result.refused, audit_error=result.audit_error)
+
+    def counts(self):
+        counts = dict.fromkeys(RUN_ACTIONS, 0)
+        for outcome in self.outcomes:
+            counts[outcome.action] = counts.get(outcome.action, 0) + 1
+        return counts
+
+    @property
+    def ok(self):
+        counts = self.counts()
+        return not (counts["failed"] or counts["unverified"] or self.owner_errors
+                    or self.refused or self.audit_error or self.interrupted)
+
+
+def _epoch(value):
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# -- the preview: what the admin needs to decide, for every token --------------------------
+
+# A token used this recently is most likely still in use: revoking it breaks something.
+RECENT_USE_DAYS = 7
+
+
+class PreviewRow(object):
+    """One token of a preview: why it is in it, and its facts as the overview shows them."""
+
+    __slots__ = ("token", "reason", "state", "state_reason", "last_used", "recent")
+
+    def __init__(self, token, reason, state, state_reason, last_used, recent):
+        self.token = token
+        self.reason = reason
+        self.state = state
+        self.state_reason = state_reason
+        self.last_used = last_used
+        self.recent = recent
+
+    @property
+    def state_label(self):
+        return STATE_LABELS[self.state]
+
+    @property
+    def state_icon(self):
+        return STATE_ICONS[self.state]
+
+    @property
+    def still_works(self):
+        return self.state not in ("expired",)
+
+
+def preview_rows(items, states, usage, now):
+    """PreviewRows for plan items; states: (owner, name) -> (state, reason) in the configured
+    policy. The tokens whose revocation someone will feel come first: used in the last
+    RECENT_USE_DAYS days, then still working (not expired), then with full access."""
+    rows = []
+    for item in items:
+        token = item.token
+        state, state_reason = states.get(token.key(), ("active", ""))
+        use = usage.last_use(token)
+        recent = use is not None and use.last_used >= now - RECENT_USE_DAYS * DAY
+        rows.append(PreviewRow(token, item.reason, state, state_reason,
+                               usage.describe(token, now), recent))
+    return sorted(rows, key=lambda r: (not r.recent, not r.still_works, not r.token.full_access,
+                                       r.token.owner, r.token.name))
+
+
+def policy_states(plan, protection, now):
+    """(owner, name) -> (state, reason) of every token of a plan made by the configured
+    policy: the states the overview shows."""
+    return {item.token.key(): state_of(item, protection, now) for item in plan.items}
+
+
+def policy_headline(plan, selectors, now):
+    """(count, [(n, words)...]): what the configured policy would revoke, split the way the
+    cards split it: expired tokens, and the others (old or unused). The one count the
+    overview, its cards and the policy sweep's preview agree on."""
+    revoke = [item.token for item in plan.items if item.decision == "revoke"]
+    expired = sum(1 for token in revoke if token.is_expired(now))
+    kinds = [words for words, on in (("old", selectors.older_than_days is not None),
+                                     ("unused", selectors.unused_for_days is not None)) if on]
+    parts = [(expired, "expired"), (len(revoke) - expired, " or ".join(kinds) or "other")]
+    return len(revoke), [(n, words) for n, words in parts if n]

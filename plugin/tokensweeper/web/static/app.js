@@ -5,6 +5,23 @@
   if (!root) { return; }
   root.className += " ts-js";
 
+  /* Revoke once: the pressed button says it is at work and cannot be pressed again. (A second
+     press without JavaScript is safe too: the server shows the first run's result.) */
+  var confirmForm = document.getElementById("ts-confirm");
+  if (confirmForm) {
+    var revokeButton = confirmForm.querySelector("button[type='submit']");
+    var revokeText = revokeButton.textContent;
+    confirmForm.addEventListener("submit", function () {
+      revokeButton.disabled = true;
+      revokeButton.textContent = revokeButton.getAttribute("data-busy");
+    });
+    /* Back from the result restores this page as it was left: make the button usable. */
+    window.addEventListener("pageshow", function () {
+      revokeButton.disabled = false;
+      revokeButton.textContent = revokeText;
+    });
+  }
+
   var table = document.getElementById("ts-tokens");
   var form = document.getElementById("ts-selection");
   if (!table || !form) { return; }
@@ -34,6 +51,27 @@
     all.checked = visible.length > 0 && tickedVisible.length === visible.length;
     all.indeterminate = tickedVisible.length > 0 && tickedVisible.length < visible.length;
     previewButton.textContent = ticked.length ? previewText + " (" + ticked.length + ")" : previewText;
+    /* Nothing ticked, nothing to preview (without JavaScript the server says so). */
+    previewButton.disabled = ticked.length === 0;
+    previewButton.title = ticked.length ? "" : "Tick the tokens to revoke first";
+    /* The sticky bar keeps the count and the action in view while scrolling. */
+    if (bar) {
+      var hiddenTicked = ticked.length - tickedVisible.length;
+      bar.hidden = ticked.length === 0;
+      barCount.textContent = ticked.length + " selected" +
+        (hiddenTicked ? " (" + hiddenTicked + " hidden by the name filter)" : "");
+    }
+  }
+
+  var bar = document.getElementById("ts-selbar");
+  var barCount = document.getElementById("ts-selbar-count");
+  var clear = document.getElementById("ts-selbar-clear");
+  if (clear) {
+    clear.addEventListener("click", function () {
+      boxes().forEach(function (box) { box.checked = false; });
+      refresh();
+      all.focus();
+    });
   }
 
   all.addEventListener("change", function () {
@@ -47,21 +85,20 @@
   /* Live filter by name while typing; the Filter button still asks the server. */
   var search = document.querySelector("[data-live-filter]");
   var status = document.getElementById("ts-matching");
+  /* "Select all N matching" counts the server's filter: hide it while the live text differs. */
+  var matching = form.querySelector("button[name='scope']");
+  var serverText = search ? search.value.trim() : "";
   if (search) {
     search.addEventListener("input", function () {
       var text = search.value.trim().toLowerCase();
+      if (matching) { matching.hidden = search.value.trim() !== serverText; }
       var rows = Array.prototype.slice.call(table.querySelectorAll("tbody tr"));
       var count = 0;
       rows.forEach(function (row) {
         var match = !text || row.getAttribute("data-name").indexOf(text) !== -1;
         row.hidden = !match;
-        if (match) {
-          count += 1;
-        } else {
-          /* Never submit a token the admin can no longer see. */
-          var box = row.querySelector("input[name='t']");
-          if (box) { box.checked = false; }
-        }
+        /* A hidden row keeps its tick: the bar says how many ticked tokens are hidden. */
+        if (match) { count += 1; }
       });
       if (status) {
         status.textContent = "Showing " + count + " of " + rows.length + " token" + (rows.length === 1 ? "" : "s") +
@@ -71,4 +108,6 @@
     });
   }
   refresh();
+  /* Back to this page: the browser may restore ticks after this script ran. */
+  window.addEventListener("pageshow", refresh);
 }());
