@@ -107,8 +107,14 @@ def run_module(module, max_children):
     lay_out(scratch, module)
     command = ["mutmut", "run", "--max-children", str(max_children)]
     print("===== mutmut: %s against %s" % (module, ", ".join(test_files(module))), flush=True)
-    status = subprocess.call(command, cwd=scratch, env=mutmut_env())
+    # mutmut redraws a progress line many times a second: keep it in a log, not the terminal.
+    log = os.path.join(scratch, "mutmut.log")
+    with open(log, "wb") as output:
+        status = subprocess.call(
+            command, cwd=scratch, env=mutmut_env(), stdout=output, stderr=subprocess.STDOUT
+        )
     if status != 0:
+        print("mutmut failed (exit %d); its output is in %s" % (status, log), flush=True)
         return None
     return read_statuses(scratch, module)
 
@@ -226,13 +232,15 @@ def print_table(report):
                 s["seconds"],
             )
         )
-    for module, s in report["modules"].items():
+    for s in report["modules"].values():
         for name in s.get("survivors", ()):
             print("survived: %s" % name)
         for name in s.get("stale_equivalents", ()):
             print("listed as equivalent but killed (remove it): %s" % name)
-    print("mutate: %d s in all; build/mutation.json written; bar %d%%" % (
-        report["seconds"], 100 * BAR))
+    print(
+        "mutate: %d s in all; build/mutation.json written; bar %d%%"
+        % (report["seconds"], 100 * BAR)
+    )
 
 
 if __name__ == "__main__":
