@@ -214,7 +214,7 @@ def write_report(report):
 def print_table(report):
     row = "%-8s %9s %6s %8s %10s %6s %6s %6s"
     print()
-    print(row % ("module", "generated", "killed", "survived", "equivalent", "other", "score", "secs"))
+    print(row % ("module", "generated", "killed", "survived", "equivalent", "other", "score", "s"))
     for module, s in report["modules"].items():
         if "error" in s:
             print("%-8s %s" % (module, s["error"]))
