@@ -1,0 +1,182 @@
+"""Pins on sweep.py found by mutation testing (`make mutate`): what the audit
+log says about each run (the selectors that narrowed it, every token's reason),
+a refusal that cannot be recorded, and results a front end reports."""
+
+import os
+
+import pytest
+
+from tests.helpers import NOW, add, new_server
+from tokensweeper import audit
+from tokensweeper.lock import SweepLock
+from tokensweeper.policy import Protection, Selectors
+from tokensweeper.sweep import (
+    ENFORCE,
+    FAILED,
+    KEPT_PROTECTED,
+    PREVIEW,
+    REVOKED,
+    WOULD_REVOKE,
+    Outcome,
+    Result,
+    build_plan,
+    execute,
+    record_snapshot,
+)
+from tokensweeper.tokens import Token
+from tokensweeper.whmapi import Client
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    fake = new_server(tmp_path / "fake", resellers=["bob"])
+    fake.apply_env(monkeypatch)
+    monkeypatch.setenv("TOKENSWEEPER_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("TOKENSWEEPER_CPANEL_ROOT", str(tmp_path / "cpanel"))
+    add(fake, "root", "root-expired", age_days=400, expires_in_days=-10)
+    add(fake, "root", "ns1-trust", age_days=900, expires_in_days=-1)
+    add(fake, "bob", "ci-old", age_days=50, expires_in_days=-2)
+    add(fake, "bob", "ci-new", age_days=5)
+    return fake
+
+
+@pytest.fixture
+def lock(tmp_path):
+    with SweepLock(str(tmp_path / "state" / "sweep.lock")) as held:
+        yield held
+
+
+def run(lock, selectors, mode=ENFORCE, clock=lambda: NOW + 7, **kwargs):
+    client = Client()
+    plan = build_plan(client, selectors, Protection(), None, NOW)
+    return execute(plan, client, lock, "cli:root", mode, NOW, clock=clock, **kwargs)
+
+
+def records():
+    return audit.read()[0]
+
+
+def by_name(record):
+    return {t["name"]: t for t in record["tokens"]}
+
+
+def test_the_records_say_which_owners_and_names_narrowed_the_run(server, lock):
+    run(lock, Selectors(expired=True, owners=["bob"], names=["ci-*"]))
+    intent, outcome = records()
+    for record in (intent, outcome):
+        assert record["selectors"] == {"expired": True, "owners": ["bob"], "names": ["ci-*"]}
+        assert record["actor"] == "cli:root" and record["mode"] == "enforce"
+        assert record["owner_errors"] == {} and record["refused"] is None
+    assert by_name(intent)["ci-old"]["reason"] == (
+        "expired on 2026-11-25, 2 days ago; name matches 'ci-*'"
+    )
+    assert by_name(outcome)["ci-old"]["action"] == REVOKED
+    assert by_name(outcome)["ci-old"]["reason"] == by_name(intent)["ci-old"]["reason"]
+
+
+def test_a_preview_records_the_reason_of_every_would_revoke_and_kept_token(server, lock):
+    result = run(lock, Selectors(expired=True), mode=PREVIEW)
+    (record,) = records()
+    assert record["event"] == "preview" and record["mode"] == "preview"
+    assert record["run_id"] == result.run_id is not None
+    tokens = by_name(record)
+    assert tokens["ci-old"]["action"] == WOULD_REVOKE
+    assert tokens["ci-old"]["reason"] == "expired on 2026-11-25, 2 days ago"
+    assert tokens["ns1-trust"]["action"] == KEPT_PROTECTED
+    assert tokens["ns1-trust"]["reason"] == (
+        "protected: DNS cluster trust token (selected: expired on 2026-11-26, 1 day ago)"
+    )
+    assert "ci-new" not in tokens
+    assert server.calls("api_token_revoke") == []
+
+
+def test_records_carry_the_finish_time_from_the_clock(server, lock):
+    result = run(lock, Selectors(expired=True), clock=lambda: NOW + 7.9)
+    intent, outcome = records()
+    assert result.started == NOW and result.finished == NOW + 7
+    assert outcome["epoch"] == NOW + 7 and outcome["time"] == audit.iso(NOW + 7)
+    assert intent["run_id"] == outcome["run_id"] == result.run_id
+    assert result.run_id.startswith("20261127T120000Z-")
+
+
+def test_a_refusal_that_cannot_be_recorded_is_an_error_not_a_silent_refusal(server, lock):
+    os.makedirs(os.path.join(os.environ["TOKENSWEEPER_STATE_DIR"], "audit.log"))
+    with pytest.raises(audit.AuditError):
+        run(lock, Selectors(expired=True), cap=0)
+    assert server.calls("api_token_revoke") == []
+
+
+def test_nothing_to_revoke_still_records_an_outcome(server, lock):
+    result = run(lock, Selectors(names=["no-such-*"]))
+    (record,) = records()
+    assert record["event"] == "outcome" and record["tokens"] == []
+    assert result.exit_code() == 0 and result.ok
+
+
+def test_a_snapshot_record_keeps_the_note_as_every_tokens_reason(server, lock):
+    tokens = Client().list_tokens("bob")
+    run_id = record_snapshot(tokens, "hook:Accounts::Remove", NOW, "account removed")
+    (record,) = records()
+    assert run_id is not None and record["run_id"] == run_id
+    assert record["note"] == "account removed"
+    assert (record["actor"], record["mode"], record["epoch"]) == (
+        "hook:Accounts::Remove", "snapshot", NOW)
+    assert record["time"] == "2026-11-27T12:00:00Z"
+    assert record["selectors"] == {} and record["owner_errors"] == {}
+    assert record["refused"] is None
+    assert {t["name"]: (t["action"], t["reason"]) for t in record["tokens"]} == {
+        "ci-new": ("snapshot", "account removed"),
+        "ci-old": ("snapshot", "account removed"),
+    }
+
+
+# -- Result, as the front ends read it -------------------------------------------------
+
+
+def result_with(*actions, **attrs):
+    result = Result("r", "cli:root", ENFORCE, NOW, {})
+    for i, action in enumerate(actions):
+        result.outcomes.append(Outcome(Token("bob", "t%d" % i, 1), action, "why"))
+    for key, value in attrs.items():
+        setattr(result, key, value)
+    return result
+
+
+def test_exit_codes():
+    assert result_with(REVOKED).exit_code() == 0
+    assert result_with(REVOKED, FAILED).exit_code() == 3
+    assert result_with(owner_errors={"bob": "down"}).exit_code() == 3
+    assert result_with(FAILED, refused="cap").exit_code() == 1
+    assert result_with(FAILED, audit_error="disk").exit_code() == 1
+
+
+@pytest.mark.parametrize(
+    "result, ok",
+    [
+        (result_with(REVOKED, KEPT_PROTECTED), True),
+        (result_with(FAILED), False),
+        (result_with(owner_errors={"bob": "down"}), False),
+        (result_with(refused="cap"), False),
+        (result_with(audit_error="disk"), False),
+    ],
+)
+def test_ok_only_without_failures_errors_refusal_or_audit_error(result, ok):
+    assert result.ok is ok
+
+
+def test_counts_cover_every_action():
+    result = result_with(REVOKED, REVOKED, FAILED)
+    assert result.counts() == {
+        "revoked": 2, "already-gone": 0, "failed": 1, "kept-protected": 0, "would-revoke": 0}
+    assert result.failed_count == 1
+
+
+def test_to_dict_reports_last_use_and_every_field():
+    result = result_with(REVOKED)
+    result.last_used = {("bob", "t0"): "never used"}
+    document = result.to_dict()
+    assert document["tokens"][0]["last_used"] == "never used"
+    assert document["tokens"][0]["reason"] == "why"
+    assert (document["run_id"], document["owner_errors"], document["refused"],
+            document["audit_error"], document["selectors"]) == ("r", {}, None, None, {})
+    assert document["finished"] == document["started"] == "2026-11-27T12:00:00Z"
