@@ -105,7 +105,9 @@ def run_module(module, max_children):
     """Run mutmut on one module in its own scratch tree. Returns mutant name -> status."""
     scratch = os.path.join(BUILD, "mutate", module)
     lay_out(scratch, module)
-    command = ["mutmut", "run", "--max-children", str(max_children)]
+    # The mutmut beside this interpreter: the venv `make mutate` built.
+    mutmut = os.path.join(os.path.dirname(sys.executable), "mutmut")
+    command = [mutmut, "run", "--max-children", str(max_children)]
     print("===== mutmut: %s against %s" % (module, ", ".join(test_files(module))), flush=True)
     # mutmut redraws a progress line many times a second: keep it in a log, not the terminal.
     log = os.path.join(scratch, "mutmut.log")
