@@ -45,6 +45,7 @@ def test_since_leaves_out_older_records_only(log):
     assert damaged == 0
     assert len(audit.read(since=None)[0]) == 4
     assert len(audit.read(since=0)[0]) == 4
+    assert len(audit.read(since=1)[0]) == 3
 
 
 def test_a_missing_log_reads_as_empty(log):
@@ -84,8 +85,8 @@ def test_an_unwritable_log_is_an_audit_error_naming_the_path(tmp_path):
     path = str(blocker / "audit.log")  # its directory is a file
     with pytest.raises(audit.AuditError) as caught:
         audit.write({"epoch": 1}, path=path)
-    assert str(caught.value).startswith("cannot write the audit log %s: " % path)
-    assert "Not a directory" in str(caught.value) or "File exists" in str(caught.value)
+    # The system's words, not Python's "[Errno 20] ...: 'path'" repeating the path.
+    assert str(caught.value) == "cannot write the audit log %s: File exists" % path
 
 
 def test_run_ids_are_the_utc_time_and_a_random_suffix():

@@ -144,6 +144,9 @@ def test_listing_errors_name_the_owner_and_the_kind():
         parse_token_list("bob", None)
     assert str(caught.value) == "api_token_list for bob: expected an object, got null"
     with pytest.raises(TokenDataError) as caught:
+        parse_token_list("bob", ["t1"])
+    assert str(caught.value) == "api_token_list for bob: expected an object, got list"
+    with pytest.raises(TokenDataError) as caught:
         parse_token_list("bob", {"tokens": "x"})
     assert str(caught.value) == "api_token_list for bob: 'tokens' is str, not an object"
 

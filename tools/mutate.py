@@ -47,7 +47,7 @@ MODULES = {
     "whmapi": ["test_whmapi.py", "test_pins_whmapi.py"],
     "tokens": ["test_tokens.py", "test_pins_tokens.py"],
     "config": ["test_config.py", "test_pins_config.py"],
-    "audit": ["test_pins_audit.py", "test_sweep.py"],
+    "audit": ["test_pins_audit.py"],
     "usage": ["test_usage.py", "test_pins_usage.py"],
 }
 
