@@ -6,11 +6,12 @@ import os
 
 import pytest
 
-from tests.helpers import NOW, add, new_server
+from tests.helpers import DAY, NOW, add, new_server
 from tokensweeper import audit
 from tokensweeper.lock import SweepLock
-from tokensweeper.policy import Protection, Selectors
+from tokensweeper.policy import Protection, Selectors, plan_for_names
 from tokensweeper.sweep import (
+    ALREADY_GONE,
     ENFORCE,
     FAILED,
     KEPT_PROTECTED,
@@ -24,7 +25,8 @@ from tokensweeper.sweep import (
     record_snapshot,
 )
 from tokensweeper.tokens import Token
-from tokensweeper.whmapi import Client
+from tokensweeper.usage import TokenUsage, UsageFacts
+from tokensweeper.whmapi import Client, WhmapiFailed
 
 
 @pytest.fixture
@@ -180,3 +182,122 @@ def test_to_dict_reports_last_use_and_every_field():
     assert (document["run_id"], document["owner_errors"], document["refused"],
             document["audit_error"], document["selectors"]) == ("r", {}, None, None, {})
     assert document["finished"] == document["started"] == "2026-11-27T12:00:00Z"
+
+
+def test_a_fresh_result_reports_without_any_last_use_recorded():
+    document = result_with(REVOKED).to_dict()
+    assert "last_used" not in document["tokens"][0]
+    assert sorted(document) == [
+        "actor", "audit_error", "counts", "finished", "mode", "owner_errors", "refused",
+        "run_id", "selectors", "started", "tokens"]
+
+
+# -- verification, against a client that answers from memory (fast, exact) -------------
+
+
+class MemoryClient(object):
+    """Revokes nothing; answers the verifying listing with `listing` or raises `error`."""
+
+    def __init__(self, listing=None, revoke_error=None, list_error=None):
+        self.listing = listing if listing is not None else {"tokens": {}}
+        self.revoke_error = revoke_error
+        self.list_error = list_error
+
+    def revoke_tokens(self, owner, names):
+        if self.revoke_error:
+            raise self.revoke_error
+        return 1
+
+    def call(self, function, params=None, owner="root"):
+        assert function == "api_token_list"
+        if self.list_error:
+            raise self.list_error
+        return self.listing
+
+
+def enforce_by_hand(lock, client, tokens, wanted, parallel=4):
+    plan = plan_for_names(tokens, wanted, Protection(), NOW)
+    return execute(plan, client, lock, "web:root", ENFORCE, NOW, parallel=parallel,
+                   clock=lambda: NOW)
+
+
+BOB_T = Token("bob", "t", NOW - 10)
+
+
+def reasons(result):
+    return {o.token.name: (o.action, o.reason) for o in result.outcomes}
+
+
+def test_a_token_gone_before_the_run_is_recorded_as_already_gone(tmp_path, monkeypatch, lock):
+    monkeypatch.setenv("TOKENSWEEPER_STATE_DIR", str(tmp_path / "state"))
+    result = enforce_by_hand(lock, MemoryClient(), [BOB_T], {("bob", "t"), ("bob", "gone")})
+    assert reasons(result) == {
+        "t": (REVOKED, "chosen by hand"),
+        "gone": (ALREADY_GONE, "no longer listed"),
+    }
+    (intent, outcome) = records()
+    assert by_name(outcome)["gone"]["action"] == ALREADY_GONE
+    assert by_name(outcome)["gone"]["reason"] == "no longer listed"
+
+
+def test_a_listing_without_tokens_after_a_failed_revoke_says_both(tmp_path, monkeypatch, lock):
+    monkeypatch.setenv("TOKENSWEEPER_STATE_DIR", str(tmp_path / "state"))
+    client = MemoryClient(
+        listing={}, revoke_error=WhmapiFailed("api_token_revoke", "bob", "locked"))
+    result = enforce_by_hand(lock, client, [BOB_T], {("bob", "t")})
+    assert reasons(result) == {
+        "t": (FAILED, "could not verify (whmapi1 api_token_list as bob: the answer has no "
+                      "token list); the revoke call failed: whmapi1 api_token_revoke as bob: "
+                      "locked")
+    }
+
+
+def test_a_listing_that_cannot_be_parsed_names_the_owner(tmp_path, monkeypatch, lock):
+    monkeypatch.setenv("TOKENSWEEPER_STATE_DIR", str(tmp_path / "state"))
+    client = MemoryClient(listing={"tokens": {"t": {"name": "t"}}})
+    result = enforce_by_hand(lock, client, [BOB_T], {("bob", "t")})
+    assert reasons(result) == {
+        "t": (FAILED, "could not verify (token 't' of bob: create_time is missing)")}
+
+
+def test_a_revoke_error_with_the_token_still_listed_gives_the_error(tmp_path, monkeypatch, lock):
+    monkeypatch.setenv("TOKENSWEEPER_STATE_DIR", str(tmp_path / "state"))
+    client = MemoryClient(
+        listing={"tokens": {"t": {"name": "t", "create_time": NOW - 10}}},
+        revoke_error=WhmapiFailed("api_token_revoke", "bob", "locked"))
+    result = enforce_by_hand(lock, client, [BOB_T], {("bob", "t")}, parallel=1)
+    assert reasons(result) == {"t": (FAILED, "whmapi1 api_token_revoke as bob: locked")}
+
+
+def test_execute_without_the_lock_says_why(tmp_path):
+    plan = plan_for_names([BOB_T], {("bob", "t")}, Protection(), NOW)
+    with pytest.raises(RuntimeError) as caught:
+        execute(plan, MemoryClient(), SweepLock(str(tmp_path / "l")), "cli:root", ENFORCE, NOW)
+    assert str(caught.value) == "execute() needs the sweep lock held"
+
+
+def test_a_refusal_says_how_many_and_what_to_do(server, lock):
+    result = run(lock, Selectors(expired=True), cap=1)
+    assert result.refused == (
+        "would revoke 2 tokens, more than max_revoke_per_run (1): nothing was revoked; "
+        "a person must run this sweep"
+    )
+
+
+def test_the_plan_and_records_carry_last_use_and_problems(server, lock):
+    facts = UsageFacts(tokens={("bob", "ci-old"): TokenUsage(NOW - 40 * DAY, "10.0.0.9", 2)},
+                       oldest=NOW - 400 * DAY, newest=NOW)
+    client = Client()
+    plan = build_plan(client, Selectors(expired=True, owners=["bob"]), Protection(), facts, NOW)
+    assert plan.problems == [] and plan.owner_errors == {}
+    assert plan.last_used[("bob", "ci-old")] == "2026-10-18 12:00 UTC from 10.0.0.9"
+    result = execute(plan, client, lock, "cli:root", ENFORCE, NOW)
+    intent, outcome = records()
+    for record in (intent, outcome):
+        assert by_name(record)["ci-old"]["last_used"] == "2026-10-18 12:00 UTC from 10.0.0.9"
+    assert result.to_dict()["tokens"][0]["last_used"] == "2026-10-18 12:00 UTC from 10.0.0.9"
+
+
+def test_a_snapshot_run_id_carries_its_time(server, lock):
+    run_id = record_snapshot([], "hook:Accounts::Remove", NOW, "account removed")
+    assert run_id.startswith("20261127T120000Z-")
