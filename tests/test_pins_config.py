@@ -174,3 +174,82 @@ def test_protection_comes_from_protect():
     cfg = config.Config(config.parse("protect:\n  builtin: false\n  names: [keep-*]\n"), "x", True)
     protection = cfg.protection()
     assert (protection.builtin, protection.names) == (False, ("keep-*",))
+
+
+def test_problems_after_an_unknown_key_are_still_reported():
+    assert problems_of("extra: 1\nmode: x\n") == [
+        "extra: unknown key (known: events, max_revoke_per_run, mode, owners, "
+        "parallel_owners, policy, protect, schedule)",
+        "mode: expected one of preview, enforce, got 'x'",
+    ]
+
+
+def test_changing_a_loaded_config_never_changes_the_defaults(tmp_path):
+    parsed = config.parse("policy:\n  expired: true\n")
+    parsed["policy"]["names"].append("everything-*")
+    cfg = config.load(str(tmp_path / "none.yaml"))
+    cfg.values["policy"]["expired"] = False
+    cfg.values["events"]["suspend"] = "revoke_all"
+    assert config.DEFAULTS["policy"] == {
+        "expired": True, "older_than_days": None, "unused_for_days": None, "names": []}
+    assert config.DEFAULTS["events"]["suspend"] == "sweep"
+
+
+def test_a_bad_file_names_itself_in_the_error(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("mode: x\n")
+    with pytest.raises(ConfigError) as raised:
+        config.load(str(path))
+    assert raised.value.source == str(path)
+    assert str(raised.value) == "%s: mode: expected one of preview, enforce, got 'x'" % path
+
+
+def test_text_parsed_without_a_source_is_called_config():
+    with pytest.raises(ConfigError) as raised:
+        config.parse("mode: x\n")
+    assert str(raised.value).startswith("config: mode: ")
+
+
+def test_yaml_errors_give_the_parsers_problem_and_line():
+    assert problems_of("mode: preview\nschedule: [daily\n") == [
+        "not valid YAML (line 3): expected ',' or ']', but got '<stream end>'"]
+
+
+def test_a_yaml_error_without_a_line_is_reported_whole():
+    # The reader rejects control characters before any line is known.
+    assert problems_of("mode: \x07\n") == [
+        "not valid YAML: unacceptable character #x0007: special characters are not allowed\n"
+        '  in "<unicode string>", position 6'
+    ]
+
+
+def test_an_unknown_attribute_names_itself():
+    cfg = config.Config(config.parse(""), "x", True)
+    with pytest.raises(AttributeError) as caught:
+        cfg.no_such_key  # noqa: B018
+    assert str(caught.value) == "no_such_key"
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("max_revoke_per_run: 1.0\n", "max_revoke_per_run: expected a whole number of tokens, "
+                                      "got 1.0"),
+        ("max_revoke_per_run: false\n", "max_revoke_per_run: expected a whole number of tokens, "
+                                        "got False"),
+        ("policy:\n  older_than_days: 0\n", "policy.older_than_days: expected a whole number of "
+                                            "days at least 1, got 0"),
+        ("parallel_owners: 33\n", "parallel_owners: expected a whole number of owners from 1 to "
+                                  "32, got 33"),
+        ("parallel_owners: -1\n", "parallel_owners: expected a whole number of owners from 1 to "
+                                  "32, got -1"),
+    ],
+)
+def test_whole_numbers_and_their_bounds_in_words(text, problem):
+    assert problems_of(text) == [problem]
+
+
+@pytest.mark.parametrize("text", ["max_revoke_per_run: 100000\n", "policy:\n  older_than_days: 1\n",
+                                  "policy:\n  unused_for_days: 36500\n"])
+def test_whole_numbers_within_their_bounds_are_kept(text):
+    config.parse(text)
