@@ -60,6 +60,12 @@ def main(argv=None):
     parser.add_argument(
         "--max-children", type=int, default=os.cpu_count() or 2, help="parallel mutant runs"
     )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: count the outcomes of the last run of each module again "
+        "(after editing tests/mutation-equivalents.txt)",
+    )
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
@@ -70,17 +76,25 @@ def main(argv=None):
     report = {"bar": BAR, "started": int(time.time()), "modules": {}}
     failed = False
     for module in modules:
-        began = time.monotonic()
-        outcome = run_module(module, args.max_children)
+        scratch = os.path.join(BUILD, "mutate", module)
+        if args.report_only:
+            outcome, seconds = last_run(scratch, module)
+        else:
+            began = time.monotonic()
+            outcome = run_module(scratch, module, args.max_children)
+            seconds = round(time.monotonic() - began)
+            with open(os.path.join(scratch, "seconds"), "w") as handle:
+                handle.write("%d\n" % seconds)
         if outcome is None:
             failed = True
-            report["modules"][module] = {"error": "mutmut failed; see its output above"}
+            report["modules"][module] = {"error": "mutmut failed or never ran"}
             continue
         summary = summarise(module, outcome, equivalents)
-        summary["seconds"] = round(time.monotonic() - began)
+        summary["seconds"] = seconds
         report["modules"][module] = summary
         failed = failed or summary["score"] < BAR
-    report["seconds"] = int(time.time()) - report["started"]
+    # The sum of the modules' runs: what one `make mutate` of these modules costs.
+    report["seconds"] = sum(m.get("seconds") or 0 for m in report["modules"].values())
     write_report(report)
     print_table(report)
     return 1 if failed else 0
@@ -101,9 +115,20 @@ def read_equivalents(path):
     return equivalents
 
 
-def run_module(module, max_children):
+def last_run(scratch, module):
+    """(statuses, seconds) of the last run in this scratch tree; (None, None) without one."""
+    if not os.path.exists(os.path.join(scratch, "mutants", "tokensweeper", module + ".py.meta")):
+        return None, None
+    try:
+        with open(os.path.join(scratch, "seconds")) as handle:
+            seconds = int(handle.read())
+    except (OSError, ValueError):
+        seconds = None
+    return read_statuses(scratch, module), seconds
+
+
+def run_module(scratch, module, max_children):
     """Run mutmut on one module in its own scratch tree. Returns mutant name -> status."""
-    scratch = os.path.join(BUILD, "mutate", module)
     lay_out(scratch, module)
     # The mutmut beside this interpreter: the venv `make mutate` built.
     mutmut = os.path.join(os.path.dirname(sys.executable), "mutmut")
@@ -231,7 +256,7 @@ def print_table(report):
                 s["equivalent"],
                 s["other"],
                 "%.1f%%" % (100 * s["score"]),
-                s["seconds"],
+                "-" if s["seconds"] is None else s["seconds"],
             )
         )
     for s in report["modules"].values():
