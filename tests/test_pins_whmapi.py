@@ -183,15 +183,17 @@ def test_a_long_stderr_line_is_cut_to_300_characters(tmp_path):
 def test_text_that_is_not_json_is_quoted_by_its_first_line(tmp_path):
     error = failure(printing(tmp_path, stdout=b"Can't locate Foo.pm\nat line 3\n"))
     assert isinstance(error, WhmapiBadOutput)
-    assert error.reason == "exit status 0, not JSON: Can't locate Foo.pm"
+    assert str(error) == (
+        "whmapi1 api_token_list as root: exit status 0, not JSON: Can't locate Foo.pm"
+    )
     error = failure(printing(tmp_path, stdout=b"Died\n", status=255))
     assert isinstance(error, WhmapiFailed)
     assert error.reason == "exit status 255, not JSON: Died"
 
 
 def test_json_that_is_not_an_object_is_bad_output(tmp_path):
-    error = failure(printing(tmp_path, stdout=b"[1]"), cls=WhmapiBadOutput)
-    assert error.reason == "the answer is not a JSON object"
+    error = failure(printing(tmp_path, stdout=b"[1]"), owner="bob", cls=WhmapiBadOutput)
+    assert str(error) == "whmapi1 api_token_list as bob: the answer is not a JSON object"
 
 
 def test_an_answer_without_metadata_is_bad_output(tmp_path):
@@ -281,7 +283,7 @@ def test_batches_fill_to_the_byte_bound_exactly():
     # Each "token_name-N=NAME" argument costs its length plus one (the NUL).
     two = 2 * (len("token_name-1=aaaa") + 1)
     client = Client(binary="/x/whmapi1", batch_size=10, max_argv_bytes=two)
-    assert list(client.batches(["aaaa", "aaaa", "aaaa"])) == [["aaaa", "aaaa"], ["aaaa"]]
+    assert list(client.batches(["aaaa"] * 5)) == [["aaaa", "aaaa"], ["aaaa", "aaaa"], ["aaaa"]]
     client = Client(binary="/x/whmapi1", batch_size=10, max_argv_bytes=two - 1)
     assert list(client.batches(["aaaa", "aaaa", "aaaa"])) == [["aaaa"], ["aaaa"], ["aaaa"]]
 
