@@ -197,14 +197,15 @@ def test_json_that_is_not_an_object_is_bad_output(tmp_path):
 
 
 def test_an_answer_without_metadata_is_bad_output(tmp_path):
-    error = failure(printing(tmp_path, stdout=b'{"data":{}}'), cls=WhmapiBadOutput)
-    assert error.reason == "the answer has no metadata"
+    error = failure(printing(tmp_path, stdout=b'{"data":{}}'), owner="bob", cls=WhmapiBadOutput)
+    assert str(error) == "whmapi1 api_token_list as bob: the answer has no metadata"
 
 
 def test_result_0_without_a_reason_says_so(tmp_path):
-    error = failure(printing(tmp_path, stdout=b'{"metadata":{"result":0,"reason":"  "}}'))
+    binary = printing(tmp_path, stdout=b'{"metadata":{"result":0,"reason":"  "}}')
+    error = failure(binary, owner="bob")
     assert isinstance(error, WhmapiFailed)
-    assert error.reason == "result 0 without a reason"
+    assert str(error) == "whmapi1 api_token_list as bob: result 0 without a reason"
 
 
 def test_a_failure_status_with_ok_json_and_no_stderr_says_no_message(tmp_path):
@@ -218,7 +219,9 @@ def test_a_failure_status_with_a_reasonless_refusal_quotes_stderr(tmp_path):
     binary = printing(
         tmp_path, stdout=b'{"metadata":{"result":0}}', stderr=b"locked\n", status=1
     )
-    assert failure(binary).reason == "exit status 1: locked"
+    assert str(failure(binary, owner="bob")) == (
+        "whmapi1 api_token_list as bob: exit status 1: locked"
+    )
     binary = printing(tmp_path, stdout=b'{"metadata":{"result":"0"}}', status=1)
     assert failure(binary).reason == "exit status 1: no message"
 
@@ -300,9 +303,16 @@ def test_revoke_reports_the_calls_it_made(tmp_path):
     assert client.revoke_tokens("bob", []) == 0
 
 
+def test_a_refusal_with_a_failure_status_gives_cpanels_reason_first(tmp_path):
+    binary = printing(tmp_path, stdout=b'{"metadata":{"result":0,"reason":"Denied"}}',
+                      stderr=b"noise\n", status=1)
+    assert failure(binary).reason == "exit status 1: Denied"
+
+
 def test_the_defaults():
     client = Client(binary="/x/whmapi1")
     assert (client.timeout, client.batch_size, client.max_argv_bytes) == (60, 500, 64 * 1024)
     Client(binary="/x/whmapi1", batch_size=1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as caught:
         Client(binary="/x/whmapi1", batch_size=0)
+    assert str(caught.value) == "batch_size must be at least 1"
