@@ -57,9 +57,16 @@ def test_every_missed_criterion_is_given_joined_by_semicolons():
     ]
 
 
-def test_owners_alone_select_and_say_whose_token_it_is():
-    assert only([tok("t", owner="bob"), tok("u")], owners=["bob"]) == [
-        (REVOKE, "owned by bob"),
+def test_owners_alone_select_nothing_and_say_why():
+    assert only([tok("t", owner="bob")], owners=["bob"]) == [
+        (KEEP, "no criterion given (owners and names only narrow a selection)")
+    ]
+    assert only([tok("t")]) == [(KEEP, "no selector given")]
+
+
+def test_every_token_within_the_owners_says_whose_token_it_is():
+    assert only([tok("t", owner="bob"), tok("u")], every_token=True, owners=["bob"]) == [
+        (REVOKE, "every token of bob"),
         (KEEP, "owner root not selected"),
     ]
 
@@ -174,16 +181,17 @@ def test_to_dict_records_owners_and_combine_only_with_several_criteria():
 
 
 @pytest.mark.parametrize(
-    "selectors, empty",
+    "selectors, anything",
     [
-        (Selectors(), True),
-        (Selectors(expired=True), False),
+        (Selectors(), False),
+        (Selectors(expired=True), True),
+        (Selectors(every_token=True), True),
         (Selectors(names=["x"]), False),
         (Selectors(owners=["bob"]), False),
     ],
 )
-def test_is_empty_only_without_any_criterion_name_or_owner(selectors, empty):
-    assert selectors.is_empty() is empty
+def test_only_a_criterion_selects_anything(selectors, anything):
+    assert selectors.selects_anything() is anything
 
 
 def test_combine_must_be_all_or_any():

@@ -17,6 +17,7 @@ from tokensweeper.sweep import (
     KEPT_PROTECTED,
     PREVIEW,
     REVOKED,
+    UNVERIFIED,
     WOULD_REVOKE,
     Outcome,
     Result,
@@ -168,8 +169,8 @@ def test_ok_only_without_failures_errors_refusal_or_audit_error(result, ok):
 
 def test_counts_cover_every_action():
     result = result_with(REVOKED, REVOKED, FAILED)
-    assert result.counts() == {
-        "revoked": 2, "already-gone": 0, "failed": 1, "kept-protected": 0, "would-revoke": 0}
+    assert result.counts() == {"revoked": 2, "already-gone": 0, "failed": 1, "unverified": 0,
+                               "kept-protected": 0, "would-revoke": 0}
     assert result.failed_count == 1
 
 
@@ -196,12 +197,12 @@ def test_a_fresh_result_reports_without_any_last_use_recorded():
 
 
 class MemoryClient(object):
-    """Revokes nothing; answers the verifying listing with `listing` or raises `error`."""
+    """Answers each api_token_list with the next of `listings` (the last one repeats),
+    or raises `list_error`; a revoke does nothing but may raise `revoke_error`."""
 
-    def __init__(self, listing=None, revoke_error=None, list_error=None):
-        self.listing = listing if listing is not None else {"tokens": {}}
+    def __init__(self, *listings, revoke_error=None):
+        self.listings = list(listings) or [{"tokens": {}}]
         self.revoke_error = revoke_error
-        self.list_error = list_error
 
     def revoke_tokens(self, owner, names):
         if self.revoke_error:
@@ -210,9 +211,10 @@ class MemoryClient(object):
 
     def call(self, function, params=None, owner="root"):
         assert function == "api_token_list"
-        if self.list_error:
-            raise self.list_error
-        return self.listing
+        answer = self.listings.pop(0) if len(self.listings) > 1 else self.listings[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
 
 def enforce_by_hand(lock, client, tokens, wanted, parallel=4):
@@ -222,15 +224,23 @@ def enforce_by_hand(lock, client, tokens, wanted, parallel=4):
 
 
 BOB_T = Token("bob", "t", NOW - 10)
+LISTED = {"tokens": {"t": {"name": "t", "create_time": NOW - 10}}}
+GONE_NOW = {"tokens": {}}
+LOCKED = WhmapiFailed("api_token_revoke", "bob", "locked")
 
 
 def reasons(result):
     return {o.token.name: (o.action, o.reason) for o in result.outcomes}
 
 
-def test_a_token_gone_before_the_run_is_recorded_as_already_gone(tmp_path, monkeypatch, lock):
+@pytest.fixture
+def state_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("TOKENSWEEPER_STATE_DIR", str(tmp_path / "state"))
-    result = enforce_by_hand(lock, MemoryClient(), [BOB_T], {("bob", "t"), ("bob", "gone")})
+
+
+def test_a_token_gone_before_the_run_is_recorded_as_already_gone(state_dir, lock):
+    client = MemoryClient(LISTED, GONE_NOW)
+    result = enforce_by_hand(lock, client, [BOB_T], {("bob", "t"), ("bob", "gone")})
     assert reasons(result) == {
         "t": (REVOKED, "chosen by hand"),
         "gone": (ALREADY_GONE, "no longer listed"),
@@ -240,31 +250,26 @@ def test_a_token_gone_before_the_run_is_recorded_as_already_gone(tmp_path, monke
     assert by_name(outcome)["gone"]["reason"] == "no longer listed"
 
 
-def test_a_listing_without_tokens_after_a_failed_revoke_says_both(tmp_path, monkeypatch, lock):
-    monkeypatch.setenv("TOKENSWEEPER_STATE_DIR", str(tmp_path / "state"))
-    client = MemoryClient(
-        listing={}, revoke_error=WhmapiFailed("api_token_revoke", "bob", "locked"))
+def test_a_listing_without_tokens_after_a_failed_revoke_says_both(state_dir, lock):
+    client = MemoryClient(LISTED, {}, revoke_error=LOCKED)
     result = enforce_by_hand(lock, client, [BOB_T], {("bob", "t")})
     assert reasons(result) == {
-        "t": (FAILED, "could not verify (whmapi1 api_token_list as bob: the answer has no "
-                      "token list); the revoke call failed: whmapi1 api_token_revoke as bob: "
-                      "locked")
+        "t": (UNVERIFIED, "could not verify (whmapi1 api_token_list as bob: the answer has no "
+                          "token list); check with `tokensweeper list --owner bob`; the revoke "
+                          "call failed: whmapi1 api_token_revoke as bob: locked")
     }
 
 
-def test_a_listing_that_cannot_be_parsed_names_the_owner(tmp_path, monkeypatch, lock):
-    monkeypatch.setenv("TOKENSWEEPER_STATE_DIR", str(tmp_path / "state"))
-    client = MemoryClient(listing={"tokens": {"t": {"name": "t"}}})
+def test_a_verifying_listing_that_cannot_be_parsed_names_the_owner(state_dir, lock):
+    client = MemoryClient(LISTED, {"tokens": {"t": {"name": "t"}}})
     result = enforce_by_hand(lock, client, [BOB_T], {("bob", "t")})
     assert reasons(result) == {
-        "t": (FAILED, "could not verify (token 't' of bob: create_time is missing)")}
+        "t": (UNVERIFIED, "could not verify (token 't' of bob: create_time is missing); "
+                          "check with `tokensweeper list --owner bob`")}
 
 
-def test_a_revoke_error_with_the_token_still_listed_gives_the_error(tmp_path, monkeypatch, lock):
-    monkeypatch.setenv("TOKENSWEEPER_STATE_DIR", str(tmp_path / "state"))
-    client = MemoryClient(
-        listing={"tokens": {"t": {"name": "t", "create_time": NOW - 10}}},
-        revoke_error=WhmapiFailed("api_token_revoke", "bob", "locked"))
+def test_a_revoke_error_with_the_token_still_listed_gives_the_error(state_dir, lock):
+    client = MemoryClient(LISTED, revoke_error=LOCKED)
     result = enforce_by_hand(lock, client, [BOB_T], {("bob", "t")}, parallel=1)
     assert reasons(result) == {"t": (FAILED, "whmapi1 api_token_revoke as bob: locked")}
 
