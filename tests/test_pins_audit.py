@@ -98,3 +98,49 @@ def test_run_ids_are_the_utc_time_and_a_random_suffix():
 def test_iso_is_utc_with_a_z():
     assert audit.iso(NOW) == "2026-11-27T12:00:00Z"
     assert audit.iso(0) == "1970-01-01T00:00:00Z"
+
+
+# -- runs, as the page and `tokensweeper audit` group them ---------------------------
+
+
+def test_records_group_into_runs_in_order_of_first_appearance():
+    records = [
+        {"run_id": "b", "event": "intent", "epoch": 5},
+        {"run_id": "a", "event": "snapshot", "epoch": 6},
+        {"run_id": "b", "event": "outcome", "epoch": 7},
+        {"event": "note"},
+    ]
+    runs = audit.runs(records)
+    assert [(r.run_id, len(r.records)) for r in runs] == [("b", 2), ("a", 1), ("", 1)]
+    assert runs[0].final is records[2]
+    assert runs[0].epoch == 7 and runs[2].epoch == 0
+
+
+def test_only_an_intent_with_nothing_after_it_is_interrupted():
+    intent = {"run_id": "r", "event": "intent", "epoch": 5}
+    run = audit.runs([intent])[0]
+    assert run.interrupted
+    assert not audit.runs([intent, dict(intent, event="outcome")])[0].interrupted
+    assert not audit.runs([{"run_id": "s", "event": "snapshot"}])[0].interrupted
+
+
+def test_a_runs_tokens_and_counts_come_from_its_last_record():
+    run = audit.runs([
+        {"run_id": "r", "event": "intent", "tokens": [{"action": "revoke"}]},
+        {"run_id": "r", "event": "outcome", "tokens": [
+            {"action": "revoked"}, {"action": "failed"}, {"action": "revoked"}, "junk", {}]},
+    ])[0]
+    assert len(run.tokens()) == 5
+    assert run.counts() == [("None", 2), ("failed", 1), ("revoked", 2)]
+    damaged = audit.runs([{"run_id": "x", "tokens": "not a list"}])[0]
+    assert damaged.tokens() == [] and damaged.counts() == []
+
+
+def test_a_write_that_stores_nothing_is_an_error_not_an_endless_loop(log, monkeypatch):
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: 0)
+    with pytest.raises(audit.AuditError) as caught:
+        audit.write({"epoch": 1})
+    monkeypatch.setattr(os, "write", real_write)
+    assert str(caught.value) == "cannot write the audit log %s: the write stored nothing" % log
+    assert audit.read() == ([], 0)

@@ -176,3 +176,22 @@ def test_days_until_expiry_are_whole_days():
     token = Token("bob", "t1", 0, expires_at=NOW + DAY + DAY // 2)
     assert token.expires_in_days(NOW) == 1
     assert type(token.expires_in_days(NOW)) is int
+
+
+def test_identity_names_owner_token_and_creation_and_digests_the_rest():
+    token = Token("bob", "t1", 1700000000, expires_at=1800000000,
+                  acls={"b": True, "a": False}, whitelist_ips=["192.0.2.1"])
+    owner, name, created, digest = token.identity().split(":")
+    assert (owner, name, created) == ("bob", "t1", "1700000000")
+    assert len(digest) == 12 and int(digest, 16) >= 0
+    same = Token("bob", "t1", 1700000000, expires_at=1800000000,
+                 acls={"a": False, "b": True}, whitelist_ips=("192.0.2.1",))
+    assert same.identity() == token.identity()
+    changed = [
+        Token("bob", "t1", 1700000000, 1800000001, {"b": True, "a": False}, ["192.0.2.1"]),
+        Token("bob", "t1", 1700000000, 1800000000, {"b": True, "a": True}, ["192.0.2.1"]),
+        Token("bob", "t1", 1700000000, 1800000000, {"b": True, "a": False}, ["192.0.2.2"]),
+        Token("bob", "t1", 1700000000, None, {"b": True, "a": False}, ["192.0.2.1"]),
+    ]
+    digests = {t.identity().rsplit(":", 1)[1] for t in changed} | {digest}
+    assert len(digests) == 5
