@@ -14,6 +14,8 @@ from tokensweeper.policy import (
     PlanItem,
     Protection,
     Selectors,
+    confirmation_changes,
+    identity_key,
     make_plan,
     plan_for_names,
     state_of,
@@ -240,3 +242,20 @@ def test_expiring_soon_is_14_days_inclusive():
     assert state_of(PlanItem(at_edge, KEEP, ""), Protection(), NOW) == (
         "expiring", "expires in 14 days")
     assert state_of(PlanItem(beyond, KEEP, ""), Protection(), NOW) == ("active", "")
+
+
+# -- what changed since a person confirmed ------------------------------------------------
+
+
+def test_a_confirmation_without_creation_time_and_a_token_no_longer_selected():
+    kept = tok("k", expires_in=-1)
+    plan = make_plan([kept, tok("n", expires_in=-1, owner="bob")], None,
+                     Selectors(expired=True, owners=["bob"]), Protection(), NOW)
+    changes = confirmation_changes([kept.identity(), "bob:n"], plan)
+    assert changes == [
+        "bob/n: the confirmation did not say which token of that name it meant "
+        "(no creation time)",
+        "root/k is no longer selected: owner root not selected",
+    ]
+    assert identity_key("bob:n:5:abc") == ("bob", "n")
+    assert identity_key("bob:n") == ("bob", "n")
