@@ -306,3 +306,49 @@ def test_the_plan_and_records_carry_last_use_and_problems(server, lock):
 def test_a_snapshot_run_id_carries_its_time(server, lock):
     run_id = record_snapshot([], "hook:Accounts::Remove", NOW, "account removed")
     assert run_id.startswith("20261127T120000Z-")
+
+
+def listed_as(**fields):
+    entry = {"name": "t", "create_time": NOW - 10}
+    entry.update(fields)
+    return {"tokens": {"t": entry}}
+
+
+def test_a_token_re_created_before_the_revoke_is_left_alone_and_says_when(state_dir, lock):
+    client = MemoryClient(listed_as(create_time=NOW - 5))
+    result = enforce_by_hand(lock, client, [BOB_T], {("bob", "t")})
+    assert reasons(result) == {"t": (
+        ALREADY_GONE, "re-created under the same name since it was planned (the token listed "
+                      "now was created 2026-11-27T11:59:55Z); the new token was not revoked")}
+
+
+def test_a_token_changed_before_the_revoke_is_not_revoked(state_dir, lock):
+    client = MemoryClient(listed_as(whitelist_ips=["192.0.2.1"]))
+    result = enforce_by_hand(lock, client, [BOB_T], {("bob", "t")})
+    assert reasons(result) == {"t": (
+        FAILED, "changed since it was planned (expiry, ACLs or IP limit): not revoked; "
+                "plan again")}
+
+
+def test_a_listing_that_fails_before_the_revoke_revokes_nothing(state_dir, lock):
+    client = MemoryClient(WhmapiFailed("api_token_list", "bob", "locked"))
+    client.revoke_tokens = None  # any revoke call would fail the test
+    result = enforce_by_hand(lock, client, [BOB_T], {("bob", "t")})
+    assert reasons(result) == {"t": (
+        FAILED, "not revoked: the tokens of bob could not be listed right before revoking "
+                "(whmapi1 api_token_list as bob: locked)")}
+
+
+def test_a_token_of_the_same_name_re_created_after_the_revoke_means_ours_went(state_dir, lock):
+    client = MemoryClient(LISTED, listed_as(create_time=NOW - 1))
+    result = enforce_by_hand(lock, client, [BOB_T], {("bob", "t")})
+    assert reasons(result) == {"t": (REVOKED, "chosen by hand")}
+
+
+def test_outcomes_keep_the_plans_order_within_an_owner(state_dir, lock):
+    tokens = [Token("bob", name, NOW - 10) for name in ("c", "a", "b")]
+    listing = {"tokens": {t.name: {"name": t.name, "create_time": NOW - 10} for t in tokens}}
+    client = MemoryClient(listing, {"tokens": {"a": listing["tokens"]["a"]}})
+    result = enforce_by_hand(lock, client, tokens, {("bob", "a"), ("bob", "b"), ("bob", "c")})
+    assert [(o.token.name, o.action) for o in result.outcomes] == [
+        ("a", FAILED), ("b", REVOKED), ("c", REVOKED)]
