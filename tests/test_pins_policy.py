@@ -43,7 +43,12 @@ def test_days_ago_are_whole_days_rounded_down():
 
 
 def test_a_token_that_has_not_expired_says_when_it_will():
-    assert only([tok("t", expires_in=3)], expired=True) == [(KEEP, "expires on 2026-11-30")]
+    assert only([tok("t", expires_in=10)], expired=True) == [(KEEP, "expires on 2026-12-07")]
+
+
+def test_a_token_expiring_soon_says_when():
+    assert only([tok("t", expires_in=10)], expiring_within_days=30) == [
+        (REVOKE, "expires on 2026-12-07, in 10 days")]
 
 
 def test_a_name_outside_the_globs_lists_every_glob():
@@ -53,9 +58,9 @@ def test_a_name_outside_the_globs_lists_every_glob():
 
 
 def test_every_missed_criterion_is_given_joined_by_semicolons():
-    token = tok("t", expires_in=3)
+    token = tok("t", expires_in=10)
     assert only([token], expired=True, no_expiry=True) == [
-        (KEEP, "expires on 2026-11-30; expires on 2026-11-30")
+        (KEEP, "expires on 2026-12-07; expires on 2026-12-07")
     ]
 
 
