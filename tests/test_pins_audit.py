@@ -144,3 +144,11 @@ def test_a_write_that_stores_nothing_is_an_error_not_an_endless_loop(log, monkey
     monkeypatch.setattr(os, "write", real_write)
     assert str(caught.value) == "cannot write the audit log %s: the write stored nothing" % log
     assert audit.read() == ([], 0)
+
+
+def test_a_disk_that_takes_one_byte_at_a_time_still_gets_the_whole_record(log, monkeypatch):
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, bytes(data[:1])))
+    audit.write({"epoch": 1, "n": "x"})
+    monkeypatch.setattr(os, "write", real_write)
+    assert audit.read() == ([{"epoch": 1, "n": "x"}], 0)
