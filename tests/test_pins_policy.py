@@ -150,20 +150,20 @@ def test_plan_item_repr_shows_its_three_parts():
 
 
 def test_a_plan_by_hand_gives_its_reasons_and_records_the_names_and_owners():
-    listed = [tok("a"), tok("ns1-trust"), tok("x", owner="bob")]
-    wanted = {("root", "a"), ("root", "ns1-trust"), ("bob", "gone"), ("bob", "x")}
+    listed = [tok("a"), tok("reverse_trust_1"), tok("x", owner="bob")]
+    wanted = {("root", "a"), ("root", "reverse_trust_1"), ("bob", "gone"), ("bob", "x")}
     plan = plan_for_names(listed, wanted, Protection(), NOW)
     reasons = {(i.token.owner, i.token.name): (i.decision, i.reason) for i in plan.items}
     assert reasons == {
         ("root", "a"): (REVOKE, "chosen by hand"),
-        ("root", "ns1-trust"): (PROTECTED, "protected: DNS cluster trust token"),
+        ("root", "reverse_trust_1"): (PROTECTED, "protected: DNS cluster trust token (built-in rule reverse_trust_<id>)"),
         ("bob", "gone"): (GONE, "no longer listed"),
         ("bob", "x"): (REVOKE, "chosen by hand"),
     }
     gone = [i.token for i in plan.items if i.decision == GONE][0]
     assert gone.to_dict()["create_time"] == 0
     assert plan.now == NOW
-    assert plan.selectors.to_dict() == {"names": ["a", "gone", "ns1-trust", "x"],
+    assert plan.selectors.to_dict() == {"names": ["a", "gone", "reverse_trust_1", "x"],
                                         "owners": ["bob", "root"]}
 
 
@@ -237,8 +237,8 @@ def test_a_token_protected_by_the_plan_keeps_the_plans_reason():
     item = PlanItem(tok("t"), PROTECTED, "protected: matches protect.names 't'")
     assert state_of(item, Protection(builtin=False), NOW) == (
         "protected", "protected: matches protect.names 't'")
-    item = PlanItem(tok("ns1-trust"), KEEP, "not selected")
-    assert state_of(item, Protection(), NOW) == ("protected", "protected: DNS cluster trust token")
+    item = PlanItem(tok("reverse_trust_1"), KEEP, "not selected")
+    assert state_of(item, Protection(), NOW) == ("protected", "protected: DNS cluster trust token (built-in rule reverse_trust_<id>)")
 
 
 def test_expiring_soon_is_14_days_inclusive():

@@ -37,7 +37,7 @@ def server(tmp_path, monkeypatch):
     monkeypatch.setenv("TOKENSWEEPER_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("TOKENSWEEPER_CPANEL_ROOT", str(tmp_path / "cpanel"))
     add(fake, "root", "root-expired", age_days=400, expires_in_days=-10)
-    add(fake, "root", "ns1-trust", age_days=900, expires_in_days=-1)
+    add(fake, "root", "reverse_trust_1", age_days=900, expires_in_days=-1)
     add(fake, "bob", "ci-old", age_days=50, expires_in_days=-2)
     add(fake, "bob", "ci-new", age_days=5)
     return fake
@@ -85,9 +85,10 @@ def test_a_preview_records_the_reason_of_every_would_revoke_and_kept_token(serve
     tokens = by_name(record)
     assert tokens["ci-old"]["action"] == WOULD_REVOKE
     assert tokens["ci-old"]["reason"] == "expired on 2026-11-25, 2 days ago"
-    assert tokens["ns1-trust"]["action"] == KEPT_PROTECTED
-    assert tokens["ns1-trust"]["reason"] == (
-        "protected: DNS cluster trust token (selected: expired on 2026-11-26, 1 day ago)"
+    assert tokens["reverse_trust_1"]["action"] == KEPT_PROTECTED
+    assert tokens["reverse_trust_1"]["reason"] == (
+        "protected: DNS cluster trust token (built-in rule reverse_trust_<id>) "
+        "(selected: expired on 2026-11-26, 1 day ago)"
     )
     assert "ci-new" not in tokens
     assert server.calls("api_token_revoke") == []
@@ -169,8 +170,10 @@ def test_ok_only_without_failures_errors_refusal_or_audit_error(result, ok):
 
 def test_counts_cover_every_action():
     result = result_with(REVOKED, REVOKED, FAILED)
-    assert result.counts() == {"revoked": 2, "already-gone": 0, "failed": 1, "unverified": 0,
-                               "kept-protected": 0, "would-revoke": 0}
+    counts = result.counts()
+    assert (counts["revoked"], counts["failed"], counts["already-gone"]) == (2, 1, 0)
+    assert set(counts) >= {"revoked", "already-gone", "failed", "unverified", "kept-protected",
+                           "would-revoke"}
     assert result.failed_count == 1
 
 
@@ -188,9 +191,9 @@ def test_to_dict_reports_last_use_and_every_field():
 def test_a_fresh_result_reports_without_any_last_use_recorded():
     document = result_with(REVOKED).to_dict()
     assert "last_used" not in document["tokens"][0]
-    assert sorted(document) == [
+    assert set(document) >= {
         "actor", "audit_error", "counts", "finished", "mode", "owner_errors", "refused",
-        "run_id", "selectors", "started", "tokens"]
+        "run_id", "selectors", "started", "tokens"}
 
 
 # -- verification, against a client that answers from memory (fast, exact) -------------
@@ -284,8 +287,8 @@ def test_execute_without_the_lock_says_why(tmp_path):
 def test_a_refusal_says_how_many_and_what_to_do(server, lock):
     result = run(lock, Selectors(expired=True), cap=1)
     assert result.refused == (
-        "would revoke 2 tokens, more than max_revoke_per_run (1): nothing was revoked; "
-        "a person must run this sweep"
+        "over the cap: max_revoke_per_run is 1; deferred bob (1 tokens); their tokens were not "
+        "revoked"
     )
 
 

@@ -344,13 +344,6 @@ def test_the_cache_is_compact_private_json_in_a_private_directory(root, state, m
     assert sorted(os.listdir(str(state))) == [usage.CACHE_NAME]
 
 
-def test_a_cache_that_cannot_be_replaced_leaves_no_temporary_file(root, state):
-    (state / usage.CACHE_NAME).mkdir(parents=True)
-    write(root, "api_tokens_log", [line(NOW - DAY, "root", "t")])
-    assert load(root, state).get("root", "t").uses == 1
-    assert sorted(os.listdir(str(state))) == [usage.CACHE_NAME]
-
-
 def test_a_log_that_vanishes_while_loading_is_reported(root, state, monkeypatch):
     gone = str(logs(root) / "api_tokens_log.1")
     monkeypatch.setattr(usage, "_discover", lambda log_dir: [gone])
