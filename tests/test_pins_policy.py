@@ -24,6 +24,9 @@ from tokensweeper.tokens import Token
 from tokensweeper.usage import TokenUsage, UsageFacts
 
 
+TRUST = "protected: DNS cluster trust token (built-in rule reverse_trust_<id>)"
+
+
 def tok(name, owner="root", age=10, expires_in=None, acls=None, ips=()):
     expires = None if expires_in is None else NOW + expires_in * DAY
     return Token(owner, name, NOW - age * DAY, expires, acls or {"list-accts": True}, ips)
@@ -156,7 +159,7 @@ def test_a_plan_by_hand_gives_its_reasons_and_records_the_names_and_owners():
     reasons = {(i.token.owner, i.token.name): (i.decision, i.reason) for i in plan.items}
     assert reasons == {
         ("root", "a"): (REVOKE, "chosen by hand"),
-        ("root", "reverse_trust_1"): (PROTECTED, "protected: DNS cluster trust token (built-in rule reverse_trust_<id>)"),
+        ("root", "reverse_trust_1"): (PROTECTED, TRUST),
         ("bob", "gone"): (GONE, "no longer listed"),
         ("bob", "x"): (REVOKE, "chosen by hand"),
     }
@@ -238,7 +241,7 @@ def test_a_token_protected_by_the_plan_keeps_the_plans_reason():
     assert state_of(item, Protection(builtin=False), NOW) == (
         "protected", "protected: matches protect.names 't'")
     item = PlanItem(tok("reverse_trust_1"), KEEP, "not selected")
-    assert state_of(item, Protection(), NOW) == ("protected", "protected: DNS cluster trust token (built-in rule reverse_trust_<id>)")
+    assert state_of(item, Protection(), NOW) == ("protected", TRUST)
 
 
 def test_expiring_soon_is_14_days_inclusive():
