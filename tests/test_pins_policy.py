@@ -23,7 +23,6 @@ from tokensweeper.policy import (
 from tokensweeper.tokens import Token
 from tokensweeper.usage import TokenUsage, UsageFacts
 
-
 TRUST = "protected: DNS cluster trust token (built-in rule reverse_trust_<id>)"
 
 
