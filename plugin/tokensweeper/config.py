@@ -214,18 +214,28 @@ def _boolean(value):
     return value
 
 
-def _whole(what, low, high=None, optional=False):
-    def check(value):
-        if value is None and optional:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError("expected a whole number of %s, got %r" % (what, value))
-        if value < low or (high is not None and value > high):
-            bound = "from %d to %d" % (low, high) if high is not None else "at least %d" % low
-            raise ValueError("expected a whole number of %s %s, got %r" % (what, bound, value))
-        return value
+def _whole(value, what, low, high=None, optional=False):
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("expected a whole number of %s, got %r" % (what, value))
+    if value < low or (high is not None and value > high):
+        bound = "from %d to %d" % (low, high) if high is not None else "at least %d" % low
+        raise ValueError("expected a whole number of %s %s, got %r" % (what, bound, value))
+    return value
 
-    return check
+
+def _days_or_none(value):
+    return _whole(value, "days", 1, optional=True)
+
+
+def _revoke_cap(value):
+    # Never optional: `max_revoke_per_run: null` must not read as "no cap" for unattended runs.
+    return _whole(value, "tokens", 0)
+
+
+def _parallel_owners(value):
+    return _whole(value, "owners", 1, 32)
 
 
 def _globs(value):
@@ -260,14 +270,14 @@ def _owners(value):
 CHECKS = {
     "mode": _choice("preview", "enforce"),
     "policy.expired": _boolean,
-    "policy.older_than_days": _whole("days", 1, optional=True),
-    "policy.unused_for_days": _whole("days", 1, optional=True),
+    "policy.older_than_days": _days_or_none,
+    "policy.unused_for_days": _days_or_none,
     "policy.names": _globs,
     "protect.builtin": _boolean,
     "protect.names": _globs,
     "owners": _owners,
-    "max_revoke_per_run": _whole("tokens", 0),
-    "parallel_owners": _whole("owners", 1, 32),
+    "max_revoke_per_run": _revoke_cap,
+    "parallel_owners": _parallel_owners,
     "events.suspend": _choice(*EVENT_ACTIONS),
     "events.password_change": _choice(*EVENT_ACTIONS),
     "events.rename": _choice(*EVENT_ACTIONS),

@@ -1,0 +1,154 @@
+"""Pins on audit.py found by mutation testing (`make mutate`): what an admin
+reading the log, or a later tool reading it back, would notice."""
+
+import os
+import re
+import stat
+
+import pytest
+
+from tokensweeper import audit
+
+NOW = 1795780800  # 2026-11-27 12:00:00 UTC
+
+
+@pytest.fixture
+def log(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOKENSWEEPER_STATE_DIR", str(tmp_path / "state"))
+    return str(tmp_path / "state" / "audit.log")
+
+
+def lines_of(path):
+    with open(path, "rb") as handle:
+        return handle.read().splitlines()
+
+
+def test_a_damaged_line_hides_no_later_record(log):
+    audit.write({"epoch": 1, "n": 1})
+    with open(log, "ab") as handle:
+        handle.write(b'{"epoch": 2, "n": 2, "trunc\n')  # a write cut short by a crash
+        handle.write(b"\xff\xfe not utf-8\n")
+        handle.write(b"[1, 2]\n")  # JSON, but not a record
+    audit.write({"epoch": 3, "n": 3})
+    audit.write({"epoch": 4, "n": 4})
+    records, damaged = audit.read()
+    assert [r["n"] for r in records] == [1, 3, 4]
+    assert damaged == 3
+
+
+def test_since_leaves_out_older_records_only(log):
+    for epoch in (10, 20, 30):
+        audit.write({"epoch": epoch})
+    audit.write({"note": "no epoch counts as oldest"})
+    records, damaged = audit.read(since=20)
+    assert [r["epoch"] for r in records] == [20, 30]
+    assert damaged == 0
+    assert len(audit.read(since=None)[0]) == 4
+    assert len(audit.read(since=0)[0]) == 4
+    assert len(audit.read(since=1)[0]) == 3
+
+
+def test_a_missing_log_reads_as_empty(log):
+    assert audit.read() == ([], 0)
+
+
+def test_read_takes_an_explicit_path(tmp_path, log):
+    other = str(tmp_path / "elsewhere.log")
+    audit.write({"epoch": 5, "where": "there"}, path=other)
+    assert audit.read(path=other) == ([{"epoch": 5, "where": "there"}], 0)
+    assert audit.read() == ([], 0)
+
+
+def test_records_are_one_sorted_compact_json_line_each_appended(log):
+    audit.write({"b": 1, "a": "ü"})
+    audit.write({"c": None})
+    assert lines_of(log) == [b'{"a":"\\u00fc","b":1}', b'{"c":null}']
+
+
+def test_the_log_and_its_directory_are_private(log):
+    audit.write({"epoch": 1})
+    assert stat.S_IMODE(os.stat(log).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(os.path.dirname(log)).st_mode) == 0o700
+
+
+def test_a_log_left_readable_becomes_private_on_the_next_write(log):
+    audit.write({"epoch": 1})
+    os.chmod(log, 0o644)
+    audit.write({"epoch": 2})
+    assert stat.S_IMODE(os.stat(log).st_mode) == 0o600
+    assert [r["epoch"] for r in audit.read()[0]] == [1, 2]
+
+
+def test_an_unwritable_log_is_an_audit_error_naming_the_path(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    path = str(blocker / "audit.log")  # its directory is a file
+    with pytest.raises(audit.AuditError) as caught:
+        audit.write({"epoch": 1}, path=path)
+    assert str(caught.value).startswith("cannot write the audit log")
+    assert str(blocker) in str(caught.value)
+
+
+def test_run_ids_are_the_utc_time_and_a_random_suffix():
+    first, second = audit.new_run_id(NOW), audit.new_run_id(NOW)
+    assert re.match(r"^20261127T120000Z-[0-9a-f]{6}$", first)
+    assert first != second
+
+
+def test_iso_is_utc_with_a_z():
+    assert audit.iso(NOW) == "2026-11-27T12:00:00Z"
+    assert audit.iso(0) == "1970-01-01T00:00:00Z"
+
+
+# -- runs, as the page and `tokensweeper audit` group them ---------------------------
+
+
+def test_records_group_into_runs_in_order_of_first_appearance():
+    records = [
+        {"run_id": "b", "event": "intent", "epoch": 5},
+        {"run_id": "a", "event": "snapshot", "epoch": 6},
+        {"run_id": "b", "event": "outcome", "epoch": 7},
+        {"event": "note"},
+    ]
+    runs = audit.runs(records)
+    assert [(r.run_id, len(r.records)) for r in runs] == [("b", 2), ("a", 1), ("", 1)]
+    assert runs[0].final is records[2]
+    assert runs[0].epoch == 7 and runs[2].epoch == 0
+
+
+def test_only_an_intent_with_nothing_after_it_is_interrupted():
+    intent = {"run_id": "r", "event": "intent", "epoch": 5}
+    run = audit.runs([intent])[0]
+    assert run.interrupted
+    assert not audit.runs([intent, dict(intent, event="outcome")])[0].interrupted
+    assert not audit.runs([{"run_id": "s", "event": "snapshot"}])[0].interrupted
+
+
+def test_a_runs_tokens_and_counts_come_from_its_last_record():
+    run = audit.runs([
+        {"run_id": "r", "event": "intent", "tokens": [{"action": "revoke"}]},
+        {"run_id": "r", "event": "outcome", "tokens": [
+            {"action": "revoked"}, {"action": "failed"}, {"action": "revoked"}, "junk", {}]},
+    ])[0]
+    assert len(run.tokens()) == 5
+    assert run.counts() == [("None", 2), ("failed", 1), ("revoked", 2)]
+    damaged = audit.runs([{"run_id": "x", "tokens": "not a list"}])[0]
+    assert damaged.tokens() == [] and damaged.counts() == []
+
+
+def test_a_write_that_stores_nothing_is_an_error_not_an_endless_loop(log, monkeypatch):
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: 0)
+    with pytest.raises(audit.AuditError) as caught:
+        audit.write({"epoch": 1})
+    monkeypatch.setattr(os, "write", real_write)
+    assert str(caught.value) == "cannot write the audit log %s: the write stored nothing" % log
+    assert audit.read() == ([], 0)
+
+
+def test_a_disk_that_takes_one_byte_at_a_time_still_gets_the_whole_record(log, monkeypatch):
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, bytes(data[:1])))
+    audit.write({"epoch": 1, "n": "x"})
+    monkeypatch.setattr(os, "write", real_write)
+    assert audit.read() == ([{"epoch": 1, "n": "x"}], 0)

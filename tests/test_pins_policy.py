@@ -1,0 +1,268 @@
+"""Pins on policy.py found by mutation testing (`make mutate`): the words of
+reasons and descriptions an admin reads, hand-picked plans, the overview's
+states, and what a Plan carries to the audit log."""
+
+import pytest
+
+from tests.helpers import DAY, NOW
+from tokensweeper.policy import (
+    GONE,
+    KEEP,
+    PROTECTED,
+    REVOKE,
+    Plan,
+    PlanItem,
+    Protection,
+    Selectors,
+    confirmation_changes,
+    identity_key,
+    make_plan,
+    plan_for_names,
+    state_of,
+)
+from tokensweeper.tokens import Token
+from tokensweeper.usage import TokenUsage, UsageFacts
+
+TRUST = "protected: DNS cluster trust token (built-in rule reverse_trust_<id>)"
+
+
+def tok(name, owner="root", age=10, expires_in=None, acls=None, ips=()):
+    expires = None if expires_in is None else NOW + expires_in * DAY
+    return Token(owner, name, NOW - age * DAY, expires, acls or {"list-accts": True}, ips)
+
+
+def only(tokens, **selectors):
+    plan = make_plan(tokens, None, Selectors(**selectors), Protection(), NOW)
+    return [(i.decision, i.reason) for i in plan.items]
+
+
+# -- reasons ------------------------------------------------------------------------
+
+
+def test_days_ago_are_whole_days_rounded_down():
+    token = Token("root", "t", NOW - 900 * DAY, NOW - DAY - DAY // 2)
+    assert only([token], expired=True) == [(REVOKE, "expired on 2026-11-26, 1 day ago")]
+
+
+def test_a_token_that_has_not_expired_says_when_it_will():
+    assert only([tok("t", expires_in=10)], expired=True) == [(KEEP, "expires on 2026-12-07")]
+
+
+def test_a_token_expiring_soon_says_when():
+    assert only([tok("t", expires_in=10)], expiring_within_days=30) == [
+        (REVOKE, "expires on 2026-12-07, in 10 days")]
+
+
+def test_a_name_outside_the_globs_lists_every_glob():
+    assert only([tok("t")], expired=True, names=["ci-*", "deploy-?"]) == [
+        (KEEP, "name matches none of ci-*, deploy-?")
+    ]
+
+
+def test_every_missed_criterion_is_given_joined_by_semicolons():
+    token = tok("t", expires_in=10)
+    assert only([token], expired=True, no_expiry=True) == [
+        (KEEP, "expires on 2026-12-07; expires on 2026-12-07")
+    ]
+
+
+def test_owners_alone_select_nothing_and_say_why():
+    assert only([tok("t", owner="bob")], owners=["bob"]) == [
+        (KEEP, "no criterion given (owners and names only narrow a selection)")
+    ]
+    assert only([tok("t")]) == [(KEEP, "no selector given")]
+
+
+def test_every_token_within_the_owners_says_whose_token_it_is():
+    assert only([tok("t", owner="bob"), tok("u")], every_token=True, owners=["bob"]) == [
+        (REVOKE, "every token of bob"),
+        (KEEP, "owner root not selected"),
+    ]
+
+
+def test_a_criterion_with_owners_does_not_add_the_owner_phrase():
+    assert only([tok("t", owner="bob", expires_in=-2)], expired=True, owners=["bob"]) == [
+        (REVOKE, "expired on 2026-11-25, 2 days ago")
+    ]
+
+
+def test_unused_reasons_say_whether_the_token_was_selected():
+    facts = UsageFacts(
+        tokens={("root", "used"): TokenUsage(NOW - 5 * DAY, "10.0.0.1", 3)},
+        oldest=NOW - 400 * DAY,
+        newest=NOW,
+    )
+    plan = make_plan(
+        [tok("used", age=900), tok("idle", age=900)],
+        facts,
+        Selectors(unused_for_days=90),
+        Protection(),
+        NOW,
+    )
+    reasons = {i.token.name: (i.decision, i.reason) for i in plan.items}
+    idle = plan.items[1].token
+    assert reasons["idle"] == (REVOKE, "unused: " + facts.unused_for(idle, 90, NOW)[1])
+    assert reasons["used"][0] == KEEP
+    assert reasons["used"][1].startswith("not selected as unused: ")
+
+
+# -- the plan carries what the audit log records --------------------------------------
+
+
+def test_a_plan_keeps_its_selectors_time_and_how_each_token_reads_in_the_evidence():
+    facts = UsageFacts(
+        tokens={("root", "t"): TokenUsage(NOW - 5 * DAY, "10.0.0.1", 3)},
+        oldest=NOW - 400 * DAY,
+        newest=NOW,
+    )
+    selectors = Selectors(expired=True)
+    token = tok("t", expires_in=-1)
+    plan = make_plan([token, tok("u")], facts, selectors, Protection(), NOW)
+    assert plan.selectors is selectors
+    assert plan.now == NOW
+    assert plan.last_used == {
+        ("root", "t"): facts.describe(token, NOW),
+        ("root", "u"): "never used",
+    }
+    assert plan.last_used_of(token) == facts.describe(token, NOW)
+    assert plan.last_used_of(tok("elsewhere")) is None
+
+
+def test_a_new_plan_has_no_errors_problems_or_evidence():
+    plan = Plan([], Selectors(expired=True), NOW)
+    assert (plan.owner_errors, plan.problems, plan.last_used) == ({}, [], {})
+    plan.describe_use(None)
+    assert plan.last_used == {}
+    assert plan.reason_of(tok("t")) == ""
+
+
+def test_by_owner_groups_the_items_themselves():
+    items = [PlanItem(tok("a"), KEEP, "x"), PlanItem(tok("b", owner="bob"), KEEP, "y")]
+    plan = Plan(items, Selectors(), NOW)
+    assert plan.by_owner() == {"root": [items[0]], "bob": [items[1]]}
+
+
+def test_plan_item_repr_shows_its_three_parts():
+    assert repr(PlanItem(Token("bob", "t", 1), REVOKE, "why")) == (
+        "PlanItem(Token('bob', 't'), 'revoke', 'why')"
+    )
+
+
+# -- plans chosen by hand -------------------------------------------------------------
+
+
+def test_a_plan_by_hand_gives_its_reasons_and_records_the_names_and_owners():
+    listed = [tok("a"), tok("reverse_trust_1"), tok("x", owner="bob")]
+    wanted = {("root", "a"), ("root", "reverse_trust_1"), ("bob", "gone"), ("bob", "x")}
+    plan = plan_for_names(listed, wanted, Protection(), NOW)
+    reasons = {(i.token.owner, i.token.name): (i.decision, i.reason) for i in plan.items}
+    assert reasons == {
+        ("root", "a"): (REVOKE, "chosen by hand"),
+        ("root", "reverse_trust_1"): (PROTECTED, TRUST),
+        ("bob", "gone"): (GONE, "no longer listed"),
+        ("bob", "x"): (REVOKE, "chosen by hand"),
+    }
+    gone = [i.token for i in plan.items if i.decision == GONE][0]
+    assert gone.to_dict()["create_time"] == 0
+    assert plan.now == NOW
+    assert plan.selectors.to_dict() == {"names": ["a", "gone", "reverse_trust_1", "x"],
+                                        "owners": ["bob", "root"]}
+
+
+# -- descriptions -----------------------------------------------------------------------
+
+
+def test_describe_names_every_part():
+    assert Selectors(expired=True, older_than_days=9, names=["ci-*", "x"],
+                     owners=["bob", "eve"]).describe() == (
+        "expired and older_than_days=9, names ci-* x, owners bob eve"
+    )
+    assert Selectors(names=["x"]).describe() == "names x"
+    assert Selectors(owners=["bob"]).describe() == "owners bob"
+    assert Selectors().describe() == "nothing"
+
+
+def test_to_dict_records_owners_and_combine_only_with_several_criteria():
+    assert Selectors(owners=["bob"], expired=True).to_dict() == {
+        "expired": True, "owners": ["bob"]}
+    assert Selectors(expired=True, no_expiry=True).to_dict() == {
+        "expired": True, "no_expiry": True, "combine": "all"}
+
+
+@pytest.mark.parametrize(
+    "selectors, anything",
+    [
+        (Selectors(), False),
+        (Selectors(expired=True), True),
+        (Selectors(every_token=True), True),
+        (Selectors(names=["x"]), False),
+        (Selectors(owners=["bob"]), False),
+    ],
+)
+def test_only_a_criterion_selects_anything(selectors, anything):
+    assert selectors.selects_anything() is anything
+
+
+def test_combine_must_be_all_or_any():
+    with pytest.raises(ValueError) as caught:
+        Selectors(combine="sometimes")
+    assert str(caught.value) == "combine must be 'all' or 'any'"
+
+
+def test_narrowed_gives_a_copy_limited_to_the_owners_and_names():
+    base = Selectors(expired=True)
+    narrowed = base.narrowed(owners=["bob"], names=["ci-*"])
+    assert (narrowed.owners, narrowed.names, narrowed.expired) == (("bob",), ("ci-*",), True)
+    assert (base.owners, base.names) == ((), ())
+    assert base.narrowed().to_dict() == {"expired": True}
+
+
+def test_protection_remembers_whether_builtin_names_apply():
+    assert Protection().builtin is True
+    assert Protection(builtin=False).builtin is False
+
+
+# -- the overview's states --------------------------------------------------------------
+
+
+def test_an_expired_token_kept_by_policy_just_says_expired():
+    item = PlanItem(tok("t", expires_in=-1), KEEP, "owner root not selected")
+    assert state_of(item, Protection(), NOW) == ("expired", "expired")
+
+
+def test_an_expired_token_the_policy_revokes_gives_the_policys_reason():
+    item = PlanItem(tok("t", expires_in=-1), REVOKE, "expired on ...")
+    assert state_of(item, Protection(), NOW) == ("expired", "expired on ...")
+
+
+def test_a_token_protected_by_the_plan_keeps_the_plans_reason():
+    item = PlanItem(tok("t"), PROTECTED, "protected: matches protect.names 't'")
+    assert state_of(item, Protection(builtin=False), NOW) == (
+        "protected", "protected: matches protect.names 't'")
+    item = PlanItem(tok("reverse_trust_1"), KEEP, "not selected")
+    assert state_of(item, Protection(), NOW) == ("protected", TRUST)
+
+
+def test_expiring_soon_is_14_days_inclusive():
+    at_edge = Token("root", "t", NOW - DAY, NOW + 14 * DAY)
+    beyond = Token("root", "t", NOW - DAY, NOW + 14 * DAY + 1)
+    assert state_of(PlanItem(at_edge, KEEP, ""), Protection(), NOW) == (
+        "expiring", "expires in 14 days")
+    assert state_of(PlanItem(beyond, KEEP, ""), Protection(), NOW) == ("active", "")
+
+
+# -- what changed since a person confirmed ------------------------------------------------
+
+
+def test_a_confirmation_without_creation_time_and_a_token_no_longer_selected():
+    kept = tok("k", expires_in=-1)
+    plan = make_plan([kept, tok("n", expires_in=-1, owner="bob")], None,
+                     Selectors(expired=True, owners=["bob"]), Protection(), NOW)
+    changes = confirmation_changes([kept.identity(), "bob:n"], plan)
+    assert changes == [
+        "bob/n: the confirmation did not say which token of that name it meant "
+        "(no creation time)",
+        "root/k is no longer selected: owner root not selected",
+    ]
+    assert identity_key("bob:n:5:abc") == ("bob", "n")
+    assert identity_key("bob:n") == ("bob", "n")

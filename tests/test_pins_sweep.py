@@ -1,0 +1,357 @@
+"""Pins on sweep.py found by mutation testing (`make mutate`): what the audit
+log says about each run (the selectors that narrowed it, every token's reason),
+a refusal that cannot be recorded, and results a front end reports."""
+
+import os
+
+import pytest
+
+from tests.helpers import DAY, NOW, add, new_server
+from tokensweeper import audit
+from tokensweeper.lock import SweepLock
+from tokensweeper.policy import Protection, Selectors, plan_for_names
+from tokensweeper.sweep import (
+    ALREADY_GONE,
+    ENFORCE,
+    FAILED,
+    KEPT_PROTECTED,
+    PREVIEW,
+    REVOKED,
+    UNVERIFIED,
+    WOULD_REVOKE,
+    Outcome,
+    Result,
+    build_plan,
+    execute,
+    record_snapshot,
+)
+from tokensweeper.tokens import Token
+from tokensweeper.usage import TokenUsage, UsageFacts
+from tokensweeper.whmapi import Client, WhmapiFailed
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    fake = new_server(tmp_path / "fake", resellers=["bob"])
+    fake.apply_env(monkeypatch)
+    monkeypatch.setenv("TOKENSWEEPER_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("TOKENSWEEPER_CPANEL_ROOT", str(tmp_path / "cpanel"))
+    add(fake, "root", "root-expired", age_days=400, expires_in_days=-10)
+    add(fake, "root", "reverse_trust_1", age_days=900, expires_in_days=-1)
+    add(fake, "bob", "ci-old", age_days=50, expires_in_days=-2)
+    add(fake, "bob", "ci-new", age_days=5)
+    return fake
+
+
+@pytest.fixture
+def lock(tmp_path):
+    with SweepLock(str(tmp_path / "state" / "sweep.lock")) as held:
+        yield held
+
+
+def run(lock, selectors, mode=ENFORCE, clock=lambda: NOW + 7, **kwargs):
+    client = Client()
+    plan = build_plan(client, selectors, Protection(), None, NOW)
+    return execute(plan, client, lock, "cli:root", mode, NOW, clock=clock, **kwargs)
+
+
+def records():
+    return audit.read()[0]
+
+
+def by_name(record):
+    return {t["name"]: t for t in record["tokens"]}
+
+
+def test_the_records_say_which_owners_and_names_narrowed_the_run(server, lock):
+    run(lock, Selectors(expired=True, owners=["bob"], names=["ci-*"]))
+    intent, outcome = records()
+    for record in (intent, outcome):
+        assert record["selectors"] == {"expired": True, "owners": ["bob"], "names": ["ci-*"]}
+        assert record["actor"] == "cli:root" and record["mode"] == "enforce"
+        assert record["owner_errors"] == {} and record["refused"] is None
+    assert by_name(intent)["ci-old"]["reason"] == (
+        "expired on 2026-11-25, 2 days ago; name matches 'ci-*'"
+    )
+    assert by_name(outcome)["ci-old"]["action"] == REVOKED
+    assert by_name(outcome)["ci-old"]["reason"] == by_name(intent)["ci-old"]["reason"]
+
+
+def test_a_preview_records_the_reason_of_every_would_revoke_and_kept_token(server, lock):
+    result = run(lock, Selectors(expired=True), mode=PREVIEW)
+    (record,) = records()
+    assert record["event"] == "preview" and record["mode"] == "preview"
+    assert record["run_id"] == result.run_id is not None
+    tokens = by_name(record)
+    assert tokens["ci-old"]["action"] == WOULD_REVOKE
+    assert tokens["ci-old"]["reason"] == "expired on 2026-11-25, 2 days ago"
+    assert tokens["reverse_trust_1"]["action"] == KEPT_PROTECTED
+    assert tokens["reverse_trust_1"]["reason"] == (
+        "protected: DNS cluster trust token (built-in rule reverse_trust_<id>) "
+        "(selected: expired on 2026-11-26, 1 day ago)"
+    )
+    assert "ci-new" not in tokens
+    assert server.calls("api_token_revoke") == []
+
+
+def test_records_carry_the_finish_time_from_the_clock(server, lock):
+    result = run(lock, Selectors(expired=True), clock=lambda: NOW + 7.9)
+    intent, outcome = records()
+    assert result.started == NOW and result.finished == NOW + 7
+    assert outcome["epoch"] == NOW + 7 and outcome["time"] == audit.iso(NOW + 7)
+    assert intent["run_id"] == outcome["run_id"] == result.run_id
+    assert result.run_id.startswith("20261127T120000Z-")
+
+
+def test_a_refusal_that_cannot_be_recorded_is_an_error_not_a_silent_refusal(server, lock):
+    os.makedirs(os.path.join(os.environ["TOKENSWEEPER_STATE_DIR"], "audit.log"))
+    with pytest.raises(audit.AuditError):
+        run(lock, Selectors(expired=True), cap=0)
+    assert server.calls("api_token_revoke") == []
+
+
+def test_nothing_to_revoke_still_records_an_outcome(server, lock):
+    result = run(lock, Selectors(names=["no-such-*"]))
+    (record,) = records()
+    assert record["event"] == "outcome" and record["tokens"] == []
+    assert result.exit_code() == 0 and result.ok
+
+
+def test_a_snapshot_record_keeps_the_note_as_every_tokens_reason(server, lock):
+    tokens = Client().list_tokens("bob")
+    run_id = record_snapshot(tokens, "hook:Accounts::Remove", NOW, "account removed")
+    (record,) = records()
+    assert run_id is not None and record["run_id"] == run_id
+    assert record["note"] == "account removed"
+    assert (record["actor"], record["mode"], record["epoch"]) == (
+        "hook:Accounts::Remove", "snapshot", NOW)
+    assert record["time"] == "2026-11-27T12:00:00Z"
+    assert record["selectors"] == {} and record["owner_errors"] == {}
+    assert record["refused"] is None
+    assert {t["name"]: (t["action"], t["reason"]) for t in record["tokens"]} == {
+        "ci-new": ("snapshot", "account removed"),
+        "ci-old": ("snapshot", "account removed"),
+    }
+
+
+# -- Result, as the front ends read it -------------------------------------------------
+
+
+def result_with(*actions, **attrs):
+    result = Result("r", "cli:root", ENFORCE, NOW, {})
+    for i, action in enumerate(actions):
+        result.outcomes.append(Outcome(Token("bob", "t%d" % i, 1), action, "why"))
+    for key, value in attrs.items():
+        setattr(result, key, value)
+    return result
+
+
+def test_exit_codes():
+    assert result_with(REVOKED).exit_code() == 0
+    assert result_with(REVOKED, FAILED).exit_code() == 3
+    assert result_with(owner_errors={"bob": "down"}).exit_code() == 3
+    assert result_with(FAILED, refused="cap").exit_code() == 1
+    assert result_with(FAILED, audit_error="disk").exit_code() == 1
+
+
+@pytest.mark.parametrize(
+    "result, ok",
+    [
+        (result_with(REVOKED, KEPT_PROTECTED), True),
+        (result_with(FAILED), False),
+        (result_with(owner_errors={"bob": "down"}), False),
+        (result_with(refused="cap"), False),
+        (result_with(audit_error="disk"), False),
+    ],
+)
+def test_ok_only_without_failures_errors_refusal_or_audit_error(result, ok):
+    assert result.ok is ok
+
+
+def test_counts_cover_every_action():
+    result = result_with(REVOKED, REVOKED, FAILED)
+    counts = result.counts()
+    assert (counts["revoked"], counts["failed"], counts["already-gone"]) == (2, 1, 0)
+    assert set(counts) >= {"revoked", "already-gone", "failed", "unverified", "kept-protected",
+                           "would-revoke"}
+    assert result.failed_count == 1
+
+
+def test_to_dict_reports_last_use_and_every_field():
+    result = result_with(REVOKED)
+    result.last_used = {("bob", "t0"): "never used"}
+    document = result.to_dict()
+    assert document["tokens"][0]["last_used"] == "never used"
+    assert document["tokens"][0]["reason"] == "why"
+    assert (document["run_id"], document["owner_errors"], document["refused"],
+            document["audit_error"], document["selectors"]) == ("r", {}, None, None, {})
+    assert document["finished"] == document["started"] == "2026-11-27T12:00:00Z"
+
+
+def test_a_fresh_result_reports_without_any_last_use_recorded():
+    document = result_with(REVOKED).to_dict()
+    assert "last_used" not in document["tokens"][0]
+    assert set(document) >= {
+        "actor", "audit_error", "counts", "finished", "mode", "owner_errors", "refused",
+        "run_id", "selectors", "started", "tokens"}
+
+
+# -- verification, against a client that answers from memory (fast, exact) -------------
+
+
+class MemoryClient(object):
+    """Answers each api_token_list with the next of `listings` (the last one repeats),
+    or raises `list_error`; a revoke does nothing but may raise `revoke_error`."""
+
+    def __init__(self, *listings, revoke_error=None):
+        self.listings = list(listings) or [{"tokens": {}}]
+        self.revoke_error = revoke_error
+
+    def revoke_tokens(self, owner, names):
+        if self.revoke_error:
+            raise self.revoke_error
+        return 1
+
+    def call(self, function, params=None, owner="root"):
+        assert function == "api_token_list"
+        answer = self.listings.pop(0) if len(self.listings) > 1 else self.listings[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def enforce_by_hand(lock, client, tokens, wanted, parallel=4):
+    plan = plan_for_names(tokens, wanted, Protection(), NOW)
+    return execute(plan, client, lock, "web:root", ENFORCE, NOW, parallel=parallel,
+                   clock=lambda: NOW)
+
+
+BOB_T = Token("bob", "t", NOW - 10)
+LISTED = {"tokens": {"t": {"name": "t", "create_time": NOW - 10}}}
+GONE_NOW = {"tokens": {}}
+LOCKED = WhmapiFailed("api_token_revoke", "bob", "locked")
+
+
+def reasons(result):
+    return {o.token.name: (o.action, o.reason) for o in result.outcomes}
+
+
+@pytest.fixture
+def state_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOKENSWEEPER_STATE_DIR", str(tmp_path / "state"))
+
+
+def test_a_token_gone_before_the_run_is_recorded_as_already_gone(state_dir, lock):
+    client = MemoryClient(LISTED, GONE_NOW)
+    result = enforce_by_hand(lock, client, [BOB_T], {("bob", "t"), ("bob", "gone")})
+    assert reasons(result) == {
+        "t": (REVOKED, "chosen by hand"),
+        "gone": (ALREADY_GONE, "no longer listed"),
+    }
+    (intent, outcome) = records()
+    assert by_name(outcome)["gone"]["action"] == ALREADY_GONE
+    assert by_name(outcome)["gone"]["reason"] == "no longer listed"
+
+
+def test_a_listing_without_tokens_after_a_failed_revoke_says_both(state_dir, lock):
+    client = MemoryClient(LISTED, {}, revoke_error=LOCKED)
+    result = enforce_by_hand(lock, client, [BOB_T], {("bob", "t")})
+    assert reasons(result) == {
+        "t": (UNVERIFIED, "could not verify (whmapi1 api_token_list as bob: the answer has no "
+                          "token list); check with `tokensweeper list --owner bob`; the revoke "
+                          "call failed: whmapi1 api_token_revoke as bob: locked")
+    }
+
+
+def test_a_verifying_listing_that_cannot_be_parsed_names_the_owner(state_dir, lock):
+    client = MemoryClient(LISTED, {"tokens": {"t": {"name": "t"}}})
+    result = enforce_by_hand(lock, client, [BOB_T], {("bob", "t")})
+    assert reasons(result) == {
+        "t": (UNVERIFIED, "could not verify (token 't' of bob: create_time is missing); "
+                          "check with `tokensweeper list --owner bob`")}
+
+
+def test_a_revoke_error_with_the_token_still_listed_gives_the_error(state_dir, lock):
+    client = MemoryClient(LISTED, revoke_error=LOCKED)
+    result = enforce_by_hand(lock, client, [BOB_T], {("bob", "t")}, parallel=1)
+    assert reasons(result) == {"t": (FAILED, "whmapi1 api_token_revoke as bob: locked")}
+
+
+def test_execute_without_the_lock_says_why(tmp_path):
+    plan = plan_for_names([BOB_T], {("bob", "t")}, Protection(), NOW)
+    with pytest.raises(RuntimeError) as caught:
+        execute(plan, MemoryClient(), SweepLock(str(tmp_path / "l")), "cli:root", ENFORCE, NOW)
+    assert str(caught.value) == "execute() needs the sweep lock held"
+
+
+def test_a_refusal_says_how_many_and_what_to_do(server, lock):
+    result = run(lock, Selectors(expired=True), cap=1)
+    assert result.refused == (
+        "over the cap: max_revoke_per_run is 1; deferred bob (1 tokens); their tokens were not "
+        "revoked"
+    )
+
+
+def test_the_plan_and_records_carry_last_use_and_problems(server, lock):
+    facts = UsageFacts(tokens={("bob", "ci-old"): TokenUsage(NOW - 40 * DAY, "10.0.0.9", 2)},
+                       oldest=NOW - 400 * DAY, newest=NOW)
+    client = Client()
+    plan = build_plan(client, Selectors(expired=True, owners=["bob"]), Protection(), facts, NOW)
+    assert plan.problems == [] and plan.owner_errors == {}
+    assert plan.last_used[("bob", "ci-old")] == "2026-10-18 12:00 UTC from 10.0.0.9"
+    result = execute(plan, client, lock, "cli:root", ENFORCE, NOW)
+    intent, outcome = records()
+    for record in (intent, outcome):
+        assert by_name(record)["ci-old"]["last_used"] == "2026-10-18 12:00 UTC from 10.0.0.9"
+    assert result.to_dict()["tokens"][0]["last_used"] == "2026-10-18 12:00 UTC from 10.0.0.9"
+
+
+def test_a_snapshot_run_id_carries_its_time(server, lock):
+    run_id = record_snapshot([], "hook:Accounts::Remove", NOW, "account removed")
+    assert run_id.startswith("20261127T120000Z-")
+
+
+def listed_as(**fields):
+    entry = {"name": "t", "create_time": NOW - 10}
+    entry.update(fields)
+    return {"tokens": {"t": entry}}
+
+
+def test_a_token_re_created_before_the_revoke_is_left_alone_and_says_when(state_dir, lock):
+    client = MemoryClient(listed_as(create_time=NOW - 5))
+    result = enforce_by_hand(lock, client, [BOB_T], {("bob", "t")})
+    assert reasons(result) == {"t": (
+        ALREADY_GONE, "re-created under the same name since it was planned (the token listed "
+                      "now was created 2026-11-27T11:59:55Z); the new token was not revoked")}
+
+
+def test_a_token_changed_before_the_revoke_is_not_revoked(state_dir, lock):
+    client = MemoryClient(listed_as(whitelist_ips=["192.0.2.1"]))
+    result = enforce_by_hand(lock, client, [BOB_T], {("bob", "t")})
+    assert reasons(result) == {"t": (
+        FAILED, "changed since it was planned (expiry, ACLs or IP limit): not revoked; "
+                "plan again")}
+
+
+def test_a_listing_that_fails_before_the_revoke_revokes_nothing(state_dir, lock):
+    client = MemoryClient(WhmapiFailed("api_token_list", "bob", "locked"))
+    client.revoke_tokens = None  # any revoke call would fail the test
+    result = enforce_by_hand(lock, client, [BOB_T], {("bob", "t")})
+    assert reasons(result) == {"t": (
+        FAILED, "not revoked: the tokens of bob could not be listed right before revoking "
+                "(whmapi1 api_token_list as bob: locked)")}
+
+
+def test_a_token_of_the_same_name_re_created_after_the_revoke_means_ours_went(state_dir, lock):
+    client = MemoryClient(LISTED, listed_as(create_time=NOW - 1))
+    result = enforce_by_hand(lock, client, [BOB_T], {("bob", "t")})
+    assert reasons(result) == {"t": (REVOKED, "chosen by hand")}
+
+
+def test_outcomes_keep_the_plans_order_within_an_owner(state_dir, lock):
+    tokens = [Token("bob", name, NOW - 10) for name in ("c", "a", "b")]
+    listing = {"tokens": {t.name: {"name": t.name, "create_time": NOW - 10} for t in tokens}}
+    client = MemoryClient(listing, {"tokens": {"a": listing["tokens"]["a"]}})
+    result = enforce_by_hand(lock, client, tokens, {("bob", "a"), ("bob", "b"), ("bob", "c")})
+    assert [(o.token.name, o.action) for o in result.outcomes] == [
+        ("a", FAILED), ("b", REVOKED), ("c", REVOKED)]

@@ -1,0 +1,197 @@
+"""Pins on tokens.py found by mutation testing (`make mutate`): the shapes of
+api_token_list that the property tests never drew, and the exact words an admin
+reads when cPanel sends something we cannot trust."""
+
+import pytest
+
+from tokensweeper.tokens import DAY, Token, TokenDataError, parse_token_list
+
+NOW = 1_800_000_000
+
+
+def one(entry, owner="root", key="t1"):
+    [token] = parse_token_list(owner, {"tokens": {key: entry}})
+    return token
+
+
+def refusal(entry, owner="bob", key="t1"):
+    with pytest.raises(TokenDataError) as caught:
+        parse_token_list(owner, {"tokens": {key: entry}})
+    return str(caught.value)
+
+
+# -- whitelist_ips --------------------------------------------------------------
+
+
+def test_a_single_address_string_is_an_ip_limit_not_no_limit():
+    # Read as "no limit", --no-ip-limit would revoke a token that IS limited.
+    token = one({"create_time": 1, "whitelist_ips": "192.0.2.1"})
+    assert token.whitelist_ips == ("192.0.2.1",)
+    assert token.ip_limited
+
+
+def test_a_single_cidr_string_is_an_ip_limit():
+    assert one({"create_time": 1, "whitelist_ips": "192.0.2.8/29"}).whitelist_ips == (
+        "192.0.2.8/29",
+    )
+
+
+@pytest.mark.parametrize("value", ["any", "", None, []])
+def test_any_empty_or_null_whitelist_means_no_ip_limit(value):
+    # `whitelist_ip=any` is how cPanel clears the list (cpanel-facts.md §1).
+    token = one({"create_time": 1, "whitelist_ips": value})
+    assert token.whitelist_ips == ()
+    assert not token.ip_limited
+
+
+def test_a_whitelist_of_numbers_is_refused_with_its_value():
+    assert refusal({"create_time": 1, "whitelist_ips": [1]}) == (
+        "token 't1' of bob: whitelist_ips is [1], expected a list of addresses"
+    )
+
+
+# -- acls -----------------------------------------------------------------------
+
+
+def test_the_list_form_of_acls_grants_each_named_acl():
+    token = one({"create_time": 1, "acls": ["all", "list-accts"]})
+    assert token.acls == {"all": True, "list-accts": True}
+    assert token.full_access
+
+
+def test_a_list_of_acls_without_all_is_not_full_access():
+    token = one({"create_time": 1, "acls": ["list-accts"]})
+    assert token.acls == {"list-accts": True}
+    assert not token.full_access
+
+
+def test_an_empty_acl_list_grants_nothing():
+    assert one({"create_time": 1, "acls": []}).acls == {}
+
+
+def test_an_acl_list_holding_non_names_is_refused():
+    assert refusal({"create_time": 1, "acls": ["all", 1]}) == (
+        "token 't1' of bob: acls list holds non-names"
+    )
+
+
+def test_acls_of_the_wrong_kind_are_refused_naming_the_kind():
+    assert refusal({"create_time": 1, "acls": "all"}) == (
+        "token 't1' of bob: acls is str, not an object"
+    )
+
+
+def test_an_acl_value_that_is_not_0_or_1_names_the_acl_and_value():
+    assert refusal({"create_time": 1, "acls": {"all": 2}}) == (
+        "token 't1' of bob: ACL 'all' is 2, expected 0 or 1"
+    )
+
+
+# -- epochs ---------------------------------------------------------------------
+
+
+def test_float_epochs_with_no_fraction_are_whole_seconds():
+    token = one({"create_time": 1700000000.0, "expires_at": 1800000000.0})
+    assert token.create_time == 1700000000
+    assert token.expires_at == 1800000000
+    assert type(token.create_time) is int and type(token.expires_at) is int
+
+
+def test_a_fractional_epoch_is_refused_naming_the_field():
+    assert refusal({"create_time": 1.5}) == (
+        "token 't1' of bob: create_time is not a Unix time: 1.5"
+    )
+
+
+def test_a_boolean_epoch_is_refused_naming_the_field():
+    assert refusal({"create_time": 1, "expires_at": True}) == (
+        "token 't1' of bob: expires_at is a boolean"
+    )
+
+
+def test_a_bad_expiry_names_expires_at():
+    assert refusal({"create_time": 1, "expires_at": "soon"}) == (
+        "token 't1' of bob: expires_at is not a Unix time: 'soon'"
+    )
+
+
+def test_a_missing_create_time_says_so():
+    assert refusal({"expires_at": 5}) == "token 't1' of bob: create_time is missing"
+
+
+# -- names and entries ----------------------------------------------------------
+
+
+def test_an_entry_without_a_name_field_takes_its_key():
+    token = one({"create_time": 1}, key="deploy")
+    assert token.name == "deploy"
+    assert token.key() == ("root", "deploy")
+
+
+def test_a_name_field_that_disagrees_with_its_key_is_refused():
+    assert refusal({"name": "other", "create_time": 1}) == (
+        "token 't1' of bob: its name field says 'other'"
+    )
+
+
+def test_an_entry_that_is_not_an_object_names_its_kind():
+    assert refusal(None) == "token 't1' of bob: expected an object, got null"
+    assert refusal([1]) == "token 't1' of bob: expected an object, got list"
+
+
+def test_listing_errors_name_the_owner_and_the_kind():
+    with pytest.raises(TokenDataError) as caught:
+        parse_token_list("bob", None)
+    assert str(caught.value) == "api_token_list for bob: expected an object, got null"
+    with pytest.raises(TokenDataError) as caught:
+        parse_token_list("bob", ["t1"])
+    assert str(caught.value) == "api_token_list for bob: expected an object, got list"
+    with pytest.raises(TokenDataError) as caught:
+        parse_token_list("bob", {"tokens": "x"})
+    assert str(caught.value) == "api_token_list for bob: 'tokens' is str, not an object"
+
+
+# -- the value object -----------------------------------------------------------
+
+
+def test_tokens_are_equal_only_with_the_same_identity_and_facts():
+    a = Token("bob", "t1", 100, expires_at=200)
+    assert a == Token("bob", "t1", 100, expires_at=200)
+    assert a != Token("bob", "t2", 100, expires_at=200)
+    assert a != Token("bob", "t1", 100, expires_at=300)
+    assert a != Token("eve", "t1", 100, expires_at=200)
+    assert a != ("bob", "t1")
+    assert len({a, Token("bob", "t1", 100, expires_at=200), Token("bob", "t2", 1)}) == 2
+
+
+def test_equal_tokens_hash_alike_whatever_the_facts():
+    assert hash(Token("bob", "t1", 1)) == hash(("bob", "t1"))
+
+
+def test_repr_names_owner_and_token():
+    assert repr(Token("bob", "t1", 1)) == "Token('bob', 't1')"
+
+
+def test_days_until_expiry_are_whole_days():
+    token = Token("bob", "t1", 0, expires_at=NOW + DAY + DAY // 2)
+    assert token.expires_in_days(NOW) == 1
+    assert type(token.expires_in_days(NOW)) is int
+
+
+def test_identity_names_owner_token_and_creation_and_digests_the_rest():
+    token = Token("bob", "t1", 1700000000, expires_at=1800000000,
+                  acls={"b": True, "a": False}, whitelist_ips=["192.0.2.1"])
+    owner, name, created, digest = token.identity().split(":")
+    assert (owner, name, created) == ("bob", "t1", "1700000000")
+    assert len(digest) == 12 and int(digest, 16) >= 0
+    same = Token("bob", "t1", 1700000000, expires_at=1800000000,
+                 acls={"a": False, "b": True}, whitelist_ips=("192.0.2.1",))
+    assert same.identity() == token.identity()
+    changed = [
+        Token("bob", "t1", 1700000000, 1800000001, {"b": True, "a": False}, ["192.0.2.1"]),
+        Token("bob", "t1", 1700000000, 1800000000, {"b": True, "a": True}, ["192.0.2.1"]),
+        Token("bob", "t1", 1700000000, 1800000000, {"b": True, "a": False}, ["192.0.2.2"]),
+        Token("bob", "t1", 1700000000, None, {"b": True, "a": False}, ["192.0.2.1"]),
+    ]
+    digests = {t.identity().rsplit(":", 1)[1] for t in changed} | {digest}
+    assert len(digests) == 5

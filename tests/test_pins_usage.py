@@ -1,0 +1,368 @@
+"""Pins on usage.py found by mutation testing (`make mutate`): the words of the
+evidence at their boundaries, what several files add up to, the cache's
+incremental reads, and the log shapes the other tests never wrote."""
+
+import bz2
+import calendar
+import collections
+import gzip
+import json
+import lzma
+import os
+import stat
+import sys
+import time
+
+import pytest
+
+from tokensweeper import usage
+from tokensweeper.usage import TokenUsage, UsageFacts
+
+DAY = 86400
+NOW = calendar.timegm((2026, 11, 20, 12, 0, 0))
+OLD = calendar.timegm((2025, 1, 1, 0, 0, 0))
+
+Tok = collections.namedtuple("Tok", "owner name create_time")
+
+
+def line(ts, user, name, ip="10.0.0.1", offset="+0000"):
+    sign = -1 if offset[0] == "-" else 1
+    shift = sign * (int(offset[1:3]) * 3600 + int(offset[3:5]) * 60)
+    local = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts + shift))
+    return (f"[{local} {offset}] info [whostmgrd] Host: ['{ip}'] HTTP Status: ['200'], "
+            f"User: ['{user}'], Token Name: ['{name}'], Request: ['GET /json-api/x HTTP/1.1']\n")
+
+
+@pytest.fixture
+def root(tmp_path):
+    (tmp_path / "cpanel" / "usr" / "local" / "cpanel" / "logs").mkdir(parents=True)
+    return tmp_path / "cpanel"
+
+
+@pytest.fixture
+def state(tmp_path):
+    return tmp_path / "state"
+
+
+def logs(root):
+    return root / "usr" / "local" / "cpanel" / "logs"
+
+
+def write(root, name, lines, opener=None):
+    path = logs(root) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = "".join(lines).encode() if isinstance(lines, list) else lines
+    if opener:
+        with opener(str(path), "wb") as f:
+            f.write(data)
+    else:
+        path.write_bytes(data)
+    return path
+
+
+def load(root, state):
+    return usage.load_usage(cpanel_root=str(root), state_dir=str(state))
+
+
+def facts_from(oldest, uses=None):
+    return UsageFacts(tokens=uses or {}, oldest=oldest, newest=NOW)
+
+
+# -- the words, at their boundaries -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ago, words",
+    [
+        (59, "used just now"),
+        (60, "used 1 minute ago"),
+        (3599, "used 59 minutes ago"),
+        (3600, "used 1 hour ago"),
+        (7199, "used 1 hour ago"),
+        (7200, "used 2 hours ago"),
+        (DAY - 1, "used 23 hours ago"),
+        (DAY, "used 1 day ago"),
+        (2 * DAY, "used 2 days ago"),
+    ],
+)
+def test_how_long_ago_a_use_was(ago, words):
+    facts = facts_from(OLD, {("root", "t"): TokenUsage(NOW - ago, "10.0.0.1", 1)})
+    assert facts.unused_for(Tok("root", "t", OLD), 30, NOW) == (False, words)
+
+
+@pytest.mark.parametrize(
+    "reach, words",
+    [(120, "2 minutes"), (2 * 3600, "2 hours"), (-300, "0 minutes"), (DAY + 5, "1 day")],
+)
+def test_how_far_back_the_log_reaches(reach, words):
+    # A negative reach is a log written ahead of this clock: it covers nothing.
+    facts = facts_from(NOW - reach)
+    assert facts.unused_for(Tok("root", "t", OLD), 30, NOW) == (
+        False, "usage log only covers " + words)
+
+
+def test_covered_days_are_whole_days_and_none_without_evidence():
+    assert UsageFacts().covered_days(NOW) is None
+    assert facts_from(NOW - 3 * DAY - 5).covered_days(NOW) == 3
+    assert facts_from(NOW + DAY).covered_days(NOW) == 0
+
+
+def test_evidence_reaching_exactly_n_days_covers_them():
+    assert facts_from(NOW - 30 * DAY).covers_days(30, NOW)
+    assert facts_from(NOW - 30 * DAY).unused_for(Tok("root", "t", OLD), 30, NOW) == (
+        True, "not seen since 2026-10-21")
+
+
+def test_a_use_exactly_n_days_ago_is_not_a_use_in_the_last_n_days():
+    facts = facts_from(OLD, {("root", "t"): TokenUsage(NOW - 30 * DAY, "10.0.0.1", 1)})
+    assert facts.unused_for(Tok("root", "t", OLD), 30, NOW) == (
+        True, "last used 2026-10-21 (30 days ago)")
+
+
+def test_a_token_created_exactly_n_days_ago_can_be_unused_for_n_days():
+    facts = facts_from(OLD)
+    assert facts.unused_for(Tok("root", "t", NOW - 30 * DAY), 30, NOW) == (True, "never used")
+
+
+def test_a_token_created_when_the_log_begins_is_not_seen_rather_than_never_used():
+    # The log's first second may have lost earlier lines of that same second.
+    facts = facts_from(OLD)
+    token = Tok("root", "t", OLD)
+    assert facts.describe(token, NOW) == "not seen since 2025-01-01"
+    assert facts.unused_for(token, 30, NOW) == (True, "not seen since 2025-01-01")
+
+
+def test_a_use_in_the_second_the_token_was_created_is_its_own():
+    facts = facts_from(OLD, {("root", "t"): TokenUsage(NOW - DAY, "10.0.0.1", 1)})
+    assert facts.last_use(Tok("root", "t", NOW - DAY)) == TokenUsage(NOW - DAY, "10.0.0.1", 1)
+
+
+def test_facts_made_by_hand_read_nothing():
+    facts = UsageFacts()
+    assert (facts.bytes_read, facts.errors, facts.lines, facts.malformed, len(facts)) == (
+        0, (), 0, 0, 0)
+
+
+# -- several files ----------------------------------------------------------------------
+
+
+def test_files_add_up_and_are_listed_by_the_time_their_content_covers(root, state):
+    write(root, "api_tokens_log.2", [line(NOW - 50 * DAY, "root", "a"),
+                                     line(NOW - 1 * DAY, "root", "a"), "junk\n"])
+    write(root, "api_tokens_log.1", [line(NOW - 40 * DAY, "root", "b"),
+                                     line(NOW - 30 * DAY, "root", "b"), "junk\n", "more\n"])
+    write(root, "api_tokens_log", [])
+    facts = load(root, state)
+    assert [os.path.basename(p) for p in facts.sources] == [
+        "api_tokens_log", "api_tokens_log.2", "api_tokens_log.1"]
+    assert (facts.oldest, facts.newest) == (NOW - 50 * DAY, NOW - DAY)
+    assert (facts.lines, facts.malformed) == (7, 3)
+
+
+def test_files_with_the_same_start_are_ordered_by_their_end(root, state):
+    write(root, "api_tokens_log.1", [line(NOW - 9 * DAY, "root", "a"),
+                                     line(NOW - 2 * DAY, "root", "a")])
+    write(root, "api_tokens_log.2", [line(NOW - 9 * DAY, "root", "b"),
+                                     line(NOW - 5 * DAY, "root", "b")])
+    facts = load(root, state)
+    assert [os.path.basename(p) for p in facts.sources] == ["api_tokens_log.2", "api_tokens_log.1"]
+
+
+def test_uses_in_the_same_second_go_to_the_later_line_and_the_newer_file(root, state):
+    when = NOW - DAY
+    write(root, "api_tokens_log.1", [line(when - 100, "root", "z"),
+                                     line(when, "root", "t", ip="10.0.0.1")])
+    write(root, "api_tokens_log", [line(when, "root", "t", ip="10.0.0.2"),
+                                   line(when, "root", "u", ip="10.0.0.3"),
+                                   line(when, "root", "u", ip="10.0.0.4")])
+    facts = load(root, state)
+    assert facts.get("root", "t") == TokenUsage(when, "10.0.0.2", 2)
+    assert facts.get("root", "u") == TokenUsage(when, "10.0.0.4", 2)
+
+
+def test_other_files_in_the_log_dir_do_not_stop_the_search(root, state):
+    write(root, "access_log", ["x\n"])
+    (logs(root) / "api_tokens_log.0").mkdir()  # not a regular file: skipped
+    os.symlink(str(logs(root) / "nowhere"), str(logs(root) / "api_tokens_log.00"))  # dangling
+    os.link(str(write(root, "api_tokens_log", [line(NOW - DAY, "root", "t")])),
+            str(logs(root) / "api_tokens_log-1"))
+    write(root, "api_tokens_log.5", [line(NOW - 2 * DAY, "root", "t")])
+    facts = load(root, state)
+    assert facts.get("root", "t").uses == 2
+
+
+# -- log shapes ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, opener",
+    [("api_tokens_log.1.xz", lzma.open), ("api_tokens_log.1.bz2", bz2.open),
+     ("api_tokens_log.1.gz", gzip.open)],
+)
+def test_compressed_logs_of_every_kind_are_read_to_their_unterminated_end(
+        root, state, name, opener):
+    write(root, name, (line(NOW - 2 * DAY, "root", "t") + line(NOW - DAY, "root", "t")
+                       ).rstrip("\n").encode(), opener=opener)
+    facts = load(root, state)
+    assert facts.get("root", "t") == TokenUsage(NOW - DAY, "10.0.0.1", 2)
+    assert facts.errors == ()
+
+
+def test_without_lzma_an_xz_log_is_an_error_not_a_crash(root, state, monkeypatch):
+    write(root, "api_tokens_log.1.xz", line(NOW - DAY, "root", "t").encode(), opener=lzma.open)
+    monkeypatch.setitem(sys.modules, "lzma", None)
+    facts = load(root, state)
+    assert facts.errors == ("api_tokens_log.1.xz: xz compression is not supported by this Python",)
+    assert facts.bytes_read == 0 and facts.oldest is None
+
+
+def test_a_compressed_log_is_read_once_and_followed_through_a_rename(root, state):
+    path = write(root, "api_tokens_log.1.gz", line(NOW - DAY, "root", "t").encode(),
+                 opener=gzip.open)
+    first = load(root, state)
+    assert first.bytes_read > 0
+    again = load(root, state)
+    assert again.bytes_read == 0
+    assert (again.oldest, again.newest) == (first.oldest, first.newest)
+    path.rename(logs(root) / "api_tokens_log.2.gz")
+    renamed = load(root, state)
+    assert renamed.bytes_read == 0
+    assert [os.path.basename(p) for p in renamed.sources] == ["api_tokens_log.2.gz"]
+    assert renamed.get("root", "t").uses == 1
+
+
+def test_a_damaged_compressed_log_is_reported_on_every_load(root, state):
+    whole = gzip.compress(("".join(line(NOW - DAY + i, "root", "t") for i in range(2000))
+                           ).encode())
+    (logs(root) / "api_tokens_log.1.gz").write_bytes(whole[: len(whole) // 2])
+    assert load(root, state).errors
+    again = load(root, state)
+    assert len(again.errors) == 1 and again.errors[0].startswith(
+        "api_tokens_log.1.gz: damaged or incomplete gzip data (")
+    assert again.bytes_read > 0
+
+
+@pytest.mark.parametrize("offset", ["+1030", "-1000", "+2300", "+0059"])
+def test_two_digit_hour_and_minute_offsets(root, state, offset):
+    write(root, "api_tokens_log", [line(NOW - DAY, "root", "t", offset=offset)])
+    assert load(root, state).get("root", "t").last_used == NOW - DAY
+
+
+@pytest.mark.parametrize("offset", ["+2400", "+0060", "+2460"])
+def test_offsets_out_of_range_are_malformed(root, state, offset):
+    text = line(NOW - DAY, "root", "t").replace("+0000", offset)
+    write(root, "api_tokens_log", [text])
+    facts = load(root, state)
+    assert facts.get("root", "t") is None and facts.malformed == 1
+
+
+def test_a_name_with_bytes_that_are_not_utf8_still_counts(root, state):
+    text = line(NOW - DAY, "root", "t\udcff", ip="10.0.0.1").encode("utf-8", "surrogateescape")
+    write(root, "api_tokens_log", text)
+    assert load(root, state).get("root", "t\ufffd").uses == 1
+
+
+# -- reading in blocks ------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    monkeypatch.setattr(usage, "BLOCK_SIZE", 64)
+    monkeypatch.setattr(usage, "MAX_LINE", 300)
+
+
+def test_an_overlong_line_across_blocks_is_one_malformed_line(root, state, small_blocks):
+    good = line(NOW - 2 * DAY, "root", "t")
+    assert len(good) < 300
+    path = write(root, "api_tokens_log", [good, "x" * 1000 + "\n", good])
+    facts = load(root, state)
+    assert (facts.lines, facts.malformed, facts.get("root", "t").uses) == (3, 1, 2)
+    assert facts.bytes_read == path.stat().st_size
+    with open(str(path), "a") as f:
+        f.write("y" * 500 + "\n" + line(NOW - DAY, "root", "t"))
+    facts = load(root, state)
+    assert (facts.lines, facts.malformed, facts.get("root", "t").uses) == (5, 2, 3)
+    assert facts.newest == NOW - DAY
+
+
+def test_a_line_of_exactly_the_limit_is_still_read(root, state, monkeypatch):
+    good = line(NOW - DAY, "root", "t")
+    monkeypatch.setattr(usage, "BLOCK_SIZE", 16)
+    monkeypatch.setattr(usage, "MAX_LINE", len(good) - 1)  # the limit excludes the newline
+    write(root, "api_tokens_log", [good])
+    facts = load(root, state)
+    assert (facts.malformed, facts.get("root", "t").uses) == (0, 1)
+
+
+def test_an_unterminated_line_in_a_rotated_plain_log_counts(root, state, small_blocks):
+    write(root, "api_tokens_log.1", [line(NOW - DAY, "root", "t").rstrip("\n")])
+    assert load(root, state).get("root", "t").uses == 1
+
+
+# -- the cache ------------------------------------------------------------------------------
+
+
+def test_a_log_cut_back_to_its_own_beginning_is_read_again(root, state):
+    lines = [line(NOW - DAY + i, "root", "t") for i in range(100)]
+    path = write(root, "api_tokens_log", lines)
+    assert load(root, state).get("root", "t").uses == 100
+    with open(str(path), "r+b") as f:
+        f.truncate(len("".join(lines[:60]).encode()))  # same first 4 KB, fewer lines
+    assert load(root, state).get("root", "t").uses == 60
+
+
+def test_a_file_of_only_garbage_is_not_read_twice(root, state):
+    write(root, "api_tokens_log.1", ["garbage\n"] * 10)
+    assert load(root, state).malformed == 10
+    again = load(root, state)
+    assert (again.bytes_read, again.malformed) == (0, 10)
+
+
+def test_one_damaged_cache_entry_costs_only_its_own_file(root, state):
+    one = write(root, "api_tokens_log", [line(NOW - DAY, "root", "t")])
+    write(root, "api_tokens_log.1", [line(NOW - 2 * DAY, "root", "t")])
+    load(root, state)
+    cache = state / usage.CACHE_NAME
+    data = json.loads(cache.read_text())
+    assert [os.path.basename(e["path"]) for e in data["files"]] == [
+        "api_tokens_log", "api_tokens_log.1"]
+    del data["files"][0]["ino"]
+    cache.write_text(json.dumps(data))
+    facts = load(root, state)
+    assert facts.bytes_read == one.stat().st_size
+    assert facts.get("root", "t").uses == 2
+
+
+def test_the_cache_is_compact_private_json_in_a_private_directory(root, state, monkeypatch):
+    monkeypatch.setattr("tempfile.tempdir", str(state / "no-such-dir"))  # must not be used
+    write(root, "api_tokens_log", [line(NOW - DAY, "root", "t")])
+    load(root, state)
+    cache = state / usage.CACHE_NAME
+    assert stat.S_IMODE(os.stat(str(state)).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(str(cache)).st_mode) == 0o600
+    assert b", " not in cache.read_bytes() and b": " not in cache.read_bytes()
+    assert sorted(os.listdir(str(state))) == [usage.CACHE_NAME]
+
+
+def test_a_log_that_vanishes_while_loading_is_reported(root, state, monkeypatch):
+    gone = str(logs(root) / "api_tokens_log.1")
+    monkeypatch.setattr(usage, "_discover", lambda log_dir: [gone])
+    facts = load(root, state)
+    assert facts.errors == ("api_tokens_log.1: unreadable (No such file or directory)",)
+    assert facts.bytes_read == 0
+
+
+@pytest.mark.parametrize("given", ["cpanel_root", "state_dir"])
+def test_either_directory_may_be_given_and_the_other_comes_from_the_environment(
+        root, state, tmp_path, monkeypatch, given):
+    write(root, "api_tokens_log", [line(NOW - DAY, "root", "t")])
+    monkeypatch.setenv("TOKENSWEEPER_CPANEL_ROOT", str(root))
+    monkeypatch.setenv("TOKENSWEEPER_STATE_DIR", str(state))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    if given == "cpanel_root":
+        assert usage.load_usage(cpanel_root=str(elsewhere)).oldest is None
+        assert (state / usage.CACHE_NAME).exists()
+    else:
+        assert usage.load_usage(state_dir=str(elsewhere)).get("root", "t").uses == 1
+        assert (elsewhere / usage.CACHE_NAME).exists()

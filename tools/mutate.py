@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""`make mutate`: mutation-test the core modules, each against its own fast tests.
+
+    tools/mutate.py [MODULE ...]      (default: every module in MODULES)
+
+For each module this lays out a scratch copy under build/mutate/MODULE (the
+library package at the top, so that mutmut's path-derived module names match
+`import tokensweeper.X`; the tests beside it), runs mutmut there with only that
+module mutated and only that module's test files selected, then counts the
+outcomes. Equivalent mutants (a change no caller can observe) are listed with
+a reason in tests/mutation-equivalents.txt; they leave the denominator instead
+of being silenced in the code.
+
+    score = killed / (generated - documented equivalents)
+
+A timeout counts as killed (the tests noticed: they did not finish); "no
+tests", "suspicious" and a listed equivalent that is now killed count as what
+they are. Prints one table and writes build/mutation.json. Exits 1 when a
+module is below the bar (90%) or mutmut itself failed.
+
+Development tool (Python 3.11, mutmut from requirements-dev.txt); not run by
+`make test`: a full run takes tens of minutes on two CPUs.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+PACKAGE = os.path.join(REPO, "plugin", "tokensweeper")
+TESTS = os.path.join(REPO, "tests")
+EQUIVALENTS = os.path.join(TESTS, "mutation-equivalents.txt")
+BUILD = os.path.join(REPO, "build")
+BAR = 0.90
+
+# Module -> the fast, in-process test files that pin it. Subprocess-heavy
+# suites (cli, hook, web, install) stay out: mutmut runs the selected tests
+# once per mutant, and those would cost minutes each without adding kills.
+MODULES = {
+    "policy": ["test_policy.py", "test_selection_rule.py", "test_pins_policy.py"],
+    "sweep": ["test_sweep.py", "test_pins_sweep.py"],
+    "whmapi": ["test_whmapi.py", "test_pins_whmapi.py"],
+    "tokens": ["test_tokens.py", "test_pins_tokens.py"],
+    "config": ["test_config.py", "test_pins_config.py"],
+    "audit": ["test_audit.py", "test_pins_audit.py"],
+    "usage": ["test_usage.py", "test_pins_usage.py"],
+}
+
+KILLED = {"killed", "timeout", "caught by type check"}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modules", nargs="*", metavar="MODULE", help="default: all of them")
+    parser.add_argument(
+        "--max-children", type=int, default=os.cpu_count() or 2, help="parallel mutant runs"
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: count the outcomes of the last run of each module again "
+        "(after editing tests/mutation-equivalents.txt)",
+    )
+    args = parser.parse_args(argv)
+    unknown = [m for m in args.modules if m not in MODULES]
+    if unknown:
+        parser.error("unknown module(s) %s; known: %s" % (", ".join(unknown), ", ".join(MODULES)))
+    modules = args.modules or list(MODULES)
+
+    equivalents = read_equivalents(EQUIVALENTS)
+    report = {"bar": BAR, "started": int(time.time()), "modules": {}}
+    failed = False
+    for module in modules:
+        scratch = os.path.join(BUILD, "mutate", module)
+        if args.report_only:
+            outcome, seconds = last_run(scratch, module)
+        else:
+            began = time.monotonic()
+            outcome = run_module(scratch, module, args.max_children)
+            seconds = round(time.monotonic() - began)
+            with open(os.path.join(scratch, "seconds"), "w") as handle:
+                handle.write("%d\n" % seconds)
+        if outcome is None:
+            failed = True
+            report["modules"][module] = {"error": "mutmut failed or never ran"}
+            continue
+        summary = summarise(module, outcome, equivalents)
+        summary["seconds"] = seconds
+        report["modules"][module] = summary
+        failed = failed or summary["score"] < BAR
+    # The sum of the modules' runs: what one `make mutate` of these modules costs.
+    report["seconds"] = sum(m.get("seconds") or 0 for m in report["modules"].values())
+    write_report(report)
+    print_table(report)
+    return 1 if failed else 0
+
+
+def read_equivalents(path):
+    """`mutant-name  reason` lines; '#' starts a comment. Returns name -> reason."""
+    equivalents = {}
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            name, _, reason = line.partition(" ")
+            if not reason.strip():
+                raise SystemExit("%s:%d: %s has no reason" % (path, number, name))
+            equivalents[name] = reason.strip()
+    return equivalents
+
+
+def last_run(scratch, module):
+    """(statuses, seconds) of the last run in this scratch tree; (None, None) without one."""
+    if not os.path.exists(os.path.join(scratch, "mutants", "tokensweeper", module + ".py.meta")):
+        return None, None
+    try:
+        with open(os.path.join(scratch, "seconds")) as handle:
+            seconds = int(handle.read())
+    except (OSError, ValueError):
+        seconds = None
+    return read_statuses(scratch, module), seconds
+
+
+def run_module(scratch, module, max_children):
+    """Run mutmut on one module in its own scratch tree. Returns mutant name -> status."""
+    lay_out(scratch, module)
+    # The mutmut beside this interpreter: the venv `make mutate` built.
+    mutmut = os.path.join(os.path.dirname(sys.executable), "mutmut")
+    command = [mutmut, "run", "--max-children", str(max_children)]
+    print("===== mutmut: %s against %s" % (module, ", ".join(test_files(module))), flush=True)
+    # mutmut redraws a progress line many times a second: keep it in a log, not the terminal.
+    log = os.path.join(scratch, "mutmut.log")
+    with open(log, "wb") as output:
+        status = subprocess.call(
+            command, cwd=scratch, env=mutmut_env(), stdout=output, stderr=subprocess.STDOUT
+        )
+    if status != 0:
+        print("mutmut failed (exit %d); its output is in %s" % (status, log), flush=True)
+        return None
+    return read_statuses(scratch, module)
+
+
+def test_files(module):
+    return [name for name in MODULES[module] if os.path.exists(os.path.join(TESTS, name))]
+
+
+def lay_out(scratch, module):
+    shutil.rmtree(scratch, ignore_errors=True)
+    os.makedirs(scratch)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(PACKAGE, os.path.join(scratch, "tokensweeper"), ignore=ignore)
+    shutil.copytree(TESTS, os.path.join(scratch, "tests"), ignore=ignore)
+    tests = ['"tests/%s"' % name for name in test_files(module)]
+    with open(os.path.join(scratch, "pyproject.toml"), "w", encoding="utf-8") as handle:
+        handle.write(
+            PYPROJECT.format(module=module, tests=", ".join(tests), timeout=TEST_TIMEOUT)
+        )
+
+
+# A hung mutant (a loop whose exit was mutated away) must end as a timeout
+# rather than stall the run; mutmut also kills a run far past its baseline.
+TEST_TIMEOUT = 60
+
+PYPROJECT = """\
+[tool.mutmut]
+source_paths = ["tokensweeper"]
+only_mutate = ["tokensweeper/{module}.py"]
+pytest_add_cli_args_test_selection = [{tests}]
+pytest_add_cli_args = ["-p", "no:cacheprovider", "--timeout={timeout}"]
+use_git_change_detection = false
+
+[tool.pytest.ini_options]
+testpaths = ["tests"]
+addopts = "-ra --strict-markers"
+markers = [
+    "browser: drives Chromium through Playwright",
+    "bench: a benchmark",
+]
+xfail_strict = true
+"""
+
+
+def mutmut_env():
+    env = dict(os.environ)
+    # The fakes start with `#!/usr/bin/env python3`: the venv's interpreter first.
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    env.setdefault("HYPOTHESIS_PROFILE", "tokensweeper")
+    return env
+
+
+def read_statuses(scratch, module):
+    sys.path.insert(0, scratch)
+    from mutmut.stats import status_by_exit_code  # the venv's mutmut, only when it ran
+
+    meta = os.path.join(scratch, "mutants", "tokensweeper", module + ".py.meta")
+    with open(meta, encoding="utf-8") as handle:
+        exit_codes = json.load(handle)["exit_code_by_key"]
+    return {name: status_by_exit_code[code] for name, code in sorted(exit_codes.items())}
+
+
+def summarise(module, statuses, equivalents):
+    counts = {"killed": 0, "survived": 0, "equivalent": 0, "other": 0}
+    survivors, stale = [], []
+    for name, status in statuses.items():
+        if status in KILLED:
+            counts["killed"] += 1
+            if name in equivalents:
+                stale.append(name)
+        elif name in equivalents:
+            counts["equivalent"] += 1
+        elif status == "survived":
+            counts["survived"] += 1
+            survivors.append(name)
+        else:
+            counts["other"] += 1
+            survivors.append("%s (%s)" % (name, status))
+    counts["generated"] = len(statuses)
+    judged = counts["generated"] - counts["equivalent"]
+    counts["score"] = round(counts["killed"] / judged, 4) if judged else 1.0
+    counts["survivors"] = survivors
+    # A listed equivalent that the tests now kill was not equivalent: drop it from the list.
+    counts["stale_equivalents"] = stale
+    return counts
+
+
+def write_report(report):
+    os.makedirs(BUILD, exist_ok=True)
+    path = os.path.join(BUILD, "mutation.json")
+    with open(path + ".tmp", "w", encoding="utf-8") as handle:
+        json.dump(report, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    os.replace(path + ".tmp", path)
+
+
+def print_table(report):
+    row = "%-8s %9s %6s %8s %10s %6s %6s %6s"
+    print()
+    print(row % ("module", "generated", "killed", "survived", "equivalent", "other", "score", "s"))
+    for module, s in report["modules"].items():
+        if "error" in s:
+            print("%-8s %s" % (module, s["error"]))
+            continue
+        print(
+            row
+            % (
+                module,
+                s["generated"],
+                s["killed"],
+                s["survived"],
+                s["equivalent"],
+                s["other"],
+                "%.1f%%" % (100 * s["score"]),
+                "-" if s["seconds"] is None else s["seconds"],
+            )
+        )
+    for s in report["modules"].values():
+        for name in s.get("survivors", ()):
+            print("survived: %s" % name)
+        for name in s.get("stale_equivalents", ()):
+            print("listed as equivalent but killed (remove it): %s" % name)
+    print(
+        "mutate: %d s in all; build/mutation.json written; bar %d%%"
+        % (report["seconds"], 100 * BAR)
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
