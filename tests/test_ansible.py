@@ -1,0 +1,303 @@
+"""The Ansible collection (ansible/, tokensweeper.cpanel) driving a small fleet (issue 16).
+
+Each "server" is a fake cPanel tree of its own on this machine (as in
+tests/test_install.py) with its own fake whmapi1 state; the inventory reaches it
+with `ansible_connection: local` and points the role at the tree through
+tokensweeper_install_root and tokensweeper_environment. The playbooks run as a
+fleet admin runs them: `ansible-playbook -i INVENTORY tokensweeper.cpanel.NAME`,
+with the collection found on ANSIBLE_COLLECTIONS_PATH. One server runs Ansible's
+modules and the plugin on Python 3.6 (EL8's platform-python) when the matrix's
+3.6 venv is here, to back the README's claim that ansible-core 2.16 drives EL8.
+
+ansible-playbook comes from .venv-ansible (`make ansible-venv`, pinned in
+ansible/requirements-dev.txt), or TOKENSWEEPER_ANSIBLE_BIN names its directory.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.fakes.fakeserver import FakeServer
+from tests.test_install import make_root, matrix_python
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COLLECTION = os.path.join(REPO, "ansible")
+NOW = 1790000000  # 2026-09-21
+DAY = 86400
+CONFIG = "etc/tokensweeper/config.yaml"
+COMMAND = "usr/local/sbin/tokensweeper"
+LIB = "usr/local/lib/tokensweeper"
+
+
+def ansible_bin():
+    for directory in (os.environ.get("TOKENSWEEPER_ANSIBLE_BIN"),
+                      os.path.join(REPO, ".venv-ansible", "bin"),
+                      os.path.dirname(sys.executable)):
+        if directory and os.access(os.path.join(directory, "ansible-playbook"), os.X_OK):
+            return directory
+    return None
+
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="install.sh must run as root"),
+    pytest.mark.skipif(ansible_bin() is None,
+                       reason="no ansible-playbook: run `make ansible-venv` (.venv-ansible)"),
+    # The controller side runs once, on the development Python; the matrix
+    # checks the plugin on the other interpreters.
+    pytest.mark.skipif(sys.version_info[:2] != (3, 11),
+                       reason="the Ansible tests run on the development Python only"),
+]
+
+
+# -- the fleet ---------------------------------------------------------------
+
+class Server(object):
+    """One fake cPanel server: its tree, its whmapi1 state and its inventory vars."""
+
+    def __init__(self, base, name, python, dist):
+        self.name = name
+        self.root = make_root(base / name)
+        self.fake = FakeServer(base / (name + "-whmapi1"), now=NOW)
+        self.python = python
+        self.dist = dist
+
+    def path(self, rel):
+        return self.root / rel
+
+    def env(self):
+        env = dict(self.fake.env)
+        env.update({
+            "TOKENSWEEPER_WHMAPI1": str(self.path("usr/local/cpanel/bin/whmapi1")),
+            "TOKENSWEEPER_CONFIG": str(self.path(CONFIG)),
+            "TOKENSWEEPER_STATE_DIR": str(self.path("var/cpanel/tokensweeper")),
+            "TOKENSWEEPER_CPANEL_ROOT": str(self.root),
+            "TOKENSWEEPER_NOW": str(NOW),
+            # The fake cPanel tools start with `#!/usr/bin/env python3`.
+            "PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/sbin:/usr/bin:/sbin:/bin"]),
+        })
+        return env
+
+    def host_vars(self):
+        return {
+            "ansible_connection": "local",
+            "ansible_python_interpreter": self.python,
+            "tokensweeper_install_root": str(self.root),
+            "tokensweeper_python": self.python,
+            "tokensweeper_install_packages": False,
+            "tokensweeper_dist_tarball": str(self.dist),
+            "tokensweeper_command": str(self.path(COMMAND)),
+            "tokensweeper_environment": self.env(),
+        }
+
+    def seed(self, reseller, stale):
+        """root and a reseller, each with a live token and `stale` expired ones."""
+        self.fake.add_reseller(reseller)
+        (self.root / "var/cpanel/resellers").write_text("%s:all\n" % reseller)
+        self.fake.add_token("root", "deploy", create_time=NOW - 30 * DAY)
+        self.fake.add_token(reseller, "billing", create_time=NOW - 5 * DAY)
+        for number in range(stale):
+            owner = "root" if number % 2 == 0 else reseller
+            self.fake.add_token(owner, "old-%d" % number, create_time=NOW - 400 * DAY,
+                                expires_at=NOW - (10 + number) * DAY)
+        return self
+
+    def revocations(self):
+        return [c for c in self.fake.calls("api_token_revoke")]
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dist")
+    text = subprocess.check_output([os.path.join(REPO, "tools", "dist.sh"), str(out)],
+                                   universal_newlines=True)
+    return text.strip().splitlines()[-1]
+
+
+def el8_python():
+    """EL8's platform-python is 3.6: use the matrix's 3.6 venv for one server when here."""
+    return matrix_python("3.6.15")
+
+
+class Fleet(object):
+    def __init__(self, tmp_path, dist):
+        self.base = tmp_path.resolve()
+        self.servers = {}
+        self.dist = dist
+        self.extra = {}
+        collections = self.base / "collections" / "ansible_collections" / "tokensweeper"
+        collections.mkdir(parents=True)
+        os.symlink(COLLECTION, str(collections / "cpanel"))
+        (self.base / "ansible.cfg").write_text("[defaults]\n")
+
+    def add(self, name, python=None):
+        server = Server(self.base, name, python or sys.executable, self.dist)
+        self.servers[name] = server
+        return server
+
+    def inventory(self):
+        path = self.base / "inventory.yml"
+        hosts = {name: server.host_vars() for name, server in sorted(self.servers.items())}
+        path.write_text(yaml.safe_dump({"all": {"children": {"cpanel": {"hosts": hosts}}}}))
+        return path
+
+    def env(self):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("TOKENSWEEPER_", "ANSIBLE_", "PYTEST"))}
+        env.update({
+            "ANSIBLE_CONFIG": str(self.base / "ansible.cfg"),
+            "ANSIBLE_COLLECTIONS_PATH": str(self.base / "collections"),
+            "ANSIBLE_HOME": str(self.base / "ansible-home"),
+            "ANSIBLE_LOCAL_TEMP": str(self.base / "ansible-tmp"),
+            "ANSIBLE_REMOTE_TEMP": str(self.base / "ansible-remote-tmp"),
+            "ANSIBLE_STDOUT_CALLBACK": "json",
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_RETRY_FILES_ENABLED": "0",
+            "ANSIBLE_DEPRECATION_WARNINGS": "0",
+            "PWD": str(self.base),
+            "PATH": os.pathsep.join([ansible_bin(), env.get("PATH", "/usr/bin:/bin")]),
+        })
+        return env
+
+    def play(self, playbook, *args, **extra_vars):
+        """Run `ansible-playbook -i INVENTORY tokensweeper.cpanel.PLAYBOOK`; the json callback's
+        document, with the exit status as `rc`."""
+        argv = [os.path.join(ansible_bin(), "ansible-playbook"), "-i", str(self.inventory()),
+                "tokensweeper.cpanel." + playbook] + list(args)
+        if extra_vars:
+            argv += ["-e", json.dumps(extra_vars)]
+        proc = subprocess.Popen(argv, cwd=str(self.base), env=self.env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                universal_newlines=True)
+        out, err = proc.communicate(timeout=280)
+        try:
+            document = json.loads(out)
+        except ValueError:
+            raise AssertionError("ansible-playbook printed no JSON (%s)\nstdout:\n%s\nstderr:\n%s"
+                                 % (proc.returncode, out, err))
+        document["rc"] = proc.returncode
+        document["stderr"] = err
+        return document
+
+
+def stats(run, host):
+    return run["stats"][host]
+
+
+def task_results(run, task_name, host):
+    for play in run["plays"]:
+        for task in play["tasks"]:
+            if task["task"]["name"] == task_name and host in task["hosts"]:
+                return task["hosts"][host]
+    return None
+
+
+def messages(run, task_name):
+    found = {}
+    for play in run["plays"]:
+        for task in play["tasks"]:
+            if task["task"]["name"] == task_name:
+                for host, result in task["hosts"].items():
+                    found[host] = result.get("msg")
+    return found
+
+
+@pytest.fixture
+def fleet(tmp_path, dist):
+    return Fleet(tmp_path, dist)
+
+
+@pytest.fixture
+def two_servers(fleet):
+    fleet.add("web1").seed("bob", stale=2)
+    fleet.add("web2", python=el8_python()).seed("carol", stale=3)
+    return fleet
+
+
+def installed(fleet):
+    run = fleet.play("install")
+    assert run["rc"] == 0, json.dumps(run, indent=1)[-4000:] + run["stderr"]
+    return run
+
+
+# -- install -------------------------------------------------------------------
+
+def test_install_places_the_plugin_on_every_server_and_a_rerun_changes_nothing(two_servers):
+    fleet = two_servers
+    first = installed(fleet)
+    for name, server in fleet.servers.items():
+        assert stats(first, name)["changed"] > 0
+        assert os.access(str(server.path(COMMAND)), os.X_OK)
+        assert (server.path(LIB) / "tokensweeper" / "__init__.py").is_file()
+        assert server.path(CONFIG).is_file()
+        assert server.path("etc/cron.d/tokensweeper").is_file()
+        assert server.path("var/cpanel/apps/tokensweeper.conf").is_file()
+        # The command the role installed runs on the server's Python.
+        assert server.path(COMMAND).read_text().splitlines()[0] == "#!" + server.python
+    second = installed(fleet)
+    for name in fleet.servers:
+        assert stats(second, name)["changed"] == 0, (name, stats(second, name))
+
+
+def test_config_from_role_variables_is_checked_and_applied(two_servers):
+    fleet = two_servers
+    installed(fleet)
+    config = {"mode": "enforce", "schedule": "hourly", "policy": {"expired": True},
+              "protect": {"names": ["monitoring"]}}
+    run = fleet.play("install", tokensweeper_config=config)
+    assert run["rc"] == 0, run["stderr"]
+    for name, server in fleet.servers.items():
+        written = yaml.safe_load(server.path(CONFIG).read_text())
+        assert written == config
+        assert oct(server.path(CONFIG).stat().st_mode & 0o777) == "0o600"
+        # install.sh ran again, so cron follows the new schedule.
+        cron = server.path("etc/cron.d/tokensweeper").read_text()
+        assert "* * * * root" not in cron and " * * * * " in cron.replace("\t", " ")
+        assert stats(run, name)["changed"] > 0
+    again = fleet.play("install", tokensweeper_config=config)
+    assert all(stats(again, name)["changed"] == 0 for name in fleet.servers)
+
+
+def test_a_bad_config_variable_fails_and_leaves_the_old_config(two_servers):
+    fleet = two_servers
+    installed(fleet)
+    before = {name: s.path(CONFIG).read_bytes() for name, s in fleet.servers.items()}
+    run = fleet.play("install", tokensweeper_config={"mode": "enforce", "max_revoke_per_run": -3,
+                                                     "no_such_key": 1})
+    assert run["rc"] != 0
+    for name, server in fleet.servers.items():
+        assert stats(run, name)["failures"] == 1
+        result = task_results(run, "Write the config, checked by tokensweeper check-config first",
+                              name)
+        assert result["failed"] and "validat" in result["msg"].lower()
+        assert server.path(CONFIG).read_bytes() == before[name], "the old config must stay"
+
+
+def test_state_absent_uninstalls_and_a_second_run_changes_nothing(two_servers):
+    fleet = two_servers
+    installed(fleet)
+    run = fleet.play("install", tokensweeper_state="absent")
+    assert run["rc"] == 0, run["stderr"]
+    for name, server in fleet.servers.items():
+        assert stats(run, name)["changed"] > 0
+        assert not server.path(COMMAND).exists() and not server.path(LIB).exists()
+        assert server.path(CONFIG).exists(), "without purge the config stays"
+    again = fleet.play("install", tokensweeper_state="absent")
+    assert all(stats(again, name)["changed"] == 0 for name in fleet.servers)
+
+
+def test_playbooks_pass_syntax_check(fleet):
+    fleet.add("web1")
+    for playbook in ("install", "report", "sweep"):
+        argv = [os.path.join(ansible_bin(), "ansible-playbook"), "--syntax-check", "-i",
+                str(fleet.inventory()), "tokensweeper.cpanel." + playbook]
+        env = fleet.env()
+        env["ANSIBLE_STDOUT_CALLBACK"] = "default"
+        proc = subprocess.Popen(argv, cwd=str(fleet.base), env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, universal_newlines=True)
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out
