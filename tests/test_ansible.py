@@ -289,3 +289,126 @@ def test_playbooks_pass_syntax_check(fleet):
                                 stderr=subprocess.STDOUT, universal_newlines=True)
         out, _ = proc.communicate(timeout=120)
         assert proc.returncode == 0, out
+
+
+# -- report ----------------------------------------------------------------------
+
+def read_report(fleet):
+    directory = fleet.base / "tokensweeper-report"
+    report = json.loads((directory / "fleet-report.json").read_text())
+    page = (directory / "fleet-report.html").read_text()
+    return report, page
+
+
+@pytest.fixture
+def three_servers(two_servers):
+    """web1 and web2 installed and seeded; web3 installed, but its whmapi1 fails."""
+    fleet = two_servers
+    broken = fleet.add("web3").seed("dave", stale=1)
+    installed(fleet)
+    broken.fake.add_fault("exit", status=1,
+                          message="<b>cpsrvd</b> is restarting")
+    return fleet
+
+
+def server_of(report, name):
+    (found,) = [s for s in report["servers"] if s["server"] == name]
+    return found
+
+
+@pytest.mark.parametrize("check", [False, True], ids=["run", "check-mode"])
+def test_report_gathers_every_server_into_one_json_and_html_report(three_servers, check):
+    fleet = three_servers
+    run = fleet.play("report", *(["--check"] if check else []))
+    assert run.rc == 0, str(run)
+    report, page = read_report(fleet)
+
+    assert report["totals"]["servers"] == 3 and report["totals"]["failed"] == 1
+    web1, web2 = server_of(report, "web1"), server_of(report, "web2")
+    assert web1["status"] == web2["status"] == "ok"
+    assert web1["tokens"] == 4 and web1["by_state"]["expired"] == 2
+    assert web1["by_state"]["active"] == 2 and web1["would_revoke"] == 2
+    assert web1["owners"]["bob"]["expired"] == 1 and web1["owners"]["root"]["expired"] == 1
+    assert web2["owners"]["carol"] == {"expired": 1, "active": 1, "stale by policy": 0,
+                                       "expiring soon": 0, "protected": 0}
+    assert {(t["owner"], t["name"]) for t in web2["stale"]} == {
+        ("root", "old-0"), ("carol", "old-1"), ("root", "old-2")}
+    assert all(t["reason"] for t in web2["stale"])
+    assert report["totals"]["tokens"] == 9 and report["totals"]["would_revoke"] == 5
+    (failed,) = report["failed"]
+    assert failed["server"] == "web3"
+    assert "exited 1" in failed["error"] and "<b>cpsrvd</b> is restarting" in failed["error"]
+
+    # The page: every server, the stale tokens, the failure and why, all escaped.
+    for text in ("web1", "web2", "web3", "old-2", "carol", "expired"):
+        assert text in page
+    assert "&lt;b&gt;cpsrvd&lt;/b&gt; is restarting" in page and "<b>cpsrvd" not in page
+    assert "<script" not in page and "src=" not in page and "http://" not in page
+    assert "https://" not in page and "<link" not in page
+    # Nothing anywhere was revoked, in check mode or not.
+    for server in fleet.servers.values():
+        assert server.revocations() == []
+    assert "changed=0" in run.out.partition("PLAY RECAP")[2] or check
+
+
+def test_report_of_a_server_without_the_plugin_says_why(fleet):
+    fleet.add("web1").seed("bob", stale=1)
+    run = fleet.play("report")
+    assert run.rc == 0, str(run)
+    report, page = read_report(fleet)
+    (failed,) = report["failed"]
+    assert failed["server"] == "web1" and "No such file" in failed["error"]
+    assert "No such file" in page
+
+
+# -- sweep -----------------------------------------------------------------------
+
+def test_sweep_revokes_the_stale_tokens_server_by_server(two_servers):
+    fleet = two_servers
+    installed(fleet)
+    run = fleet.play("sweep", tokensweeper_fleet_cap=10)
+    assert run.rc == 0, str(run)
+    assert fleet.servers["web1"].fake.token_names("root") == {"deploy"}
+    assert fleet.servers["web1"].fake.token_names("bob") == {"billing"}
+    assert fleet.servers["web2"].fake.token_names("carol") == {"billing"}
+    # Per-server outcomes, one batch (PLAY) per server by default.
+    assert re.search(r"ok: \[web1\] => \{\s+\"msg\": \"2 revoked\"", run.out), run.out
+    assert re.search(r"ok: \[web2\] => \{\s+\"msg\": \"3 revoked\"", run.out), run.out
+    assert run.stats("web1")["changed"] == 1 and run.stats("web2")["changed"] == 1
+
+
+def test_fleet_cap_stops_the_batch_that_would_pass_it_before_it_revokes(two_servers):
+    fleet = two_servers
+    installed(fleet)
+    run = fleet.play("sweep", tokensweeper_fleet_cap=3)
+    assert run.rc != 0
+    # web1 (2 tokens) fits under the cap; web2 (3 more) would pass it: untouched.
+    assert fleet.servers["web1"].fake.token_names("root") == {"deploy"}
+    assert fleet.servers["web2"].revocations() == []
+    assert fleet.servers["web2"].fake.token_names("root") == {"deploy", "old-0", "old-2"}
+    assert "Fleet cap: this batch would revoke 3 tokens after 2 already revoked" in run.out
+    assert run.stats("web2")["failed"] == 1
+
+
+def test_sweep_in_check_mode_revokes_nothing_and_tells_what_it_would(two_servers):
+    fleet = two_servers
+    installed(fleet)
+    run = fleet.play("sweep", "--check", tokensweeper_fleet_cap=10)
+    assert run.rc == 0, str(run)
+    for server in fleet.servers.values():
+        assert server.revocations() == []
+    assert "check mode: would revoke 2 tokens; nothing was revoked" in run.out
+    assert "check mode: would revoke 3 tokens; nothing was revoked" in run.out
+
+
+def test_failed_tokens_fail_the_server_and_stop_later_batches(two_servers):
+    fleet = two_servers
+    installed(fleet)
+    fleet.servers["web1"].fake.add_fault("keep_token", name="old-1")
+    run = fleet.play("sweep", tokensweeper_fleet_cap=10)
+    assert run.rc != 0
+    assert run.stats("web1")["failed"] == 1
+    assert re.search(r"1 failed, 1 revoked|1 revoked, 1 failed", run.out), run.out
+    # max_fail_percentage 0: the next batch never starts.
+    assert fleet.servers["web2"].revocations() == []
+    assert "web2" not in run.recap or run.stats("web2")["ok"] == 0
