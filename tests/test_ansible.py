@@ -399,6 +399,12 @@ def test_sweep_in_check_mode_revokes_nothing_and_tells_what_it_would(two_servers
         assert server.revocations() == []
     assert "check mode: would revoke 2 tokens; nothing was revoked" in run.out
     assert "check mode: would revoke 3 tokens; nothing was revoked" in run.out
+    # The cap counts what a real run would revoke, so a check run stops where it would.
+    capped = fleet.play("sweep", "--check", tokensweeper_fleet_cap=3)
+    assert capped.rc != 0 and capped.stats("web2")["failed"] == 1
+    assert "Fleet cap: this batch would revoke 3 tokens after 2 already revoked" in capped.out
+    for server in fleet.servers.values():
+        assert server.revocations() == []
 
 
 def test_failed_tokens_fail_the_server_and_stop_later_batches(two_servers):
