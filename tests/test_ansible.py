@@ -16,6 +16,7 @@ ansible/requirements-dev.txt), or TOKENSWEEPER_ANSIBLE_BIN names its directory.
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -95,7 +96,13 @@ class Server(object):
         }
 
     def seed(self, reseller, stale):
-        """root and a reseller, each with a live token and `stale` expired ones."""
+        """root and a reseller, each with a live token and `stale` expired ones; no faults,
+        no calls. Seeding again puts a server back as it was."""
+        for owner in self.fake.owners():
+            self.fake.replace_tokens(owner, {})
+        self.fake.clear_faults()
+        self.fake.reset_calls()
+        self.seeded = (reseller, stale)
         self.fake.add_reseller(reseller)
         (self.root / "var/cpanel/resellers").write_text("%s:all\n" % reseller)
         self.fake.add_token("root", "deploy", create_time=NOW - 30 * DAY)
@@ -203,9 +210,35 @@ def fleet(tmp_path, dist):
 
 @pytest.fixture
 def two_servers(fleet):
+    """A new fleet, nothing installed: web1, and web2 on EL8's Python 3.6 when here."""
     fleet.add("web1").seed("bob", stale=2)
     fleet.add("web2", python=el8_python()).seed("carol", stale=3)
     return fleet
+
+
+@pytest.fixture(scope="module")
+def installed_fleet(tmp_path_factory, dist):
+    """One fleet installed once for the tests that do not install: web1, web2 as in
+    two_servers, and web3 (with reseller dave) that the report test breaks."""
+    fleet = Fleet(tmp_path_factory.mktemp("fleet"), dist)
+    fleet.add("web1").seed("bob", stale=2)
+    fleet.add("web2", python=el8_python()).seed("carol", stale=3)
+    fleet.add("web3").seed("dave", stale=1)
+    installed(fleet)
+    return fleet
+
+
+@pytest.fixture
+def ready(installed_fleet):
+    """The installed fleet with every server's tokens as seeded and no report yet."""
+    for server in installed_fleet.servers.values():
+        server.seed(*server.seeded)
+    shutil.rmtree(str(installed_fleet.base / "tokensweeper-report"), ignore_errors=True)
+    return installed_fleet
+
+
+# The sweep tests leave web3 out, as an admin narrows a run to a group or pattern.
+WEB1_AND_WEB2 = {"tokensweeper_hosts": "web1:web2"}
 
 
 def installed(fleet):
@@ -233,9 +266,8 @@ def test_install_places_the_plugin_on_every_server_and_a_rerun_changes_nothing(t
         assert second.stats(name)["changed"] == 0, (name, second.stats(name))
 
 
-def test_config_from_role_variables_is_checked_and_applied(two_servers):
-    fleet = two_servers
-    installed(fleet)
+def test_config_from_role_variables_is_checked_and_applied(ready):
+    fleet = ready
     config = {"mode": "enforce", "schedule": "hourly", "policy": {"expired": True},
               "protect": {"names": ["monitoring"]}}
     run = fleet.play("install", tokensweeper_config=config)
@@ -252,9 +284,8 @@ def test_config_from_role_variables_is_checked_and_applied(two_servers):
     assert all(again.stats(name)["changed"] == 0 for name in fleet.servers)
 
 
-def test_a_bad_config_variable_fails_and_leaves_the_old_config(two_servers):
-    fleet = two_servers
-    installed(fleet)
+def test_a_bad_config_variable_fails_and_leaves_the_old_config(ready):
+    fleet = ready
     before = {name: s.path(CONFIG).read_bytes() for name, s in fleet.servers.items()}
     run = fleet.play("install", tokensweeper_config={"mode": "enforce", "max_revoke_per_run": -3,
                                                      "no_such_key": 1})
@@ -265,8 +296,8 @@ def test_a_bad_config_variable_fails_and_leaves_the_old_config(two_servers):
         assert server.path(CONFIG).read_bytes() == before[name], "the old config must stay"
 
 
-def test_state_absent_uninstalls_and_a_second_run_changes_nothing(two_servers):
-    fleet = two_servers
+def test_state_absent_uninstalls_and_a_second_run_changes_nothing(fleet):
+    fleet.add("web1").seed("bob", stale=1)
     installed(fleet)
     run = fleet.play("install", tokensweeper_state="absent")
     assert run.rc == 0, str(run)
@@ -301,14 +332,10 @@ def read_report(fleet):
 
 
 @pytest.fixture
-def three_servers(two_servers):
-    """web1 and web2 installed and seeded; web3 installed, but its whmapi1 fails."""
-    fleet = two_servers
-    broken = fleet.add("web3").seed("dave", stale=1)
-    installed(fleet)
-    broken.fake.add_fault("exit", status=1,
-                          message="<b>cpsrvd</b> is restarting")
-    return fleet
+def three_servers(ready):
+    """web1 and web2 answer; web3's whmapi1 fails for every call."""
+    ready.servers["web3"].fake.add_fault("exit", status=1, message="<b>cpsrvd</b> is restarting")
+    return ready
 
 
 def server_of(report, name):
@@ -363,10 +390,9 @@ def test_report_of_a_server_without_the_plugin_says_why(fleet):
 
 # -- sweep -----------------------------------------------------------------------
 
-def test_sweep_revokes_the_stale_tokens_server_by_server(two_servers):
-    fleet = two_servers
-    installed(fleet)
-    run = fleet.play("sweep", tokensweeper_fleet_cap=10)
+def test_sweep_revokes_the_stale_tokens_server_by_server(ready):
+    fleet = ready
+    run = fleet.play("sweep", tokensweeper_fleet_cap=10, **WEB1_AND_WEB2)
     assert run.rc == 0, str(run)
     assert fleet.servers["web1"].fake.token_names("root") == {"deploy"}
     assert fleet.servers["web1"].fake.token_names("bob") == {"billing"}
@@ -377,10 +403,9 @@ def test_sweep_revokes_the_stale_tokens_server_by_server(two_servers):
     assert run.stats("web1")["changed"] == 1 and run.stats("web2")["changed"] == 1
 
 
-def test_fleet_cap_stops_the_batch_that_would_pass_it_before_it_revokes(two_servers):
-    fleet = two_servers
-    installed(fleet)
-    run = fleet.play("sweep", tokensweeper_fleet_cap=3)
+def test_fleet_cap_stops_the_batch_that_would_pass_it_before_it_revokes(ready):
+    fleet = ready
+    run = fleet.play("sweep", tokensweeper_fleet_cap=3, **WEB1_AND_WEB2)
     assert run.rc != 0
     # web1 (2 tokens) fits under the cap; web2 (3 more) would pass it: untouched.
     assert fleet.servers["web1"].fake.token_names("root") == {"deploy"}
@@ -390,28 +415,26 @@ def test_fleet_cap_stops_the_batch_that_would_pass_it_before_it_revokes(two_serv
     assert run.stats("web2")["failed"] == 1
 
 
-def test_sweep_in_check_mode_revokes_nothing_and_tells_what_it_would(two_servers):
-    fleet = two_servers
-    installed(fleet)
-    run = fleet.play("sweep", "--check", tokensweeper_fleet_cap=10)
+def test_sweep_in_check_mode_revokes_nothing_and_tells_what_it_would(ready):
+    fleet = ready
+    run = fleet.play("sweep", "--check", tokensweeper_fleet_cap=10, **WEB1_AND_WEB2)
     assert run.rc == 0, str(run)
     for server in fleet.servers.values():
         assert server.revocations() == []
     assert "check mode: would revoke 2 tokens; nothing was revoked" in run.out
     assert "check mode: would revoke 3 tokens; nothing was revoked" in run.out
     # The cap counts what a real run would revoke, so a check run stops where it would.
-    capped = fleet.play("sweep", "--check", tokensweeper_fleet_cap=3)
+    capped = fleet.play("sweep", "--check", tokensweeper_fleet_cap=3, **WEB1_AND_WEB2)
     assert capped.rc != 0 and capped.stats("web2")["failed"] == 1
     assert "Fleet cap: this batch would revoke 3 tokens after 2 already revoked" in capped.out
     for server in fleet.servers.values():
         assert server.revocations() == []
 
 
-def test_failed_tokens_fail_the_server_and_stop_later_batches(two_servers):
-    fleet = two_servers
-    installed(fleet)
+def test_failed_tokens_fail_the_server_and_stop_later_batches(ready):
+    fleet = ready
     fleet.servers["web1"].fake.add_fault("keep_token", name="old-1")
-    run = fleet.play("sweep", tokensweeper_fleet_cap=10)
+    run = fleet.play("sweep", tokensweeper_fleet_cap=10, **WEB1_AND_WEB2)
     assert run.rc != 0
     assert run.stats("web1")["failed"] == 1
     assert re.search(r"1 failed, 1 revoked|1 revoked, 1 failed", run.out), run.out
