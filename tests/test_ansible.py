@@ -79,7 +79,8 @@ class Server(object):
             "TOKENSWEEPER_CPANEL_ROOT": str(self.root),
             "TOKENSWEEPER_NOW": str(NOW),
             # The fake cPanel tools start with `#!/usr/bin/env python3`.
-            "PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/sbin:/usr/bin:/sbin:/bin"]),
+            "PATH": os.pathsep.join([os.path.dirname(sys.executable),
+                                     "/usr/sbin:/usr/bin:/sbin:/bin"]),
         })
         return env
 
@@ -114,7 +115,7 @@ class Server(object):
         return self
 
     def revocations(self):
-        return [c for c in self.fake.calls("api_token_revoke")]
+        return list(self.fake.calls("api_token_revoke"))
 
 
 @pytest.fixture(scope="module")

@@ -67,7 +67,7 @@ def _document(result, what):
 
 
 def _count_by_state(tokens):
-    counts = {state: 0 for state in STATES}
+    counts = dict.fromkeys(STATES, 0)
     for token in tokens:
         state = token.get("state")
         counts[state] = counts.get(state, 0) + 1
