@@ -85,16 +85,18 @@ class Server(object):
         return env
 
     def host_vars(self):
-        return {
+        found = {
             "ansible_connection": "local",
             "ansible_python_interpreter": self.python,
             "tokensweeper_install_root": str(self.root),
             "tokensweeper_python": self.python,
             "tokensweeper_install_packages": False,
-            "tokensweeper_dist_tarball": str(self.dist),
             "tokensweeper_command": str(self.path(COMMAND)),
             "tokensweeper_environment": self.env(),
         }
+        if self.dist:  # else the role's default: the release the built collection carries
+            found["tokensweeper_dist_tarball"] = str(self.dist)
+        return found
 
     def seed(self, reseller, stale):
         """root and a reseller, each with a live token and `stale` expired ones; no faults,
@@ -137,9 +139,11 @@ class Fleet(object):
         self.servers = {}
         self.dist = dist
         self.extra = {}
-        collections = self.base / "collections" / "ansible_collections" / "tokensweeper"
-        collections.mkdir(parents=True)
-        os.symlink(COLLECTION, str(collections / "cpanel"))
+        # The checkout's collection, as `make ansible-lint` finds it.
+        self.collections = self.base / "collections"
+        namespace = self.collections / "ansible_collections" / "tokensweeper"
+        namespace.mkdir(parents=True)
+        os.symlink(COLLECTION, str(namespace / "cpanel"))
         (self.base / "ansible.cfg").write_text("[defaults]\n")
 
     def add(self, name, python=None):
@@ -158,7 +162,7 @@ class Fleet(object):
                if not k.startswith(("TOKENSWEEPER_", "ANSIBLE_", "PYTEST"))}
         env.update({
             "ANSIBLE_CONFIG": str(self.base / "ansible.cfg"),
-            "ANSIBLE_COLLECTIONS_PATH": str(self.base / "collections"),
+            "ANSIBLE_COLLECTIONS_PATH": str(self.collections),
             "ANSIBLE_HOME": str(self.base / "ansible-home"),
             "ANSIBLE_LOCAL_TEMP": str(self.base / "ansible-tmp"),
             "ANSIBLE_REMOTE_TEMP": str(self.base / "ansible-remote-tmp"),
@@ -442,3 +446,29 @@ def test_failed_tokens_fail_the_server_and_stop_later_batches(ready):
     # max_fail_percentage 0: the next batch never starts.
     assert fleet.servers["web2"].revocations() == []
     assert "web2" not in run.recap or run.stats("web2")["ok"] == 0
+
+
+# -- the built collection ------------------------------------------------------------
+
+def test_the_built_collection_installs_its_own_release_and_reports(fleet, dist, tmp_path):
+    """What a fleet admin does: install the collection `make dist` built, then run the
+    playbooks by name with no path to any tarball."""
+    built = subprocess.check_output(
+        [os.path.join(REPO, "tools", "collection.sh"), dist,
+         os.path.join(ansible_bin(), "ansible-galaxy"), str(tmp_path / "built")],
+        universal_newlines=True).strip().splitlines()[-1]
+    assert os.path.basename(built) == "tokensweeper-cpanel-%s.tar.gz" % (
+        os.path.basename(dist)[len("tokensweeper-"):-len(".tar.gz")])
+    fleet.collections = tmp_path / "installed"
+    subprocess.check_call([os.path.join(ansible_bin(), "ansible-galaxy"), "collection", "install",
+                           "-p", str(fleet.collections), built], env=fleet.env(),
+                          stdout=subprocess.DEVNULL)
+    server = fleet.add("web1").seed("bob", stale=1)
+    server.dist = None
+    run = fleet.play("install")
+    assert run.rc == 0, str(run)
+    assert os.access(str(server.path(COMMAND)), os.X_OK)
+    run = fleet.play("report")
+    assert run.rc == 0, str(run)
+    report, _ = read_report(fleet)
+    assert report["failed"] == [] and report["totals"]["would_revoke"] == 1
