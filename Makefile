@@ -73,7 +73,7 @@ ansible-venv:
 ansible-lint: ansible-venv
 	@mkdir -p $(ANSIBLE_COLLECTIONS)/ansible_collections/tokensweeper
 	@ln -sfn $(CURDIR)/ansible $(ANSIBLE_COLLECTIONS)/ansible_collections/tokensweeper/cpanel
-	cd ansible && ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(ANSIBLE_COLLECTIONS) \
+	cd ansible && PATH="$(CURDIR)/$(ANSIBLE_VENV)/bin:$$PATH" ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(ANSIBLE_COLLECTIONS) \
 	  ANSIBLE_HOME=$(CURDIR)/build/ansible-home $(CURDIR)/$(ANSIBLE_VENV)/bin/ansible-lint -q
 
 ## dist: build/dist/tokensweeper-VERSION.tar.gz (what install.sh needs) and the collection carrying it
