@@ -472,3 +472,12 @@ def test_the_built_collection_installs_its_own_release_and_reports(fleet, dist, 
     assert run.rc == 0, str(run)
     report, _ = read_report(fleet)
     assert report["failed"] == [] and report["totals"]["would_revoke"] == 1
+
+
+def test_install_in_check_mode_touches_nothing(fleet):
+    server = fleet.add("web1").seed("bob", stale=1)
+    before = sorted(os.listdir(str(server.root)))
+    run = fleet.play("install", "--check", tokensweeper_config={"mode": "enforce"})
+    assert run.rc == 0, str(run)
+    assert sorted(os.listdir(str(server.root))) == before
+    assert not server.path(COMMAND).exists() and not server.path(CONFIG).exists()
