@@ -105,6 +105,18 @@ def test_install_sh_reports_changes_and_none_on_a_rerun(tmp_path):
     assert changes_line(install(REPO_SRC, root)).startswith("none")
 
 
+@needs_root
+def test_install_sh_counts_restored_hook_registrations_as_a_change(tmp_path):
+    root = make_root(tmp_path.resolve() / "root")
+    install(REPO_SRC, root)
+    hook = str(root / "usr/local/cpanel/3rdparty/bin/tokensweeper-hook")
+    # A cPanel update or an admin dropped the registrations; the rerun restores them.
+    subprocess.call([str(root / "usr/local/cpanel/bin/manage_hooks"), "delete", "script", hook],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert changes_line(install(REPO_SRC, root)) == "1"
+    assert changes_line(install(REPO_SRC, root)).startswith("none")
+
+
 # -- the collection's metadata ------------------------------------------------------
 
 def load(rel):
