@@ -45,6 +45,10 @@ EOF
 }
 
 say() { printf '==> %s\n' "$*"; }
+# How many things this run changed on the server; the summary reports it so
+# that automation (the Ansible role) can tell a no-op rerun from a change.
+CHANGES=0
+changed() { CHANGES=$((CHANGES + 1)); }
 note() { printf '    %s\n' "$*"; }
 warn() { printf 'install.sh: warning: %s\n' "$*" >&2; }
 die() {
@@ -199,6 +203,7 @@ ensure_modules() {
 
 # Create a directory (and parents) owned by root with MODE.
 own_dir() {
+    [ -d "$1" ] || changed
     mkdir -p "$1"
     chown 0:0 "$1"
     chmod "$2" "$1"
@@ -220,6 +225,7 @@ put_file() {
     chown 0:0 "$tmp"
     chmod "$mode" "$tmp"
     mv -f "$tmp" "$dest"
+    changed
     note "installed: $dest"
 }
 
@@ -277,6 +283,7 @@ install_library() {
     # Byte-compile now, as root, with the chosen interpreter: the page and the
     # hook then never compile their modules on a request or an account event.
     "$PYTHON" -m compileall -q "$LIB_PARENT/tokensweeper" >/dev/null
+    changed
     note "installed: $LIB_PARENT/"
 }
 
@@ -358,6 +365,8 @@ PYEOF
 
 register_appconfig() {
     say "Registering the WHM page with AppConfig"
+    # register_appconfig copies the file to /var/cpanel/apps/: the same copy means no change.
+    cmp -s "$LIB_PARENT/tokensweeper.conf" "$ROOT/var/cpanel/apps/tokensweeper.conf" || changed
     "$CPANEL_BIN/register_appconfig" "$LIB_PARENT/tokensweeper.conf"
 }
 
@@ -378,6 +387,7 @@ register_hook() {
         fi
         [ "$pass" = change ] ||
             die "cPanel's hook registry still differs from $HOOK --describe after registering; see: $CPANEL_BIN/manage_hooks list"
+        changed
         apply_hook_plan
     done
 }
@@ -438,6 +448,7 @@ install_cron() {
         off)
             if [ -e "$CRON_FILE" ]; then
                 rm -f "$CRON_FILE"
+                changed
                 note "removed: $CRON_FILE"
             fi
             SCHEDULE_TEXT="off (no cron entry)"
@@ -519,6 +530,12 @@ EOF
             ;;
     esac
     printf '  Uninstall:   %s/uninstall.sh\n' "$LIB_PARENT"
+    # One stable line for automation: "Changes: none" on a rerun that changed nothing.
+    if [ "$CHANGES" -eq 0 ]; then
+        printf '  Changes:     none (everything was already in place)\n'
+    else
+        printf '  Changes:     %s\n' "$CHANGES"
+    fi
 }
 
 main() {
