@@ -529,12 +529,22 @@ def _split_point(fd, start):
     threading = sys.modules.get("threading")
     if threading is not None and threading.active_count() > 1:
         return None  # forking a process with threads can deadlock its child
+    if _children_reaped_for_us():
+        return None  # the child's exit status would be lost: its answer could not be trusted
     size = os.fstat(fd).st_size
     if size - start < PARALLEL_MIN:
         return None
     middle = start + (size - start) // 2
     cut = os.pread(fd, MAX_LINE, middle).find(b"\n")
     return None if cut < 0 else middle + cut + 1
+
+
+def _children_reaped_for_us():
+    """Whether SIGCHLD is ignored (a Perl parent's $SIG{CHLD} = 'IGNORE' survives exec):
+    the kernel then reaps children itself and waitpid fails with ECHILD."""
+    import signal
+
+    return signal.getsignal(signal.SIGCHLD) == signal.SIG_IGN
 
 
 def _reader(fd, position, stop=None):
@@ -558,8 +568,18 @@ def _read_in_two(fd, state, split, final):
     answer as the later part of the file. (None, 0) when the child failed: the
     caller then reads the file alone, from the state as it was."""
     before = state.to_json()
-    readable, writable = os.pipe()
-    pid = os.fork()
+    try:
+        readable, writable = os.pipe()
+    except OSError:
+        return None, 0  # out of descriptors: one process reads it all
+    try:
+        pid = os.fork()
+    except OSError:
+        # Out of processes (RLIMIT_NPROC) or memory: one process reads it all. Never
+        # "unreadable": a live log left out would make recently used tokens look unused.
+        os.close(readable)
+        os.close(writable)
+        return None, 0
     if pid == 0:  # the child: the second half; it must never return into the caller
         status = 1
         try:
@@ -587,7 +607,7 @@ def _read_in_two(fd, state, split, final):
     finally:
         if readable is not None:
             os.close(readable)
-        _, status = os.waitpid(pid, 0)
+        status = _exit_status(pid)
     try:
         if status != 0:
             raise ValueError("the second reader failed")
@@ -598,6 +618,15 @@ def _read_in_two(fd, state, split, final):
         state.__dict__.update(restored.__dict__)
         return None, 0
     return consumed + int(half["consumed"]), scan.bytes_read + int(half["bytes_read"])
+
+
+def _exit_status(pid):
+    """The child's wait status; -1 (a failure) when it cannot be known (ECHILD: someone
+    else reaped it), so its answer is never trusted without its exit status."""
+    try:
+        return os.waitpid(pid, 0)[1]
+    except ChildProcessError:
+        return -1
 
 
 def _merge_half(state, half):
