@@ -11,8 +11,10 @@ silent "no protection": every token of that owner is kept, with the reason, unti
 the file is fixed (which of its tokens an application uses is unknown).
 """
 
+import errno
 import json
 import os
+import stat
 
 from . import paths
 from .owners import valid_owner
@@ -21,6 +23,8 @@ from .tokens import NAME_RE
 FILE_NAME = "conn-apps.json"
 # cPanel writes a few hundred bytes per application; anything this big is not its file.
 MAX_BYTES = 1024 * 1024
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 class ConnectedApps(object):
@@ -64,7 +68,18 @@ def load():
 
 
 def _read(path):
-    with open(path, "rb") as handle:
+    # cPanel writes a regular file. O_NONBLOCK: a FIFO planted there would otherwise
+    # stop every sweep and page load at open(); O_NOFOLLOW: a link would lend this owner
+    # another file's applications (or point at a device).
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW | _CLOEXEC)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise ValueError("it is a symbolic link, not cPanel's file")
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("it is not a regular file")
         raw = handle.read(MAX_BYTES + 1)
     if len(raw) > MAX_BYTES:
         raise ValueError("larger than %d bytes" % MAX_BYTES)
@@ -72,6 +87,8 @@ def _read(path):
         return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ValueError("not UTF-8 text")
+    except RecursionError:
+        raise ValueError("nested too deeply to be cPanel's")
     except ValueError as error:
         raise ValueError("not valid JSON (%s)" % error)
 
@@ -87,7 +104,7 @@ def token_names(document):
             # Data handed to the API as a JSON string may be stored as that string.
             try:
                 data = json.loads(data)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise ValueError("the entry of application %r is not a JSON object" % app[:64])
         if not isinstance(data, dict):
             raise ValueError("the entry of application %r is not a JSON object" % app[:64])
