@@ -65,3 +65,81 @@ def test_an_ignored_sigchld_does_not_lose_the_live_log(root, state, monkeypatch,
 
     assert split.errors == ()
     _same_answer(split, alone)
+
+
+# ---------------------------------------------------------------- fast against exact
+
+from unittest import mock  # noqa: E402
+
+from hypothesis import example, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+STAMPS = [
+    "2026-11-10 10:00:00", "2026-11-10 10:00:00", "2026-11-10 10:00:01", "2026-11-11 23:59:59",
+    "2026-02-28 12:00:00",
+    # impossible ones cPanel never writes: a damaged line, never a use
+    "2026-02-30 12:00:00", "2026-11-10 10:00:61", "2026-13-01 00:00:00", "2026-11-10 25:00:00",
+]
+OFFSETS = ["+0000", "+0000", "-0600", "+0530", "+2400"]
+USERS = ["root", "res1", "res1'] x", ""]
+NAMES = ["tok", "tok-2", "t" * 50]
+REQUESTS = [
+    "GET /json-api/listaccts HTTP/1.1",
+    "GET /x?a=', User: ['root'], Token Name: ['victim'] HTTP/1.1",  # injected fields
+    "GET /a,b HTTP/1.1",
+]
+
+
+@st.composite
+def log_line(draw):
+    stamp, offset = draw(st.sampled_from(STAMPS)), draw(st.sampled_from(OFFSETS))
+    level = draw(st.sampled_from(["info", "info", "warn"]))
+    service = draw(st.sampled_from(["whostmgrd", "whostmgrd", "cpaneld"]))
+    host = draw(st.sampled_from(["", "", "Host: ['10.0.0.1'] ", "Host: ['::1'] "]))
+    text = ("[%s %s] %s [%s] %sHTTP Status: ['200'], User: ['%s'], Token Name: ['%s'], "
+            "Request: ['%s']" % (stamp, offset, level, service, host, draw(st.sampled_from(USERS)),
+                                 draw(st.sampled_from(NAMES)), draw(st.sampled_from(REQUESTS))))
+    damage = draw(st.sampled_from(["", "", "", "crlf", "nul", "cut", "garbage", "long"]))
+    if damage == "crlf":
+        text += "\r"
+    elif damage == "nul":
+        text = text.replace("HTTP Status", "HTTP\0Status")
+    elif damage == "cut":
+        text = text[:draw(st.integers(0, len(text)))]
+    elif damage == "garbage":
+        text = draw(st.text(st.sampled_from("[]' ,:\r\0aU"), max_size=30))
+    elif damage == "long":
+        text += "x" * 300
+    return text.encode("utf-8") + b"\n"
+
+
+def _read(data, fast):
+    state = usage._FileState("x", 0, 0, len(data), 0, 0, "", "plain")
+    scan = usage._Scan(state)
+    with mock.patch.object(usage._Scan, "_fast", usage._Scan._fast if fast
+                           else (lambda self, text, end, lines: False)):
+        scan.run(__import__("io").BytesIO(data).read, final=True)
+    return state
+
+
+def _whm(stamp, user="root", name="tok", host="", offset="+0000"):
+    return ("[%s %s] info [whostmgrd] %sHTTP Status: ['200'], User: ['%s'], Token Name: ['%s'], "
+            "Request: ['GET / HTTP/1.1']\n" % (stamp, offset, host, user, name)).encode()
+
+
+@settings(max_examples=300)
+# A token's real use, then an impossible date for it: the real use must not be lost.
+@example([_whm("2026-02-28 12:00:00"), _whm("2026-02-30 12:00:00"),
+          _whm("2026-11-10 10:00:00", name="other")], 1 << 20)
+# Two uses at the same second, the second in a block read line by line: the later one's
+# (missing) address wins, as it does in a line-by-line reading.
+@example([_whm("2026-11-10 10:00:00", host="Host: ['10.0.0.1'] "),
+          _whm("2026-11-10 10:00:00", user="root'] x") + _whm("2026-11-10 10:00:00")], 256)
+@given(st.lists(log_line(), max_size=40), st.sampled_from([64, 256, 1 << 20]))
+def test_the_fast_reading_agrees_with_the_exact_one_on_any_log(lines, block):
+    data = b"".join(lines)
+    with mock.patch.object(usage, "BLOCK_SIZE", block), mock.patch.object(usage, "MAX_LINE", 200):
+        fast, exact = _read(data, True), _read(data, False)
+    assert (fast.lines, fast.malformed, fast.oldest, fast.newest) == (
+        exact.lines, exact.malformed, exact.oldest, exact.newest)
+    assert fast.tokens == exact.tokens

@@ -697,6 +697,7 @@ _stamp_of = operator.itemgetter(0)
 _pair_of = operator.itemgetter(1)
 _key_of = operator.itemgetter(3)
 _PAIR_SEPARATOR = b", User: ['"
+_minute_of = operator.itemgetter(slice(0, 16))
 _FAST = {}  # UTC offset -> (loose, strict) patterns
 
 
@@ -712,7 +713,7 @@ def _fast_patterns(offset):
     """
     patterns = _FAST.get(offset)
     if patterns is None:
-        shape = (br"\n\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) " + re.escape(offset) +
+        shape = (br"\n\[(\d{4}-\d\d-\d\d \d\d:\d\d:(?:[0-5]\d|60)) " + re.escape(offset) +
                  br"\] info \[whostmgrd\] (([^,%s]*), User: "
                  br"\['([^'%s]*'\], Token Name: \['[^'%s]*))'\]")
         patterns = (re.compile(shape % (b"", b"", b"")),
@@ -799,6 +800,9 @@ class _Scan:
         lines = text.count(b"\n", 0, end) - 1
         self.state.lines += lines
         if not self._fast(text, end, lines):
+            # The fast path's pending lines come first in the file: decode them now, so
+            # that on equal times this block's lines win, as in a line-by-line reading.
+            self._flush()
             self._exact(text, end, lines)
 
     # -- fast path
@@ -821,11 +825,13 @@ class _Scan:
         if not found:
             return True
         stamps = list(map(_stamp_of, found))
+        if not self._possible_minutes(stamps, offset):
+            # An impossible date (Feb 30): the exact reading counts that line as damaged.
+            # Here it could become a token's latest line and hide that token's real uses.
+            return False
         ordered = sorted(stamps)
         oldest = self._epoch_of(ordered[0], offset)
         newest = self._epoch_of(ordered[-1], offset)
-        if oldest is None or newest is None:
-            return False  # an impossible date: the exact reading counts it as damaged
         if offset != self._offset:
             self._flush()
             self._offset = offset
@@ -879,6 +885,12 @@ class _Scan:
             known = last_seen.get(pair)
             if known is None or stamp > known:
                 last_seen[pair] = stamp
+
+    def _possible_minutes(self, stamps, offset):
+        """Whether every stamp's minute is a real one (the pattern already bounds seconds).
+        Each distinct minute is looked up once, in the memo the decoding uses anyway."""
+        minute = self._minute
+        return all(minute(m, offset, b"00") is not None for m in set(map(_minute_of, stamps)))
 
     def _flush(self):
         """Decode the fast path's latest lines (one per token) into self.agg."""
