@@ -336,6 +336,27 @@ def test_owners_that_no_longer_fit_are_deferred_smallest_first_after_root():
     assert sorted({t.owner for t in share.admitted}) == ["mid", "root", "small"]
 
 
+def test_a_reseller_cannot_keep_another_owner_deferred_forever():
+    # mallory re-creates 29 short-lived tokens every day: fewer than victim's 30 stale ones,
+    # so "fewest first" alone would admit mallory's and defer victim's every night.
+    victim = [tok("old-%d" % i, owner="victim", age=400) for i in range(30)]
+    for night in range(3):
+        junk = [tok("junk-%d-%d" % (night, i), owner="mallory", age=0) for i in range(29)]
+        share = share_cap(victim + junk, 50)
+        victim = [t for t in victim if t not in share.admitted]
+        if not victim:
+            break
+    assert victim == [] and night == 0
+
+
+def test_the_owner_that_waited_longest_goes_right_after_root():
+    tokens = owners_tokens({"root": 5, "small": 10}) + [
+        tok("t%d" % i, owner="patient", age=900) for i in range(40)]
+    share = share_cap(tokens, 50)
+    assert share.deferred == {"small": 10}
+    assert sorted({t.owner for t in share.admitted}) == ["patient", "root"]
+
+
 def test_a_cap_of_zero_admits_nothing():
     share = share_cap(owners_tokens({"root": 1, "res1": 2}), 0)
     assert share.admitted == [] and share.refused == {"root": 1, "res1": 2}
@@ -353,7 +374,8 @@ def test_the_cap_holds_for_the_whole_run_and_refuses_only_owners_over_it(counts,
     assert all(counts[owner] > cap for owner in share.refused)
     assert all(counts[owner] <= cap for owner in share.deferred)
     assert all(admitted[owner] == counts[owner] for owner in admitted)  # whole owners only
-    # A deferred owner never has fewer candidates than an admitted reseller.
+    # A deferred owner never has fewer candidates than an admitted reseller (all these
+    # tokens have the same age: no owner has waited longer than another).
     for owner in share.deferred:
         assert all(counts[owner] >= counts[other] for other in admitted if other != "root")
     if "root" in counts and counts["root"] <= cap:
