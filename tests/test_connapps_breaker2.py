@@ -77,3 +77,15 @@ def test_a_link_to_another_owners_file_is_not_read_as_this_owners(cpanel):
     assert apps.tokens["root"] == {"shared-name": "root-app"}
     assert "mallory" not in apps.tokens
     assert "link" in apps.unreadable["mallory"]
+
+
+def test_an_application_name_cannot_write_control_characters_into_reports(cpanel):
+    # The application's name is the file's key: it reaches the CLI's terminal and the
+    # page in every reason that names it. An escape sequence, a newline forging a report
+    # line, or a right-to-left override must arrive as harmless text.
+    hostile = "app\x1b[2J\nroot/prospamfilter revoked\u202e"
+    reseller_file(cpanel).write_text(json.dumps({hostile: {"token_name": "kept"}}))
+
+    (app,) = connapps.load().tokens["mallory"].values()
+
+    assert app.isprintable() and app.startswith("app") and "prospamfilter" in app

@@ -114,8 +114,14 @@ def token_names(document):
         if not isinstance(name, str) or not NAME_RE.match(name):
             raise ValueError("application %r names no valid API token (token_name %r)"
                              % (app[:64], str(name)[:64]))
-        names[name] = app[:64]
+        names[name] = _printable(app[:64])
     return names
+
+
+def _printable(text):
+    """The application's name as it may be shown: it comes from the file, and reaches a
+    terminal and every report, so no escape sequence, line break or direction override."""
+    return "".join(char if char.isprintable() else "?" for char in text)
 
 
 def _unreadable(apps, owner, path, why):
