@@ -1,7 +1,9 @@
 """Adversarial checks of the usage reader (breaker2): the two-process split when the
 system refuses it, and the fast reading against the exact one on hostile logs."""
 
+import collections
 import errno
+import gzip
 import os
 import signal
 
@@ -9,7 +11,10 @@ import pytest
 
 from tokensweeper import usage
 
-from test_usage import line, load, root, state, utc, varied_log, write  # noqa: F401
+from test_usage import line, load, logs_dir as logs_dir_of, root, state, utc, varied_log, write  # noqa: F401,E501
+
+Tok = collections.namedtuple("Tok", "owner name create_time")
+usage_gzip = gzip.compress
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 
@@ -143,3 +148,26 @@ def test_the_fast_reading_agrees_with_the_exact_one_on_any_log(lines, block):
     assert (fast.lines, fast.malformed, fast.oldest, fast.newest) == (
         exact.lines, exact.malformed, exact.oldest, exact.newest)
     assert fast.tokens == exact.tokens
+
+
+# ---------------------------------------------------------------- missing evidence
+
+
+def test_a_file_that_could_not_be_read_whole_never_proves_disuse(root, state):
+    # The archive reaches back far enough; the newer rotated file is cut short (or
+    # unreadable) and its lost part held the token's last use: disuse is not proven.
+    write(root, "archive/api_tokens_log-06-2026.gz", [line(utc(2026, 6, 1), "root", "other")],
+          gz=True)
+    lines = [line(utc(2026, 11, 1) + i, "root", "busy", ip="10.%d.%d.%d" % (i >> 16, i >> 8 & 255,
+                                                                            i & 255))
+             for i in range(20000)]
+    lines.append(line(utc(2026, 11, 15), "root", "deploy"))
+    whole = usage_gzip("".join(lines).encode())
+    (logs_dir_of(root) / "api_tokens_log.1.gz").write_bytes(whole[:len(whole) // 2])
+    deploy = Tok("root", "deploy", utc(2026, 5, 1))
+
+    facts = load(root, state)
+
+    assert facts.errors and facts.get("root", "deploy") is None
+    selected, why = facts.unused_for(deploy, 30, utc(2026, 11, 20))
+    assert not selected and "could not be read" in why and "api_tokens_log.1.gz" in why

@@ -211,8 +211,8 @@ class UsageFacts:
     def unused_for(self, token, days, now):
         """(True, why) only when the log PROVES no use in the last `days` days.
 
-        That needs evidence reaching back `days` days, a token older than that,
-        and no use since. Otherwise (False, why) says which condition failed.
+        That needs evidence reaching back `days` days, read whole (no file in
+        `errors`), a token older than that, and no use since. Otherwise (False, why) says which condition failed.
         """
         cutoff = now - days * DAY
         if self.oldest is None:
@@ -224,6 +224,10 @@ class UsageFacts:
             return False, f"created {_ago(now - token.create_time)}"
         if not self.covers_days(days, now):
             return False, f"usage log only covers {_span(now - self.oldest)}"
+        if self.errors:
+            # A file read in part (or not at all) may hold this token's last use: the
+            # evidence has a hole, and missing evidence never counts as disuse.
+            return False, "usage log incomplete: %s could not be read" % "; ".join(self.errors)
         if use is not None:
             return True, f"last used {_day(use.last_used)} ({_ago(now - use.last_used)})"
         if token.create_time > self.oldest:
