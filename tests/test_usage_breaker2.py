@@ -171,3 +171,25 @@ def test_a_file_that_could_not_be_read_whole_never_proves_disuse(root, state):
     assert facts.errors and facts.get("root", "deploy") is None
     selected, why = facts.unused_for(deploy, 30, utc(2026, 11, 20))
     assert not selected and "could not be read" in why and "api_tokens_log.1.gz" in why
+
+
+def test_a_log_growing_while_it_is_read_is_still_cached(root, state, monkeypatch):
+    # On a busy server lines are appended while a big log is being read: what was read
+    # beyond the size seen at open is still a valid place to resume from next time.
+    path = write(root, "api_tokens_log", varied_log(300))
+    late = line(utc(2026, 11, 19), "res2", "tok-2", ip="10.7.7.7")
+    real_run = usage._Scan.run
+
+    def run_while_written(self, read, final):
+        with open(str(path), "a") as log:
+            log.write(late)
+        monkeypatch.setattr(usage._Scan, "run", real_run)
+        return real_run(self, read, final)
+    monkeypatch.setattr(usage._Scan, "run", run_while_written)
+    first = load(root, state)
+    assert first.get("res2", "tok-2").last_ip == "10.7.7.7"
+
+    again = load(root, state)
+
+    assert again.bytes_read == 0
+    assert again.get("res2", "tok-2") == first.get("res2", "tok-2")

@@ -510,12 +510,22 @@ def _read_plain(f, state, prior, active):
         consumed, bytes_read = _read_in_two(f.fileno(), state, split, final=not active)
         if consumed is not None:
             state.offset += consumed
+            _grown(f, state)
             return state, bytes_read, None
     f.seek(state.offset)
     scan = _Scan(state)
     consumed = scan.run(f.read, final=not active)
     state.offset += consumed
+    _grown(f, state)
     return state, scan.bytes_read, None
+
+
+def _grown(f, state):
+    """Take the file's size after reading: lines appended while it was read were read too,
+    and an entry whose offset passed the size seen at open would be thrown away (the cache
+    never trusts an offset beyond the file), so a busy log would be read whole every time."""
+    st = os.fstat(f.fileno())
+    state.size, state.mtime = st.st_size, st.st_mtime
 
 
 # ---------------------------------------------------------------- two processes
