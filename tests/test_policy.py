@@ -339,10 +339,13 @@ def test_owners_that_no_longer_fit_are_deferred_smallest_first_after_root():
 def test_a_reseller_cannot_keep_another_owner_deferred_forever():
     # mallory re-creates 29 short-lived tokens every day: fewer than victim's 30 stale ones,
     # so "fewest first" alone would admit mallory's and defer victim's every night.
+    # An owner over the cap with even older tokens is refused, and takes no one's turn.
     victim = [tok("old-%d" % i, owner="victim", age=400) for i in range(30)]
+    refused = [tok("ancient-%d" % i, owner="hoarder", age=900) for i in range(60)]
     for night in range(3):
         junk = [tok("junk-%d-%d" % (night, i), owner="mallory", age=0) for i in range(29)]
-        share = share_cap(victim + junk, 50)
+        share = share_cap(victim + junk + refused, 50)
+        assert share.refused == {"hoarder": 60}
         victim = [t for t in victim if t not in share.admitted]
         if not victim:
             break

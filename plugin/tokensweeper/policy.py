@@ -690,7 +690,9 @@ def share_cap(tokens, cap):
     for token in tokens:
         by_owner.setdefault(token.owner, []).append(token)
     order = sorted(by_owner, key=lambda owner: (owner != "root", len(by_owner[owner]), owner))
-    waited_longest = min((owner for owner in order if owner != "root"),
+    # Among the owners that can be admitted at all: one over the cap is refused anyway.
+    waited_longest = min((owner for owner in order
+                          if owner != "root" and len(by_owner[owner]) <= cap),
                          key=lambda owner: (min(t.create_time for t in by_owner[owner]),
                                             len(by_owner[owner]), owner),
                          default=None)
