@@ -177,3 +177,15 @@ def test_the_command_refuses_a_state_dir_it_does_not_own_and_says_why(tmp_path):
     assert run.status == 1, run
     assert "refusing to use %s: the directory is owned by uid 65534" % cli.state_dir in run.err
     assert server.calls("api_token_revoke") == [] and "old" in server.token_names("root")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("name", [usage.CACHE_NAME, "csrf.secret", "listing-cache.json"])
+def test_a_fifo_in_the_state_dir_is_refused_without_waiting_for_a_writer(state, name):
+    # Opening a FIFO for reading waits for a writer: every page load and sweep would hang
+    # on it (the old code did, for as long as nobody wrote).
+    path = os.path.join(state, name)
+    os.mkfifo(path, 0o600)
+
+    with pytest.raises(statefiles.UntrustedState, match="not a regular file"):
+        statefiles.read_bytes(path)

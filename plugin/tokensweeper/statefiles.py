@@ -8,8 +8,9 @@ CSRF key, or poison a cache. So every state file goes through this module:
 
 - the directory is created 0700 whatever the umask, and is used only while it is
   owned by root (the effective uid) and not writable by group or others;
-- a file is opened with O_NOFOLLOW and used only while it is a regular file with
-  one link, owned by root and not writable by group or others;
+- a file is opened with O_NOFOLLOW (and O_NONBLOCK: a FIFO never stalls a reader)
+  and used only while it is a regular file with one link, owned by root and not
+  writable by group or others;
 - a file is replaced by writing a new temporary file (O_EXCL, never an existing
   one) and renaming it into place.
 
@@ -92,7 +93,9 @@ def open_file(path, flags, mode=FILE_MODE):
     else:
         check_dir(directory)
     try:
-        fd = os.open(path, flags | _NOFOLLOW | _CLOEXEC, mode)
+        # O_NONBLOCK: opening a FIFO would wait for a writer (no effect on a regular file,
+        # which is all check_file lets through).
+        fd = os.open(path, flags | _NOFOLLOW | _CLOEXEC | os.O_NONBLOCK, mode)
     except OSError as error:
         if error.errno == errno.ELOOP:
             raise UntrustedState(path, "it is a symbolic link")
