@@ -148,6 +148,7 @@ def test_the_fast_reading_agrees_with_the_exact_one_on_any_log(lines, block):
     assert (fast.lines, fast.malformed, fast.oldest, fast.newest) == (
         exact.lines, exact.malformed, exact.oldest, exact.newest)
     assert fast.tokens == exact.tokens
+    assert fast.addresses == exact.addresses
 
 
 # ---------------------------------------------------------------- missing evidence

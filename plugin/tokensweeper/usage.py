@@ -212,7 +212,8 @@ class UsageFacts:
         """(True, why) only when the log PROVES no use in the last `days` days.
 
         That needs evidence reaching back `days` days, read whole (no file in
-        `errors`), a token older than that, and no use since. Otherwise (False, why) says which condition failed.
+        `errors`), a token older than that, and no use since. Otherwise
+        (False, why) says which condition failed.
         """
         cutoff = now - days * DAY
         if self.oldest is None:
