@@ -6,17 +6,32 @@ import errno
 import gzip
 import os
 import signal
+from unittest import mock
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from test_usage import line, load, utc, varied_log, write
+from test_usage import logs_dir as logs_dir_of
 
 from tokensweeper import usage
-
-from test_usage import line, load, logs_dir as logs_dir_of, root, state, utc, varied_log, write  # noqa: F401,E501
 
 Tok = collections.namedtuple("Tok", "owner name create_time")
 usage_gzip = gzip.compress
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+
+@pytest.fixture
+def root(tmp_path):
+    (tmp_path / "cpanel" / "usr" / "local" / "cpanel" / "logs").mkdir(parents=True)
+    return tmp_path / "cpanel"
+
+
+@pytest.fixture
+def state(tmp_path):
+    return tmp_path / "state"
+
+
+needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 
 
 def _split_always(monkeypatch):
@@ -32,6 +47,7 @@ def _same_answer(one, other):
             assert one.get(user, "tok-%d" % i) == other.get(user, "tok-%d" % i), (user, i)
 
 
+@needs_fork
 @pytest.mark.parametrize("failing", ["fork", "pipe"])
 def test_a_refused_fork_reads_the_live_log_alone_instead_of_dropping_it(
         root, state, monkeypatch, failing):
@@ -53,6 +69,7 @@ def test_a_refused_fork_reads_the_live_log_alone_instead_of_dropping_it(
     assert split.get("res1", "tok-1") is not None
 
 
+@needs_fork
 @pytest.mark.parametrize("noticed", [True, False])
 def test_an_ignored_sigchld_does_not_lose_the_live_log(root, state, monkeypatch, noticed):
     # A parent that ignores SIGCHLD (Perl's $SIG{CHLD} = 'IGNORE' survives exec) makes
@@ -73,11 +90,6 @@ def test_an_ignored_sigchld_does_not_lose_the_live_log(root, state, monkeypatch,
 
 
 # ---------------------------------------------------------------- fast against exact
-
-from unittest import mock  # noqa: E402
-
-from hypothesis import example, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 STAMPS = [
     "2026-11-10 10:00:00", "2026-11-10 10:00:00", "2026-11-10 10:00:01", "2026-11-11 23:59:59",
@@ -132,7 +144,7 @@ def _whm(stamp, user="root", name="tok", host="", offset="+0000"):
             "Request: ['GET / HTTP/1.1']\n" % (stamp, offset, host, user, name)).encode()
 
 
-@settings(max_examples=300)
+@settings(max_examples=150)
 # A token's real use, then an impossible date for it: the real use must not be lost.
 @example([_whm("2026-02-28 12:00:00"), _whm("2026-02-30 12:00:00"),
           _whm("2026-11-10 10:00:00", name="other")], 1 << 20)
