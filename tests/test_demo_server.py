@@ -75,3 +75,17 @@ def test_another_whmapi1_named_explicitly_is_allowed(demo, monkeypatch, tmp_path
     argv = ["--setup", str(tmp_path / "demo")] if setup else []
     assert starts(demo, *argv) == "serving"
     assert os.environ["TOKENSWEEPER_WHMAPI1"] == str(emulator)
+
+
+def test_a_hard_link_to_cpanels_real_whmapi1_is_refused_too(demo, monkeypatch, tmp_path, capsys):
+    # A hard link has no symlink to resolve: it is the same program all the same.
+    real = tmp_path / "usr-local-cpanel-bin" / "whmapi1"
+    real.parent.mkdir()
+    real.write_text("#!/bin/sh\n")
+    link = tmp_path / "elsewhere-whmapi1"
+    os.link(str(real), str(link))
+    monkeypatch.setattr(demo, "REAL_WHMAPI1", str(real))
+    monkeypatch.setenv("TOKENSWEEPER_WHMAPI1", str(link))
+
+    assert starts(demo) == 2
+    assert "refusing to start" in capsys.readouterr().err

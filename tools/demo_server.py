@@ -291,6 +291,10 @@ def real_whmapi1_refusal():
     same = os.path.normpath(chosen) == REAL_WHMAPI1
     if not same and os.path.exists(REAL_WHMAPI1):
         same = os.path.realpath(chosen) == os.path.realpath(REAL_WHMAPI1)
+        try:
+            same = same or os.path.samefile(chosen, REAL_WHMAPI1)  # a hard link or bind mount
+        except OSError:
+            pass  # the named program does not exist: it is not cPanel's either
     if not same:
         return None
     return ("refusing to start: the demo would run cPanel's real {} (TOKENSWEEPER_WHMAPI1={}) "
