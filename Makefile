@@ -13,14 +13,15 @@ IN_VENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 # Code that runs on the server, or stands in for cPanel: Python 3.6 (EL8).
 PY36_DIRS := plugin hooks bin tests/fakes
 SHELL_SCRIPTS := .ci/run $(wildcard tools/*.sh install.sh uninstall.sh)
-# The Ansible controller (ansible-core, ansible-lint) for the collection in ansible/.
-ANSIBLE_VENV := .venv-ansible
+# The Ansible controller (ansible-core, ansible-lint) for the collection in ansible/
+# is in the development venv (pinned in requirements-dev.txt with everything else).
+ANSIBLE_VENV := $(VENV)
 # ansible-lint and the tests find the collection through this tree (a symlink to ansible/).
 ANSIBLE_COLLECTIONS := build/ansible-collections
 FAST := -m "not browser and not bench" --ignore=tests/browser
 
 .PHONY: test venvs matrix-venvs venv lint ruff py36 shellcheck unit suite matrix clean demo bench mutate
-.PHONY: ansible-venv ansible-lint dist
+.PHONY: ansible-lint dist
 
 ## test: lint, the whole suite on the development Python, then the cPanel matrix
 # Every step runs even when an earlier one failed, so one run shows all that
@@ -39,7 +40,7 @@ test: venvs
 
 ## venvs: .venv and the matrix's .venv-X, built in parallel
 venvs:
-	@$(MAKE) --no-print-directory -j2 venv matrix-venvs ansible-venv
+	@$(MAKE) --no-print-directory -j2 venv matrix-venvs
 
 matrix-venvs:
 	@tools/matrix.sh --venvs-only
@@ -65,19 +66,15 @@ py36: venv
 shellcheck:
 	shellcheck $(SHELL_SCRIPTS)
 
-## ansible-venv: build or refresh .venv-ansible (only when requirements-ansible.txt changed)
-ansible-venv:
-	@tools/venv.sh $(PYTHON) $(ANSIBLE_VENV) requirements-ansible.txt
-
 ## ansible-lint: the collection in ansible/, production profile (ansible/.ansible-lint)
-ansible-lint: ansible-venv
+ansible-lint: venv
 	@mkdir -p $(ANSIBLE_COLLECTIONS)/ansible_collections/tokensweeper
 	@ln -sfn $(CURDIR)/ansible $(ANSIBLE_COLLECTIONS)/ansible_collections/tokensweeper/cpanel
 	cd ansible && PATH="$(CURDIR)/$(ANSIBLE_VENV)/bin:$$PATH" ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(ANSIBLE_COLLECTIONS) \
 	  ANSIBLE_HOME=$(CURDIR)/build/ansible-home $(CURDIR)/$(ANSIBLE_VENV)/bin/ansible-lint -q
 
 ## dist: build/dist/tokensweeper-VERSION.tar.gz (what install.sh needs) and the collection carrying it
-dist: ansible-venv
+dist: venv
 	@tarball=$$(tools/dist.sh) && echo "$$tarball" && \
 	  tools/collection.sh "$$tarball" $(ANSIBLE_VENV)/bin/ansible-galaxy
 

@@ -9,8 +9,8 @@ with the collection found on ANSIBLE_COLLECTIONS_PATH. One server runs Ansible's
 modules and the plugin on Python 3.6 (EL8's platform-python) when the matrix's
 3.6 venv is here, to back the README's claim that ansible-core 2.16 drives EL8.
 
-ansible-playbook comes from .venv-ansible (`make ansible-venv`, pinned in
-ansible/requirements-dev.txt), or TOKENSWEEPER_ANSIBLE_BIN names its directory.
+ansible-playbook comes from the development venv (ansible-core is pinned in
+requirements-dev.txt), or TOKENSWEEPER_ANSIBLE_BIN names its directory.
 """
 
 import json
@@ -37,7 +37,6 @@ LIB = "usr/local/lib/tokensweeper"
 
 def ansible_bin():
     for directory in (os.environ.get("TOKENSWEEPER_ANSIBLE_BIN"),
-                      os.path.join(REPO, ".venv-ansible", "bin"),
                       os.path.dirname(sys.executable)):
         if directory and os.access(os.path.join(directory, "ansible-playbook"), os.X_OK):
             return directory
@@ -47,7 +46,7 @@ def ansible_bin():
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="install.sh must run as root"),
     pytest.mark.skipif(ansible_bin() is None,
-                       reason="no ansible-playbook: run `make ansible-venv` (.venv-ansible)"),
+                       reason="no ansible-playbook: run `make venv`"),
     # The controller side runs once, on the development Python; the matrix
     # checks the plugin on the other interpreters.
     pytest.mark.skipif(sys.version_info[:2] != (3, 11),

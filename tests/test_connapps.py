@@ -1,4 +1,4 @@
-"""Connected Applications files that are not what cPanel writes (breaker2): a deeply
+"""Connected Applications files that are not what cPanel writes: a deeply
 nested document, a FIFO, a link. Each is a warning that keeps the owner's tokens,
 never a crash, a hang, or another file's content."""
 

@@ -1,4 +1,4 @@
-"""Adversarial checks of the usage reader (breaker2): the two-process split when the
+"""Adversarial checks of the usage reader: the two-process split when the
 system refuses it, and the fast reading against the exact one on hostile logs."""
 
 import collections
