@@ -92,11 +92,14 @@ def test_list_shows_every_owners_tokens(cli, server):
     run = cli("list")
     assert run.status == 0, run
     lines = run.out.splitlines()
-    assert lines[0].split()[:3] == ["OWNER", "NAME", "CREATED"]
+    assert lines[0].split() == ["OWNER", "NAME", "STATE", "LAST_USED", "EXPIRES", "AGE_DAYS",
+                                "FULL_ACCESS", "IP_LIMIT", "CREATED"]
     assert "13 tokens of 4 owners" in run.out
     trust = [line for line in lines if " reverse_trust_ns1 " in line][0]
-    # The state says which rule protects it.
-    assert trust.endswith("protected: DNS cluster trust token (built-in rule reverse_trust_<id>)")
+    # STATE comes third and says which rule protects it.
+    assert trust.split()[:3] == ["root", "reverse_trust_ns1", "protected:"]
+    assert "protected: DNS cluster trust token (built-in rule reverse_trust_<id>)" in trust
+    assert "Hidden" not in run.out  # a pipe gets every column
     assert present(server) == {(o, n) for o in OWNERS for n in server.token_names(o)}
 
 
@@ -447,6 +450,7 @@ def test_on_a_terminal_the_prompt_states_the_count_and_no_keeps_everything(cli, 
     status, out, _ = run_on_a_terminal(cli, "no", "sweep", "--expired")
     assert status == 0
     assert "Revoke 7 tokens of 4 owners? Type yes to go on:" in out
+    assert "Revocation cannot be undone" in out.split("Revoke 7 tokens")[0]
     assert "Nothing was revoked." in out
     assert EXPIRED <= present(server) and server.calls("api_token_revoke") == []
 
@@ -762,15 +766,19 @@ def test_an_unreadable_audit_log_is_a_one_line_error(cli):
 # -- audit ---------------------------------------------------------------------------------
 
 
-def test_audit_shows_what_happened(cli):
+def test_audit_shows_what_happened_one_row_per_run(cli):
     cli("sweep", "--expired", "--owner", "bob", "--yes")
+    cli("sweep", "--expired", "--owner", "carol", "--yes")
     run = cli("audit")
     assert run.status == 0, run
-    rows = run.out.splitlines()[1:]
-    assert [row.split()[2] for row in rows] == ["intent", "outcome"]
-    assert "2 revoked" in rows[1] and "cli:root" in rows[1]
+    lines = run.out.splitlines()
+    assert lines[0].split() == ["STARTED", "RUN", "ACTOR", "MODE", "EVENT", "TOKENS"]
+    rows = lines[1:3]
+    assert [row.split()[2:5] for row in rows] == [["cli:root", "enforce", "outcome"]] * 2
+    assert all(row.endswith("2 revoked") for row in rows)
+    assert "2 runs. `tokensweeper audit --run ID` shows one run's tokens." in run.out
     document = cli("audit", "--json").json()
-    assert [r["event"] for r in document["records"]] == ["intent", "outcome"]
+    assert [r["event"] for r in document["records"]] == ["intent", "outcome"] * 2
     assert document["damaged_lines"] == 0
 
 
@@ -787,7 +795,9 @@ def test_audit_survives_a_truncated_last_line(cli):
     assert document["damaged_lines"] == 1
     assert "skipped 1 line" in run.err
     table = cli("audit")
-    assert table.status == 0 and len(table.out.splitlines()) == 4
+    assert table.status == 0
+    assert [line for line in table.out.splitlines() if "INTERRUPTED" in line]
+    assert "2 runs." in table.out
 
 
 def test_audit_flags_an_interrupted_run_and_shows_one_run(cli):
@@ -957,3 +967,79 @@ def test_a_reseller_whose_listing_fails_is_still_an_error(cli, server):
     server.write_token_files(cli.cpanel_root)  # bob has a file, but no resellers file says more
     run = cli("plan", "--expired", "--json")
     assert run.status == 3 and "bob" in run.json()["owner_errors"]
+
+
+# -- issue 14.10: the command line for a person at a terminal ------------------------------
+
+
+def test_list_fits_a_narrow_terminal_and_says_how_to_see_every_column(cli):
+    run = cli("list", COLUMNS="80")
+    assert run.status == 0, run
+    table_lines = run.out.split("\n\n")[0].splitlines()
+    assert max(len(line) for line in table_lines) <= 80
+    assert table_lines[0].split()[:3] == ["OWNER", "NAME", "STATE"]
+    assert "CREATED" not in table_lines[0]
+    hint = [line for line in run.out.splitlines() if line.startswith("Hidden to fit 80 columns")]
+    assert hint and "created" in hint[0] and "tokensweeper list --wide" in hint[0]
+    wide = cli("list", "--wide", COLUMNS="80")
+    assert "CREATED" in wide.out.splitlines()[0] and "Hidden" not in wide.out
+
+
+def test_list_by_state(cli):
+    run = cli("list", "--state", "expired", "--json")
+    assert run.status == 0, run
+    names = {(t["owner"], t["name"]) for t in run.json()["tokens"]}
+    assert names == EXPIRED
+    both = cli("list", "--state", "expired", "--state", "protected")
+    assert both.status == 0, both
+    assert "ns1-trust" in both.out and "bob-fine" not in both.out
+    assert "8 tokens of 4 owners in state expired or protected (of 13 tokens listed)" in both.out
+    bad = cli("list", "--state", "stail")
+    assert bad.status == 2 and "invalid choice: 'stail'" in bad.err
+
+
+@pytest.mark.parametrize("command", [None] + COMMANDS)
+def test_help_has_examples_and_exit_codes(cli, command):
+    run = cli(*([command, "--help"] if command else ["--help"]))
+    assert run.status == 0, run
+    assert "examples:\n  tokensweeper " in run.out
+    assert "exit status:\n  0  done" in run.out and "\n  3  finished, but" in run.out
+
+
+def test_revoke_for_someone_who_owns_no_tokens_is_a_usage_error(cli, server):
+    server.add_account("nobody")
+    run = cli("revoke", "--owner", "nobody", "deploy", "--yes")
+    assert run.status == 2, run
+    assert "nobody is not root or a reseller" in run.err
+    assert server.calls("api_token_revoke") == [] and cli.audit_records() == []
+    unknown = cli("revoke", "--owner", "ghost", "deploy", "--yes")
+    assert unknown.status == 2 and "ghost is not root or a reseller" in unknown.err
+
+
+def test_the_demo_prints_everything_the_command_line_needs(tmp_path):
+    """A shell with only what the running demo prints (and a PATH) lists the demo's tokens."""
+    import shlex
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+    demo = os.path.join(REPO, "tools", "demo_server.py")
+    env = {"PATH": os.path.dirname(sys.executable) + os.pathsep + "/usr/bin:/bin"}
+    server = subprocess.Popen([sys.executable, demo, "--setup", str(tmp_path), "--port", "0"],
+                              stdout=subprocess.PIPE, env=env, universal_newlines=True)
+    try:
+        printed = []
+        for line in server.stdout:
+            printed.append(line.strip())
+            if line.strip().startswith("# then"):
+                break
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    exports = dict(shlex.split(line[len("export "):])[0].split("=", 1)
+                   for line in printed if line.startswith("export "))
+    assert "TOKENSWEEPER_FAKE_STATE" in exports and "TOKENSWEEPER_STATE_DIR" in exports
+    env.update(exports)
+    listed = subprocess.run([sys.executable, os.path.join(REPO, "bin", "tokensweeper"), "list",
+                             "--json"], env=env, stdout=subprocess.PIPE, check=True)
+    assert {token["owner"] for token in json.loads(listed.stdout.decode())["tokens"]} >= {"root"}

@@ -15,6 +15,7 @@ Development only: never installed on a server.
 
 import argparse
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -303,6 +304,20 @@ def real_whmapi1_refusal():
                 REAL_WHMAPI1, os.environ.get("TOKENSWEEPER_WHMAPI1") or "(not set)"))
 
 
+# What bin/tokensweeper needs to act on the demo's fake server from another shell.
+CLI_VARIABLES = ("TOKENSWEEPER_WHMAPI1", "TOKENSWEEPER_FAKE_STATE", "TOKENSWEEPER_FAKE_LOG",
+                 "TOKENSWEEPER_CONFIG", "TOKENSWEEPER_STATE_DIR", "TOKENSWEEPER_CPANEL_ROOT",
+                 "TOKENSWEEPER_NOW")
+
+
+def cli_exports(environ=None):
+    """Shell lines that point `bin/tokensweeper` at the same fake server as the page."""
+    environ = os.environ if environ is None else environ
+    lines = ["export {}={}".format(key, shlex.quote(environ[key]))
+             for key in CLI_VARIABLES if environ.get(key)]
+    return lines + ["# then, in this checkout: bin/tokensweeper list"]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8087))
@@ -330,9 +345,9 @@ def main(argv=None):
     httpd = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     print("Token Sweeper demo: http://127.0.0.1:{}{}".format(httpd.server_address[1], CGI_PATH),
           flush=True)
-    for key in ("TOKENSWEEPER_WHMAPI1", "TOKENSWEEPER_CONFIG", "TOKENSWEEPER_STATE_DIR",
-                "TOKENSWEEPER_CPANEL_ROOT"):
-        print("  {}={}".format(key, os.environ.get(key, "(default)")), flush=True)
+    print("The command line, against the same server:", flush=True)
+    for line in cli_exports():
+        print("  " + line, flush=True)
     try:
         httpd.serve_forever()
     except KeyboardInterrupt:

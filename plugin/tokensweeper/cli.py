@@ -1,7 +1,8 @@
 """The `tokensweeper` command: list, plan, sweep, revoke, audit, incident-report, check-config.
 
-Exit status: 0 ok, 1 runtime failure, 2 usage or config error, 3 a sweep
-finished with failed tokens. --json on every command prints one JSON document.
+Exit status (EXIT_STATUS, shown by --help): 0 ok, 1 runtime failure, 2 usage or
+config error, 3 a sweep finished with failed tokens. --json on every command
+prints one JSON document.
 """
 
 import argparse
@@ -10,6 +11,7 @@ import getpass
 import io
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -130,24 +132,95 @@ def add_selectors(parser):
     )
 
 
+EXIT_STATUS = """\
+exit status:
+  0  done (or nothing to do)
+  1  runtime failure: whmapi1 missing or failing, another sweep running, the audit
+     log not writable, the state directory refused, a scheduled run that refused
+     or deferred an owner over its cap, no such --run
+  2  usage or config error, an unusable TOKENSWEEPER_NOW, a malformed time or
+     network, an owner that is not root or a reseller
+  3  finished, but some tokens failed or are unverified, an owner's tokens could
+     not be listed, or a usage-evidence selector could not judge some tokens"""
+
+EXAMPLES = {
+    None: """\
+examples:
+  tokensweeper list --state stale          tokens the configured policy would revoke
+  tokensweeper plan --older-than 365       what a sweep of old tokens would revoke
+  tokensweeper sweep                       revoke by the configured policy (asks first)
+  tokensweeper revoke --owner bob deploy   revoke one hand-picked token
+  tokensweeper audit --run ID              one run's tokens and outcomes""",
+    "list": """\
+examples:
+  tokensweeper list                        every owner's tokens, fitted to the terminal
+  tokensweeper list --wide | less -S       every column, whatever the terminal's width
+  tokensweeper list --owner bob --state expired --state stale
+  tokensweeper list --json                 every column of every token, for scripts""",
+    "plan": """\
+examples:
+  tokensweeper plan                        the configured policy
+  tokensweeper plan --expired --owner bob  bob's expired tokens
+  tokensweeper plan --unused-for 180 --name 'ci-*'""",
+    "sweep": """\
+examples:
+  tokensweeper sweep                       the configured policy; shows the plan, asks
+  tokensweeper sweep --expired --yes       every expired token, without asking
+  tokensweeper sweep --owner bob           bob's tokens the policy would revoke (never all)""",
+    "revoke": """\
+examples:
+  tokensweeper revoke --owner bob deploy old-ci
+  tokensweeper revoke --owner root tmp-debug --yes""",
+    "audit": """\
+examples:
+  tokensweeper audit                       one row per run
+  tokensweeper audit --since 2026-11-01
+  tokensweeper audit --run 20261127T120000Z-1a2b3c   that run's records and tokens""",
+    "check-config": """\
+examples:
+  tokensweeper check-config
+  TOKENSWEEPER_CONFIG=/root/new.yaml tokensweeper check-config""",
+}
+
+
+def epilog(command=None):
+    return EXAMPLES[command] + "\n\n" + EXIT_STATUS
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog="tokensweeper", description="Find and revoke stale WHM API tokens by policy, safely."
+        prog="tokensweeper",
+        description="Find and revoke stale WHM API tokens by policy, safely.",
+        epilog=epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version="tokensweeper %s" % __version__)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
     def command(name, helptext):
-        sub = commands.add_parser(name, help=helptext, description=helptext)
+        sub = commands.add_parser(name, help=helptext, description=helptext, epilog=epilog(name),
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
         sub.add_argument("--json", action="store_true", help="print machine-readable JSON")
         return sub
 
-    listing = command("list", "list WHM API tokens with their age, expiry, use and state")
+    listing = command("list", "list WHM API tokens with their state, last use, expiry and age")
     who = listing.add_mutually_exclusive_group()
     who.add_argument("--owner", type=owner_name, metavar="USER", help="only the tokens of USER")
     who.add_argument(
         "--all-owners", action="store_true", help="root and every reseller (the default)"
+    )
+    listing.add_argument(
+        "--state",
+        action="append",
+        default=[],
+        choices=list(STATE_WORDS),
+        help="only tokens in STATE, as the configured policy judges them (repeatable)",
+    )
+    listing.add_argument(
+        "--wide",
+        action="store_true",
+        help="every column, even when the terminal is narrower than the table",
     )
 
     add_selectors(command("plan", "show what a sweep would revoke; changes nothing"))
@@ -163,11 +236,12 @@ def build_parser():
     )
 
     revoke = command("revoke", "revoke named tokens of one owner (protected names are kept)")
-    revoke.add_argument("--owner", type=owner_name, required=True, metavar="USER")
+    revoke.add_argument("--owner", type=owner_name, required=True, metavar="USER",
+                        help="root or a reseller")
     revoke.add_argument("names", nargs="+", type=token_name, metavar="NAME")
     revoke.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
-    audit_cmd = command("audit", "show the audit log")
+    audit_cmd = command("audit", "show the audit log, one row per run")
     audit_cmd.add_argument("--since", metavar="DATE", help="records from DATE (YYYY-MM-DD) on")
     audit_cmd.add_argument("--run", metavar="ID", help="one run's records and tokens")
 
@@ -322,51 +396,78 @@ class Context(object):
             print("error: could not list the tokens of %s: %s" % (owner, message), file=sys.stderr)
 
 
+# The list's columns, most telling first: a narrow terminal drops them from the right.
+LIST_COLUMNS = ["owner", "name", "state", "last_used", "expires", "age_days", "full_access",
+                "ip_limit", "created"]
+ALWAYS_SHOWN = 3  # owner, name, state: a row means nothing without them
+
+
 def cmd_list(ctx, args):
     plan = ctx.plan(ctx.cfg.selectors(), [args.owner] if args.owner else None, everyone=True)
     protection = ctx.cfg.protection()
-    rows = []
+    rows, cells = [], []
     for item in plan.items:
         token = item.token
         state, why = state_of(item, protection, ctx.now)
-        rows.append(
-            {
-                "owner": token.owner,
-                "name": token.name,
-                "created": day(token.create_time),
-                "expires": day(token.expires_at),
-                "age_days": token.age_days(ctx.now),
-                "last_used": ctx.usage.describe(token, ctx.now),
-                "full_access": token.full_access,
-                "ip_limit": ", ".join(token.whitelist_ips) or "none",
-                "state": STATE_WORDS[state],
-                # Which rule protects it ("protected: ... (built-in rule WP-Dashboard)").
-                "protected_by": why if state == "protected" else None,
-            }
-        )
+        if args.state and state not in args.state:
+            continue
+        row = {
+            "owner": token.owner,
+            "name": token.name,
+            "created": day(token.create_time),
+            "expires": day(token.expires_at),
+            "age_days": token.age_days(ctx.now),
+            "last_used": ctx.usage.describe(token, ctx.now),
+            "full_access": token.full_access,
+            "ip_limit": ", ".join(token.whitelist_ips) or "none",
+            "state": STATE_WORDS[state],
+            # Which rule protects it ("protected: ... (built-in rule WP-Dashboard)").
+            "protected_by": why if state == "protected" else None,
+        }
+        rows.append(row)
+        cells.append({h: _cell(row, h, token) for h in LIST_COLUMNS})
     if args.json:
         emit_json({"tokens": rows, "owner_errors": plan.owner_errors, "problems": plan.problems,
                    "now": audit.iso(ctx.now)})
-    else:
-        headers = [
-            "owner",
-            "name",
-            "created",
-            "expires",
-            "age_days",
-            "last_used",
-            "full_access",
-            "ip_limit",
-            "state",
-        ]
-        print(
-            table(
-                [[_cell(r, h, item.token) for h in headers] for r, item in zip(rows, plan.items)],
-                headers,
-            )
-        )
-        print("\n%s of %s" % (plural(len(rows), "token"), plural(len(plan.by_owner()), "owner")))
+        return PARTIAL if plan.owner_errors else OK
+    width = None if args.wide else terminal_width()
+    headers, hidden = fit_columns(LIST_COLUMNS, cells, width)
+    print(table([[c[h] for h in headers] for c in cells], headers))
+    summary = "%s of %s" % (plural(len(rows), "token"), plural(len({r["owner"] for r in rows}),
+                                                                    "owner"))
+    if args.state:
+        summary += " in state %s (of %s listed)" % (" or ".join(args.state),
+                                                      plural(len(plan.items), "token"))
+    print("\n" + summary)
+    if hidden:
+        print("Hidden to fit %d columns: %s. `tokensweeper list --wide` or --json shows every "
+              "column." % (width, ", ".join(hidden)))
     return PARTIAL if plan.owner_errors else OK
+
+
+def terminal_width():
+    """The width to fit a table in: COLUMNS when set, else the terminal's; None (no limit)
+    when standard output is a pipe or a file, so scripts and `grep` see every column."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def fit_columns(headers, rows, width):
+    """(shown, hidden): the leading columns of `headers` whose table fits `width`
+    (two spaces between columns); the first ALWAYS_SHOWN are kept whatever the width."""
+    if width is None:
+        return list(headers), []
+    used = -2
+    for index, header in enumerate(headers):
+        column = max([len(header)] + [len(str(row[header])) for row in rows])
+        if used + 2 + column > width and index >= ALWAYS_SHOWN:
+            return list(headers[:index]), list(headers[index:])
+        used += 2 + column
+    return list(headers), []
 
 
 def access_cell(token):
@@ -449,6 +550,7 @@ def cmd_plan(ctx, args):
 
 def confirm(plan):
     revoke = plan.to_revoke()
+    print("Revocation cannot be undone: whatever uses these tokens stops working at once.")
     try:
         answer = input(
             "Revoke %s of %s? Type yes to go on: "
@@ -559,13 +661,27 @@ def cmd_revoke(ctx, args):
     wanted = {(args.owner, name) for name in args.names}
 
     def make_plan():
-        tokens = ctx.client.list_tokens(args.owner)
+        try:
+            tokens = ctx.client.list_tokens(args.owner)
+        except WhmapiError:
+            # whmapi1 refuses to list a user who is no reseller: say that plainly. Asked
+            # only then, so a revoke of a real owner's tokens costs no extra call.
+            require_token_owner(ctx.client, args.owner)
+            raise
         plan = plan_for_names(tokens, wanted, ctx.cfg.protection(), ctx.now)
         plan.describe_use(ctx.usage)
         ctx.report(plan)
         return plan
 
     return carry_out(ctx, args, make_plan, actor(), ENFORCE)
+
+
+def require_token_owner(client, owner):
+    """Only root's and resellers' WHM API tokens can be listed and revoked: any other
+    name is a mistake of the command line (exit 2), not a failure of the server."""
+    if owner != "root" and owner not in client.list_resellers():
+        raise CliError("%s is not root or a reseller: only their WHM API tokens can be revoked "
+                       "(`tokensweeper list` shows every owner)" % owner, USAGE)
 
 
 def cmd_audit(args):
@@ -591,35 +707,26 @@ def cmd_audit(args):
     if args.json:
         emit_json({"records": records, "damaged_lines": damaged, "interrupted_runs": interrupted})
         return OK
-    rows = []
-    for record in records:
-        summary = ", ".join("%d %s" % (n, a) for a, n in _action_counts(record)) or "-"
-        if record.get("refused"):
-            # A run may have swept some owners and held others back: say both.
-            summary = record["refused"] if summary == "-" else "%s; %s" % (
-                summary, record["refused"])
-        if record.get("run_id") in interrupted:
-            summary = "INTERRUPTED (no outcome): " + summary
-        rows.append(
-            [
-                record.get("time", "?"),
-                record.get("run_id", "?"),
-                record.get("event", "?"),
-                record.get("actor", "?"),
-                record.get("mode", "?"),
-                summary,
-            ]
-        )
-    print(table(rows, ["time", "run", "event", "actor", "mode", "tokens"]))
+    print(table([run_row(run) for run in runs],
+                ["started", "run", "actor", "mode", "event", "tokens"]))
+    if runs:
+        print("\n%s. `tokensweeper audit --run ID` shows one run's tokens."
+              % plural(len(runs), "run"))
     return OK
 
 
-def _action_counts(record):
-    actions = {}
-    for token in record.get("tokens") or []:
-        action = token.get("action") if isinstance(token, dict) else None
-        actions[str(action)] = actions.get(str(action), 0) + 1
-    return sorted(actions.items())
+def run_row(run):
+    """One line of `tokensweeper audit`: when a run started, who ran it, how it ended
+    (its last record's event) and what happened to its tokens."""
+    final = run.final
+    summary = ", ".join("%d %s" % (n, a) for a, n in run.counts()) or "-"
+    if final.get("refused"):
+        # A run may have swept some owners and held others back: say both.
+        summary = final["refused"] if summary == "-" else "%s; %s" % (summary, final["refused"])
+    if run.interrupted:
+        summary = "INTERRUPTED (no outcome): " + summary
+    return [run.records[0].get("time", "?"), run.run_id or "?", final.get("actor", "?"),
+            final.get("mode", "?"), final.get("event", "?"), summary]
 
 
 def show_run(runs, run_id, as_json):
