@@ -19,6 +19,9 @@ PLACEHOLDER_TOKEN = "/cpsess0000000000"
 PLACEHOLDER_USER = "cpuser00000000000"
 PLACEHOLDER_TITLE = "Results of Your Request"
 PLACEHOLDER_NONCE = 'nonce="00000000000"'
+# WHM's header holds its top bar and whole navigation: the first Tab of a keyboard user
+# offers a way past them (WCAG 2.4.1). Styled (hidden until focused) by the page's CSS.
+SKIP_LINK = '<a class="ts-skip" href="#ts-main">Skip to API Token Sweeper</a>'
 
 
 class Chrome(object):
@@ -62,4 +65,13 @@ def load_chrome(user, security_token, title, html_escape):
               .replace(PLACEHOLDER_TITLE, str(html_escape(title)))
               .replace(" " + PLACEHOLDER_NONCE, "").replace(PLACEHOLDER_NONCE, ""))
     footer = footer.replace(PLACEHOLDER_TOKEN, security_token)
-    return Chrome(header, footer)
+    return Chrome(_with_skip_link(header), footer)
+
+
+def _with_skip_link(header):
+    """The header with SKIP_LINK first in its <body> (last, when it has no <body> tag)."""
+    start = header.lower().find("<body")
+    end = header.find(">", start) if start != -1 else -1
+    if end == -1:
+        return header + SKIP_LINK
+    return header[:end + 1] + SKIP_LINK + header[end + 1:]

@@ -118,7 +118,8 @@ def page(env, template, title, status=200, nav=None, nonce="", remember=False, *
     # too: anything else never reaches WHM's header, which links with it.
     valid_token = security.valid_security_token(token)
     if valid_token and user:
-        whm = chrome.load_chrome(user, token, "API Token Sweeper", escape)
+        # The page's own title also inside WHM's chrome (WCAG 2.4.2): "WHM - Audit log · ...".
+        whm = chrome.load_chrome(user, token, "%s · API Token Sweeper" % title, escape)
     values = dict(context, title=title, nav=nav, nonce=nonce, user=user, chrome=whm,
                   asset_url=asset_url)
     session = token if valid_token else ""

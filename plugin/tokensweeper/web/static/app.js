@@ -44,13 +44,25 @@
   head.innerHTML = "";
   head.appendChild(all);
 
-  function refresh() {
+  /* A polite live region: screen readers hear how many tokens are selected (WCAG 4.1.3).
+     It exists, empty, from the start: a region added with its text is not announced. */
+  var announcer = document.createElement("p");
+  announcer.id = "ts-selection-status";
+  announcer.className = "ts-visually-hidden";
+  announcer.setAttribute("role", "status");
+  announcer.setAttribute("aria-live", "polite");
+  form.appendChild(announcer);
+
+  function refresh(quietly) {
     var visible = boxes().filter(shown);
     var ticked = boxes().filter(function (box) { return box.checked; });
     var tickedVisible = visible.filter(function (box) { return box.checked; });
     all.checked = visible.length > 0 && tickedVisible.length === visible.length;
     all.indeterminate = tickedVisible.length > 0 && tickedVisible.length < visible.length;
     previewButton.textContent = ticked.length ? previewText + " (" + ticked.length + ")" : previewText;
+    if (!quietly) {
+      announcer.textContent = (ticked.length === 1 ? "1 token" : ticked.length + " tokens") + " selected";
+    }
     /* Nothing ticked, nothing to preview (without JavaScript the server says so). */
     previewButton.disabled = ticked.length === 0;
     previewButton.title = ticked.length ? "" : "Tick the tokens to revoke first";
@@ -107,7 +119,7 @@
       refresh();
     });
   }
-  refresh();
+  refresh(true);
   /* Back to this page: the browser may restore ticks after this script ran. */
-  window.addEventListener("pageshow", refresh);
+  window.addEventListener("pageshow", function () { refresh(true); });
 }());
