@@ -84,8 +84,11 @@ def test_the_overview_reuses_listings_but_a_revocation_lists_afresh(tmp_path, mo
     assert page.status == 200 and "old-ci" in page.text()
     assert site.server.calls("api_token_list") == []  # nothing changed: no listing at all
     reply = site.post([("action", "preview"), ("t", "root:old-ci")])
-    assert reply.status == 200
-    assert [c["owner"] for c in site.server.calls("api_token_list")] == ["root"]
+    assert reply.status == 200  # issue 14.4: a preview may use the validated cache
+    assert site.server.calls("api_token_list") == []
+    assert listed_note(reply) == "Listed at 2026-11-27 12:00 UTC · Refresh"
+    site.post([("action", "revoke"), ("mode", "selection"), ("t", "root:old-ci")])
+    assert [c["owner"] for c in site.server.calls("api_token_list")][:1] == ["root"]
 
 
 def test_listresellers_is_remembered_while_the_resellers_file_is_unchanged(server, tmp_path):
@@ -125,3 +128,65 @@ def test_setacls_on_a_reseller_lists_that_reseller_again(server, tmp_path):
     narrow = next(t for t in inventory.tokens if t.key() == ("alice", "alice-narrow"))
     assert narrow.full_access  # it now holds every privilege alice has
     assert narrow.access_words == "full access (owner's privileges)"
+
+
+# -- issue 14.4: previews from the validated cache, said on the page, Refresh -------------
+
+
+def listed_note(page):
+    import re
+    found = re.search(r'<p class="ts-listed[^"]*">(.*?)</p>', page.body, re.S)
+    return found and re.sub(r"<[^>]+>", "", found.group(1)).strip()
+
+
+def test_the_policy_preview_uses_the_validated_cache_and_says_when_it_listed(tmp_path,
+                                                                              monkeypatch):
+    site = Site(tmp_path, monkeypatch)
+    site.server.write_token_files(str(site.root))
+    first = site.get("page=sweep")
+    assert first.status == 200
+    assert listed_note(first) == "Listed at 2026-11-27 12:00 UTC · Refresh"
+    site.server.reset_calls()
+
+    later = NOW + 3600  # an hour later, nothing changed: the 12:00 listing still holds
+    again = site.get("page=sweep", now=later)
+    assert again.status == 200 and "old-ci" in again.text()
+    assert site.server.calls("api_token_list") == []
+    assert listed_note(again) == "Listed at 2026-11-27 12:00 UTC · Refresh"
+    assert 'href="index.cgi?page=sweep&amp;refresh=1"' in again.body
+
+    refreshed = site.get("page=sweep&refresh=1", now=later)
+    assert refreshed.status == 200
+    assert listed_note(refreshed) == "Listed at 2026-11-27 13:00 UTC · Refresh"
+    assert sorted(c["owner"] for c in site.server.calls("api_token_list")) == [
+        "boss", "helper", "root"]
+    site.server.reset_calls()
+    assert listed_note(site.get("page=sweep", now=later + 60)) == (
+        "Listed at 2026-11-27 13:00 UTC · Refresh")  # Refresh was remembered
+    assert site.server.calls("api_token_list") == []
+
+
+def test_the_overview_says_when_its_listing_was_made_and_refreshes(tmp_path, monkeypatch):
+    site = Site(tmp_path, monkeypatch)
+    site.server.write_token_files(str(site.root))
+    site.get()
+    page = site.get("state=expired", now=NOW + 600)
+    assert listed_note(page) == "Listed at 2026-11-27 12:00 UTC · Refresh"
+    assert 'href="index.cgi?state=expired&amp;refresh=1"' in page.body
+    site.server.reset_calls()
+    refreshed = site.get("state=expired&refresh=1", now=NOW + 600)
+    assert listed_note(refreshed) == "Listed at 2026-11-27 12:10 UTC · Refresh"
+    assert len(site.server.calls("api_token_list")) == 3
+    assert site.get("refresh=yes").status == 400
+
+
+def test_a_policy_revocation_lists_afresh_even_after_a_cached_preview(tmp_path, monkeypatch):
+    site = Site(tmp_path, monkeypatch)
+    site.server.write_token_files(str(site.root))
+    site.get("page=sweep")
+    site.get("page=sweep")  # from the cache
+    site.server.reset_calls()
+    reply = site.post([("action", "revoke"), ("mode", "policy"), ("t", "root:old-ci")])
+    assert {c["owner"] for c in site.server.calls("api_token_list")} == {"root", "boss",
+                                                                        "helper"}
+    assert reply.status in (200, 409)

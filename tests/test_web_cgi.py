@@ -84,8 +84,8 @@ class Site(object):
         env.update(extra)
         return {k: v for k, v in env.items() if v is not None}
 
-    def get(self, query="", **extra):
-        return self.send(self.env("GET", query, **extra), b"")
+    def get(self, query="", now=NOW, **extra):
+        return self.send(self.env("GET", query, **extra), b"", now)
 
     def post(self, fields, nonce=True, follow=False, **extra):
         """POST a form; follow=True: then GET the page a 303 points to, as a browser does."""
@@ -108,9 +108,9 @@ class Site(object):
         assert location.startswith("index.cgi?"), location  # relative: keeps /cpsess…
         return self.get(location.partition("?")[2], user=user)
 
-    def send(self, env, body):
+    def send(self, env, body, now=NOW):
         out = io.BytesIO()
-        assert app.main(env=env, stdin=io.BytesIO(body), stdout=out, now=NOW) == 0
+        assert app.main(env=env, stdin=io.BytesIO(body), stdout=out, now=now) == 0
         return Reply(out.getvalue())
 
     def nonce(self, user="root", token=TOKEN):
@@ -742,7 +742,9 @@ def test_whm_chrome_is_used_with_its_placeholders_replaced(site):
                        '<a href="/cpsess0000000000/scripts/command">Home</a></div>')
     reply = site.get()
     body = reply.body
-    assert body.startswith("<html><head><script></script><title>API Token Sweeper</title>")
+    # The page's own title (WCAG 2.4.2) and a skip link past WHM's menu (2.4.1), issue 14.9.
+    assert body.startswith("<html><head><script></script><title>Tokens · API Token Sweeper"
+                           "</title></head><body><a class=\"ts-skip\" href=\"#ts-main\">")
     assert '<div id="whm-header">root <a href="{}/scripts/command">'.format(TOKEN) in body
     assert '<footer id="whm-footer"><a href="{}/x">'.format(TOKEN) in body
     assert "0000000000" not in body

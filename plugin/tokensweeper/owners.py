@@ -154,11 +154,16 @@ class CachedListings(object):
     remembered. Sweeps never use this: they must see the server as it is now.
     """
 
-    def __init__(self, client, path=None, token_dir=None):
+    def __init__(self, client, path=None, token_dir=None, now=None, fresh=False):
+        """now: when this run lists (kept with each answer, so a page can say "listed at
+        22:09"); fresh: ask whmapi1 for every owner (the page's Refresh) and remember that."""
         self.client = client
         self.path = path or paths.state_path("listing-cache.json")
         self.token_dir = token_dir or paths.token_dir()
+        self.now = now
+        self.fresh = fresh
         self.calls_saved = 0
+        self._listed = {}  # owner -> when the answer used was listed (None: not known)
         self._entries = self._load()
         self._used = {}
         # A reseller's listing shows only its own ACLs, and WHM's setacls changes them in
@@ -171,7 +176,7 @@ class CachedListings(object):
         # listresellers reads cPanel's resellers file: its answer holds while the file does.
         key = _identity(paths.resellers_file())
         entry = self._entries.get(RESELLERS)
-        if key and key != ABSENT and entry and entry.get("key") == key:
+        if not self.fresh and key and key != ABSENT and entry and entry.get("key") == key:
             self.calls_saved += 1
             resellers = entry["data"]
         else:
@@ -186,17 +191,24 @@ class CachedListings(object):
         return key is not None and bool(entry) and entry.get("key") == key
 
     def list_tokens(self, owner):
-        if self.remembers(owner):
-            data = self._entries[owner]["data"]
+        if not self.fresh and self.remembers(owner):
+            data, listed = self._entries[owner]["data"], self._entries[owner].get("listed")
             self.calls_saved += 1
         else:
-            data = self.client.call("api_token_list", owner=owner)
+            data, listed = self.client.call("api_token_list", owner=owner), self.now
+        self._listed[owner] = listed if isinstance(listed, int) else None
         # Parse first: never remember a bad answer.
         tokens = parse_token_list(owner, data, owner_acls(owner, self._resellers))
         key = self._key(owner)
         if key is not None:
-            self._used[owner] = {"key": key, "data": data}
+            self._used[owner] = {"key": key, "data": data, "listed": listed}
         return tokens
+
+    def listed_at(self):
+        """When the oldest answer used was listed: `now` when every owner was listed
+        afresh; None when unknown (an answer remembered before listing times were kept)."""
+        times = list(self._listed.values())
+        return None if not times or None in times else min(times)
 
     def save(self):
         """Remember this run's answers (only owners seen now). Failing to write is harmless."""

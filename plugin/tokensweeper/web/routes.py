@@ -105,21 +105,38 @@ def client():
     return Client()
 
 
-def policy_plan(cfg, now, usage=None, remembered=False):
-    """The configured policy over every owner's tokens (the overview and the policy sweep).
+class Listing(object):
+    """Whether a page's listing may come from the listing cache (`cached`), and when its
+    oldest answer was listed (`listed_at`; None: unknown): "Listed at 22:09 · Refresh"."""
 
-    remembered: answer unchanged owners from the listing cache. Only the overview,
-    which changes nothing, may; previews and revocations list every owner afresh.
+    def __init__(self, cached=False, listed_at=None):
+        self.cached = cached
+        self.listed_at = listed_at
+
+
+def policy_plan(cfg, now, usage=None, remembered=False, refresh=False):
+    """The configured policy over every owner's tokens; the plan's `listing` says how.
+
+    remembered: answer unchanged owners from the listing cache (validated by cPanel's
+    token files). Views and previews may: a confirmation lists every owner afresh and
+    revokes nothing that changed. refresh: list every owner now and remember that (the
+    page's Refresh link).
     """
-    lister = CachedListings(client()) if remembered else client()
+    lister = CachedListings(client(), now=now, fresh=refresh) if remembered else client()
     try:
         plan = build_plan(lister, cfg.selectors(), cfg.protection(), usage or load_usage(),
                           now, parallel=cfg.parallel_owners)
     except WhmapiError as error:
         raise HttpError(503, "Cannot list tokens", str(error))
+    plan.listing = Listing()
     if remembered:
         lister.save()
+        plan.listing = Listing(True, lister.listed_at())
     return plan
+
+
+def wants_refresh(request):
+    return _choice(request, "refresh", ("", "1"), "") == "1"
 
 
 # -- GET pages ---------------------------------------------------------------------
@@ -154,7 +171,7 @@ def overview(ctx, notice="", status=200):
     except config_module.ConfigError as error:
         cfg, config_error = read_only_config(error), error
     usage = load_usage()
-    plan = policy_plan(cfg, ctx.now, usage, remembered=True)
+    plan = policy_plan(cfg, ctx.now, usage, remembered=True, refresh=wants_refresh(request))
     rows = views.rows_from_plan(plan, usage, cfg.protection(), ctx.now)
     shown = views.sort_rows(views.filter_rows(rows, state, owner, text), sort, direction == "desc")
     pages = max(1, (len(shown) + PAGE_SIZE - 1) // PAGE_SIZE)
@@ -175,7 +192,8 @@ def overview(ctx, notice="", status=200):
         read_only=config_error is not None,
         config_message=config_message(config_error) if config_error else "",
         config_problems=list(config_error.problems) if config_error else [],
-        notice=notice, sort_columns=SORT_COLUMNS, link=_overview_link(filters), remember=True)
+        notice=notice, sort_columns=SORT_COLUMNS, link=_overview_link(filters),
+        listing=plan.listing, refresh_link=_overview_link(filters)(refresh=1), remember=True)
 
 
 def _row_filter(request):
@@ -196,7 +214,7 @@ def _overview_link(filters):
         params = dict(filters)
         params.update(changes)
         defaults = {"sort": "state", "dir": "asc", "p": 1}
-        kept = [(k, params[k]) for k in ("state", "owner", "q", "sort", "dir", "p")
+        kept = [(k, params[k]) for k in ("state", "owner", "q", "sort", "dir", "p", "refresh")
                 if params.get(k) not in (None, "", defaults.get(k))]
         return "index.cgi" + ("?" + urlencode(kept) if kept else "")
     return link
@@ -209,8 +227,10 @@ def sweep_preview(ctx):
                         "The configured policy selects nothing (see Settings), so a policy sweep "
                         "would revoke nothing. Select tokens by hand on the overview instead.")
     usage = load_usage()
-    plan = policy_plan(cfg, ctx.now, usage)
-    return _preview_page(ctx, plan, "policy", cfg, usage)
+    plan = policy_plan(cfg, ctx.now, usage, remembered=True,
+                       refresh=wants_refresh(ctx.request))
+    return _preview_page(ctx, plan, "policy", cfg, usage, listing=plan.listing,
+                         refresh_link="index.cgi?page=sweep&refresh=1")
 
 
 def incident_page(ctx, form=None, plan=None, usage=None, status=200, message="",
@@ -345,10 +365,11 @@ def parse_selection(values):
     return wanted
 
 
-def selection_plan(wanted, cfg, now, usage):
+def selection_plan(wanted, cfg, now, usage, remembered=False):
     """A plan for tokens chosen by hand (keys (owner, name)), from their owners' listings
-    now: a token no longer listed, or whose owner no longer owns WHM tokens, is 'gone'."""
-    api = client()
+    now: a token no longer listed, or whose owner no longer owns WHM tokens, is 'gone'.
+    remembered: unchanged owners from the listing cache (the preview; never the revocation)."""
+    api = CachedListings(client(), now=now) if remembered else client()
     try:
         known, _ = find_owners(api)
     except WhmapiError as error:
@@ -360,6 +381,10 @@ def selection_plan(wanted, cfg, now, usage):
         raise HttpError(503, "Cannot list tokens", message)
     plan = plan_for_names(inventory.tokens, set(wanted), cfg.protection(), now)
     plan.describe_use(usage)
+    plan.listing = Listing()
+    if remembered:
+        api.save()
+        plan.listing = Listing(True, api.listed_at())
     return plan
 
 
@@ -383,8 +408,9 @@ def preview_selection(ctx):
         return overview(ctx, notice=NOTHING_TICKED, status=400)
     wanted = parse_selection(ctx.request.fields("t"))
     cfg, usage = load_config(), load_usage()
-    plan = selection_plan(wanted, cfg, ctx.now, usage)
+    plan = selection_plan(wanted, cfg, ctx.now, usage, remembered=True)
     return _preview_page(ctx, plan, "selection", cfg, usage, message=_gone_message(plan),
+                         listing=plan.listing,
                          level="warning")
 
 
@@ -423,7 +449,7 @@ class OwnerCount(object):
 
 
 def _preview_page(ctx, plan, mode, cfg, usage, status=200, message="", changes=(),
-                  level="danger"):
+                  level="danger", listing=None, refresh_link="index.cgi?refresh=1"):
     revoke = plan.with_decision(REVOKE)
     protected = plan.with_decision(PROTECTED)
     states = _states_in_policy(plan, mode, cfg, usage, ctx.now)
@@ -445,7 +471,8 @@ def _preview_page(ctx, plan, mode, cfg, usage, status=200, message="", changes=(
         level=level, typed=len(revoke) > TYPED_CONFIRMATION_ABOVE,
         confirmation=new_confirmation_id(),
         owner_errors=getattr(plan, "owner_errors", {}), problems=getattr(plan, "problems", []),
-        policy=plan.selectors.describe() if mode == "policy" else "")
+        policy=plan.selectors.describe() if mode == "policy" else "",
+        listing=listing or Listing(), refresh_link=refresh_link)
 
 
 def _states_in_policy(plan, mode, cfg, usage, now):
