@@ -127,14 +127,14 @@ def rows(workdir, log):
     ], {"web_overview_calls": dict(calls), "web_overview_reload_calls": dict(reload_calls)}
 
 
-def reload_runs(scenario, page_file, log, runs=RUNS):
+def reload_runs(scenario, page_file, log, runs=RUNS, env_extra=None):
     """The page again and again on an unchanged server (run 0 is the warm-up and fills
     the caches), each run followed by the floor: read the listing cache, print the page."""
     listing_cache = os.path.join(scenario.state_dir, "listing-cache.json")
     times, floor, calls = [], [], None
     for index in range(runs + 1):
         scenario.reset()
-        page = render_once(scenario)
+        page = render_once(scenario, env_extra)
         with open(page_file, "wb") as handle:
             handle.write(page.stdout)
         bare = run_child([PY, "-c", RELOAD_FLOOR, listing_cache, page_file],
