@@ -651,7 +651,7 @@ def test_scheduled_run_refuses_only_the_owners_over_the_cap(cli, server):
     assert {(t["owner"], t["name"]) for t in outcome["tokens"] if t["action"] == "refused"} == (
         EXPIRED - {("root", "root-expired")})
     # The audit command shows both what went and what the cap held back.
-    row = cli("audit").out.splitlines()[-1]
+    row = cli("audit").out.splitlines()[1]  # one row per run (issue 14.10)
     assert "6 refused, 1 revoked; over the cap: max_revoke_per_run is 1" in row
 
 
@@ -979,8 +979,11 @@ def test_list_fits_a_narrow_terminal_and_says_how_to_see_every_column(cli):
     assert max(len(line) for line in table_lines) <= 80
     assert table_lines[0].split()[:3] == ["OWNER", "NAME", "STATE"]
     assert "CREATED" not in table_lines[0]
-    hint = [line for line in run.out.splitlines() if line.startswith("Hidden to fit 80 columns")]
-    assert hint and "created" in hint[0] and "tokensweeper list --wide" in hint[0]
+    hint = [line for line in run.out.splitlines() if line.startswith("Hidden: ")]
+    assert hint and "created" in hint[0] and "to fit 80 columns" in hint[0]
+    assert "tokensweeper list --wide" in hint[0] and "states cut short" in hint[0]
+    trust = [line for line in table_lines if " reverse_trust_ns1 " in line][0]
+    assert "protected: DNS clu" in trust and "..." in trust
     wide = cli("list", "--wide", COLUMNS="80")
     assert "CREATED" in wide.out.splitlines()[0] and "Hidden" not in wide.out
 
@@ -992,7 +995,7 @@ def test_list_by_state(cli):
     assert names == EXPIRED
     both = cli("list", "--state", "expired", "--state", "protected")
     assert both.status == 0, both
-    assert "ns1-trust" in both.out and "bob-fine" not in both.out
+    assert "reverse_trust_ns1" in both.out and "bob-fine" not in both.out
     assert "8 tokens of 4 owners in state expired or protected (of 13 tokens listed)" in both.out
     bad = cli("list", "--state", "stail")
     assert bad.status == 2 and "invalid choice: 'stail'" in bad.err

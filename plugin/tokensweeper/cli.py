@@ -431,6 +431,7 @@ def cmd_list(ctx, args):
                    "now": audit.iso(ctx.now)})
         return PARTIAL if plan.owner_errors else OK
     width = None if args.wide else terminal_width()
+    cut = width is not None and cut_to_fit(cells, LIST_COLUMNS, "state", width)
     headers, hidden = fit_columns(LIST_COLUMNS, cells, width)
     print(table([[c[h] for h in headers] for c in cells], headers))
     summary = "%s of %s" % (plural(len(rows), "token"), plural(len({r["owner"] for r in rows}),
@@ -439,9 +440,11 @@ def cmd_list(ctx, args):
         summary += " in state %s (of %s listed)" % (" or ".join(args.state),
                                                       plural(len(plan.items), "token"))
     print("\n" + summary)
-    if hidden:
-        print("Hidden to fit %d columns: %s. `tokensweeper list --wide` or --json shows every "
-              "column." % (width, ", ".join(hidden)))
+    if hidden or cut:
+        said = (["Hidden: " + ", ".join(hidden)] if hidden else []) + (
+            ["%s cut short (...)" % ("states" if hidden else "States")] if cut else [])
+        print("%s to fit %d columns. `tokensweeper list --wide` or --json shows every "
+              "column whole." % ("; ".join(said), width))
     return PARTIAL if plan.owner_errors else OK
 
 
@@ -456,18 +459,42 @@ def terminal_width():
     return None
 
 
+def column_width(header, rows):
+    return max([len(header)] + [len(str(row[header])) for row in rows])
+
+
+def cut_to_fit(rows, headers, column, width, longest=24):
+    """When the whole table is wider than `width`, cut `column`'s long cells (a protection
+    rule's words) to `longest` characters or less, ending "...", so that more columns fit.
+    True if any was cut."""
+    if sum(column_width(h, rows) + 2 for h in headers) - 2 <= width:
+        return False
+    others = sum(column_width(h, rows) + 2 for h in headers[:ALWAYS_SHOWN] if h != column)
+    room = max(min(longest, width - others), len(column), 16)
+    cut = False
+    for row in rows:
+        text = str(row[column])
+        if len(text) > room:
+            row[column] = text[:room - 3] + "..."
+            cut = True
+    return cut
+
+
 def fit_columns(headers, rows, width):
-    """(shown, hidden): the leading columns of `headers` whose table fits `width`
-    (two spaces between columns); the first ALWAYS_SHOWN are kept whatever the width."""
+    """(shown, hidden): the columns of `headers`, in order, that fit `width` (two spaces
+    between columns), skipping any too wide for what is left; the first ALWAYS_SHOWN are
+    kept whatever the width."""
     if width is None:
         return list(headers), []
-    used = -2
+    shown, hidden, used = [], [], -2
     for index, header in enumerate(headers):
-        column = max([len(header)] + [len(str(row[header])) for row in rows])
+        column = column_width(header, rows)
         if used + 2 + column > width and index >= ALWAYS_SHOWN:
-            return list(headers[:index]), list(headers[index:])
+            hidden.append(header)
+            continue
+        shown.append(header)
         used += 2 + column
-    return list(headers), []
+    return shown, hidden
 
 
 def access_cell(token):

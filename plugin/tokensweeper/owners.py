@@ -196,7 +196,7 @@ class CachedListings(object):
             self.calls_saved += 1
         else:
             data, listed = self.client.call("api_token_list", owner=owner), self.now
-        self._listed[owner] = listed if isinstance(listed, int) else None
+        self._listed[owner] = listed if type(listed) is int else None  # never a bool
         # Parse first: never remember a bad answer.
         tokens = parse_token_list(owner, data, owner_acls(owner, self._resellers))
         key = self._key(owner)
