@@ -1001,7 +1001,7 @@ def test_list_by_state(cli):
     assert bad.status == 2 and "invalid choice: 'stail'" in bad.err
 
 
-@pytest.mark.parametrize("command", [None] + COMMANDS)
+@pytest.mark.parametrize("command", [None] + COMMANDS + ["incident-report"])
 def test_help_has_examples_and_exit_codes(cli, command):
     run = cli(*([command, "--help"] if command else ["--help"]))
     assert run.status == 0, run

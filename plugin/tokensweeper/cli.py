@@ -166,7 +166,8 @@ examples:
 examples:
   tokensweeper sweep                       the configured policy; shows the plan, asks
   tokensweeper sweep --expired --yes       every expired token, without asking
-  tokensweeper sweep --owner bob           bob's tokens the policy would revoke (never all)""",
+  tokensweeper sweep --owner bob           bob's tokens the policy would revoke (never all)
+  tokensweeper sweep --used-from 203.0.113.0/24 --used-after 2026-11-20   after a leak""",
     "revoke": """\
 examples:
   tokensweeper revoke --owner bob deploy old-ci
@@ -176,6 +177,10 @@ examples:
   tokensweeper audit                       one row per run
   tokensweeper audit --since 2026-11-01
   tokensweeper audit --run 20261127T120000Z-1a2b3c   that run's records and tokens""",
+    "incident-report": """\
+examples:
+  tokensweeper incident-report --run 20261127T120000Z-1a2b3c
+  tokensweeper incident-report --run 20261127T120000Z-1a2b3c --json > incident.json""",
     "check-config": """\
 examples:
   tokensweeper check-config
@@ -184,7 +189,8 @@ examples:
 
 
 def epilog(command=None):
-    return EXAMPLES[command] + "\n\n" + EXIT_STATUS
+    examples = EXAMPLES.get(command)  # a command without examples still shows the exit status
+    return (examples + "\n\n" if examples else "") + EXIT_STATUS
 
 
 def build_parser():
