@@ -60,7 +60,7 @@ def each_page(tab, url):
     yield "not-found"
     tab.goto(url)
     tab.get_by_label("Select token tmp-debug of root").check()
-    tab.locator("#ts-selection button[type='submit']").click()
+    tab.get_by_role("button", name=re.compile(r"^Preview revocation")).click()
     tab.wait_for_selector("#ts-to-revoke")
     yield "preview"
     tab.get_by_role("button", name="Revoke 1 token").click()
