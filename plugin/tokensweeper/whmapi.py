@@ -149,7 +149,7 @@ class Client(object):
                 function,
                 owner,
                 "cannot run %s (%s); set TOKENSWEEPER_WHMAPI1 to the "
-                "whmapi1 binary" % (argv[0], error.strerror or error),
+                "whmapi1 binary" % (argv[0], _why(error)),
             )
         try:
             out, err = child.communicate(timeout=self.timeout)
@@ -226,3 +226,9 @@ def _first_line(raw):
         raw = raw.decode("utf-8", "replace")
     lines = [line.strip() for line in raw.strip().splitlines() if line.strip()]
     return lines[0][:300] if lines else ""
+
+
+def _why(error):
+    """An OSError's own words. Python 3.6's subprocess appends the file name to strerror
+    ("No such file or directory: '/x'"), which the message already names."""
+    return os.strerror(error.errno) if error.errno else str(error)
