@@ -15,6 +15,7 @@ from tokensweeper.policy import (
     Protection,
     Selectors,
     confirmation_changes,
+    day,
     identity_key,
     make_plan,
     plan_for_names,
@@ -266,3 +267,142 @@ def test_a_confirmation_without_creation_time_and_a_token_no_longer_selected():
     ]
     assert identity_key("bob:n:5:abc") == ("bob", "n")
     assert identity_key("bob:n") == ("bob", "n")
+
+
+# -- spans under a day, incident criteria, the record of addresses ------------------------
+# (added after the #12/#14/#19 merges gave policy hour-level spans and incident selectors)
+
+HOUR = 3600
+
+
+def hours_tok(name, created_ago=10 * DAY, expires_in=None):
+    expires = None if expires_in is None else NOW + expires_in
+    return Token("root", name, NOW - created_ago, expires, {"list-accts": True})
+
+
+@pytest.mark.parametrize("ago, words", [
+    (DAY, "1 day ago"),
+    (DAY - 1, "23 hours ago"),
+    (2 * HOUR, "2 hours ago"),
+    (HOUR, "1 hour ago"),
+    (HOUR - 1, "less than an hour ago"),
+    (1, "less than an hour ago"),
+])
+def test_an_expired_token_says_how_long_ago_in_days_hours_or_less(ago, words):
+    token = hours_tok("t", expires_in=-ago)
+    [(decision, reason)] = only([token], expired=True)
+    assert decision == REVOKE
+    assert reason.endswith(", " + words), reason
+
+
+@pytest.mark.parametrize("left, words", [
+    (DAY, "in 1 day"),
+    (5 * HOUR, "in 5 hours"),
+    (HOUR, "in 1 hour"),
+    (HOUR - 1, "within the hour"),
+])
+def test_expiring_soon_says_how_long_is_left_in_days_hours_or_within_the_hour(left, words):
+    token = hours_tok("t", expires_in=left)
+    assert only([token], expiring_within_days=1) == [
+        (REVOKE, "expires on %s, %s" % (day(NOW + left), words))]
+    item = PlanItem(token, KEEP, "")
+    assert state_of(item, Protection(), NOW) == ("expiring", "expires " + words)
+
+
+def test_a_young_token_says_its_age_in_hours():
+    assert only([hours_tok("t", created_ago=3 * HOUR)], older_than_days=1) == [
+        (KEEP, "created 2026-11-27, 3 hours ago")]
+    assert only([hours_tok("t", created_ago=DAY + 1)], older_than_days=1) == [
+        (REVOKE, "created 2026-11-26, 1 day ago")]
+
+
+def test_created_after_and_before_say_which_side_of_the_instant():
+    cut = NOW - 2 * DAY
+    at = hours_tok("at", created_ago=2 * DAY)
+    older = hours_tok("older", created_ago=2 * DAY + 60)
+    assert only([at, older], created_after=cut) == [
+        (REVOKE, "created 2026-11-25 12:00 UTC, at or after 2026-11-25 12:00 UTC"),
+        (KEEP, "created 2026-11-25 11:59 UTC, before 2026-11-25 12:00 UTC")]
+    assert only([at, older], created_before=cut) == [
+        (KEEP, "created 2026-11-25 12:00 UTC, at or after 2026-11-25 12:00 UTC"),
+        (REVOKE, "created 2026-11-25 11:59 UTC, before 2026-11-25 12:00 UTC")]
+
+
+def test_incident_criteria_are_recorded_as_times_and_networks():
+    selectors = Selectors(created_after=NOW - DAY, used_after=NOW - 7 * DAY,
+                          used_from=["203.0.113.0/24", "2001:db8::/32"])
+    assert selectors.to_dict() == {
+        "created_after": "2026-11-26T12:00:00Z",
+        "used_after": "2026-11-20T12:00:00Z",
+        "used_from": ["203.0.113.0/24", "2001:db8::/32"],
+        "combine": "all"}
+    assert selectors.describe() == (
+        "created_after=2026-11-26 12:00:00 UTC and used_after=2026-11-20 12:00:00 UTC "
+        "and used_from=203.0.113.0/24,2001:db8::/32")
+    assert Selectors(created_before=NOW).to_dict() == {"created_before": "2026-11-27T12:00:00Z"}
+    assert Selectors().used_from is None and Selectors(used_from=[]).used_from is None
+
+
+def evidence(uses, addresses, oldest=NOW - 30 * DAY):
+    """UsageFacts from {(owner, name): TokenUsage} and {(owner, name): (AddressUses, dropped)}."""
+    return UsageFacts(uses, oldest, NOW, 0, 1, (), addresses)
+
+
+def test_without_a_log_the_incident_criteria_judge_nothing_and_say_so_once_per_plan():
+    tokens = [tok("a"), tok("b", owner="bob")]
+    for selectors in ({"used_after": NOW - DAY}, {"used_from": ["203.0.113.0/24"]}):
+        plan = make_plan(tokens, None, Selectors(**selectors), Protection(), NOW)
+        assert [(i.decision, i.reason) for i in plan.items] == [
+            (KEEP, "NOT JUDGED, not selected: no usage evidence (no api_tokens_log to read)")] * 2
+        assert [i.token.name for i in plan.unjudged] == ["a", "b"]
+        criterion = list(selectors)[0]
+        assert plan.problems == plan.evidence_problems == [
+            "usage evidence missing: 2 tokens could not be judged by %s and are NOT selected "
+            "on that ground (the usage log cannot tell; see each token's reason): "
+            "root/a, bob/b" % criterion]
+
+
+def test_the_evidence_problem_names_ten_tokens_then_counts_the_rest():
+    plan = make_plan([tok("t%02d" % i) for i in range(12)], None,
+                     Selectors(used_after=NOW - DAY), Protection(), NOW)
+    [problem] = plan.problems
+    assert problem.endswith(": " + ", ".join("root/t%02d" % i for i in range(10))
+                            + " and 2 more")
+    one = make_plan([tok("t")], None, Selectors(used_after=NOW - DAY, used_from=["10.0.0.0/8"]),
+                    Protection(), NOW)
+    assert one.problems == [
+        "usage evidence missing: 1 token could not be judged by used_after and "
+        "used_from and is NOT selected on that ground (the usage log cannot tell; see each "
+        "token's reason): root/t"]
+
+
+def test_a_use_from_the_networks_in_the_window_is_said_once_and_recorded_per_address():
+    from tokensweeper.usage import AddressUse
+
+    token = tok("leaked", age=100)
+    key = ("root", "leaked")
+    facts = evidence(
+        {key: TokenUsage(NOW - 2 * DAY, "203.0.113.9", 3)},
+        {key: ((AddressUse("203.0.113.9", NOW - 3 * DAY, NOW - 2 * DAY, 2),
+                AddressUse("", None, NOW - 5 * DAY, 1)), NOW - 4 * DAY)})
+    plan = make_plan([token], facts, Selectors(used_after=NOW - 7 * DAY,
+                                               used_from=["203.0.113.0/24"]), Protection(), NOW)
+    [item] = plan.items
+    assert item.decision == REVOKE
+    assert item.reason == ("used from 203.0.113.9 (2 uses, first 2026-11-24 12:00 UTC, "
+                           "last 2026-11-25 12:00 UTC)")
+    assert plan.seen_from_of(token) == ([
+        {"ip": "203.0.113.9", "uses": 2, "first": "2026-11-24T12:00:00Z",
+         "last": "2026-11-25T12:00:00Z"},
+        {"ip": None, "uses": 1, "first": None, "last": "2026-11-22T12:00:00Z"}], True)
+    used_only = make_plan([token], facts, Selectors(used_after=NOW - 7 * DAY), Protection(), NOW)
+    assert [(i.decision, i.reason) for i in used_only.items] == [
+        (REVOKE, "used 2026-11-25 12:00 UTC from 203.0.113.9")]
+
+
+def test_a_plan_without_evidence_records_no_addresses():
+    token = tok("t")
+    plan = make_plan([token], None, Selectors(expired=True), Protection(), NOW)
+    assert plan.seen_from_of(token) == ([], False)
+    quiet = make_plan([token], evidence({}, {}), Selectors(expired=True), Protection(), NOW)
+    assert quiet.seen_from_of(token) == ([], False)
