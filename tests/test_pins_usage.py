@@ -6,6 +6,7 @@ import bz2
 import calendar
 import collections
 import gzip
+import ipaddress
 import json
 import lzma
 import os
@@ -366,3 +367,119 @@ def test_either_directory_may_be_given_and_the_other_comes_from_the_environment(
     else:
         assert usage.load_usage(state_dir=str(elsewhere)).get("root", "t").uses == 1
         assert (elsewhere / usage.CACHE_NAME).exists()
+
+
+# -- incident evidence: the words of used_since / used_from, the addresses kept ---------------
+# (added after the #19 merge gave usage.py per-address evidence)
+
+AddressUse = usage.AddressUse
+NET = [ipaddress.ip_network("203.0.113.0/24")]
+MIN = 60
+
+
+def incident_facts(oldest, uses=None, addresses=None):
+    return UsageFacts(uses or {}, oldest, NOW, 0, 1, (), addresses or {})
+
+
+def test_used_since_gives_the_use_or_why_it_cannot_tell():
+    token = Tok("root", "t", OLD)
+    since = NOW - DAY
+    assert UsageFacts().used_since(token, since) == (
+        None, "no usage evidence (no api_tokens_log to read)")
+    at = incident_facts(OLD, {("root", "t"): TokenUsage(since, "203.0.113.9", 2)})
+    assert at.used_since(token, since) == (True, "used 2026-11-19 12:00 UTC from 203.0.113.9")
+    bare = incident_facts(OLD, {("root", "t"): TokenUsage(since + MIN, None, 1)})
+    assert bare.used_since(token, since) == (True, "used 2026-11-19 12:01 UTC")
+    before = incident_facts(OLD, {("root", "t"): TokenUsage(since - 1, "10.0.0.1", 1)})
+    assert before.used_since(token, since) == (
+        False, "not used since 2026-11-19 12:00 UTC (last used 2026-11-19 11:59 UTC)")
+    assert incident_facts(OLD).used_since(token, since) == (
+        False, "not used since 2026-11-19 12:00 UTC")
+    late = incident_facts(since + MIN)
+    assert late.used_since(token, since) == (
+        None, "cannot tell whether used since 2026-11-19 12:00 UTC: the usage log starts "
+              "2026-11-19 12:01 UTC, after 2026-11-19 12:00 UTC")
+    # A log that starts exactly then, or before the token existed, covers the window.
+    assert incident_facts(since).used_since(token, since)[0] is False
+    young = Tok("root", "t", since + 2 * MIN)
+    assert late.used_since(young, since) == (False, "not used since 2026-11-19 12:00 UTC")
+
+
+def test_used_from_names_every_matching_address_and_the_others_it_saw():
+    token = Tok("root", "t", OLD)
+    key = ("root", "t")
+    facts = incident_facts(OLD, addresses={key: ((
+        AddressUse("203.0.113.9", NOW - 3 * DAY, NOW - 2 * DAY, 2),
+        AddressUse("203.0.113.10", None, NOW - DAY, 1),
+        AddressUse("10.0.0.1", NOW - 9 * DAY, NOW - 9 * DAY, 1)), None)})
+    verdict, why, matched = facts.used_from(token, NET)
+    assert verdict is True
+    assert why == ("used from 203.0.113.10 (1 use, first unknown, last 2026-11-19 12:00 UTC); "
+                   "203.0.113.9 (2 uses, first 2026-11-17 12:00 UTC, last 2026-11-18 12:00 UTC)")
+    assert [u.ip for u in matched] == ["203.0.113.10", "203.0.113.9"]
+    other = [ipaddress.ip_network("192.0.2.0/24"),
+             ipaddress.ip_network("2001:db8::/32")]
+    assert facts.used_from(token, other) == (
+        False, "not used from 192.0.2.0/24 or 2001:db8::/32 (seen from 203.0.113.10, "
+               "203.0.113.9, 10.0.0.1)", [])
+    assert facts.used_from(token, other, since=NOW - 2 * DAY) == (
+        False, "not used from 192.0.2.0/24 or 2001:db8::/32 since 2026-11-18 12:00 UTC "
+               "(seen from 203.0.113.10, 203.0.113.9)", [])
+    assert facts.used_from(token, NET, since=NOW)[:2] == (
+        False, "not used from 203.0.113.0/24 since 2026-11-20 12:00 UTC")
+
+
+def test_used_from_lists_at_most_five_other_addresses():
+    ips = tuple(AddressUse("10.0.0.%d" % i, NOW - DAY, NOW - i * MIN, 1) for i in range(1, 8))
+    facts = incident_facts(OLD, addresses={("root", "t"): (ips, None)})
+    _, why, _ = facts.used_from(Tok("root", "t", OLD), NET)
+    assert why.endswith("(seen from 10.0.0.1, 10.0.0.2, 10.0.0.3, 10.0.0.4, 10.0.0.5)")
+
+
+def test_used_from_cannot_tell_for_every_reason_at_once():
+    token = Tok("root", "t", OLD)
+    facts = incident_facts(NOW - 5 * DAY, addresses={("root", "t"): ((
+        AddressUse("", NOW - 4 * DAY, NOW - 3 * DAY, 2),
+        AddressUse("not-an-ip", NOW - 2 * DAY, NOW - 2 * DAY, 1)), NOW - DAY)})
+    assert UsageFacts().used_from(token, NET) == (
+        None, "no usage evidence (no api_tokens_log to read)", [])
+    assert facts.used_from(token, NET) == (
+        None, "cannot tell whether used from 203.0.113.0/24: the usage log starts "
+              "2026-11-15 12:00 UTC, after 2025-01-01 00:00 UTC; 3 uses since 2025-01-01 "
+              "00:00 UTC name no address; used from more than 64 addresses; only the most "
+              "recent are kept", [])
+    # A window after the log's start, the unnamed uses and the dropped address is known.
+    assert facts.used_from(token, NET, since=NOW - DAY + 1)[0] is False
+    # The dropped address's last use is in the window: still cannot tell.
+    verdict, why, _ = facts.used_from(token, NET, since=NOW - DAY)
+    assert verdict is None and why.endswith(
+        ": used from more than 64 addresses; only the most recent are kept")
+
+
+def test_seen_from_leaves_out_what_an_earlier_token_of_the_name_did():
+    created = NOW - 5 * DAY
+    facts = incident_facts(OLD, addresses={("root", "t"): ((
+        AddressUse("10.0.0.1", NOW - 9 * DAY, created - 1, 4),      # only before: not ours
+        AddressUse("10.0.0.2", NOW - 9 * DAY, NOW - 2 * DAY, 3),    # before and after
+        AddressUse("10.0.0.4", created, NOW - DAY, 1),
+        AddressUse("10.0.0.3", created, NOW - DAY, 1)), created - 1)})
+    seen, dropped = facts.seen_from(Tok("root", "t", created))
+    assert seen == [AddressUse("10.0.0.3", created, NOW - DAY, 1),
+                    AddressUse("10.0.0.4", created, NOW - DAY, 1),
+                    AddressUse("10.0.0.2", None, NOW - 2 * DAY, 3)]
+    assert dropped is None  # the dropped address was last used before this token existed
+    assert facts.seen_from(Tok("root", "t", created - 1))[1] == created - 1
+    assert facts.seen_from(Tok("root", "other", OLD)) == ([], None)
+
+
+@pytest.mark.parametrize("ip, verdict", [
+    ("203.0.113.200", True), ("203.0.114.1", False), ("::ffff:203.0.113.9", True),
+    ("::ffff:192.0.2.1", False), ("2001:db8::1", False), ("", None), ("unknown", None),
+])
+def test_an_address_is_in_the_networks_or_names_none(ip, verdict):
+    assert usage.address_in(ip, NET) is verdict
+
+
+def test_an_address_with_no_name_reads_no_address():
+    assert usage.describe_address(AddressUse("", None, NOW, 1)) == (
+        "no address (1 use, first unknown, last 2026-11-20 12:00 UTC)")
