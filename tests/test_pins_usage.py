@@ -483,3 +483,69 @@ def test_an_address_is_in_the_networks_or_names_none(ip, verdict):
 def test_an_address_with_no_name_reads_no_address():
     assert usage.describe_address(AddressUse("", None, NOW, 1)) == (
         "no address (1 use, first unknown, last 2026-11-20 12:00 UTC)")
+
+
+# -- a big file read by two processes: the second half is really used, a failure costs nothing --
+
+
+def two_process_log(root):
+    lines = [line(NOW - DAY + i * 7, "res%d" % (i % 3), "tok-%d" % (i % 5),
+                  ip="10.0.%d.%d" % (i % 4, i % 9)) for i in range(2000)]
+    return write(root, "api_tokens_log.1", lines)  # a rotated log: read to its end
+
+
+@pytest.fixture
+def may_fork(monkeypatch):
+    if not hasattr(os, "fork"):
+        pytest.skip("needs fork")
+    import threading
+
+    monkeypatch.setattr(usage, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(usage.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)  # see test_usage's big file
+    answers = []
+    real = usage._read_in_two
+
+    def spy(*args, **kwargs):
+        answers.append(real(*args, **kwargs))
+        return answers[-1]
+
+    monkeypatch.setattr(usage, "_read_in_two", spy)
+    return answers
+
+
+def everything(facts):
+    tokens = {(o, "tok-%d" % i): facts.get(o, "tok-%d" % i) for o in ("res0", "res1", "res2")
+              for i in range(5)}
+    seen = {key: facts.seen_from(Tok(key[0], key[1], 0)) for key in tokens}
+    return (facts.lines, facts.malformed, facts.oldest, facts.newest, facts.bytes_read,
+            tokens, seen)
+
+
+def test_both_halves_of_a_big_file_are_read_once_and_merged(root, state, may_fork,
+                                                           monkeypatch):
+    path = two_process_log(root)
+    size = path.stat().st_size
+    two = load(root, state / "two")
+    assert may_fork == [(size, size)]  # the second process's half was used, not re-read
+    monkeypatch.setattr(usage, "PARALLEL_MIN", 1 << 60)
+    alone = usage.load_usage(cpanel_root=str(root), state_dir=str(state / "alone"))
+    assert may_fork == [(size, size)]
+    assert everything(two) == everything(alone)
+
+
+def test_a_second_half_that_cannot_be_merged_is_read_again_here(root, state, may_fork,
+                                                                  monkeypatch):
+    path = two_process_log(root)
+    size = path.stat().st_size
+
+    def broken(_state, _half):
+        raise ValueError("a damaged answer")
+
+    monkeypatch.setattr(usage, "_merge_half", broken)
+    facts = load(root, state / "two")
+    assert may_fork == [(None, 0)]
+    assert facts.bytes_read == size and facts.lines == 2000
+    monkeypatch.undo()
+    alone = usage.load_usage(cpanel_root=str(root), state_dir=str(state / "alone"))
+    assert everything(facts) == everything(alone)
