@@ -6,6 +6,7 @@ import bz2
 import calendar
 import collections
 import gzip
+import hashlib
 import ipaddress
 import json
 import lzma
@@ -549,3 +550,47 @@ def test_a_second_half_that_cannot_be_merged_is_read_again_here(root, state, may
     monkeypatch.undo()
     alone = usage.load_usage(cpanel_root=str(root), state_dir=str(state / "alone"))
     assert everything(facts) == everything(alone)
+
+
+# -- a cache entry that could not describe a real file is never trusted ----------------------
+
+
+def _empty_file(entry):
+    entry.update(size=0, head_len=0, head_sha=hashlib.sha256(b"").hexdigest(), offset=0,
+                 lines=0)
+
+
+@pytest.mark.parametrize("forge", [
+    _empty_file,  # an empty fingerprint matches any file at that inode
+    lambda entry: entry.update(malformed=entry["lines"] + 1),
+    lambda entry: entry["tokens"][-1].__setitem__(4, 0),  # a token with no uses
+    lambda entry: entry["addresses"].append(
+        ["root", "forged", None, [["10.6.6.6", NOW, NOW - 5, 1]]]),  # first after last
+    lambda entry: entry["addresses"].append(
+        ["root", "forged", None, [["10.6.6.6", NOW - 9, NOW - 5, 0]]]),  # no uses
+], ids=["empty-fingerprint", "more-malformed-than-lines", "token-without-uses",
+        "address-first-after-last", "address-without-uses"])
+def test_an_implausible_cache_entry_is_not_evidence(root, state, forge):
+    write(root, "api_tokens_log.1", [line(NOW - DAY, "root", "real")])
+    load(root, state)
+    cache = state / usage.CACHE_NAME
+    data = json.loads(cache.read_text())
+    entry = data["files"][0]
+    entry["tokens"].append(["root", "forged", NOW - 5, "10.6.6.6", 1])
+    forge(entry)
+    cache.write_text(json.dumps(data))
+    facts = load(root, state)
+    assert facts.get("root", "forged") is None
+    assert facts.get("root", "real").uses == 1 and facts.lines == 1
+
+
+def test_the_cache_remembers_that_addresses_were_dropped(root, state, monkeypatch):
+    monkeypatch.setattr(usage, "ADDRESS_CAP", 2)
+    write(root, "api_tokens_log.1", [line(NOW - DAY + i, "root", "t", "10.0.0.%d" % i)
+                                     for i in range(5)])
+    token = Tok("root", "t", OLD)
+    first = load(root, state)
+    again = load(root, state)
+    assert again.bytes_read == 0  # from the cache
+    assert again.seen_from(token) == first.seen_from(token)
+    assert again.seen_from(token)[1] == NOW - DAY + 2
