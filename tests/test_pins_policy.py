@@ -406,3 +406,67 @@ def test_a_plan_without_evidence_records_no_addresses():
     assert plan.seen_from_of(token) == ([], False)
     quiet = make_plan([token], evidence({}, {}), Selectors(expired=True), Protection(), NOW)
     assert quiet.seen_from_of(token) == ([], False)
+
+
+# -- protection rules (the #12 merge): exact shapes, who may cluster, account events --------
+
+
+def test_a_built_in_rule_names_itself_in_what_reports_say():
+    # BUILTIN_RULES are built when policy is imported; building one here pins the builder
+    # (the settings page lists the rules by label, reports say the description).
+    from tokensweeper.policy import BUILTIN, _builtin, _exact
+
+    rule = _builtin("WP-Dashboard", "reserved for the WebPros dashboard", _exact("WP-Dashboard"))
+    assert (rule.label, rule.source) == ("WP-Dashboard", BUILTIN)
+    assert rule.describe() == "reserved for the WebPros dashboard (built-in rule WP-Dashboard)"
+    assert rule.matches(tok("WP-Dashboard", owner="bob"), None) is True
+    assert rule.matches(tok("WP-Dashboard-2"), None) is False
+    root_only = _exact("prospamfilter", ("root",))
+    assert root_only(tok("prospamfilter"), None) is True
+    assert root_only(tok("prospamfilter", owner="bob"), None) is False
+    assert root_only(tok("prospamfilter2"), None) is False
+
+
+def test_root_may_always_cluster_a_reseller_only_with_clustering_or_all():
+    protection = Protection(reseller_acls={"bob": ["list-accts"], "amy": ["clustering"],
+                                           "cy": ["all"]})
+    reason = "protected: DNS cluster trust token (built-in rule reverse_trust_<id>)"
+    assert protection.reason(tok("reverse_trust_1")) == reason
+    assert protection.reason(tok("reverse_trust_1", owner="amy")) == reason
+    assert protection.reason(tok("reverse_trust_1", owner="cy")) == reason
+    assert protection.reason(tok("reverse_trust_1", owner="bob")) is None
+    assert protection.reason(tok("reverse_trust_1", owner="dan")) is None  # not a reseller
+
+
+def test_a_transfer_token_stamped_a_day_from_its_creation_is_still_the_tool_s():
+    created = NOW - 10 * DAY
+    for stamp, protected in ((created + DAY, True), (created - DAY, True),
+                             (created + DAY + 1, False)):
+        token = Token("root", "transfer-%d" % stamp, created)
+        assert (Protection().reason(token) is not None) is protected, stamp
+
+
+def test_without_built_in_rules_a_system_shaped_name_is_not_protected():
+    # The owner has connected applications, so its tokens get a closer look.
+    protection = Protection(builtin=False, connected={"root": {"app-token": "Backup app"}})
+    assert protection.reason(tok("reverse_trust_1")) is None
+    assert protection.reason(tok("app-token")) == (
+        "protected: used by connected application Backup app (/root/conn-apps.json)")
+
+
+def test_on_an_account_event_a_system_looking_name_is_revoked_and_said_to_look_so():
+    protection = Protection(reseller_acls={"bob": ["list-accts"], "amy": ["clustering"]},
+                            unreadable={"cy": "permission denied"},
+                            problems=["resellers file: fine"]).for_account_event()
+    assert protection.problems == ["resellers file: fine"]
+    plan = make_plan([tok("reverse_trust_1", owner="amy"), tok("reverse_trust_1", owner="bob"),
+                      tok("deploy", owner="cy")], None, Selectors(every_token=True), protection,
+                     NOW)
+    assert [(i.decision, i.reason) for i in plan.items] == [
+        (REVOKE, "every token of amy; looked like a system token (DNS cluster trust token "
+                 "(built-in rule reverse_trust_<id>)), but a name does not shield the tokens "
+                 "of the account this event is about"),
+        (REVOKE, "every token of bob"),  # bob cannot cluster: not even a resemblance
+        (REVOKE, "every token of cy; looked like a system token (may be used by a connected "
+                 "application: permission denied), but a name does not shield the tokens of "
+                 "the account this event is about")]
