@@ -463,11 +463,13 @@ def test_seen_from_leaves_out_what_an_earlier_token_of_the_name_did():
         AddressUse("10.0.0.1", NOW - 9 * DAY, created - 1, 4),      # only before: not ours
         AddressUse("10.0.0.2", NOW - 9 * DAY, NOW - 2 * DAY, 3),    # before and after
         AddressUse("10.0.0.4", created, NOW - DAY, 1),
-        AddressUse("10.0.0.3", created, NOW - DAY, 1)), created - 1)})
+        AddressUse("10.0.0.3", created, NOW - DAY, 1),
+        AddressUse("10.0.0.5", created, created, 1)), created - 1)})  # its first second
     seen, dropped = facts.seen_from(Tok("root", "t", created))
     assert seen == [AddressUse("10.0.0.3", created, NOW - DAY, 1),
                     AddressUse("10.0.0.4", created, NOW - DAY, 1),
-                    AddressUse("10.0.0.2", None, NOW - 2 * DAY, 3)]
+                    AddressUse("10.0.0.2", None, NOW - 2 * DAY, 3),
+                    AddressUse("10.0.0.5", created, created, 1)]
     assert dropped is None  # the dropped address was last used before this token existed
     assert facts.seen_from(Tok("root", "t", created - 1))[1] == created - 1
     assert facts.seen_from(Tok("root", "other", OLD)) == ([], None)
@@ -489,10 +491,16 @@ def test_an_address_with_no_name_reads_no_address():
 # -- a big file read by two processes: the second half is really used, a failure costs nothing --
 
 
-def two_process_log(root):
-    lines = [line(NOW - DAY + i * 7, "res%d" % (i % 3), "tok-%d" % (i % 5),
-                  ip="10.0.%d.%d" % (i % 4, i % 9)) for i in range(2000)]
-    return write(root, "api_tokens_log.1", lines)  # a rotated log: read to its end
+def two_process_lines(count, start=0):
+    return [line(NOW - DAY + i * 7, "res%d" % (i % 3), "tok-%d" % (i % 5),
+                 ip="10.0.%d.%d" % (i % 4, i % 9)) for i in range(start, start + count)]
+
+
+def two_process_log(root, unfinished=True):
+    lines = two_process_lines(2000)
+    if unfinished:
+        lines[-1] = lines[-1].rstrip("\n")  # a rotated log's unfinished last line still counts
+    return write(root, "api_tokens_log.1", lines)
 
 
 @pytest.fixture
@@ -519,20 +527,43 @@ def everything(facts):
     tokens = {(o, "tok-%d" % i): facts.get(o, "tok-%d" % i) for o in ("res0", "res1", "res2")
               for i in range(5)}
     seen = {key: facts.seen_from(Tok(key[0], key[1], 0)) for key in tokens}
-    return (facts.lines, facts.malformed, facts.oldest, facts.newest, facts.bytes_read,
-            tokens, seen)
+    return (facts.lines, facts.malformed, facts.oldest, facts.newest, tokens, seen)
 
 
+def read_alone(root, state, monkeypatch):
+    monkeypatch.setattr(usage, "PARALLEL_MIN", 1 << 60)
+    return usage.load_usage(cpanel_root=str(root), state_dir=str(state))
+
+
+@pytest.mark.parametrize("last_read_of_one_byte", [False, True])
 def test_both_halves_of_a_big_file_are_read_once_and_merged(root, state, may_fork,
-                                                           monkeypatch):
+                                                           monkeypatch, last_read_of_one_byte):
     path = two_process_log(root)
     size = path.stat().st_size
+    if last_read_of_one_byte:  # the first half ends with a read of its last byte alone
+        with open(str(path), "rb") as f:
+            monkeypatch.setattr(usage, "BLOCK_SIZE", usage._split_point(f.fileno(), 0) - 1)
     two = load(root, state / "two")
     assert may_fork == [(size, size)]  # the second process's half was used, not re-read
-    monkeypatch.setattr(usage, "PARALLEL_MIN", 1 << 60)
-    alone = usage.load_usage(cpanel_root=str(root), state_dir=str(state / "alone"))
+    assert two.bytes_read == size and two.lines == 2000
+    assert everything(two) == everything(read_alone(root, state / "alone", monkeypatch))
+
+
+def test_a_grown_file_is_read_on_from_where_two_processes_stopped(root, state, may_fork,
+                                                                   monkeypatch):
+    path = two_process_log(root, unfinished=False)
+    size = path.stat().st_size
+    load(root, state / "two")
     assert may_fork == [(size, size)]
-    assert everything(two) == everything(alone)
+    with open(str(path), "a") as f:  # the next load reads only what was added, in two halves
+        f.write("".join(two_process_lines(1000, start=2000)))
+    grown = path.stat().st_size
+    again = load(root, state / "two")
+    assert may_fork[1] == (grown - size, grown - size)
+    assert again.bytes_read == grown - size
+    settled = load(root, state / "two")  # where reading stopped was cached exactly
+    assert settled.bytes_read == 0 and everything(settled) == everything(again)
+    assert everything(again) == everything(read_alone(root, state / "alone", monkeypatch))
 
 
 def test_a_second_half_that_cannot_be_merged_is_read_again_here(root, state, may_fork,
@@ -548,8 +579,49 @@ def test_a_second_half_that_cannot_be_merged_is_read_again_here(root, state, may
     assert may_fork == [(None, 0)]
     assert facts.bytes_read == size and facts.lines == 2000
     monkeypatch.undo()
-    alone = usage.load_usage(cpanel_root=str(root), state_dir=str(state / "alone"))
-    assert everything(facts) == everything(alone)
+    assert everything(facts) == everything(read_alone(root, state / "alone", monkeypatch))
+
+
+def no_fork_here(monkeypatch):
+    monkeypatch.setattr(usage.os, "fork", lambda: pytest.fail("forked"))
+
+
+@pytest.mark.parametrize("why", ["no fork", "no pread", "cpu count unknown", "one cpu",
+                                 "threads running"])
+def test_one_process_reads_when_two_cannot_or_must_not(root, state, may_fork, monkeypatch,
+                                                       why):
+    import threading
+
+    two_process_log(root)
+    if why == "no fork":
+        monkeypatch.delattr(usage.os, "fork")
+    else:
+        no_fork_here(monkeypatch)
+    if why == "no pread":
+        monkeypatch.delattr(usage.os, "pread")
+    if why == "cpu count unknown":
+        monkeypatch.setattr(usage.os, "cpu_count", lambda: None)
+    if why == "one cpu":
+        monkeypatch.setattr(usage.os, "cpu_count", lambda: 1)
+    if why == "threads running":  # forking a process with threads can deadlock its child
+        monkeypatch.setattr(threading, "active_count", lambda: 2)
+    facts = load(root, state)
+    assert may_fork == [] and facts.lines == 2000
+
+
+def test_two_processes_only_for_at_least_parallel_min_unread_bytes(root, state, may_fork,
+                                                                   monkeypatch):
+    path = two_process_log(root, unfinished=False)
+    size = path.stat().st_size
+    monkeypatch.setattr(usage, "PARALLEL_MIN", size + 1)
+    load(root, state)
+    with open(str(path), "a") as f:  # what is new is far less than PARALLEL_MIN
+        f.write("".join(two_process_lines(10, start=2000)))
+    assert load(root, state).lines == 2010
+    assert may_fork == []
+    monkeypatch.setattr(usage, "PARALLEL_MIN", size)  # exactly PARALLEL_MIN: two processes
+    load(root, state / "exact")
+    assert len(may_fork) == 1
 
 
 # -- a cache entry that could not describe a real file is never trusted ----------------------
