@@ -284,6 +284,7 @@ def hours_tok(name, created_ago=10 * DAY, expires_in=None):
     (DAY, "1 day ago"),
     (DAY - 1, "23 hours ago"),
     (2 * HOUR, "2 hours ago"),
+    (HOUR + HOUR // 2, "1 hour ago"),
     (HOUR, "1 hour ago"),
     (HOUR - 1, "less than an hour ago"),
     (1, "less than an hour ago"),
@@ -368,6 +369,10 @@ def test_the_evidence_problem_names_ten_tokens_then_counts_the_rest():
     [problem] = plan.problems
     assert problem.endswith(": " + ", ".join("root/t%02d" % i for i in range(10))
                             + " and 2 more")
+    for count, tail in ((10, "root/t09"), (11, "root/t09 and 1 more")):
+        plan = make_plan([tok("t%02d" % i) for i in range(count)], None,
+                         Selectors(used_after=NOW - DAY), Protection(), NOW)
+        assert plan.problems[0].endswith(", " + tail)
     one = make_plan([tok("t")], None, Selectors(used_after=NOW - DAY, used_from=["10.0.0.0/8"]),
                     Protection(), NOW)
     assert one.problems == [
@@ -470,3 +475,14 @@ def test_on_an_account_event_a_system_looking_name_is_revoked_and_said_to_look_s
         (REVOKE, "every token of cy; looked like a system token (may be used by a connected "
                  "application: permission denied), but a name does not shield the tokens of "
                  "the account this event is about")]
+
+
+def test_either_criterion_selects_even_when_the_evidence_cannot_judge_the_other():
+    expired, fresh = tok("expired", expires_in=-1), tok("fresh", expires_in=30)
+    no_log = "NOT JUDGED, not selected: no usage evidence (no api_tokens_log to read)"
+    assert only([expired, fresh], expired=True, used_after=NOW - DAY, combine="any") == [
+        (REVOKE, "expired on 2026-11-26, 1 day ago"), (KEEP, no_log)]
+    assert only([fresh], expired=True, older_than_days=30, combine="any") == [
+        (KEEP, "expires on 2026-12-27; created 2026-11-17, 10 days ago")]
+    assert only([fresh], used_after=NOW - DAY, used_from=["10.0.0.0/8"]) == [
+        (KEEP, no_log + "; no usage evidence (no api_tokens_log to read)")]
