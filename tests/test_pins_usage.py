@@ -498,6 +498,12 @@ def two_process_lines(count, start=0):
 
 def two_process_log(root, unfinished=True):
     lines = two_process_lines(2000)
+    # Each half holds damage, and the file's newest line is in the first half, its oldest in
+    # the second: merging the halves must take each from where it is.
+    lines[50] = line(NOW, "res0", "tok-0", ip="10.9.9.9")
+    lines[100] = "damaged\n"
+    lines[1900] = "damaged too\n"
+    lines[1950] = line(NOW - 30 * DAY, "res1", "tok-1", ip="10.9.9.8")
     if unfinished:
         lines[-1] = lines[-1].rstrip("\n")  # a rotated log's unfinished last line still counts
     return write(root, "api_tokens_log.1", lines)
