@@ -518,6 +518,15 @@ def may_fork(monkeypatch):
     monkeypatch.setattr(usage, "PARALLEL_MIN", 1)
     monkeypatch.setattr(usage.os, "cpu_count", lambda: 2)
     monkeypatch.setattr(threading, "active_count", lambda: 1)  # see test_usage's big file
+    # Only the second reader may end its process: the reading process must go on.
+    reader, real_exit = os.getpid(), os._exit
+
+    def exit_only_the_second_reader(status):
+        if os.getpid() == reader:
+            pytest.fail("the reading process itself tried to exit (status %r)" % (status,))
+        real_exit(status)
+
+    monkeypatch.setattr(usage.os, "_exit", exit_only_the_second_reader)
     answers = []
     real = usage._read_in_two
 
