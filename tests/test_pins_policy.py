@@ -132,6 +132,9 @@ def test_a_plan_keeps_its_selectors_time_and_how_each_token_reads_in_the_evidenc
 def test_a_new_plan_has_no_errors_problems_or_evidence():
     plan = Plan([], Selectors(expired=True), NOW)
     assert (plan.owner_errors, plan.problems, plan.last_used) == ({}, [], {})
+    # A hand-picked plan never meets make_plan: its reports still list what was not judged.
+    hand = plan_for_names([tok("t")], {("root", "t")}, Protection(), NOW)
+    assert (hand.unjudged, hand.evidence_problems) == ([], [])
     plan.describe_use(None)
     assert plan.last_used == {}
     assert plan.reason_of(tok("t")) == ""

@@ -389,6 +389,8 @@ def test_a_preview_over_the_cap_says_what_would_be_held_back(server, lock):
                               "their tokens would not be revoked")
     assert {o.token.name: o.action for o in result.outcomes} == {
         "root-expired": WOULD_REVOKE, "ci-old": DEFERRED, "reverse_trust_1": KEPT_PROTECTED}
+    assert [o.reason for o in result.outcomes if o.action == DEFERRED] == [
+        result.held_back["bob"]]
     refused = run(lock, Selectors(expired=True), mode=PREVIEW, cap=0)
     assert refused.held_back["bob"].endswith(
         "none of them would be revoked: a person must revoke them "
