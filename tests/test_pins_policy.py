@@ -15,6 +15,7 @@ from tokensweeper.policy import (
     Protection,
     Selectors,
     confirmation_changes,
+    day,
     identity_key,
     make_plan,
     plan_for_names,
@@ -131,6 +132,9 @@ def test_a_plan_keeps_its_selectors_time_and_how_each_token_reads_in_the_evidenc
 def test_a_new_plan_has_no_errors_problems_or_evidence():
     plan = Plan([], Selectors(expired=True), NOW)
     assert (plan.owner_errors, plan.problems, plan.last_used) == ({}, [], {})
+    # A hand-picked plan never meets make_plan: its reports still list what was not judged.
+    hand = plan_for_names([tok("t")], {("root", "t")}, Protection(), NOW)
+    assert (hand.unjudged, hand.evidence_problems) == ([], [])
     plan.describe_use(None)
     assert plan.last_used == {}
     assert plan.reason_of(tok("t")) == ""
@@ -266,3 +270,222 @@ def test_a_confirmation_without_creation_time_and_a_token_no_longer_selected():
     ]
     assert identity_key("bob:n:5:abc") == ("bob", "n")
     assert identity_key("bob:n") == ("bob", "n")
+
+
+# -- spans under a day, incident criteria, the record of addresses ------------------------
+# (added after the #12/#14/#19 merges gave policy hour-level spans and incident selectors)
+
+HOUR = 3600
+
+
+def hours_tok(name, created_ago=10 * DAY, expires_in=None):
+    expires = None if expires_in is None else NOW + expires_in
+    return Token("root", name, NOW - created_ago, expires, {"list-accts": True})
+
+
+@pytest.mark.parametrize("ago, words", [
+    (DAY, "1 day ago"),
+    (DAY - 1, "23 hours ago"),
+    (2 * HOUR, "2 hours ago"),
+    (HOUR + HOUR // 2, "1 hour ago"),
+    (HOUR, "1 hour ago"),
+    (HOUR - 1, "less than an hour ago"),
+    (1, "less than an hour ago"),
+])
+def test_an_expired_token_says_how_long_ago_in_days_hours_or_less(ago, words):
+    token = hours_tok("t", expires_in=-ago)
+    [(decision, reason)] = only([token], expired=True)
+    assert decision == REVOKE
+    assert reason.endswith(", " + words), reason
+
+
+@pytest.mark.parametrize("left, words", [
+    (DAY, "in 1 day"),
+    (5 * HOUR, "in 5 hours"),
+    (HOUR, "in 1 hour"),
+    (HOUR - 1, "within the hour"),
+])
+def test_expiring_soon_says_how_long_is_left_in_days_hours_or_within_the_hour(left, words):
+    token = hours_tok("t", expires_in=left)
+    assert only([token], expiring_within_days=1) == [
+        (REVOKE, "expires on %s, %s" % (day(NOW + left), words))]
+    item = PlanItem(token, KEEP, "")
+    assert state_of(item, Protection(), NOW) == ("expiring", "expires " + words)
+
+
+def test_a_young_token_says_its_age_in_hours():
+    assert only([hours_tok("t", created_ago=3 * HOUR)], older_than_days=1) == [
+        (KEEP, "created 2026-11-27, 3 hours ago")]
+    assert only([hours_tok("t", created_ago=DAY + 1)], older_than_days=1) == [
+        (REVOKE, "created 2026-11-26, 1 day ago")]
+
+
+def test_created_after_and_before_say_which_side_of_the_instant():
+    cut = NOW - 2 * DAY
+    at = hours_tok("at", created_ago=2 * DAY)
+    older = hours_tok("older", created_ago=2 * DAY + 60)
+    assert only([at, older], created_after=cut) == [
+        (REVOKE, "created 2026-11-25 12:00 UTC, at or after 2026-11-25 12:00 UTC"),
+        (KEEP, "created 2026-11-25 11:59 UTC, before 2026-11-25 12:00 UTC")]
+    assert only([at, older], created_before=cut) == [
+        (KEEP, "created 2026-11-25 12:00 UTC, at or after 2026-11-25 12:00 UTC"),
+        (REVOKE, "created 2026-11-25 11:59 UTC, before 2026-11-25 12:00 UTC")]
+
+
+def test_incident_criteria_are_recorded_as_times_and_networks():
+    selectors = Selectors(created_after=NOW - DAY, used_after=NOW - 7 * DAY,
+                          used_from=["203.0.113.0/24", "2001:db8::/32"])
+    assert selectors.to_dict() == {
+        "created_after": "2026-11-26T12:00:00Z",
+        "used_after": "2026-11-20T12:00:00Z",
+        "used_from": ["203.0.113.0/24", "2001:db8::/32"],
+        "combine": "all"}
+    assert selectors.describe() == (
+        "created_after=2026-11-26 12:00:00 UTC and used_after=2026-11-20 12:00:00 UTC "
+        "and used_from=203.0.113.0/24,2001:db8::/32")
+    assert Selectors(created_before=NOW).to_dict() == {"created_before": "2026-11-27T12:00:00Z"}
+    assert Selectors().used_from is None and Selectors(used_from=[]).used_from is None
+
+
+def evidence(uses, addresses, oldest=NOW - 30 * DAY):
+    """UsageFacts from {(owner, name): TokenUsage} and {(owner, name): (AddressUses, dropped)}."""
+    return UsageFacts(uses, oldest, NOW, 0, 1, (), addresses)
+
+
+def test_without_a_log_the_incident_criteria_judge_nothing_and_say_so_once_per_plan():
+    tokens = [tok("a"), tok("b", owner="bob")]
+    for selectors in ({"used_after": NOW - DAY}, {"used_from": ["203.0.113.0/24"]}):
+        plan = make_plan(tokens, None, Selectors(**selectors), Protection(), NOW)
+        assert [(i.decision, i.reason) for i in plan.items] == [
+            (KEEP, "NOT JUDGED, not selected: no usage evidence (no api_tokens_log to read)")] * 2
+        assert [i.token.name for i in plan.unjudged] == ["a", "b"]
+        criterion = list(selectors)[0]
+        assert plan.problems == plan.evidence_problems == [
+            "usage evidence missing: 2 tokens could not be judged by %s and are NOT selected "
+            "on that ground (the usage log cannot tell; see each token's reason): "
+            "root/a, bob/b" % criterion]
+
+
+def test_the_evidence_problem_names_ten_tokens_then_counts_the_rest():
+    plan = make_plan([tok("t%02d" % i) for i in range(12)], None,
+                     Selectors(used_after=NOW - DAY), Protection(), NOW)
+    [problem] = plan.problems
+    assert problem.endswith(": " + ", ".join("root/t%02d" % i for i in range(10))
+                            + " and 2 more")
+    for count, tail in ((10, "root/t09"), (11, "root/t09 and 1 more")):
+        plan = make_plan([tok("t%02d" % i) for i in range(count)], None,
+                         Selectors(used_after=NOW - DAY), Protection(), NOW)
+        assert plan.problems[0].endswith(", " + tail)
+    one = make_plan([tok("t")], None, Selectors(used_after=NOW - DAY, used_from=["10.0.0.0/8"]),
+                    Protection(), NOW)
+    assert one.problems == [
+        "usage evidence missing: 1 token could not be judged by used_after and "
+        "used_from and is NOT selected on that ground (the usage log cannot tell; see each "
+        "token's reason): root/t"]
+
+
+def test_a_use_from_the_networks_in_the_window_is_said_once_and_recorded_per_address():
+    from tokensweeper.usage import AddressUse
+
+    token = tok("leaked", age=100)
+    key = ("root", "leaked")
+    facts = evidence(
+        {key: TokenUsage(NOW - 2 * DAY, "203.0.113.9", 3)},
+        {key: ((AddressUse("203.0.113.9", NOW - 3 * DAY, NOW - 2 * DAY, 2),
+                AddressUse("", None, NOW - 5 * DAY, 1)), NOW - 4 * DAY)})
+    plan = make_plan([token], facts, Selectors(used_after=NOW - 7 * DAY,
+                                               used_from=["203.0.113.0/24"]), Protection(), NOW)
+    [item] = plan.items
+    assert item.decision == REVOKE
+    assert item.reason == ("used from 203.0.113.9 (2 uses, first 2026-11-24 12:00 UTC, "
+                           "last 2026-11-25 12:00 UTC)")
+    assert plan.seen_from_of(token) == ([
+        {"ip": "203.0.113.9", "uses": 2, "first": "2026-11-24T12:00:00Z",
+         "last": "2026-11-25T12:00:00Z"},
+        {"ip": None, "uses": 1, "first": None, "last": "2026-11-22T12:00:00Z"}], True)
+    used_only = make_plan([token], facts, Selectors(used_after=NOW - 7 * DAY), Protection(), NOW)
+    assert [(i.decision, i.reason) for i in used_only.items] == [
+        (REVOKE, "used 2026-11-25 12:00 UTC from 203.0.113.9")]
+
+
+def test_a_plan_without_evidence_records_no_addresses():
+    token = tok("t")
+    plan = make_plan([token], None, Selectors(expired=True), Protection(), NOW)
+    assert plan.seen_from_of(token) == ([], False)
+    quiet = make_plan([token], evidence({}, {}), Selectors(expired=True), Protection(), NOW)
+    assert quiet.seen_from_of(token) == ([], False)
+
+
+# -- protection rules (the #12 merge): exact shapes, who may cluster, account events --------
+
+
+def test_a_built_in_rule_names_itself_in_what_reports_say():
+    # BUILTIN_RULES are built when policy is imported; building one here pins the builder
+    # (the settings page lists the rules by label, reports say the description).
+    from tokensweeper.policy import BUILTIN, _builtin, _exact
+
+    rule = _builtin("WP-Dashboard", "reserved for the WebPros dashboard", _exact("WP-Dashboard"))
+    assert (rule.label, rule.source) == ("WP-Dashboard", BUILTIN)
+    assert rule.describe() == "reserved for the WebPros dashboard (built-in rule WP-Dashboard)"
+    assert rule.matches(tok("WP-Dashboard", owner="bob"), None) is True
+    assert rule.matches(tok("WP-Dashboard-2"), None) is False
+    root_only = _exact("prospamfilter", ("root",))
+    assert root_only(tok("prospamfilter"), None) is True
+    assert root_only(tok("prospamfilter", owner="bob"), None) is False
+    assert root_only(tok("prospamfilter2"), None) is False
+
+
+def test_root_may_always_cluster_a_reseller_only_with_clustering_or_all():
+    protection = Protection(reseller_acls={"bob": ["list-accts"], "amy": ["clustering"],
+                                           "cy": ["all"]})
+    reason = "protected: DNS cluster trust token (built-in rule reverse_trust_<id>)"
+    assert protection.reason(tok("reverse_trust_1")) == reason
+    assert protection.reason(tok("reverse_trust_1", owner="amy")) == reason
+    assert protection.reason(tok("reverse_trust_1", owner="cy")) == reason
+    assert protection.reason(tok("reverse_trust_1", owner="bob")) is None
+    assert protection.reason(tok("reverse_trust_1", owner="dan")) is None  # not a reseller
+
+
+def test_a_transfer_token_stamped_a_day_from_its_creation_is_still_the_tool_s():
+    created = NOW - 10 * DAY
+    for stamp, protected in ((created + DAY, True), (created - DAY, True),
+                             (created + DAY + 1, False)):
+        token = Token("root", "transfer-%d" % stamp, created)
+        assert (Protection().reason(token) is not None) is protected, stamp
+
+
+def test_without_built_in_rules_a_system_shaped_name_is_not_protected():
+    # The owner has connected applications, so its tokens get a closer look.
+    protection = Protection(builtin=False, connected={"root": {"app-token": "Backup app"}})
+    assert protection.reason(tok("reverse_trust_1")) is None
+    assert protection.reason(tok("app-token")) == (
+        "protected: used by connected application Backup app (/root/conn-apps.json)")
+
+
+def test_on_an_account_event_a_system_looking_name_is_revoked_and_said_to_look_so():
+    protection = Protection(reseller_acls={"bob": ["list-accts"], "amy": ["clustering"]},
+                            unreadable={"cy": "permission denied"},
+                            problems=["resellers file: fine"]).for_account_event()
+    assert protection.problems == ["resellers file: fine"]
+    plan = make_plan([tok("reverse_trust_1", owner="amy"), tok("reverse_trust_1", owner="bob"),
+                      tok("deploy", owner="cy")], None, Selectors(every_token=True), protection,
+                     NOW)
+    assert [(i.decision, i.reason) for i in plan.items] == [
+        (REVOKE, "every token of amy; looked like a system token (DNS cluster trust token "
+                 "(built-in rule reverse_trust_<id>)), but a name does not shield the tokens "
+                 "of the account this event is about"),
+        (REVOKE, "every token of bob"),  # bob cannot cluster: not even a resemblance
+        (REVOKE, "every token of cy; looked like a system token (may be used by a connected "
+                 "application: permission denied), but a name does not shield the tokens of "
+                 "the account this event is about")]
+
+
+def test_either_criterion_selects_even_when_the_evidence_cannot_judge_the_other():
+    expired, fresh = tok("expired", expires_in=-1), tok("fresh", expires_in=30)
+    no_log = "NOT JUDGED, not selected: no usage evidence (no api_tokens_log to read)"
+    assert only([expired, fresh], expired=True, used_after=NOW - DAY, combine="any") == [
+        (REVOKE, "expired on 2026-11-26, 1 day ago"), (KEEP, no_log)]
+    assert only([fresh], expired=True, older_than_days=30, combine="any") == [
+        (KEEP, "expires on 2026-12-27; created 2026-11-17, 10 days ago")]
+    assert only([fresh], used_after=NOW - DAY, used_from=["10.0.0.0/8"]) == [
+        (KEEP, no_log + "; no usage evidence (no api_tokens_log to read)")]

@@ -12,10 +12,12 @@ from tokensweeper.lock import SweepLock
 from tokensweeper.policy import Protection, Selectors, plan_for_names
 from tokensweeper.sweep import (
     ALREADY_GONE,
+    DEFERRED,
     ENFORCE,
     FAILED,
     KEPT_PROTECTED,
     PREVIEW,
+    REFUSED,
     REVOKED,
     UNVERIFIED,
     WOULD_REVOKE,
@@ -355,3 +357,113 @@ def test_outcomes_keep_the_plans_order_within_an_owner(state_dir, lock):
     result = enforce_by_hand(lock, client, tokens, {("bob", "a"), ("bob", "b"), ("bob", "c")})
     assert [(o.token.name, o.action) for o in result.outcomes] == [
         ("a", FAILED), ("b", REVOKED), ("c", REVOKED)]
+
+
+# -- the per-owner cap, the page's confirmation id, problems and addresses in the records ----
+# (added after the #12/#14/#19 merges gave sweep.py these)
+
+
+def test_an_owner_over_the_cap_is_refused_with_its_command_and_the_run_says_whom(server, lock):
+    result = run(lock, Selectors(expired=True), cap=0)
+    bob_why = ("over the cap: bob has 1 tokens to revoke, more than max_revoke_per_run (0); "
+               "none of them were revoked: a person must revoke them "
+               "(tokensweeper sweep --owner bob)")
+    assert result.held_back["bob"] == bob_why
+    assert result.refused == ("over the cap: max_revoke_per_run is 0; refused bob (1 tokens); "
+                              "refused root (1 tokens); their tokens were not revoked")
+    assert [(o.token.name, o.action, o.reason) for o in result.outcomes
+            if o.token.owner == "bob"] == [("ci-old", REFUSED, bob_why)]
+    (record,) = records()
+    assert record["event"] == "refused" and record["refused"] == result.refused
+    assert result.to_dict()["held_back"] == result.held_back
+    assert result.exit_code() == 1
+
+
+def test_a_preview_over_the_cap_says_what_would_be_held_back(server, lock):
+    result = run(lock, Selectors(expired=True), mode=PREVIEW, cap=1)
+    assert result.held_back == {"bob": (
+        "over the run's cap: bob's 1 tokens do not fit into what is left of "
+        "max_revoke_per_run (1) after the owners before it; they would be left for the next "
+        "run")}
+    assert result.refused == ("over the cap: max_revoke_per_run is 1; deferred bob (1 tokens); "
+                              "their tokens would not be revoked")
+    assert {o.token.name: o.action for o in result.outcomes} == {
+        "root-expired": WOULD_REVOKE, "ci-old": DEFERRED, "reverse_trust_1": KEPT_PROTECTED}
+    assert [o.reason for o in result.outcomes if o.action == DEFERRED] == [
+        result.held_back["bob"]]
+    refused = run(lock, Selectors(expired=True), mode=PREVIEW, cap=0)
+    assert refused.held_back["bob"].endswith(
+        "none of them would be revoked: a person must revoke them "
+        "(tokensweeper sweep --owner bob)")
+    assert refused.refused.endswith("; their tokens would not be revoked")
+
+
+def test_refused_and_deferred_owners_are_both_named_refused_first(server, lock):
+    with server.batch():
+        add(server, "bob", "ci-old-2", age_days=50, expires_in_days=-2)
+    result = run(lock, Selectors(expired=True), cap=1)
+    # root (1) fits; bob (2) alone exceeds the cap.
+    assert result.refused == ("over the cap: max_revoke_per_run is 1; refused bob (2 tokens); "
+                              "their tokens were not revoked")
+    server.add_reseller("amy")
+    with server.batch():
+        add(server, "amy", "old", age_days=50, expires_in_days=-2)
+    result = run(lock, Selectors(expired=True), cap=1)  # root went; amy (1) fits
+    assert [o.action for o in result.outcomes if o.token.owner == "amy"] == [REVOKED]
+    with server.batch():
+        add(server, "root", "again", age_days=50, expires_in_days=-2)
+        add(server, "amy", "old-2", age_days=50, expires_in_days=-2)
+    result = run(lock, Selectors(expired=True), cap=1)
+    assert result.refused == ("over the cap: max_revoke_per_run is 1; refused bob (2 tokens); "
+                              "deferred amy (1 tokens); their tokens were not revoked")
+
+
+def test_the_confirmation_id_and_the_evidence_problems_are_in_every_record(server, lock):
+    client = Client()
+    selectors = Selectors(expired=True, owners=["bob"])
+    plan = build_plan(client, selectors, Protection(), None, NOW)
+    plan.evidence_problems = ["usage evidence missing: 1 token ..."]
+    result = execute(plan, client, lock, "web:root", ENFORCE, NOW, confirmation="c0ffee")
+    assert result.problems == ["usage evidence missing: 1 token ..."]
+    assert result.to_dict()["problems"] == result.problems
+    for record in records():
+        assert record["confirmation"] == "c0ffee"
+        assert record["problems"] == ["usage evidence missing: 1 token ..."]
+    assert [r["event"] for r in records()] == ["intent", "outcome"]
+
+
+def test_records_without_a_confirmation_or_problems_do_not_carry_the_keys(server, lock):
+    run(lock, Selectors(expired=True, owners=["bob"]))
+    for record in records():
+        assert "confirmation" not in record and "problems" not in record
+
+
+def test_the_addresses_a_revoked_token_was_used_from_are_in_its_records(server, lock):
+    from tokensweeper.usage import AddressUse
+
+    key = ("bob", "ci-old")
+    facts = UsageFacts(
+        tokens={key: TokenUsage(NOW - 3 * DAY, "203.0.113.9", 4)},
+        oldest=NOW - 400 * DAY, newest=NOW,
+        addresses={key: ((AddressUse("203.0.113.9", NOW - 9 * DAY, NOW - 3 * DAY, 4),),
+                         NOW - 20 * DAY)})
+    client = Client()
+    plan = build_plan(client, Selectors(expired=True), Protection(), facts, NOW)
+    result = execute(plan, client, lock, "cli:root", ENFORCE, NOW)
+    seen = [{"ip": "203.0.113.9", "uses": 4, "first": "2026-11-18T12:00:00Z",
+             "last": "2026-11-24T12:00:00Z"}]
+    intent, outcome = records()
+    for record in (intent, outcome):
+        assert by_name(record)["ci-old"]["seen_from"] == seen
+        assert by_name(record)["ci-old"]["seen_from_truncated"] is True
+        assert "seen_from" not in by_name(record)["root-expired"]
+    assert "seen_from" not in by_name(outcome)["reverse_trust_1"]
+    assert [t["seen_from"] for t in result.to_dict()["tokens"] if t["name"] == "ci-old"] == [seen]
+
+
+def test_an_address_list_that_is_complete_is_not_marked_truncated():
+    token = Token("bob", "t", NOW - 10)
+    seen = [{"ip": "10.0.0.1", "uses": 1, "first": None, "last": "2026-11-27T11:00:00Z"}]
+    record = Outcome(token, REVOKED, "r").to_dict(None, (seen, False))
+    assert record["seen_from"] == seen and "seen_from_truncated" not in record
+    assert "seen_from" not in Outcome(token, REVOKED, "r").to_dict(None, ([], True))

@@ -6,6 +6,8 @@ import bz2
 import calendar
 import collections
 import gzip
+import hashlib
+import ipaddress
 import json
 import lzma
 import os
@@ -366,3 +368,316 @@ def test_either_directory_may_be_given_and_the_other_comes_from_the_environment(
     else:
         assert usage.load_usage(state_dir=str(elsewhere)).get("root", "t").uses == 1
         assert (elsewhere / usage.CACHE_NAME).exists()
+
+
+# -- incident evidence: the words of used_since / used_from, the addresses kept ---------------
+# (added after the #19 merge gave usage.py per-address evidence)
+
+AddressUse = usage.AddressUse
+NET = [ipaddress.ip_network("203.0.113.0/24")]
+MIN = 60
+
+
+def incident_facts(oldest, uses=None, addresses=None):
+    return UsageFacts(uses or {}, oldest, NOW, 0, 1, (), addresses or {})
+
+
+def test_used_since_gives_the_use_or_why_it_cannot_tell():
+    token = Tok("root", "t", OLD)
+    since = NOW - DAY
+    assert UsageFacts().used_since(token, since) == (
+        None, "no usage evidence (no api_tokens_log to read)")
+    at = incident_facts(OLD, {("root", "t"): TokenUsage(since, "203.0.113.9", 2)})
+    assert at.used_since(token, since) == (True, "used 2026-11-19 12:00 UTC from 203.0.113.9")
+    bare = incident_facts(OLD, {("root", "t"): TokenUsage(since + MIN, None, 1)})
+    assert bare.used_since(token, since) == (True, "used 2026-11-19 12:01 UTC")
+    before = incident_facts(OLD, {("root", "t"): TokenUsage(since - 1, "10.0.0.1", 1)})
+    assert before.used_since(token, since) == (
+        False, "not used since 2026-11-19 12:00 UTC (last used 2026-11-19 11:59 UTC)")
+    assert incident_facts(OLD).used_since(token, since) == (
+        False, "not used since 2026-11-19 12:00 UTC")
+    late = incident_facts(since + MIN)
+    assert late.used_since(token, since) == (
+        None, "cannot tell whether used since 2026-11-19 12:00 UTC: the usage log starts "
+              "2026-11-19 12:01 UTC, after 2026-11-19 12:00 UTC")
+    # A log that starts exactly then, or before the token existed, covers the window.
+    assert incident_facts(since).used_since(token, since)[0] is False
+    young = Tok("root", "t", since + 2 * MIN)
+    assert late.used_since(young, since) == (False, "not used since 2026-11-19 12:00 UTC")
+
+
+def test_used_from_names_every_matching_address_and_the_others_it_saw():
+    token = Tok("root", "t", OLD)
+    key = ("root", "t")
+    facts = incident_facts(OLD, addresses={key: ((
+        AddressUse("203.0.113.9", NOW - 3 * DAY, NOW - 2 * DAY, 2),
+        AddressUse("203.0.113.10", None, NOW - DAY, 1),
+        AddressUse("10.0.0.1", NOW - 9 * DAY, NOW - 9 * DAY, 1)), None)})
+    verdict, why, matched = facts.used_from(token, NET)
+    assert verdict is True
+    assert why == ("used from 203.0.113.10 (1 use, first unknown, last 2026-11-19 12:00 UTC); "
+                   "203.0.113.9 (2 uses, first 2026-11-17 12:00 UTC, last 2026-11-18 12:00 UTC)")
+    assert [u.ip for u in matched] == ["203.0.113.10", "203.0.113.9"]
+    other = [ipaddress.ip_network("192.0.2.0/24"),
+             ipaddress.ip_network("2001:db8::/32")]
+    assert facts.used_from(token, other) == (
+        False, "not used from 192.0.2.0/24 or 2001:db8::/32 (seen from 203.0.113.10, "
+               "203.0.113.9, 10.0.0.1)", [])
+    assert facts.used_from(token, other, since=NOW - 2 * DAY) == (
+        False, "not used from 192.0.2.0/24 or 2001:db8::/32 since 2026-11-18 12:00 UTC "
+               "(seen from 203.0.113.10, 203.0.113.9)", [])
+    assert facts.used_from(token, NET, since=NOW)[:2] == (
+        False, "not used from 203.0.113.0/24 since 2026-11-20 12:00 UTC")
+
+
+def test_used_from_lists_at_most_five_other_addresses():
+    ips = tuple(AddressUse("10.0.0.%d" % i, NOW - DAY, NOW - i * MIN, 1) for i in range(1, 8))
+    facts = incident_facts(OLD, addresses={("root", "t"): (ips, None)})
+    _, why, _ = facts.used_from(Tok("root", "t", OLD), NET)
+    assert why.endswith("(seen from 10.0.0.1, 10.0.0.2, 10.0.0.3, 10.0.0.4, 10.0.0.5)")
+
+
+def test_used_from_cannot_tell_for_every_reason_at_once():
+    token = Tok("root", "t", OLD)
+    facts = incident_facts(NOW - 5 * DAY, addresses={("root", "t"): ((
+        AddressUse("", NOW - 4 * DAY, NOW - 3 * DAY, 2),
+        AddressUse("not-an-ip", NOW - 2 * DAY, NOW - 2 * DAY, 1)), NOW - DAY)})
+    assert UsageFacts().used_from(token, NET) == (
+        None, "no usage evidence (no api_tokens_log to read)", [])
+    assert facts.used_from(token, NET) == (
+        None, "cannot tell whether used from 203.0.113.0/24: the usage log starts "
+              "2026-11-15 12:00 UTC, after 2025-01-01 00:00 UTC; 3 uses since 2025-01-01 "
+              "00:00 UTC name no address; used from more than 64 addresses; only the most "
+              "recent are kept", [])
+    # A window after the log's start, the unnamed uses and the dropped address is known.
+    assert facts.used_from(token, NET, since=NOW - DAY + 1)[0] is False
+    # The dropped address's last use is in the window: still cannot tell.
+    verdict, why, _ = facts.used_from(token, NET, since=NOW - DAY)
+    assert verdict is None and why.endswith(
+        ": used from more than 64 addresses; only the most recent are kept")
+
+
+def test_seen_from_leaves_out_what_an_earlier_token_of_the_name_did():
+    created = NOW - 5 * DAY
+    facts = incident_facts(OLD, addresses={("root", "t"): ((
+        AddressUse("10.0.0.1", NOW - 9 * DAY, created - 1, 4),      # only before: not ours
+        AddressUse("10.0.0.2", NOW - 9 * DAY, NOW - 2 * DAY, 3),    # before and after
+        AddressUse("10.0.0.4", created, NOW - DAY, 1),
+        AddressUse("10.0.0.3", created, NOW - DAY, 1),
+        AddressUse("10.0.0.5", created, created, 1)), created - 1)})  # its first second
+    seen, dropped = facts.seen_from(Tok("root", "t", created))
+    assert seen == [AddressUse("10.0.0.3", created, NOW - DAY, 1),
+                    AddressUse("10.0.0.4", created, NOW - DAY, 1),
+                    AddressUse("10.0.0.2", None, NOW - 2 * DAY, 3),
+                    AddressUse("10.0.0.5", created, created, 1)]
+    assert dropped is None  # the dropped address was last used before this token existed
+    assert facts.seen_from(Tok("root", "t", created - 1))[1] == created - 1
+    assert facts.seen_from(Tok("root", "other", OLD)) == ([], None)
+
+
+@pytest.mark.parametrize("ip, verdict", [
+    ("203.0.113.200", True), ("203.0.114.1", False), ("::ffff:203.0.113.9", True),
+    ("::ffff:192.0.2.1", False), ("2001:db8::1", False), ("", None), ("unknown", None),
+])
+def test_an_address_is_in_the_networks_or_names_none(ip, verdict):
+    assert usage.address_in(ip, NET) is verdict
+
+
+def test_an_address_with_no_name_reads_no_address():
+    assert usage.describe_address(AddressUse("", None, NOW, 1)) == (
+        "no address (1 use, first unknown, last 2026-11-20 12:00 UTC)")
+
+
+# -- a big file read by two processes: the second half is really used, a failure costs nothing --
+
+
+def two_process_lines(count, start=0):
+    return [line(NOW - DAY + i * 7, "res%d" % (i % 3), "tok-%d" % (i % 5),
+                 ip="10.0.%d.%d" % (i % 4, i % 9)) for i in range(start, start + count)]
+
+
+def two_process_log(root, unfinished=True):
+    lines = two_process_lines(2000)
+    # Each half holds damage, and the file's newest line is in the first half, its oldest in
+    # the second: merging the halves must take each from where it is.
+    lines[50] = line(NOW, "res0", "tok-0", ip="10.9.9.9")
+    lines[100] = "damaged\n"
+    lines[1900] = "damaged too\n"
+    lines[1950] = line(NOW - 30 * DAY, "res1", "tok-1", ip="10.9.9.8")
+    if unfinished:
+        lines[-1] = lines[-1].rstrip("\n")  # a rotated log's unfinished last line still counts
+    return write(root, "api_tokens_log.1", lines)
+
+
+@pytest.fixture
+def may_fork(monkeypatch):
+    if not hasattr(os, "fork"):
+        pytest.skip("needs fork")
+    import threading
+
+    monkeypatch.setattr(usage, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(usage.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)  # see test_usage's big file
+    # Only the second reader may end its process: the reading process must go on.
+    reader, real_exit = os.getpid(), os._exit
+
+    def exit_only_the_second_reader(status):
+        if os.getpid() == reader:
+            pytest.fail("the reading process itself tried to exit (status %r)" % (status,))
+        real_exit(status)
+
+    monkeypatch.setattr(usage.os, "_exit", exit_only_the_second_reader)
+    answers = []
+    real = usage._read_in_two
+
+    def spy(*args, **kwargs):
+        answers.append(real(*args, **kwargs))
+        return answers[-1]
+
+    monkeypatch.setattr(usage, "_read_in_two", spy)
+    return answers
+
+
+def everything(facts):
+    tokens = {(o, "tok-%d" % i): facts.get(o, "tok-%d" % i) for o in ("res0", "res1", "res2")
+              for i in range(5)}
+    seen = {key: facts.seen_from(Tok(key[0], key[1], 0)) for key in tokens}
+    return (facts.lines, facts.malformed, facts.oldest, facts.newest, tokens, seen)
+
+
+def read_alone(root, state, monkeypatch):
+    monkeypatch.setattr(usage, "PARALLEL_MIN", 1 << 60)
+    return usage.load_usage(cpanel_root=str(root), state_dir=str(state))
+
+
+@pytest.mark.parametrize("last_read_of_one_byte", [False, True])
+def test_both_halves_of_a_big_file_are_read_once_and_merged(root, state, may_fork,
+                                                           monkeypatch, last_read_of_one_byte):
+    path = two_process_log(root)
+    size = path.stat().st_size
+    if last_read_of_one_byte:  # the first half ends with a read of its last byte alone
+        with open(str(path), "rb") as f:
+            monkeypatch.setattr(usage, "BLOCK_SIZE", usage._split_point(f.fileno(), 0) - 1)
+    two = load(root, state / "two")
+    assert may_fork == [(size, size)]  # the second process's half was used, not re-read
+    assert two.bytes_read == size and two.lines == 2000
+    assert everything(two) == everything(read_alone(root, state / "alone", monkeypatch))
+
+
+def test_a_grown_file_is_read_on_from_where_two_processes_stopped(root, state, may_fork,
+                                                                   monkeypatch):
+    path = two_process_log(root, unfinished=False)
+    size = path.stat().st_size
+    load(root, state / "two")
+    assert may_fork == [(size, size)]
+    with open(str(path), "a") as f:  # the next load reads only what was added, in two halves
+        f.write("".join(two_process_lines(1000, start=2000)))
+    grown = path.stat().st_size
+    again = load(root, state / "two")
+    assert may_fork[1] == (grown - size, grown - size)
+    assert again.bytes_read == grown - size
+    settled = load(root, state / "two")  # where reading stopped was cached exactly
+    assert settled.bytes_read == 0 and everything(settled) == everything(again)
+    assert everything(again) == everything(read_alone(root, state / "alone", monkeypatch))
+
+
+def test_a_second_half_that_cannot_be_merged_is_read_again_here(root, state, may_fork,
+                                                                  monkeypatch):
+    path = two_process_log(root)
+    size = path.stat().st_size
+
+    def broken(_state, _half):
+        raise ValueError("a damaged answer")
+
+    monkeypatch.setattr(usage, "_merge_half", broken)
+    facts = load(root, state / "two")
+    assert may_fork == [(None, 0)]
+    assert facts.bytes_read == size and facts.lines == 2000
+    monkeypatch.undo()
+    assert everything(facts) == everything(read_alone(root, state / "alone", monkeypatch))
+
+
+def no_fork_here(monkeypatch):
+    monkeypatch.setattr(usage.os, "fork", lambda: pytest.fail("forked"))
+
+
+@pytest.mark.parametrize("why", ["no fork", "no pread", "cpu count unknown", "one cpu",
+                                 "threads running"])
+def test_one_process_reads_when_two_cannot_or_must_not(root, state, may_fork, monkeypatch,
+                                                       why):
+    import threading
+
+    two_process_log(root)
+    if why == "no fork":
+        monkeypatch.delattr(usage.os, "fork")
+    else:
+        no_fork_here(monkeypatch)
+    if why == "no pread":
+        monkeypatch.delattr(usage.os, "pread")
+    if why == "cpu count unknown":
+        monkeypatch.setattr(usage.os, "cpu_count", lambda: None)
+    if why == "one cpu":
+        monkeypatch.setattr(usage.os, "cpu_count", lambda: 1)
+    if why == "threads running":  # forking a process with threads can deadlock its child
+        monkeypatch.setattr(threading, "active_count", lambda: 2)
+    facts = load(root, state)
+    assert may_fork == [] and facts.lines == 2000
+
+
+def test_two_processes_only_for_at_least_parallel_min_unread_bytes(root, state, may_fork,
+                                                                   monkeypatch):
+    path = two_process_log(root, unfinished=False)
+    size = path.stat().st_size
+    monkeypatch.setattr(usage, "PARALLEL_MIN", size + 1)
+    load(root, state)
+    with open(str(path), "a") as f:  # what is new is far less than PARALLEL_MIN
+        f.write("".join(two_process_lines(10, start=2000)))
+    assert load(root, state).lines == 2010
+    assert may_fork == []
+    monkeypatch.setattr(usage, "PARALLEL_MIN", size)  # exactly PARALLEL_MIN: two processes
+    load(root, state / "exact")
+    assert len(may_fork) == 1
+
+
+# -- a cache entry that could not describe a real file is never trusted ----------------------
+
+
+def _empty_file(entry):
+    entry.update(size=0, head_len=0, head_sha=hashlib.sha256(b"").hexdigest(), offset=0,
+                 lines=0)
+
+
+@pytest.mark.parametrize("forge", [
+    _empty_file,  # an empty fingerprint matches any file at that inode
+    lambda entry: entry.update(malformed=entry["lines"] + 1),
+    lambda entry: entry["tokens"][-1].__setitem__(4, 0),  # a token with no uses
+    lambda entry: entry["addresses"].append(
+        ["root", "forged", None, [["10.6.6.6", NOW, NOW - 5, 1]]]),  # first after last
+    lambda entry: entry["addresses"].append(
+        ["root", "forged", None, [["10.6.6.6", NOW - 9, NOW - 5, 0]]]),  # no uses
+], ids=["empty-fingerprint", "more-malformed-than-lines", "token-without-uses",
+        "address-first-after-last", "address-without-uses"])
+def test_an_implausible_cache_entry_is_not_evidence(root, state, forge):
+    write(root, "api_tokens_log.1", [line(NOW - DAY, "root", "real")])
+    load(root, state)
+    cache = state / usage.CACHE_NAME
+    data = json.loads(cache.read_text())
+    entry = data["files"][0]
+    entry["tokens"].append(["root", "forged", NOW - 5, "10.6.6.6", 1])
+    forge(entry)
+    cache.write_text(json.dumps(data))
+    facts = load(root, state)
+    assert facts.get("root", "forged") is None
+    assert facts.get("root", "real").uses == 1 and facts.lines == 1
+
+
+def test_the_cache_remembers_that_addresses_were_dropped(root, state, monkeypatch):
+    monkeypatch.setattr(usage, "ADDRESS_CAP", 2)
+    write(root, "api_tokens_log.1", [line(NOW - DAY + i, "root", "t", "10.0.0.%d" % i)
+                                     for i in range(5)])
+    token = Tok("root", "t", OLD)
+    first = load(root, state)
+    again = load(root, state)
+    assert again.bytes_read == 0  # from the cache
+    assert again.seen_from(token) == first.seen_from(token)
+    assert again.seen_from(token)[1] == NOW - DAY + 2

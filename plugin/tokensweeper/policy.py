@@ -549,12 +549,6 @@ def _matches_filters(token, selectors):
     return True, None
 
 
-def select(token, selectors, usage, now, criteria=None):
-    """(selected, reason) for one token. criteria: selectors.active_criteria(), if known."""
-    verdict, reason = judge(token, selectors, usage, now, criteria)
-    return verdict is True, reason
-
-
 def judge(token, selectors, usage, now, criteria=None):
     """(True | False | None, reason): None when a usage-evidence criterion cannot tell
     and the others would not already exclude the token."""
