@@ -20,14 +20,14 @@ ANSIBLE_VENV := $(VENV)
 ANSIBLE_COLLECTIONS := build/ansible-collections
 FAST := -m "not browser and not bench" --ignore=tests/browser
 
-.PHONY: test venvs matrix-venvs venv lint ruff py36 shellcheck unit suite matrix clean demo bench mutate
+.PHONY: test preflight venvs matrix-venvs venv lint ruff py36 shellcheck unit suite matrix clean demo bench mutate
 .PHONY: ansible-lint dist
 
 ## test: lint, the whole suite on the development Python, then the cPanel matrix
 # Every step runs even when an earlier one failed, so one run shows all that
 # is wrong; the summary names the failed steps and the exit status is 1.
 # The matrix venvs come first: the install tests run install.sh with them.
-test: venvs
+test: preflight venvs
 	@start=$$(date +%s); failed=""; \
 	for step in lint suite matrix; do \
 	  echo "===== make $$step"; \
@@ -37,6 +37,10 @@ test: venvs
 	echo "make test: matrix $$(cat build/matrix/summary 2>/dev/null || echo 'did not finish')"; \
 	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed ($$took s)"; exit 1; fi; \
 	echo "make test: lint, suite and matrix passed ($$took s)"
+
+## preflight: Chromium and shellcheck are here, or stop at once naming the apt-get command
+preflight:
+	@tools/preflight.sh
 
 ## venvs: .venv and the matrix's .venv-X, built in parallel
 venvs:
