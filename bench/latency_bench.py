@@ -14,8 +14,23 @@ or the plugin dominates.
 import collections
 import json
 import os
+import signal
+import subprocess
+import time
 
-from common import CGI, CLI, NOW, PY, Row, Samples, ceil_div, missing, repeat, run_child
+from common import (
+    CGI,
+    CLI,
+    NOW,
+    PY,
+    BenchError,
+    Row,
+    Samples,
+    ceil_div,
+    missing,
+    repeat,
+    run_child,
+)
 from sweep_bench import SWEEP, check_swept, owner_chain, seeded
 from web_bench import CGI_ENV, forget_visits, overview_scenario, reload_runs
 
@@ -33,6 +48,7 @@ RELOAD_RUNS = 5
 LIMIT = 1.15  # the plugin's own work on top of the same calls, as for the first visit
 RELOAD_LIMIT = 3.0
 WARM_TARGET = 1.0  # seconds: an admin's click on an unchanged server (issue 14.4)
+FEEDBACK_RUNS = 5
 
 # The floor: phases in order; in each, chains of calls (argv lists without the binary),
 # 4 chains at a time, the calls of one chain in order. Prints nothing.
@@ -170,6 +186,57 @@ def overview_rows(workdir, log):
     return rows
 
 
+def feedback_row(workdir, log):
+    """How soon a first visit shows something (issue 14.4): index.cgi writes the page's top
+    and a status, then a progress bar per owner listed; cpsrvd sends its first body read with
+    the second, so the browser sees the status once the first owner is listed. Floor: Python
+    start-up + the two calls that must come first (listresellers, then one api_token_list)."""
+    scenario, owners = overview_scenario(os.path.join(workdir, "feedback"))
+    scenario.server.add_fault("latency", seconds=LATENCY)
+    phases = [[[["listresellers"]]], [[as_owner("root", ["api_token_list"])]]]
+    floors = []
+
+    def measure():
+        forget_visits(scenario)
+        took = until_progress(scenario)
+        floors.append(floor_run(scenario, phases))
+        log("  first visit, until the status shows: %.2f s; floor %.2f s" % (took, floors[-1]))
+        return took
+
+    ours = repeat(measure, FEEDBACK_RUNS, warmup=1)
+    floor = Samples(floors[1:])
+    return Row("latency_first_feedback",
+               "300 ms/call: WHM overview, first visit until the status shows", "s", ours, floor,
+               "<= %gx floor" % LIMIT, lambda row: row.ratio <= LIMIT,
+               "%d owners to list; the page's top, the tabs and \"Listing the API tokens of %d "
+               "owners\" reach the browser with the first owner's progress (cpsrvd holds the "
+               "first body read back until the second); floor = Python start-up + listresellers "
+               "+ one api_token_list, in order" % (len(owners), len(owners)))
+
+
+def until_progress(scenario):
+    """Seconds from starting index.cgi until it has written the first owner's progress: what
+    cpsrvd needs to send the status. The rest of the listing is not waited for."""
+    env = scenario.env(**CGI_ENV)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    started = time.monotonic()
+    child = subprocess.Popen([PY, CGI], env=env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    seen = b""
+    try:
+        while b'value="1"' not in seen:
+            chunk = os.read(child.stdout.fileno(), 65536)
+            if not chunk:
+                raise BenchError("index.cgi ended without showing its progress")
+            seen += chunk
+        return time.monotonic() - started
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)  # and its whmapi1 calls
+        child.stdout.close()
+        child.wait()
+
+
 def _central_seconds(value):
     return value.median if isinstance(value, Samples) else value
 
@@ -228,7 +295,8 @@ def rows(workdir, log):
     why = missing(CGI) or missing(CLI)
     if why:
         return [Row("latency", "300 ms/call rows", "s", skipped=why)], {}
-    return overview_rows(workdir, log) + [sweep_row(workdir, log)], {}
+    return (overview_rows(workdir, log) + [feedback_row(workdir, log), sweep_row(workdir, log)],
+            {})
 
 
 __all__ = ["rows", "Samples"]

@@ -114,13 +114,46 @@ class Handler(BaseHTTPRequestHandler):
                               b"Request body too large.\n")
         body = self.rfile.read(length) if length else b""
         argv = [self.python, CGI] if self.python else [CGI]
-        child = subprocess.run(argv, input=body, stdout=subprocess.PIPE,
-                               env=cgi_environment(self, self.user, self.api_token_name),
-                               cwd=os.path.dirname(CGI), check=False)
-        if child.returncode != 0:
-            self.log_message("CGI exited with %d", child.returncode)
-        status, reason, headers, payload = split_cgi_output(child.stdout)
-        return self.reply(status, reason, headers, payload)
+        child = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 env=cgi_environment(self, self.user, self.api_token_name),
+                                 cwd=os.path.dirname(CGI))
+        child.stdin.write(body)
+        child.stdin.close()
+        try:
+            self.relay(child.stdout)
+        finally:
+            child.stdout.close()
+            if child.wait() != 0:
+                self.log_message("CGI exited with %d", child.returncode)
+
+    def relay(self, stdout):
+        """As cpsrvd does: read the CGI's header block first, then stream its body as it
+        comes, holding the first read back until the second (Cpanel/Server/Responder.pm),
+        so a page that writes its top early (web/progress.py) is seen early."""
+        output = b""
+        while not any(sep in output for sep in (b"\r\n\r\n", b"\n\n")):
+            chunk = os.read(stdout.fileno(), 65536)
+            if not chunk:
+                break
+            output += chunk
+        status, reason, headers, payload = split_cgi_output(output)
+        self.send_response(status, reason)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("X-Frame-Options", "SAMEORIGIN")
+        self.send_header("Connection", "close")  # HTTP/1.0: the body ends when it closes
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        held = payload or os.read(stdout.fileno(), 65536)  # the first body read, held back
+        while True:
+            chunk = os.read(stdout.fileno(), 65536)
+            if not chunk:
+                break
+            self.wfile.write(held + chunk)
+            self.wfile.flush()
+            held = b""
+        self.wfile.write(held)
 
     def reply(self, status, reason, headers, body):
         self.send_response(status, reason)

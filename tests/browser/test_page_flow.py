@@ -257,3 +257,36 @@ def test_select_all_matching_is_hidden_while_the_live_filter_differs_from_the_se
     assert matching.is_hidden()  # its count is the server's filter, not what is typed
     page.get_by_label("Name contains").fill("")
     assert matching.is_visible()
+
+
+@pytest.mark.parametrize("javascript", [True, False])
+def test_a_slow_first_visit_shows_progress_then_the_tokens(browser, demo, javascript):
+    """Issue 14.4: whmapi1 at half a second a call; the demo server streams like cpsrvd."""
+    from tests.fakes.fakeserver import FakeServer
+
+    FakeServer(str(demo.directory / "fake")).add_fault(
+        "latency", function="api_token_list", seconds=0.5)
+    context = browser.new_context(viewport={"width": 1400, "height": 900},
+                                  java_script_enabled=javascript)
+    tab = context.new_page()
+    tab.set_default_timeout(20000)
+    try:
+        tab.goto(demo.url, wait_until="commit")
+        status = tab.get_by_role("status").filter(has_text="Listing the API tokens")
+        status.wait_for(state="visible")
+        assert tab.locator("#ts-tokens").count() == 0  # the status comes before the tokens
+        assert tab.locator(".ts-tabs").is_visible()
+        if javascript:
+            shot(tab, "29-slow-first-visit-listing")
+        tab.wait_for_load_state("load")
+        tab.wait_for_selector("#ts-tokens")
+        shot(tab, "29-slow-first-visit-done" + ("" if javascript else "-nojs"))
+        # Listed: the page looks as if answered at once; screen readers hear it is done.
+        assert tab.locator(".ts-listing-bar").is_hidden()
+        assert tab.get_by_text("Listing the API tokens").is_hidden()
+        done = tab.get_by_role("status").filter(has_text=re.compile(r"Listed 6 owners in"))
+        assert re.match(r"Listed 6 owners in \d+\.\d s\.",
+                        tab.locator(".ts-listing-done").text_content())
+        assert done.bounding_box()["height"] <= 1  # visually hidden, still in the a11y tree
+    finally:
+        context.close()

@@ -21,19 +21,26 @@ def handle(env, stream, now=None):
     """The Response for one request (now: an epoch, else the clock). Never raises."""
     try:
         return _dispatch(env, stream, now)
-    except HttpError as error:
+    except Exception as error:  # noqa: BLE001 - every error becomes a page
+        return error_response(env, error)
+
+
+def error_response(env, error):
+    """The page for an error met while answering: its own page for an HttpError, a 500 for
+    anything else (the admin gets a page, cpsrvd's error_log the details)."""
+    if isinstance(error, HttpError):
         return render.error_page(env, error)
-    except UntrustedState as error:
+    if isinstance(error, UntrustedState):
         return render.error_page(env, HttpError(
             500, "State directory refused",
             "Token Sweeper stopped before using it: {}".format(error)))
-    except Exception:  # noqa: BLE001 - the admin gets a page, cpsrvd's error_log the details
-        import traceback  # only on this rare path: every page load would pay ~3 ms
+    import traceback  # only on this rare path: every page load would pay ~3 ms
 
-        sys.stderr.write("tokensweeper: internal error\n" + traceback.format_exc())
-        return render.error_page(env, HttpError(
-            500, "Internal error", "Token Sweeper hit an unexpected error. The details are in "
-                                   "cPanel's error log (/usr/local/cpanel/logs/error_log)."))
+    sys.stderr.write("tokensweeper: internal error\n" + "".join(
+        traceback.format_exception(type(error), error, error.__traceback__)))
+    return render.error_page(env, HttpError(
+        500, "Internal error", "Token Sweeper hit an unexpected error. The details are in "
+                               "cPanel's error log (/usr/local/cpanel/logs/error_log)."))
 
 
 def _dispatch(env, stream, now):
@@ -93,8 +100,7 @@ def main(env=None, stdin=None, stdout=None, now=None):
     stdout = sys.stdout.buffer if stdout is None else stdout
     response = handle(env, stdin, now)
     head_only = env.get("REQUEST_METHOD", "GET").upper() == "HEAD"
-    stdout.write(response.to_bytes(head_only=head_only))
-    stdout.flush()
+    response.write_to(stdout, head_only=head_only)
     return 0
 
 

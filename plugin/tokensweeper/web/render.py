@@ -106,11 +106,36 @@ def asset_url(name):
     return "index.cgi?asset={}&v={}".format(name, __version__)
 
 
+# Where every page's own content starts: a streamed page (web/progress.py) sends all
+# before it, and its progress, while the rest is still being made.
+CONTENT_START = b'<main class="ts-main" id="ts-main">'
+
+
 def page(env, template, title, status=200, nav=None, nonce="", remember=False, **context):
     """Render `template` as a full WHM page for the user of `env`.
 
     remember: answer from (and keep the result in) the page cache when every value
     given to the template is the same as for a page rendered before."""
+    layout, session, headers = _layout(env, title, nav, nonce)
+    values = dict(context, **layout)
+    page_key = pagecache.key(template, values, session) if remember else None
+    body = pagecache.lookup(page_key, session)
+    if body is None:
+        body = environment().get_template(template).render(**values).encode("utf-8")
+        pagecache.store(page_key, body, session)
+    return Response(status, body, HTML, headers)
+
+
+def page_opening(env, title, nav=None):
+    """(bytes, headers): a page of this title and tab up to where its content starts
+    (CONTENT_START included), as page() would render it."""
+    values, _, headers = _layout(env, title, nav, "")
+    whole = environment().get_template("layout.html").render(**values).encode("utf-8")
+    return whole[:whole.index(CONTENT_START) + len(CONTENT_START)], headers
+
+
+def _layout(env, title, nav, nonce):
+    """(values every page's layout needs, the session token the page cache keys on, headers)."""
     user = env.get("REMOTE_USER", "")
     token = env.get("cp_security_token", "")
     whm = None
@@ -120,16 +145,10 @@ def page(env, template, title, status=200, nav=None, nonce="", remember=False, *
     if valid_token and user:
         # The page's own title also inside WHM's chrome (WCAG 2.4.2): "WHM - Audit log · ...".
         whm = chrome.load_chrome(user, token, "%s · API Token Sweeper" % title, escape)
-    values = dict(context, title=title, nav=nav, nonce=nonce, user=user, chrome=whm,
-                  asset_url=asset_url)
-    session = token if valid_token else ""
-    page_key = pagecache.key(template, values, session) if remember else None
-    body = pagecache.lookup(page_key, session)
-    if body is None:
-        body = environment().get_template(template).render(**values).encode("utf-8")
-        pagecache.store(page_key, body, session)
+    values = {"title": title, "nav": nav, "nonce": nonce, "user": user, "chrome": whm,
+              "asset_url": asset_url}
     headers = [] if whm else [("Content-Security-Policy", FALLBACK_CSP)]
-    return Response(status, body, HTML, headers)
+    return values, token if valid_token else "", headers
 
 
 def error_page(env, error):

@@ -25,11 +25,15 @@ BASE_HEADERS = (
 
 
 class Response(object):
-    def __init__(self, status=200, body=b"", content_type=HTML, headers=()):
+    """body: bytes, or `chunks`: an iterable of bytes written (and flushed) one by one after
+    the headers, so a slow page can show something at once (see web/progress.py)."""
+
+    def __init__(self, status=200, body=b"", content_type=HTML, headers=(), chunks=None):
         self.status = status
         self.body = body.encode("utf-8") if isinstance(body, str) else body
         self.content_type = content_type
         self.headers = list(headers)
+        self.chunks = chunks
 
     def header(self, name):
         for key, value in self.all_headers():
@@ -43,8 +47,26 @@ class Response(object):
         return [("Status", "%d %s" % (self.status, REASONS.get(self.status, "Unknown"))),
                 ("Content-Type", self.content_type)] + base + self.headers
 
-    def to_bytes(self, head_only=False):
+    def head_bytes(self):
         lines = ["%s: %s" % (key, value) for key, value in self.all_headers()]
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        return head if head_only else head + self.body
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    def to_bytes(self, head_only=False):
+        """The whole response at once (a streamed one is gathered first)."""
+        if head_only:
+            return self.head_bytes()
+        return self.head_bytes() + b"".join(self.body_chunks())
+
+    def body_chunks(self):
+        return [self.body] if self.chunks is None else self.chunks
+
+    def write_to(self, stdout, head_only=False):
+        """Headers, then the body; each chunk of a streamed body is flushed as it comes."""
+        stdout.write(self.head_bytes())
+        stdout.flush()
+        if head_only:
+            return
+        for chunk in self.body_chunks():
+            stdout.write(chunk)
+            stdout.flush()
 

@@ -30,7 +30,7 @@ from tokensweeper.tokens import NAME_RE
 from tokensweeper.usage import load_usage
 from tokensweeper.whmapi import Client, WhmapiError
 
-from . import render, security, views
+from . import progress, render, security, views
 from .request import DIGITS_RE, HttpError, bad_request
 from .response import HTML, Response
 
@@ -114,25 +114,78 @@ class Listing(object):
         self.listed_at = listed_at
 
 
-def policy_plan(cfg, now, usage=None, remembered=False, refresh=False):
-    """The configured policy over every owner's tokens; the plan's `listing` says how.
-
-    remembered: answer unchanged owners from the listing cache (validated by cPanel's
-    token files). Views and previews may: a confirmation lists every owner afresh and
-    revokes nothing that changed. refresh: list every owner now and remember that (the
-    page's Refresh link).
-    """
-    lister = CachedListings(client(), now=now, fresh=refresh) if remembered else client()
+def policy_plan(cfg, now, usage=None):
+    """The configured policy over every owner's tokens, each owner listed now."""
     try:
-        plan = build_plan(lister, cfg.selectors(), cfg.protection(), usage or load_usage(),
+        plan = build_plan(client(), cfg.selectors(), cfg.protection(), usage or load_usage(),
                           now, parallel=cfg.parallel_owners)
     except WhmapiError as error:
         raise HttpError(503, "Cannot list tokens", str(error))
     plan.listing = Listing()
-    if remembered:
-        lister.save()
-        plan.listing = Listing(True, lister.listed_at())
     return plan
+
+
+class PageListing(object):
+    """The listing behind a page that only shows: each owner's answer is remembered while
+    cPanel's token file for it is unchanged (validated in owners.CachedListings), the rest is
+    asked of whmapi1. A confirmation lists every owner afresh and revokes nothing that
+    changed, so a view may use remembered answers.
+
+    refresh: ask whmapi1 about every owner now, and remember that (the page's Refresh link).
+    """
+
+    def __init__(self, cfg, now, refresh=False):
+        self.cfg = cfg
+        self.now = now
+        self.lister = CachedListings(client(), now=now, fresh=refresh)
+        try:
+            self.owners, self.owner_problems = find_owners(self.lister)
+        except WhmapiError as error:
+            raise HttpError(503, "Cannot list tokens", str(error))
+        self.asked = [owner for owner in self.owners
+                      if refresh or not self.lister.remembers(owner)]
+
+    def plan(self, usage, on_listed=None):
+        """The configured policy's plan; on_listed() is called as each asked owner is listed."""
+        lister = self.lister if on_listed is None else _Announcing(self.lister, self.asked,
+                                                                  on_listed)
+        try:
+            plan = build_plan(lister, self.cfg.selectors(), self.cfg.protection(), usage,
+                              self.now, owners=self.owners, parallel=self.cfg.parallel_owners)
+        except WhmapiError as error:
+            raise HttpError(503, "Cannot list tokens", str(error))
+        plan.problems = self.owner_problems + plan.problems
+        self.lister.save()
+        plan.listing = Listing(True, self.lister.listed_at())
+        return plan
+
+    def respond(self, ctx, title, nav, render_page):
+        """render_page(usage, on_listed) -> the page. When whmapi1 must be asked about more
+        owners than one wave of parallel_owners (about 300 ms a wave on a real server), the
+        page streams: its top and a progress bar at once, the rest when all is listed."""
+        if len(self.asked) <= self.cfg.parallel_owners:
+            return render_page(load_usage(), None)
+        return progress.streamed(ctx.request.env, title, nav, len(self.asked),
+                                 prepare=load_usage, work=render_page)
+
+
+class _Announcing(object):
+    """A lister that says when each owner whmapi1 is asked about has been listed."""
+
+    def __init__(self, lister, asked, on_listed):
+        self.lister = lister
+        self.asked = frozenset(asked)
+        self.on_listed = on_listed
+
+    def remembers(self, owner):
+        return owner not in self.asked
+
+    def list_tokens(self, owner):
+        try:
+            return self.lister.list_tokens(owner)
+        finally:
+            if owner in self.asked:
+                self.on_listed()
 
 
 def wants_refresh(request):
@@ -170,30 +223,38 @@ def overview(ctx, notice="", status=200):
         cfg, config_error = config_module.load(), None
     except config_module.ConfigError as error:
         cfg, config_error = read_only_config(error), error
-    usage = load_usage()
-    plan = policy_plan(cfg, ctx.now, usage, remembered=True, refresh=wants_refresh(request))
-    rows = views.rows_from_plan(plan, usage, cfg.protection(), ctx.now)
-    shown = views.sort_rows(views.filter_rows(rows, state, owner, text), sort, direction == "desc")
-    pages = max(1, (len(shown) + PAGE_SIZE - 1) // PAGE_SIZE)
-    number = min(number, pages)
-    filters = {"state": state, "owner": owner, "q": text, "sort": sort, "dir": direction}
-    owners = sorted({r.owner for r in rows} | set(plan.owner_errors))
-    return ctx.page(
-        "overview.html", "Tokens", "overview", status=status,
-        rows=shown[(number - 1) * PAGE_SIZE:number * PAGE_SIZE], total=len(rows),
-        matching=len(shown), page_number=number, pages=pages, filters=filters,
-        matching_selectable=sum(1 for row in shown if row.selectable),
-        counts=views.count_states(rows), states=views.STATES, chart=views.age_chart(rows),
-        owners=owners, unknown_owner=owner if owner and owner not in owners else "",
-        owner_errors=plan.owner_errors, problems=plan.problems,
-        usage=views.UsageSummary(usage),
-        policy=cfg.selectors().describe() if cfg.policy_selects_anything() else "",
-        would_revoke=views.policy_headline(plan, cfg.selectors(), ctx.now),
-        read_only=config_error is not None,
-        config_message=config_message(config_error) if config_error else "",
-        config_problems=list(config_error.problems) if config_error else [],
-        notice=notice, sort_columns=SORT_COLUMNS, link=_overview_link(filters),
-        listing=plan.listing, refresh_link=_overview_link(filters)(refresh=1), remember=True)
+    listing = PageListing(cfg, ctx.now, wants_refresh(request))
+
+    def render_page(usage, on_listed):
+        plan = listing.plan(usage, on_listed)
+        rows = views.rows_from_plan(plan, usage, cfg.protection(), ctx.now)
+        shown = views.sort_rows(views.filter_rows(rows, state, owner, text), sort,
+                                direction == "desc")
+        pages = max(1, (len(shown) + PAGE_SIZE - 1) // PAGE_SIZE)
+        shown_page = min(number, pages)
+        filters = {"state": state, "owner": owner, "q": text, "sort": sort, "dir": direction}
+        owners = sorted({r.owner for r in rows} | set(plan.owner_errors))
+        return ctx.page(
+            "overview.html", "Tokens", "overview", status=status,
+            rows=shown[(shown_page - 1) * PAGE_SIZE:shown_page * PAGE_SIZE], total=len(rows),
+            matching=len(shown), page_number=shown_page, pages=pages, filters=filters,
+            matching_selectable=sum(1 for row in shown if row.selectable),
+            counts=views.count_states(rows), states=views.STATES, chart=views.age_chart(rows),
+            owners=owners, unknown_owner=owner if owner and owner not in owners else "",
+            owner_errors=plan.owner_errors, problems=plan.problems,
+            usage=views.UsageSummary(usage),
+            policy=cfg.selectors().describe() if cfg.policy_selects_anything() else "",
+            would_revoke=views.policy_headline(plan, cfg.selectors(), ctx.now),
+            read_only=config_error is not None,
+            config_message=config_message(config_error) if config_error else "",
+            config_problems=list(config_error.problems) if config_error else [],
+            notice=notice, sort_columns=SORT_COLUMNS, link=_overview_link(filters),
+            listing=plan.listing, refresh_link=_overview_link(filters)(refresh=1),
+            remember=True)
+
+    if status != 200:  # a form sent back: its status is decided now, nothing streams
+        return render_page(load_usage(), None)
+    return listing.respond(ctx, "Tokens", "overview", render_page)
 
 
 def _row_filter(request):
@@ -226,11 +287,14 @@ def sweep_preview(ctx):
         raise HttpError(409, "No policy configured",
                         "The configured policy selects nothing (see Settings), so a policy sweep "
                         "would revoke nothing. Select tokens by hand on the overview instead.")
-    usage = load_usage()
-    plan = policy_plan(cfg, ctx.now, usage, remembered=True,
-                       refresh=wants_refresh(ctx.request))
-    return _preview_page(ctx, plan, "policy", cfg, usage, listing=plan.listing,
-                         refresh_link="index.cgi?page=sweep&refresh=1")
+    listing = PageListing(cfg, ctx.now, wants_refresh(ctx.request))
+
+    def render_page(usage, on_listed):
+        plan = listing.plan(usage, on_listed)
+        return _preview_page(ctx, plan, "policy", cfg, usage, listing=plan.listing,
+                             refresh_link="index.cgi?page=sweep&refresh=1")
+
+    return listing.respond(ctx, "Preview", "sweep", render_page)
 
 
 def incident_page(ctx, form=None, plan=None, usage=None, status=200, message="",
