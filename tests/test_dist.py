@@ -80,7 +80,14 @@ def test_the_unpacked_tarball_installs(tarball, tmp_path):
     root = make_root(tmp_path.resolve() / "root")
     out = install(tmp_path / "unpacked" / NAME, root)
     assert "Token Sweeper %s is installed." % VERSION in out
-    assert (root / "usr/local/sbin/tokensweeper").is_file()
+    command = root / "usr/local/sbin/tokensweeper"
+    assert command.is_file()
+    # The installed command runs from the installed library, subpackages (commands/,
+    # commands/actions/) included: a directory left out of the tarball fails here.
+    env = dict(os.environ, PYTHONPATH="")
+    run = subprocess.run([str(command), "plan", "--help"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, universal_newlines=True, env=env)
+    assert run.returncode == 0 and "usage: tokensweeper plan" in run.stdout, run.stderr
 
 
 # -- install.sh says whether it changed anything --------------------------------------

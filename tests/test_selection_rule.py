@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.helpers import DAY, NOW
-from tokensweeper import cli, config
+from tokensweeper import config
+from tokensweeper.commands import arguments
 from tokensweeper.policy import CRITERION_TESTS, Protection, make_plan
 from tokensweeper.tokens import Token
 from tokensweeper.usage import TokenUsage, UsageFacts
@@ -77,8 +78,8 @@ def test_no_token_is_revoked_that_no_criterion_selected(tokens, raw_config, narr
     argv = ["sweep"] + [arg for flag in narrowing + criteria for arg in flag]
     front_ends = {
         "sweep --scheduled, the page": cfg.selectors(),
-        "plan/sweep with this command line": cli.selectors_from(cli.build_parser().parse_args(
-            argv), cfg),
+        "plan/sweep with this command line": arguments.selectors_from(
+            arguments.build_parser().parse_args(argv), cfg),
         "the hook's events.*: sweep": cfg.selectors().narrowed(owners=("res2",)),
     }
     for where, selectors in front_ends.items():

@@ -1,0 +1,1 @@
+"""One module per `tokensweeper` command: each has run(...), returning the exit status."""

@@ -1,0 +1,86 @@
+"""`tokensweeper audit`: the audit log, one row per run, or one run's records and tokens."""
+
+import calendar
+import json
+import sys
+import time
+
+from ... import audit
+from ..output import emit_json, plural, table
+from ..status import OK, USAGE, CliError
+
+
+def run(args):
+    since = None
+    if args.since:
+        try:
+            since = calendar.timegm(time.strptime(args.since, "%Y-%m-%d"))
+        except ValueError:
+            raise CliError("--since: expected a date like 2026-11-01, got %r" % args.since, USAGE)
+    records, damaged = audit.read(since=since)
+    if damaged:
+        print(
+            "warning: skipped %s of the audit log that could not be read" % plural(damaged, "line"),
+            file=sys.stderr,
+        )
+    runs = audit.runs(records)
+    if args.run is not None:  # `--run ""` is a question about no run, not about every run
+        return show_run(runs, args.run, args.json)
+    interrupted = [run.run_id for run in runs if run.interrupted]
+    for run_id in interrupted:
+        print("warning: run %s %s; `tokensweeper audit --run %s` shows its tokens"
+              % (run_id, audit.INTERRUPTED_ADVICE, run_id), file=sys.stderr)
+    if args.json:
+        emit_json({"records": records, "damaged_lines": damaged, "interrupted_runs": interrupted})
+        return OK
+    print(table([run_row(run) for run in runs],
+                ["started", "run", "actor", "mode", "event", "tokens"]))
+    if runs:
+        print("\n%s. `tokensweeper audit --run ID` shows one run's tokens."
+              % plural(len(runs), "run"))
+    return OK
+
+
+def run_row(run):
+    """One line of `tokensweeper audit`: when a run started, who ran it, how it ended
+    (its last record's event) and what happened to its tokens."""
+    final = run.final
+    summary = ", ".join("%d %s" % (n, a) for a, n in run.counts()) or "-"
+    if final.get("refused"):
+        # A run may have swept some owners and held others back: say both.
+        summary = final["refused"] if summary == "-" else "%s; %s" % (summary, final["refused"])
+    if run.interrupted:
+        summary = "INTERRUPTED (no outcome): " + summary
+    return [run.records[0].get("time", "?"), run.run_id or "?", final.get("actor", "?"),
+            final.get("mode", "?"), final.get("event", "?"), summary]
+
+
+def show_run(runs, run_id, as_json):
+    """`audit --run ID`: one run's records and the tokens of its last record."""
+    matching = [run for run in runs if run.run_id == run_id]
+    if not matching:
+        raise CliError("no run %s in the audit log (see `tokensweeper audit`)" % run_id)
+    run = matching[0]
+    if as_json:
+        emit_json({"run_id": run.run_id, "interrupted": run.interrupted, "records": run.records,
+                   "tokens": run.tokens()})
+        return OK
+    final = run.final
+    print("Run %s by %s (%s)" % (run.run_id, final.get("actor", "?"), final.get("mode", "?")))
+    for record in run.records:
+        print("  %s  %s" % (record.get("time", "?"), record.get("event", "?")))
+    if run.interrupted:
+        print("INTERRUPTED: this run %s." % audit.INTERRUPTED_ADVICE)
+    if final.get("selectors"):
+        print("Selectors: %s" % json.dumps(final["selectors"], sort_keys=True))
+    for key in ("refused", "note"):
+        if final.get(key):
+            print("%s: %s" % (key.capitalize(), final[key]))
+    for owner, message in sorted((final.get("owner_errors") or {}).items()):
+        print("Could not list %s: %s" % (owner, message))
+    rows = [[t.get("owner", "?"), t.get("name", "?"), t.get("action", "?"),
+             t.get("last_used") or "-", t.get("reason", "")]
+            for t in run.tokens() if isinstance(t, dict)]
+    print()
+    print(table(rows, ["owner", "name", "action", "last_used", "reason"]))
+    return OK

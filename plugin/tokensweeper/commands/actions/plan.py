@@ -1,0 +1,70 @@
+"""`tokensweeper plan`: what a sweep would revoke; also the plan's text and JSON, which
+sweep and revoke show before they ask."""
+
+from ...policy import REVOKE
+from ..arguments import selectors_from
+from ..output import emit_json, plural, table
+from ..status import OK, PARTIAL
+
+
+def run(ctx, args):
+    plan = ctx.plan(selectors_from(args, ctx.cfg, ctx.now))
+    if args.json:
+        emit_json(plan_document(plan))
+    else:
+        print_plan(plan)
+    # Tokens nobody could judge are an unfinished answer, like an owner that could not be listed.
+    return PARTIAL if plan.owner_errors or plan.unjudged else OK
+
+
+def plan_summary(plan):
+    revoke = plan.to_revoke()
+    return "%s of %s would be revoked, %s kept as protected" % (
+        plural(len(revoke), "token"),
+        plural(len({t.owner for t in revoke}), "owner"),
+        plural(plan.counts()["protected"], "token"),
+    )
+
+
+def plan_document(plan):
+    items = [
+        dict(
+            item.token.to_dict(),
+            decision=item.decision,
+            reason=item.reason,
+            last_used=plan.last_used_of(item.token),
+        )
+        for item in plan.items
+    ]
+    return {
+        "selectors": plan.selectors.to_dict(),
+        "counts": plan.counts(),
+        "tokens": items,
+        "owner_errors": plan.owner_errors,
+        "problems": plan.problems,
+        "not_judged": ["%s/%s" % item.token.key() for item in plan.unjudged],
+    }
+
+
+def print_plan(plan):
+    shown = [i for i in plan.items if i.decision != "keep"]
+    rows = [
+        [
+            i.token.owner,
+            i.token.name,
+            "revoke" if i.decision == REVOKE else i.decision,
+            plan.last_used_of(i.token) or "unknown",
+            i.reason,
+        ]
+        for i in shown
+    ]
+    if rows:
+        print(table(rows, ["owner", "name", "action", "last_used", "reason"]))
+        print()
+    print("Selected by: %s" % plan.selectors.describe())
+    print(plan_summary(plan))
+    if plan.unjudged:
+        print("\nNOT JUDGED for lack of usage evidence, so NOT selected (%s):"
+              % plural(len(plan.unjudged), "token"))
+        print(table([[i.token.owner, i.token.name, i.reason] for i in plan.unjudged],
+                    ["owner", "name", "why"]))

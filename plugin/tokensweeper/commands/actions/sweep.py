@@ -1,0 +1,123 @@
+"""`tokensweeper sweep`, and the flow it shares with revoke (carry_out): plan, confirm,
+plan again under the lock, revoke, verify, report."""
+
+import sys
+
+from ... import paths
+from ...lock import SweepLock
+from ...policy import confirmation_changes
+from ...sweep import ENFORCE, execute
+from ..arguments import given_selectors, selectors_from
+from ..context import actor
+from ..output import emit_json, plural, progress, table
+from ..status import OK, PARTIAL, USAGE, CliError
+from .plan import plan_summary, print_plan
+
+
+def run(ctx, args):
+    if args.scheduled:
+        ctx.quiet = True
+        if given_selectors(args):
+            raise CliError("--scheduled applies the config's policy; it takes no selectors", USAGE)
+        return carry_out(
+            ctx, args, lambda: ctx.plan(ctx.cfg.selectors()), "cron", ctx.cfg.mode, unattended=True
+        )
+    selectors = selectors_from(args, ctx.cfg, ctx.now)
+    return carry_out(ctx, args, lambda: ctx.plan(selectors), actor(), ENFORCE)
+
+
+def carry_out(ctx, args, make_plan, actor, mode, unattended=False):
+    """Plan, confirm, revoke, verify, report.
+
+    A person confirms a plan made WITHOUT the lock, so cron and hooks are never held
+    up while they read it; the plan is then made again under the lock and must hold
+    the very tokens confirmed (owner, name, creation time and listed facts): a token
+    re-created under the same name meanwhile is another token. Otherwise nothing is
+    revoked, the changes are named and the new plan is asked about afresh.
+    --yes and unattended runs plan under the lock.
+    """
+    asks = not (unattended or args.yes)
+    if asks and args.json:
+        raise CliError("--json output cannot hold a question: add --yes", USAGE)
+    if asks and not sys.stdin.isatty():
+        raise CliError("refusing to revoke without --yes: standard input is not a terminal", USAGE)
+    confirmed = make_plan() if asks else None
+    while True:
+        if confirmed is not None:
+            if not confirmed.to_revoke():
+                print(plan_summary(confirmed))
+                return PARTIAL if confirmed.owner_errors else OK
+            print_plan(confirmed)
+            if not confirm(confirmed):
+                print("Nothing was revoked.")
+                return OK
+        with SweepLock(paths.lock_file()) as lock:
+            plan = make_plan()
+            changes = [] if confirmed is None else confirmation_changes(identities(confirmed),
+                                                                          plan)
+            if not changes:
+                progress("revoking %s..." % plural(len(plan.to_revoke()), "token"))
+                cap = ctx.cfg.max_revoke_per_run if unattended else None
+                result = execute(plan, ctx.client, lock, actor, mode, ctx.now, cap=cap,
+                                 parallel=ctx.cfg.parallel_owners)
+                break
+        print("\nThe tokens changed while you were deciding; nothing was revoked:", file=sys.stderr)
+        for change in changes:
+            print("  %s" % change, file=sys.stderr)
+        print("This is the plan now:\n")
+        confirmed = plan
+    print_result(result, args.json, quiet=unattended)
+    if plan.unjudged and result.exit_code() == OK:
+        return PARTIAL  # some tokens could not be judged: the run may have missed them
+    return result.exit_code()
+
+
+def confirm(plan):
+    revoke = plan.to_revoke()
+    print("Revocation cannot be undone: whatever uses these tokens stops working at once.")
+    try:
+        answer = input(
+            "Revoke %s of %s? Type yes to go on: "
+            % (plural(len(revoke), "token"), plural(len({t.owner for t in revoke}), "owner"))
+        )
+    except EOFError:  # the terminal closed: no answer is no
+        print()
+        return False
+    return answer.strip().lower() == "yes"
+
+
+def identities(plan):
+    return [token.identity() for token in plan.to_revoke()]
+
+
+def print_result(result, as_json, quiet):
+    if result.audit_error:
+        # On stderr whatever the output format: cron mails it, scripts see it beside --json.
+        print("tokensweeper: the outcome of run %s could not be written to the audit log: %s"
+              % (result.run_id, result.audit_error), file=sys.stderr)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    counts = result.counts()
+    eventful = (counts["revoked"] or result.failed_count or result.refused or result.owner_errors
+                or result.audit_error)
+    if quiet and not eventful:
+        return
+    rows = [[o.token.owner, o.token.name, o.action, o.reason] for o in result.outcomes]
+    if rows:
+        print(table(rows, ["owner", "name", "outcome", "reason"]))
+    if result.refused:
+        print("REFUSED: %s" % result.refused)
+    for owner, message in sorted(result.owner_errors.items()):
+        print("FAILED for %s: %s" % (owner, message))
+    if result.audit_error:
+        print("AUDIT LOG NOT WRITTEN: %s" % result.audit_error)
+    print(
+        "Run %s (%s): %s"
+        % (
+            result.run_id,
+            result.mode,
+            ", ".join("%d %s" % (n, action) for action, n in sorted(counts.items()) if n)
+            or "nothing to do",
+        )
+    )

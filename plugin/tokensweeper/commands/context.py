@@ -1,0 +1,77 @@
+"""What the commands that list tokens share (Context), and who runs them (actor)."""
+
+import getpass
+import os
+import sys
+
+from .. import clock, usage
+from ..owners import find_owners, order_owners
+from ..sweep import build_plan
+from ..whmapi import Client
+from .output import plural, progress
+
+
+class Context(object):
+    """What every command needs: the validated config, a client, the usage evidence and now."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.client = Client()
+        self.now = clock.now()
+        self.quiet = False  # the scheduled run: warnings are not worth a cron mail
+        self._usage = None
+        self._owner_problems = []
+
+    @property
+    def usage(self):
+        if self._usage is None:
+            self._usage = usage.load_usage()
+        return self._usage
+
+    def owners(self, wanted=None, everyone=False):
+        """The owners to list: those wanted, else every owner, narrowed to the config's
+        `owners` unless everyone (a listing shows every token; sweeps stay in scope)."""
+        if wanted:
+            return order_owners(wanted)
+        progress("finding token owners...")
+        owners, self._owner_problems = find_owners(self.client)
+        if self.cfg.owners != "all" and not everyone:
+            owners = [owner for owner in owners if owner in self.cfg.owners]
+        return owners
+
+    def plan(self, selectors, owners=None, everyone=False):
+        if not owners and not everyone:
+            owners = list(selectors.owners) or None  # list only the owners a sweep may touch
+        owners = self.owners(owners, everyone)
+        progress("listing the tokens of %s..." % plural(len(owners), "owner"))
+        plan = build_plan(
+            self.client,
+            selectors,
+            self.cfg.protection(),
+            self.usage,
+            self.now,
+            owners,
+            self.cfg.parallel_owners,
+        )
+        plan.problems = self._owner_problems + plan.problems
+        self.report(plan)
+        return plan
+
+    def report(self, plan):
+        """Listing failures always reach stderr; warnings (refused or dormant owners) too,
+        except in the scheduled run."""
+        evidence = getattr(plan, "evidence_problems", [])
+        for problem in [] if self.quiet else plan.problems:
+            if problem not in evidence:
+                print("warning: %s" % problem, file=sys.stderr)
+        for problem in evidence:  # never quiet: it decided what was NOT selected
+            print("WARNING: %s" % problem, file=sys.stderr)
+        for owner, message in sorted(plan.owner_errors.items()):
+            print("error: could not list the tokens of %s: %s" % (owner, message), file=sys.stderr)
+
+
+def actor():
+    try:
+        return "cli:%s" % getpass.getuser()
+    except Exception:  # no name for this uid: still record who
+        return "cli:uid%d" % os.getuid()
