@@ -144,3 +144,16 @@ def test_the_cgi_process_writes_the_status_while_whmapi1_still_works(site):
     finally:
         child.wait()
     assert b"res7-key" in rest and re.search(br"Listed 11 owners in \d", rest)
+
+
+def test_a_listing_that_exits_instead_of_raising_still_ends_the_page(site, monkeypatch, capsys):
+    from tokensweeper.web import views
+
+    def leaves(*args, **kwargs):
+        raise SystemExit(3)  # not an Exception: a thread would die silently on it
+
+    monkeypatch.setattr(views, "rows_from_plan", leaves)
+    head, body = send(site)
+    reply = Reply(head + b"".join(body))
+    assert "Token Sweeper hit an unexpected error" in reply.text()
+    assert "the listing stopped: SystemExit(3)" in capsys.readouterr().err

@@ -65,10 +65,12 @@ def streamed(env, title, nav, owners, prepare, work):
 
 
 def _run(work, prepared, events):
+    # Whatever happens, the page's thread hears the end: it waits for nothing else.
     try:
         events.put((DONE, work(prepared, lambda: events.put((LISTED, None)))))
-    except Exception as error:  # noqa: BLE001 - handed to the page's thread
-        events.put((FAILED, error))
+    except BaseException as error:  # noqa: BLE001 - handed to the page's thread
+        events.put((FAILED, error if isinstance(error, Exception) else RuntimeError(
+            "the listing stopped: %r" % error)))
 
 
 def _status(owners):
