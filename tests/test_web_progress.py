@@ -146,6 +146,7 @@ def test_the_cgi_process_writes_the_status_while_whmapi1_still_works(site):
     assert b"res7-key" in rest and re.search(br"Listed 11 owners in \d", rest)
 
 
+@pytest.mark.timeout(60)  # before the fix, the page waited forever for the dead thread
 def test_a_listing_that_exits_instead_of_raising_still_ends_the_page(site, monkeypatch, capsys):
     from tokensweeper.web import views
 
