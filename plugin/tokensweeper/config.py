@@ -29,6 +29,9 @@ DEFAULTS = {
         "remove": "snapshot",
     },
     "schedule": "daily",
+    # Notices before unattended revocations (notify.py). notice_days 0 = off: unattended
+    # runs revoke at once, as they always did, and nothing is mailed.
+    "notify": {"notice_days": 0, "recipients": ["owner", "contact"], "expiry_reminders": []},
 }
 
 # Token names are [A-Za-z0-9_-]; a glob may add * ? [ ] and ! inside brackets.
@@ -256,6 +259,41 @@ def _globs(value):
     return list(value)
 
 
+# A mail address a config may name: the plain ASCII shape local MTAs accept, nothing a
+# header could be bent with (no spaces, commas, quotes, angle brackets or line breaks).
+ADDRESS_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}"
+                        r"@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*\Z")
+RECIPIENT_WORDS = ("owner", "contact")
+
+
+def valid_address(text):
+    return isinstance(text, str) and len(text) <= 254 and bool(ADDRESS_RE.match(text))
+
+
+def _notice_days(value):
+    return _whole(value, "days", 0, 365)
+
+
+def _recipients(value):
+    if not isinstance(value, list):
+        raise ValueError("expected a list of owner, contact or mail addresses, got %r" % (value,))
+    for entry in value:
+        if entry not in RECIPIENT_WORDS and not valid_address(entry):
+            raise ValueError("%r is neither owner, contact nor a mail address like "
+                             "admin@example.com" % (entry,))
+    return list(dict.fromkeys(value))  # in order, each once
+
+
+def _reminder_days(value):
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError("expected a list of whole numbers of days, e.g. [7, 1], got %r" % (value,))
+    for entry in value:
+        _whole(entry, "days", 1, 365)
+    return sorted(set(value), reverse=True)
+
+
 def _owners(value):
     if value == "all":
         return value
@@ -283,6 +321,9 @@ CHECKS = {
     "events.rename": _choice(*EVENT_ACTIONS),
     "events.remove": _choice("snapshot", "revoke_all", "ignore"),
     "schedule": _schedule,
+    "notify.notice_days": _notice_days,
+    "notify.recipients": _recipients,
+    "notify.expiry_reminders": _reminder_days,
 }
 
 

@@ -408,9 +408,36 @@ def revoke(event, account, action, cfg, now):
             log(problem)
         if plan.problems and not plan.items:
             return "its tokens cannot be listed (not a reseller), nothing revoked"
+        notices = _give_notice(plan, cfg, client, now, event.actor) if action == "sweep" else None
         result = execute(plan, client, lock, event.actor, cfg.mode, now, cap=cap, parallel=1)
     log_result(result)
-    return summary(result, cfg.mode == PREVIEW)
+    said = summary(result, cfg.mode == PREVIEW)
+    return "%s; %s" % (said, notices) if notices else said
+
+
+def _give_notice(plan, cfg, client, now, actor):
+    """The hook's sweep is unattended: notices first (notify.py), like cron's. Returns
+    what to add to the answer, or None."""
+    from . import notify
+
+    if not notify.enabled(cfg):
+        return None
+    report = notify.apply(plan, cfg, client, now, actor, cfg.mode)
+    for line in report.problems + report.errors:
+        log(line)
+    held = plan.counts().get("notice", 0)
+    if not (report.noticed or report.reminded or held or report.errors):
+        return None
+    parts = []
+    if report.noticed:
+        parts.append("notice sent for %s" % _plural(len(report.noticed), "token"))
+    if held:
+        parts.append("%s waiting for the notice period" % _plural(held, "token"))
+    if report.reminded:
+        parts.append("%s reminded of expiry" % _plural(len(report.reminded), "token"))
+    if report.errors:
+        parts.append("NOTICE MAIL FAILED (details in cPanel's error_log)")
+    return ", ".join(parts)
 
 
 def _usage_for(selectors):

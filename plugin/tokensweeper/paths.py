@@ -69,3 +69,16 @@ def whm_chrome_cache_dir():
 
 def api_tokens_log():
     return cpanel_path("usr", "local", "cpanel", "logs", "api_tokens_log")
+
+
+DEFAULT_SENDMAIL = "/usr/sbin/sendmail"
+
+
+def sendmail():
+    """The local MTA's sendmail (Exim's on cPanel servers), as cron's own mail uses it."""
+    return os.environ.get("TOKENSWEEPER_SENDMAIL") or DEFAULT_SENDMAIL
+
+
+def wwwacct_conf():
+    """WHM's basic setup: CONTACTEMAIL is the server contact's address."""
+    return cpanel_path("etc", "wwwacct.conf")

@@ -7,6 +7,8 @@ token, each with a decision and a reason an administrator can read:
              config globs; the reason names the rule)
   keep       not selected (the reason says why)
   gone       asked for by name but no longer listed
+  notice     selected and not protected, but an unattended run must first give notice
+             (hold_for_notice: notify.notice_days; the reason says when it is due)
 """
 
 import copy
@@ -17,6 +19,7 @@ from fnmatch import fnmatchcase, translate
 from .tokens import DAY, Token
 
 REVOKE, PROTECTED, KEEP, GONE = "revoke", "protected", "keep", "gone"
+NOTICE = "notice"
 
 # Where a protection rule comes from. Only the admin's own config shields a token from
 # an event that says its account must lose its tokens (revoke_all on suspension or removal):
@@ -378,6 +381,9 @@ class Plan(object):
         self.unjudged = []
         self.evidence_problems = []  # the sentence saying so, also in problems
         self.usage = None
+        # key -> NoticeState for each token selected for revocation, once notices are
+        # weighed (notice_states); empty when notices are off.
+        self.notices = {}
         self._reasons = {item.token.key(): item.reason for item in items}
 
     def reason_of(self, token):
@@ -417,8 +423,12 @@ class Plan(object):
     def counts(self):
         counts = {REVOKE: 0, PROTECTED: 0, KEEP: 0, GONE: 0}
         for item in self.items:
-            counts[item.decision] += 1
+            counts[item.decision] = counts.get(item.decision, 0) + 1  # NOTICE only when held
         return counts
+
+    def notice_of(self, token):
+        """The token's NoticeState (notices weighed and the token selected), else None."""
+        return self.notices.get(token.key())
 
 
 # -- criteria: each returns (matched, reason) -----------------------------------
@@ -649,6 +659,99 @@ def plan_for_names(tokens, wanted, protection, now):
     plan = Plan(items, Selectors(names=sorted({n for _, n in wanted}), owners=owners), now)
     plan.problems = list(protection.problems)
     return plan
+
+
+# -- notices before unattended revocations ------------------------------------------
+
+
+class Notice(object):
+    """A notice found in the audit log: when it was sent for a token identity, and the
+    day (epoch at 00:00 UTC) its revocation is due."""
+
+    __slots__ = ("identity", "sent", "due")
+
+    def __init__(self, identity, sent, due):
+        self.identity = identity
+        self.sent = sent
+        self.due = due
+
+
+class NoticeState(object):
+    """Where a token selected for revocation stands in its notice period.
+    sent None: no valid notice yet, one is sent now (due: the day it would be due)."""
+
+    __slots__ = ("sent", "due")
+
+    def __init__(self, sent, due):
+        self.sent = sent
+        self.due = due
+
+    @property
+    def new(self):
+        return self.sent is None
+
+    def is_due(self, now):
+        return not self.new and now >= self.due
+
+    def describe(self):
+        if self.new:
+            return "would send a notice now; revocation due on %s" % day(self.due)
+        return "notice sent on %s, revocation due on %s" % (day(self.sent), day(self.due))
+
+
+def due_day(sent, notice_days):
+    """A notice sent at `sent` is due at the start (00:00 UTC) of the day notice_days later:
+    a cron run a few minutes earlier in the day than the notice's still revokes on time."""
+    return (sent // DAY + notice_days) * DAY
+
+
+def notice_states(plan, notices, notice_days, now):
+    """Record in plan.notices where each token selected for revocation stands.
+
+    notices: {identity: Notice}, the latest notice per token identity (notify.py reads
+    them from the audit log). A notice counts only for the very token it was sent about
+    (the identity binds owner, name, creation time, expiry, ACLs and IP limits: a token
+    re-created under the same name starts over), and only while the token stayed unused
+    since (a use the evidence shows after the notice means it was kept: when it is stale
+    again, it gets a new notice). Returns plan.notices."""
+    states = {}
+    for token in plan.to_revoke():
+        notice = notices.get(token.identity())
+        if notice is not None and _used_since(plan.usage, token, notice.sent):
+            notice = None
+        if notice is None:
+            states[token.key()] = NoticeState(None, due_day(now, notice_days))
+        else:
+            states[token.key()] = NoticeState(notice.sent, notice.due)
+    plan.notices = states
+    return states
+
+
+def _used_since(usage, token, since):
+    if usage is None or not hasattr(usage, "last_use"):
+        return False
+    use = usage.last_use(token)
+    return use is not None and use.last_used >= since
+
+
+def hold_for_notice(plan, now):
+    """An unattended run revokes only tokens whose notice is due: the others become
+    NOTICE items whose reason says when (notice_states must have run). Returns the
+    items held."""
+    held = []
+    for index, item in enumerate(plan.items):
+        state = plan.notices.get(item.token.key())
+        if item.decision != REVOKE or state is None:
+            continue
+        if state.is_due(now):  # revoked now: the record says it was announced
+            changed = PlanItem(item.token, REVOKE, "%s; %s" % (item.reason, state.describe()))
+        else:
+            changed = PlanItem(item.token, NOTICE,
+                               "%s (selected: %s)" % (state.describe(), item.reason))
+            held.append(changed)
+        plan.items[index] = changed
+        plan._reasons[item.token.key()] = changed.reason
+    return held
 
 
 class CapShare(object):

@@ -18,7 +18,7 @@ one owner's failure never stops the others.
 from . import audit
 from .clock import now as clock_now
 from .owners import find_owners, take_inventory
-from .policy import GONE, PROTECTED, REVOKE, make_plan, share_cap
+from .policy import GONE, NOTICE, PROTECTED, REVOKE, make_plan, share_cap
 from .tokens import TokenDataError, parse_token_list
 from .whmapi import WhmapiBadOutput, WhmapiError
 
@@ -30,8 +30,11 @@ KEPT_PROTECTED, WOULD_REVOKE = "kept-protected", "would-revoke"
 # Held back by max_revoke_per_run: the owner's own candidates exceed it (refused), or they do
 # not fit into what is left of this run (deferred to the next one).
 REFUSED, DEFERRED = "refused", "deferred"
+# Stale, but an unattended run gave (or would give) notice first (notify.py): the reason
+# says when the notice was sent and the day its revocation is due.
+NOTICE_PERIOD = "notice-period"
 ACTIONS = (REVOKED, ALREADY_GONE, FAILED, UNVERIFIED, KEPT_PROTECTED, WOULD_REVOKE, REFUSED,
-           DEFERRED)
+           DEFERRED, NOTICE_PERIOD)
 
 
 class Outcome(object):
@@ -220,6 +223,8 @@ def _settle_without_calls(plan, result):
             result.outcomes.append(Outcome(item.token, KEPT_PROTECTED, item.reason))
         elif item.decision == GONE:
             result.outcomes.append(Outcome(item.token, ALREADY_GONE, item.reason))
+        elif item.decision == NOTICE:
+            result.outcomes.append(Outcome(item.token, NOTICE_PERIOD, item.reason))
 
 
 def _revoke_all(client, tokens, plan, parallel):

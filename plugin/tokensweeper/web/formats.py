@@ -57,6 +57,8 @@ ACTION_WORDS = {
     "unverified": "not verified", "kept-protected": "kept (protected)",
     "would-revoke": "would be revoked", "snapshot": "recorded", "revoke": "to revoke",
     "refused": "refused (over the cap)", "deferred": "deferred (over the run's cap)",
+    "notice-period": "waiting for its notice period", "notice": "notice sent",
+    "reminder": "reminded of expiry",
 }
 
 

@@ -175,7 +175,7 @@ def age_chart(rows, width=360, bar_height=22, gap=8):
 # -- one run of the audit log, as the result page shows it ------------------------------------
 
 RUN_ACTIONS = ("revoked", "already-gone", "failed", "unverified", "kept-protected",
-               "would-revoke", "refused", "deferred")
+               "would-revoke", "refused", "deferred", "notice-period")
 
 
 class RunOutcome(object):

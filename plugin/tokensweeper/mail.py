@@ -1,0 +1,96 @@
+"""Mail through the local MTA: the only code that runs sendmail.
+
+Like cron's own mail, a message goes to `/usr/sbin/sendmail -t -oi` (Exim's on a cPanel
+server; TOKENSWEEPER_SENDMAIL names another): the recipients come from the `To` header
+(-t), a line holding a single dot does not end the message (-oi), the message is the
+standard input, never a shell, and a hung MTA is killed after a timeout.
+
+Headers are built by the `email` package from validated values only: an address must be
+plain ASCII (config.valid_address), and every other header value has its control
+characters replaced, so a hostile token or owner name that reached a subject could never
+start a header of its own.
+"""
+
+import os
+import re
+import socket
+import time
+
+from . import paths
+from .config import valid_address
+
+TIMEOUT = 60
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_HOST_CHARS = re.compile(r"[^A-Za-z0-9.-]")
+
+
+class MailError(Exception):
+    """The message was not handed to the MTA (or the MTA refused it)."""
+
+
+def hostname():
+    """The server's name for From and subjects: letters, digits, dots and dashes only."""
+    name = _HOST_CHARS.sub("", socket.gethostname() or "")
+    return name.strip(".") or "localhost"
+
+
+def header_text(text):
+    """A header value with no line breaks or other control characters left in it."""
+    return _CONTROL.sub(" ", text).strip()
+
+
+def compose(to, subject, body, now, host=None):
+    """A plain-text message to one recipient -> email.message.EmailMessage."""
+    from email.message import EmailMessage
+    from email.utils import formatdate, make_msgid
+
+    if not valid_address(to):
+        raise MailError("%r is not a mail address this tool sends to" % (to,))
+    host = host or hostname()
+    message = EmailMessage()
+    message["From"] = "Token Sweeper <root@%s>" % host
+    message["To"] = to
+    message["Subject"] = header_text(subject)
+    message["Date"] = formatdate(now, usegmt=True)
+    message["Message-ID"] = make_msgid("tokensweeper", domain=host)
+    # RFC 3834: no vacation replies or bounces-to-bounces for a message nobody typed.
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(body)
+    return message
+
+
+def send(message, timeout=TIMEOUT):
+    """Hand one message to the MTA; MailError (naming why) when it was not accepted."""
+    import subprocess  # only runs that mail need it
+
+    binary = paths.sendmail()
+    data = message.as_bytes()
+    try:
+        child = subprocess.Popen([binary, "-t", "-oi"], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 start_new_session=True)
+    except OSError as error:
+        raise MailError("cannot run %s: %s" % (binary, error.strerror or error))
+    try:
+        _out, err = child.communicate(data, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(child)
+        child.communicate()
+        raise MailError("%s did not finish within %d seconds" % (binary, timeout))
+    if child.returncode != 0:
+        said = err.decode("utf-8", "replace").strip().splitlines()
+        raise MailError("%s exited with status %d%s" % (
+            binary, child.returncode, ": %s" % said[0] if said else ""))
+
+
+def _kill_group(child):
+    import signal
+
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except OSError:
+        child.kill()
+
+
+def day(epoch):
+    return time.strftime("%Y-%m-%d", time.gmtime(epoch))

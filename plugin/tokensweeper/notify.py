@@ -1,0 +1,374 @@
+"""Notices before unattended revocations, and expiry reminders (config `notify:`).
+
+An unattended run (cron's `sweep --scheduled`, the hook's `sweep`) with
+notify.notice_days > 0 revokes a stale token only after giving notice:
+
+  1. a stale token without a valid notice gets one now: it is mailed to its recipients
+     and recorded in the audit log (event `notice`, one entry per token with its
+     identity, why it is stale, the day its revocation is due and the mail outcome),
+     and it is NOT revoked by this run;
+  2. a run on or after the due day revokes it, if it is still stale and still the same
+     token (policy.notice_states: same identity, no use seen since the notice).
+
+The audit log is the only memory: it must never be lost, it is written whole or not at
+all, and it already passes the state-dir trust checks (statefiles). Expiry reminders
+(`expiry_reminders: [7, 1]`) are remembered the same way, as `reminder` entries of a
+`notice` record: a reminder for a token identity and a reminder day is sent once.
+
+Mail goes out once per recipient per run (mail.py); a mail that fails is an error in the
+run's output and in the record, and does not stop revocations that are due. The notice
+counts from the moment it is recorded, whether or not the MTA took the mail: the record
+says which mails failed, and the run exits non-zero so that cron tells root.
+
+Recipients: `owner` (the owner's contact address: root's is CONTACTEMAIL in
+/etc/wwwacct.conf, a reseller's the `email` of `whmapi1 accountsummary user=NAME`;
+OWNER_LOOKUPS says how per token kind), `contact` (CONTACTEMAIL, the server contact) and
+literal addresses. A missing or invalid address is a problem noted in the record and
+the run's output, never a crash.
+"""
+
+import re
+
+from . import audit, paths
+from .config import valid_address
+from .policy import Notice, NoticeState, day, due_day, hold_for_notice, notice_states
+from .tokens import DAY
+
+NOTICE_EVENT = "notice"
+NOTICE, REMINDER = "notice", "reminder"
+WWWACCT_LIMIT = 1024 * 1024
+_SEPARATORS = re.compile(r"[,; ]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+NO_ADDRESS_VALUES = ("", "*unknown*")  # what cPanel lists for an account without one
+
+
+class NoticeReport(object):
+    """What the notice step of one run did: run_id of its record (None: nothing to
+    record), the tokens noticed and reminded, mail outcomes, problems and errors."""
+
+    def __init__(self):
+        self.run_id = None
+        self.noticed = []
+        self.reminded = []
+        self.mail = []  # {"to", "outcome"}: "sent" or "failed: why"
+        self.problems = []  # missing or invalid addresses: warnings
+        self.errors = []  # failed mail, an unwritable record: the run exits non-zero
+
+    @property
+    def failed(self):
+        return bool(self.errors)
+
+
+def enabled(cfg):
+    settings = cfg.notify
+    return settings["notice_days"] > 0 or bool(settings["expiry_reminders"])
+
+
+def weigh(plan, cfg, now, records=None):
+    """Read-only: record in plan.notices where each selected token stands (plan and
+    the page show it). Needs the audit log; does nothing when notices are off."""
+    days = cfg.notify["notice_days"]
+    if days <= 0:
+        return {}
+    if records is None:
+        records, _damaged = audit.read()
+    notices, _reminded = history(records)
+    return notice_states(plan, notices, days, now)
+
+
+def apply(plan, cfg, client, now, actor, mode, send=True):
+    """The unattended run's notice step, under the sweep lock, before execute():
+    weigh notices, send the new ones (enforce mode only) and due expiry reminders,
+    record them, and hold back every selected token whose notice is not due.
+    Returns a NoticeReport."""
+    report = NoticeReport()
+    settings = cfg.notify
+    records, _damaged = audit.read()
+    notices, reminded = history(records)
+    days = settings["notice_days"]
+    if days > 0:
+        notice_states(plan, notices, days, now)
+    new = [token for token in plan.to_revoke()
+           if plan.notice_of(token) is not None and plan.notice_of(token).new]
+    if mode != "enforce":
+        new = []  # preview: the plan says "would send a notice now"; nothing is mailed
+    reminders = due_reminders([item.token for item in plan.items], reminded,
+                              settings["expiry_reminders"], now)
+    if new or reminders:
+        _send_and_record(report, plan, new, reminders, settings, client, now, actor, mode,
+                         send)
+    if days > 0:
+        hold_for_notice(plan, now)
+    return report
+
+
+def history(records):
+    """({identity: Notice} latest per identity, {identity: set of reminder days})."""
+    notices, reminded = {}, {}
+    for record in records:
+        if record.get("event") != NOTICE_EVENT:
+            continue
+        sent = audit.epoch_of(record)
+        entries = record.get("tokens")
+        for entry in entries if isinstance(entries, list) else ():
+            if not isinstance(entry, dict) or not isinstance(entry.get("identity"), str):
+                continue
+            identity = entry["identity"]
+            if entry.get("action") == NOTICE and isinstance(entry.get("due_epoch"), int):
+                notices[identity] = Notice(identity, sent, entry["due_epoch"])
+            elif entry.get("action") == REMINDER and isinstance(entry.get("reminder_days"), int):
+                reminded.setdefault(identity, set()).add(entry["reminder_days"])
+    return notices, reminded
+
+
+def due_reminders(tokens, reminded, reminder_days, now):
+    """[(token, days)]: tokens not yet expired that expire within one of reminder_days and
+    were not reminded for that day or a nearer one. A token first seen 5 days before its
+    expiry gets the 7-day reminder now and the 1-day one later; never one twice."""
+    due = []
+    for token in tokens:
+        if token.expires_at is None or token.expires_at <= now:
+            continue
+        left = token.expires_at - now
+        within = [d for d in reminder_days if left <= d * DAY]
+        if not within:
+            continue
+        nearest = min(within)
+        if any(sent <= nearest for sent in reminded.get(token.identity(), ())):
+            continue
+        due.append((token, nearest))
+    return due
+
+
+# -- recipients ------------------------------------------------------------------
+
+
+def split_addresses(value):
+    """(valid, invalid) addresses in a field that may hold several, or none."""
+    if not isinstance(value, str) or value.strip() in NO_ADDRESS_VALUES:
+        return [], []
+    if _CONTROL.search(value):  # a line break inside a field is damage (or an attack)
+        return [], [value]
+    valid, invalid = [], []
+    for part in _SEPARATORS.split(value.strip()):
+        if part:
+            (valid if valid_address(part) else invalid).append(part)
+    return valid, invalid
+
+
+def server_contact():
+    """(addresses, problem or None): CONTACTEMAIL of /etc/wwwacct.conf."""
+    path = paths.wwwacct_conf()
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read(WWWACCT_LIMIT).decode("utf-8", "replace")
+    except OSError as error:
+        return [], "the server contact address cannot be read from %s: %s" % (
+            path, error.strerror or error)
+    for line in text.split("\n"):  # a \r inside a line stays in (and spoils) its value
+        key, _, value = line.strip(" \t\r").partition(" ")
+        if key == "CONTACTEMAIL":
+            valid, invalid = split_addresses(value)
+            problem = None
+            if invalid:
+                problem = "CONTACTEMAIL in %s holds %s, not mail address%s" % (
+                    path, ", ".join(_shown(v) for v in invalid), "" if len(invalid) == 1 else "es")
+            elif not valid:
+                problem = "CONTACTEMAIL in %s is empty" % path
+            return valid, problem
+    return [], "%s sets no CONTACTEMAIL (WHM > Basic WebHost Manager Setup)" % path
+
+
+def reseller_contact(client, owner):
+    """(addresses, problem or None): the `email` accountsummary lists for the account."""
+    from .whmapi import WhmapiError
+
+    try:
+        data = client.call("accountsummary", {"user": owner})
+    except WhmapiError as error:
+        return [], "no contact address for %s: %s" % (owner, error)
+    accounts = data.get("acct")
+    account = accounts[0] if isinstance(accounts, list) and accounts else None
+    if not isinstance(account, dict):
+        return [], "no contact address for %s: accountsummary listed no account" % owner
+    valid, invalid = split_addresses(account.get("email"))
+    if invalid:
+        return valid, "the contact address of %s is not a mail address: %s" % (
+            owner, ", ".join(_shown(v) for v in invalid))
+    if not valid:
+        return [], "%s has no contact address (cPanel lists none)" % owner
+    return valid, None
+
+
+def _whm_owner(client, token, contact):
+    if token.owner == "root":
+        return contact()
+    return reseller_contact(client, token.owner)
+
+
+# Token kind -> how to find its owner's address: (client, token, contact) -> (addresses,
+# problem). WHM tokens (root's and resellers') have the only kind so far; a cPanel
+# account's token would add its account's contact address here.
+OWNER_LOOKUPS = {"whm": _whm_owner}
+
+
+class AddressBook(object):
+    """Each token's recipients under notify.recipients, each owner and the contact
+    looked up once per run; problems collects what could not be found."""
+
+    def __init__(self, client, recipients):
+        self.client = client
+        self.recipients = recipients
+        self.problems = []
+        self._contact = None
+        self._owners = {}
+
+    def contact(self):
+        if self._contact is None:
+            self._contact = server_contact()
+            if self._contact[1]:
+                self.problems.append(self._contact[1])
+        return self._contact[0], None
+
+    def owner(self, token):
+        kind = getattr(token, "kind", "whm")
+        key = (kind, token.owner)
+        if key not in self._owners:
+            lookup = OWNER_LOOKUPS.get(kind, _whm_owner)
+            addresses, problem = lookup(self.client, token, self.contact)
+            if problem:
+                self.problems.append(problem)
+            self._owners[key] = addresses
+        return self._owners[key]
+
+    def for_token(self, token):
+        found = []
+        for recipient in self.recipients:
+            if recipient == "owner":
+                found.extend(self.owner(token))
+            elif recipient == "contact":
+                found.extend(self.contact()[0])
+            else:
+                found.append(recipient)
+        return list(dict.fromkeys(found))
+
+
+def _shown(value):
+    return repr(value[:80])
+
+
+# -- mail and record ---------------------------------------------------------------
+
+
+def _send_and_record(report, plan, new, reminders, settings, client, now, actor, mode, send):
+    from . import mail
+
+    book = AddressBook(client, settings["recipients"])
+    due = due_day(now, settings["notice_days"])
+    letters = {}  # address -> {"notice": [...], "reminder": [...]}
+    entries = []
+    for token in new:
+        to = book.for_token(token)
+        for address in to:
+            letters.setdefault(address, {NOTICE: [], REMINDER: []})[NOTICE].append(token)
+        entries.append(_entry(token, NOTICE, plan.reason_of(token), to,
+                              due_epoch=due, due=day(due)))
+        if not to:
+            book.problems.append("nobody to tell about %s/%s: notify.recipients found no "
+                                 "address" % token.key())
+    for token, days in reminders:
+        to = book.for_token(token)
+        for address in to:
+            letters.setdefault(address, {NOTICE: [], REMINDER: []})[REMINDER].append(
+                (token, days))
+        entries.append(_entry(token, REMINDER, "expires on %s" % day(token.expires_at), to,
+                              reminder_days=days))
+    host = mail.hostname()
+    for address in sorted(letters):
+        outcome = "sent"
+        if send:
+            try:
+                mail.send(mail.compose(address, subject(host, letters[address], due),
+                                       body(host, plan, letters[address], due), now, host))
+            except mail.MailError as error:
+                outcome = "failed: %s" % error
+                report.errors.append("the notice mail to %s failed: %s" % (address, error))
+        report.mail.append({"to": address, "outcome": outcome})
+    report.problems = book.problems
+    record = {
+        "event": NOTICE_EVENT, "time": audit.iso(now), "epoch": now,
+        "run_id": audit.new_run_id(now), "actor": actor, "mode": mode,
+        "selectors": plan.selectors.to_dict(), "tokens": entries, "mail": report.mail,
+        "owner_errors": {}, "refused": None,
+    }
+    if report.problems or report.errors:
+        record["problems"] = report.problems + report.errors
+    try:
+        audit.write(record)
+    except audit.AuditError as error:
+        # Not recorded: these tokens stay held (they were not due) and get a notice again.
+        report.errors.append("the notices could not be recorded, so they will be sent again: "
+                             "%s" % error)
+        return
+    report.run_id = record["run_id"]
+    report.noticed = new
+    report.reminded = reminders
+    for token in new:  # the notice is on record: its period runs from now
+        plan.notices[token.key()] = NoticeState(now, due)
+
+
+def _entry(token, action, reason, to, **extra):
+    entry = token.to_dict()
+    entry.update(identity=token.identity(), action=action, reason=reason, recipients=to)
+    entry.update(extra)
+    return entry
+
+
+def _plural(count, word):
+    return "%d %s%s" % (count, word, "" if count == 1 else "s")
+
+
+def subject(host, letter, due):
+    parts = []
+    if letter[NOTICE]:
+        parts.append("%s will be revoked on %s" % (_plural(len(letter[NOTICE]), "API token"),
+                                                   day(due)))
+    if letter[REMINDER]:
+        count = len(letter[REMINDER])
+        parts.append("%s %s soon" % (_plural(count, "API token"),
+                                     "expires" if count == 1 else "expire"))
+    return "[%s] %s" % (host, "; ".join(parts))
+
+
+def body(host, plan, letter, due):
+    lines = []
+    if letter[NOTICE]:
+        lines += [
+            "Token Sweeper on %s will revoke %s on or after %s:" % (
+                host, "this WHM API token" if len(letter[NOTICE]) == 1
+                else "these WHM API tokens", day(due)),
+            "",
+        ]
+        for token in letter[NOTICE]:
+            lines.append("  %s (owner %s, created %s)" % (token.name, token.owner,
+                                                          day(token.create_time)))
+            lines.append("      why: %s" % plan.reason_of(token))
+        lines += [
+            "",
+            "Whatever still uses a revoked token stops working at once. To keep a token:",
+            "  - use it before that day, if it is stale for lack of use; or",
+            "  - ask the server administrator to protect it (protect.names in",
+            "    /etc/tokensweeper/config.yaml).",
+            "A token re-created under the same name is a new token and gets its own notice.",
+            "",
+        ]
+    if letter[REMINDER]:
+        lines += ["%s soon; cPanel refuses an expired token:" % (
+            "This WHM API token expires" if len(letter[REMINDER]) == 1
+            else "These WHM API tokens expire"), ""]
+        for token, _days in letter[REMINDER]:
+            lines.append("  %s (owner %s) expires on %s" % (
+                token.name, token.owner, day(token.expires_at)))
+        lines += ["", "Create a new token in time and update whatever uses the old one.", ""]
+    lines.append("-- Token Sweeper, an automatic message from %s" % host)
+    return "\n".join(lines) + "\n"
