@@ -207,13 +207,16 @@ def test_missing_sendmail_binary_is_an_error_not_a_crash(box, tmp_path):
 
 def test_a_missing_contact_address_is_noted_never_a_crash(box):
     box.fake.add_account("res1", owner="root", email=None)  # cPanel lists "*unknown*"
-    os.unlink(os.path.join(box.cli.cpanel_root, "etc", "wwwacct.conf"))
+    with open(os.path.join(box.cli.cpanel_root, "etc", "wwwacct.conf"), "w") as handle:
+        handle.write("ADDR 192.0.2.10\nCONTACTEMAIL \n")
     add(box.fake, "res1", "billing", age_days=100)
     run = box.run(0)
     assert run.status == 0, run
-    assert "res1 has no contact address" in run.err
-    assert "sets no CONTACTEMAIL" in box.notices()[0]["problems"][1] or \
-        any("CONTACTEMAIL" in p for p in box.notices()[0]["problems"])
+    assert "warning: res1 has no contact address (cPanel lists none)" in run.err
+    problems = box.notices()[0]["problems"]
+    assert problems[0] == "res1 has no contact address (cPanel lists none)"
+    assert problems[1].startswith("CONTACTEMAIL in ") and problems[1].endswith("is empty")
+    assert problems[2] == "nobody to tell about res1/billing: notify.recipients found no address"
     assert box.messages() == []
     assert box.notices()[0]["tokens"][0]["recipients"] == []
     assert box.fake.token_names("res1") == {"billing"}
