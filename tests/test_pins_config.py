@@ -178,7 +178,7 @@ def test_protection_comes_from_protect():
 
 def test_problems_after_an_unknown_key_are_still_reported():
     assert problems_of("extra: 1\nmode: x\n") == [
-        "extra: unknown key (known: events, max_revoke_per_run, mode, owners, "
+        "extra: unknown key (known: events, max_revoke_per_run, mode, notify, owners, "
         "parallel_owners, policy, protect, schedule)",
         "mode: expected one of preview, enforce, got 'x'",
     ]
@@ -253,3 +253,52 @@ def test_whole_numbers_and_their_bounds_in_words(text, problem):
                                   "policy:\n  unused_for_days: 36500\n"])
 def test_whole_numbers_within_their_bounds_are_kept(text):
     config.parse(text)
+
+
+def test_notify_defaults_and_each_check():
+    assert config.DEFAULTS["notify"] == {"notice_days": 0, "recipients": ["owner", "contact"],
+                                         "expiry_reminders": []}
+    values = config.parse("notify:\n  notice_days: 365\n  recipients: [contact, a@b.example]\n"
+                          "  expiry_reminders: null\n")["notify"]
+    assert values == {"notice_days": 365, "recipients": ["contact", "a@b.example"],
+                      "expiry_reminders": []}
+    assert config.parse("notify: {notice_days: 0, recipients: []}")["notify"]["recipients"] == []
+    assert config.parse("notify: {expiry_reminders: [1, 365, 1]}")["notify"][
+        "expiry_reminders"] == [365, 1]
+    assert problems_of("notify: {notice_days: 366}") == [
+        "notify.notice_days: expected a whole number of days from 0 to 365, got 366"]
+    assert problems_of("notify: {notice_days: true}") == [
+        "notify.notice_days: expected a whole number of days, got True"]
+    assert problems_of("notify: {recipients: [owner, 'x@y', 'x y@z']}") == [
+        "notify.recipients: 'x y@z' is neither owner, contact nor a mail address like "
+        "admin@example.com"]
+    assert problems_of("notify: {recipients: {a: 1}}") == [
+        "notify.recipients: expected a list of owner, contact or mail addresses, got {'a': 1}"]
+    assert problems_of("notify: {expiry_reminders: [7, 366]}") == [
+        "notify.expiry_reminders: expected a whole number of days from 1 to 365, got 366"]
+    assert problems_of("notify: {expiry_reminders: '7'}") == [
+        "notify.expiry_reminders: expected a list of whole numbers of days, e.g. [7, 1], "
+        "got '7'"]
+
+
+@pytest.mark.parametrize("address, valid", [
+    ("admin@example.com", True),
+    ("a.b+c@sub.example.org", True),
+    ("x@localhost", True),
+    ("root@y", True),
+    ("x@y\n", False),
+    ("x@y.com\nBcc: z@w.com", False),
+    ("x y@z.com", False),
+    ("<x@y.com>", False),
+    ("x@y.com,z@w.com", False),
+    ("ädmin@example.com", False),
+    ("@example.com", False),
+    ("x@", False),
+    ("x@-.com", True),
+    ("a" * 65 + "@example.com", False),
+    ("a@" + "b" * 64, False),
+    ("a@" + ".".join(["b" * 60] * 5), False),
+    (None, False),
+])
+def test_valid_address_shapes(address, valid):
+    assert config.valid_address(address) is valid

@@ -489,3 +489,68 @@ def test_either_criterion_selects_even_when_the_evidence_cannot_judge_the_other(
         (KEEP, "expires on 2026-12-27; created 2026-11-17, 10 days ago")]
     assert only([fresh], used_after=NOW - DAY, used_from=["10.0.0.0/8"]) == [
         (KEEP, no_log + "; no usage evidence (no api_tokens_log to read)")]
+
+
+# -- notices before unattended revocations (notify.notice_days) ----------------------------
+
+
+def notice_plan(tokens, usage=None):
+    return make_plan(tokens, usage, Selectors(expired=True), Protection(), NOW)
+
+
+def test_a_stale_token_without_notice_is_held_with_the_day_it_would_be_due():
+    from tokensweeper.policy import NOTICE, hold_for_notice, notice_states
+
+    plan = notice_plan([tok("old", expires_in=-2), tok("fine", expires_in=5)])
+    states = notice_states(plan, {}, 7, NOW)
+    assert list(states) == [("root", "old")]
+    state = states[("root", "old")]
+    assert (state.sent, state.due, state.new) == (None, NOW - NOW % DAY + 7 * DAY, True)
+    assert state.is_due(NOW + 30 * DAY) is False  # never due before it was sent
+    held = hold_for_notice(plan, NOW)
+    assert [(i.decision, i.reason) for i in held] == [
+        (NOTICE, "would send a notice now; revocation due on 2026-12-04 "
+                 "(selected: expired on 2026-11-25, 2 days ago)")]
+    assert plan.to_revoke() == [] and plan.counts()[NOTICE] == 1
+    assert plan.reason_of(held[0].token) == held[0].reason
+    assert plan.notice_of(tok("fine")) is None
+
+
+def test_a_notice_for_the_same_token_is_due_on_its_day_and_not_before():
+    from tokensweeper.policy import NOTICE, Notice, hold_for_notice, notice_states
+
+    old = tok("old", expires_in=-2)
+    sent, due = NOW - 7 * DAY, NOW - 12 * 3600
+    for now, decision in ((due - 1, NOTICE), (due, REVOKE)):
+        plan = notice_plan([old])
+        notice_states(plan, {old.identity(): Notice(old.identity(), sent, due)}, 7, now)
+        hold_for_notice(plan, now)
+        assert [i.decision for i in plan.items] == [decision]
+    assert plan.items[0].reason == ("expired on 2026-11-25, 2 days ago; notice sent on "
+                                    "2026-11-20, revocation due on 2026-11-27")
+
+
+def test_a_recreated_or_used_token_starts_over():
+    from tokensweeper.policy import Notice, notice_states
+
+    old = tok("old", expires_in=-2)
+    again = Token("root", "old", old.create_time + 1, old.expires_at, old.acls)
+    notice = {old.identity(): Notice(old.identity(), NOW - 8 * DAY, NOW - DAY)}
+    assert notice_states(notice_plan([again]), notice, 7, NOW)[again.key()].new is True
+    used_at = {("root", "old"): TokenUsage(NOW - 8 * DAY, None, 1)}
+    for when, new in ((NOW - 8 * DAY, True), (NOW - 8 * DAY - 1, False)):
+        used_at[("root", "old")] = TokenUsage(when, None, 1)
+        facts = UsageFacts(tokens=used_at, oldest=NOW - 400 * DAY, newest=NOW)
+        plan = notice_plan([old], facts)
+        assert notice_states(plan, notice, 7, NOW)[old.key()].new is new
+
+
+def test_notice_state_words_and_due_day():
+    from tokensweeper.policy import NoticeState, due_day
+
+    assert NoticeState(None, NOW + DAY).describe() == (
+        "would send a notice now; revocation due on 2026-11-28")
+    assert NoticeState(NOW - DAY, NOW + DAY).describe() == (
+        "notice sent on 2026-11-26, revocation due on 2026-11-28")
+    assert due_day(NOW, 1) == NOW - 12 * 3600 + DAY
+    assert due_day(NOW - 12 * 3600, 0) == NOW - 12 * 3600
