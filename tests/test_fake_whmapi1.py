@@ -660,3 +660,59 @@ def test_seed_command_prints_exports(tmp_path):
     assert proc.returncode == 0
     assert "export TOKENSWEEPER_FAKE_STATE=" in out.decode()
     assert len(FakeServer(str(tmp_path)).resellers()) == 5
+
+
+# -- accountsummary (notify.py's contact addresses) -----------------------------------
+
+
+def test_accountsummary_answers_one_account_like_cpanel(server):
+    server.add_account("carl", owner="bob", email="carl@example.org")
+    document = api(server, "accountsummary", "user=carl")
+    assert ok(document)
+    [account] = document["data"]["acct"]
+    assert (account["user"], account["owner"], account["email"]) == (
+        "carl", "bob", "carl@example.org")
+    # A reseller is an account, and an account without a contact address lists *unknown*.
+    server.add_account("dora", owner="root", email=None)
+    assert api(server, "accountsummary", "user=dora")["data"]["acct"][0]["email"] == "*unknown*"
+    assert api(server, "accountsummary", "user=bob")["data"]["acct"][0]["user"] == "bob"
+
+
+def test_accountsummary_fails_like_cpanel(server):
+    document = api(server, "accountsummary", "user=nobody")
+    assert not ok(document) and document["metadata"]["reason"] == "Account does not exist."
+    assert document["data"] == {"acct": []}
+    document = api(server, "accountsummary")
+    assert not ok(document)
+    assert document["metadata"]["reason"] == (
+        "You must specify a user or domain to get a summary of.")
+    # A reseller sees only its own accounts.
+    document = api(server, "--user=bob", "accountsummary", "user=bob")
+    assert ok(document)
+    server.add_account("erin", owner="root")
+    assert not ok(api(server, "--user=bob", "accountsummary", "user=erin"))
+
+
+def test_fake_sendmail_records_messages_and_fails_on_request(tmp_path):
+    sendmail = os.path.join(os.path.dirname(FAKE_PATH), "sendmail")
+    env = dict(os.environ, TOKENSWEEPER_FAKE_MAIL_DIR=str(tmp_path / "mail"))
+    message = b"To: a@example.com\nSubject: s\n\nline\n.\nafter the dot\n"
+
+    def send(args, **extra):
+        proc = subprocess.Popen([sendmail] + args, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=dict(env, **extra))
+        out, err = proc.communicate(message, timeout=30)
+        return proc.returncode, err.decode()
+
+    assert send(["-t", "-oi"]) == (0, "")
+    with open(str(tmp_path / "mail" / "0001.eml"), "rb") as handle:
+        assert handle.read() == message
+    assert send(["-t"])[0] == 0  # without -oi the dot ends the message
+    with open(str(tmp_path / "mail" / "0002.eml"), "rb") as handle:
+        assert handle.read() == b"To: a@example.com\nSubject: s\n\nline\n"
+    assert send([])[0] == 64
+    status, err = send(["-t", "-oi"], TOKENSWEEPER_FAKE_SENDMAIL_FAIL="75")
+    assert status == 75 and "spool" in err
+    assert sorted(os.listdir(str(tmp_path / "mail"))) == [
+        "0001.argv.json", "0001.eml", "0002.argv.json", "0002.eml"]

@@ -783,3 +783,27 @@ def test_the_answer_survives_an_ascii_only_stdout(hook):
     out, err = hook.run(suspend("caf\u00e9"), PYTHONIOENCODING="ascii")
     assert_success_line(out)
     assert b"caf\\xe9" in out and "Traceback" not in err
+
+
+def test_the_hooks_sweep_gives_notice_first_and_revoke_all_does_not_wait(hook, tmp_path):
+    """Issue 17: the hook's sweep is unattended like cron's: a notice, no revocation."""
+    sendmail = os.path.join(REPO, "tests", "fakes", "sendmail")
+    mail_dir = str(tmp_path / "mail")
+    hook.config(ENFORCE_SWEEP + "notify:\n  notice_days: 7\n  recipients: [owner]\n")
+    out, err = hook.run(suspend("res1"), TOKENSWEEPER_SENDMAIL=sendmail,
+                        TOKENSWEEPER_FAKE_MAIL_DIR=mail_dir)
+    assert_answer_starts(out, "suspendacct res1: revoked 0 tokens, 1 kept as protected (run ")
+    assert b"notice sent for 1 token, 1 token waiting for the notice period" in out
+    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
+    assert sorted(os.listdir(mail_dir)) == ["0001.argv.json", "0001.eml"]
+    (notice,) = [r for r in hook.audit() if r["event"] == "notice"]
+    assert notice["actor"] == "hook:Accounts::suspendacct"
+    assert [(t["name"], t["recipients"]) for t in notice["tokens"]] == [
+        ("old-ci", ["admin@res1.example.com"])]
+    # revoke_all says the account must lose its tokens now: no notice period.
+    hook.config(ENFORCE_SWEEP + "events:\n  suspend: revoke_all\nnotify:\n  notice_days: 7\n")
+    out, _ = hook.run(suspend("res1"), TOKENSWEEPER_SENDMAIL=sendmail,
+                      TOKENSWEEPER_FAKE_MAIL_DIR=mail_dir)
+    assert_answer_starts(out, "suspendacct res1: revoked 3 tokens (run ")
+    assert hook.server.token_names("res1") == set()
+    assert len([r for r in hook.audit() if r["event"] == "notice"]) == 1
