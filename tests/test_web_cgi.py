@@ -1279,3 +1279,25 @@ def test_the_pager_is_above_and_below_with_first_last_and_page_numbers(site, mon
     assert 'href="index.cgi?sort=name">&laquo; First' in pager
     assert 'href="index.cgi?sort=name&amp;p=11">Last' in pager
     assert 'aria-current="page" class="ts-pager-current"' in pager
+
+
+def test_policy_preview_shows_where_unattended_runs_stand_with_notices(site):
+    """Issue 17: the policy preview says when a notice went out and when cron revokes;
+    a person's revocation from the page does not wait for it."""
+    from tokensweeper import audit
+    from tokensweeper.tokens import Token
+
+    site.config.write_text("notify:\n  notice_days: 7\n")
+    text = site.get("page=sweep").text()
+    assert "would send a notice now; revocation due on 2026-12-04" in text
+    assert "gives 7 days&#39; notice" in text or "gives 7 days' notice" in text
+    listed = [t for t in site.server.tokens("root").values() if t["name"] == "old-ci"][0]
+    old = Token("root", "old-ci", listed["create_time"], listed["expires_at"],
+                {"all": True})
+    audit.write({"event": "notice", "epoch": NOW - 3 * DAY, "run_id": "n1", "actor": "cron",
+                 "tokens": [{"identity": old.identity(), "action": "notice",
+                             "due_epoch": NOW - NOW % DAY + 4 * DAY}]})
+    text = site.get("page=sweep").text()
+    assert "notice sent on 2026-11-24, revocation due on 2026-12-01" in text
+    reply = site.post(revoke_form("root:old-ci", mode="policy"), follow=True)
+    assert reply.status == 200 and "1 token revoked" in reply.text()

@@ -291,6 +291,8 @@ def sweep_preview(ctx):
 
     def render_page(usage, on_listed):
         plan = listing.plan(usage, on_listed)
+        from .. import notify
+        notify.weigh(plan, cfg, ctx.now)  # where cron's runs stand: shown, never waited for here
         return _preview_page(ctx, plan, "policy", cfg, usage, listing=plan.listing,
                              refresh_link="index.cgi?page=sweep&refresh=1")
 
@@ -517,7 +519,8 @@ def _preview_page(ctx, plan, mode, cfg, usage, status=200, message="", changes=(
     revoke = plan.with_decision(REVOKE)
     protected = plan.with_decision(PROTECTED)
     states = _states_in_policy(plan, mode, cfg, usage, ctx.now)
-    revoke_rows = views.preview_rows(revoke, states, usage, ctx.now)
+    revoke_rows = views.preview_rows(revoke, states, usage, ctx.now,
+                                     getattr(plan, "notices", None))
     per_owner = {}
     for item in revoke + protected:
         count = per_owner.setdefault(item.token.owner, OwnerCount(item.token.owner))
@@ -536,6 +539,7 @@ def _preview_page(ctx, plan, mode, cfg, usage, status=200, message="", changes=(
         confirmation=new_confirmation_id(),
         owner_errors=getattr(plan, "owner_errors", {}), problems=getattr(plan, "problems", []),
         policy=plan.selectors.describe() if mode == "policy" else "",
+        notice_days=cfg.notify["notice_days"] if mode == "policy" else 0,
         listing=listing or Listing(), refresh_link=refresh_link)
 
 

@@ -251,15 +251,18 @@ RECENT_USE_DAYS = 7
 class PreviewRow(object):
     """One token of a preview: why it is in it, and its facts as the overview shows them."""
 
-    __slots__ = ("token", "reason", "state", "state_reason", "last_used", "recent")
+    __slots__ = ("token", "reason", "state", "state_reason", "last_used", "recent", "notice")
 
-    def __init__(self, token, reason, state, state_reason, last_used, recent):
+    def __init__(self, token, reason, state, state_reason, last_used, recent, notice=""):
         self.token = token
         self.reason = reason
         self.state = state
         self.state_reason = state_reason
         self.last_used = last_used
         self.recent = recent
+        # Where unattended runs stand with it (notify.notice_days): "notice sent on D,
+        # revocation due on D'", or "would send a notice now; ..."; "" when notices are off.
+        self.notice = notice
 
     @property
     def state_label(self):
@@ -274,18 +277,21 @@ class PreviewRow(object):
         return self.state not in ("expired",)
 
 
-def preview_rows(items, states, usage, now):
+def preview_rows(items, states, usage, now, notices=None):
     """PreviewRows for plan items; states: (owner, name) -> (state, reason) in the configured
-    policy. The tokens whose revocation someone will feel come first: used in the last
-    RECENT_USE_DAYS days, then still working (not expired), then with full access."""
+    policy; notices: (owner, name) -> policy.NoticeState (plan.notices). The tokens whose
+    revocation someone will feel come first: used in the last RECENT_USE_DAYS days, then
+    still working (not expired), then with full access."""
     rows = []
     for item in items:
         token = item.token
         state, state_reason = states.get(token.key(), ("active", ""))
         use = usage.last_use(token)
         recent = use is not None and use.last_used >= now - RECENT_USE_DAYS * DAY
+        notice = (notices or {}).get(token.key())
         rows.append(PreviewRow(token, item.reason, state, state_reason,
-                               usage.describe(token, now), recent))
+                               usage.describe(token, now), recent,
+                               notice.describe() if notice is not None else ""))
     return sorted(rows, key=lambda r: (not r.recent, not r.still_works, not r.token.full_access,
                                        r.token.owner, r.token.name))
 
