@@ -373,3 +373,60 @@ def test_config_checks_notify_and_defaults_change_nothing():
 def test_due_day_is_the_start_of_the_day():
     assert policy.due_day(utc(2026, 11, 27, 23, 59), 7) == utc(2026, 12, 4)
     assert policy.due_day(utc(2026, 11, 27), 1) == utc(2026, 11, 28)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the file away")
+def test_an_audit_log_that_is_not_roots_sends_nothing_and_revokes_nothing(box):
+    add(box.fake, "root", "old-ci", age_days=200, expires_in_days=-5)
+    box.run(0)
+    os.chown(box.cli.audit_path, 65534, 65534)
+    run = box.run(7)
+    assert run.status != 0 and "refusing to use" in run.err and "audit.log" in run.err
+    assert "Traceback" not in run.err
+    assert box.fake.token_names("root") == {"old-ci"} and len(box.messages()) == 1
+
+
+def test_two_runs_never_notice_the_same_token_twice(box):
+    """The notice step runs under the sweep lock, so a second run reads the first's record."""
+    add(box.fake, "root", "old-ci", age_days=200, expires_in_days=-5)
+    first = box.cli.start("sweep", "--scheduled", TOKENSWEEPER_SENDMAIL=SENDMAIL,
+                          TOKENSWEEPER_FAKE_MAIL_DIR=box.mail_dir)
+    second = box.run(0)
+    first.communicate(timeout=120)
+    assert len(box.notices()) == 1 and len(box.messages()) == 1
+    assert second.status in (0, 1)  # 1 when the other run still held the lock
+
+
+def test_a_fifo_in_place_of_wwwacct_conf_never_stalls_the_run(box):
+    path = os.path.join(box.cli.cpanel_root, "etc", "wwwacct.conf")
+    os.unlink(path)
+    os.mkfifo(path)
+    assert notify_contact(box) == ([], "the server contact address cannot be read from %s: "
+                                       "not a regular file" % path)
+
+
+def notify_contact(box):
+    old = os.environ.get("TOKENSWEEPER_CPANEL_ROOT")
+    os.environ["TOKENSWEEPER_CPANEL_ROOT"] = box.cli.cpanel_root
+    try:
+        return notify.server_contact()
+    finally:
+        if old is None:
+            del os.environ["TOKENSWEEPER_CPANEL_ROOT"]
+        else:
+            os.environ["TOKENSWEEPER_CPANEL_ROOT"] = old
+
+
+def test_server_contact_reads_several_addresses_and_refuses_a_spoiled_value(box):
+    path = os.path.join(box.cli.cpanel_root, "etc", "wwwacct.conf")
+    with open(path, "w") as handle:
+        handle.write("HOST x\r\nCONTACTEMAIL a@example.com, b@example.org\r\n")
+    assert notify_contact(box) == (["a@example.com", "b@example.org"], None)
+    with open(path, "w") as handle:
+        handle.write("CONTACTEMAIL a@example.com\rBcc: evil@example.org\n")
+    addresses, problem = notify_contact(box)
+    assert addresses == [] and problem.startswith("CONTACTEMAIL in %s holds " % path)
+    with open(path, "w") as handle:
+        handle.write("HOST x\n")
+    assert notify_contact(box) == ([], "%s sets no CONTACTEMAIL (WHM > Basic WebHost Manager "
+                                       "Setup)" % path)

@@ -467,3 +467,21 @@ def test_an_address_list_that_is_complete_is_not_marked_truncated():
     record = Outcome(token, REVOKED, "r").to_dict(None, (seen, False))
     assert record["seen_from"] == seen and "seen_from_truncated" not in record
     assert "seen_from" not in Outcome(token, REVOKED, "r").to_dict(None, ([], True))
+
+
+def test_a_token_held_for_its_notice_is_recorded_and_never_sent(server, lock):
+    from tokensweeper.policy import hold_for_notice, notice_states
+
+    client = Client()
+    plan = build_plan(client, Selectors(expired=True, owners=["bob"]), Protection(), None, NOW)
+    notice_states(plan, {}, 7, NOW)
+    hold_for_notice(plan, NOW)
+    result = execute(plan, client, lock, "cron", ENFORCE, NOW, clock=lambda: NOW + 7, cap=5)
+    assert [(o.token.name, o.action) for o in result.outcomes] == [("ci-old", "notice-period")]
+    assert result.outcomes[0].reason.startswith(
+        "would send a notice now; revocation due on 2026-12-04 (selected: expired on ")
+    assert result.counts()["notice-period"] == 1 and result.exit_code() == 0
+    assert server.calls("api_token_revoke") == []
+    (outcome,) = records()
+    assert outcome["event"] == "outcome"
+    assert by_name(outcome)["ci-old"]["action"] == "notice-period"

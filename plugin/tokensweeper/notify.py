@@ -160,8 +160,7 @@ def server_contact():
     """(addresses, problem or None): CONTACTEMAIL of /etc/wwwacct.conf."""
     path = paths.wwwacct_conf()
     try:
-        with open(path, "rb") as handle:
-            text = handle.read(WWWACCT_LIMIT).decode("utf-8", "replace")
+        text = _read_regular(path).decode("utf-8", "replace")
     except OSError as error:
         return [], "the server contact address cannot be read from %s: %s" % (
             path, error.strerror or error)
@@ -177,6 +176,19 @@ def server_contact():
                 problem = "CONTACTEMAIL in %s is empty" % path
             return valid, problem
     return [], "%s sets no CONTACTEMAIL (WHM > Basic WebHost Manager Setup)" % path
+
+
+def _read_regular(path):
+    """The first WWWACCT_LIMIT bytes of a regular file; a FIFO or device never stalls
+    the run (O_NONBLOCK, then refused)."""
+    import os
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(0, "not a regular file")
+        return handle.read(WWWACCT_LIMIT)
 
 
 def reseller_contact(client, owner):
