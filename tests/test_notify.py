@@ -430,3 +430,14 @@ def test_server_contact_reads_several_addresses_and_refuses_a_spoiled_value(box)
         handle.write("HOST x\n")
     assert notify_contact(box) == ([], "%s sets no CONTACTEMAIL (WHM > Basic WebHost Manager "
                                        "Setup)" % path)
+
+
+def test_a_hung_sendmail_is_killed_and_named(monkeypatch, tmp_path):
+    monkeypatch.setenv("TOKENSWEEPER_SENDMAIL", SENDMAIL)
+    monkeypatch.setenv("TOKENSWEEPER_FAKE_MAIL_DIR", str(tmp_path / "mail"))
+    monkeypatch.setenv("TOKENSWEEPER_FAKE_SENDMAIL_HANG", "600")
+    message = mail.compose("a@example.com", "s", "b\n", NOW, host="h.example")
+    with pytest.raises(mail.MailError) as error:
+        mail.send(message, timeout=1)
+    assert str(error.value) == "%s did not finish within 1 seconds" % SENDMAIL
+    assert not os.path.exists(str(tmp_path / "mail"))
