@@ -1299,5 +1299,7 @@ def test_policy_preview_shows_where_unattended_runs_stand_with_notices(site):
                              "due_epoch": NOW - NOW % DAY + 4 * DAY}]})
     text = site.get("page=sweep").text()
     assert "notice sent on 2026-11-24, revocation due on 2026-12-01" in text
+    run_page = site.get("page=audit&run=n1")
+    assert run_page.status == 200 and "Notice sent" in run_page.text()
     reply = site.post(revoke_form("root:old-ci", mode="policy"), follow=True)
     assert reply.status == 200 and "1 token revoked" in reply.text()
