@@ -441,3 +441,12 @@ def test_a_hung_sendmail_is_killed_and_named(monkeypatch, tmp_path):
         mail.send(message, timeout=1)
     assert str(error.value) == "%s did not finish within 1 seconds" % SENDMAIL
     assert not os.path.exists(str(tmp_path / "mail"))
+
+
+def test_a_cap_of_zero_announces_nothing_it_would_never_do(box):
+    box.cli.config(NOTICE_CONFIG + "max_revoke_per_run: 0\n")
+    add(box.fake, "root", "old-ci", age_days=200, expires_in_days=-5)
+    run = box.run(0)
+    assert run.status == 0, run
+    assert box.messages() == [] and box.notices() == []
+    assert box.fake.token_names("root") == {"old-ci"}

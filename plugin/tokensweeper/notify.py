@@ -76,7 +76,7 @@ def weigh(plan, cfg, now, records=None):
     return notice_states(plan, notices, days, now)
 
 
-def apply(plan, cfg, client, now, actor, mode, send=True):
+def apply(plan, cfg, client, now, actor, mode):
     """The unattended run's notice step, under the sweep lock, before execute():
     weigh notices, send the new ones (enforce mode only) and due expiry reminders,
     record them, and hold back every selected token whose notice is not due.
@@ -90,13 +90,14 @@ def apply(plan, cfg, client, now, actor, mode, send=True):
         notice_states(plan, notices, days, now)
     new = [token for token in plan.to_revoke()
            if plan.notice_of(token) is not None and plan.notice_of(token).new]
-    if mode != "enforce":
-        new = []  # preview: the plan says "would send a notice now"; nothing is mailed
+    if mode != "enforce" or cfg.max_revoke_per_run == 0:
+        # Nothing will be revoked (preview mode, or a cap of 0): announcing it would be a
+        # lie. The plan still says "would send a notice now".
+        new = []
     reminders = due_reminders([item.token for item in plan.items], reminded,
                               settings["expiry_reminders"], now)
     if new or reminders:
-        _send_and_record(report, plan, new, reminders, settings, client, now, actor, mode,
-                         send)
+        _send_and_record(report, plan, new, reminders, settings, client, now, actor, mode)
     if days > 0:
         hold_for_notice(plan, now)
     return report
@@ -272,7 +273,7 @@ def _shown(value):
 # -- mail and record ---------------------------------------------------------------
 
 
-def _send_and_record(report, plan, new, reminders, settings, client, now, actor, mode, send):
+def _send_and_record(report, plan, new, reminders, settings, client, now, actor, mode):
     from . import mail
 
     book = AddressBook(client, settings["recipients"])
@@ -298,13 +299,12 @@ def _send_and_record(report, plan, new, reminders, settings, client, now, actor,
     host = mail.hostname()
     for address in sorted(letters):
         outcome = "sent"
-        if send:
-            try:
-                mail.send(mail.compose(address, subject(host, letters[address], due),
-                                       body(host, plan, letters[address], due), now, host))
-            except mail.MailError as error:
-                outcome = "failed: %s" % error
-                report.errors.append("the notice mail to %s failed: %s" % (address, error))
+        try:
+            mail.send(mail.compose(address, subject(host, letters[address], due),
+                                   body(host, plan, letters[address], due), now, host))
+        except mail.MailError as error:
+            outcome = "failed: %s" % error
+            report.errors.append("the notice mail to %s failed: %s" % (address, error))
         report.mail.append({"to": address, "outcome": outcome})
     report.problems = book.problems
     record = {
