@@ -450,3 +450,11 @@ def test_a_cap_of_zero_announces_nothing_it_would_never_do(box):
     assert run.status == 0, run
     assert box.messages() == [] and box.notices() == []
     assert box.fake.token_names("root") == {"old-ci"}
+
+
+def test_check_config_says_what_notices_do(box):
+    box.cli.config("mode: enforce\n")
+    assert "notices: off (unattended runs revoke at once)" in box.run(0, "check-config").out
+    box.cli.config(NOTICE_CONFIG + "  expiry_reminders: [7, 1]\n")
+    assert ("notices: unattended runs mail a notice and revoke 7 days later; to owner, "
+            "contact; expiry reminders 7, 1 days before") in box.run(0, "check-config").out

@@ -44,6 +44,17 @@ def run(args):
     print(
         "cap per unattended run: %d tokens; schedule: %s" % (cfg.max_revoke_per_run, cfg.schedule)
     )
+    print("notices: %s" % notice_words(cfg.notify))
     for warning in warnings:
         print("warning: %s" % warning)
     return OK
+
+
+def notice_words(settings):
+    days, reminders = settings["notice_days"], settings["expiry_reminders"]
+    said = ("unattended runs mail a notice and revoke %d day%s later; to %s"
+            % (days, "" if days == 1 else "s", ", ".join(settings["recipients"]) or "nobody")
+            if days else "off (unattended runs revoke at once)")
+    if reminders:
+        said += "; expiry reminders %s days before" % ", ".join(str(d) for d in reminders)
+    return said

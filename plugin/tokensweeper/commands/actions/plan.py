@@ -8,7 +8,10 @@ from ..status import OK, PARTIAL
 
 
 def run(ctx, args):
+    from ... import notify
+
     plan = ctx.plan(selectors_from(args, ctx.cfg, ctx.now))
+    notify.weigh(plan, ctx.cfg, ctx.now)  # where cron's runs stand (notify.notice_days)
     if args.json:
         emit_json(plan_document(plan))
     else:
@@ -33,6 +36,7 @@ def plan_document(plan):
             decision=item.decision,
             reason=item.reason,
             last_used=plan.last_used_of(item.token),
+            **notice_field(plan, item.token)
         )
         for item in plan.items
     ]
@@ -46,6 +50,12 @@ def plan_document(plan):
     }
 
 
+def notice_field(plan, token):
+    """{"notice": "notice sent on D, revocation due on D'"} once notices are weighed."""
+    state = plan.notice_of(token)
+    return {"notice": state.describe()} if state is not None else {}
+
+
 def print_plan(plan):
     shown = [i for i in plan.items if i.decision != "keep"]
     rows = [
@@ -55,11 +65,12 @@ def print_plan(plan):
             "revoke" if i.decision == REVOKE else i.decision,
             plan.last_used_of(i.token) or "unknown",
             i.reason,
-        ]
+        ] + ([notice_field(plan, i.token).get("notice", "")] if plan.notices else [])
         for i in shown
     ]
     if rows:
-        print(table(rows, ["owner", "name", "action", "last_used", "reason"]))
+        headers = ["owner", "name", "action", "last_used", "reason"]
+        print(table(rows, headers + (["unattended runs (notify)"] if plan.notices else [])))
         print()
     print("Selected by: %s" % plan.selectors.describe())
     print(plan_summary(plan))

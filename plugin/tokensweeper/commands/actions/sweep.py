@@ -5,12 +5,12 @@ import sys
 
 from ... import paths
 from ...lock import SweepLock
-from ...policy import confirmation_changes
+from ...policy import confirmation_changes, day
 from ...sweep import ENFORCE, execute
 from ..arguments import given_selectors, selectors_from
 from ..context import actor
 from ..output import emit_json, plural, progress, table
-from ..status import OK, PARTIAL, USAGE, CliError
+from ..status import FAILURE, OK, PARTIAL, USAGE, CliError
 from .plan import plan_summary, print_plan
 
 
@@ -56,6 +56,9 @@ def carry_out(ctx, args, make_plan, actor, mode, unattended=False):
             changes = [] if confirmed is None else confirmation_changes(identities(confirmed),
                                                                           plan)
             if not changes:
+                # Only unattended runs give notice first: a person who previewed (or
+                # typed --yes at a shell) decided now.
+                notices = give_notice(ctx, plan, actor, mode) if unattended else None
                 progress("revoking %s..." % plural(len(plan.to_revoke()), "token"))
                 cap = ctx.cfg.max_revoke_per_run if unattended else None
                 result = execute(plan, ctx.client, lock, actor, mode, ctx.now, cap=cap,
@@ -67,9 +70,34 @@ def carry_out(ctx, args, make_plan, actor, mode, unattended=False):
         print("This is the plan now:\n")
         confirmed = plan
     print_result(result, args.json, quiet=unattended)
+    if notices is not None and notices.failed and result.exit_code() == OK:
+        return FAILURE  # a notice mail failed (or was not recorded): cron tells root
     if plan.unjudged and result.exit_code() == OK:
         return PARTIAL  # some tokens could not be judged: the run may have missed them
     return result.exit_code()
+
+
+def give_notice(ctx, plan, actor, mode):
+    """The unattended run's notices (notify.py), before it revokes; None when off.
+    Problems and failures go to stderr even in the quiet scheduled run."""
+    from ... import notify
+
+    if not notify.enabled(ctx.cfg):
+        return None
+    report = notify.apply(plan, ctx.cfg, ctx.client, ctx.now, actor, mode)
+    for problem in report.problems:
+        print("warning: %s" % problem, file=sys.stderr)
+    for error in report.errors:
+        print("error: %s" % error, file=sys.stderr)
+    if report.noticed:
+        due = plan.notice_of(report.noticed[0]).due
+        print("Notice given for %s, revocation due on %s; mailed to %s (run %s)" % (
+            plural(len(report.noticed), "token"), day(due),
+            ", ".join(m["to"] for m in report.mail) or "nobody", report.run_id))
+    if report.reminded:
+        print("Expiry reminders for %s (run %s)" % (plural(len(report.reminded), "token"),
+                                                   report.run_id))
+    return report
 
 
 def confirm(plan):
