@@ -458,3 +458,46 @@ def test_check_config_says_what_notices_do(box):
     box.cli.config(NOTICE_CONFIG + "  expiry_reminders: [7, 1]\n")
     assert ("notices: unattended runs mail a notice and revoke 7 days later; to owner, "
             "contact; expiry reminders 7, 1 days before") in box.run(0, "check-config").out
+
+
+def test_hundreds_of_junk_tokens_are_one_mail_per_recipient(box):
+    with box.fake.batch():
+        for number in range(300):
+            add(box.fake, "res1", "reverse-trust_%03d" % number, age_days=200,
+                expires_in_days=-1)
+    run = box.run(0)
+    assert run.status == 0, run
+    mails = by_recipient(box.messages())
+    assert sorted(mails) == ["admin@example.com", "res1@example.net"]
+    assert mails["res1@example.net"]["Subject"].endswith(
+        "] 300 API tokens will be revoked on 2026-12-04")
+    assert len(box.notices()[0]["tokens"]) == 300
+    assert revoke_calls(box.fake) == []
+
+
+def test_a_notice_the_audit_log_would_not_take_is_no_notice(box, monkeypatch):
+    """A full disk: the mail went, the record did not; the token stays held and the
+    next run tells again (never a revocation without a recorded notice)."""
+    from tokensweeper import audit as audit_module
+    from tokensweeper.policy import NOTICE, Protection, Selectors, make_plan
+
+    monkeypatch.setenv("TOKENSWEEPER_STATE_DIR", box.cli.state_dir)
+    monkeypatch.setenv("TOKENSWEEPER_CPANEL_ROOT", box.cli.cpanel_root)
+    monkeypatch.setenv("TOKENSWEEPER_SENDMAIL", SENDMAIL)
+    monkeypatch.setenv("TOKENSWEEPER_FAKE_MAIL_DIR", box.mail_dir)
+    box.fake.apply_env(monkeypatch)
+
+    def full_disk(record, path=None):
+        raise audit_module.AuditError("cannot write the audit log: No space left on device")
+
+    monkeypatch.setattr(audit_module, "write", full_disk)
+    cfg = config.load(box.cli.config_path)
+    old = token("old-ci", owner="root", expires=NOW - DAY)
+    plan = make_plan([old], None, Selectors(expired=True), Protection(), NOW)
+    from tokensweeper.whmapi import Client
+    report = notify.apply(plan, cfg, Client(), NOW, "cron", "enforce")
+    assert report.errors == ["the notices could not be recorded, so they will be sent again: "
+                             "cannot write the audit log: No space left on device"]
+    assert report.noticed == [] and report.run_id is None
+    assert [i.decision for i in plan.items] == [NOTICE]
+    assert plan.items[0].reason.startswith("would send a notice now")

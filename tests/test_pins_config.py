@@ -299,6 +299,8 @@ def test_notify_defaults_and_each_check():
     ("a@" + "b" * 64, False),
     ("a@" + ".".join(["b" * 60] * 5), False),
     (None, False),
+    ("a@" + ".".join(["b" * 63] * 3) + "." + "c" * 60, True),  # 254 characters: the limit
+    ("a@" + ".".join(["b" * 63] * 3) + "." + "c" * 61, False),
 ])
 def test_valid_address_shapes(address, valid):
     assert config.valid_address(address) is valid
