@@ -70,7 +70,7 @@ def print_plan(plan):
     ]
     if rows:
         headers = ["owner", "name", "action", "last_used", "reason"]
-        print(table(rows, headers + (["unattended runs (notify)"] if plan.notices else [])))
+        print(table(rows, headers + (["notice"] if plan.notices else [])))
         print()
     print("Selected by: %s" % plan.selectors.describe())
     print(plan_summary(plan))
