@@ -152,3 +152,36 @@ def test_a_disk_that_takes_one_byte_at_a_time_still_gets_the_whole_record(log, m
     audit.write({"epoch": 1, "n": "x"})
     monkeypatch.setattr(os, "write", real_write)
     assert audit.read() == ([{"epoch": 1, "n": "x"}], 0)
+
+
+@pytest.mark.parametrize("error, said", [
+    (OSError(28, "No space left on device"), "No space left on device"),
+    (OSError("the disk went away"), "the disk went away"),  # no strerror: the error itself
+])
+def test_a_write_that_fails_after_opening_says_where_and_why(log, monkeypatch, error, said):
+    def refuse(fd, data):
+        raise error
+
+    monkeypatch.setattr(audit.os, "write", refuse)
+    with pytest.raises(audit.AuditError) as caught:
+        audit.write({"epoch": 1}, path=log)
+    assert str(caught.value) == "cannot write the audit log %s: %s" % (log, said)
+
+
+def test_a_whole_float_epoch_reads_as_its_integer():
+    assert audit.epoch_of({"epoch": 1700000000.0}) == 1700000000
+    assert audit.epoch_of({"epoch": 1.5}) == 0 and audit.epoch_of({"epoch": True}) == 0
+
+
+@pytest.mark.parametrize("error, said", [
+    (OSError(13, "Permission denied"), "Permission denied"),
+    (OSError("no such place"), "no such place"),
+])
+def test_a_log_that_cannot_be_opened_says_where_and_why(log, monkeypatch, error, said):
+    def refuse(path, flags, *args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(audit.statefiles, "open_file", refuse)
+    with pytest.raises(audit.AuditError) as caught:
+        audit.write({"epoch": 1}, path=log)
+    assert str(caught.value) == "cannot write the audit log %s: %s" % (log, said)
