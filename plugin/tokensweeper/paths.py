@@ -53,6 +53,16 @@ def token_dir():
     return cpanel_path("var", "cpanel", "authn", "api_tokens_v2", "whostmgr")
 
 
+def cpanel_token_dir():
+    """One <USER>.json per cPanel account that has (or had) cPanel API tokens."""
+    return cpanel_path("var", "cpanel", "authn", "api_tokens_v2", "cpanel")
+
+
+def trueuserowners():
+    """`user: owner` per cPanel account: which reseller (or root) owns it."""
+    return cpanel_path("etc", "trueuserowners")
+
+
 def whm_chrome_cache_dir():
     """Where cPanel pre-renders WHM's header and footer (web/chrome.py).
 

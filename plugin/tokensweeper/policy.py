@@ -16,7 +16,7 @@ import re
 import time
 from fnmatch import fnmatchcase, translate
 
-from .tokens import DAY, Token
+from .tokens import CPANEL, DAY, WHM, Token, split_holder
 
 REVOKE, PROTECTED, KEEP, GONE = "revoke", "protected", "keep", "gone"
 NOTICE = "notice"
@@ -82,6 +82,43 @@ BUILTIN_RULES = (
     _builtin("WP-Dashboard", "reserved for the WebPros dashboard", _exact("WP-Dashboard")),
     _builtin("prospamfilter (root)", "SpamExperts token", _exact("prospamfilter", ("root",))),
 )
+
+# cPanel accounts' tokens cPanel creates itself (cpanel-facts.md; docs/cpanel-notes.md):
+# a transfer's `cpmove_<time>_<hex>` and linked mail nodes' `MailNodeLinkage` and
+# `MailNodeLinkage-<time>`, <time> being cPanel's ISO time with every character that a
+# token name cannot hold made a hyphen (2026-11-30T02-40-00Z), stamped when the token is
+# made: a name whose stamp is not its creation time (within a day) is a lookalike.
+ISO_STAMP = r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2})-([0-9]{2})-([0-9]{2})Z"
+CPMOVE_NAME = re.compile(r"^cpmove_" + ISO_STAMP + r"_[0-9a-f]{1,40}$")
+MAIL_NODE_NAME = re.compile(r"^MailNodeLinkage-" + ISO_STAMP + r"$")
+
+
+def _stamp_is_creation(pattern):
+    import calendar
+
+    def matches(token, _acls):
+        match = pattern.match(token.name)
+        if not match:
+            return False
+        try:
+            stamp = calendar.timegm(tuple(int(part) for part in match.groups()) + (0, 0, 0))
+        except (ValueError, OverflowError):
+            return False
+        return abs(stamp - token.create_time) <= DAY
+    return matches
+
+
+CPANEL_RULES = (
+    _builtin("cpmove_<creation time>_<hex>", "cPanel transfer token",
+             _stamp_is_creation(CPMOVE_NAME)),
+    _builtin("MailNodeLinkage", "linked mail node token", _exact("MailNodeLinkage")),
+    _builtin("MailNodeLinkage-<creation time>", "linked mail node token",
+             _stamp_is_creation(MAIL_NODE_NAME)),
+)
+
+# The protection table: each kind's built-in rules. WHM shapes never protect a cPanel
+# account's token, nor cPanel's shapes a WHM token.
+BUILTIN_RULES_BY_KIND = {WHM: BUILTIN_RULES, CPANEL: CPANEL_RULES}
 
 
 def day(epoch):
@@ -178,17 +215,19 @@ class Protection(object):
         return not self.account_event or rule.source == CONFIGURED
 
     def _may_match(self, token):
+        # Connected Applications are WHM users' (root, resellers): keyed by holder, a cPanel
+        # account's token (holder "bob@cpanel") is never shielded by reseller bob's file.
         return ((self.builtin and _may_be_builtin(token.name))
                 or (self._any_configured is not None and self._any_configured(token.name))
-                or token.owner in self.connected or token.owner in self.unreadable)
+                or token.holder in self.connected or token.holder in self.unreadable)
 
     def _rules(self, token):
         if self.builtin and _may_be_builtin(token.name):
-            for rule in BUILTIN_RULES:
+            for rule in BUILTIN_RULES_BY_KIND.get(token.kind, ()):
                 yield rule
         for rule in self._configured:
             yield rule
-        if token.owner in self.connected or token.owner in self.unreadable:
+        if token.holder in self.connected or token.holder in self.unreadable:
             path = connected_apps_file(token.owner)
             app = self.connected.get(token.owner, {}).get(token.name)
             if app is not None:
@@ -201,7 +240,7 @@ class Protection(object):
 
 # Every built-in rule's name starts with one of these or is one of those: the overview asks
 # about every token on every load, and almost none comes near a built-in rule.
-_BUILTIN_PREFIXES = ("reverse_trust_", "transfer-")
+_BUILTIN_PREFIXES = ("reverse_trust_", "transfer-", "cpmove_", "MailNodeLinkage")
 _BUILTIN_NAMES = frozenset(("WebPros_Dashboard", "WP-Dashboard", "prospamfilter"))
 
 
@@ -268,6 +307,7 @@ class Selectors(object):
         created_before=None,
         used_after=None,
         used_from=None,
+        resellers=(),
     ):
         if combine not in ("all", "any"):
             raise ValueError("combine must be 'all' or 'any'")
@@ -289,6 +329,8 @@ class Selectors(object):
         self._networks = None
         self.names = tuple(names)
         self.owners = tuple(owners)
+        # Narrows to the tokens of cPanel accounts these resellers (or root) own.
+        self.resellers = tuple(resellers)
         self.combine = combine
 
     def narrowed(self, owners=None, names=None):
@@ -330,6 +372,8 @@ class Selectors(object):
             out["names"] = list(self.names)
         if self.owners:
             out["owners"] = list(self.owners)
+        if self.resellers:
+            out["resellers"] = list(self.resellers)
         if len(self.active_criteria()) > 1:
             out["combine"] = self.combine
         return out
@@ -345,6 +389,8 @@ class Selectors(object):
             parts.append("names " + " ".join(self.names))
         if self.owners:
             parts.append("owners " + " ".join(self.owners))
+        if self.resellers:
+            parts.append("accounts of " + " ".join(self.resellers))
         return ", ".join(parts) or "nothing"
 
 
@@ -393,12 +439,13 @@ class Plan(object):
         """Record how each token reads in the usage evidence, for every report of this plan."""
         if usage is not None:
             self.usage = usage
-            self.last_used = {i.token.key(): usage.describe(i.token, self.now) for i in self.items}
+            self.last_used = {i.token.key(): usage.describe(i.token, self.now)
+                              if i.token.usage_logged else NOT_LOGGED for i in self.items}
 
     def seen_from_of(self, token):
         """The addresses the token was used from, for the record: [{ip, first, last, uses}]
         (newest first) and whether more were seen than kept; ([], False) without evidence."""
-        if self.usage is None or not hasattr(self.usage, "seen_from"):
+        if self.usage is None or not hasattr(self.usage, "seen_from") or not token.usage_logged:
             return [], False
         uses, dropped = self.usage.seen_from(token)
         return ([{"ip": u.ip or None, "uses": u.uses, "last": _iso(u.last),
@@ -417,7 +464,7 @@ class Plan(object):
     def by_owner(self):
         grouped = {}
         for item in self.items:
-            grouped.setdefault(item.token.owner, []).append(item)
+            grouped.setdefault(item.token.holder, []).append(item)
         return grouped
 
     def counts(self):
@@ -472,7 +519,13 @@ def _older_than(token, selectors, _usage, now):
     return matched, "created %s, %s" % (day(token.create_time), ago_phrase(now - token.create_time))
 
 
+# A kind whose use api_tokens_log does not show (tokens.USAGE_LOGGED): never "unused".
+NOT_LOGGED = "unknown (cPanel-account token use is not in api_tokens_log)"
+
+
 def _unused_for(token, selectors, usage, now):
+    if not token.usage_logged:
+        return False, "not selected as unused: last use %s" % NOT_LOGGED
     if usage is None:
         return False, "unused: unknown (no usage data)"
     matched, reason = usage.unused_for(token, selectors.unused_for_days, now)
@@ -515,6 +568,8 @@ def _created_before(token, selectors, _usage, _now):
 
 
 def _used_after(token, selectors, usage, _now):
+    if not token.usage_logged:
+        return None, "use %s" % NOT_LOGGED
     if usage is None:
         return None, "no usage evidence (no api_tokens_log to read)"
     matched, reason = usage.used_since(token, selectors.used_after)
@@ -526,6 +581,8 @@ def _used_after(token, selectors, usage, _now):
 def _used_from(token, selectors, usage, _now):
     """Used from one of the networks; with used_after, at or after that time (the window
     of a leak), which also means the log only needs to reach back that far."""
+    if not token.usage_logged:
+        return None, "use %s" % NOT_LOGGED
     if usage is None:
         return None, "no usage evidence (no api_tokens_log to read)"
     matched, reason, _ = usage.used_from(token, selectors.networks(), selectors.used_after)
@@ -551,6 +608,8 @@ CRITERION_TESTS = {
 def _matches_filters(token, selectors):
     if selectors.owners and token.owner not in selectors.owners:
         return False, "owner %s not selected" % token.owner
+    if selectors.resellers and token.account_owner not in selectors.resellers:
+        return False, "not a token of an account of %s" % " or ".join(selectors.resellers)
     if selectors.names:
         matching = [p for p in selectors.names if fnmatchcase(token.name, p)]
         if not matching:
@@ -566,7 +625,7 @@ def judge(token, selectors, usage, now, criteria=None):
         criteria = selectors.active_criteria()
     if not criteria:
         # The rule every front end relies on: owners and names only narrow.
-        if selectors.names or selectors.owners:
+        if selectors.names or selectors.owners or selectors.resellers:
             return False, "no criterion given (owners and names only narrow a selection)"
         return False, "no selector given"
     passed, filter_reason = _matches_filters(token, selectors)
@@ -638,18 +697,19 @@ def evidence_problem(unjudged, selectors):
 
 
 def plan_for_names(tokens, wanted, protection, now):
-    """A plan for tokens chosen by hand: wanted is a set of (owner, name).
+    """A plan for tokens chosen by hand: wanted is a set of (holder, name) (Token.key()).
 
     Protected tokens stay protected even when chosen; names no longer listed are 'gone'.
     """
     listed = {token.key(): token for token in tokens}
-    owners = sorted({owner for owner, _ in wanted})
+    owners = sorted({split_holder(holder)[0] for holder, _ in wanted})
     items = []
     for key in sorted(wanted):
         token = listed.get(key)
         if token is None:
-            # Only owner and name are known: enough for the report and the audit log.
-            items.append(PlanItem(Token(key[0], key[1], 0), GONE, "no longer listed"))
+            # Only holder and name are known: enough for the report and the audit log.
+            owner, kind = split_holder(key[0])
+            items.append(PlanItem(Token(owner, key[1], 0, kind=kind), GONE, "no longer listed"))
             continue
         protected = protection.reason(token)
         if protected:
@@ -785,7 +845,7 @@ def share_cap(tokens, cap):
     the owner holding the oldest one."""
     by_owner = {}
     for token in tokens:
-        by_owner.setdefault(token.owner, []).append(token)
+        by_owner.setdefault(token.holder, []).append(token)  # bob and bob@cpanel: two holders
     order = sorted(by_owner, key=lambda owner: (owner != "root", len(by_owner[owner]), owner))
     # Among the owners that can be admitted at all: one over the cap is refused anyway.
     waited_longest = min((owner for owner in order
@@ -810,7 +870,8 @@ def share_cap(tokens, cap):
 
 
 def identity_key(identity):
-    """(owner, name) of an identity string "OWNER:NAME:CREATE_TIME:DIGEST" (Token.identity)."""
+    """(holder, name) of an identity string "HOLDER:NAME:CREATE_TIME:DIGEST" (Token.identity),
+    the holder naming the kind ("bob@cpanel"): Token.key()."""
     owner, _, rest = identity.partition(":")
     return owner, rest.split(":", 1)[0]
 

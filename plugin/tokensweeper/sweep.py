@@ -3,24 +3,23 @@
 The order is what makes it safe:
   1. the caller holds the sweep lock (one sweep at a time);
   2. an "intent" record reaches the audit log, or nothing is revoked;
-  3. per owner, one api_token_list right before revoking: a planned token
+  3. per holder, one listing right before revoking: a planned token
      that is no longer listed (or listed with another creation time: re-created)
      is already gone, not revoked by us, and is left out of the revoke call;
-  4. batched api_token_revoke calls, then one api_token_list: whmapi1 answers
-     OK even for names it did not remove, so only that listing says what really
-     went; when it fails, the outcome is unknown ("unverified"), never a guess;
+  4. batched revoke calls, then one listing: whmapi1 answers OK even for names
+     it did not remove, so only that listing says what really went; when it
+     fails, the outcome is unknown ("unverified"), never a guess;
   5. an "outcome" record with every token's fate.
-Owners are independent, so a bounded number are swept at the same time, and
-one owner's failure never stops the others.
+How a kind lists and revokes is its source's (sources/): WHM tokens per owner,
+cPanel-account tokens many accounts per whmapi1 process. Holders (an owner and
+a kind: "bob", "bob@cpanel") are independent: one's failure never stops the others.
 """
 
 
 from . import audit
 from .clock import now as clock_now
-from .owners import find_owners, take_inventory
 from .policy import GONE, NOTICE, PROTECTED, REVOKE, make_plan, share_cap
-from .tokens import TokenDataError, parse_token_list
-from .whmapi import WhmapiBadOutput, WhmapiError
+from .sources import DEFAULT_KINDS, ordered, source_for
 
 PREVIEW, ENFORCE = "preview", "enforce"
 REVOKED, ALREADY_GONE, FAILED = "revoked", "already-gone", "failed"
@@ -127,18 +126,25 @@ class Result(object):
         }
 
 
-def build_plan(client, selectors, protection, usage, now, owners=None, parallel=4):
-    """List the owners' tokens (all owners unless given) and plan. The Plan carries
-    owner_errors (owners whose listing failed) and problems (refused owner names,
-    dormant owners: warnings, not failures)."""
-    problems = []
-    if owners is None:
-        owners, problems = find_owners(client)
-    inventory = take_inventory(client, owners, parallel)
-    plan = make_plan(inventory.tokens, usage, selectors, protection, now)
-    plan.owner_errors = dict(inventory.errors)
+def build_plan(client, selectors, protection, usage, now, owners=None, parallel=4,
+               kinds=DEFAULT_KINDS, resellers=None):
+    """List the tokens of every kind in `kinds` (each kind's source finds its owners, or
+    lists only `owners` when given; `resellers`: only the cPanel accounts they own) and
+    plan. The Plan carries owner_errors (holders whose listing failed) and problems
+    (refused owner names, dormant owners: warnings, not failures)."""
+    problems, notes, tokens, errors = [], [], [], {}
+    for kind in ordered(kinds):
+        source = source_for(kind)
+        holders, refused = source.find_holders(client, owners, resellers)
+        inventory = source.inventory(client, holders, parallel)
+        problems += refused
+        notes += inventory.notes
+        tokens += inventory.tokens
+        errors.update(inventory.errors)
+    plan = make_plan(tokens, usage, selectors, protection, now)
+    plan.owner_errors = errors
     # The plan's own problems (usage evidence missing) come last.
-    plan.problems = problems + inventory.notes + protection.problems + plan.problems
+    plan.problems = problems + notes + protection.problems + plan.problems
     return plan
 
 
@@ -196,12 +202,14 @@ def _within_cap(to_revoke, cap, result, preview):
         return share.admitted
     held = {}
     for token in to_revoke:
-        held.setdefault(token.owner, []).append(token)
+        held.setdefault(token.holder, []).append(token)
     were = "would be" if preview else "were"
     for owner, count in sorted(share.refused.items()):
+        first = held[owner][0]
         why = ("over the cap: %s has %d tokens to revoke, more than max_revoke_per_run (%d); "
-               "none of them %s revoked: a person must revoke them (tokensweeper sweep --owner %s)"
-               % (owner, count, cap, were, owner))
+               "none of them %s revoked: a person must revoke them (tokensweeper sweep %s)"
+               % (owner, count, cap, were,
+                  source_for(first.kind).selector_args(first.owner)))
         result.held_back[owner] = why
         result.outcomes.extend(Outcome(t, REFUSED, why) for t in held[owner])
     for owner, count in sorted(share.deferred.items()):
@@ -228,35 +236,42 @@ def _settle_without_calls(plan, result):
 
 
 def _revoke_all(client, tokens, plan, parallel):
-    by_owner = {}
+    """Outcomes of the tokens to revoke, holder by holder (sorted), each in plan order.
+    Each kind's source lists, revokes and lists again for all its holders at once: a
+    cPanel source runs many accounts in one whmapi1 process."""
+    by_kind = {}
     for token in tokens:
-        by_owner.setdefault(token.owner, []).append(token)
-
-    def sweep_owner(owner):
-        return _revoke_and_verify(client, owner, by_owner[owner], plan)
-
-    from concurrent.futures import ThreadPoolExecutor  # not on the overview's path
-
-    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        per_owner = list(pool.map(sweep_owner, sorted(by_owner)))
-    return [outcome for outcomes in per_owner for outcome in outcomes]
-
-
-def _revoke_and_verify(client, owner, tokens, plan):
-    """Outcomes for one owner's planned tokens, in plan order."""
-    try:
-        listed = _listing(client, owner)
-    except (WhmapiError, TokenDataError) as error:
-        why = "not revoked: the tokens of %s could not be listed right before revoking (%s)"
-        return [Outcome(token, FAILED, why % (owner, error)) for token in tokens]
+        by_kind.setdefault(token.kind, {}).setdefault(token.owner, []).append(token)
     fates = {}
+    for kind in sorted(by_kind):
+        fates.update(_revoke_with(source_for(kind), client, by_kind[kind], plan, parallel))
+    by_holder = {}
     for token in tokens:
-        fates[token.key()] = _before_revoking(token, listed.get(token.name))
-    present = [token for token in tokens if fates[token.key()] is None]
+        by_holder.setdefault(token.holder, []).append(fates[token.key()])
+    return [outcome for holder in sorted(by_holder) for outcome in by_holder[holder]]
+
+
+def _revoke_with(source, client, by_owner, plan, parallel):
+    """{token key: Outcome} for one kind's planned tokens: list right before, revoke what
+    is still the planned token, list again to verify."""
+    fates, present = {}, {}
+    listed = source.listings(client, sorted(by_owner), parallel)
+    for owner, tokens in by_owner.items():
+        now_listed = listed[owner]
+        if isinstance(now_listed, str):
+            why = ("not revoked: the tokens of %s could not be listed right before revoking (%s)"
+                   % (tokens[0].holder, now_listed))
+            fates.update((token.key(), Outcome(token, FAILED, why)) for token in tokens)
+            continue
+        for token in tokens:
+            fate = _before_revoking(token, now_listed.get(token.name))
+            if fate is None:
+                present.setdefault(owner, []).append(token)
+            else:
+                fates[token.key()] = fate
     if present:
-        for outcome in _revoke_present(client, owner, present, plan):
-            fates[outcome.token.key()] = outcome
-    return [fates[token.key()] for token in tokens]
+        fates.update(_revoke_present(source, client, present, plan, parallel))
+    return fates
 
 
 def _before_revoking(token, listed):
@@ -275,40 +290,31 @@ def _before_revoking(token, listed):
     return None
 
 
-def _revoke_present(client, owner, tokens, plan):
-    call_error = None
-    try:
-        client.revoke_tokens(owner, [token.name for token in tokens])
-    except WhmapiError as error:
-        call_error = str(error)  # a batch may still have gone through: the listing decides
-    try:
-        still_listed = _listing(client, owner)
-    except (WhmapiError, TokenDataError) as error:
-        why = "could not verify (%s); check with `tokensweeper list --owner %s`" % (error, owner)
-        if call_error:
-            why = "%s; the revoke call failed: %s" % (why, call_error)
-        return [Outcome(token, UNVERIFIED, why) for token in tokens]
-    outcomes = []
-    for token in tokens:
-        now_listed = still_listed.get(token.name)
-        if now_listed is None or now_listed.create_time != token.create_time:
-            outcomes.append(Outcome(token, REVOKED, plan.reason_of(token)))
-        elif call_error:
-            outcomes.append(Outcome(token, FAILED, call_error))
-        else:
-            outcomes.append(
-                Outcome(token, FAILED, "whmapi1 answered OK but the token is still listed")
-            )
-    return outcomes
-
-
-def _listing(client, owner):
-    """The owner's tokens by name, as listed now. Listing tolerates an answer without a token
-    list (read as "no tokens"), but here that would pass for proof that every token went."""
-    data = client.call("api_token_list", owner=owner)
-    if data.get("tokens") is None:
-        raise WhmapiBadOutput("api_token_list", owner, "the answer has no token list")
-    return {token.name: token for token in parse_token_list(owner, data)}
+def _revoke_present(source, client, present, plan, parallel):
+    names = {owner: [token.name for token in tokens] for owner, tokens in present.items()}
+    call_errors = source.revoke(client, names, parallel)
+    still = source.listings(client, sorted(present), parallel)
+    fates = {}
+    for owner, tokens in present.items():
+        call_error = call_errors.get(owner)
+        still_listed = still[owner]
+        if isinstance(still_listed, str):
+            why = "could not verify (%s); check with `%s`" % (still_listed,
+                                                             source.check_hint(owner))
+            if call_error:
+                why = "%s; the revoke call failed: %s" % (why, call_error)
+            fates.update((token.key(), Outcome(token, UNVERIFIED, why)) for token in tokens)
+            continue
+        for token in tokens:
+            now_listed = still_listed.get(token.name)
+            if now_listed is None or now_listed.create_time != token.create_time:
+                outcome = Outcome(token, REVOKED, plan.reason_of(token))
+            elif call_error:
+                outcome = Outcome(token, FAILED, call_error)
+            else:
+                outcome = Outcome(token, FAILED, "whmapi1 answered OK but the token is still listed")
+            fates[token.key()] = outcome
+    return fates
 
 
 def _record_body(result, event, tokens):

@@ -15,20 +15,33 @@ DAY = 86400
 # cPanel's own rule for token names (api_token_create).
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
 
+# The two kinds of API token: WHM's (root and resellers, whmapi1 api_token_*) and cPanel
+# accounts' own (UAPI Tokens, reached through whmapi1 uapi_cpanel). The same user can have
+# both (a reseller's WHM tokens and its own cPanel account's), under the same names.
+WHM, CPANEL = "whm", "cpanel"
+KINDS = (WHM, CPANEL)
+# Whether api_tokens_log shows a kind's use in a shape we verified (docs/cpanel-notes.md):
+# only WHM's ([whostmgrd] lines). A cPanel token's last use is unknown, never "unused".
+USAGE_LOGGED = {WHM: True, CPANEL: False}
+
 
 class TokenDataError(ValueError):
     """whmapi1 described a token in a way we cannot trust."""
 
 
 class Token(object):
-    """One WHM API token as listed. `owner_acls`: the owner's own privileges (a reseller's
-    line in cPanel's resellers file), None for root or when they are not known."""
+    """One API token as listed. `owner_acls`: the owner's own privileges (a reseller's
+    line in cPanel's resellers file), None for root or when they are not known.
+
+    kind: WHM or CPANEL. A cPanel token's `owner` is its cPanel account, `account_owner`
+    the reseller (or root) that owns the account (None when unknown), `features` what a
+    limited token may use, and `full_access` is what UAPI lists (`has_full_access`)."""
 
     __slots__ = ("owner", "name", "create_time", "expires_at", "acls", "whitelist_ips",
-                 "owner_acls", "full_access")
+                 "owner_acls", "full_access", "kind", "account_owner", "features")
 
     def __init__(self, owner, name, create_time, expires_at=None, acls=None, whitelist_ips=(),
-                 owner_acls=None):
+                 owner_acls=None, kind=WHM, account_owner=None, full_access=None, features=()):
         self.owner = owner
         self.name = name
         self.create_time = create_time
@@ -36,10 +49,28 @@ class Token(object):
         self.acls = dict(acls or {})
         self.whitelist_ips = tuple(whitelist_ips or ())
         self.owner_acls = None if owner_acls is None else tuple(owner_acls)
-        self.full_access = has_full_access(self.acls, self.owner_acls)
+        self.kind = kind
+        self.account_owner = account_owner
+        self.features = tuple(features or ())
+        if full_access is None:
+            full_access = has_full_access(self.acls, self.owner_acls)
+        self.full_access = bool(full_access)
 
     def __repr__(self):
-        return "Token(%r, %r)" % (self.owner, self.name)
+        if self.kind == WHM:
+            return "Token(%r, %r)" % (self.owner, self.name)
+        return "Token(%r, %r, kind=%r)" % (self.owner, self.name, self.kind)
+
+    @property
+    def holder(self):
+        """Who holds the token, kind included: "bob" (WHM) or "bob@cpanel" (bob's cPanel
+        account). What the engine groups, caps and reports by: a reseller's WHM tokens and
+        its own cPanel account's are two holders. `@` is in no cPanel user name."""
+        return holder_of(self.owner, self.kind)
+
+    @property
+    def usage_logged(self):
+        return USAGE_LOGGED.get(self.kind, False)
 
     def __eq__(self, other):
         return (
@@ -52,21 +83,26 @@ class Token(object):
         return hash(self.key())
 
     def key(self):
-        return (self.owner, self.name)
+        """(holder, name): the kind is part of it, so bob's WHM `foo` and the `foo` of bob's
+        cPanel account are never taken for each other."""
+        return (self.holder, self.name)
 
     def identity(self):
-        """"OWNER:NAME:CREATE_TIME:DIGEST", what a confirmation binds. The digest covers
-        everything else cPanel lists for the token (expiry, ACLs, IP limits), so a token
-        re-created or changed under the same name has another identity."""
+        """"HOLDER:NAME:CREATE_TIME:DIGEST", what a confirmation binds (HOLDER names the
+        kind: "bob" or "bob@cpanel"). The digest covers everything else cPanel lists for the
+        token (expiry, ACLs or features, IP limits), so a token re-created or changed under
+        the same name has another identity."""
         facts = [self.expires_at, sorted(self.acls.items()), list(self.whitelist_ips)]
+        if self.kind != WHM:
+            facts += [self.kind, self.full_access, sorted(self.features)]
         digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode("utf-8")).hexdigest()
-        return "%s:%s:%d:%s" % (self.owner, self.name, self.create_time, digest[:12])
+        return "%s:%s:%d:%s" % (self.holder, self.name, self.create_time, digest[:12])
 
     @property
     def access_words(self):
         """How the overview, the command line and the plan name this token's reach."""
         if not self.full_access:
-            return "limited ACLs"
+            return "limited ACLs" if self.kind == WHM else "limited features"
         if self.owner_acls is None or "all" in self.owner_acls:
             return "full access"
         return "full access (owner's privileges)"
@@ -89,14 +125,29 @@ class Token(object):
 
     def to_dict(self):
         """The facts the audit log and --json output record (cPanel keeps no secret here)."""
-        return {
+        record = {
             "owner": self.owner,
             "name": self.name,
             "create_time": self.create_time,
             "expires_at": self.expires_at,
             "full_access": self.full_access,
             "ip_limited": self.ip_limited,
+            "kind": self.kind,
         }
+        if self.kind != WHM:
+            record["account_owner"] = self.account_owner
+        return record
+
+
+def holder_of(owner, kind=WHM):
+    """Token.holder for an owner and a kind."""
+    return owner if kind == WHM else "%s@%s" % (owner, kind)
+
+
+def split_holder(holder):
+    """(owner, kind) of a holder ("bob" -> ("bob", "whm"), "bob@cpanel" -> ("bob", "cpanel"))."""
+    owner, sep, kind = holder.partition("@")
+    return owner, (kind if sep else WHM)
 
 
 def has_full_access(acls, owner_acls=None):
@@ -156,6 +207,53 @@ def parse_token(owner, key, entry, owner_acls=None):
         acls=_acls(entry.get("acls"), at),
         whitelist_ips=_ips(entry.get("whitelist_ips"), at),
         owner_acls=owner_acls,
+    )
+
+
+def parse_uapi_token_list(account, data, account_owner=None):
+    """Turn the `data` of UAPI Tokens::list (a list of records, any order) into cPanel-kind
+    Tokens of `account`, sorted by name. Raises TokenDataError naming account and token."""
+    if data is None or data == [] or data == {}:
+        return []
+    if not isinstance(data, list):
+        raise TokenDataError("Tokens::list for %s: expected a list, got %s"
+                             % (account, _kind(data)))
+    tokens = [parse_uapi_token(account, entry, account_owner) for entry in data]
+    names = [token.name for token in tokens]
+    if len(set(names)) != len(names):
+        raise TokenDataError("Tokens::list for %s: a token name is listed twice" % account)
+    return sorted(tokens, key=lambda t: t.name)
+
+
+def parse_uapi_token(account, entry, account_owner=None):
+    if not isinstance(entry, dict):
+        raise TokenDataError("Tokens::list for %s: a record is %s, not an object"
+                             % (account, _kind(entry)))
+    name = entry.get("name")
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise TokenDataError("Tokens::list for %s: a record has no valid name: %r"
+                             % (account, name))
+    at = (account, name)
+    create_time = _epoch(entry.get("create_time"), at, "create_time")
+    if create_time is None:
+        raise _error(at, "create_time is missing")
+    features = entry.get("features")
+    if features is None:
+        features = []
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        raise _error(at, "features is %r, expected a list of names" % (features,))
+    full = entry.get("has_full_access")
+    if full is None or isinstance(full, (list, dict)):
+        raise _error(at, "has_full_access is %r, expected 0 or 1" % (full,))
+    return Token(
+        owner=account,
+        name=name,
+        create_time=create_time,
+        expires_at=_epoch(entry.get("expires_at"), at, "expires_at") or None,
+        kind=CPANEL,
+        account_owner=account_owner,
+        full_access=_flag(full, at, "has_full_access"),
+        features=sorted(features),
     )
 
 

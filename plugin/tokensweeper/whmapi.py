@@ -14,8 +14,14 @@ from . import paths
 from .resellers import owner_acls
 from .tokens import parse_token_list
 
+UAPI_FUNCTION = "uapi_cpanel"
+
 DEFAULT_TIMEOUT = 60
 DEFAULT_BATCH_SIZE = 500
+# UAPI calls per `batch` process (uapi_cpanel runs each as its account, one after another
+# inside that one whmapi1): 100 keeps a process's answer small (100 accounts of 20 tokens
+# are ~400 KB) and its run short, while 300 accounts still cost only 3 processes.
+DEFAULT_UAPI_BATCH = 100
 # Linux allows 128 KiB per argument and ~2 MiB for argv + environment; stay far below.
 DEFAULT_MAX_ARGV_BYTES = 64 * 1024
 # After a timeout the killed call's output is waited for this long, at most.
@@ -55,13 +61,15 @@ class Client(object):
         timeout=DEFAULT_TIMEOUT,
         batch_size=DEFAULT_BATCH_SIZE,
         max_argv_bytes=DEFAULT_MAX_ARGV_BYTES,
+        uapi_batch=DEFAULT_UAPI_BATCH,
     ):
-        if batch_size < 1:
+        if batch_size < 1 or uapi_batch < 1:
             raise ValueError("batch_size must be at least 1")
         self.binary = binary or paths.whmapi1()
         self.timeout = timeout
         self.batch_size = batch_size
         self.max_argv_bytes = max_argv_bytes
+        self.uapi_batch = uapi_batch
 
     # -- the token functions the plugin needs ---------------------------------
 
@@ -88,6 +96,42 @@ class Client(object):
         if not isinstance(resellers, list) or not all(isinstance(r, str) for r in resellers):
             raise WhmapiBadOutput("listresellers", "root", "data.reseller is not a list of names")
         return resellers
+
+    # -- UAPI as a cPanel account, many calls per whmapi1 process ------------------
+
+    def uapi_chunks(self, calls):
+        """Split UapiCall objects into the groups one `batch` process runs: at most
+        uapi_batch calls, and an argv within max_argv_bytes."""
+        chunk, size = [], 0
+        for call in calls:
+            arg_bytes = len(quote(call.command(), safe="")) + 16
+            if chunk and (len(chunk) >= self.uapi_batch
+                          or size + arg_bytes > self.max_argv_bytes):
+                yield chunk
+                chunk, size = [], 0
+            chunk.append(call)
+            size += arg_bytes
+        if chunk:
+            yield chunk
+
+    def run_uapi_chunk(self, chunk):
+        """Run one group of UAPI calls in ONE whmapi1 `batch` process (uapi_cpanel per call,
+        abort_on_error=0: one account's failure never stops the others). Returns one
+        UapiAnswer per call, in order. A failure of the process itself (no answer, exit
+        status, timeout) is every call's error: nothing tells which of them ran."""
+        params = [("command-%d" % i, call.command()) for i, call in enumerate(chunk)]
+        params.append(("abort_on_error", "0"))
+        try:
+            envelope, status, err = self._envelope("batch", params, "root")
+        except WhmapiError as error:
+            return [UapiAnswer(call, error=str(error)) for call in chunk]
+        results = (envelope.get("data") or {}).get("result") if isinstance(
+            envelope.get("data"), dict) else None
+        if status != 0 or not isinstance(results, list) or len(results) != len(chunk):
+            why = _batch_failure(envelope, status, err, results, len(chunk))
+            return [UapiAnswer(call, error="whmapi1 batch (%s as %s): %s"
+                               % (call.label(), call.user, why)) for call in chunk]
+        return [_uapi_answer(call, result) for call, result in zip(chunk, results)]
 
     def batches(self, names):
         """Split names into argv-sized batches of at most batch_size names."""
@@ -117,12 +161,8 @@ class Client(object):
 
     def call(self, function, params=(), owner="root"):
         """Run one whmapi1 function and return its `data` (an empty dict when there is none)."""
-        argv = self.argv(function, params or (), owner)
-        out, err, status = self._run(argv, function, owner)
-        envelope = _decode(out, function, owner, status, err)
-        metadata = envelope.get("metadata")
-        if not isinstance(metadata, dict):
-            raise WhmapiBadOutput(function, owner, "the answer has no metadata")
+        envelope, status, err = self._envelope(function, params, owner)
+        metadata = envelope["metadata"]
         reason = str(metadata.get("reason") or "").strip()
         said_ok = str(metadata.get("result")) == "1"
         if status != 0:
@@ -131,6 +171,15 @@ class Client(object):
             raise WhmapiFailed(function, owner, reason or "result 0 without a reason")
         data = envelope.get("data")
         return data if isinstance(data, dict) else {}
+
+    def _envelope(self, function, params, owner):
+        """(envelope with metadata, exit status, stderr) of one whmapi1 run, not yet judged."""
+        argv = self.argv(function, params or (), owner)
+        out, err, status = self._run(argv, function, owner)
+        envelope = _decode(out, function, owner, status, err)
+        if not isinstance(envelope.get("metadata"), dict):
+            raise WhmapiBadOutput(function, owner, "the answer has no metadata")
+        return envelope, status, err
 
     def _run(self, argv, function, owner):
         import subprocess  # here: a page answered from the listing cache runs nothing
@@ -160,6 +209,81 @@ class Client(object):
                 function, owner, "no answer after %s seconds; the call was killed" % self.timeout
             )
         return out, err, child.returncode
+
+
+class UapiCall(object):
+    """One UAPI function to run as a cPanel account: user, module, function, params."""
+
+    __slots__ = ("user", "module", "function", "params")
+
+    def __init__(self, user, module, function, params=()):
+        self.user = user
+        self.module = module
+        self.function = function
+        self.params = tuple(params)
+
+    def label(self):
+        return "%s::%s" % (self.module, self.function)
+
+    def command(self):
+        """The `batch` command: uapi_cpanel?ARGS, ARGS a URI-encoded query string."""
+        args = [("cpanel.user", self.user), ("cpanel.module", self.module),
+                ("cpanel.function", self.function)] + list(self.params)
+        return UAPI_FUNCTION + "?" + "&".join(
+            "%s=%s" % (quote(key, safe=""), quote(_text(value), safe="")) for key, value in args)
+
+
+class UapiAnswer(object):
+    """What one UAPI call answered: `data` (UAPI's own data) when it succeeded, else
+    `error` (a sentence) and `refused` (UAPI itself said no: status 0, e.g. the account's
+    apitokens feature is disabled; False when the call did not get that far)."""
+
+    __slots__ = ("call", "data", "error", "refused")
+
+    def __init__(self, call, data=None, error=None, refused=False):
+        self.call = call
+        self.data = data
+        self.error = error
+        self.refused = refused
+
+    @property
+    def ok(self):
+        return self.error is None
+
+
+def _uapi_answer(call, result):
+    """Judge one command's answer inside a batch: its WHM envelope, then UAPI's status."""
+    where = "whmapi1 uapi_cpanel %s as %s" % (call.label(), call.user)
+    if not isinstance(result, dict) or not isinstance(result.get("metadata"), dict):
+        return UapiAnswer(call, error="%s: the answer has no metadata" % where)
+    metadata = result["metadata"]
+    if str(metadata.get("result")) != "1":
+        reason = str(metadata.get("reason") or "").strip() or "result 0 without a reason"
+        return UapiAnswer(call, error="%s: %s" % (where, reason))
+    data = result.get("data")
+    uapi = data.get("uapi") if isinstance(data, dict) else None
+    if not isinstance(uapi, dict):
+        return UapiAnswer(call, error="%s: the answer has no data.uapi" % where)
+    if str(uapi.get("status")) != "1":
+        errors = uapi.get("errors")
+        words = "; ".join(str(e).strip() for e in errors if str(e).strip()) if isinstance(
+            errors, list) else ""
+        return UapiAnswer(call, error="%s: UAPI refused: %s" % (
+            where, words or "status 0 without a reason"), refused=True)
+    return UapiAnswer(call, data=uapi.get("data"))
+
+
+def _batch_failure(envelope, status, err, results, expected):
+    metadata = envelope["metadata"]
+    reason = str(metadata.get("reason") or "").strip()
+    said_ok = str(metadata.get("result")) == "1"
+    if status != 0:
+        return _exit_reason(status, said_ok, reason, err)
+    if not said_ok:
+        return reason or "result 0 without a reason"
+    if not isinstance(results, list):
+        return "the answer has no data.result list"
+    return "the answer holds %d results for %d commands" % (len(results), expected)
 
 
 def _decode(out, function, owner, status, err):
