@@ -178,7 +178,7 @@ def test_protection_comes_from_protect():
 
 def test_problems_after_an_unknown_key_are_still_reported():
     assert problems_of("extra: 1\nmode: x\n") == [
-        "extra: unknown key (known: events, max_revoke_per_run, mode, notify, owners, "
+        "extra: unknown key (known: events, kinds, max_revoke_per_run, mode, notify, owners, "
         "parallel_owners, policy, protect, schedule)",
         "mode: expected one of preview, enforce, got 'x'",
     ]
@@ -304,3 +304,36 @@ def test_notify_defaults_and_each_check():
 ])
 def test_valid_address_shapes(address, valid):
     assert config.valid_address(address) is valid
+
+
+# -- kinds (issue 15) ---------------------------------------------------------------
+
+
+def test_a_config_without_kinds_acts_on_whm_tokens_only():
+    # An existing enforce-mode config predates cPanel tokens: an upgrade must not widen it.
+    cfg = config.Config(config.parse("mode: enforce\n"), "x", True)
+    assert cfg.kinds == ["whm"]
+    assert config.load("/nonexistent/config.yaml").kinds == ["whm"]
+
+
+def test_kinds_opt_in_and_bad_values():
+    assert config.parse("kinds: [whm, cpanel]\n")["kinds"] == ["whm", "cpanel"]
+    assert config.parse("kinds: [cpanel]\n")["kinds"] == ["cpanel"]
+    assert problems_of("kinds: [whm, uapi]\n") == [
+        "kinds: 'uapi' is not a token kind (whm, cpanel)"]
+    assert problems_of("kinds: []\n") == [
+        "kinds: expected a list of token kinds (whm, cpanel), got []"]
+    assert problems_of("kinds: cpanel\n") == [
+        "kinds: expected a list of token kinds (whm, cpanel), got 'cpanel'"]
+    assert problems_of("kinds: [cpanel, cpanel]\n") == [
+        "kinds: a kind is listed twice: ['cpanel', 'cpanel']"]
+
+
+def test_the_shipped_template_documents_kinds_and_keeps_whm_only():
+    import os
+
+    template = os.path.join(os.path.dirname(config.__file__), "default-config.yaml")
+    with open(template, encoding="utf-8") as handle:
+        text = handle.read()
+    assert config.parse(text)["kinds"] == ["whm"]
+    assert "tokensweeper plan --kind cpanel" in text

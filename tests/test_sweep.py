@@ -27,8 +27,8 @@ from tokensweeper.sweep import (
 )
 from tokensweeper.whmapi import Client
 
-TOKEN_RECORD_KEYS = {"owner", "name", "create_time", "expires_at", "full_access", "ip_limited",
-                     "action", "reason"}
+TOKEN_RECORD_KEYS = {"kind", "owner", "name", "create_time", "expires_at", "full_access",
+                     "ip_limited", "action", "reason"}
 
 
 @pytest.fixture

@@ -97,7 +97,7 @@ def test_the_documented_example():
     controller, read_only = parse_token_list("root", data)
     assert controller.to_dict() == {"owner": "root", "name": "my-controller-token",
                                     "create_time": 1483625276, "expires_at": 1609372800,
-                                    "full_access": False, "ip_limited": True}
+                                    "full_access": False, "ip_limited": True, "kind": "whm"}
     assert controller.is_expired(1609372800) and not controller.is_expired(1609372799)
     assert read_only.expires_at is None and not read_only.ip_limited
 

@@ -32,6 +32,10 @@ DEFAULTS = {
     # Notices before unattended revocations (notify.py). notice_days 0 = off: unattended
     # runs revoke at once, as they always did, and nothing is mailed.
     "notify": {"notice_days": 0, "recipients": ["owner", "contact"], "expiry_reminders": []},
+    # Which kinds of token sweeps, cron and the hook act on. Without the key: WHM tokens only,
+    # what every config did before cPanel accounts' tokens were known (an upgrade never
+    # widens what an enforce-mode config revokes); an admin opts in with [whm, cpanel].
+    "kinds": ["whm"],
 }
 
 # Token names are [A-Za-z0-9_-]; a glob may add * ? [ ] and ! inside brackets.
@@ -294,6 +298,20 @@ def _reminder_days(value):
     return sorted(set(value), reverse=True)
 
 
+def _kinds(value):
+    from .tokens import KINDS
+
+    if not isinstance(value, list) or not value:
+        raise ValueError("expected a list of token kinds (%s), got %r"
+                         % (", ".join(KINDS), value))
+    for kind in value:
+        if kind not in KINDS:
+            raise ValueError("%r is not a token kind (%s)" % (kind, ", ".join(KINDS)))
+    if len(set(value)) != len(value):
+        raise ValueError("a kind is listed twice: %r" % (value,))
+    return list(value)
+
+
 def _owners(value):
     if value == "all":
         return value
@@ -324,6 +342,7 @@ CHECKS = {
     "notify.notice_days": _notice_days,
     "notify.recipients": _recipients,
     "notify.expiry_reminders": _reminder_days,
+    "kinds": _kinds,
 }
 
 
