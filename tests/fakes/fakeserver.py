@@ -236,6 +236,46 @@ class FakeServer:
         with self._edit() as state:
             _fake.save_tokens(self.state_path, state, owner, dict(tokens))
 
+    # -- cPanel accounts' own tokens (UAPI Tokens) ---------------------------
+
+    def add_cpanel_token(self, account, name, create_time, expires_at=None, full_access=True,
+                         features=()):
+        """A cPanel account's token as UAPI Tokens::list shows it. The account must exist
+        (add_account) for uapi_cpanel to reach it."""
+        if not _fake.valid_name(name):
+            raise ValueError(f"invalid API token name: {name!r}")
+        token = {"name": name, "create_time": int(create_time),
+                 "expires_at": None if expires_at is None else int(expires_at),
+                 "has_full_access": 1 if full_access else 0, "features": list(features)}
+        with self._edit() as state:
+            tokens = state.setdefault("cpanel_tokens", {}).setdefault(account, {})
+            if name in tokens:
+                raise ValueError(f"{account} already has a cPanel token named {name}")
+            tokens[name] = token
+            if state.get("cpanel_root"):
+                _fake.write_cpanel_account_token_file(state["cpanel_root"], account, tokens)
+        return dict(token)
+
+    def replace_cpanel_tokens(self, account, tokens):
+        """Set all of an account's cPanel tokens at once ({name: token dict}): big seeds."""
+        with self._edit() as state:
+            state.setdefault("cpanel_tokens", {})[account] = dict(tokens)
+            if state.get("cpanel_root"):
+                _fake.write_cpanel_account_token_file(state["cpanel_root"], account, tokens)
+
+    def remove_cpanel_token(self, account, name):
+        """Remove behind the plugin's back (the account did it in cPanel)."""
+        with self._edit() as state:
+            tokens = state.setdefault("cpanel_tokens", {}).setdefault(account, {})
+            if tokens.pop(name, None) is not None and state.get("cpanel_root"):
+                _fake.write_cpanel_account_token_file(state["cpanel_root"], account, tokens)
+
+    def cpanel_tokens(self, account):
+        return copy.deepcopy(self.state().get("cpanel_tokens", {}).get(account, {}))
+
+    def cpanel_token_names(self, account):
+        return set(self.cpanel_tokens(account))
+
     def use_token_dir(self, directory="tokens"):
         """Keep each owner's tokens in DIRECTORY/OWNER.json (relative to the
         state file) instead of inside it: big servers stay fast to call."""
@@ -330,4 +370,17 @@ class FakeServer:
         state = self.state()
         for owner in _fake.token_owners(self.state_path, state):
             _fake.write_cpanel_token_file(cpanel_root, owner, self._load(state, owner))
+        # cPanel accounts' token files (api_tokens_v2/cpanel/) and who owns each account.
+        for account, tokens in state.get("cpanel_tokens", {}).items():
+            _fake.write_cpanel_account_token_file(cpanel_root, account, tokens)
+        self.write_trueuserowners(cpanel_root)
         return os.path.join(str(cpanel_root), _fake.CPANEL_TOKEN_DIR)
+
+    def write_trueuserowners(self, cpanel_root):
+        """etc/trueuserowners as cPanel keeps it: `user: owner` per account."""
+        path = os.path.join(str(cpanel_root), "etc", "trueuserowners")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write("".join("%s: %s\n" % (a["user"], a.get("owner", "root"))
+                                 for a in self.state()["accounts"]))
+        return path
