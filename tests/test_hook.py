@@ -235,7 +235,7 @@ def test_manage_hooks_registers_and_deletes_the_descriptor(tmp_path):
 def test_account_that_cannot_own_tokens_is_answered_without_whmapi1_or_config(hook, tmp_path):
     hook.config("this: is: not: yaml: [")  # proves the config is never read
     out, _ = hook.run(suspend("alice"))
-    assert out == line("suspendacct alice: the account owns no WHM API tokens; nothing to do")
+    assert out == line("suspendacct alice: the account owns no API tokens; nothing to do")
     assert hook.server.calls() == []
 
     modules_file = str(tmp_path / "modules.json")
@@ -243,7 +243,7 @@ def test_account_that_cannot_own_tokens_is_answered_without_whmapi1_or_config(ho
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=hook.env())
     out, _ = proc.communicate(suspend("alice"), timeout=60)
-    assert out == line("suspendacct alice: the account owns no WHM API tokens; nothing to do")
+    assert out == line("suspendacct alice: the account owns no API tokens; nothing to do")
     with open(modules_file) as handle:
         loaded = set(json.load(handle))
     assert "tokensweeper.hook" in loaded
@@ -253,7 +253,7 @@ def test_account_that_cannot_own_tokens_is_answered_without_whmapi1_or_config(ho
 def test_reseller_suspending_its_account_never_touches_the_resellers_tokens(hook):
     hook.config(ENFORCE_SWEEP + "events: {suspend: revoke_all}\n")
     out, _ = hook.run(suspend("alice", caller="res1"))
-    assert out == line("suspendacct alice: the account owns no WHM API tokens; nothing to do")
+    assert out == line("suspendacct alice: the account owns no API tokens; nothing to do")
     assert hook.server.calls() == []
     assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
 
@@ -281,7 +281,7 @@ def test_a_former_reseller_whose_last_token_was_revoked_is_on_the_fast_path(hook
     with open(token_file) as handle:
         assert json.load(handle) == {"tokens": {}}
     out, err = hook.run(suspend("exres"))
-    assert out == line("suspendacct exres: the account owns no WHM API tokens; nothing to do")
+    assert out == line("suspendacct exres: the account owns no API tokens; nothing to do")
     assert hook.server.calls() == []
     assert "not a reseller" not in err
 

@@ -944,7 +944,7 @@ def test_installed_hook_works_with_only_the_environment_cpanel_gives_it(fresh):
                                "disallowun": "0"}, "result": "1", "user": "root"}}
     out, err = run_as_cpanel_runs_hooks(
         root, stdin=json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode())
-    assert out == (b"1 tokensweeper: suspendacct tswnobody: the account owns no WHM API "
+    assert out == (b"1 tokensweeper: suspendacct tswnobody: the account owns no API "
                    b"tokens; nothing to do\n"), err
     # root passes the fast path: the engine and the config loader run (no config file
     # here: the defaults, which ignore password changes), a non-ASCII password in the payload.

@@ -247,12 +247,21 @@ def _safe(text):
 
 
 def may_own_tokens(user):
-    """Whether `user` can have WHM API tokens: root, a reseller, or anyone whose token file
+    """Whether `user` can have API tokens: root, a reseller, or anyone whose WHM token file
     holds tokens (a former reseller keeps its tokens; cPanel keeps an emptied file as
-    `{"tokens":{}}`, which is no reason to ask whmapi1). Reads two small files, starts nothing."""
+    `{"tokens":{}}`, which is no reason to ask whmapi1), or whose cPanel account's token
+    file does. Reads at most three small files, starts nothing."""
+    return may_own_whm_tokens(user) or may_own_cpanel_tokens(user)
+
+
+def may_own_whm_tokens(user):
     if user == "root" or is_reseller(user):
         return True
     return tokenfiles.may_hold_tokens(user)
+
+
+def may_own_cpanel_tokens(user):
+    return user != "root" and tokenfiles.may_hold_tokens(user, paths.cpanel_token_dir())
 
 
 # -- acting on the event ------------------------------------------------------------
@@ -264,7 +273,7 @@ def handle(raw):
         event, data = parse(raw)
         account = account_of(event, data)
         if not may_own_tokens(account):
-            return "%s %s: the account owns no WHM API tokens; nothing to do" % (
+            return "%s %s: the account owns no API tokens; nothing to do" % (
                 event.label, account)
         log("%s for %s" % (event.event, account))
         return act(event, account)
@@ -322,9 +331,16 @@ def act(event, account):
 
 
 def snapshot(event, account, now):
+    """Both kinds: the account's WHM tokens (a reseller's) and its cPanel account's."""
     from .sweep import record_snapshot
 
-    tokens, source = snapshot_tokens(account)
+    tokens, source = snapshot_tokens(account) if may_own_whm_tokens(account) else ([], "")
+    if may_own_cpanel_tokens(account):
+        from .sources import cpanel
+
+        more, more_source = cpanel.snapshot(_client(), account, log)
+        tokens = list(tokens) + list(more)
+        source = "; ".join(part for part in (source, more_source) if part)
     if not tokens:
         return "no tokens to record"
     why = {"remove": "the account is being removed; cPanel deletes its tokens next"}.get(
@@ -348,10 +364,10 @@ def snapshot_tokens(account):
     after this stage, tells names, times and ACL presence (never the secrets).
     """
     from .tokenfiles import TokenFileError, read_token_file
-    from .whmapi import Client, WhmapiError
+    from .whmapi import WhmapiError
 
     try:
-        tokens = Client(timeout=WHMAPI_TIMEOUT).list_tokens(account)
+        tokens = _client().list_tokens(account)
     except WhmapiError as error:
         try:
             tokens = read_token_file(account)
@@ -371,6 +387,12 @@ def snapshot_tokens(account):
         return tokens, "ACLs unknown: %s" % why
 
 
+def _client():
+    from .whmapi import Client
+
+    return Client(timeout=WHMAPI_TIMEOUT)
+
+
 def _resellers_unknown():
     from .resellers import read_resellers
     return read_resellers() is None
@@ -385,10 +407,15 @@ def revoke(event, account, action, cfg, now):
     from .lock import SweepLock
     from .policy import Selectors
     from .sweep import PREVIEW, build_plan, execute
-    from .whmapi import Client
 
     if cfg.owners != "all" and account not in cfg.owners:
         return "not in the config's owners; nothing to do"
+    # The kinds the config acts on, of which this account can hold tokens: no blind call.
+    may_own = {"whm": may_own_whm_tokens, "cpanel": may_own_cpanel_tokens}
+    kinds = [kind for kind in cfg.kinds if may_own[kind](account)]
+    if not kinds:
+        return "no tokens of the kinds the config acts on (%s); nothing to do" % ", ".join(
+            cfg.kinds)
     protection, cap = cfg.protection(), cfg.max_revoke_per_run
     if action == "revoke_all":
         selectors = Selectors(every_token=True, owners=(account,))
@@ -400,10 +427,10 @@ def revoke(event, account, action, cfg, now):
             # Names and owners alone select nothing (policy.py): save the whmapi1 calls.
             return "the policy selects nothing; nothing to do"
         selectors = policy.narrowed(owners=(account,))
-    client = Client(timeout=WHMAPI_TIMEOUT)
+    client = _client()
     with SweepLock(paths.lock_file()) as lock:
         plan = build_plan(client, selectors, protection, _usage_for(selectors), now,
-                          owners=[account], parallel=1)
+                          owners=[account], parallel=1, kinds=kinds)
         for problem in plan.problems:
             log(problem)
         if plan.problems and not plan.items:
@@ -463,8 +490,11 @@ def summary(result, preview):
     if counts["failed"]:
         parts.append("%d FAILED" % counts["failed"])
     if counts["unverified"]:
-        parts.append("%d UNVERIFIED (check with tokensweeper list --owner %s)" % (
-            counts["unverified"], result.outcomes[0].token.owner))
+        from .sources import source_for
+
+        token = next(o.token for o in result.outcomes if o.action == "unverified")
+        parts.append("%d UNVERIFIED (check with %s)" % (
+            counts["unverified"], source_for(token.kind).check_hint(token.owner)))
     if counts["kept-protected"]:
         parts.append("%d kept as protected" % counts["kept-protected"])
     if result.audit_error:
@@ -474,7 +504,7 @@ def summary(result, preview):
 
 def log_result(result):
     for outcome in result.outcomes:
-        log("run %s: %s/%s %s: %s" % (result.run_id, outcome.token.owner, outcome.token.name,
+        log("run %s: %s/%s %s: %s" % (result.run_id, outcome.token.holder, outcome.token.name,
                                       outcome.action, outcome.reason))
     for owner, message in sorted(result.owner_errors.items()):
         log("run %s: could not list the tokens of %s: %s" % (result.run_id, owner, message))

@@ -97,6 +97,22 @@ def read_token_file(owner, token_dir=None):
     return sorted(tokens, key=lambda token: token.name)
 
 
+def read_records(user, token_dir):
+    """The records of `user`'s token file in `token_dir` ({digest: record}; the digests are
+    the caller's to leave alone). Raises TokenFileError (also when there is no file)."""
+    path = token_file(user, token_dir)
+    try:
+        document = _load(path)
+    except FileNotFoundError:
+        raise TokenFileError("cannot open %s: no such file" % path)
+    records = document.get("tokens") if isinstance(document, dict) else None
+    if records is None or records == []:
+        return {}
+    if not isinstance(records, dict):
+        raise TokenFileError("%s's token file: 'tokens' is not an object" % user)
+    return records
+
+
 def _acls(stored):
     """The file's ACL list as a listing would show it: absent = full access (`all`)."""
     if stored is None:

@@ -135,6 +135,42 @@ def selector_args(account):
     return "--kind cpanel --owner %s" % account
 
 
+FROM_FILE = "cPanel tokens read from the account's token file"
+
+
+def snapshot(client, account, log=lambda message: None):
+    """(the account's cPanel tokens, how they were read: "" for a listing) before cPanel
+    deletes them. When whmapi1 cannot list them, the token file (until cPanel deletes it
+    right after the pre stage) holds the same records UAPI lists, minus nothing we keep."""
+    owned_by = account_owners().get(account)
+    answer = _list(client, [account], 1)[account]
+    if answer.ok:
+        try:
+            return parse_uapi_token_list(account, answer.data, owned_by), ""
+        except TokenDataError as error:
+            why = str(error)
+    else:
+        why = answer.error
+    log("whmapi1 could not list %s's cPanel tokens (%s); reading its token file" % (account, why))
+    try:
+        tokens = read_token_file(account, owned_by)
+    except (tokenfiles.TokenFileError, TokenDataError) as error:
+        log("the cPanel token file cannot stand in for the listing: %s" % error)
+        return [], "%s's cPanel tokens could not be read: %s" % (account, why)
+    return tokens, "%s: whmapi1 could not list them (%s)" % (FROM_FILE, why)
+
+
+def read_token_file(account, account_owner=None):
+    """The tokens in the account's `cpanel/USER.json` (the records UAPI lists: name,
+    create_time, expires_at, has_full_access, features; the keys, digests of the secrets,
+    are left alone). Raises tokenfiles.TokenFileError or TokenDataError."""
+    records = tokenfiles.read_records(account, paths.cpanel_token_dir())
+    listed = [{key: record.get(key) for key in ("name", "create_time", "expires_at",
+                                                "has_full_access", "features")}
+              if isinstance(record, dict) else record for record in records.values()]
+    return parse_uapi_token_list(account, listed, account_owner)
+
+
 def check_hint(account):
     return "tokensweeper list %s" % selector_args(account)
 
