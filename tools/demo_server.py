@@ -178,6 +178,7 @@ policy:
 protect:
   builtin: true
   names: [monitoring]
+kinds: [whm, cpanel]
 """
 
 def setup_demo(directory, now=None):

@@ -115,7 +115,8 @@ def reseller_tokens(reseller, now):
 
 
 def seed_realistic(server, now):
-    """Root + 5 resellers with accounts and a realistic mix of tokens:
+    """Root + 5 resellers with accounts (some with their own cPanel tokens) and a realistic
+    mix of tokens:
     expired, expiring within days, years old, never expiring, full access,
     narrow ACLs, IP-limited, and the exact shapes cPanel and vendors give their own
     (reverse_trust_<id>, transfer-<creation epoch>, WP-Dashboard, prospamfilter)."""
@@ -131,7 +132,77 @@ def seed_realistic(server, now):
         add_all(server, "root", root_tokens(now))
         for reseller, _, _ in RESELLERS:
             add_all(server, reseller, reseller_tokens(reseller, now))
+        add_cpanel_all(server, now)
     return server
+
+
+def iso_stamp(epoch):
+    """cPanel's ISO time as it puts it in token names (non-alphanumerics made hyphens)."""
+    return time.strftime("%Y-%m-%dT%H-%M-%SZ", time.gmtime(epoch))
+
+
+def cpanel_account_tokens(now):
+    """cPanel accounts' own tokens (UAPI Tokens): {account: [(name, created, expires,
+    full_access, features)]}. Forgotten full-access ones, a limited one, a transfer's
+    cpmove_ token and linked mail nodes' tokens (protected), and `billing-whmcs` in the
+    account `hostpro`, the same name as its reseller's WHM token: never confused."""
+    transfer = now - 3 * DAY
+    linked = now - 200 * DAY
+    return {
+        "shopnorth": [("wp-toolkit", now - 700 * DAY, None, True, ()),
+                      ("deploy-github", now - 400 * DAY, now - 30 * DAY, True, ()),
+                      ("MailNodeLinkage", now - 500 * DAY, None, True, ())],
+        "cafeluna": [("zapier-orders", now - 90 * DAY, now + 275 * DAY, False,
+                      ("email", "webdisk")),
+                     ("cpmove_%s_9f3ac1" % iso_stamp(transfer), transfer, now + 4 * DAY, True,
+                      ())],
+        "agencysite": [("old-import", now - 3 * YEAR, now - 2 * YEAR, True, ()),
+                       ("MailNodeLinkage-%s" % iso_stamp(linked), linked, None, True, ())],
+        "clientblog": [("jetbackup", now - 60 * DAY, now + 5 * DAY, False,
+                        ("backup", "filemanager"))],
+        "devstaging": [("ci-runner", now - 20 * DAY, now + 70 * DAY, True, ()),
+                       ("tmp-debug", now - 45 * DAY, now - 1 * DAY, True, ())],
+        "mainsite": [("monitoring", now - 800 * DAY, None, False, ("stats",))],
+        "hostpro": [("billing-whmcs", now - 300 * DAY, now - 10 * DAY, True, ())],
+    }
+
+
+def add_cpanel_all(server, now):
+    for account, specs in sorted(cpanel_account_tokens(now).items()):
+        for name, created, expires, full, features in specs:
+            server.add_cpanel_token(account, name, created, expires_at=expires,
+                                    full_access=full, features=features)
+
+
+def seed_cpanel_scale(server, accounts, with_tokens, max_tokens, stale_fraction, now,
+                      resellers=10):
+    """`accounts` cPanel accounts owned by `resellers` resellers (and root), of which
+    `with_tokens` have 1..max_tokens cPanel tokens each (`stale_fraction` expired), the
+    rest none. Returns {account: token count} of the accounts with tokens."""
+    now = int(now)
+    rng = random.Random(15)
+    counts = {}
+    with server.batch():
+        server.set_now(now)
+        owners = ["root"] + ["res%02d" % i for i in range(1, resellers)]
+        for owner in owners[1:]:
+            server.add_reseller(owner)
+        state = server._batch
+        state["accounts"] = [{"user": "acct%05d" % i, "owner": owners[i % len(owners)],
+                              "suspended": False} for i in range(accounts)]
+        step = max(1, accounts // max(1, with_tokens))
+        for index in range(0, step * with_tokens, step):
+            account = "acct%05d" % index
+            count = rng.randint(1, max_tokens)
+            tokens = {}
+            for i in range(count):
+                name = "%s-%03d" % (SCALE_PREFIXES[i % len(SCALE_PREFIXES)], i)
+                expires = (now - (i % 90 + 1) * DAY if is_stale(i, stale_fraction) else None)
+                tokens[name] = {"name": name, "create_time": now - (i % 900 + 1) * DAY,
+                                "expires_at": expires, "has_full_access": 1, "features": []}
+            state.setdefault("cpanel_tokens", {})[account] = tokens
+            counts[account] = count
+    return counts
 
 
 def add_all(server, owner, specs):
