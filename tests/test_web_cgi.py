@@ -1167,7 +1167,8 @@ def test_a_hand_picked_preview_shows_each_tokens_facts_recent_use_first_under_a_
     rows = preview_rows(reply)
     # Used lately first (full access first among them), then still working (narrow-ip),
     # then the expired one.
-    assert [row.split()[1] for row in rows] == ["deploy", "billing", "narrow-ip", "old-ci"]
+    assert [row.split()[1] for row in rows] == ["WHM"] * 4  # the Kind column
+    assert [row.split()[2] for row in rows] == ["deploy", "billing", "narrow-ip", "old-ci"]
     deploy, billing, narrow, old = rows
     assert "Expiring soon" in billing and "Used in the last 7 days" in billing
     assert "from 203.0.113.5" in deploy and "Active" in deploy

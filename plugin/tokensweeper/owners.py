@@ -185,6 +185,13 @@ class CachedListings(object):
             self._used[RESELLERS] = {"key": key, "data": resellers}
         return resellers
 
+    # cPanel accounts' tokens are not remembered (yet): their batches go to whmapi1.
+    def uapi_chunks(self, calls):
+        return self.client.uapi_chunks(calls)
+
+    def run_uapi_chunk(self, chunk):
+        return self.client.run_uapi_chunk(chunk)
+
     def remembers(self, owner):
         key = self._key(owner)
         entry = self._entries.get(owner)

@@ -127,15 +127,19 @@ class Result(object):
 
 
 def build_plan(client, selectors, protection, usage, now, owners=None, parallel=4,
-               kinds=DEFAULT_KINDS, resellers=None):
+               kinds=DEFAULT_KINDS, resellers=None, found=None):
     """List the tokens of every kind in `kinds` (each kind's source finds its owners, or
-    lists only `owners` when given; `resellers`: only the cPanel accounts they own) and
-    plan. The Plan carries owner_errors (holders whose listing failed) and problems
-    (refused owner names, dormant owners: warnings, not failures)."""
+    lists only `owners` when given; `resellers`: only the cPanel accounts they own;
+    found: {kind: owners} a caller already discovered) and plan. The Plan carries
+    owner_errors (holders whose listing failed) and problems (refused owner names, dormant
+    owners: warnings, not failures)."""
     problems, notes, tokens, errors = [], [], [], {}
     for kind in ordered(kinds):
         source = source_for(kind)
-        holders, refused = source.find_holders(client, owners, resellers)
+        if found and kind in found:
+            holders, refused = list(found[kind]), []
+        else:
+            holders, refused = source.find_holders(client, owners, resellers)
         inventory = source.inventory(client, holders, parallel)
         problems += refused
         notes += inventory.notes

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from tokensweeper import audit, paths
 from tokensweeper import config as config_module
 from tokensweeper.lock import LockBusy, SweepLock
-from tokensweeper.owners import CachedListings, find_owners, take_inventory, valid_owner
+from tokensweeper.owners import CachedListings, find_owners, valid_owner
 from tokensweeper.policy import (
     BUILTIN_RULES,
     GONE,
@@ -26,7 +26,8 @@ from tokensweeper.policy import (
     plan_for_names,
 )
 from tokensweeper.sweep import ENFORCE, build_plan, execute
-from tokensweeper.tokens import NAME_RE
+from tokensweeper.sources import source_for
+from tokensweeper.tokens import KINDS, NAME_RE, WHM, split_holder
 from tokensweeper.usage import load_usage
 from tokensweeper.whmapi import Client, WhmapiError
 
@@ -118,7 +119,7 @@ def policy_plan(cfg, now, usage=None):
     """The configured policy over every owner's tokens, each owner listed now."""
     try:
         plan = build_plan(client(), cfg.selectors(), cfg.protection(), usage or load_usage(),
-                          now, parallel=cfg.parallel_owners)
+                          now, parallel=cfg.parallel_owners, kinds=cfg.kinds)
     except WhmapiError as error:
         raise HttpError(503, "Cannot list tokens", str(error))
     plan.listing = Listing()
@@ -151,7 +152,8 @@ class PageListing(object):
                                                                   on_listed)
         try:
             plan = build_plan(lister, self.cfg.selectors(), self.cfg.protection(), usage,
-                              self.now, owners=self.owners, parallel=self.cfg.parallel_owners)
+                              self.now, found={WHM: self.owners},
+                              parallel=self.cfg.parallel_owners, kinds=self.cfg.kinds)
         except WhmapiError as error:
             raise HttpError(503, "Cannot list tokens", str(error))
         plan.problems = self.owner_problems + plan.problems
@@ -179,6 +181,12 @@ class _Announcing(object):
 
     def remembers(self, owner):
         return owner not in self.asked
+
+    def uapi_chunks(self, calls):
+        return self.lister.uapi_chunks(calls)
+
+    def run_uapi_chunk(self, chunk):
+        return self.lister.run_uapi_chunk(chunk)
 
     def list_tokens(self, owner):
         try:
@@ -214,7 +222,7 @@ def overview(ctx, notice="", status=200):
     """The token list. notice: a message above it (a form sent back); a config that cannot
     be used leaves the list readable, without selection, and says what is wrong."""
     request = ctx.request
-    state, owner, text = _row_filter(request)
+    state, owner, text, kind = _row_filter(request)
     sort = _choice(request, "sort", views.SORT_KEYS, "state")
     direction = _choice(request, "dir", ("asc", "desc"), "asc")
     number = _page_number(request)
@@ -228,12 +236,13 @@ def overview(ctx, notice="", status=200):
     def render_page(usage, on_listed):
         plan = listing.plan(usage, on_listed)
         rows = views.rows_from_plan(plan, usage, cfg.protection(), ctx.now)
-        shown = views.sort_rows(views.filter_rows(rows, state, owner, text), sort,
+        shown = views.sort_rows(views.filter_rows(rows, state, owner, text, kind), sort,
                                 direction == "desc")
         pages = max(1, (len(shown) + PAGE_SIZE - 1) // PAGE_SIZE)
         shown_page = min(number, pages)
-        filters = {"state": state, "owner": owner, "q": text, "sort": sort, "dir": direction}
-        owners = sorted({r.owner for r in rows} | set(plan.owner_errors))
+        filters = {"state": state, "owner": owner, "q": text, "sort": sort, "dir": direction,
+                   "kind": kind}
+        owners = sorted({r.owner for r in rows} | {split_holder(h)[0] for h in plan.owner_errors})
         return ctx.page(
             "overview.html", "Tokens", "overview", status=status,
             rows=shown[(shown_page - 1) * PAGE_SIZE:shown_page * PAGE_SIZE], total=len(rows),
@@ -241,6 +250,8 @@ def overview(ctx, notice="", status=200):
             matching_selectable=sum(1 for row in shown if row.selectable),
             counts=views.count_states(rows), states=views.STATES, chart=views.age_chart(rows),
             owners=owners, unknown_owner=owner if owner and owner not in owners else "",
+            kinds=[(key, views.KIND_LABELS[key]) for key in KINDS],
+            cpanel_listed="cpanel" in cfg.kinds,
             owner_errors=plan.owner_errors, problems=plan.problems,
             usage=views.UsageSummary(usage),
             policy=cfg.selectors().describe() if cfg.policy_selects_anything() else "",
@@ -258,13 +269,14 @@ def overview(ctx, notice="", status=200):
 
 
 def _row_filter(request):
-    """(state, owner, name text) of the overview's filter, from the query."""
+    """(state, owner, name text, kind) of the overview's filter, from the query."""
     state = _choice(request, "state", ("",) + views.STATE_KEYS, "")
-    return state, request.arg("owner"), request.arg("q")[:100]
+    kind = _choice(request, "kind", ("",) + KINDS, "")
+    return state, request.arg("owner"), request.arg("q")[:100], kind
 
 
 SORT_COLUMNS = (
-    ("owner", "Owner"), ("name", "Token"), ("state", "State"), ("created", "Created"),
+    ("owner", "Owner"), ("kind", "Kind"), ("name", "Token"), ("state", "State"), ("created", "Created"),
     ("age", "Age"), ("expires", "Expires"), ("last_used", "Last used"),
     ("full_access", "Full access"), ("ip_limit", "IP limit"),
 )
@@ -275,7 +287,8 @@ def _overview_link(filters):
         params = dict(filters)
         params.update(changes)
         defaults = {"sort": "state", "dir": "asc", "p": 1}
-        kept = [(k, params[k]) for k in ("state", "owner", "q", "sort", "dir", "p", "refresh")
+        kept = [(k, params[k]) for k in ("state", "owner", "kind", "q", "sort", "dir", "p",
+                                         "refresh")
                 if params.get(k) not in (None, "", defaults.get(k))]
         return "index.cgi" + ("?" + urlencode(kept) if kept else "")
     return link
@@ -325,7 +338,7 @@ def incident_plan(selectors, now, usage):
     cfg = load_config()
     try:
         return build_plan(client(), selectors, cfg.protection(), usage, now,
-                          parallel=cfg.parallel_owners)
+                          parallel=cfg.parallel_owners, kinds=cfg.kinds)
     except WhmapiError as error:
         raise HttpError(503, "Cannot list tokens", str(error))
 
@@ -409,43 +422,55 @@ def audit_download():
 
 
 def parse_selection(values):
-    """Form values -> {(owner, name): identity or None}. 400 on anything else.
+    """Form values -> {(holder, name): identity or None}. 400 on anything else.
 
-    The overview's checkboxes send "OWNER:NAME"; the preview's confirmation form sends
-    each token's identity "OWNER:NAME:CREATE_TIME:DIGEST" (Token.identity), so that a
-    token re-created under the same name is never taken for the one confirmed.
+    The overview's checkboxes send "HOLDER:NAME" (the holder names the kind: "bob" for
+    bob's WHM token, "bob@cpanel" for bob's cPanel account's); the preview's confirmation
+    form sends each token's identity "HOLDER:NAME:CREATE_TIME:DIGEST" (Token.identity), so
+    that a token re-created under the same name is never taken for the one confirmed.
     """
     wanted = {}
     for value in values:
         parts = value.split(":")
-        owner, name = parts[0], ":".join(parts[1:2])
+        holder, name = parts[0], ":".join(parts[1:2])
+        owner, kind = split_holder(holder)
         bound = len(parts) == 4 and DIGITS_RE.match(parts[2]) and IDENTITY_DIGEST_RE.match(
             parts[3])
         if (len(parts) not in (2, 4) or (len(parts) == 4 and not bound)
-                or not valid_owner(owner) or not NAME_RE.match(name)):
+                or not valid_owner(owner) or kind not in KINDS or not NAME_RE.match(name)
+                or (kind != WHM and owner == "root")):
             raise bad_request("“{}” is not a token of this server: a selection is "
                               "OWNER:NAME with a cPanel user and token name.".format(value[:120]))
-        wanted[(owner, name)] = value if bound else None
+        wanted[(holder, name)] = value if bound else None
     if not wanted:
         raise bad_request("No token was selected. Tick the tokens to revoke on the overview.")
     return wanted
 
 
 def selection_plan(wanted, cfg, now, usage, remembered=False):
-    """A plan for tokens chosen by hand (keys (owner, name)), from their owners' listings
-    now: a token no longer listed, or whose owner no longer owns WHM tokens, is 'gone'.
-    remembered: unchanged owners from the listing cache (the preview; never the revocation)."""
+    """A plan for tokens chosen by hand (keys (holder, name)), from their holders' listings
+    now, each kind through its source: a token no longer listed, or whose owner no longer
+    owns tokens of that kind, is 'gone'. remembered: unchanged WHM owners from the listing
+    cache (the preview; never the revocation)."""
     api = CachedListings(client(), now=now) if remembered else client()
-    try:
-        known, _ = find_owners(api)
-    except WhmapiError as error:
-        raise HttpError(503, "Cannot list owners", str(error))
-    owners = sorted({owner for owner, _ in wanted} & set(known))
-    inventory = take_inventory(api, owners, cfg.parallel_owners)
-    if inventory.errors:
-        owner, message = sorted(inventory.errors.items())[0]
-        raise HttpError(503, "Cannot list tokens", message)
-    plan = plan_for_names(inventory.tokens, set(wanted), cfg.protection(), now)
+    by_kind = {}
+    for holder, _ in wanted:
+        owner, kind = split_holder(holder)
+        by_kind.setdefault(kind, set()).add(owner)
+    tokens = []
+    for kind in sorted(by_kind):
+        source = source_for(kind)
+        try:
+            known, _ = source.find_holders(api)
+        except WhmapiError as error:
+            raise HttpError(503, "Cannot list owners", str(error))
+        owners = sorted(by_kind[kind] & set(known))
+        inventory = source.inventory(api, owners, cfg.parallel_owners)
+        if inventory.errors:
+            owner, message = sorted(inventory.errors.items())[0]
+            raise HttpError(503, "Cannot list tokens", message)
+        tokens += inventory.tokens
+    plan = plan_for_names(tokens, set(wanted), cfg.protection(), now)
     plan.describe_use(usage)
     plan.listing = Listing()
     if remembered:
@@ -455,7 +480,8 @@ def selection_plan(wanted, cfg, now, usage, remembered=False):
 
 
 def _gone_message(plan):
-    gone = ["{}/{}".format(item.token.owner, item.token.name) for item in plan.with_decision(GONE)]
+    gone = ["{}/{}".format(item.token.holder, item.token.name)
+            for item in plan.with_decision(GONE)]
     if not gone:
         return ""
     return "No longer listed, so not in this preview: {} (revoked or removed since you chose " \
@@ -483,22 +509,24 @@ def preview_selection(ctx):
 def preview_matching(ctx):
     """Every token the overview's filter matches (the form's address carries it), chosen
     on the server from a fresh listing and previewed like any hand-picked selection."""
-    state, owner, text = _row_filter(ctx.request)
+    state, owner, text, kind = _row_filter(ctx.request)
     cfg, usage = load_config(), load_usage()
     plan = policy_plan(cfg, ctx.now, usage)
     rows = views.filter_rows(views.rows_from_plan(plan, usage, cfg.protection(), ctx.now),
-                             state, owner, text)
-    wanted = {(row.owner, row.name) for row in rows if row.selectable}
+                             state, owner, text, kind)
+    wanted = {row.token.key() for row in rows if row.selectable}
     chosen = plan_for_names([item.token for item in plan.items], wanted, cfg.protection(),
                             ctx.now)
     chosen.describe_use(usage)
     chosen.owner_errors, chosen.problems = plan.owner_errors, plan.problems
     return _preview_page(ctx, chosen, "selection", cfg, usage, level="info",
-                         message=_matching_message(len(wanted), state, owner, text))
+                         message=_matching_message(len(wanted), state, owner, text, kind))
 
 
-def _matching_message(count, state, owner, text):
+def _matching_message(count, state, owner, text, kind=""):
     words = [views.STATE_LABELS[state].lower()] if state else []
+    if kind:
+        words.append(views.KIND_LABELS[kind])
     if owner:
         words.append("of " + owner)
     if text:
@@ -523,7 +551,7 @@ def _preview_page(ctx, plan, mode, cfg, usage, status=200, message="", changes=(
                                      getattr(plan, "notices", None))
     per_owner = {}
     for item in revoke + protected:
-        count = per_owner.setdefault(item.token.owner, OwnerCount(item.token.owner))
+        count = per_owner.setdefault(item.token.holder, OwnerCount(item.token.holder))
         if item.decision == REVOKE:
             count.revoke += 1
         else:

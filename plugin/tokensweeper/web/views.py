@@ -5,8 +5,12 @@ module only turns a Plan's decisions and a token's facts into the state an
 admin sees, and orders rows for display.
 """
 
-from tokensweeper.policy import EXPIRING_SOON_DAYS, state_of
-from tokensweeper.tokens import DAY
+from tokensweeper.policy import EXPIRING_SOON_DAYS, NOT_LOGGED, state_of
+from tokensweeper.tokens import DAY, KINDS
+
+# Kind key -> what the page calls it.
+KIND_LABELS = {"whm": "WHM", "cpanel": "cPanel"}
+KIND_KEYS = KINDS
 
 # State key -> (label, icon, explanation). The icon and label carry the
 # meaning; colour only repeats it.
@@ -22,7 +26,7 @@ STATE_KEYS = tuple(key for key, _, _, _ in STATES)
 STATE_LABELS = {key: label for key, label, _, _ in STATES}
 STATE_ICONS = {key: icon for key, _, icon, _ in STATES}
 
-SORT_KEYS = ("owner", "name", "created", "expires", "age", "last_used", "full_access",
+SORT_KEYS = ("owner", "kind", "name", "created", "expires", "age", "last_used", "full_access",
              "ip_limit", "state")
 
 AGE_BUCKETS = (
@@ -39,13 +43,14 @@ class Row(object):
     """One token as the overview shows it."""
 
     # 5,000 of these per overview: slots make them cheaper to build.
-    __slots__ = ("token", "owner", "name", "state", "reason", "last_used", "last_used_at",
-                 "age_days", "expires_in")
+    __slots__ = ("token", "owner", "name", "kind", "state", "reason", "last_used",
+                 "last_used_at", "age_days", "expires_in")
 
     def __init__(self, token, state, reason, last_used, last_used_at, now):
         self.token = token
         self.owner = token.owner
         self.name = token.name
+        self.kind = token.kind
         self.state = state
         self.reason = reason
         self.last_used = last_used
@@ -55,7 +60,16 @@ class Row(object):
 
     @property
     def key(self):
-        return "{}:{}".format(self.owner, self.name)
+        """What a checkbox sends: "HOLDER:NAME", the holder naming the kind (bob@cpanel)."""
+        return "{}:{}".format(self.token.holder, self.name)
+
+    @property
+    def kind_label(self):
+        return KIND_LABELS.get(self.kind, self.kind)
+
+    @property
+    def account_owner(self):
+        return self.token.account_owner
 
     @property
     def state_label(self):
@@ -83,14 +97,24 @@ class UsageSummary(object):
                 setattr(self, name, value)
 
 
+def last_use(usage, token):
+    """The token's last use in the evidence, or None; never for a kind the log does not show
+    (a cPanel token must not borrow the use of a WHM token of the same owner and name)."""
+    return usage.last_use(token) if token.usage_logged else None
+
+
+def describe_use(usage, token, now):
+    return usage.describe(token, now) if token.usage_logged else NOT_LOGGED
+
+
 def rows_from_plan(plan, usage, protection, now):
     rows = []
-    append, last_use, described_of = rows.append, usage.last_use, plan.last_used_of
+    append, described_of = rows.append, plan.last_used_of
     for item in plan.items:
         token = item.token
         state, reason = state_of(item, protection, now)
-        use = last_use(token)
-        append(Row(token, state, reason, described_of(token) or usage.describe(token, now),
+        use = last_use(usage, token)
+        append(Row(token, state, reason, described_of(token) or describe_use(usage, token, now),
                    use.last_used if use else None, now))
     return rows
 
@@ -102,11 +126,12 @@ def count_states(rows):
     return counts
 
 
-def filter_rows(rows, state="", owner="", text=""):
+def filter_rows(rows, state="", owner="", text="", kind=""):
     text = text.strip().lower()
     return [row for row in rows
             if (not state or row.state == state)
             and (not owner or row.owner == owner)
+            and (not kind or row.kind == kind)
             and (not text or text in row.name.lower())]
 
 
@@ -121,6 +146,8 @@ def _sort_value(row, column):
         return (0, row.owner.lower(), row.name.lower())
     if column == "name":
         return (0, row.name.lower(), row.owner.lower())
+    if column == "kind":
+        return (0, row.kind, row.owner.lower(), row.name.lower())
     if column in ("created", "age"):
         return (0, row.token.create_time)
     if column == "expires":
@@ -135,15 +162,15 @@ def _sort_value(row, column):
 
 
 def sort_rows(rows, column, descending=False):
-    valued = [(_sort_value(r, column), r.owner, r.name, r) for r in rows]  # once per row
+    valued = [(_sort_value(r, column), r.owner, r.name, r.kind, r) for r in rows]  # once each
     known = [v for v in valued if v[0][0] == 0]
-    unknown = [v[3] for v in valued if v[0][0] != 0]
-    # (owner, name) is unique, so the last element (a Row) is never compared.
-    ordered = [v[3] for v in sorted(known, key=lambda v: v[:3], reverse=descending)]
+    unknown = [v[4] for v in valued if v[0][0] != 0]
+    # (owner, name, kind) is unique, so the last element (a Row) is never compared.
+    ordered = [v[4] for v in sorted(known, key=lambda v: v[:4], reverse=descending)]
     # "age" ascending means youngest first: the newest creation time first.
     if column == "age":
         ordered.reverse()
-    return ordered + sorted(unknown, key=lambda r: (r.owner, r.name))
+    return ordered + sorted(unknown, key=lambda r: (r.owner, r.name, r.kind))
 
 
 class Bar(object):
@@ -179,14 +206,19 @@ RUN_ACTIONS = ("revoked", "already-gone", "failed", "unverified", "kept-protecte
 
 
 class RunOutcome(object):
-    __slots__ = ("owner", "name", "action", "reason", "last_used")
+    __slots__ = ("owner", "name", "action", "reason", "last_used", "kind")
 
-    def __init__(self, owner, name, action, reason, last_used):
+    def __init__(self, owner, name, action, reason, last_used, kind="whm"):
         self.owner = owner
         self.name = name
         self.action = action
         self.reason = reason
         self.last_used = last_used
+        self.kind = kind
+
+    @property
+    def kind_label(self):
+        return KIND_LABELS.get(self.kind, self.kind)
 
 
 class RunView(object):
@@ -208,9 +240,10 @@ class RunView(object):
     @classmethod
     def from_audit(cls, run):
         final = run.final
+        # Records written before kinds existed are WHM tokens.
         outcomes = [RunOutcome(str(t.get("owner", "")), str(t.get("name", "")),
                                str(t.get("action", "")), str(t.get("reason") or ""),
-                               t.get("last_used"))
+                               t.get("last_used"), str(t.get("kind") or "whm"))
                     for t in run.tokens() if isinstance(t, dict)]
         errors = final.get("owner_errors")
         return cls(run.run_id, str(final.get("actor", "")), str(final.get("event", "")),
@@ -221,7 +254,8 @@ class RunView(object):
     @classmethod
     def from_result(cls, result):
         outcomes = [RunOutcome(o.token.owner, o.token.name, o.action, o.reason,
-                               result.last_used.get(o.token.key())) for o in result.outcomes]
+                               result.last_used.get(o.token.key()), o.token.kind)
+                    for o in result.outcomes]
         return cls(result.run_id, result.actor, "outcome", result.started, outcomes,
                    result.owner_errors, result.refused, audit_error=result.audit_error)
 
@@ -276,6 +310,10 @@ class PreviewRow(object):
     def still_works(self):
         return self.state not in ("expired",)
 
+    @property
+    def kind_label(self):
+        return KIND_LABELS.get(self.token.kind, self.token.kind)
+
 
 def preview_rows(items, states, usage, now, notices=None):
     """PreviewRows for plan items; states: (owner, name) -> (state, reason) in the configured
@@ -286,11 +324,11 @@ def preview_rows(items, states, usage, now, notices=None):
     for item in items:
         token = item.token
         state, state_reason = states.get(token.key(), ("active", ""))
-        use = usage.last_use(token)
+        use = last_use(usage, token)
         recent = use is not None and use.last_used >= now - RECENT_USE_DAYS * DAY
         notice = (notices or {}).get(token.key())
         rows.append(PreviewRow(token, item.reason, state, state_reason,
-                               usage.describe(token, now), recent,
+                               describe_use(usage, token, now), recent,
                                notice.describe() if notice is not None else ""))
     return sorted(rows, key=lambda r: (not r.recent, not r.still_works, not r.token.full_access,
                                        r.token.owner, r.token.name))
