@@ -1,0 +1,91 @@
+"""The page with cPanel accounts' own tokens (issue 15): a Kind column and filter, the
+account's owner, previews and results that name the kind, and the revoke flow for a
+cPanel token that never touches the WHM token of the same owner and name."""
+
+import re
+
+import pytest
+
+from tests.helpers import DAY, NOW
+from tests.test_web_cgi import Site, confirmation_values, preview_rows, selection
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    site = Site(tmp_path, monkeypatch)
+    site.config.write_text("kinds: [whm, cpanel]\n")
+    server = site.server
+    server.add_account("boss", owner="root")
+    server.add_account("shop", owner="boss")
+    site.token("boss", "old-ci", age=60, expires=-3)  # boss's WHM token old-ci
+    server.add_cpanel_token("boss", "old-ci", NOW - 70 * DAY, expires_at=NOW - 2 * DAY)
+    server.add_cpanel_token("shop", "wp-toolkit", NOW - 400 * DAY)
+    server.add_cpanel_token("shop", "MailNodeLinkage", NOW - 300 * DAY)
+    server.write_token_files(site.root)
+    return site
+
+
+def kinds_of(body):
+    return re.findall(r'<td class="ts-kind ts-kind-(\w+)">', body)
+
+
+def test_the_overview_shows_both_kinds_with_a_column_and_the_accounts_owner(site):
+    reply = site.get()
+    assert reply.status == 200
+    assert sorted(set(kinds_of(reply.body))) == ["cpanel", "whm"]
+    assert 'aria-label="Select token wp-toolkit of shop (cPanel account)"' in reply.body
+    assert "account of boss" in reply.text()
+    # MailNodeLinkage is cPanel's own: locked
+    assert "Token MailNodeLinkage of shop (cPanel account) is protected" in reply.body
+    assert 'value="boss@cpanel:old-ci"' in reply.body and 'value="boss:old-ci"' in reply.body
+
+
+def test_the_kind_filter_keeps_one_kind(site):
+    body = site.get("kind=cpanel").body
+    assert set(kinds_of(body)) == {"cpanel"}
+    assert set(kinds_of(site.get("kind=whm").body)) == {"whm"}
+    assert site.get("kind=uapi").status == 400
+
+
+def test_without_kinds_in_the_config_the_page_shows_whm_tokens_only(site):
+    site.config.write_text("mode: preview\n")
+    assert set(kinds_of(site.get().body)) == {"whm"}
+
+
+def test_revoking_a_cpanel_token_from_the_page_leaves_the_whm_token_of_that_name(site):
+    preview = site.post(selection("boss@cpanel:old-ci"))
+    assert preview.status == 200, preview.text()
+    (row,) = preview_rows(preview)
+    assert row.split()[:5] == ["boss", "account", "of", "root", "cPanel"]
+    values = confirmation_values(preview)
+    assert len(values) == 1 and values[0].startswith("boss@cpanel:old-ci:")
+    result = site.post([("action", "revoke"), ("mode", "selection")]
+                       + [("t", v) for v in values], follow=True)
+    assert result.status == 200, result.text()
+    assert "cPanel" in result.text() and "Revoked" in result.text()
+    assert site.server.cpanel_token_names("boss") == set()
+    assert site.server.token_names("boss") == {"billing", "old-ci"}
+    assert site.revokes() == []  # no WHM revoke call at all
+
+
+def test_a_whm_confirmation_cannot_revoke_the_cpanel_token(site):
+    preview = site.post(selection("boss:old-ci"))
+    values = confirmation_values(preview)
+    assert values[0].startswith("boss:old-ci:")
+    site.post([("action", "revoke"), ("mode", "selection")] + [("t", v) for v in values])
+    assert site.server.token_names("boss") == {"billing"}
+    assert site.server.cpanel_token_names("boss") == {"old-ci"}
+
+
+def test_a_forged_kind_is_refused(site):
+    reply = site.post(selection("boss@whatever:old-ci"))
+    assert reply.status == 400
+    assert site.post(selection("root@cpanel:old-ci")).status == 400
+
+
+def test_the_audit_page_shows_the_kind(site):
+    preview = site.post(selection("boss@cpanel:old-ci"))
+    site.post([("action", "revoke"), ("mode", "selection")]
+              + [("t", v) for v in confirmation_values(preview)])
+    text = site.get("page=audit").text()
+    assert "boss cPanel old-ci" in text
