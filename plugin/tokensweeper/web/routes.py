@@ -139,8 +139,10 @@ class PageListing(object):
         self.cfg = cfg
         self.now = now
         self.lister = CachedListings(client(), now=now, fresh=refresh)
+        self.owners, self.owner_problems = [], []
         try:
-            self.owners, self.owner_problems = find_owners(self.lister)
+            if WHM in cfg.kinds:  # WHM owners are found here, once, to count the asked
+                self.owners, self.owner_problems = find_owners(self.lister)
         except WhmapiError as error:
             raise HttpError(503, "Cannot list tokens", str(error))
         self.asked = [owner for owner in self.owners
