@@ -22,13 +22,25 @@ import json
 import os
 from urllib.parse import quote
 
-from common import CGI, CLI, NOW, PY, BenchError, Row, Samples, Scenario, ceil_div, repeat, \
-    run_child
+from common import (
+    CGI,
+    CLI,
+    NOW,
+    PY,
+    BenchError,
+    Row,
+    Samples,
+    Scenario,
+    ceil_div,
+    repeat,
+    run_child,
+)
 from latency_bench import FLOOR, LATENCY
 from web_bench import CGI_ENV, forget_visits
 
 from tests.fakes.seed import seed_cpanel_scale
-from tokensweeper.whmapi import DEFAULT_UAPI_BATCH as B, UapiCall
+from tokensweeper.whmapi import DEFAULT_UAPI_BATCH as B
+from tokensweeper.whmapi import UapiCall
 
 ACCOUNTS = 2000
 WITH_TOKENS = 300

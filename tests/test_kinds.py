@@ -237,7 +237,8 @@ def test_a_batch_that_dies_fails_every_account_in_it_and_no_other(server):
     server.add_fault("exit", function="batch", times=1, message="Killed")
     plan = expired_plan(kinds=("cpanel",), client=Client(uapi_batch=2), parallel=1)
     assert sorted(plan.owner_errors) == ["blog@cpanel", "bob@cpanel"]
-    assert plan.owner_errors["blog@cpanel"] == "whmapi1 batch as root: exit status 1, no JSON answer: Killed"
+    assert plan.owner_errors["blog@cpanel"] == ("whmapi1 batch as root: exit status 1, no JSON "
+                                                "answer: Killed")
     assert {i.token.owner for i in plan.items} == {"shop1", "shop2"}
 
 

@@ -316,7 +316,8 @@ def _revoke_present(source, client, present, plan, parallel):
             elif call_error:
                 outcome = Outcome(token, FAILED, call_error)
             else:
-                outcome = Outcome(token, FAILED, "whmapi1 answered OK but the token is still listed")
+                outcome = Outcome(token, FAILED,
+                                  "whmapi1 answered OK but the token is still listed")
             fates[token.key()] = outcome
     return fates
 

@@ -123,7 +123,7 @@ def revoke(client, names_by_account, parallel=4):
     {account: first error sentence or None}."""
     calls = [UapiCall(account, MODULE, "revoke", [("name", name)])
              for account in sorted(names_by_account) for name in names_by_account[account]]
-    errors = {account: None for account in names_by_account}
+    errors = dict.fromkeys(names_by_account)
     for answer in _run(client, calls, parallel):
         if not answer.ok and errors[answer.call.user] is None:
             errors[answer.call.user] = answer.error

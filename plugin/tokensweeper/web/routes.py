@@ -25,8 +25,8 @@ from tokensweeper.policy import (
     make_plan,
     plan_for_names,
 )
-from tokensweeper.sweep import ENFORCE, build_plan, execute
 from tokensweeper.sources import source_for
+from tokensweeper.sweep import ENFORCE, build_plan, execute
 from tokensweeper.tokens import KINDS, NAME_RE, WHM, split_holder
 from tokensweeper.usage import load_usage
 from tokensweeper.whmapi import Client, WhmapiError
@@ -244,7 +244,8 @@ def overview(ctx, notice="", status=200):
         shown_page = min(number, pages)
         filters = {"state": state, "owner": owner, "q": text, "sort": sort, "dir": direction,
                    "kind": kind}
-        owners = sorted({r.owner for r in rows} | {split_holder(h)[0] for h in plan.owner_errors})
+        owners = sorted({r.owner for r in rows}
+                        | {split_holder(holder)[0] for holder in plan.owner_errors})
         return ctx.page(
             "overview.html", "Tokens", "overview", status=status,
             rows=shown[(shown_page - 1) * PAGE_SIZE:shown_page * PAGE_SIZE], total=len(rows),
@@ -278,7 +279,8 @@ def _row_filter(request):
 
 
 SORT_COLUMNS = (
-    ("owner", "Owner"), ("kind", "Kind"), ("name", "Token"), ("state", "State"), ("created", "Created"),
+    ("owner", "Owner"), ("kind", "Kind"), ("name", "Token"), ("state", "State"),
+    ("created", "Created"),
     ("age", "Age"), ("expires", "Expires"), ("last_used", "Last used"),
     ("full_access", "Full access"), ("ip_limit", "IP limit"),
 )
