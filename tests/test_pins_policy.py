@@ -5,6 +5,8 @@ states, and what a Plan carries to the audit log."""
 import pytest
 
 from tests.helpers import DAY, NOW
+from tests.kinds_support import EveryTokenUnused, cp
+from tests.kinds_support import stamp as iso_stamp
 from tokensweeper.policy import (
     GONE,
     KEEP,
@@ -19,9 +21,10 @@ from tokensweeper.policy import (
     identity_key,
     make_plan,
     plan_for_names,
+    share_cap,
     state_of,
 )
-from tokensweeper.tokens import Token
+from tokensweeper.tokens import CPANEL, Token
 from tokensweeper.usage import TokenUsage, UsageFacts
 
 TRUST = "protected: DNS cluster trust token (built-in rule reverse_trust_<id>)"
@@ -554,3 +557,109 @@ def test_notice_state_words_and_due_day():
         "notice sent on 2026-11-26, revocation due on 2026-11-28")
     assert due_day(NOW, 1) == NOW - 12 * 3600 + DAY
     assert due_day(NOW - 12 * 3600, 0) == NOW - 12 * 3600
+
+
+# -- cPanel accounts' tokens (issue 15) ------------------------------------------------
+
+
+@pytest.mark.parametrize("name,protected", [
+    ("MailNodeLinkage", True),
+    ("MailNodeLinkage-%s" % iso_stamp(NOW - 10 * DAY), True),
+    ("cpmove_%s_0a1b2c" % iso_stamp(NOW - 10 * DAY), True),
+    ("MailNodeLinkage-%s" % iso_stamp(NOW - 40 * DAY), False),  # stamp is not its creation
+    ("cpmove_%s_0a1b2c" % iso_stamp(NOW - 40 * DAY), False),
+    ("cpmove_%s_XYZ" % iso_stamp(NOW - 10 * DAY), False),  # not hex
+    ("cpmove_%s" % iso_stamp(NOW - 10 * DAY), False),
+    ("MailNodeLinkage2", False),
+    ("mailnodelinkage", False),
+    ("MailNodeLinkage-backup", False),
+    ("transfer-%d" % (NOW - 10 * DAY), False),  # a WHM shape
+    ("WP-Dashboard", False),
+])
+def test_cpanel_protection_is_exact_shapes_only(name, protected):
+    assert (Protection().reason(cp(name)) is not None) is protected
+
+
+def test_cpanel_shapes_do_not_protect_whm_tokens():
+    assert Protection().reason(Token("bob", "MailNodeLinkage", NOW)) is None
+    assert Protection().reason(Token("bob", "WP-Dashboard", NOW)) is not None
+
+
+def test_a_resellers_connected_apps_do_not_shield_its_cpanel_accounts_token():
+    protection = Protection(connected={"bob": {"foo": "monitor"}})
+    assert protection.reason(Token("bob", "foo", NOW)) is not None
+    assert protection.reason(cp("foo", owner="bob")) is None
+
+
+def test_unused_for_days_never_selects_a_cpanel_token():
+    tokens = [Token("bob", "foo", NOW - 400 * DAY), cp("foo", NOW - 400 * DAY, owner="bob")]
+    plan = make_plan(tokens, EveryTokenUnused(), Selectors(unused_for_days=90), Protection(),
+                     NOW)
+    decisions = {t.key(): plan.reason_of(t) for t in tokens}
+    assert [i.decision for i in plan.items] == [REVOKE, KEEP]
+    assert decisions[("bob@cpanel", "foo")] == (
+        "not selected as unused: last use unknown (cPanel-account token use is not in "
+        "api_tokens_log)")
+    assert plan.unjudged == []
+    assert plan.last_used == {("bob", "foo"): "never used",
+                              ("bob@cpanel", "foo"): "unknown (cPanel-account token use is "
+                                                     "not in api_tokens_log)"}
+
+
+def test_an_incident_cannot_judge_a_cpanel_tokens_use_and_says_so():
+    plan = make_plan([cp("deploy")], EveryTokenUnused(), Selectors(used_after=NOW - DAY),
+                     Protection(), NOW)
+    assert plan.items[0].decision == KEEP and len(plan.unjudged) == 1
+
+
+def test_an_identity_names_the_kind_and_a_confirmation_cannot_cross_kinds():
+    whm_foo = Token("bob", "foo", NOW - DAY)
+    cpanel_foo = cp("foo", NOW - DAY, owner="bob")
+    assert whm_foo.identity().startswith("bob:foo:")
+    assert cpanel_foo.identity().startswith("bob@cpanel:foo:")
+    assert identity_key(cpanel_foo.identity()) == ("bob@cpanel", "foo")
+    plan = make_plan([whm_foo, cpanel_foo], None, Selectors(every_token=True), Protection(),
+                     NOW)
+    assert confirmation_changes([whm_foo.identity(), cpanel_foo.identity()], plan) == []
+    only_whm = make_plan([whm_foo], None, Selectors(every_token=True), Protection(), NOW)
+    assert confirmation_changes([cpanel_foo.identity()], only_whm) == [
+        "bob@cpanel/foo is no longer listed (revoked or removed meanwhile)",
+        "bob/foo is newly selected: every token of bob"]
+
+
+def test_the_cap_counts_a_resellers_two_kinds_as_two_holders():
+    tokens = [Token("bob", "a", NOW - 9 * DAY), Token("bob", "b", NOW - 8 * DAY),
+              cp("a", NOW - 7 * DAY, owner="bob"), cp("c", NOW - 6 * DAY, owner="bob")]
+    share = share_cap(tokens, 2)
+    assert share.refused == {} and share.deferred == {"bob@cpanel": 2}
+    assert [t.key() for t in share.admitted] == [("bob", "a"), ("bob", "b")]
+
+
+def test_a_hand_picked_cpanel_token_no_longer_listed_is_gone_with_its_kind():
+    plan = plan_for_names([], {("shop@cpanel", "x")}, Protection(), NOW)
+    (item,) = plan.items
+    assert (item.decision, item.token.kind, item.token.owner) == (GONE, CPANEL, "shop")
+    assert plan.selectors.owners == ("shop",)
+
+
+def test_resellers_narrow_to_their_accounts_tokens_and_are_recorded():
+    mine = Token("shop", "x", NOW - 400 * DAY, kind=CPANEL, account_owner="bob",
+                 full_access=True)
+    other = Token("blog", "x", NOW - 400 * DAY, kind=CPANEL, account_owner="root",
+                  full_access=True)
+    whm = Token("bob", "x", NOW - 400 * DAY)
+    selectors = Selectors(older_than_days=30, resellers=["bob"])
+    plan = make_plan([mine, other, whm], None, selectors, Protection(), NOW)
+    assert [i.decision for i in plan.items] == [REVOKE, KEEP, KEEP]
+    assert plan.reason_of(other) == "not a token of an account of bob"
+    assert selectors.to_dict() == {"older_than_days": 30, "resellers": ["bob"]}
+    assert selectors.describe() == "older_than_days=30, accounts of bob"
+    alone = make_plan([mine], None, Selectors(resellers=["bob"]), Protection(), NOW)
+    assert alone.reason_of(mine) == ("no criterion given (owners and names only narrow a "
+                                     "selection)")
+
+
+def test_a_plan_groups_by_holder():
+    plan = make_plan([Token("bob", "a", NOW), cp("a", NOW, owner="bob")], None,
+                     Selectors(expired=True), Protection(), NOW)
+    assert sorted(plan.by_owner()) == ["bob", "bob@cpanel"]

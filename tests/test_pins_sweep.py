@@ -7,9 +7,10 @@ import os
 import pytest
 
 from tests.helpers import DAY, NOW, add, new_server
+from tests.kinds_support import BOTH, build_server, expired_plan, fates, stamp
 from tokensweeper import audit
 from tokensweeper.lock import SweepLock
-from tokensweeper.policy import Protection, Selectors, plan_for_names
+from tokensweeper.policy import PROTECTED, REVOKE, Protection, Selectors, plan_for_names
 from tokensweeper.sweep import (
     ALREADY_GONE,
     DEFERRED,
@@ -27,7 +28,7 @@ from tokensweeper.sweep import (
     execute,
     record_snapshot,
 )
-from tokensweeper.tokens import Token
+from tokensweeper.tokens import WHM, Token
 from tokensweeper.usage import TokenUsage, UsageFacts
 from tokensweeper.whmapi import Client, WhmapiFailed
 
@@ -485,3 +486,120 @@ def test_a_token_held_for_its_notice_is_recorded_and_never_sent(server, lock):
     (outcome,) = records()
     assert outcome["event"] == "outcome"
     assert by_name(outcome)["ci-old"]["action"] == "notice-period"
+
+
+# -- cPanel accounts' tokens (issue 15) ------------------------------------------------
+
+
+
+
+@pytest.fixture
+def cpanel_root(tmp_path):
+    return tmp_path / "cpanel"
+
+
+@pytest.fixture
+def kserver(tmp_path, monkeypatch, cpanel_root):
+    return build_server(tmp_path, monkeypatch, cpanel_root)
+
+
+@pytest.fixture
+def klock(tmp_path):
+    with SweepLock(str(tmp_path / "state" / "sweep.lock")) as held:
+        yield held
+
+
+def test_revoking_bobs_cpanel_foo_leaves_bobs_whm_foo(kserver, klock):
+    plan = expired_plan()
+    tokens = [i.token for i in plan.items if i.token.owner == "bob" and i.token.name == "foo"]
+    assert sorted(t.key() for t in tokens) == [("bob", "foo"), ("bob@cpanel", "foo")]
+    assert len({t.identity() for t in tokens}) == 2
+    chosen = plan_for_names([i.token for i in plan.items], {("bob@cpanel", "foo")},
+                            Protection(), NOW)
+    result = execute(chosen, Client(), klock, "cli:root", ENFORCE, NOW)
+    assert fates(result) == {("bob@cpanel", "foo"): REVOKED}
+    assert kserver.token_names("bob") == {"foo"}
+    assert kserver.cpanel_token_names("bob") == set()
+
+
+def test_a_sweep_of_both_kinds_revokes_each_with_its_own_calls(kserver, klock):
+    kserver.reset_calls()
+    result = execute(expired_plan(), Client(), klock, "cli:root", ENFORCE, NOW)
+    assert fates(result) == {
+        ("bob", "foo"): REVOKED,
+        ("bob@cpanel", "foo"): REVOKED,
+        ("shop1@cpanel", "deploy"): REVOKED,
+        ("shop2@cpanel", "old-ci"): REVOKED,
+        ("blog@cpanel", "MailNodeLinkage"): KEPT_PROTECTED,
+        ("blog@cpanel", "cpmove_%s_3fa9c2" % stamp(NOW - 20 * DAY)): KEPT_PROTECTED,
+    }
+    assert kserver.cpanel_token_names("shop1") == {"fine"}
+    # cPanel: list (1 batch), list before revoking (1), revoke 3 names (1), verify (1).
+    assert len(kserver.calls("batch")) == 4
+    revoke_batch = [c for c in kserver.calls("batch") if "revoke" in " ".join(c["argv"])]
+    assert len(revoke_batch) == 1
+    (_, outcome) = audit.read()[0][-2:]
+    kinds = {(t["kind"], t["owner"], t["name"]): t.get("account_owner")
+             for t in outcome["tokens"]}
+    assert kinds[("cpanel", "shop2", "old-ci")] == "bob"
+    assert kinds[("whm", "bob", "foo")] is None
+
+
+def test_revoke_says_ok_but_the_token_stays_is_a_failure(kserver, klock):
+    kserver.add_fault("keep_token", owner="shop1", name="deploy")
+    result = execute(expired_plan(kinds=("cpanel",)), Client(), klock, "cli:root", ENFORCE, NOW)
+    outcome = next(o for o in result.outcomes if o.token.name == "deploy")
+    assert (outcome.action, outcome.reason) == (FAILED, "whmapi1 answered OK but the token "
+                                                        "is still listed")
+    assert result.exit_code() == 3
+
+
+def test_a_failed_verifying_listing_is_unverified_and_says_how_to_check(kserver, klock):
+    plan = expired_plan(kinds=("cpanel",))
+    # planning listed once; the revoke lists again, revokes, and this verifying batch fails
+    kserver.add_fault("exit", function="batch", after=2, message="Segmentation fault")
+    result = execute(plan, Client(), klock, "cli:root", ENFORCE, NOW)
+    outcome = next(o for o in result.outcomes if o.token.name == "deploy")
+    assert outcome.action == UNVERIFIED
+    assert outcome.reason.endswith(
+        "check with `tokensweeper list --kind cpanel --owner shop1`")
+    assert kserver.cpanel_token_names("shop1") == {"fine"}  # it did go: nobody claims it
+
+
+def test_a_token_recreated_under_the_same_name_is_not_revoked(kserver, klock):
+    plan = expired_plan(kinds=("cpanel",))
+    kserver.remove_cpanel_token("shop1", "deploy")
+    kserver.add_cpanel_token("shop1", "deploy", NOW - 60)
+    result = execute(plan, Client(), klock, "cli:root", ENFORCE, NOW)
+    assert fates(result)[("shop1@cpanel", "deploy")] == ALREADY_GONE
+    assert "deploy" in kserver.cpanel_token_names("shop1")
+
+
+def test_the_cap_counts_each_holder_apart(kserver, klock):
+    result = execute(expired_plan(), Client(), klock, "cron", ENFORCE, NOW, cap=2)
+    assert result.held_back and result.exit_code() == 1
+    held = {o.token.holder for o in result.outcomes if o.action == DEFERRED}
+    revoked = {o.token.holder for o in result.outcomes if o.action == REVOKED}
+    assert len(revoked) == 2 and held and not held & revoked
+    assert all("@cpanel" in h or h == "bob" for h in held)
+
+
+def test_a_preview_revokes_nothing_of_either_kind(kserver, klock):
+    result = execute(expired_plan(), Client(), klock, "cli:root", PREVIEW, NOW)
+    assert fates(result)[("shop1@cpanel", "deploy")] == WOULD_REVOKE
+    assert kserver.cpanel_token_names("shop1") == {"deploy", "fine"}
+
+
+def test_reseller_selects_the_tokens_of_its_accounts_only(kserver):
+    plan = build_plan(Client(), Selectors(expired=True, resellers=["bob"]), Protection(), None,
+                      NOW, kinds=BOTH, resellers=["bob"])
+    assert {i.token.key() for i in plan.items if i.decision == REVOKE} == {
+        ("shop1@cpanel", "deploy"), ("shop2@cpanel", "old-ci")}
+    assert not [i for i in plan.items if i.token.kind == WHM]
+
+
+def test_kinds_default_to_whm_only(kserver):
+    plan = build_plan(Client(), Selectors(expired=True), Protection(), None, NOW)
+    assert {i.token.kind for i in plan.items} == {WHM}
+    assert {i.decision for i in plan.items if i.token.kind == WHM} >= {REVOKE}
+    assert PROTECTED not in {i.decision for i in plan.items}

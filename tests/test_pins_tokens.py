@@ -4,7 +4,17 @@ reads when cPanel sends something we cannot trust."""
 
 import pytest
 
-from tokensweeper.tokens import DAY, Token, TokenDataError, parse_token_list
+from tokensweeper.tokens import (
+    CPANEL,
+    DAY,
+    WHM,
+    Token,
+    TokenDataError,
+    holder_of,
+    parse_token_list,
+    parse_uapi_token_list,
+    split_holder,
+)
 
 NOW = 1_800_000_000
 
@@ -195,3 +205,68 @@ def test_identity_names_owner_token_and_creation_and_digests_the_rest():
     ]
     digests = {t.identity().rsplit(":", 1)[1] for t in changed} | {digest}
     assert len(digests) == 5
+
+
+# -- cPanel accounts' tokens (issue 15) ------------------------------------------------
+
+
+def test_a_changed_feature_list_changes_the_identity():
+    a = Token("shop1", "t", NOW, kind=CPANEL, full_access=False, features=["ftp"])
+    b = Token("shop1", "t", NOW, kind=CPANEL, full_access=False, features=["ftp", "ssh"])
+    c = Token("shop1", "t", NOW, kind=CPANEL, full_access=True)
+    assert len({a.identity(), b.identity(), c.identity()}) == 3
+    assert Token("bob", "t", NOW).kind == WHM
+
+
+def test_uapi_list_answers_are_checked():
+    with pytest.raises(TokenDataError, match="shop1"):
+        parse_uapi_token_list("shop1", {"tokens": {}})
+    with pytest.raises(TokenDataError, match="has_full_access"):
+        parse_uapi_token_list("shop1", [{"name": "a", "create_time": 1, "features": []}])
+    with pytest.raises(TokenDataError, match="listed twice"):
+        parse_uapi_token_list("shop1",
+                              [{"name": "a", "create_time": 1, "has_full_access": 1}] * 2)
+    (token,) = parse_uapi_token_list("shop1", [{"name": "a", "create_time": "7",
+                                                "expires_at": "0", "has_full_access": "1"}])
+    assert (token.create_time, token.expires_at, token.full_access) == (7, None, True)
+
+
+def test_holders_name_the_kind():
+    assert holder_of("bob") == "bob" and holder_of("bob", CPANEL) == "bob@cpanel"
+    assert split_holder("bob") == ("bob", WHM)
+    assert split_holder("bob@cpanel") == ("bob", CPANEL)
+    token = Token("bob", "x", 5, kind=CPANEL, account_owner="root", full_access=False,
+                  features=["ssh", "ftp"])
+    assert (token.holder, token.key(), token.features) == ("bob@cpanel", ("bob@cpanel", "x"),
+                                                           ("ssh", "ftp"))
+    assert token.usage_logged is False and Token("bob", "x", 5).usage_logged is True
+    assert repr(token) == "Token('bob', 'x', kind='cpanel')"
+    assert repr(Token("bob", "x", 5)) == "Token('bob', 'x')"
+    assert token.to_dict() == {"owner": "bob", "name": "x", "create_time": 5,
+                               "expires_at": None, "full_access": False, "ip_limited": False,
+                               "kind": "cpanel", "account_owner": "root"}
+    assert token.access_words == "limited features"
+    assert Token("bob", "y", 5, kind=CPANEL, full_access=True).access_words == "full access"
+    assert token != Token("bob", "x", 5)  # same owner and name, other kind
+
+
+def test_a_uapi_record_is_read_field_by_field():
+    (token,) = parse_uapi_token_list("shop", [
+        {"name": "t", "create_time": 100, "expires_at": 200, "has_full_access": 0,
+         "features": ["ftp"]}], "bob")
+    assert (token.owner, token.kind, token.account_owner, token.create_time,
+            token.expires_at, token.full_access, token.features, token.acls) == (
+        "shop", CPANEL, "bob", 100, 200, False, ("ftp",), {})
+    assert parse_uapi_token_list("shop", None) == []
+    assert parse_uapi_token_list("shop", []) == []
+    for record, words in (
+            ("x", "Tokens::list for shop: a record is str, not an object"),
+            ({"name": "bad name", "create_time": 1}, "a record has no valid name: 'bad name'"),
+            ({"name": "t", "has_full_access": 1}, "token 't' of shop: create_time is missing"),
+            ({"name": "t", "create_time": 1, "has_full_access": 1, "features": "ftp"},
+             "token 't' of shop: features is 'ftp', expected a list of names"),
+            ({"name": "t", "create_time": 1, "has_full_access": [1]},
+             "token 't' of shop: has_full_access is [1], expected 0 or 1")):
+        with pytest.raises(TokenDataError) as caught:
+            parse_uapi_token_list("shop", [record])
+        assert words in str(caught.value)
