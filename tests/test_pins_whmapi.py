@@ -7,11 +7,13 @@ import os
 import signal
 import sys
 import textwrap
+from urllib.parse import quote
 
 import pytest
 
 from tokensweeper.whmapi import (
     Client,
+    UapiCall,
     WhmapiBadOutput,
     WhmapiError,
     WhmapiFailed,
@@ -316,3 +318,106 @@ def test_the_defaults():
     with pytest.raises(ValueError) as caught:
         Client(binary="/x/whmapi1", batch_size=0)
     assert str(caught.value) == "batch_size must be at least 1"
+
+
+# -- UAPI calls in `batch` (issue 15) ---------------------------------------------------------
+
+
+def uapi_calls(*users):
+    return [UapiCall(user, "Tokens", "list") for user in users]
+
+
+def batch_answer(tmp_path, results, status=0, result=1, reason="OK", stderr=b""):
+    document = {"metadata": {"command": "batch", "result": result, "reason": reason,
+                             "version": 1}}
+    if results is not None:
+        document["data"] = {"result": results}
+    return printing(tmp_path, json.dumps(document).encode(), stderr, status)
+
+
+def ok(data):
+    return {"metadata": {"result": 1, "reason": "OK"},
+            "data": {"uapi": {"status": 1, "errors": None, "data": data}}}
+
+
+def test_a_uapi_command_is_uapi_cpanel_with_its_arguments_uri_encoded():
+    call = UapiCall("shop1", "Tokens", "revoke", [("name", "a b&c"), ("n", 1)])
+    assert call.label() == "Tokens::revoke"
+    assert call.command() == ("uapi_cpanel?cpanel.user=shop1&cpanel.module=Tokens&"
+                              "cpanel.function=revoke&name=a%20b%26c&n=1")
+
+
+def test_the_batch_argv_numbers_its_commands_and_never_aborts(tmp_path):
+    log = tmp_path / "argv.json"
+    binary = script(tmp_path, """
+        json.dump(sys.argv[1:], open(%r, "w"))
+        print(json.dumps({"metadata": {"result": 1}, "data": {"result": [
+            {"metadata": {"result": 1}, "data": {"uapi": {"status": 1, "data": []}}}] * 2}}))
+        """ % str(log))
+    answers = Client(binary=binary).run_uapi_chunk(uapi_calls("a", "b"))
+    assert [(x.ok, x.data, x.call.user) for x in answers] == [(True, [], "a"), (True, [], "b")]
+    assert json.loads(log.read_text()) == [
+        "--output=json", "batch",
+        "command-0=uapi_cpanel%3Fcpanel.user%3Da%26cpanel.module%3DTokens%26cpanel.function%3Dlist",
+        "command-1=uapi_cpanel%3Fcpanel.user%3Db%26cpanel.module%3DTokens%26cpanel.function%3Dlist",
+        "abort_on_error=0"]
+
+
+def test_each_command_is_judged_on_its_own(tmp_path):
+    results = [
+        ok([{"name": "t"}]),
+        {"metadata": {"result": 0, "reason": "You do not have access to “b”."}},
+        {"metadata": {"result": 1}, "data": {"uapi": {"status": 0, "errors": [
+            "This feature requires the “apitokens” feature.", " "]}}},
+        {"metadata": {"result": 1}, "data": {"uapi": {"status": 0, "errors": None}}},
+        {"metadata": {"result": 1}, "data": {}},
+        "garbage",
+        {"metadata": {"result": "0"}},
+    ]
+    answers = Client(binary=batch_answer(tmp_path, results)).run_uapi_chunk(
+        uapi_calls("a", "b", "c", "d", "e", "f", "g"))
+    assert [(x.ok, x.refused, x.error) for x in answers] == [
+        (True, False, None),
+        (False, False, "whmapi1 uapi_cpanel Tokens::list as b: You do not have access to “b”."),
+        (False, True, "whmapi1 uapi_cpanel Tokens::list as c: UAPI refused: This feature "
+                      "requires the “apitokens” feature."),
+        (False, True, "whmapi1 uapi_cpanel Tokens::list as d: UAPI refused: status 0 without "
+                      "a reason"),
+        (False, False, "whmapi1 uapi_cpanel Tokens::list as e: the answer has no data.uapi"),
+        (False, False, "whmapi1 uapi_cpanel Tokens::list as f: the answer has no metadata"),
+        (False, False, "whmapi1 uapi_cpanel Tokens::list as g: result 0 without a reason"),
+    ]
+    assert answers[0].data == [{"name": "t"}]
+
+
+@pytest.mark.parametrize("results,status,result,why", [
+    (None, 0, 1, "the answer has no data.result list"),
+    ([ok([])], 0, 1, "the answer holds 1 results for 2 commands"),
+    (None, 0, 0, "Access denied"),
+    ([ok([]), ok([])], 2, 1, "exit status 2 although the answer said it succeeded: boom"),
+    (None, 3, 0, "exit status 3: Access denied"),
+])
+def test_a_batch_without_an_answer_per_command_fails_every_call(tmp_path, results, status,
+                                                               result, why):
+    binary = batch_answer(tmp_path, results, status, result,
+                          "Access denied" if not result else "OK", b"boom\n")
+    answers = Client(binary=binary).run_uapi_chunk(uapi_calls("a", "b"))
+    assert [(x.ok, x.refused) for x in answers] == [(False, False)] * 2
+    assert answers[1].error == "whmapi1 batch (Tokens::list as b): %s" % why
+
+
+def test_a_batch_that_prints_nothing_fails_every_call_with_whmapi1s_words(tmp_path):
+    binary = printing(tmp_path, b"", b"Killed\n", 137)
+    answers = Client(binary=binary).run_uapi_chunk(uapi_calls("a"))
+    assert answers[0].error == "whmapi1 batch as root: exit status 137, no JSON answer: Killed"
+
+
+def test_uapi_chunks_keep_to_the_batch_size_and_the_argv_limit():
+    calls = uapi_calls(*["user%02d" % i for i in range(7)])
+    assert [len(c) for c in Client(binary="x", uapi_batch=3).uapi_chunks(calls)] == [3, 3, 1]
+    one = len(quote(calls[0].command(), safe="")) + 16
+    small = Client(binary="x", uapi_batch=100, max_argv_bytes=2 * one)
+    assert [len(c) for c in small.uapi_chunks(calls)] == [2, 2, 2, 1]
+    assert list(Client(binary="x").uapi_chunks([])) == []
+    with pytest.raises(ValueError):
+        Client(binary="x", uapi_batch=0)
