@@ -89,7 +89,7 @@ def evidence_rows(plan, usage, selectors):
         if item.decision not in (REVOKE, PROTECTED):
             continue
         matched = []
-        if selectors.used_from:
+        if selectors.used_from and item.token.usage_logged:
             _, _, matched = usage.used_from(item.token, selectors.networks(),
                                             selectors.used_after)
         rows.append(Evidence(item, matched, plan.last_used_of(item.token)))
