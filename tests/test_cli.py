@@ -16,8 +16,8 @@ COMMANDS = ["list", "plan", "sweep", "revoke", "audit", "check-config"]
 EXPIRED = {("root", "root-expired"), ("alice", "alice-expired"), ("alice", "alice-old"),
            ("bob", "bob-expired"), ("bob", "bob-old"), ("carol", "carol-expired"),
            ("carol", "carol-old")}
-TOKEN_RECORD_KEYS = {"kind", "owner", "name", "create_time", "expires_at", "full_access", "ip_limited",
-                     "action", "reason", "last_used"}
+TOKEN_RECORD_KEYS = {"kind", "owner", "name", "create_time", "expires_at", "full_access",
+                     "ip_limited", "action", "reason", "last_used"}
 OWNERS = ("root", "alice", "bob", "carol")
 BAD_CONFIG = "policy:\n  older_than_days: ninety\n"
 BAD_CONFIG_PROBLEM = "policy.older_than_days: expected a whole number of days, got 'ninety'"
