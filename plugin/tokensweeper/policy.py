@@ -333,13 +333,15 @@ class Selectors(object):
         self.resellers = tuple(resellers)
         self.combine = combine
 
-    def narrowed(self, owners=None, names=None):
-        """The same criteria, limited to these owners and/or names."""
+    def narrowed(self, owners=None, names=None, resellers=None):
+        """The same criteria, limited to these owners, names and/or resellers' accounts."""
         narrowed = copy.copy(self)
         if owners:
             narrowed.owners = tuple(owners)
         if names:
             narrowed.names = tuple(names)
+        if resellers:
+            narrowed.resellers = tuple(resellers)
         return narrowed
 
     def active_criteria(self):

@@ -6,7 +6,7 @@ import argparse
 from .. import __version__, clock, incident
 from ..owners import valid_owner
 from ..policy import STATE_WORDS, Selectors
-from ..tokens import NAME_RE
+from ..tokens import KINDS, NAME_RE
 
 
 def days(text):
@@ -96,6 +96,21 @@ def add_selectors(parser):
         metavar="USER",
         help="tokens of USER (repeatable)",
     )
+    add_kind(parser)
+    add_reseller(group)
+
+
+def add_kind(parser):
+    parser.add_argument(
+        "--kind", choices=list(KINDS), metavar="KIND",
+        help="only this kind of token: whm (root's and resellers') or cpanel (cPanel "
+        "accounts' own); default: the config's kinds")
+
+
+def add_reseller(parser):
+    parser.add_argument(
+        "--reseller", action="append", default=[], type=owner_name, metavar="USER",
+        help="the cPanel tokens of the accounts USER owns (repeatable; implies --kind cpanel)")
 
 
 EXIT_STATUS = """\
@@ -182,6 +197,8 @@ def build_parser():
     who.add_argument(
         "--all-owners", action="store_true", help="root and every reseller (the default)"
     )
+    add_kind(listing)
+    add_reseller(listing)
     listing.add_argument(
         "--state",
         action="append",
@@ -209,7 +226,9 @@ def build_parser():
 
     revoke = command("revoke", "revoke named tokens of one owner (protected names are kept)")
     revoke.add_argument("--owner", type=owner_name, required=True, metavar="USER",
-                        help="root or a reseller")
+                        help="root or a reseller; with --kind cpanel, a cPanel account")
+    revoke.add_argument("--kind", choices=list(KINDS), default="whm", metavar="KIND",
+                        help="whm (the default) or cpanel: the owner's cPanel account's tokens")
     revoke.add_argument("names", nargs="+", type=token_name, metavar="NAME")
     revoke.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
@@ -250,10 +269,24 @@ def selectors_from(args, cfg, now=None):
         no_ip_limit=args.no_ip_limit,
         names=args.name,
         owners=args.owner,
+        resellers=args.reseller,
     )
     if chosen.active_criteria():
         return chosen
-    return cfg.selectors().narrowed(owners=args.owner, names=args.name)
+    return cfg.selectors().narrowed(owners=args.owner, names=args.name,
+                                    resellers=args.reseller)
+
+
+def kinds_from(args, cfg):
+    """The kinds a command lists: --kind, cpanel for --reseller, else the config's."""
+    if getattr(args, "reseller", None):
+        if getattr(args, "kind", None) == "whm":
+            raise ValueError("--reseller selects cPanel accounts' tokens: it cannot go with "
+                             "--kind whm")
+        return ("cpanel",)
+    if getattr(args, "kind", None):
+        return (args.kind,)
+    return tuple(cfg.kinds)
 
 
 def given_selectors(args):
@@ -272,5 +305,7 @@ def given_selectors(args):
             args.used_from,
             args.name,
             args.owner,
+            args.kind,
+            args.reseller,
         )
     )

@@ -7,6 +7,7 @@ import sys
 from .. import clock, usage
 from ..owners import find_owners, order_owners
 from ..sweep import build_plan
+from ..tokens import WHM
 from ..whmapi import Client
 from .output import plural, progress
 
@@ -39,19 +40,37 @@ class Context(object):
             owners = [owner for owner in owners if owner in self.cfg.owners]
         return owners
 
-    def plan(self, selectors, owners=None, everyone=False):
+    def plan(self, selectors, owners=None, everyone=False, kinds=None):
+        """The plan over the tokens of `kinds` (default: the config's): of the owners
+        wanted (every kind), else of every owner each kind's source finds, narrowed to the
+        config's `owners` unless everyone."""
+        kinds = tuple(kinds or self.cfg.kinds)
         if not owners and not everyone:
             owners = list(selectors.owners) or None  # list only the owners a sweep may touch
-        owners = self.owners(owners, everyone)
-        progress("listing the tokens of %s..." % plural(len(owners), "owner"))
+        found, narrow = {}, None
+        if owners:
+            narrow = order_owners(owners)
+        else:
+            if WHM in kinds:
+                found[WHM] = self.owners(None, everyone)
+            if self.cfg.owners != "all" and not everyone:
+                narrow = list(self.cfg.owners)  # the other kinds' holders, too
+        counted = narrow if narrow is not None else found.get(WHM)
+        whose = [plural(len(counted), "owner")] if counted is not None else []
+        if any(kind != WHM for kind in kinds) and narrow is None:
+            whose.append("the cPanel accounts with tokens")
+        progress("listing the tokens of %s..." % " and ".join(whose))
         plan = build_plan(
             self.client,
             selectors,
             self.cfg.protection(),
             self.usage,
             self.now,
-            owners,
+            narrow,
             self.cfg.parallel_owners,
+            kinds=kinds,
+            resellers=selectors.resellers or None,
+            found=found,
         )
         plan.problems = self._owner_problems + plan.problems
         self.report(plan)

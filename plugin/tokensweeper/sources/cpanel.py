@@ -130,6 +130,23 @@ def revoke(client, names_by_account, parallel=4):
     return errors
 
 
+def list_one(client, account):
+    """The account's cPanel tokens now (raises WhmapiError, TokenDataError)."""
+    from ..whmapi import WhmapiFailed
+
+    listed = listings(client, [account], 1)[account]
+    if isinstance(listed, str):
+        raise WhmapiFailed("uapi_cpanel", account, listed)
+    return sorted(listed.values(), key=lambda token: token.name)
+
+
+def require_owner(client, account, error, status):
+    """An account whose token file holds no token has nothing to revoke: say so."""
+    if account == "root" or not tokenfiles.may_hold_tokens(account, paths.cpanel_token_dir()):
+        raise error("%s has no cPanel API tokens (no token file under %s)"
+                    % (account, paths.cpanel_token_dir()), status)
+
+
 def selector_args(account):
     """The command-line options that select this account's tokens of this kind."""
     return "--kind cpanel --owner %s" % account

@@ -46,6 +46,19 @@ def revoke(client, names_by_owner, parallel=4):
     return dict(_pooled(revoke_one, sorted(names_by_owner), parallel))
 
 
+def list_one(client, owner):
+    """The owner's tokens now (raises WhmapiError, TokenDataError)."""
+    return client.list_tokens(owner)
+
+
+def require_owner(client, owner, error, status):
+    """Only root's and resellers' WHM API tokens can be listed and revoked: any other name
+    is a mistake of the command line, raised as error(message, status)."""
+    if owner != "root" and owner not in client.list_resellers():
+        raise error("%s is not root or a reseller: only their WHM API tokens can be revoked "
+                    "(`tokensweeper list` shows every owner)" % owner, status)
+
+
 def selector_args(owner):
     """The command-line options that select this owner's tokens of this kind."""
     return "--owner %s" % owner

@@ -78,9 +78,10 @@ def show_run(runs, run_id, as_json):
             print("%s: %s" % (key.capitalize(), final[key]))
     for owner, message in sorted((final.get("owner_errors") or {}).items()):
         print("Could not list %s: %s" % (owner, message))
-    rows = [[t.get("owner", "?"), t.get("name", "?"), t.get("action", "?"),
-             t.get("last_used") or "-", t.get("reason", "")]
+    # Records written before kinds existed are WHM tokens'.
+    rows = [[t.get("owner", "?"), t.get("kind") or "whm", t.get("name", "?"),
+             t.get("action", "?"), t.get("last_used") or "-", t.get("reason", "")]
             for t in run.tokens() if isinstance(t, dict)]
     print()
-    print(table(rows, ["owner", "name", "action", "last_used", "reason"]))
+    print(table(rows, ["owner", "kind", "name", "action", "last_used", "reason"]))
     return OK

@@ -1,16 +1,24 @@
 """`tokensweeper list`: every owner's tokens with their state, fitted to the terminal."""
 
 from ... import audit
-from ...policy import STATE_WORDS, state_of
+from ...policy import NOT_LOGGED, STATE_WORDS, state_of
+from ..arguments import kinds_from
 from ..output import cut_to_fit, day, emit_json, fit_columns, plural, table, terminal_width
-from ..status import OK, PARTIAL
+from ..status import OK, PARTIAL, USAGE, CliError
 
 # The list's columns, most telling first: a narrow terminal drops them from the right.
-LIST_COLUMNS = ["owner", "name", "state", "last_used", "expires", "age_days", "full_access",
-                "ip_limit", "created"]
+LIST_COLUMNS = ["owner", "name", "state", "kind", "last_used", "expires", "age_days",
+                "full_access", "ip_limit", "created", "account_of"]
 
 def run(ctx, args):
-    plan = ctx.plan(ctx.cfg.selectors(), [args.owner] if args.owner else None, everyone=True)
+    try:
+        kinds = kinds_from(args, ctx.cfg)
+    except ValueError as error:
+        raise CliError(str(error), USAGE)
+    selectors = ctx.cfg.selectors().narrowed(resellers=args.reseller)
+    plan = ctx.plan(selectors, [args.owner] if args.owner else None, everyone=True, kinds=kinds)
+    if args.reseller:  # only the tokens of those resellers' accounts
+        plan.items = [i for i in plan.items if i.token.account_owner in args.reseller]
     protection = ctx.cfg.protection()
     rows, cells = [], []
     for item in plan.items:
@@ -20,11 +28,14 @@ def run(ctx, args):
             continue
         row = {
             "owner": token.owner,
+            "kind": token.kind,
+            "account_of": token.account_owner if token.kind != "whm" else None,
             "name": token.name,
             "created": day(token.create_time),
             "expires": day(token.expires_at),
             "age_days": token.age_days(ctx.now),
-            "last_used": ctx.usage.describe(token, ctx.now),
+            "last_used": (ctx.usage.describe(token, ctx.now) if token.usage_logged
+                          else NOT_LOGGED),
             "full_access": token.full_access,
             "ip_limit": ", ".join(token.whitelist_ips) or "none",
             "state": STATE_WORDS[state],
@@ -41,8 +52,8 @@ def run(ctx, args):
     cut = width is not None and cut_to_fit(cells, LIST_COLUMNS, "state", width)
     headers, hidden = fit_columns(LIST_COLUMNS, cells, width)
     print(table([[c[h] for h in headers] for c in cells], headers))
-    summary = "%s of %s" % (plural(len(rows), "token"), plural(len({r["owner"] for r in rows}),
-                                                                    "owner"))
+    holders = {(r["owner"], r["kind"]) for r in rows}
+    summary = "%s of %s" % (plural(len(rows), "token"), plural(len(holders), "owner"))
     if args.state:
         summary += " in state %s (of %s listed)" % (" or ".join(args.state),
                                                       plural(len(plan.items), "token"))
@@ -63,6 +74,8 @@ def access_cell(token):
 
 
 def _cell(row, header, token):
+    if header == "account_of":
+        return row["account_of"] or "-"
     if header == "full_access":
         return access_cell(token)
     if header == "state" and row["protected_by"]:

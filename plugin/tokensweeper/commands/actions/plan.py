@@ -2,15 +2,15 @@
 sweep and revoke show before they ask."""
 
 from ...policy import REVOKE
-from ..arguments import selectors_from
+from ..arguments import kinds_from, selectors_from
 from ..output import emit_json, plural, table
-from ..status import OK, PARTIAL
+from ..status import OK, PARTIAL, USAGE, CliError
 
 
 def run(ctx, args):
     from ... import notify
 
-    plan = ctx.plan(selectors_from(args, ctx.cfg, ctx.now))
+    plan = ctx.plan(selectors_from(args, ctx.cfg, ctx.now), kinds=command_kinds(ctx, args))
     notify.weigh(plan, ctx.cfg, ctx.now)  # where cron's runs stand (notify.notice_days)
     if args.json:
         emit_json(plan_document(plan))
@@ -20,11 +20,18 @@ def run(ctx, args):
     return PARTIAL if plan.owner_errors or plan.unjudged else OK
 
 
+def command_kinds(ctx, args):
+    try:
+        return kinds_from(args, ctx.cfg)
+    except ValueError as error:
+        raise CliError(str(error), USAGE)
+
+
 def plan_summary(plan):
     revoke = plan.to_revoke()
     return "%s of %s would be revoked, %s kept as protected" % (
         plural(len(revoke), "token"),
-        plural(len({t.owner for t in revoke}), "owner"),
+        plural(len({t.holder for t in revoke}), "owner"),
         plural(plan.counts()["protected"], "token"),
     )
 
@@ -61,6 +68,7 @@ def print_plan(plan):
     rows = [
         [
             i.token.owner,
+            i.token.kind,
             i.token.name,
             "revoke" if i.decision == REVOKE else i.decision,
             plan.last_used_of(i.token) or "unknown",
@@ -69,7 +77,7 @@ def print_plan(plan):
         for i in shown
     ]
     if rows:
-        headers = ["owner", "name", "action", "last_used", "reason"]
+        headers = ["owner", "kind", "name", "action", "last_used", "reason"]
         print(table(rows, headers + (["notice"] if plan.notices else [])))
         print()
     print("Selected by: %s" % plan.selectors.describe())
@@ -77,5 +85,5 @@ def print_plan(plan):
     if plan.unjudged:
         print("\nNOT JUDGED for lack of usage evidence, so NOT selected (%s):"
               % plural(len(plan.unjudged), "token"))
-        print(table([[i.token.owner, i.token.name, i.reason] for i in plan.unjudged],
-                    ["owner", "name", "why"]))
+        print(table([[i.token.owner, i.token.kind, i.token.name, i.reason]
+                     for i in plan.unjudged], ["owner", "kind", "name", "why"]))

@@ -1,7 +1,9 @@
 """`tokensweeper revoke`: named tokens of one owner, through sweep's carry_out."""
 
 from ...policy import plan_for_names
+from ...sources import source_for
 from ...sweep import ENFORCE
+from ...tokens import holder_of
 from ...whmapi import WhmapiError
 from ..context import actor
 from ..status import USAGE, CliError
@@ -9,15 +11,16 @@ from .sweep import carry_out
 
 
 def run(ctx, args):
-    wanted = {(args.owner, name) for name in args.names}
+    source = source_for(args.kind)
+    wanted = {(holder_of(args.owner, args.kind), name) for name in args.names}
 
     def make_plan():
         try:
-            tokens = ctx.client.list_tokens(args.owner)
+            tokens = source.list_one(ctx.client, args.owner)
         except WhmapiError:
             # whmapi1 refuses to list a user who is no reseller: say that plainly. Asked
             # only then, so a revoke of a real owner's tokens costs no extra call.
-            require_token_owner(ctx.client, args.owner)
+            source.require_owner(ctx.client, args.owner, CliError, USAGE)
             raise
         plan = plan_for_names(tokens, wanted, ctx.cfg.protection(), ctx.now)
         plan.describe_use(ctx.usage)
@@ -26,10 +29,3 @@ def run(ctx, args):
 
     return carry_out(ctx, args, make_plan, actor(), ENFORCE)
 
-
-def require_token_owner(client, owner):
-    """Only root's and resellers' WHM API tokens can be listed and revoked: any other
-    name is a mistake of the command line (exit 2), not a failure of the server."""
-    if owner != "root" and owner not in client.list_resellers():
-        raise CliError("%s is not root or a reseller: only their WHM API tokens can be revoked "
-                       "(`tokensweeper list` shows every owner)" % owner, USAGE)

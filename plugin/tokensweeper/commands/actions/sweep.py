@@ -11,7 +11,7 @@ from ..arguments import given_selectors, selectors_from
 from ..context import actor
 from ..output import emit_json, plural, progress, table
 from ..status import FAILURE, OK, PARTIAL, USAGE, CliError
-from .plan import plan_summary, print_plan
+from .plan import command_kinds, plan_summary, print_plan
 
 
 def run(ctx, args):
@@ -23,7 +23,8 @@ def run(ctx, args):
             ctx, args, lambda: ctx.plan(ctx.cfg.selectors()), "cron", ctx.cfg.mode, unattended=True
         )
     selectors = selectors_from(args, ctx.cfg, ctx.now)
-    return carry_out(ctx, args, lambda: ctx.plan(selectors), actor(), ENFORCE)
+    kinds = command_kinds(ctx, args)
+    return carry_out(ctx, args, lambda: ctx.plan(selectors, kinds=kinds), actor(), ENFORCE)
 
 
 def carry_out(ctx, args, make_plan, actor, mode, unattended=False):
@@ -106,7 +107,7 @@ def confirm(plan):
     try:
         answer = input(
             "Revoke %s of %s? Type yes to go on: "
-            % (plural(len(revoke), "token"), plural(len({t.owner for t in revoke}), "owner"))
+            % (plural(len(revoke), "token"), plural(len({t.holder for t in revoke}), "owner"))
         )
     except EOFError:  # the terminal closed: no answer is no
         print()
@@ -131,9 +132,10 @@ def print_result(result, as_json, quiet):
                 or result.audit_error)
     if quiet and not eventful:
         return
-    rows = [[o.token.owner, o.token.name, o.action, o.reason] for o in result.outcomes]
+    rows = [[o.token.owner, o.token.kind, o.token.name, o.action, o.reason]
+            for o in result.outcomes]
     if rows:
-        print(table(rows, ["owner", "name", "outcome", "reason"]))
+        print(table(rows, ["owner", "kind", "name", "outcome", "reason"]))
     if result.refused:
         print("REFUSED: %s" % result.refused)
     for owner, message in sorted(result.owner_errors.items()):
