@@ -48,6 +48,9 @@ MAX_TOKENS = 20
 STALE = 0.3
 RUNS = 2
 LIMIT = 1.2
+# The first visit's floor is one wave of 3 processes: a ratio would mostly measure the
+# page's fixed start-up. Its own work on top of the calls must stay under this.
+PAGE_WORK = 0.5
 MEMORY_MB = 100
 CONFIG = "kinds: [cpanel]\nparallel_owners: 4\n"
 SWEEP = ["sweep", "--yes", "--expired", "--json"]
@@ -85,9 +88,18 @@ def list_phase(accounts):
     return phase(batches([UapiCall(a, "Tokens", "list") for a in sorted(accounts)]))
 
 
+# latency_bench's driver, its phases read from a file (a sweep's revoke commands are more
+# than one argument may hold).
+FLOOR_FROM_FILE = FLOOR.replace("json.loads(sys.argv[2])", "json.load(open(sys.argv[2]))")
+assert FLOOR_FROM_FILE != FLOOR
+
+
 def floor_seconds(scenario, phases):
     env = scenario.env()
-    return run_child([PY, "-c", FLOOR, env["TOKENSWEEPER_WHMAPI1"], json.dumps(phases)],
+    path = os.path.join(scenario.directory, "floor-phases.json")
+    with open(path, "w") as handle:
+        json.dump(phases, handle)
+    return run_child([PY, "-c", FLOOR_FROM_FILE, env["TOKENSWEEPER_WHMAPI1"], path],
                      env=env).check("whmapi1 floor").seconds
 
 
@@ -122,10 +134,13 @@ def overview_rows(workdir, log):
     ours_calls = sum(seen["calls"].values())
     return [
         Row("kinds_overview_first", "300 ms/call: cPanel tokens overview, first visit", "s",
-            samples, Samples(floors), "<= %gx floor" % LIMIT, lambda row: row.ratio <= LIMIT,
-            "%d accounts, %d with %d tokens; whmapi1 processes: %d (floor %d = ceil(%d/%d))" % (
+            samples, Samples(floors), "<= floor + %g s" % PAGE_WORK,
+            lambda row: row.ours.median - row.floor.median <= PAGE_WORK,
+            "%d accounts, %d with %d tokens; whmapi1 processes: %d (floor %d = ceil(%d/%d)), "
+            "all in one wave, so the floor is ~0.5 s and the page's own work (Python start-up, "
+            "planning, rendering 250 rows) is what is left: %.0f ms" % (
                 ACCOUNTS, len(accounts), sum(counts.values()), ours_calls, floor_calls,
-                len(accounts), B)),
+                len(accounts), B, (samples.median - Samples(floors).median) * 1000)),
         Row("kinds_overview_calls", "cPanel tokens overview: whmapi1 processes", "calls",
             ours_calls, floor_calls, "ratio 1.00", lambda row: ours_calls == floor_calls,
             "one batch process per %d accounts with tokens; the 1,700 without a token file "
@@ -160,9 +175,12 @@ def sweep_rows(workdir, log):
         seen["k"], seen["a_k"] = len(revokes), len(with_k)
         memory.append(run.maxrss_mb)
         times.append(run.seconds)
-        scenario.server.clear_faults()
-        scenario.server.add_fault("latency", seconds=LATENCY)
-        floors.append(floor_seconds(scenario, phases))
+        # The floor revokes the same tokens: on a twin of the server as it was before.
+        twin, _ = scenario_of(os.path.join(workdir, "floor-%d" % index))
+        twin.server.add_fault("latency", seconds=LATENCY)
+        floors.append(floor_seconds(twin, phases))
+        if any(expired_by_account(twin, accounts).values()):
+            raise BenchError("the floor left expired cPanel tokens")
         log("  cPanel sweep at 300 ms per call: %.2f s, %s; floor %.2f s" % (
             run.seconds, dict(seen["calls"]), floors[-1]))
     ours_calls = sum(seen["calls"].values())
@@ -170,7 +188,8 @@ def sweep_rows(workdir, log):
         Row("kinds_sweep", "300 ms/call: cPanel tokens sweep (--expired)", "s", Samples(times),
             Samples(floors), "<= %gx floor" % LIMIT, lambda row: row.ratio <= LIMIT,
             "%d tokens revoked in %d accounts; the floor runs the same processes from a bare "
-            "driver" % (seen["k"], seen["a_k"])),
+            "driver on a twin of the server (the same tokens to revoke)" % (
+                seen["k"], seen["a_k"])),
         Row("kinds_sweep_calls", "cPanel tokens sweep: whmapi1 processes", "calls",
             ours_calls, seen["floor"], "ratio 1.00", lambda row: ours_calls == seen["floor"],
             "list ceil(A/B) + list before ceil(A_k/B) + revoke ceil(K/B) + verify ceil(A_k/B),"
