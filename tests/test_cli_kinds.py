@@ -151,3 +151,23 @@ def test_a_disabled_feature_is_a_warning_and_the_rest_is_listed(cli, server):
     assert run.status == 0, run
     assert "shop" not in {t["owner"] for t in json.loads(run.out)["tokens"]}
     assert "warning: the cPanel account shop's API tokens cannot be listed" in run.err
+
+
+def test_a_cpanel_token_is_noticed_to_its_accounts_own_contact(tmp_path):
+    """notify (issue 17) with kinds: the owner of a cPanel token is its account, whose
+    contact address accountsummary lists."""
+    from tests.test_notify import NOTICE_CONFIG, Server
+
+    box = Server(tmp_path)
+    box.fake.add_account("shop", owner="res1", email="shop@example.org")
+    box.fake.add_cpanel_token("shop", "deploy", NOW - 90 * DAY, expires_at=NOW - 5 * DAY)
+    box.fake.write_token_files(box.cli.cpanel_root)
+    box.cli.config(NOTICE_CONFIG + "kinds: [whm, cpanel]\n")
+    run = box.run(0)
+    assert run.status == 0, run
+    assert box.fake.cpanel_token_names("shop") == {"deploy"}  # noticed, not revoked
+    mails = {m["To"]: m for m in box.messages()}
+    assert "deploy (owner shop" in mails["shop@example.org"].get_content()
+    (record,) = box.notices()
+    assert [(t["kind"], t["owner"], t["name"]) for t in record["tokens"]] == [
+        ("cpanel", "shop", "deploy")]

@@ -219,10 +219,14 @@ def _whm_owner(client, token, contact):
     return reseller_contact(client, token.owner)
 
 
+def _cpanel_owner(client, token, _contact):
+    """A cPanel account's token: the account's own contact address (accountsummary)."""
+    return reseller_contact(client, token.owner)
+
+
 # Token kind -> how to find its owner's address: (client, token, contact) -> (addresses,
-# problem). WHM tokens (root's and resellers') have the only kind so far; a cPanel
-# account's token would add its account's contact address here.
-OWNER_LOOKUPS = {"whm": _whm_owner}
+# problem).
+OWNER_LOOKUPS = {"whm": _whm_owner, "cpanel": _cpanel_owner}
 
 
 class AddressBook(object):
