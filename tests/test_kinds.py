@@ -230,3 +230,16 @@ def test_a_batch_that_dies_fails_every_account_in_it_and_no_other(server):
 
 
 
+
+
+def test_a_remembered_cpanel_listing_must_be_plausible():
+    from tokensweeper.owners import _plausible
+
+    assert _plausible("shop@cpanel", {"key": [1, 2, 3], "data": [{"name": "a"}]})
+    assert _plausible("shop@cpanel", {"key": ["absent"], "data": []})
+    # A missing file matches every account without one: it may only say "no tokens".
+    assert not _plausible("shop@cpanel", {"key": ["absent"], "data": [{"name": "a"}]})
+    assert not _plausible("root@cpanel", {"key": [1, 2, 3], "data": []})
+    assert not _plausible("../x@cpanel", {"key": [1, 2, 3], "data": []})
+    assert not _plausible("shop@cpanel", {"key": [1, 2, 3], "data": {"tokens": {}}})
+    assert not _plausible("shop@cpanel", {"key": [1, "2", 3], "data": []})

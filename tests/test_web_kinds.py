@@ -89,3 +89,28 @@ def test_the_audit_page_shows_the_kind(site):
               + [("t", v) for v in confirmation_values(preview)])
     text = site.get("page=audit").text()
     assert "boss cPanel old-ci" in text
+
+
+def test_a_reload_remembers_cpanel_listings_while_their_token_files_are_unchanged(site):
+    site.get()
+    site.server.reset_calls()
+    again = site.get()
+    assert again.status == 200 and site.server.calls("batch") == []
+    assert set(kinds_of(again.body)) == {"whm", "cpanel"}
+    # The account's token file changes (a token revoked in cPanel): only it is asked again.
+    site.server.remove_cpanel_token("shop", "wp-toolkit")
+    site.server.reset_calls()
+    body = site.get().body
+    (batch,) = site.server.calls("batch")
+    assert [a for a in batch["argv"] if a.startswith("command-")] == [
+        "command-0=uapi_cpanel%3Fcpanel.user%3Dshop%26cpanel.module%3DTokens%26"
+        "cpanel.function%3Dlist"]
+    assert "wp-toolkit" not in body
+
+
+def test_a_refresh_asks_about_every_cpanel_account_again(site):
+    site.get()
+    site.server.reset_calls()
+    site.get("refresh=1")
+    (batch,) = site.server.calls("batch")
+    assert len([a for a in batch["argv"] if a.startswith("command-")]) == 2

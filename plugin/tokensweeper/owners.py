@@ -123,12 +123,28 @@ def _identity(path):
     return [st.st_ino, st.st_size, st.st_mtime_ns]
 
 
+CPANEL_SUFFIX = "@cpanel"  # a cPanel account's remembered Tokens::list, by holder
+
+
+def _plausible_cpanel(key, entry):
+    """A remembered Tokens::list answer: a list; an absent file may only mean no tokens."""
+    account = key[:-len(CPANEL_SUFFIX)]
+    identity, data = entry["key"], entry.get("data")
+    if account == "root" or not valid_owner(account) or not isinstance(data, list):
+        return False
+    if identity[:1] == ABSENT:
+        return data == []
+    return len(identity) == 3 and all(type(part) is int for part in identity)
+
+
 def _plausible(key, entry):
     """Whether a remembered answer could be true. A key of a file that does not exist
     matches every owner without one, so such an entry may only say "no tokens" (there is no
     token file); anything else in it would add rows cPanel never listed."""
     if not isinstance(entry, dict) or not isinstance(entry.get("key"), list):
         return False
+    if key.endswith(CPANEL_SUFFIX):
+        return _plausible_cpanel(key, entry)
     identity, data = entry["key"], entry.get("data")
     # A key is the file's identity (ABSENT, or inode, size, mtime), for a reseller followed
     # by its line in the resellers file.
@@ -185,12 +201,49 @@ class CachedListings(object):
             self._used[RESELLERS] = {"key": key, "data": resellers}
         return resellers
 
-    # cPanel accounts' tokens are not remembered (yet): their batches go to whmapi1.
+    # cPanel accounts' Tokens::list answers are remembered the same way, keyed by the
+    # identity of the account's `api_tokens_v2/cpanel/USER.json` (cPanel rewrites it on every
+    # create, rename and revoke), under the holder "USER@cpanel".
     def uapi_chunks(self, calls):
         return self.client.uapi_chunks(calls)
 
     def run_uapi_chunk(self, chunk):
-        return self.client.run_uapi_chunk(chunk)
+        """The answers of a group of UAPI calls: remembered Tokens::list answers whose
+        token file is unchanged, the rest from one whmapi1 batch (none when all are)."""
+        from .whmapi import UapiAnswer
+
+        answers, asked = {}, []
+        for index, call in enumerate(chunk):
+            key, holder = self._uapi_key(call), call.user + CPANEL_SUFFIX
+            entry = self._entries.get(holder)
+            if key is not None and not self.fresh and entry and entry.get("key") == key:
+                self.calls_saved += 1
+                listed = entry.get("listed")
+                self._listed[holder] = listed if type(listed) is int else None
+                self._used[holder] = entry
+                answers[index] = UapiAnswer(call, data=entry["data"])
+            else:
+                asked.append(index)
+        if asked:
+            for index, answer in zip(asked, self.client.run_uapi_chunk(
+                    [chunk[i] for i in asked])):
+                answers[index] = answer
+                call = chunk[index]
+                key, holder = self._uapi_key(call), call.user + CPANEL_SUFFIX
+                self._listed[holder] = self.now
+                if answer.ok and key is not None and isinstance(answer.data, list):
+                    self._used[holder] = {"key": key, "data": answer.data, "listed": self.now}
+        return [answers[index] for index in range(len(chunk))]
+
+    def _uapi_key(self, call):
+        """The identity of the account's cPanel token file for a plain Tokens::list, else
+        None (not remembered)."""
+        if (call.module, call.function, call.params) != ("Tokens", "list", ()):
+            return None
+        directory = paths.cpanel_token_dir()
+        if not valid_owner(call.user) or not os.path.isdir(directory):
+            return None
+        return _identity(os.path.join(directory, call.user + ".json"))
 
     def remembers(self, owner):
         key = self._key(owner)
