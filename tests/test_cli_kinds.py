@@ -171,3 +171,13 @@ def test_a_cpanel_token_is_noticed_to_its_accounts_own_contact(tmp_path):
     (record,) = box.notices()
     assert [(t["kind"], t["owner"], t["name"]) for t in record["tokens"]] == [
         ("cpanel", "shop", "deploy")]
+
+
+def test_the_incident_report_names_a_cpanel_tokens_kind_and_account_owner(cli):
+    cli("sweep", "--expired", "--kind", "cpanel", "--yes")
+    (run_id,) = {r["run_id"] for r in cli.audit_records()}
+    text = cli("incident-report", "--run", run_id).out
+    assert "shop/deploy (cPanel account token, account of bob)" in text
+    document = json.loads(cli("incident-report", "--run", run_id, "--json").out)
+    deploy = [t for t in document["tokens"] if t["name"] == "deploy"][0]
+    assert (deploy["kind"], deploy["account_owner"]) == ("cpanel", "bob")

@@ -113,6 +113,9 @@ def report_document(run, generated, generated_by):
         if not isinstance(token, dict):
             continue
         entry = {key: token.get(key) for key in REPORT_KEYS}
+        # Records written before kinds existed are WHM tokens.
+        entry["kind"] = token.get("kind") or "whm"
+        entry["account_owner"] = token.get("account_owner")
         entry["created"] = _iso_or_none(token.get("create_time"))
         entry["expires"] = _iso_or_none(token.get("expires_at"))
         entry["outcome"] = token.get("action")
@@ -146,6 +149,8 @@ def _iso_or_none(epoch):
         return None
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
+
+KIND_WORDS = {"cpanel": "cPanel account"}
 
 OUTCOME_WORDS = {
     "revoked": "REVOKED (verified: no longer listed)",
@@ -181,14 +186,19 @@ def report_text(doc):
         lines.append("WARNING:     %s" % problem)
     for token in doc["tokens"]:
         lines.append("")
-        lines.append("%s/%s" % (token["owner"], token["name"]))
+        kind = token.get("kind") or "whm"
+        lines.append("%s/%s%s" % (token["owner"], token["name"], "" if kind == "whm" else
+                                  " (%s token%s)" % (KIND_WORDS.get(kind, kind), (
+                                      ", account of %s" % token["account_owner"]
+                                      if token.get("account_owner") else ""))))
         lines.append("  outcome:   %s" % OUTCOME_WORDS.get(token["outcome"], token["outcome"]))
         if token["reason"]:
             lines.append("  why:       %s" % token["reason"])
         lines.append("  created:   %s" % (token["created"] or "unknown"))
         lines.append("  expires:   %s" % (token["expires"] or "never"))
         lines.append("  access:    %s, %s" % (
-            "full access" if token["full_access"] else "limited ACLs",
+            "full access" if token["full_access"] else (
+                "limited ACLs" if (token.get("kind") or "whm") == "whm" else "limited features"),
             "IP-limited" if token["ip_limited"] else "no IP limit"))
         lines.append("  last used: %s" % (token["last_used"] or "not recorded"))
         if token["seen_from"]:
