@@ -28,6 +28,7 @@ api_tokens_log.bkup, new empty api_tokens_log) is neither missed nor counted
 twice.
 """
 
+import bisect
 import calendar
 import collections
 import datetime
@@ -710,17 +711,28 @@ def _opener(codec):
 
 _stamp_of = operator.itemgetter(0)
 _pair_of = operator.itemgetter(1)
-_key_of = operator.itemgetter(3)
 _PAIR_SEPARATOR = b", User: ['"
-_minute_of = operator.itemgetter(slice(0, 16))
+# Every line of a plain whostmgrd block holds this; counting it (C speed) tells at once
+# whether the block also holds other services' lines.
+_WHOSTMGRD_MARK = b"] info [whostmgrd] "
 _FAST = {}  # UTC offset -> (loose, strict) patterns
+# A stamp with its digits made zeros, and where its tens of minutes and seconds are.
+_STAMP_SHAPE = b"0000-00-00 00:00:00"
+_STAMP_LEN = len(_STAMP_SHAPE)
+_MINUTE_TENS = 14
+_SECOND_TENS = 17
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_UNDER_SIX = b"012345"
 
 
 def _fast_patterns(offset):
     """The patterns of the fast path for lines written at UTC `offset` (e.g. b"+0300").
 
-    The offset is part of the pattern, so within a block every matched time is
-    in one zone and the plain text of two times compares like the times do.
+    Two groups per line: its time, and its Host/Status part with its user and
+    token as one string (the "pair"). The offset is part of the pattern, so
+    within a block every matched time is in one zone and the plain text of two
+    times compares like the times do; hours, minutes and seconds are bounded by
+    the pattern, so only the date can still be impossible (Feb 30).
     `loose` lets its gaps cross newlines (much faster in `re`); it is only
     trusted when every line of the block matched, which proves no match ran
     over two lines. `strict` cannot cross a newline, for blocks that also hold
@@ -728,9 +740,9 @@ def _fast_patterns(offset):
     """
     patterns = _FAST.get(offset)
     if patterns is None:
-        shape = (br"\n\[(\d{4}-\d\d-\d\d \d\d:\d\d:(?:[0-5]\d|60)) " + re.escape(offset) +
-                 br"\] info \[whostmgrd\] (([^,%s]*), User: "
-                 br"\['([^'%s]*'\], Token Name: \['[^'%s]*))'\]")
+        shape = (br"\n\[(.{19}) " + re.escape(offset) +
+                 br"\] info \[whostmgrd\] ([^,%s]*, User: "
+                 br"\['[^'%s]*'\], Token Name: \['[^'%s]*)'\]")
         patterns = (re.compile(shape % (b"", b"", b"")),
                     re.compile(shape % (b"\n", b"\n", b"\n")))
         _FAST[offset] = patterns
@@ -741,12 +753,14 @@ class _Scan:
     """Streams blocks of log text into a _FileState.
 
     Each block of whole lines takes the fast path when it can: one pattern
-    finds every line's time, its Host/Status part and its user+token as one
-    string, and C code (Counter, dict) counts the uses per token and keeps
-    each token's latest line. Those latest lines are decoded once, at the end
-    of the file or when the UTC offset changes. A block the fast path cannot
-    vouch for (damaged lines, unknown fields, mixed offsets) is read exactly,
-    line by line. Both give the same answer for every line they both accept.
+    finds every line's time and its Host/Status part with its user and token
+    as one string (a "pair": one token used from one address), and C code
+    (Counter, dict) counts each pair's uses and keeps its first and last time.
+    Pairs are decoded once, at the end of the file, when the UTC offset
+    changes or when too many piled up; a token's latest line is its pair
+    with the latest time. A block the fast path cannot vouch for (damaged
+    lines, unknown fields, mixed offsets) is read exactly, line by line. Both
+    give the same answer for every line they both accept.
     """
 
     def __init__(self, state):
@@ -757,16 +771,18 @@ class _Scan:
         self.newest = None
         self.bytes_read = 0
         self._epochs = {}  # (b"YYYY-MM-DD HH:MM", b"+HHMM") -> UTC epoch of that minute
-        # The fast path's raw results: each user+token string's latest line (stamp,
-        # pair, fields, key) among the lines written at self._offset; and per pair
-        # (the Host/Status part with the user+token, one string): uses, first and
-        # last stamp. A token's uses are the sum of its pairs'.
-        self._latest = {}
+        self._days = {}  # (b"YYYY-MM-DD", b"+HHMM") -> UTC epoch of that day's midnight
+        # The fast path's raw results, for lines written at self._offset: per pair,
+        # its uses, its first and last stamp, and the number of the line that gave
+        # the last stamp (of two pairs of a token with the same last time, the later
+        # line is the token's latest, as in a line-by-line reading).
         self._offset = None
         self._newest_stamp = None
+        self._fast_lines = 0
         self._pair_uses = collections.Counter()
         self._pair_first = {}
         self._pair_last = {}
+        self._pair_line = {}
 
     def run(self, read, final):
         """Parse everything `read` yields; return the bytes consumed.
@@ -824,121 +840,154 @@ class _Scan:
 
     def _fast(self, text, end, lines):
         """Take the block through the fast path; False (nothing taken) when it cannot."""
-        first = _OFFSET_RE.search(text, 0, end)
-        if first is None:
+        taken = self._fast_lines_of(text, end, lines)
+        if taken is None:
             return False
-        offset = first.group(1)
-        loose, strict = _fast_patterns(offset)
-        found = loose.findall(text, 0, end)
-        if len(found) != lines:
-            # Other services' lines, or lines the fast path does not know: it may only
-            # go on when those are all other services' lines, counted exactly.
-            others = len(_OTHER_RE.findall(text, 0, end))
-            found = strict.findall(text, 0, end)
-            if len(found) + others != lines:
-                return False
+        found, offset = taken
         if not found:
-            return True
+            return True  # only other services' lines: counted, nothing else to take
         stamps = list(map(_stamp_of, found))
-        if not self._possible_minutes(stamps, offset):
+        ordered = sorted(stamps)
+        if not self._possible_stamps(ordered, offset):
             # An impossible date (Feb 30): the exact reading counts that line as damaged.
             # Here it could become a token's latest line and hide that token's real uses.
             return False
-        ordered = sorted(stamps)
-        oldest = self._epoch_of(ordered[0], offset)
-        newest = self._epoch_of(ordered[-1], offset)
         if offset != self._offset:
             self._flush()
             self._offset = offset
-        keys = list(map(_key_of, found))
         in_sequence = ordered == stamps and (self._newest_stamp is None or
                                              stamps[0] >= self._newest_stamp)
-        if in_sequence:
-            # In time order, after everything before it: each token's last line is its latest.
-            self._latest.update(zip(keys, found))
-        else:
-            # Out of order (concurrent writers): visit the lines by time; the stable sort
-            # keeps the later of two lines with the same time last, as _exact does.
-            order = sorted(range(len(found)), key=stamps.__getitem__)
-            block = dict(zip(map(keys.__getitem__, order), map(found.__getitem__, order)))
-            latest = self._latest
-            for key, line in block.items():  # once per token, not per line
-                known = latest.get(key)
-                if known is None or line[0] >= known[0]:
-                    latest[key] = line
         if self._newest_stamp is None or ordered[-1] > self._newest_stamp:
             self._newest_stamp = ordered[-1]
-        self._tally_pairs(found, stamps, in_sequence)
-        self._span(oldest, newest)
+        self._tally_pairs(list(map(_pair_of, found)), stamps, in_sequence)
+        self._span(self._fast_epoch(ordered[0], offset), self._fast_epoch(ordered[-1], offset))
         if len(self._pair_uses) > FLUSH_PAIRS:
             self._flush()  # decoding early changes no answer; it keeps memory bounded
         return True
 
-    def _tally_pairs(self, found, stamps, in_sequence):
-        """Uses and the first and last stamp per Host/Status part and token (one string,
-        which the pattern hands over ready-made): the addresses, and each token's uses."""
-        pairs = list(map(_pair_of, found))
+    def _fast_lines_of(self, text, end, lines):
+        """(every line's (stamp, pair), UTC offset) when the fast path may take the block
+        (every line a plain whostmgrd line, or another service's); ([], None) for a block of
+        other services' lines only; None when it may not."""
+        first = _OFFSET_RE.search(text, 0, end)
+        if first is None:
+            return None
+        offset = first.group(1)
+        loose, strict = _fast_patterns(offset)
+        if text.count(_WHOSTMGRD_MARK, 0, end) >= lines:
+            found = loose.findall(text, 0, end)
+            if len(found) == lines:
+                return found, offset
+        # Other services' lines, or lines the fast path does not know: it may only
+        # go on when those are all other services' lines, counted exactly.
+        others = len(_OTHER_RE.findall(text, 0, end))
+        found = strict.findall(text, 0, end)
+        if len(found) + others != lines:
+            return None
+        return found, offset
+
+    def _tally_pairs(self, pairs, stamps, in_sequence):
+        """Per pair: uses, first and last stamp, and the number of its latest line."""
+        first_seen, last_seen, last_line = self._pair_first, self._pair_last, self._pair_line
+        number = self._fast_lines
+        self._fast_lines += len(pairs)
         self._pair_uses.update(pairs)
-        first_seen, last_seen = self._pair_first, self._pair_last
         if in_sequence:
             # In time order after everything before it (the usual case): each pair's last
             # line is its latest, and only pairs never seen get a first stamp. All in C.
+            known = len(last_seen)
             last_seen.update(zip(pairs, stamps))
-            block_first = dict(zip(reversed(pairs), reversed(stamps)))
-            new = set(block_first).difference(first_seen)  # looked up in the dict, in C
-            first_seen.update(zip(new, map(block_first.__getitem__, new)))
+            last_line.update(zip(pairs, range(number, number + len(pairs))))
+            if len(last_seen) > known:  # new pairs (first_seen has the same keys)
+                block_first = dict(zip(reversed(pairs), reversed(stamps)))
+                new = set(block_first).difference(first_seen)  # looked up in the dict, in C
+                first_seen.update(zip(new, map(block_first.__getitem__, new)))
             return
-        order = sorted(range(len(found)), key=stamps.__getitem__)
+        # Out of order (concurrent writers): visit the lines by time; the stable sort keeps
+        # the later of two lines with the same time last, as a line-by-line reading does.
+        order = sorted(range(len(pairs)), key=stamps.__getitem__)
         pairs = list(map(pairs.__getitem__, order))
         stamps = list(map(stamps.__getitem__, order))
+        numbers = [number + index for index in order]
         # dict() keeps the last value of a repeated key: the latest, or (reversed) the first.
         for pair, stamp in dict(zip(reversed(pairs), reversed(stamps))).items():
             known = first_seen.get(pair)
             if known is None or stamp < known:
                 first_seen[pair] = stamp
-        for pair, stamp in dict(zip(pairs, stamps)).items():
+        for pair, (stamp, line) in dict(zip(pairs, zip(stamps, numbers))).items():
             known = last_seen.get(pair)
-            if known is None or stamp > known:
+            if known is None or stamp >= known:  # on a tie the later line wins
                 last_seen[pair] = stamp
+                last_line[pair] = line
 
-    def _possible_minutes(self, stamps, offset):
-        """Whether every stamp's minute is a real one (the pattern already bounds seconds).
-        Each distinct minute is looked up once, in the memo the decoding uses anyway."""
-        minute = self._minute
-        return all(minute(m, offset, b"00") is not None for m in set(map(_minute_of, stamps)))
+    def _possible_stamps(self, ordered, offset):
+        """Whether every (sorted) stamp is a real time at a real UTC offset.
+
+        The pattern takes any 19 characters as the time (matching it digit by digit
+        costs more than this whole check); C code checks them all at once here: digits
+        where digits belong, minutes and seconds under 60 (a leap second's block is read
+        line by line), and per date (found by bisection: the stamps are sorted) that
+        the date is real and its latest hour is at most 23.
+        """
+        joined = b"".join(ordered)
+        if joined.translate(_DIGITS_TO_ZERO) != _STAMP_SHAPE * len(ordered):
+            return False
+        if (joined[_MINUTE_TENS::_STAMP_LEN].translate(None, _UNDER_SIX) or
+                joined[_SECOND_TENS::_STAMP_LEN].translate(None, _UNDER_SIX)):
+            return False
+        start = 0
+        while start < len(ordered):
+            date = ordered[start][:10]
+            if self._day(date, offset) is None:
+                return False
+            start = bisect.bisect_right(ordered, date + b"\xff", start)
+            if ordered[start - 1][11:13] > b"23":
+                return False
+        return True
+
+    def _day(self, date, offset):
+        """UTC epoch of midnight of b"YYYY-MM-DD" at UTC `offset`; None when impossible."""
+        key = (date, offset)
+        base = self._days.get(key, _MISSING)
+        if base is _MISSING:
+            if len(self._days) > 4096:
+                self._days.clear()  # bounded: memory stays flat
+            base = self._days[key] = _minute_epoch(date + b" 00:00", offset)
+        return base
+
+    def _fast_epoch(self, stamp, offset):
+        """UTC epoch of a stamp the fast path accepted (its date already proven real)."""
+        return (self._day(stamp[:10], offset) + int(stamp[11:13]) * 3600 +
+                int(stamp[14:16]) * 60 + int(stamp[17:19]))
 
     def _flush(self):
-        """Decode the fast path's latest lines (one per token) into self.agg."""
-        for stamp, _, fields, key in self._latest.values():
-            owner, _, name = key.partition(_KEY_SEPARATOR)
-            ts = self._epoch_of(stamp, self._offset)
-            if ts is None:
-                self.state.malformed += 1  # an impossible date the fast path let through
-                continue
-            host = _HOST_RE.match(fields)
-            self._add(owner, name, ts, host.group(1) if host else None, 0)
+        """Decode the fast path's pairs into self.agg and self.addr."""
+        offset = self._offset
+        latest = {}  # (owner, name) -> [stamp, line number, fields of its latest line, uses]
         for pair, uses in self._pair_uses.items():
             fields, _, key = pair.partition(_PAIR_SEPARATOR)  # fields hold no comma
             owner, _, name = key.partition(_KEY_SEPARATOR)
-            entry = self.agg.get((owner, name))
-            if entry is not None:
-                entry[2] += uses
-            first = self._epoch_of(self._pair_first[pair], self._offset)
-            last = self._epoch_of(self._pair_last[pair], self._offset)
-            if first is None or last is None:
-                continue  # an impossible date: not evidence of anything
+            last, line = self._pair_last[pair], self._pair_line[pair]
+            known = latest.get((owner, name))
+            if known is None:
+                latest[(owner, name)] = [last, line, fields, uses]
+            else:
+                known[3] += uses
+                if (last, line) > (known[0], known[1]):
+                    known[0], known[1], known[2] = last, line, fields
             host = _HOST_RE.match(fields)
             _add_address(self.addr, (owner, name), host.group(1) if host else b"",
-                         first, last, uses)
-        self._latest = {}
+                         self._fast_epoch(self._pair_first[pair], offset),
+                         self._fast_epoch(last, offset), uses)
+        for (owner, name), (stamp, _, fields, uses) in latest.items():
+            host = _HOST_RE.match(fields)
+            self._add(owner, name, self._fast_epoch(stamp, offset),
+                      host.group(1) if host else None, uses)
         self._newest_stamp = None
         self._pair_uses = collections.Counter()
         self._pair_first = {}
         self._pair_last = {}
-
-    def _epoch_of(self, stamp, offset):
-        """UTC epoch of b"YYYY-MM-DD HH:MM:SS" written at `offset`; None when impossible."""
-        return self._minute(stamp[:16], offset, stamp[17:19])
+        self._pair_line = {}
 
     # -- exact path
 
