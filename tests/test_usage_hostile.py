@@ -96,6 +96,9 @@ STAMPS = [
     "2026-02-28 12:00:00",
     # impossible ones cPanel never writes: a damaged line, never a use
     "2026-02-30 12:00:00", "2026-11-10 10:00:61", "2026-13-01 00:00:00", "2026-11-10 25:00:00",
+    "2026-11-10 24:00:00", "2026-11-10 10:60:00", "2026-11-1x 10:00:00", "2026-11-10 10:00:0",
+    # a leap second (cPanel writes what the clock says) and a leap day: real times
+    "2016-12-31 23:59:60", "2024-02-29 12:00:00",
 ]
 OFFSETS = ["+0000", "+0000", "-0600", "+0530", "+2400"]
 USERS = ["root", "res1", "res1'] x", ""]

@@ -28,7 +28,6 @@ api_tokens_log.bkup, new empty api_tokens_log) is neither missed nor counted
 twice.
 """
 
-import bisect
 import calendar
 import collections
 import datetime
@@ -731,8 +730,9 @@ def _fast_patterns(offset):
     Two groups per line: its time, and its Host/Status part with its user and
     token as one string (the "pair"). The offset is part of the pattern, so
     within a block every matched time is in one zone and the plain text of two
-    times compares like the times do; hours, minutes and seconds are bounded by
-    the pattern, so only the date can still be impossible (Feb 30).
+    times compares like the times do. The time is any 19 characters here:
+    `_Scan._possible_stamps` checks every one of them at once, for less than
+    matching them digit by digit costs.
     `loose` lets its gaps cross newlines (much faster in `re`); it is only
     trusted when every line of the block matched, which proves no match ran
     over two lines. `strict` cannot cross a newline, for blocks that also hold
@@ -771,7 +771,6 @@ class _Scan:
         self.newest = None
         self.bytes_read = 0
         self._epochs = {}  # (b"YYYY-MM-DD HH:MM", b"+HHMM") -> UTC epoch of that minute
-        self._days = {}  # (b"YYYY-MM-DD", b"+HHMM") -> UTC epoch of that day's midnight
         # The fast path's raw results, for lines written at self._offset: per pair,
         # its uses, its first and last stamp, and the number of the line that gave
         # the last stamp (of two pairs of a token with the same last time, the later
@@ -849,8 +848,9 @@ class _Scan:
         stamps = list(map(_stamp_of, found))
         ordered = sorted(stamps)
         if not self._possible_stamps(ordered, offset):
-            # An impossible date (Feb 30): the exact reading counts that line as damaged.
-            # Here it could become a token's latest line and hide that token's real uses.
+            # A damaged or impossible time (Feb 30, 24:00): the exact reading counts that
+            # line as damaged. Here it could become a token's latest line and hide that
+            # token's real uses.
             return False
         if offset != self._offset:
             self._flush()
@@ -929,6 +929,8 @@ class _Scan:
         line by line), and per date (found by bisection: the stamps are sorted) that
         the date is real and its latest hour is at most 23.
         """
+        import bisect  # only a first reading of a log needs it, not a page reload
+
         joined = b"".join(ordered)
         if joined.translate(_DIGITS_TO_ZERO) != _STAMP_SHAPE * len(ordered):
             return False
@@ -946,14 +948,9 @@ class _Scan:
         return True
 
     def _day(self, date, offset):
-        """UTC epoch of midnight of b"YYYY-MM-DD" at UTC `offset`; None when impossible."""
-        key = (date, offset)
-        base = self._days.get(key, _MISSING)
-        if base is _MISSING:
-            if len(self._days) > 4096:
-                self._days.clear()  # bounded: memory stays flat
-            base = self._days[key] = _minute_epoch(date + b" 00:00", offset)
-        return base
+        """UTC epoch of midnight of b"YYYY-MM-DD" at UTC `offset`; None when impossible.
+        (Memoised with the minutes: the fast path looks up days, which are few.)"""
+        return self._minute(date + b" 00:00", offset, b"00")
 
     def _fast_epoch(self, stamp, offset):
         """UTC epoch of a stamp the fast path accepted (its date already proven real)."""
