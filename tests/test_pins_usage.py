@@ -681,3 +681,144 @@ def test_the_cache_remembers_that_addresses_were_dropped(root, state, monkeypatc
     assert again.bytes_read == 0  # from the cache
     assert again.seen_from(token) == first.seen_from(token)
     assert again.seen_from(token)[1] == NOW - DAY + 2
+
+
+# -- the fast path: which blocks it takes, and what it makes of them ------------------------
+
+
+@pytest.fixture
+def line_by_line(monkeypatch):
+    """Records every block read line by line (the exact path); the fast path's
+    pattern cache starts empty, so a mutated pattern is compiled afresh."""
+    monkeypatch.setattr(usage, "_FAST", {})
+    blocks = []
+    real = usage._Scan._exact
+
+    def exact(self, text, end, lines):
+        blocks.append(text[1:end])
+        return real(self, text, end, lines)
+    monkeypatch.setattr(usage._Scan, "_exact", exact)
+    return blocks
+
+
+def raw(stamp, user="root", name="t", host="Host: ['10.0.0.1'] ", offset="+0000",
+        service="whostmgrd"):
+    return ("[%s %s] info [%s] %sHTTP Status: ['200'], User: ['%s'], Token Name: ['%s'], "
+            "Request: ['GET /json-api/x HTTP/1.1']\n" % (stamp, offset, service, host, user, name))
+
+
+def test_an_ordinary_log_never_needs_the_line_by_line_reading(root, state, line_by_line):
+    # Both shapes, other services' lines, midnight, a month's and a leap day's end, the
+    # last second of a day, lines out of order: all at the fast path's speed (the exact
+    # reading is for damaged lines, and blocks that mix UTC offsets).
+    lines = [raw("2024-02-28 23:59:59"), raw("2024-02-29 00:00:00", host=""),
+             raw("2024-02-29 23:59:59", service="cpaneld"), raw("2024-03-01 09:05:07"),
+             raw("2024-03-01 09:05:06", name="u"), raw("2024-12-31 23:59:59", name="u")]
+    write(root, "api_tokens_log", lines)
+    facts = load(root, state)
+    assert line_by_line == []
+    assert (facts.lines, facts.malformed) == (6, 0)
+    assert facts.get("root", "t") == TokenUsage(calendar.timegm((2024, 3, 1, 9, 5, 7)),
+                                                "10.0.0.1", 3)
+    assert facts.get("root", "u") == TokenUsage(calendar.timegm((2024, 12, 31, 23, 59, 59)),
+                                                "10.0.0.1", 2)
+    assert facts.get("root", "t").last_used - 1 == calendar.timegm((2024, 3, 1, 9, 5, 6))
+    assert facts.oldest == calendar.timegm((2024, 2, 28, 23, 59, 59))
+    assert facts.newest == calendar.timegm((2024, 12, 31, 23, 59, 59))
+
+
+@pytest.mark.parametrize("stamp", [
+    "2026-11-10 24:00:00", "2026-11-10 99:00:00", "2026-11-10 10:60:00", "2026-11-10 10:00:61",
+    "2026-11-10 10:00:70", "2026-11-10 1x:00:00", "2026-11-10 10:0x:00", "2026-11-10 10:00:0x",
+    "2026-11-10T10:00:00", "2026-11-10 10-00:00", "2026-11-10 10:00-00", "2026/11/10 10:00:00",
+    "2026-11-31 10:00:00", "2026-13-01 10:00:00", "2026-11-1x 10:00:00", "2026-11-10  0:00:00",
+])
+def test_a_damaged_time_is_read_line_by_line_and_is_no_use(root, state, line_by_line, stamp):
+    # The fast path takes any 19 characters as the time and checks them afterwards; one
+    # it let through would become the token's latest use and hide its real ones.
+    lines = [raw("2026-11-09 08:00:00"), raw(stamp), raw("2026-11-11 08:00:00", name="u")]
+    write(root, "api_tokens_log", lines)
+    facts = load(root, state)
+    assert len(line_by_line) == 1
+    assert (facts.lines, facts.malformed) == (3, 1)
+    assert facts.get("root", "t") == TokenUsage(calendar.timegm((2026, 11, 9, 8, 0, 0)),
+                                                "10.0.0.1", 1)
+    assert facts.newest == calendar.timegm((2026, 11, 11, 8, 0, 0))
+
+
+def test_an_impossible_date_between_two_real_ones_is_found(root, state, line_by_line):
+    # Sorted, Feb 30 lies between Feb 28 and Mar 1: every date of the block is checked.
+    lines = [raw("2026-02-28 08:00:00"), raw("2026-02-30 08:00:00"), raw("2026-03-01 08:00:00"),
+             raw("2026-03-02 08:00:00")]
+    write(root, "api_tokens_log", lines)
+    facts = load(root, state)
+    assert len(line_by_line) == 1 and facts.malformed == 1
+    assert facts.get("root", "t").uses == 3
+
+
+def test_an_hour_past_the_day_in_a_block_of_several_days_is_found(root, state, line_by_line):
+    # The latest hour of EVERY date is checked, not only of the block's last one.
+    lines = [raw("2026-11-08 23:00:00"), raw("2026-11-09 07:00:00"), raw("2026-11-09 24:30:00"),
+             raw("2026-11-10 07:00:00"), raw("2026-11-11 07:00:00")]
+    write(root, "api_tokens_log", lines)
+    facts = load(root, state)
+    assert len(line_by_line) == 1 and facts.malformed == 1
+    assert facts.get("root", "t").uses == 4
+
+
+def test_a_leap_second_is_read_line_by_line_and_counts(root, state, line_by_line):
+    write(root, "api_tokens_log", [raw("2016-12-31 23:59:59"), raw("2016-12-31 23:59:60")])
+    facts = load(root, state)
+    assert len(line_by_line) == 1 and facts.malformed == 0
+    assert facts.get("root", "t") == TokenUsage(calendar.timegm((2017, 1, 1, 0, 0, 0)),
+                                                "10.0.0.1", 2)
+
+
+def test_a_request_naming_whostmgrd_does_not_make_a_mixed_block_plain(root, state,
+                                                                        line_by_line):
+    # As many "] info [whostmgrd] " marks as lines, one of them in another service's request.
+    other = raw("2026-11-10 08:00:01", service="cpaneld").replace(
+        "GET /json-api/x", "GET /x?a=] info [whostmgrd] ")
+    write(root, "api_tokens_log", [raw("2026-11-10 08:00:00"), other,
+                                   raw("2026-11-10 08:00:02", name="u")])
+    facts = load(root, state)
+    assert line_by_line == []
+    assert (facts.lines, facts.malformed, len(facts)) == (3, 0, 2)
+
+
+@pytest.mark.parametrize("second_first", [False, True])
+def test_a_token_whose_two_addresses_share_its_last_second_takes_the_later_line(
+        root, state, line_by_line, small_blocks, second_first):
+    # Blocks of 64 bytes: the two lines of the same second fall in different blocks, and
+    # the token's latest address is the later line's, whichever address that is.
+    ips = ["10.0.0.2", "10.0.0.3"]
+    if second_first:
+        ips.reverse()
+    write(root, "api_tokens_log", [
+        raw("2026-11-10 08:00:00", host="Host: ['%s'] " % ips[1]),
+        raw("2026-11-10 08:00:05", host="Host: ['%s'] " % ips[0]),
+        raw("2026-11-10 08:00:05", host="Host: ['%s'] " % ips[1]),
+        raw("2026-11-10 08:00:04", host="Host: ['%s'] " % ips[0]),
+    ])
+    facts = load(root, state)
+    assert line_by_line == []
+    assert facts.get("root", "t") == TokenUsage(calendar.timegm((2026, 11, 10, 8, 0, 5)),
+                                                ips[1], 4)
+    seen, dropped = facts.seen_from(Tok("root", "t", 0))
+    assert dropped is None
+    assert sorted((u.ip, u.first, u.last, u.uses) for u in seen) == sorted([
+        (ips[1], calendar.timegm((2026, 11, 10, 8, 0, 0)),
+         calendar.timegm((2026, 11, 10, 8, 0, 5)), 2),
+        (ips[0], calendar.timegm((2026, 11, 10, 8, 0, 4)),
+         calendar.timegm((2026, 11, 10, 8, 0, 5)), 2)])
+
+
+def test_a_change_of_offset_between_blocks_stays_on_the_fast_path(root, state, line_by_line,
+                                                                   small_blocks):
+    write(root, "api_tokens_log", [raw("2026-11-10 08:00:00"),
+                                   raw("2026-11-10 13:30:01", offset="+0530", host=""),
+                                   raw("2026-11-10 08:00:02", name="u")])
+    facts = load(root, state)
+    assert line_by_line == []
+    assert facts.get("root", "t") == TokenUsage(calendar.timegm((2026, 11, 10, 8, 0, 1)), None, 2)
+    assert facts.get("root", "u").last_used == calendar.timegm((2026, 11, 10, 8, 0, 2))
