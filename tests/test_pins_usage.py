@@ -759,7 +759,7 @@ def test_an_impossible_date_between_two_real_ones_is_found(root, state, line_by_
 def test_an_hour_past_the_day_in_a_block_of_several_days_is_found(root, state, line_by_line):
     # The latest hour of EVERY date is checked, not only of the block's last one.
     lines = [raw("2026-11-08 23:00:00"), raw("2026-11-09 07:00:00"), raw("2026-11-09 24:30:00"),
-             raw("2026-11-10 07:00:00"), raw("2026-11-11 07:00:00")]
+             raw("2026-11-10 07:00:00"), raw("2026-11-10 08:00:00")]
     write(root, "api_tokens_log", lines)
     facts = load(root, state)
     assert len(line_by_line) == 1 and facts.malformed == 1
@@ -786,31 +786,107 @@ def test_a_request_naming_whostmgrd_does_not_make_a_mixed_block_plain(root, stat
     assert (facts.lines, facts.malformed, len(facts)) == (3, 0, 2)
 
 
-@pytest.mark.parametrize("second_first", [False, True])
+@pytest.mark.parametrize("later", ["10.0.0.2", "10.0.0.3"])
 def test_a_token_whose_two_addresses_share_its_last_second_takes_the_later_line(
-        root, state, line_by_line, small_blocks, second_first):
+        root, state, line_by_line, small_blocks, later):
     # Blocks of 64 bytes: the two lines of the same second fall in different blocks, and
-    # the token's latest address is the later line's, whichever address that is.
-    ips = ["10.0.0.2", "10.0.0.3"]
-    if second_first:
-        ips.reverse()
+    # the token's latest address is the later line's, whichever address was seen first.
+    earlier = "10.0.0.5" if later == "10.0.0.2" else "10.0.0.2"
     write(root, "api_tokens_log", [
-        raw("2026-11-10 08:00:00", host="Host: ['%s'] " % ips[1]),
-        raw("2026-11-10 08:00:05", host="Host: ['%s'] " % ips[0]),
-        raw("2026-11-10 08:00:05", host="Host: ['%s'] " % ips[1]),
-        raw("2026-11-10 08:00:04", host="Host: ['%s'] " % ips[0]),
+        raw("2026-11-10 08:00:00", host="Host: ['10.0.0.2'] "),
+        raw("2026-11-10 08:00:05", host="Host: ['%s'] " % earlier),
+        raw("2026-11-10 08:00:05", host="Host: ['%s'] " % later),
+        raw("2026-11-10 08:00:04", host="Host: ['10.0.0.3'] "),
     ])
     facts = load(root, state)
     assert line_by_line == []
     assert facts.get("root", "t") == TokenUsage(calendar.timegm((2026, 11, 10, 8, 0, 5)),
-                                                ips[1], 4)
+                                                later, 4)
     seen, dropped = facts.seen_from(Tok("root", "t", 0))
     assert dropped is None
-    assert sorted((u.ip, u.first, u.last, u.uses) for u in seen) == sorted([
-        (ips[1], calendar.timegm((2026, 11, 10, 8, 0, 0)),
-         calendar.timegm((2026, 11, 10, 8, 0, 5)), 2),
-        (ips[0], calendar.timegm((2026, 11, 10, 8, 0, 4)),
-         calendar.timegm((2026, 11, 10, 8, 0, 5)), 2)])
+    at = lambda second: calendar.timegm((2026, 11, 10, 8, 0, second))  # noqa: E731
+    if later == "10.0.0.2":  # lines: .2 at :00, .5 at :05, .2 at :05, .3 at :04
+        expected = {"10.0.0.2": (at(0), at(5)), "10.0.0.5": (at(5), at(5)),
+                    "10.0.0.3": (at(4), at(4))}
+    else:  # lines: .2 at :00, .2 at :05, .3 at :05, .3 at :04
+        expected = {"10.0.0.2": (at(0), at(5)), "10.0.0.3": (at(4), at(5))}
+    assert {u.ip: (u.first, u.last) for u in seen} == expected
+
+
+def scan_chunks(chunks):
+    """What the reader makes of text handed over in exactly these pieces."""
+    state = usage._FileState("x", 0, 0, 0, 0, 0, "", "plain")
+    pieces = [c.encode() for c in chunks]
+    usage._Scan(state).run(lambda size: pieces.pop(0) if pieces else b"", final=True)
+    return state
+
+
+def test_an_out_of_order_block_keeps_each_address_first_and_last_by_time(line_by_line):
+    at = lambda second: calendar.timegm((2026, 11, 10, 8, 0, second))  # noqa: E731
+    state = scan_chunks(["".join([
+        raw("2026-11-10 08:00:05", host="Host: ['10.0.0.1'] "),
+        raw("2026-11-10 08:00:05", host="Host: ['10.0.0.2'] "),
+        raw("2026-11-10 08:00:02", host="Host: ['10.0.0.1'] "),
+        raw("2026-11-10 08:00:03", host="Host: ['10.0.0.2'] ")])])
+    assert line_by_line == []
+    assert state.tokens == {("root", "t"): [at(5), "10.0.0.2", 4]}
+    assert state.addresses == {("root", "t"): [{"10.0.0.1": [at(2), at(5), 2],
+                                                 "10.0.0.2": [at(3), at(5), 2]}, None]}
+
+
+def test_a_line_equal_to_the_latest_in_an_out_of_order_block_is_the_later_one(line_by_line):
+    # 10.0.0.1 was last seen at :05 in the first block, 10.0.0.2 at :05 in the second; the
+    # third block (out of order) uses 10.0.0.1 at :05 again: that line is the latest.
+    at = lambda second: calendar.timegm((2026, 11, 10, 8, 0, second))  # noqa: E731
+    state = scan_chunks([
+        raw("2026-11-10 08:00:05", host="Host: ['10.0.0.1'] "),
+        raw("2026-11-10 08:00:05", host="Host: ['10.0.0.2'] "),
+        raw("2026-11-10 08:00:05", host="Host: ['10.0.0.1'] ") +
+        raw("2026-11-10 08:00:01", host="Host: ['10.0.0.3'] ")])
+    assert line_by_line == []
+    assert state.tokens == {("root", "t"): [at(5), "10.0.0.1", 4]}
+
+
+def test_of_three_addresses_the_latest_line_wins_whatever_order_they_came_in(line_by_line):
+    # First seen in the order .1 .2 .3; .1's last line is the file's last but the oldest
+    # time; .2 and .3 share the latest time and .3's line is the later one.
+    at = lambda second: calendar.timegm((2026, 11, 10, 8, 0, second))  # noqa: E731
+    state = scan_chunks(["".join([
+        raw("2026-11-10 08:00:00", host="Host: ['10.0.0.1'] "),
+        raw("2026-11-10 08:00:05", host="Host: ['10.0.0.2'] "),
+        raw("2026-11-10 08:00:05", host="Host: ['10.0.0.3'] "),
+        raw("2026-11-10 08:00:01", host="Host: ['10.0.0.1'] ")])])
+    assert state.tokens == {("root", "t"): [at(5), "10.0.0.3", 4]}
+
+
+class _Spy:
+    def __init__(self, pattern, calls):
+        self.pattern, self.calls = pattern, calls
+
+    def findall(self, *args):
+        self.calls.append(args[1:])
+        return self.pattern.findall(*args)
+
+
+def test_a_block_of_plain_whostmgrd_lines_is_matched_once(root, state, monkeypatch,
+                                                           line_by_line):
+    # Any character a user, token name or address may hold; the other services' pattern
+    # (and the strict one after it) is only for blocks that hold other services' lines.
+    calls = []
+    monkeypatch.setattr(usage, "_OTHER_RE", _Spy(usage._OTHER_RE, calls))
+    lines = [raw("2026-11-10 08:00:00", user="X%\\n", name="tok-X", host="Host: ['fe80::X'] "),
+             raw("2026-11-10 08:00:01", name="t")]
+    write(root, "api_tokens_log", lines)
+    facts = load(root, state)
+    assert calls == [] and line_by_line == []
+    assert facts.get("X%\\n", "tok-X") == TokenUsage(calendar.timegm((2026, 11, 10, 8, 0, 0)),
+                                                      "fe80::X", 1)
+    mixed = write(root, "api_tokens_log", lines + [raw("2026-11-10 08:00:02", service="cpaneld")])
+    facts = load(root, state / "mixed")
+    assert len(calls) == 1 and line_by_line == []
+    assert (facts.lines, facts.malformed, len(facts)) == (3, 0, 2)
+    assert facts.get("X%\\n", "tok-X").last_ip == "fe80::X"
+    assert mixed.exists()
 
 
 def test_a_change_of_offset_between_blocks_stays_on_the_fast_path(root, state, line_by_line,
@@ -822,3 +898,15 @@ def test_a_change_of_offset_between_blocks_stays_on_the_fast_path(root, state, l
     assert line_by_line == []
     assert facts.get("root", "t") == TokenUsage(calendar.timegm((2026, 11, 10, 8, 0, 1)), None, 2)
     assert facts.get("root", "u").last_used == calendar.timegm((2026, 11, 10, 8, 0, 2))
+
+
+def test_a_damaged_line_cannot_borrow_the_rest_of_a_line_still_being_read(line_by_line):
+    # The block ends with a line missing its user and token; the text after it (the next
+    # line, read only in part so far) holds them. The fast path never looks past the
+    # block's last newline, so the damaged line stays damaged.
+    damaged = "[2026-11-10 08:00:00 +0000] info [whostmgrd] HTTP Status: ['200']\n"
+    nxt = raw("2026-11-10 08:00:01", host="", user="r")
+    cut = nxt.index("Request")
+    state = scan_chunks([damaged + nxt[:cut], nxt[cut:]])
+    assert (state.lines, state.malformed) == (2, 1)
+    assert state.tokens == {("r", "t"): [calendar.timegm((2026, 11, 10, 8, 0, 1)), None, 1]}
