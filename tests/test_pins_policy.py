@@ -663,3 +663,19 @@ def test_a_plan_groups_by_holder():
     plan = make_plan([Token("bob", "a", NOW), cp("a", NOW, owner="bob")], None,
                      Selectors(expired=True), Protection(), NOW)
     assert sorted(plan.by_owner()) == ["bob", "bob@cpanel"]
+
+
+def test_a_notice_is_never_due_sooner_than_notice_days_after_it_was_sent():
+    from tokensweeper.policy import Notice, notice_states
+
+    old = tok("old", expires_in=-2)
+    sent = NOW - 3 * DAY  # 2026-11-24 12:00: due 2026-12-01 00:00 with 7 days
+    period_end = NOW - NOW % DAY + 4 * DAY
+    for recorded, due in ((0, period_end), (period_end - 1, period_end),
+                          (period_end, period_end), (period_end + 1, period_end + 1)):
+        notices = {old.identity(): Notice(old.identity(), sent, recorded)}
+        state = notice_states(notice_plan([old]), notices, 7, NOW)[old.key()]
+        assert (state.sent, state.due) == (sent, due)
+    notices = {old.identity(): Notice(old.identity(), sent, 0)}
+    assert notice_states(notice_plan([old]), notices, 2, NOW)[old.key()].due == (
+        NOW - NOW % DAY - DAY)

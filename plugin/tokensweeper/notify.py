@@ -104,7 +104,10 @@ def apply(plan, cfg, client, now, actor, mode):
 
 
 def history(records):
-    """({identity: Notice} latest per identity, {identity: set of reminder days})."""
+    """({identity: Notice} latest per identity, {identity: set of reminder days}).
+
+    Latest by the time it was sent, not by its place in the file: an older record pasted
+    in later (an admin restoring a line) must not replace the notice that counts."""
     notices, reminded = {}, {}
     for record in records:
         if record.get("event") != NOTICE_EVENT:
@@ -116,7 +119,9 @@ def history(records):
                 continue
             identity = entry["identity"]
             if entry.get("action") == NOTICE and isinstance(entry.get("due_epoch"), int):
-                notices[identity] = Notice(identity, sent, entry["due_epoch"])
+                known = notices.get(identity)
+                if known is None or sent >= known.sent:
+                    notices[identity] = Notice(identity, sent, entry["due_epoch"])
             elif entry.get("action") == REMINDER and isinstance(entry.get("reminder_days"), int):
                 reminded.setdefault(identity, set()).add(entry["reminder_days"])
     return notices, reminded

@@ -784,7 +784,11 @@ def notice_states(plan, notices, notice_days, now):
         if notice is None:
             states[token.key()] = NoticeState(None, due_day(now, notice_days))
         else:
-            states[token.key()] = NoticeState(notice.sent, notice.due)
+            # Never sooner than notice_days after the notice, whatever due day a record
+            # claims (a damaged or hand-edited line); a later recorded day stands (it is
+            # what the owner was told, under an earlier, longer notice_days).
+            due = max(notice.due, due_day(notice.sent, notice_days))
+            states[token.key()] = NoticeState(notice.sent, due)
     plan.notices = states
     return states
 
