@@ -72,3 +72,124 @@ def test_history_keeps_the_latest_notice_sent_whatever_the_order_of_the_lines():
     assert notices["root:t:1:abc"].sent == NOW
     notices, _ = notify.history([record(NOW, NOW + DAY), record(NOW, NOW + 2 * DAY)])
     assert notices["root:t:1:abc"].due == NOW + 2 * DAY  # same time: the later line
+
+
+# -- the MTA ------------------------------------------------------------------------
+
+
+def send_in_thread(message, timeout):
+    """mail.send in a thread: (error or None, finished within a minute?)."""
+    import threading
+    from tokensweeper import mail
+
+    said = []
+
+    def run():
+        try:
+            mail.send(message, timeout=timeout)
+        except mail.MailError as error:
+            said.append(error)
+        else:
+            said.append(None)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(60)
+    return (said[0] if said else "still waiting"), not thread.is_alive()
+
+
+def kill_pid_in(path):
+    import signal
+
+    try:
+        with open(path) as handle:
+            os.kill(int(handle.read()), signal.SIGKILL)
+    except (OSError, ValueError):
+        pass
+
+
+def test_a_delivery_process_left_behind_is_no_hang_and_no_failure(monkeypatch, tmp_path):
+    """Exim's background delivery keeps sendmail's output open after sendmail exited 0:
+    the message was taken, and the run must neither wait for the delivery nor call it a
+    failure."""
+    from tokensweeper import mail
+
+    pid_file = str(tmp_path / "delivery.pid")
+    monkeypatch.setenv("TOKENSWEEPER_SENDMAIL", SENDMAIL)
+    monkeypatch.setenv("TOKENSWEEPER_FAKE_MAIL_DIR", str(tmp_path / "mail"))
+    monkeypatch.setenv("TOKENSWEEPER_FAKE_SENDMAIL_DETACH", "600")
+    monkeypatch.setenv("TOKENSWEEPER_FAKE_SENDMAIL_DETACH_PID", pid_file)
+    message = mail.compose("a@example.com", "s", "b\n", NOW, host="h.example")
+    try:
+        said, finished = send_in_thread(message, timeout=2)
+    finally:
+        kill_pid_in(pid_file)
+    assert finished, "mail.send waited for the background delivery"
+    assert said is None
+    assert sorted(os.listdir(str(tmp_path / "mail"))) == ["0001.argv.json", "0001.eml"]
+
+
+def test_a_hung_mta_with_a_delivery_process_left_behind_is_still_bounded(monkeypatch,
+                                                                          tmp_path):
+    from tokensweeper import mail
+
+    script = tmp_path / "sendmail"
+    pid_file = str(tmp_path / "helper.pid")
+    # Starts a helper in its own session that holds the pipes, then hangs itself.
+    script.write_text(
+        "#!/bin/sh\nsetsid sh -c 'echo $$ > %s; exec sleep 600' &\nexec sleep 600\n" % pid_file)
+    script.chmod(0o755)
+    monkeypatch.setenv("TOKENSWEEPER_SENDMAIL", str(script))
+    message = mail.compose("a@example.com", "s", "b\n", NOW, host="h.example")
+    try:
+        said, finished = send_in_thread(message, timeout=1)
+    finally:
+        kill_pid_in(pid_file)
+    assert finished, "mail.send waited for the helper after killing sendmail"
+    assert str(said) == "%s did not finish within 1 seconds" % script
+
+
+def apply_in_process(box, monkeypatch, tokens):
+    """notify.apply for these tokens (expired policy) as cron's run would, in this process."""
+    from tokensweeper import config, notify
+    from tokensweeper.policy import Protection, Selectors, make_plan
+    from tokensweeper.whmapi import Client
+
+    monkeypatch.setenv("TOKENSWEEPER_STATE_DIR", box.cli.state_dir)
+    monkeypatch.setenv("TOKENSWEEPER_CPANEL_ROOT", box.cli.cpanel_root)
+    monkeypatch.setenv("TOKENSWEEPER_FAKE_MAIL_DIR", box.mail_dir)
+    monkeypatch.setenv("TOKENSWEEPER_SENDMAIL", SENDMAIL)
+    box.fake.apply_env(monkeypatch)
+    cfg = config.load(box.cli.config_path)
+    plan = make_plan(tokens, None, Selectors(expired=True), Protection(), NOW)
+    return plan, notify.apply(plan, cfg, Client(), NOW, "cron", "enforce")
+
+
+def test_a_hung_mta_is_waited_for_once_per_run_not_once_per_recipient(box, monkeypatch):
+    """The run holds the sweep lock while it mails: with an MTA that never answers, every
+    recipient's TIMEOUT would keep the hook's revoke_all and the page out for that long."""
+    from tokensweeper import mail
+    from tokensweeper.tokens import Token
+
+    box.cli.config(box_config("[owner, contact, a@example.org, b@example.org]"))
+    monkeypatch.setattr(mail, "TIMEOUT", 1)
+    monkeypatch.setenv("TOKENSWEEPER_FAKE_SENDMAIL_HANG", "600")
+    old = Token("res1", "old-ci", NOW - 200 * DAY, NOW - DAY)
+    plan, report = apply_in_process(box, monkeypatch, [old])
+    outcomes = {m["to"]: m["outcome"] for m in report.mail}
+    assert sorted(outcomes) == ["a@example.org", "admin@example.com", "b@example.org",
+                                "res1@example.net"]
+    tried = [to for to, said in outcomes.items()
+             if said == "failed: %s did not finish within 1 seconds" % SENDMAIL]
+    assert len(tried) == 1
+    for to, said in outcomes.items():
+        if to not in tried:
+            assert said == ("failed: not tried: %s did not finish within 1 seconds" % SENDMAIL)
+    assert len(report.errors) == 4 and report.run_id is not None  # the notice is on record
+    assert report.noticed == [old]
+
+
+def box_config(recipients):
+    from tests.test_notify import NOTICE_CONFIG
+
+    return NOTICE_CONFIG.replace("[owner, contact]", recipients)

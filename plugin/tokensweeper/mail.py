@@ -20,12 +20,19 @@ from . import paths
 from .config import valid_address
 
 TIMEOUT = 60
+KILL_GRACE = 2
+STDERR_LIMIT = 4096  # enough for the MTA's first line of complaint
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _HOST_CHARS = re.compile(r"[^A-Za-z0-9.-]")
 
 
 class MailError(Exception):
     """The message was not handed to the MTA (or the MTA refused it)."""
+
+
+class MailUnavailable(MailError):
+    """The MTA cannot be run or did not answer in time: the next message would fare no
+    better, so a run stops mailing rather than wait TIMEOUT for each recipient."""
 
 
 def hostname():
@@ -59,28 +66,50 @@ def compose(to, subject, body, now, host=None):
     return message
 
 
-def send(message, timeout=TIMEOUT):
-    """Hand one message to the MTA; MailError (naming why) when it was not accepted."""
-    import subprocess  # only runs that mail need it
+def send(message, timeout=None):
+    """Hand one message to the MTA; MailError (naming why) when it was not accepted.
 
+    The MTA's end is its exit, not the end of its output: Exim's background delivery
+    forks, leaves the session and keeps the descriptors it inherited while it delivers,
+    so a pipe on them would make the run wait for every delivery (or forever). Its
+    standard output goes to /dev/null and its error to a temporary file."""
+    import subprocess  # only runs that mail need it
+    import tempfile
+
+    timeout = TIMEOUT if timeout is None else timeout
     binary = paths.sendmail()
     data = message.as_bytes()
+    with tempfile.TemporaryFile() as said:
+        try:
+            child = subprocess.Popen([binary, "-t", "-oi"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.DEVNULL, stderr=said,
+                                     start_new_session=True)
+        except OSError as error:
+            raise MailUnavailable("cannot run %s: %s" % (binary, error.strerror or error))
+        try:
+            child.communicate(data, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(child)
+            _reap(child)
+            raise MailUnavailable("%s did not finish within %d seconds" % (binary, timeout))
+        if child.returncode != 0:
+            said.seek(0)
+            lines = said.read(STDERR_LIMIT).decode("utf-8", "replace").strip().splitlines()
+            raise MailError("%s exited with status %d%s" % (
+                binary, child.returncode, ": %s" % lines[0] if lines else ""))
+
+
+def _reap(child):
+    import subprocess
+
     try:
-        child = subprocess.Popen([binary, "-t", "-oi"], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 start_new_session=True)
-    except OSError as error:
-        raise MailError("cannot run %s: %s" % (binary, error.strerror or error))
+        child.stdin.close()
+    except OSError:
+        pass  # a broken pipe: the MTA is gone already
     try:
-        _out, err = child.communicate(data, timeout=timeout)
+        child.wait(timeout=KILL_GRACE)  # SIGKILLed: at once, unless stuck in the kernel
     except subprocess.TimeoutExpired:
-        _kill_group(child)
-        child.communicate()
-        raise MailError("%s did not finish within %d seconds" % (binary, timeout))
-    if child.returncode != 0:
-        said = err.decode("utf-8", "replace").strip().splitlines()
-        raise MailError("%s exited with status %d%s" % (
-            binary, child.returncode, ": %s" % said[0] if said else ""))
+        pass  # never hang with it
 
 
 def _kill_group(child):

@@ -306,11 +306,18 @@ def _send_and_record(report, plan, new, reminders, settings, client, now, actor,
         entries.append(_entry(token, REMINDER, "expires on %s" % day(token.expires_at), to,
                               reminder_days=days))
     host = mail.hostname()
+    unavailable = None  # an MTA that cannot run or hung: not tried again in this run
     for address in sorted(letters):
         outcome = "sent"
         try:
+            if unavailable is not None:
+                raise mail.MailError("not tried: %s" % unavailable)
             mail.send(mail.compose(address, subject(host, letters[address], due),
                                    body(host, plan, letters[address], due), now, host))
+        except mail.MailUnavailable as error:
+            unavailable = error
+            outcome = "failed: %s" % error
+            report.errors.append("the notice mail to %s failed: %s" % (address, error))
         except mail.MailError as error:
             outcome = "failed: %s" % error
             report.errors.append("the notice mail to %s failed: %s" % (address, error))
