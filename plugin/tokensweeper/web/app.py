@@ -100,8 +100,26 @@ def main(env=None, stdin=None, stdout=None, now=None):
     stdout = sys.stdout.buffer if stdout is None else stdout
     response = handle(env, stdin, now)
     head_only = env.get("REQUEST_METHOD", "GET").upper() == "HEAD"
-    response.write_to(stdout, head_only=head_only)
+    try:
+        response.write_to(stdout, head_only=head_only)
+    except BrokenPipeError:
+        # The browser went away (cpsrvd closed the pipe), likely during a streamed page's
+        # listing: nobody is left to tell, and a traceback in cPanel's error_log would only
+        # alarm. A streamed page only shows; a POST did its work before its answer.
+        _stop_writing(stdout)
     return 0
+
+
+def _stop_writing(stdout):
+    """Point our standard output at /dev/null, so that the interpreter's own flush at exit
+    does not fail on the closed pipe again ("Exception ignored ... BrokenPipeError")."""
+    try:
+        fd = stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (a test's buffer)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 __all__ = ["handle", "main", "Response"]
