@@ -193,3 +193,57 @@ def box_config(recipients):
     from tests.test_notify import NOTICE_CONFIG
 
     return NOTICE_CONFIG.replace("[owner, contact]", recipients)
+
+
+def test_a_token_whose_acls_changed_after_its_notice_starts_over(box):
+    created = NOW - 200 * DAY
+    box.fake.add_token("res1", "ci", created, expires_at=NOW - DAY)
+    box.run(0)
+    # Day 3: the same token (same creation time) gets other ACLs (api_token_update).
+    box.fake.remove_token("res1", "ci")
+    box.fake.add_token("res1", "ci", created, expires_at=NOW - DAY, acls={"list-accts": True})
+    run = box.run(7)
+    assert run.status == 0, run
+    assert box.fake.token_names("res1") == {"ci"} and revoke_calls(box.fake) == []
+    assert [n["tokens"][0]["due"] for n in box.notices()] == ["2026-12-04", "2026-12-11"]
+    box.run(14)
+    assert box.fake.token_names("res1") == set()
+
+
+def test_a_clock_set_back_after_a_notice_holds_the_token(box):
+    add(box.fake, "root", "old-ci", age_days=200, expires_in_days=-5)
+    box.run(10)
+    run = box.run(0)  # the clock went back ten days: no second notice, nothing revoked
+    assert run.status == 0, run
+    assert len(box.notices()) == 1 and len(box.messages()) == 1
+    assert box.fake.token_names("root") == {"old-ci"}
+    box.run(16)
+    assert box.fake.token_names("root") == {"old-ci"}
+    box.run(17)
+    assert box.fake.token_names("root") == set()
+
+
+def test_a_damaged_line_and_a_foreign_record_in_the_log_change_nothing(box):
+    add(box.fake, "root", "old-ci", age_days=200, expires_in_days=-5)
+    box.run(0)
+    with open(box.cli.audit_path, "a") as handle:
+        handle.write('{"event": "notice", "epoch": 1, "tokens": [{"identity": 5}]\n')  # torn
+        handle.write('{"event": "notice", "epoch": "x", "tokens": "all"}\n')
+        handle.write('["not", "a", "record"]\n')
+    run = box.run(3)
+    assert run.status == 0, run
+    assert box.fake.token_names("root") == {"old-ci"} and len(box.messages()) == 1
+    box.run(7)
+    assert box.fake.token_names("root") == set()
+
+
+def test_a_reseller_whose_accountsummary_fails_is_a_warning_and_the_contact_is_told(box):
+    box.fake.add_fault("exit", function="accountsummary", status=255, message="Killed")
+    add(box.fake, "res1", "billing", age_days=100)
+    run = box.run(0)
+    assert run.status == 0, run
+    assert "warning: no contact address for res1: " in run.err and "Traceback" not in run.err
+    assert [m["To"] for m in box.messages()] == ["admin@example.com"]
+    [record] = box.notices()
+    assert record["tokens"][0]["recipients"] == ["admin@example.com"]
+    assert box.fake.token_names("res1") == {"billing"}

@@ -32,3 +32,37 @@ def test_a_browser_that_leaves_mid_stream_leaves_no_traceback_and_a_good_cache(s
     head, body = send(site)
     reply = Reply(head + b"".join(body))
     assert reply.status == 200 and "res7-key" in reply.text() and "old-ci" in reply.text()
+
+
+def test_owners_whose_listing_fails_mid_stream_are_named_and_the_bar_completes(site,
+                                                                              monkeypatch):
+    from tokensweeper.web import routes
+    from tokensweeper.whmapi import Client
+
+    monkeypatch.setattr(routes, "client", lambda: Client(timeout=2))
+    site.server.add_fault("garbage", function="api_token_list", owner="res2",
+                          text="<html>cPanel is restarting</html>")
+    site.server.add_fault("exit", function="api_token_list", owner="res5", status=255,
+                          message="Killed")
+    site.server.add_fault("hang", function="api_token_list", owner="res6", seconds=30)
+    head, body = send(site)
+    reply = Reply(head + b"".join(body))
+    assert reply.status == 200
+    steps = [part for part in body if part.startswith(b"<progress ")]
+    assert steps[-1] == b'<progress max="11" value="11"></progress>'
+    text = reply.text()
+    for owner in ("res2", "res5", "res6"):
+        assert owner in text
+    assert "res7-key" in text and "res2-key" not in text
+    assert "no answer after 2 seconds" in text and "not JSON" in text
+
+
+def test_a_config_error_on_a_slow_first_visit_streams_the_read_only_list(site):
+    site.config.write_text("policy:\n  unused_for_days: many\n")
+    head, body = send(site)
+    reply = Reply(head + b"".join(body))
+    assert reply.status == 200
+    assert b"Listing the API tokens of 11 owners" in body[0]
+    text = reply.text()
+    assert "unused_for_days" in text and "res7-key" in text
+    assert 'name="action" value="preview"' not in text  # read-only: nothing to select
