@@ -66,3 +66,24 @@ def test_a_config_error_on_a_slow_first_visit_streams_the_read_only_list(site):
     text = reply.text()
     assert "unused_for_days" in text and "res7-key" in text
     assert 'name="action" value="preview"' not in text  # read-only: nothing to select
+
+
+def test_a_post_that_shows_the_list_again_never_streams(site):
+    from tests.test_web_progress import Writes
+    from tokensweeper.web import app, security
+    from urllib.parse import urlencode
+    import io
+    from tests.helpers import NOW
+    from tests.test_web_cgi import TOKEN
+
+    body = urlencode([("action", "preview"),
+                      ("nonce", security.make_nonce("root", TOKEN))]).encode("ascii")
+    env = site.env("POST", CONTENT_TYPE="application/x-www-form-urlencoded",
+                   CONTENT_LENGTH=str(len(body)))
+    out = Writes()
+    assert app.main(env=env, stdin=io.BytesIO(body), stdout=out, now=NOW) == 0
+    head, parts = out.parts()[0], out.parts()[1:]
+    reply = Reply(head + b"".join(parts))
+    assert reply.status == 400 and len(parts) == 1
+    assert b"Listing the API tokens" not in parts[0] and b"Nothing was ticked" in parts[0]
+    assert b"res7-key" in parts[0]
