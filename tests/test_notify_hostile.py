@@ -4,10 +4,10 @@ an MTA that hangs or leaves a helper behind. Runs on every Python of the matrix.
 import json
 import os
 
+import pytest
+
 from tests.helpers import DAY, NOW, add, revoke_calls
 from tests.test_notify import SENDMAIL, Server  # noqa: F401 - the fixture's server
-
-import pytest
 
 
 @pytest.fixture
@@ -80,6 +80,7 @@ def test_history_keeps_the_latest_notice_sent_whatever_the_order_of_the_lines():
 def send_in_thread(message, timeout):
     """mail.send in a thread: (error or None, finished within a minute?)."""
     import threading
+
     from tokensweeper import mail
 
     said = []

@@ -1,12 +1,30 @@
 """Breaking the streamed page (issue 14.4): a browser that leaves mid-stream, listings
 that fail or hang mid-stream, POSTs, the page cache. Runs on every Python of the matrix."""
 
+import io
 import os
 import subprocess
 import sys
+from urllib.parse import urlencode
 
-from tests.test_web_cgi import CGI, Reply
-from tests.test_web_progress import send, site  # noqa: F401 - the fixture
+import pytest
+
+from tests.helpers import NOW
+from tests.test_web_cgi import CGI, TOKEN, Reply, Site
+from tests.test_web_progress import RESELLERS, Writes, send
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    """11 owners, more than one wave of parallel_owners: a first visit streams."""
+    site = Site(tmp_path, monkeypatch)
+    for name in RESELLERS:
+        site.server.add_reseller(name)
+        site.token(name, name + "-key", age=40)
+    site.write("var/cpanel/resellers", "".join("%s:all\n" % n for n in ["boss"] + RESELLERS)
+               + "helper:list-accts,create-acct\n")
+    site.server.write_token_files(str(site.root))
+    return site
 
 
 def test_a_browser_that_leaves_mid_stream_leaves_no_traceback_and_a_good_cache(site):
@@ -69,12 +87,7 @@ def test_a_config_error_on_a_slow_first_visit_streams_the_read_only_list(site):
 
 
 def test_a_post_that_shows_the_list_again_never_streams(site):
-    from tests.test_web_progress import Writes
     from tokensweeper.web import app, security
-    from urllib.parse import urlencode
-    import io
-    from tests.helpers import NOW
-    from tests.test_web_cgi import TOKEN
 
     body = urlencode([("action", "preview"),
                       ("nonce", security.make_nonce("root", TOKEN))]).encode("ascii")
