@@ -70,7 +70,12 @@ def _run(work, prepared, events):
         events.put((DONE, work(prepared, lambda: events.put((LISTED, None)))))
     except BaseException as error:  # noqa: BLE001 - handed to the page's thread
         events.put((FAILED, error if isinstance(error, Exception) else RuntimeError(
-            "the listing stopped: %r" % error)))
+            "the listing stopped: %s" % _named(error))))
+
+
+def _named(error):
+    """SystemExit(3) on every Python (3.6's repr says SystemExit(3,))."""
+    return "%s(%s)" % (type(error).__name__, ", ".join(repr(arg) for arg in error.args))
 
 
 def _status(owners):
