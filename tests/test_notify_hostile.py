@@ -248,3 +248,17 @@ def test_a_reseller_whose_accountsummary_fails_is_a_warning_and_the_contact_is_t
     [record] = box.notices()
     assert record["tokens"][0]["recipients"] == ["admin@example.com"]
     assert box.fake.token_names("res1") == {"billing"}
+
+
+def test_the_server_contact_is_read_as_cpanel_reads_wwwacct_conf(box):
+    """Cpanel::Config::LoadWwwAcctConf: `\\s+` between key and value, the last line of a
+    key wins (a hand-edited file with a tab, or an old line left above the new one)."""
+    from tests.test_notify import notify_contact
+
+    path = os.path.join(box.cli.cpanel_root, "etc", "wwwacct.conf")
+    with open(path, "w") as handle:
+        handle.write("CONTACTEMAIL old@example.com\nHOST x\nCONTACTEMAIL\tnew@example.com\n")
+    assert notify_contact(box) == (["new@example.com"], None)
+    with open(path, "w") as handle:
+        handle.write("CONTACTEMAIL new@example.com\nCONTACTEMAIL \n")
+    assert notify_contact(box)[0] == []

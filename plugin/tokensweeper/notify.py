@@ -39,6 +39,7 @@ NOTICE, REMINDER = "notice", "reminder"
 WWWACCT_LIMIT = 1024 * 1024
 _SEPARATORS = re.compile(r"[,; ]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_FIELD_BREAK = re.compile(r"[ \t]+")
 NO_ADDRESS_VALUES = ("", "*unknown*")  # what cPanel lists for an account without one
 
 
@@ -170,17 +171,22 @@ def server_contact():
     except OSError as error:
         return [], "the server contact address cannot be read from %s: %s" % (
             path, error.strerror or error)
+    value = None
     for line in text.split("\n"):  # a \r inside a line stays in (and spoils) its value
-        key, _, value = line.strip(" \t\r").partition(" ")
+        # cPanel's loadConfig: key and value apart at the first run of whitespace (a tab
+        # too), and a key given twice takes its last value.
+        key, _, rest = _FIELD_BREAK.sub(" ", line.strip(" \t\r"), 1).partition(" ")
         if key == "CONTACTEMAIL":
-            valid, invalid = split_addresses(value)
-            problem = None
-            if invalid:
-                problem = "CONTACTEMAIL in %s holds %s, not mail address%s" % (
-                    path, ", ".join(_shown(v) for v in invalid), "" if len(invalid) == 1 else "es")
-            elif not valid:
-                problem = "CONTACTEMAIL in %s is empty" % path
-            return valid, problem
+            value = rest
+    if value is not None:
+        valid, invalid = split_addresses(value)
+        problem = None
+        if invalid:
+            problem = "CONTACTEMAIL in %s holds %s, not mail address%s" % (
+                path, ", ".join(_shown(v) for v in invalid), "" if len(invalid) == 1 else "es")
+        elif not valid:
+            problem = "CONTACTEMAIL in %s is empty" % path
+        return valid, problem
     return [], "%s sets no CONTACTEMAIL (WHM > Basic WebHost Manager Setup)" % path
 
 
