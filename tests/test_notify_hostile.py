@@ -262,3 +262,26 @@ def test_the_server_contact_is_read_as_cpanel_reads_wwwacct_conf(box):
     with open(path, "w") as handle:
         handle.write("CONTACTEMAIL new@example.com\nCONTACTEMAIL \n")
     assert notify_contact(box)[0] == []
+
+
+def test_a_hand_edited_record_never_breaks_the_audit_tab_or_command(box, tmp_path,
+                                                                     monkeypatch):
+    """A notice (or any) record whose tokens or owner_errors are not what the tool writes:
+    the audit tab and `tokensweeper audit --run` still show the log."""
+    add(box.fake, "root", "old-ci", age_days=200, expires_in_days=-5)
+    box.run(0)
+    append_record(box, {"event": "notice", "epoch": NOW, "run_id": "edited", "actor": "cron",
+                        "tokens": ["junk", {"owner": "root", "name": "old-ci",
+                                            "action": "notice"}],
+                        "owner_errors": ["not", "a", "map"]})
+    run = box.run(1, "audit", "--run", "edited")
+    assert run.status == 0 and "Traceback" not in run.err, run
+    assert "old-ci" in run.out
+    from tests.test_web_cgi import Site
+
+    site = Site(tmp_path / "web", monkeypatch)
+    monkeypatch.setenv("TOKENSWEEPER_STATE_DIR", box.cli.state_dir)
+    for query in ("page=audit", "page=audit&run=edited"):
+        reply = site.get(query)
+        assert reply.status == 200, reply.text()
+        assert "old-ci" in reply.text()

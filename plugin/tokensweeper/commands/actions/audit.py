@@ -76,7 +76,8 @@ def show_run(runs, run_id, as_json):
     for key in ("refused", "note"):
         if final.get(key):
             print("%s: %s" % (key.capitalize(), final[key]))
-    for owner, message in sorted((final.get("owner_errors") or {}).items()):
+    errors = final.get("owner_errors")  # a line edited by hand may hold anything
+    for owner, message in sorted(errors.items() if isinstance(errors, dict) else ()):
         print("Could not list %s: %s" % (owner, message))
     # Records written before kinds existed are WHM tokens'.
     rows = [[t.get("owner", "?"), t.get("kind") or "whm", t.get("name", "?"),
