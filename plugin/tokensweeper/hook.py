@@ -28,6 +28,8 @@ WEIGHT = 100
 # The account action waits for the hook. A real whmapi1 call takes well under a
 # second; one that hangs is killed after this many seconds, not the default 60.
 WHMAPI_TIMEOUT = 20
+# The same bound for a notice mail: a hung MTA must not hold the account action for 60 s.
+MAIL_TIMEOUT = WHMAPI_TIMEOUT
 LOG_PREFIX = "tokensweeper-hook: "
 MAX_MESSAGE = 200
 # cPanel's events are a few kilobytes; anything this big is not one (and is not read whole).
@@ -449,7 +451,7 @@ def _give_notice(plan, cfg, client, now, actor):
 
     if not notify.enabled(cfg):
         return None
-    report = notify.apply(plan, cfg, client, now, actor, cfg.mode)
+    report = notify.apply(plan, cfg, client, now, actor, cfg.mode, mail_timeout=MAIL_TIMEOUT)
     for line in report.problems + report.errors:
         log(line)
     held = plan.counts().get("notice", 0)

@@ -77,11 +77,12 @@ def weigh(plan, cfg, now, records=None):
     return notice_states(plan, notices, days, now)
 
 
-def apply(plan, cfg, client, now, actor, mode):
+def apply(plan, cfg, client, now, actor, mode, mail_timeout=None):
     """The unattended run's notice step, under the sweep lock, before execute():
     weigh notices, send the new ones (enforce mode only) and due expiry reminders,
     record them, and hold back every selected token whose notice is not due.
-    Returns a NoticeReport."""
+    mail_timeout: seconds each sendmail may take (None: mail.TIMEOUT); the hook, which
+    holds up the account action, gives less. Returns a NoticeReport."""
     report = NoticeReport()
     settings = cfg.notify
     records, _damaged = audit.read()
@@ -98,7 +99,8 @@ def apply(plan, cfg, client, now, actor, mode):
     reminders = due_reminders([item.token for item in plan.items], reminded,
                               settings["expiry_reminders"], now)
     if new or reminders:
-        _send_and_record(report, plan, new, reminders, settings, client, now, actor, mode)
+        _send_and_record(report, plan, new, reminders, settings, client, now, actor, mode,
+                         mail_timeout)
     if days > 0:
         hold_for_notice(plan, now)
     return report
@@ -288,7 +290,8 @@ def _shown(value):
 # -- mail and record ---------------------------------------------------------------
 
 
-def _send_and_record(report, plan, new, reminders, settings, client, now, actor, mode):
+def _send_and_record(report, plan, new, reminders, settings, client, now, actor, mode,
+                     mail_timeout=None):
     from . import mail
 
     book = AddressBook(client, settings["recipients"])
@@ -319,7 +322,8 @@ def _send_and_record(report, plan, new, reminders, settings, client, now, actor,
             if unavailable is not None:
                 raise mail.MailError("not tried: %s" % unavailable)
             mail.send(mail.compose(address, subject(host, letters[address], due),
-                                   body(host, plan, letters[address], due), now, host))
+                                   body(host, plan, letters[address], due), now, host),
+                      timeout=mail_timeout)
         except mail.MailUnavailable as error:
             unavailable = error
             outcome = "failed: %s" % error
