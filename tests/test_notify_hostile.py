@@ -312,3 +312,29 @@ def test_the_hooks_notice_mail_waits_no_longer_than_its_whmapi1_calls(box, monke
                    "MAIL FAILED (details in cPanel's error_log)"
     [record] = box.notices()
     assert record["mail"][0]["outcome"] == "failed: %s did not finish within 1 seconds" % SENDMAIL
+
+
+def test_a_notice_says_which_kind_of_token_and_whose_when_names_collide():
+    """bob's WHM token `deploy` and the `deploy` of bob's cPanel account are two tokens:
+    the mail must say which (and where to look: WHM or cPanel), never "WHM" for both."""
+    from tokensweeper import notify
+    from tokensweeper.policy import Protection, Selectors, make_plan
+    from tokensweeper.tokens import CPANEL, Token
+
+    whm = Token("bob", "deploy", NOW - 200 * DAY, NOW - DAY)
+    cpanel = Token("bob", "deploy", NOW - 100 * DAY, NOW - DAY, kind=CPANEL)
+    plan = make_plan([whm, cpanel], None, Selectors(expired=True), Protection(), NOW)
+    due = NOW + 7 * DAY
+    both = notify.body("h", plan, {"notice": [whm, cpanel], "reminder": []}, due)
+    assert "will revoke these API tokens on or after" in both
+    assert "  deploy (owner bob, created 2026-05-11)" in both
+    assert "  deploy (cPanel account bob, created 2026-08-19)" in both
+    alone = notify.body("h", plan, {"notice": [cpanel], "reminder": []}, due)
+    assert "will revoke this cPanel API token on or after" in alone and "WHM" not in alone
+    soon = Token("bob", "ci", NOW - DAY, NOW + DAY, kind=CPANEL)
+    reminder = notify.body("h", plan, {"notice": [], "reminder": [(soon, 1)]}, due)
+    assert reminder.startswith("This cPanel API token expires soon; cPanel refuses")
+    assert "  ci (cPanel account bob) expires on 2026-11-28" in reminder
+    whm_only = notify.body("h", plan, {"notice": [whm], "reminder": [(whm, 7), (whm, 1)]}, due)
+    assert "will revoke this WHM API token on or after" in whm_only
+    assert "These WHM API tokens expire soon" in whm_only

@@ -32,7 +32,7 @@ import re
 from . import audit, paths
 from .config import valid_address
 from .policy import Notice, NoticeState, day, due_day, hold_for_notice, notice_states
-from .tokens import DAY
+from .tokens import CPANEL, DAY, WHM
 
 NOTICE_EVENT = "notice"
 NOTICE, REMINDER = "notice", "reminder"
@@ -378,18 +378,37 @@ def subject(host, letter, due):
     return "[%s] %s" % (host, "; ".join(parts))
 
 
+def _these(tokens):
+    """"this WHM API token", "these cPanel API tokens", "these API tokens" (both kinds):
+    the owner must know where to look (WHM or cPanel » Manage API Tokens)."""
+    kinds = {getattr(token, "kind", WHM) for token in tokens}
+    what = {WHM: "WHM API token", CPANEL: "cPanel API token"}.get(
+        kinds.pop() if len(kinds) == 1 else None, "API token")
+    return ("this %s" if len(tokens) == 1 else "these %ss") % what
+
+
+def _upper_first(text):
+    return text[:1].upper() + text[1:]  # str.capitalize would write "Whm api token"
+
+
+def _held_by(token):
+    """A cPanel account's token and a WHM token of the same user may share a name."""
+    if getattr(token, "kind", WHM) == CPANEL:
+        return "cPanel account %s" % token.owner
+    return "owner %s" % token.owner
+
+
 def body(host, plan, letter, due):
     lines = []
     if letter[NOTICE]:
         lines += [
             "Token Sweeper on %s will revoke %s on or after %s:" % (
-                host, "this WHM API token" if len(letter[NOTICE]) == 1
-                else "these WHM API tokens", day(due)),
+                host, _these(letter[NOTICE]), day(due)),
             "",
         ]
         for token in letter[NOTICE]:
-            lines.append("  %s (owner %s, created %s)" % (token.name, token.owner,
-                                                          day(token.create_time)))
+            lines.append("  %s (%s, created %s)" % (token.name, _held_by(token),
+                                                    day(token.create_time)))
             lines.append("      why: %s" % plan.reason_of(token))
         lines += [
             "",
@@ -401,12 +420,12 @@ def body(host, plan, letter, due):
             "",
         ]
     if letter[REMINDER]:
-        lines += ["%s soon; cPanel refuses an expired token:" % (
-            "This WHM API token expires" if len(letter[REMINDER]) == 1
-            else "These WHM API tokens expire"), ""]
-        for token, _days in letter[REMINDER]:
-            lines.append("  %s (owner %s) expires on %s" % (
-                token.name, token.owner, day(token.expires_at)))
+        reminded = [token for token, _days in letter[REMINDER]]
+        lines += ["%s %s soon; cPanel refuses an expired token:" % (
+            _upper_first(_these(reminded)), "expires" if len(reminded) == 1 else "expire"), ""]
+        for token in reminded:
+            lines.append("  %s (%s) expires on %s" % (
+                token.name, _held_by(token), day(token.expires_at)))
         lines += ["", "Create a new token in time and update whatever uses the old one.", ""]
     lines.append("-- Token Sweeper, an automatic message from %s" % host)
     return "\n".join(lines) + "\n"
