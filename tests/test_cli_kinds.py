@@ -167,7 +167,8 @@ def test_a_cpanel_token_is_noticed_to_its_accounts_own_contact(tmp_path):
     assert run.status == 0, run
     assert box.fake.cpanel_token_names("shop") == {"deploy"}  # noticed, not revoked
     mails = {m["To"]: m for m in box.messages()}
-    assert "deploy (owner shop" in mails["shop@example.org"].get_content()
+    text = mails["shop@example.org"].get_content()
+    assert "deploy (cPanel account shop" in text and "this cPanel API token" in text
     (record,) = box.notices()
     assert [(t["kind"], t["owner"], t["name"]) for t in record["tokens"]] == [
         ("cpanel", "shop", "deploy")]
