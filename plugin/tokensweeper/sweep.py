@@ -133,6 +133,27 @@ def build_plan(client, selectors, protection, usage, now, owners=None, parallel=
     found: {kind: owners} a caller already discovered) and plan. The Plan carries
     owner_errors (holders whose listing failed) and problems (refused owner names, dormant
     owners: warnings, not failures)."""
+    listed = list_tokens(client, kinds, owners, parallel, resellers, found)
+    plan = make_plan(listed.tokens, usage, selectors, protection, now)
+    plan.owner_errors = listed.errors
+    # The plan's own problems (usage evidence missing) come last.
+    plan.problems = listed.problems + protection.problems + plan.problems
+    return plan
+
+
+class Listed(object):
+    """What list_tokens found: tokens, errors by holder, problems (refused owner names,
+    then each source's notes)."""
+
+    def __init__(self, tokens, errors, problems):
+        self.tokens = tokens
+        self.errors = errors
+        self.problems = problems
+
+
+def list_tokens(client, kinds, owners=None, parallel=4, resellers=None, found=None):
+    """Every token of `kinds`, kind by kind, as build_plan lists them (one listing per WHM
+    owner, one batch per group of cPanel accounts)."""
     problems, notes, tokens, errors = [], [], [], {}
     for kind in ordered(kinds):
         source = source_for(kind)
@@ -145,11 +166,19 @@ def build_plan(client, selectors, protection, usage, now, owners=None, parallel=
         notes += inventory.notes
         tokens += inventory.tokens
         errors.update(inventory.errors)
-    plan = make_plan(tokens, usage, selectors, protection, now)
-    plan.owner_errors = errors
-    # The plan's own problems (usage evidence missing) come last.
-    plan.problems = problems + notes + protection.problems + plan.problems
-    return plan
+    return Listed(tokens, errors, problems + notes)
+
+
+class Part(object):
+    """One run of execute_many: its plan, who runs it, its cap and confirmation."""
+
+    __slots__ = ("plan", "actor", "cap", "confirmation")
+
+    def __init__(self, plan, actor, cap=None, confirmation=None):
+        self.plan = plan
+        self.actor = actor
+        self.cap = cap
+        self.confirmation = confirmation
 
 
 def execute(plan, client, lock, actor, mode, now, cap=None, parallel=4, clock=clock_now,
@@ -162,39 +191,70 @@ def execute(plan, client, lock, actor, mode, now, cap=None, parallel=4, clock=cl
     in the record with the reason, and the run's exit status is 1. A preview applies the
     same rule, so it says what the real run would hold back.
     confirmation: an id recorded in every record of the run (the page's preview id)."""
+    (result,) = execute_many([Part(plan, actor, cap, confirmation)], client, lock, mode, now,
+                             parallel, clock)
+    return result
+
+
+def execute_many(parts, client, lock, mode, now, parallel=4, clock=clock_now):
+    """Carry out several plans as separate runs (each its own run id, intent and outcome
+    records, cap), with the whmapi1 work of all of them done together: one listing right
+    before the revoke, the revokes, one verifying listing, per kind for every holder at once
+    (the hook's queued events: hookqueue.py). A token in several plans is revoked once; each
+    run records its fate. Returns the Results in the order of `parts`."""
     if not lock.held:
         raise RuntimeError("execute() needs the sweep lock held")
-    result = Result(audit.new_run_id(now), actor, mode, now, plan.selectors.to_dict(),
-                    confirmation)
-    result.owner_errors.update(plan.owner_errors)
-    result.last_used = plan.last_used
-    result.problems = list(getattr(plan, "evidence_problems", []))
-    result.seen_from = {t.key(): plan.seen_from_of(t) for t in plan.to_revoke()}
-    _settle_without_calls(plan, result)
-    to_revoke = _within_cap(plan.to_revoke(), cap, result, preview=mode == PREVIEW)
-
-    if mode == PREVIEW:
-        result.outcomes.extend(Outcome(t, WOULD_REVOKE, plan.reason_of(t)) for t in to_revoke)
-        return _record(result, "preview", clock)
-    if not to_revoke and result.refused:
-        return _record(result, "refused", clock)
-    if not to_revoke:
-        return _record(result, "outcome", clock)
-
-    # Step 2: without an intent record nothing is revoked (AuditError propagates).
-    audit.write(
-        _record_body(
-            result,
-            "intent",
-            [
+    results, doing = [], []
+    for part in parts:
+        plan = part.plan
+        result = Result(audit.new_run_id(now), part.actor, mode, now, plan.selectors.to_dict(),
+                        part.confirmation)
+        result.owner_errors.update(plan.owner_errors)
+        result.last_used = plan.last_used
+        result.problems = list(getattr(plan, "evidence_problems", []))
+        result.seen_from = {t.key(): plan.seen_from_of(t) for t in plan.to_revoke()}
+        _settle_without_calls(plan, result)
+        to_revoke = _within_cap(plan.to_revoke(), part.cap, result, preview=mode == PREVIEW)
+        results.append(result)
+        if mode == PREVIEW:
+            result.outcomes.extend(Outcome(t, WOULD_REVOKE, plan.reason_of(t))
+                                   for t in to_revoke)
+            _record(result, "preview", clock)
+        elif not to_revoke:
+            _record(result, "refused" if result.refused else "outcome", clock)
+        else:
+            # Step 2: without an intent record nothing is revoked (AuditError propagates).
+            audit.write(_record_body(result, "intent", [
                 Outcome(t, REVOKE, plan.reason_of(t)).to_dict(plan.last_used_of(t),
                                                                result.seen_from.get(t.key()))
-                for t in to_revoke
-            ],
-        )
-    )
-    result.outcomes.extend(_revoke_all(client, to_revoke, plan, parallel))
-    return _record(result, "outcome", clock)
+                for t in to_revoke]))
+            doing.append((plan, result, to_revoke))
+    if doing:
+        unique = {}
+        for _, _, tokens in doing:
+            for token in tokens:
+                unique.setdefault(token.key(), token)
+        fates = _revoke_all(client, list(unique.values()), parallel)
+        for plan, result, tokens in doing:
+            result.outcomes.extend(_in_holder_order(
+                [_fate_of(fates[token.key()], token, plan) for token in tokens]))
+            _record(result, "outcome", clock)
+    return results
+
+
+def _fate_of(fate, token, plan):
+    """A run's outcome for its token: a revoked token carries the run's own reason."""
+    if fate.action == REVOKED:
+        return Outcome(token, REVOKED, plan.reason_of(token))
+    return Outcome(token, fate.action, fate.reason)
+
+
+def _in_holder_order(outcomes):
+    """Holder by holder (sorted), each in plan order."""
+    by_holder = {}
+    for outcome in outcomes:
+        by_holder.setdefault(outcome.token.holder, []).append(outcome)
+    return [outcome for holder in sorted(by_holder) for outcome in by_holder[holder]]
 
 
 def _within_cap(to_revoke, cap, result, preview):
@@ -239,23 +299,20 @@ def _settle_without_calls(plan, result):
             result.outcomes.append(Outcome(item.token, NOTICE_PERIOD, item.reason))
 
 
-def _revoke_all(client, tokens, plan, parallel):
-    """Outcomes of the tokens to revoke, holder by holder (sorted), each in plan order.
-    Each kind's source lists, revokes and lists again for all its holders at once: a
-    cPanel source runs many accounts in one whmapi1 process."""
+def _revoke_all(client, tokens, parallel):
+    """{token key: Outcome} of the tokens to revoke. Each kind's source lists, revokes and
+    lists again for all its holders at once: a cPanel source runs many accounts in one
+    whmapi1 process. A revoked token's reason is filled in per run (_fate_of)."""
     by_kind = {}
     for token in tokens:
         by_kind.setdefault(token.kind, {}).setdefault(token.owner, []).append(token)
     fates = {}
     for kind in sorted(by_kind):
-        fates.update(_revoke_with(source_for(kind), client, by_kind[kind], plan, parallel))
-    by_holder = {}
-    for token in tokens:
-        by_holder.setdefault(token.holder, []).append(fates[token.key()])
-    return [outcome for holder in sorted(by_holder) for outcome in by_holder[holder]]
+        fates.update(_revoke_with(source_for(kind), client, by_kind[kind], parallel))
+    return fates
 
 
-def _revoke_with(source, client, by_owner, plan, parallel):
+def _revoke_with(source, client, by_owner, parallel):
     """{token key: Outcome} for one kind's planned tokens: list right before, revoke what
     is still the planned token, list again to verify."""
     fates, present = {}, {}
@@ -274,7 +331,7 @@ def _revoke_with(source, client, by_owner, plan, parallel):
             else:
                 fates[token.key()] = fate
     if present:
-        fates.update(_revoke_present(source, client, present, plan, parallel))
+        fates.update(_revoke_present(source, client, present, parallel))
     return fates
 
 
@@ -294,7 +351,7 @@ def _before_revoking(token, listed):
     return None
 
 
-def _revoke_present(source, client, present, plan, parallel):
+def _revoke_present(source, client, present, parallel):
     names = {owner: [token.name for token in tokens] for owner, tokens in present.items()}
     call_errors = source.revoke(client, names, parallel)
     still = source.listings(client, sorted(present), parallel)
@@ -312,7 +369,7 @@ def _revoke_present(source, client, present, plan, parallel):
         for token in tokens:
             now_listed = still_listed.get(token.name)
             if now_listed is None or now_listed.create_time != token.create_time:
-                outcome = Outcome(token, REVOKED, plan.reason_of(token))
+                outcome = Outcome(token, REVOKED, "")
             elif call_error:
                 outcome = Outcome(token, FAILED, call_error)
             else:
