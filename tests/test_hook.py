@@ -94,6 +94,12 @@ class Hook(object):
         self.cpanel_root = os.path.join(self.base, "cpanel")
         self.config_path = os.path.join(self.base, "config.yaml")
         os.makedirs(os.path.join(self.cpanel_root, "var", "cpanel"))
+        # cPanel's error_log, where the detached worker appends (the hook's stderr goes
+        # there through cPanel).
+        self.error_log = os.path.join(self.cpanel_root, "usr", "local", "cpanel", "logs",
+                                      "error_log")
+        os.makedirs(os.path.dirname(self.error_log))
+        open(self.error_log, "w").close()
 
     def reseller(self, name, tokens=()):
         """A reseller in whmapi1 and the resellers file; tokens are (name, age, expires_in)."""
@@ -130,8 +136,10 @@ class Hook(object):
     def env(self, **extra):
         env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENSWEEPER_")}
         env.update(self.server.full_env())
+        # The worker starts at once (no quiet period): tests never wait on the clock.
         env.update(TOKENSWEEPER_STATE_DIR=self.state_dir, TOKENSWEEPER_CONFIG=self.config_path,
-                   TOKENSWEEPER_CPANEL_ROOT=self.cpanel_root, TOKENSWEEPER_NOW=str(NOW))
+                   TOKENSWEEPER_CPANEL_ROOT=self.cpanel_root, TOKENSWEEPER_NOW=str(NOW),
+                   TOKENSWEEPER_HOOK_SETTLE="0")
         env.update(extra)
         return env
 
@@ -142,6 +150,22 @@ class Hook(object):
                                 env=self.env(**extra))
         out, err = proc.communicate(stdin, timeout=120)
         return out, err.decode("utf-8", "replace")
+
+    def handle(self, stdin, argv=(), **extra):
+        """(stdout bytes, stderr text, what the worker wrote to the error_log) of one hook
+        process and the worker it started, once that worker is done."""
+        before = os.path.getsize(self.error_log)
+        out, err = self.run(stdin, argv, **extra)
+        self.wait_for_worker()
+        with open(self.error_log) as handle:
+            handle.seek(before)
+            return out, err, handle.read()
+
+    def wait_for_worker(self):
+        """Block until no worker holds its lock (the hook hands the lock to the worker
+        before it answers, so a worker it started is waited for), then check that it left
+        the queue empty."""
+        wait_for_worker(self.state_dir)
 
     def audit(self):
         path = os.path.join(self.state_dir, "audit.log")
@@ -157,6 +181,32 @@ def hook(tmp_path):
     h.tokens("root", [("root-ci", 400, -30)])
     h.reseller("res1", [("old-ci", 200, -10), ("deploy", 5, 300), ("reverse_trust_dns", 300, -1)])
     return h
+
+
+def wait_for_worker(state_dir):
+    import fcntl
+
+    try:
+        fd = os.open(os.path.join(state_dir, "hook-worker.lock"), os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # blocks while a worker runs
+    finally:
+        os.close(fd)
+
+
+QUEUED = "queued; a worker applies it within seconds (tokensweeper queue shows what waits)"
+
+
+def queued(label, action="sweep"):
+    return line("%s: %s %s" % (label, action, QUEUED))
+
+
+def assert_worker_said(worker, text):
+    """The worker wrote a line to cPanel's error_log that starts with text."""
+    lines = [l for l in worker.splitlines() if l.startswith("tokensweeper-hook: " + text)]
+    assert lines, worker
 
 
 def line(text):
@@ -261,10 +311,11 @@ def test_reseller_suspending_its_account_never_touches_the_resellers_tokens(hook
 def test_a_former_reseller_with_a_token_file_is_not_on_the_fast_path(hook):
     hook.config(ENFORCE_SWEEP)
     hook.tokens("exres", [("leftover", 100, -5)])  # a token file, not in the resellers file
-    out, err = hook.run(suspend("exres"))
-    # The fake's whmapi1 refuses --user for this user: the hook asks anyway, and says why.
-    assert_answer_starts(
-        out, "suspendacct exres: its tokens cannot be listed (not a reseller), nothing revoked")
+    out, _, err = hook.handle(suspend("exres"))
+    assert out == queued("suspendacct exres")
+    # The fake's whmapi1 refuses --user for this user: the worker asks anyway, and says why.
+    assert_worker_said(
+        err, "suspendacct exres: its tokens cannot be listed (not a reseller), nothing revoked")
     calls = [(c["function"], c["owner"]) for c in hook.server.calls()]
     assert calls == [("api_token_list", "exres")]
     assert "exres has WHM API tokens on disk but is not a reseller" in err
@@ -294,20 +345,20 @@ def test_a_token_file_that_is_a_fifo_does_not_stall_the_account_action(hook):
                              "whostmgr")
     os.mkfifo(os.path.join(token_dir, "exres.json"))
     hook.config(ENFORCE_SWEEP)
-    out, err = hook.run(suspend("exres"))
-    assert_answer_starts(out, "suspendacct exres: ")
+    out, err, worker = hook.handle(suspend("exres"))
+    assert out == queued("suspendacct exres")
     assert [(c["function"], c["owner"]) for c in hook.server.calls()] == [
         ("api_token_list", "exres")]
-    assert "Traceback" not in err
+    assert "Traceback" not in err + worker
 
 # -- suspension -------------------------------------------------------------------
 
 
 def test_suspension_sweeps_the_accounts_stale_tokens_in_enforce_mode(hook):
     hook.config(ENFORCE_SWEEP)
-    out, err = hook.run(suspend("res1"))
-    assert_success_line(out)
-    assert_answer_starts(out, "suspendacct res1: revoked 1 token, 1 kept as protected (run ")
+    out, _, err = hook.handle(suspend("res1"))
+    assert out == queued("suspendacct res1")
+    assert_worker_said(err, "suspendacct res1: revoked 1 token, 1 kept as protected (run ")
     assert hook.server.token_names("res1") == {"deploy", "reverse_trust_dns"}
     assert hook.server.token_names("root") == {"root-ci"}
     # The plan's listing, one right before the revoke, one revoke batch, one verifying
@@ -326,9 +377,9 @@ def test_suspension_sweeps_the_accounts_stale_tokens_in_enforce_mode(hook):
 
 def test_preview_mode_records_what_it_would_revoke_and_revokes_nothing(hook):
     hook.config(PREVIEW)
-    out, _ = hook.run(suspend("res1"))
-    assert_answer_starts(out, "suspendacct res1: preview mode, would revoke 1 token (run ")
-    assert_success_line(out)
+    out, _, worker = hook.handle(suspend("res1"))
+    assert out == queued("suspendacct res1")
+    assert_worker_said(worker, "suspendacct res1: preview mode, would revoke 1 token (run ")
     assert hook.server.calls("api_token_revoke") == []
     assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
     (record,) = hook.audit()
@@ -340,8 +391,9 @@ def test_revoke_all_revokes_every_token_of_the_account_whatever_its_name(hook):
     """A name any reseller can give its tokens does not shield them from its own suspension."""
     hook.tokens("res1", [("WP-Dashboard", 10, None)])
     hook.config(ENFORCE_SWEEP + "events: {suspend: revoke_all}\n")
-    out, _ = hook.run(suspend("res1"))
-    assert_answer_starts(out, "suspendacct res1: revoked 4 tokens (run ")
+    out, _, worker = hook.handle(suspend("res1"))
+    assert out == queued("suspendacct res1", "revoke_all")
+    assert_worker_said(worker, "suspendacct res1: revoked 4 tokens (run ")
     assert hook.server.token_names("res1") == set()
     assert hook.server.token_names("root") == {"root-ci"}
     (record,) = [r for r in hook.audit() if r["event"] == "outcome"]
@@ -355,8 +407,8 @@ def test_revoke_all_revokes_every_token_of_the_account_whatever_its_name(hook):
 
 def test_revoke_all_keeps_the_tokens_the_admins_own_config_protects(hook):
     hook.config(ENFORCE_SWEEP + "events: {suspend: revoke_all}\nprotect: {names: [deploy]}\n")
-    out, _ = hook.run(suspend("res1"))
-    assert_answer_starts(out, "suspendacct res1: revoked 2 tokens, 1 kept as protected")
+    _, _, worker = hook.handle(suspend("res1"))
+    assert_worker_said(worker, "suspendacct res1: revoked 2 tokens, 1 kept as protected")
     assert hook.server.token_names("res1") == {"deploy"}
 
 
@@ -366,8 +418,9 @@ def test_revoke_all_on_removal_ignores_a_connected_applications_claim_of_the_acc
     with open(os.path.join(path, "conn-apps.json"), "w") as handle:
         handle.write('{"app": {"token_name": "deploy"}}')
     hook.config(ENFORCE_SWEEP + "events: {remove: revoke_all}\n")
-    out, _ = hook.run(remove("res1"))
-    assert_answer_starts(out, "Remove res1: revoked 3 tokens (run ")
+    out, _, worker = hook.handle(remove("res1"))
+    assert out == queued("Remove res1", "revoke_all")
+    assert_worker_said(worker, "Remove res1: revoked 3 tokens (run ")
     assert hook.server.token_names("res1") == set()
 
 
@@ -412,17 +465,17 @@ def test_a_policy_of_names_alone_never_means_every_matching_token(hook, policy):
 
 def test_revoke_all_is_bounded_by_the_accounts_tokens_not_the_cap(hook):
     hook.config(ENFORCE_SWEEP + "max_revoke_per_run: 1\nevents: {suspend: revoke_all}\n")
-    out, _ = hook.run(suspend("res1"))
-    assert_answer_starts(out, "suspendacct res1: revoked 3 tokens (run ")
+    _, _, worker = hook.handle(suspend("res1"))
+    assert_worker_said(worker, "suspendacct res1: revoked 3 tokens (run ")
     assert hook.server.token_names("res1") == set()
 
 
 def test_a_sweep_over_the_cap_is_refused_with_its_candidates(hook):
     hook.tokens("res1", [("older-ci", 300, -20)])
     hook.config(ENFORCE_SWEEP + "max_revoke_per_run: 1\n")
-    out, err = hook.run(suspend("res1"))
-    assert_answer_starts(out, "suspendacct res1: refused: over the cap (max_revoke_per_run), "
-                              "nothing revoked")
+    _, _, err = hook.handle(suspend("res1"))
+    assert_worker_said(err, "suspendacct res1: refused: over the cap (max_revoke_per_run), "
+                            "nothing revoked")
     assert hook.server.calls("api_token_revoke") == []
     assert {"old-ci", "older-ci"} <= hook.server.token_names("res1")
     (record,) = hook.audit()
@@ -435,25 +488,32 @@ def test_a_sweep_over_the_cap_is_refused_with_its_candidates(hook):
 def test_a_preview_over_the_cap_says_so(hook):
     hook.tokens("res1", [("older-ci", 300, -20)])
     hook.config(PREVIEW + "max_revoke_per_run: 1\n")
-    out, _ = hook.run(suspend("res1"))
-    assert_answer_starts(out, "suspendacct res1: preview mode, over the cap (max_revoke_per_run)")
+    _, _, worker = hook.handle(suspend("res1"))
+    assert_worker_said(worker, "suspendacct res1: preview mode, over the cap (max_revoke_per_run)")
     (record,) = hook.audit()
     assert record["event"] == "preview" and "over the cap" in record["refused"]
 
 
-def test_a_hook_arriving_during_a_sweep_is_skipped_at_once_and_recorded(hook):
+def test_a_hook_arriving_during_a_sweep_is_queued_and_applied_once_the_sweep_ends(hook):
+    """Issue 31: it used to be skipped (and lost); now the event waits in the queue and the
+    worker applies it as soon as the running sweep lets go of the lock."""
     sys.path.insert(0, os.path.join(REPO, "plugin"))
     from tokensweeper.lock import SweepLock
 
     hook.config(ENFORCE_SWEEP + "events: {suspend: revoke_all}\n")
     with SweepLock(os.path.join(hook.state_dir, "sweep.lock")):
-        out, err = hook.run(suspend("res1"))
-    assert out == line("suspendacct res1: skipped, another sweep is running; nothing done")
-    assert hook.server.calls() == []
-    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
-    (record,) = hook.audit()
-    assert record["event"] == "hook-skipped" and "revoke_all was not applied" in record["note"]
-    assert "process %d" % os.getpid() in err
+        out, err = hook.run(suspend("res1"))  # answers while the sweep still runs
+        assert out == queued("suspendacct res1", "revoke_all")
+        assert hook.server.calls() == []
+        assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
+    hook.wait_for_worker()
+    assert hook.server.token_names("res1") == set()
+    (record,) = [r for r in hook.audit() if r["event"] == "outcome"]
+    assert record["actor"] == "hook:Accounts::suspendacct"
+    assert not [r for r in hook.audit() if r["event"] in ("hook-skipped", "hook-error")]
+    with open(hook.error_log) as handle:
+        assert "waiting: another sweep is running (process %d" % os.getpid() in handle.read()
+    assert os.listdir(os.path.join(hook.state_dir, "hook-queue")) == []
 
 
 # -- removal, rename, password change ---------------------------------------------
@@ -531,8 +591,9 @@ def test_removal_with_empty_data_does_nothing(hook):
 def test_a_rename_acts_on_the_new_name(hook):
     hook.config(ENFORCE_SWEEP + "events: {rename: revoke_all}\n")
     hook.reseller("newres", [("ci", 10, None)])  # cPanel moved the token file to the new name
-    out, _ = hook.run(modify("oldres", "newres"))
-    assert_answer_starts(out, "Modify newres: revoked 1 token (run ")
+    out, _, worker = hook.handle(modify("oldres", "newres"))
+    assert out == queued("Modify newres", "revoke_all")
+    assert_worker_said(worker, "Modify newres: revoked 1 token (run ")
     assert {c["owner"] for c in hook.server.calls()} == {"newres"}
     assert hook.server.token_names("newres") == set()
 
@@ -561,9 +622,9 @@ def test_a_password_change_never_leaks_the_password(hook, config):
     outputs = []
     for payload in (change_password("res1"), change_password("alice"),
                     change_password("res1")[:-25]):  # cut off mid-document
-        out, err = hook.run(payload)
+        out, err, worker = hook.handle(payload)
         assert_success_line(out)
-        outputs += [out.decode("utf-8"), err]
+        outputs += [out.decode("utf-8"), err, worker]
     for path in list(all_files(hook.state_dir)) + list(all_files(hook.server.directory)):
         with open(path, "rb") as handle:
             outputs.append(handle.read().decode("utf-8", "replace"))
@@ -573,8 +634,8 @@ def test_a_password_change_never_leaks_the_password(hook, config):
 
 def test_password_change_revoke_all_in_enforce_mode(hook):
     hook.config(ENFORCE_SWEEP + "events: {password_change: revoke_all}\n")
-    out, _ = hook.run(change_password("root"))
-    assert_answer_starts(out, "ChangePasswd root: revoked 1 token (run ")
+    _, _, worker = hook.handle(change_password("root"))
+    assert_worker_said(worker, "ChangePasswd root: revoked 1 token (run ")
     assert hook.server.token_names("root") == set()
     assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
 
@@ -610,8 +671,8 @@ def test_an_event_without_context_is_read_from_its_registry_entry(hook):
     hook.config(ENFORCE_SWEEP)
     payload = json.loads(suspend("res1").decode("utf-8"))
     del payload["context"]
-    out, _ = hook.run(compact(payload))
-    assert_answer_starts(out, "suspendacct res1: revoked 1 token")
+    _, _, worker = hook.handle(compact(payload))
+    assert_worker_said(worker, "suspendacct res1: revoked 1 token")
 
 
 def test_a_broken_config_is_reported_and_recorded_without_any_call(hook):
@@ -638,17 +699,16 @@ def test_whmapi1_failing_during_a_snapshot_still_answers_success(hook):
 def test_whmapi1_garbage_while_listing_is_reported(hook):
     hook.config(ENFORCE_SWEEP)
     hook.server.add_fault("garbage", function="api_token_list")
-    out, _ = hook.run(suspend("res1"))
-    assert_answer_starts(out, "suspendacct res1: could not list its tokens, nothing revoked")
-    assert_success_line(out)
+    _, _, worker = hook.handle(suspend("res1"))
+    assert_worker_said(worker, "suspendacct res1: could not list its tokens, nothing revoked")
     assert hook.server.calls("api_token_revoke") == []
 
 
 def test_a_revoke_that_fails_is_reported_as_failed(hook):
     hook.config(ENFORCE_SWEEP)
     hook.server.add_fault("fail", function="api_token_revoke")
-    out, _ = hook.run(suspend("res1"))
-    assert_answer_starts(out, "suspendacct res1: revoked 0 tokens, 1 FAILED")
+    _, _, worker = hook.handle(suspend("res1"))
+    assert_worker_said(worker, "suspendacct res1: revoked 0 tokens, 1 FAILED")
     assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
     (record,) = [r for r in hook.audit() if r["event"] == "outcome"]
     assert [t["action"] for t in record["tokens"] if t["name"] == "old-ci"] == ["failed"]
@@ -658,9 +718,9 @@ def test_a_revocation_that_could_not_be_verified_says_so(hook):
     hook.config(ENFORCE_SWEEP)
     # The plan's listing and the one right before the revoke work; the verifying one fails.
     hook.server.add_fault("fail", function="api_token_list", owner="res1", after=2)
-    out, err = hook.run(suspend("res1"))
-    assert_answer_starts(out, "suspendacct res1: revoked 0 tokens, 1 UNVERIFIED (check with "
-                              "tokensweeper list --owner res1)")
+    _, _, worker = hook.handle(suspend("res1"))
+    assert_worker_said(worker, "suspendacct res1: revoked 0 tokens, 1 UNVERIFIED (check with "
+                               "tokensweeper list --owner res1)")
     (record,) = [r for r in hook.audit() if r["event"] == "outcome"]
     assert [t["action"] for t in record["tokens"] if t["name"] == "old-ci"] == ["unverified"]
 
@@ -706,13 +766,14 @@ def test_a_lock_that_cannot_be_taken_is_recorded_as_a_hook_error(hook):
     still be written: the failure is recorded there."""
     os.makedirs(os.path.join(hook.state_dir, "sweep.lock"))
     hook.config(ENFORCE_SWEEP)
-    out, err = hook.run(suspend("res1"))
-    assert out == line("suspendacct res1: sweep failed, state directory unusable (details in "
-                       "cPanel's error_log)")
-    assert "Traceback" not in err
+    out, err, worker = hook.handle(suspend("res1"))
+    assert out == queued("suspendacct res1")
+    assert "Traceback" not in err + worker and "sweep.lock" in worker
     (record,) = hook.audit()
     assert record["event"] == "hook-error" and "sweep.lock" in record["note"]
-    assert hook.server.calls("api_token_revoke") == []
+    assert "the event waits in the queue" in record["note"]
+    assert hook.server.calls() == []
+    assert len(os.listdir(os.path.join(hook.state_dir, "hook-queue"))) == 1  # not lost
 
 
 def test_stdin_beyond_10_mib_is_a_bad_payload_not_read_whole(hook):
@@ -739,17 +800,17 @@ def test_an_event_of_exactly_10_mib_is_read_and_handled(hook):
     exact = event[:-1] + padding[:-1] + filler + b'"}'
     assert len(exact) == 10 * 1024 * 1024
     hook.config(ENFORCE_SWEEP + "policy:\n  expired: true\n")
-    out, _ = hook.run(exact)
-    assert_answer_starts(out, "suspendacct res1: revoked 1 token, 1 kept as protected")
+    _, _, worker = hook.handle(exact)
+    assert_worker_said(worker, "suspendacct res1: revoked 1 token, 1 kept as protected")
 
 
 def test_invalid_utf8_in_free_text_does_not_stop_the_event(hook):
     """cPanel passes the suspension reason as typed; a byte that is not UTF-8 there is no
     reason to skip the account."""
     hook.config(ENFORCE_SWEEP + "policy:\n  expired: true\n")
-    out, err = hook.run(suspend("res1").replace(b"Unpaid", b"Unp\xff\xfeaid"))
-    assert_answer_starts(out, "suspendacct res1: revoked 1 token, 1 kept as protected")
-    assert "Traceback" not in err
+    _, err, worker = hook.handle(suspend("res1").replace(b"Unpaid", b"Unp\xff\xfeaid"))
+    assert_worker_said(worker, "suspendacct res1: revoked 1 token, 1 kept as protected")
+    assert "Traceback" not in err + worker
 
 def test_an_oversized_event_is_still_read_to_the_end(hook):
     """cPanel writes the whole event and expects it read to EOF: a hook that stops at the
@@ -790,10 +851,10 @@ def test_the_hooks_sweep_gives_notice_first_and_revoke_all_does_not_wait(hook, t
     sendmail = os.path.join(REPO, "tests", "fakes", "sendmail")
     mail_dir = str(tmp_path / "mail")
     hook.config(ENFORCE_SWEEP + "notify:\n  notice_days: 7\n  recipients: [owner]\n")
-    out, err = hook.run(suspend("res1"), TOKENSWEEPER_SENDMAIL=sendmail,
-                        TOKENSWEEPER_FAKE_MAIL_DIR=mail_dir)
-    assert_answer_starts(out, "suspendacct res1: revoked 0 tokens, 1 kept as protected (run ")
-    assert b"notice sent for 1 token, 1 token waiting for the notice period" in out
+    _, _, worker = hook.handle(suspend("res1"), TOKENSWEEPER_SENDMAIL=sendmail,
+                               TOKENSWEEPER_FAKE_MAIL_DIR=mail_dir)
+    assert_worker_said(worker, "suspendacct res1: revoked 0 tokens, 1 kept as protected (run ")
+    assert "notice sent for 1 token, 1 token waiting for the notice period" in worker
     assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
     assert sorted(os.listdir(mail_dir)) == ["0001.argv.json", "0001.eml"]
     (notice,) = [r for r in hook.audit() if r["event"] == "notice"]
@@ -802,8 +863,8 @@ def test_the_hooks_sweep_gives_notice_first_and_revoke_all_does_not_wait(hook, t
         ("old-ci", ["admin@res1.example.com"])]
     # revoke_all says the account must lose its tokens now: no notice period.
     hook.config(ENFORCE_SWEEP + "events:\n  suspend: revoke_all\nnotify:\n  notice_days: 7\n")
-    out, _ = hook.run(suspend("res1"), TOKENSWEEPER_SENDMAIL=sendmail,
-                      TOKENSWEEPER_FAKE_MAIL_DIR=mail_dir)
-    assert_answer_starts(out, "suspendacct res1: revoked 3 tokens (run ")
+    _, _, worker = hook.handle(suspend("res1"), TOKENSWEEPER_SENDMAIL=sendmail,
+                               TOKENSWEEPER_FAKE_MAIL_DIR=mail_dir)
+    assert_worker_said(worker, "suspendacct res1: revoked 3 tokens (run ")
     assert hook.server.token_names("res1") == set()
     assert len([r for r in hook.audit() if r["event"] == "notice"]) == 1

@@ -16,9 +16,11 @@ from tests.test_hook import (
     RUNPY_WRAPPER,
     Hook,
     assert_answer_starts,
+    assert_worker_said,
     change_password,
     line,
     modify,
+    queued,
     remove,
     suspend,
 )
@@ -49,8 +51,9 @@ def cpanel_file(hook, account):
 
 def test_suspension_sweeps_the_accounts_cpanel_tokens_when_the_config_says_so(hook):
     hook.config("mode: enforce\n" + BOTH)
-    out, _ = hook.run(suspend("shop"))
-    assert_answer_starts(out, "suspendacct shop: revoked 1 token, 1 kept as protected (run ")
+    out, _, worker = hook.handle(suspend("shop"))
+    assert out == queued("suspendacct shop")
+    assert_worker_said(worker, "suspendacct shop: revoked 1 token, 1 kept as protected (run ")
     assert hook.server.cpanel_token_names("shop") == {"wp-new", "MailNodeLinkage"}
     # no WHM call for an account that owns no WHM tokens: list, list, revoke, verify
     assert [c["function"] for c in hook.server.calls()] == ["batch"] * 4
@@ -70,8 +73,8 @@ def test_without_kinds_the_hook_leaves_cpanel_tokens_alone(hook):
 
 def test_a_resellers_suspension_sweeps_both_its_kinds_apart(hook):
     hook.config("mode: enforce\n" + BOTH)
-    out, _ = hook.run(suspend("res1"))
-    assert_answer_starts(out, "suspendacct res1: revoked 2 tokens (run ")
+    _, _, worker = hook.handle(suspend("res1"))
+    assert_worker_said(worker, "suspendacct res1: revoked 2 tokens (run ")
     assert hook.server.token_names("res1") == {"deploy"}
     assert hook.server.cpanel_token_names("res1") == set()
 
@@ -79,14 +82,14 @@ def test_a_resellers_suspension_sweeps_both_its_kinds_apart(hook):
 def test_revoke_all_on_rename_and_password_change_reach_cpanel_tokens(hook):
     hook.config("mode: enforce\n" + BOTH + "events: {rename: revoke_all, "
                 "password_change: revoke_all}\n")
-    out, _ = hook.run(change_password("shop"))
-    assert_answer_starts(out, "ChangePasswd shop: revoked 3 tokens (run ")
+    _, _, worker = hook.handle(change_password("shop"))
+    assert_worker_said(worker, "ChangePasswd shop: revoked 3 tokens (run ")
     assert hook.server.cpanel_token_names("shop") == set()
     hook.server.add_account("blog2", owner="res1")
     hook.server.add_cpanel_token("blog2", "ci", NOW - DAY)
     hook.server.write_token_files(hook.cpanel_root)
-    out, _ = hook.run(modify("blog", newuser="blog2"))
-    assert_answer_starts(out, "Modify blog2: revoked 1 token (run ")
+    _, _, worker = hook.handle(modify("blog", newuser="blog2"))
+    assert_worker_said(worker, "Modify blog2: revoked 1 token (run ")
 
 
 def test_removal_snapshots_both_kinds(hook):

@@ -20,15 +20,16 @@ import json
 import os
 import sys
 
-from . import paths, tokenfiles
+from . import hookqueue
+from .hookqueue import may_own_cpanel_tokens, may_own_whm_tokens
 from .resellers import is_reseller
 
 INSTALLED_PATH = "/usr/local/cpanel/3rdparty/bin/tokensweeper-hook"
 WEIGHT = 100
 # The account action waits for the hook. A real whmapi1 call takes well under a
 # second; one that hangs is killed after this many seconds, not the default 60.
-WHMAPI_TIMEOUT = 20
-# The same bound for a notice mail: a hung MTA must not hold the account action for 60 s.
+WHMAPI_TIMEOUT = hookqueue.WHMAPI_TIMEOUT
+# The same bound for a notice mail: a hung MTA must not hold the worker for 60 s.
 MAIL_TIMEOUT = WHMAPI_TIMEOUT
 LOG_PREFIX = "tokensweeper-hook: "
 MAX_MESSAGE = 200
@@ -256,16 +257,6 @@ def may_own_tokens(user):
     return may_own_whm_tokens(user) or may_own_cpanel_tokens(user)
 
 
-def may_own_whm_tokens(user):
-    if user == "root" or is_reseller(user):
-        return True
-    return tokenfiles.may_hold_tokens(user)
-
-
-def may_own_cpanel_tokens(user):
-    return user != "root" and tokenfiles.may_hold_tokens(user, paths.cpanel_token_dir())
-
-
 # -- acting on the event ------------------------------------------------------------
 
 
@@ -284,9 +275,12 @@ def handle(raw):
 
 
 def act(event, account):
+    """What the config says to do about the event: nothing (`ignore`), a snapshot now
+    (`snapshot`: cPanel deletes the token files as soon as the Remove pre hook returns),
+    or, for `sweep` and `revoke_all`, the event queued for the worker (hookqueue.py),
+    which handles a reseller's storm of events together, seconds later."""
     # The engine is loaded only here, past the fast path.
     from . import audit, clock, config
-    from .lock import LockBusy
     from .owners import valid_owner
     from .statefiles import UntrustedState
     from .tokens import TokenDataError
@@ -312,24 +306,33 @@ def act(event, account):
     try:
         if action == "snapshot":
             return "%s: %s" % (label, snapshot(event, account, now))
-        return "%s: %s" % (label, revoke(event, account, action, cfg, now))
-    except LockBusy as error:
-        log("skipped: %s" % error)
-        note(event, account, now, cfg.mode, "hook-skipped",
-             "%s was not applied: %s" % (action, error))
-        return "%s: skipped, another sweep is running; nothing done" % label
+        return "%s: %s" % (label, queue(event, account, action, cfg, now))
     except (WhmapiError, TokenDataError, audit.AuditError, UntrustedState) as error:
         log("%s failed: %s" % (action, error))
         note(event, account, now, cfg.mode, "hook-error", "%s failed: %s" % (action, error))
         return "%s: %s failed (details in cPanel's error_log)" % (label, action)
     except OSError as error:
-        # The state directory (lock, audit log) cannot be used: read-only, full, a file
+        # The state directory (queue, audit log) cannot be used: read-only, full, a file
         # in the way. One line in the error_log, a record if the audit log still takes one.
         why = "%s failed: the state directory cannot be used: %s" % (action, _os_error(error))
         log(why)
         note(event, account, now, cfg.mode, "hook-error", why)
         return "%s: %s failed, state directory unusable (details in cPanel's error_log)" % (
             label, action)
+
+
+def queue(event, account, action, cfg, now):
+    """sweep (the configured policy) or revoke_all: queued, and the worker started unless
+    one runs. The checks that need no whmapi1 call answer at once."""
+    from . import clock
+
+    why = hookqueue.nothing_to_do(cfg, account, action)
+    if why:
+        return why
+    hookqueue.enqueue(event.event, event.key, action, account, now)
+    started = hookqueue.start_worker(clock.now)
+    return "%s queued; %s within seconds (tokensweeper queue shows what waits)" % (
+        action, "a worker applies it" if started else "the running worker applies it")
 
 
 def snapshot(event, account, now):
@@ -398,121 +401,6 @@ def _client():
 def _resellers_unknown():
     from .resellers import read_resellers
     return read_resellers() is None
-
-
-def revoke(event, account, action, cfg, now):
-    """sweep (the configured policy) or revoke_all, through the engine: lock, cap, audit, verify.
-
-    revoke_all says this account must lose its tokens: it is bounded by the account's own
-    tokens, not by max_revoke_per_run, and a system-looking name does not shield them (only
-    the admin's protect.names do; cPanel never sends root's own suspension or removal)."""
-    from .lock import SweepLock
-    from .policy import Selectors
-    from .sweep import PREVIEW, build_plan, execute
-
-    if cfg.owners != "all" and account not in cfg.owners:
-        return "not in the config's owners; nothing to do"
-    # The kinds the config acts on, of which this account can hold tokens: no blind call.
-    may_own = {"whm": may_own_whm_tokens, "cpanel": may_own_cpanel_tokens}
-    kinds = [kind for kind in cfg.kinds if may_own[kind](account)]
-    if not kinds:
-        return "no tokens of the kinds the config acts on (%s); nothing to do" % ", ".join(
-            cfg.kinds)
-    protection, cap = cfg.protection(), cfg.max_revoke_per_run
-    if action == "revoke_all":
-        selectors = Selectors(every_token=True, owners=(account,))
-        if account != "root":  # never sent for root; if it were, root's system tokens stay
-            protection, cap = protection.for_account_event(), None
-    else:
-        policy = cfg.selectors()
-        if not policy.selects_anything():
-            # Names and owners alone select nothing (policy.py): save the whmapi1 calls.
-            return "the policy selects nothing; nothing to do"
-        selectors = policy.narrowed(owners=(account,))
-    client = _client()
-    with SweepLock(paths.lock_file()) as lock:
-        plan = build_plan(client, selectors, protection, _usage_for(selectors), now,
-                          owners=[account], parallel=1, kinds=kinds)
-        for problem in plan.problems:
-            log(problem)
-        if plan.problems and not plan.items:
-            return "its tokens cannot be listed (not a reseller), nothing revoked"
-        notices = _give_notice(plan, cfg, client, now, event.actor) if action == "sweep" else None
-        result = execute(plan, client, lock, event.actor, cfg.mode, now, cap=cap, parallel=1)
-    log_result(result)
-    said = summary(result, cfg.mode == PREVIEW)
-    return "%s; %s" % (said, notices) if notices else said
-
-
-def _give_notice(plan, cfg, client, now, actor):
-    """The hook's sweep is unattended: notices first (notify.py), like cron's. Returns
-    what to add to the answer, or None."""
-    from . import notify
-
-    if not notify.enabled(cfg):
-        return None
-    report = notify.apply(plan, cfg, client, now, actor, cfg.mode, mail_timeout=MAIL_TIMEOUT)
-    for line in report.problems + report.errors:
-        log(line)
-    held = plan.counts().get("notice", 0)
-    if not (report.noticed or report.reminded or held or report.errors):
-        return None
-    parts = []
-    if report.noticed:
-        parts.append("notice sent for %s" % _plural(len(report.noticed), "token"))
-    if held:
-        parts.append("%s waiting for the notice period" % _plural(held, "token"))
-    if report.reminded:
-        parts.append("%s reminded of expiry" % _plural(len(report.reminded), "token"))
-    if report.errors:
-        parts.append("NOTICE MAIL FAILED (details in cPanel's error_log)")
-    return ", ".join(parts)
-
-
-def _usage_for(selectors):
-    """Usage evidence only when the policy asks about use (reading the log costs time)."""
-    if not selectors.unused_for_days:
-        return None
-    from .usage import load_usage
-    return load_usage()
-
-
-def summary(result, preview):
-    counts = result.counts()
-    run = "(run %s)" % result.run_id
-    if result.owner_errors:
-        return "could not list its tokens, nothing revoked %s" % run
-    if result.refused and preview:
-        return "preview mode, over the cap (max_revoke_per_run), would revoke nothing %s" % run
-    if result.refused:
-        return "refused: over the cap (max_revoke_per_run), nothing revoked %s" % run
-    if preview:
-        return "preview mode, would revoke %s %s" % (_plural(counts["would-revoke"], "token"), run)
-    parts = ["revoked %s" % _plural(counts["revoked"], "token")]
-    if counts["failed"]:
-        parts.append("%d FAILED" % counts["failed"])
-    if counts["unverified"]:
-        from .sources import source_for
-
-        token = next(o.token for o in result.outcomes if o.action == "unverified")
-        parts.append("%d UNVERIFIED (check with %s)" % (
-            counts["unverified"], source_for(token.kind).check_hint(token.owner)))
-    if counts["kept-protected"]:
-        parts.append("%d kept as protected" % counts["kept-protected"])
-    if result.audit_error:
-        parts.append("AUDIT LOG NOT WRITTEN")
-    return "%s %s" % (", ".join(parts), run)
-
-
-def log_result(result):
-    for outcome in result.outcomes:
-        log("run %s: %s/%s %s: %s" % (result.run_id, outcome.token.holder, outcome.token.name,
-                                      outcome.action, outcome.reason))
-    for owner, message in sorted(result.owner_errors.items()):
-        log("run %s: could not list the tokens of %s: %s" % (result.run_id, owner, message))
-    for problem in (result.refused, result.audit_error):
-        if problem:
-            log("run %s: %s" % (result.run_id, problem))
 
 
 def note(event, account, now, mode, kind, message):

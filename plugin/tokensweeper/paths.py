@@ -92,3 +92,23 @@ def sendmail():
 def wwwacct_conf():
     """WHM's basic setup: CONTACTEMAIL is the server contact's address."""
     return cpanel_path("etc", "wwwacct.conf")
+
+
+def hook_queue_dir():
+    """The hook's queued account events, one file each (hookqueue.py)."""
+    return state_path("hook-queue")
+
+
+def hook_worker_lock():
+    """Held by the one worker that handles the hook's queue."""
+    return state_path("hook-worker.lock")
+
+
+def cpanel_error_log():
+    """cPanel's error_log, where a hook's stderr goes: the detached worker appends there."""
+    return cpanel_path("usr", "local", "cpanel", "logs", "error_log")
+
+
+def hook_settle(default):
+    """TOKENSWEEPER_HOOK_SETTLE: the worker's quiet period in seconds (tests: 0)."""
+    return os.environ.get("TOKENSWEEPER_HOOK_SETTLE") or default

@@ -165,3 +165,20 @@ def _unlink_quietly(path):
         os.unlink(path)
     except OSError:
         pass
+
+
+def list_names(directory):
+    """The names in a state directory (checked first: ours alone). A missing directory has
+    none."""
+    try:
+        check_dir(directory)
+    except FileNotFoundError:
+        return []
+    return sorted(os.listdir(directory))
+
+
+def remove(path):
+    """Remove a state file (unlink never follows a link: a planted one goes, not its
+    target). A file already gone is fine."""
+    check_dir(os.path.dirname(path))
+    _unlink_quietly(path)

@@ -1,0 +1,601 @@
+"""The hook's queue: account events handled together, by one worker, after the storm.
+
+Suspending or terminating a reseller makes cPanel run the account hooks once per owned
+account, one after another, while the admin waits. Handling each event on its own costs
+four whmapi1 processes per token-holding account (list, list again, revoke, verify). So
+the hook (hook.py) records a `sweep` or `revoke_all` event here and returns at once; one
+worker, started by the hook when none runs, waits for the storm to settle (no new event
+for `QUIET_SECONDS`, never longer than `SETTLE_BOUND` seconds), then handles every queued
+event at once under the sweep lock, exactly as a sweep does: one listing per WHM owner,
+one `batch` listing per 100 cPanel accounts, one revoke and one verifying listing per
+owner and kind (sweep.execute_many). Each event still gets its own run and records, as
+when the hook handled it alone. (`snapshot` is not queued: cPanel deletes the token files
+right after the Remove pre hook returns, docs/cpanel-notes.md.)
+
+The queue is a directory in the state dir, one file per event, created whole (statefiles:
+O_EXCL, then linked into place) and removed only once its event's outcome is recorded:
+a worker killed at any point leaves the rest for the next event's worker, the scheduled
+run, or `tokensweeper queue --run`. Files that are not ours alone are refused (reported,
+never read or followed). Entries hold the account, the event and the action, never the
+payload (a password change's payload holds the password).
+
+The worker is detached from cPanel's process (new session, stdin/stdout/stderr not
+cPanel's: cPanel reads the hook's output to its end and waits), its stderr appended to
+cPanel's error_log. One worker at a time: `hook-worker.lock`, held from the hook's fork
+on, so a hook that finds it held knows a worker will still see its event.
+
+This module's top imports stay cheap: the hook imports it past its fast path only, but
+`tokensweeper audit` reads the queue too.
+"""
+
+import binascii
+import json
+import os
+import re
+import time
+
+from . import paths, statefiles, tokenfiles
+from .resellers import is_reseller
+
+SWEEP, REVOKE_ALL = "sweep", "revoke_all"
+QUEUED_ACTIONS = (SWEEP, REVOKE_ALL)
+# A storm has settled when no event came for this long (a real suspendacct takes about a
+# second per account)...
+QUIET_SECONDS = 2.0
+# ...and a round starts at the latest this long after the worker first looked.
+SETTLE_BOUND = 10.0
+POLL_SECONDS = 0.1
+# A running sweep (cron's, a person's) holds the sweep lock: the worker waits this long.
+LOCK_PATIENCE = 3600
+MAX_ENTRY_BYTES = 4096
+ENTRY_RE = re.compile(r"\A[0-9]+-[0-9]{6}-[0-9]+-[0-9a-f]{12}\.json\Z")
+LOG_PREFIX = "tokensweeper-hook: "
+# The hook's whmapi1 calls and mails are bounded like an interactive hook's were.
+WHMAPI_TIMEOUT = 20
+MAIL_TIMEOUT = WHMAPI_TIMEOUT
+
+
+def stderr_log(message):
+    import sys
+
+    try:
+        sys.stderr.write(LOG_PREFIX + message.rstrip("\n") + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+# -- who can own tokens (also the hook's fast path) -------------------------------------
+
+
+def may_own_whm_tokens(user):
+    """root, a reseller, or anyone whose WHM token file holds tokens (a former reseller
+    keeps its tokens; cPanel keeps an emptied file as `{"tokens":{}}`)."""
+    if user == "root" or is_reseller(user):
+        return True
+    return tokenfiles.may_hold_tokens(user)
+
+
+def may_own_cpanel_tokens(user):
+    return user != "root" and tokenfiles.may_hold_tokens(user, paths.cpanel_token_dir())
+
+
+MAY_OWN = {"whm": may_own_whm_tokens, "cpanel": may_own_cpanel_tokens}
+
+
+def kinds_for(cfg, account):
+    """The kinds the config acts on of which `account` can hold tokens: no blind call."""
+    return [kind for kind in cfg.kinds if MAY_OWN[kind](account)]
+
+
+def nothing_to_do(cfg, account, action):
+    """Why a sweep or revoke_all of `account` has nothing to do under `cfg`, or None.
+    The hook asks before queueing, the worker again before listing (the config may have
+    changed meanwhile)."""
+    if cfg.owners != "all" and account not in cfg.owners:
+        return "not in the config's owners; nothing to do"
+    if not kinds_for(cfg, account):
+        return "no tokens of the kinds the config acts on (%s); nothing to do" % ", ".join(
+            cfg.kinds)
+    if action == SWEEP and not cfg.selectors().selects_anything():
+        # Names and owners alone select nothing (policy.py): save the whmapi1 calls.
+        return "the policy selects nothing; nothing to do"
+    return None
+
+
+# -- the queue ------------------------------------------------------------------------
+
+
+class Entry(object):
+    """One queued account event."""
+
+    def __init__(self, name, account, event, key, action, epoch):
+        self.name = name  # the file's name in the queue directory
+        self.account = account
+        self.event = event  # cPanel's event name: Accounts::suspendacct
+        self.key = key  # the config's events.<key>
+        self.action = action
+        self.epoch = epoch  # when the hook ran (TOKENSWEEPER_NOW or the clock)
+
+    @property
+    def label(self):
+        return "%s %s" % (self.event.split("::")[-1], self.account)
+
+    @property
+    def actor(self):
+        return "hook:%s" % self.event
+
+    def to_dict(self):
+        return {"queued": self.name, "account": self.account, "event": self.event,
+                "key": self.key, "action": self.action, "time": _iso(self.epoch),
+                "epoch": self.epoch}
+
+
+def enqueue(event, key, action, account, now):
+    """Record one event (a new file, never an existing one). Returns its Entry. Raises
+    statefiles.UntrustedState or OSError when the state dir cannot take it."""
+    statefiles.ensure_dir()
+    directory = statefiles.ensure_dir(paths.hook_queue_dir())
+    stamp = time.time()  # the file name's order is the order events came in
+    name = "%d-%06d-%d-%s.json" % (int(stamp), int(stamp % 1 * 1e6), os.getpid(),
+                                   binascii.hexlify(os.urandom(6)).decode("ascii"))
+    body = {"account": account, "event": event, "key": key, "action": action, "epoch": now}
+    statefiles.create_once(os.path.join(directory, name),
+                           json.dumps(body, sort_keys=True).encode("utf-8"))
+    return Entry(name, account, event, key, action, now)
+
+
+def read_queue():
+    """(entries in the order they came, problems): every queued event, and a sentence for
+    each file in the queue that is not one (not ours alone, damaged, foreign): those are
+    left where they are for the admin, never read past the trust check, never followed."""
+    from .owners import valid_owner
+
+    directory = paths.hook_queue_dir()
+    entries, problems = [], []
+    for name in statefiles.list_names(directory):
+        if name.startswith("."):
+            continue  # a file still being written (statefiles' temporary names)
+        path = os.path.join(directory, name)
+        if not ENTRY_RE.match(name):
+            problems.append("ignored %s in the hook queue: not a queued event (remove it)"
+                            % path)
+            continue
+        try:
+            raw = statefiles.read_bytes(path, MAX_ENTRY_BYTES + 1)
+        except statefiles.UntrustedState as error:
+            problems.append(str(error))
+            continue
+        except FileNotFoundError:
+            continue  # handled and removed by a worker meanwhile
+        try:
+            body = json.loads(raw.decode("utf-8"))
+            entry = Entry(name, body["account"], body["event"], body["key"], body["action"],
+                          body["epoch"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            entry = None
+        if (entry is None or len(raw) > MAX_ENTRY_BYTES or not isinstance(entry.account, str)
+                or not valid_owner(entry.account) or entry.action not in QUEUED_ACTIONS
+                or not isinstance(entry.event, str) or not isinstance(entry.key, str)
+                or type(entry.epoch) is not int):
+            problems.append("ignored %s in the hook queue: not a queued event this version "
+                            "wrote (remove it)" % path)
+            continue
+        entries.append(entry)
+    return entries, problems
+
+
+def pending():
+    """The names of the queued events (cheap: no file is read)."""
+    return [name for name in statefiles.list_names(paths.hook_queue_dir())
+            if ENTRY_RE.match(name)]
+
+
+def done(entry):
+    statefiles.remove(os.path.join(paths.hook_queue_dir(), entry.name))
+
+
+# -- the worker -------------------------------------------------------------------------
+
+
+def worker_lock():
+    from .lock import SweepLock
+
+    return SweepLock(paths.hook_worker_lock())
+
+
+def start_worker(now_fn):
+    """Start the detached worker unless one runs. Returns True when this call started it,
+    False when a worker holds the lock (it sees every event queued before it lets go).
+
+    The hook takes the worker lock and forks: the worker inherits the lock (flock belongs
+    to the open file, shared across fork), the hook closes its copy and answers cPanel.
+    The worker leaves cPanel's session and process group, and keeps none of cPanel's
+    pipes: cPanel reads the hook's stdout and stderr to their end before the account
+    action goes on."""
+    from .lock import LockBusy
+
+    lock = worker_lock()
+    try:
+        lock.acquire()
+    except LockBusy:
+        return False
+    pid = os.fork()
+    if pid:
+        os.close(lock.fd)  # the worker's copy keeps the lock
+        lock.fd = None
+        os.waitpid(pid, 0)
+        return True
+    status = 1
+    try:
+        os.setsid()
+        if os.fork():
+            os._exit(0)  # the grandchild is nobody's child: init reaps it
+        os.chdir("/")
+        _detach_stdio(keep=lock.fd)
+        os.ftruncate(lock.fd, 0)
+        os.write(lock.fd, str(os.getpid()).encode())
+        status = work(lock, now_fn)
+    except BaseException:
+        import traceback
+
+        stderr_log("the hook's worker stopped:\n" + traceback.format_exc())
+    finally:
+        os._exit(status)
+
+
+def _detach_stdio(keep):
+    """stdin and stdout /dev/null, stderr appended to cPanel's error_log when it is a
+    regular file (never created, never through a link), every other descriptor closed."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    error_log = devnull
+    try:
+        fd = os.open(paths.cpanel_error_log(), os.O_WRONLY | os.O_APPEND | os.O_NOCTTY
+                     | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
+        import stat
+
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            error_log = fd
+        else:
+            os.close(fd)
+    except OSError:
+        pass
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.dup2(error_log, 2)
+    try:
+        open_fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        open_fds = range(3, 1024)
+    for fd in open_fds:
+        if fd > 2 and fd != keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def settle_times():
+    """(quiet period, bound) in seconds; TOKENSWEEPER_HOOK_SETTLE=0 (tests) waits not at all."""
+    try:
+        quiet = float(paths.hook_settle(QUIET_SECONDS))
+    except ValueError:
+        quiet = QUIET_SECONDS
+    quiet = max(0.0, min(quiet, SETTLE_BOUND))
+    return quiet, (SETTLE_BOUND if quiet else 0.0)
+
+
+def settle(quiet, bound, sleep=time.sleep, monotonic=time.monotonic):
+    """Wait until no event came for `quiet` seconds, or `bound` seconds in all."""
+    start = last_change = monotonic()
+    seen = pending()
+    while True:
+        now = monotonic()
+        if now - last_change >= quiet or now - start >= bound:
+            return
+        sleep(POLL_SECONDS)
+        current = pending()
+        if current != seen:
+            seen, last_change = current, monotonic()
+
+
+def work(lock, now_fn, settle_for=None, log=stderr_log, sleep=time.sleep,
+         monotonic=time.monotonic, patience=LOCK_PATIENCE):
+    """Handle the queue until it is empty, holding the worker lock `lock` (released on
+    return). Returns 0, or 1 when something failed (the details went to `log`)."""
+    from .lock import LockBusy
+
+    quiet, bound = settle_times() if settle_for is None else settle_for
+    status = 0
+    try:
+        while True:
+            settle(quiet, bound, sleep, monotonic)
+            failed, progressed = handle_round(now_fn, log, sleep, monotonic, patience)
+            status = status or failed
+            lock.release()
+            # An event queued after the round read the queue, whose hook found the lock
+            # still held, is seen here: take the lock again, or the worker that did has it.
+            if not progressed or not pending():
+                return status
+            try:
+                lock.acquire()
+            except LockBusy:
+                return status
+    finally:
+        lock.release()
+
+
+def take_sweep_lock(sleep, monotonic, patience, log):
+    """The sweep lock, waiting for a running sweep up to `patience` seconds; None then."""
+    from .lock import LockBusy, SweepLock
+
+    start, said = monotonic(), False
+    while True:
+        try:
+            return SweepLock(paths.lock_file()).acquire()
+        except LockBusy as error:
+            if monotonic() - start >= patience:
+                log("gave up waiting for the sweep lock after %d s (%s); the queued events "
+                    "wait for the next event, the scheduled run or `tokensweeper queue --run`"
+                    % (patience, error))
+                return None
+            if not said:
+                log("waiting: %s" % error)
+                said = True
+            sleep(POLL_SECONDS * 2)
+
+
+def handle_round(now_fn, log, sleep=time.sleep, monotonic=time.monotonic,
+                 patience=LOCK_PATIENCE):
+    """Handle every queued event under the sweep lock. Returns (1 if anything failed else
+    0, whether any event left the queue)."""
+    from . import config
+
+    try:
+        lock = take_sweep_lock(sleep, monotonic, patience, log)
+    except (OSError, statefiles.UntrustedState) as error:
+        why = "the sweep lock cannot be taken: %s" % _failure(error)
+        log(why)
+        now = now_fn()
+        for entry in read_queue()[0]:
+            note(entry, now, None, "hook-error", "%s failed, the event waits in the queue: %s"
+                 % (entry.action, why), log)
+        return 1, False
+    if lock is None:
+        return 1, False
+    try:
+        entries, problems = read_queue()
+        for problem in problems:
+            log(problem)
+        if not entries:
+            return (1 if problems else 0), False
+        now = now_fn()
+        try:
+            cfg = config.load()
+        except config.ConfigError as error:
+            log(str(error))
+            for entry in entries:
+                note(entry, now, None, "hook-error", "config error, %s waits in the queue: %s"
+                     % (entry.action, error))
+            return 1, False
+        return handle(entries, cfg, lock, now, log)
+    finally:
+        lock.release()
+
+
+def handle(entries, cfg, lock, now, log):
+    """Plan each event, carry them all out together, record each. (failed, progressed)."""
+    groups, failed, progressed = {}, 0, False
+    for entry in entries:
+        why = nothing_to_do(cfg, entry.account, entry.action)
+        if why:
+            log("%s: %s" % (entry.label, why))
+            done(entry)
+            progressed = True
+        else:
+            groups.setdefault(entry.action, []).append(entry)
+    client = _client()
+    for action in QUEUED_ACTIONS:
+        if action not in groups:
+            continue
+        try:
+            handled = _handle_group(action, groups[action], cfg, client, lock, now, log)
+        except Exception as error:  # whmapi1, a token list, the audit log, the state dir
+            why = _failure(error)
+            if why is None:
+                raise
+            failed = 1
+            for entry in groups[action]:
+                log("%s: %s failed: %s" % (entry.label, action, why))
+                note(entry, now, cfg.mode, "hook-error", "%s failed, the event waits in the "
+                     "queue: %s" % (action, why))
+            continue
+        for entry, result in handled:
+            failed = failed or (result is not None and not result.ok)
+            done(entry)
+            progressed = True
+    return failed, progressed
+
+
+def _failure(error):
+    from .audit import AuditError
+    from .statefiles import UntrustedState
+    from .tokens import TokenDataError
+    from .whmapi import WhmapiError
+
+    if isinstance(error, (AuditError, UntrustedState, TokenDataError, WhmapiError)):
+        return str(error)
+    if isinstance(error, OSError):
+        where = getattr(error, "filename", None)
+        return "the state directory cannot be used: %s" % (
+            "%s: %s" % (where, error.strerror) if where and error.strerror else error)
+    return None
+
+
+def _handle_group(action, entries, cfg, client, lock, now, log):
+    """One listing for every account of the group, one plan per event, one execute_many.
+    Returns [(entry, Result or None)] of the events whose outcome is settled."""
+    from .policy import Selectors, make_plan
+    from .sweep import PREVIEW, Part, execute_many, list_tokens
+
+    accounts = sorted({entry.account for entry in entries})
+    found = {kind: [a for a in accounts if kind in kinds_for(cfg, a)] for kind in cfg.kinds}
+    kinds = [kind for kind in cfg.kinds if found[kind]]
+    protection, cap = cfg.protection(), cfg.max_revoke_per_run
+    if action == REVOKE_ALL:
+        def selectors_of(account):
+            return Selectors(every_token=True, owners=(account,))
+    else:
+        policy = cfg.selectors()
+
+        def selectors_of(account):
+            return policy.narrowed(owners=(account,))
+    usage = usage_for(selectors_of(accounts[0]))
+    listed = list_tokens(client, kinds, parallel=cfg.parallel_owners, found=found)
+    for problem in protection.problems:
+        log(problem)
+    tokens_of = {}
+    for token in listed.tokens:
+        tokens_of.setdefault(token.owner, []).append(token)
+    handled, parts, planned = [], [], []
+    for entry in entries:
+        account = entry.account
+        problems = [p for p in listed.problems if _names(p, account)]
+        for problem in problems:
+            log("%s: %s" % (entry.label, problem))
+        tokens = tokens_of.get(account, [])
+        errors = {holder: why for holder, why in listed.errors.items()
+                  if holder.split("@")[0] == account}
+        if problems and not tokens and not errors:
+            log("%s: its tokens cannot be listed (not a reseller), nothing revoked" % entry.label)
+            handled.append((entry, None))
+            continue
+        own_protection, own_cap = protection, cap
+        if action == REVOKE_ALL and account != "root":
+            # revoke_all says this account must lose its tokens: bounded by its own tokens,
+            # not by max_revoke_per_run, and a system-looking name does not shield them (only
+            # the admin's protect.names do; cPanel never sends root's suspension or removal).
+            own_protection, own_cap = protection.for_account_event(), None
+        plan = make_plan(tokens, usage, selectors_of(account), own_protection, now)
+        plan.owner_errors = errors
+        plan.problems = problems + plan.problems
+        notices = None
+        if action == SWEEP:
+            notices = give_notice(plan, cfg, client, now, entry.actor, log)
+        parts.append(Part(plan, entry.actor, own_cap))
+        planned.append((entry, notices))
+    if parts:
+        results = execute_many(parts, client, lock, cfg.mode, now, cfg.parallel_owners)
+        for (entry, notices), result in zip(planned, results):
+            log_result(result, log)
+            said = summary(result, cfg.mode == PREVIEW)
+            log("%s: %s" % (entry.label, "%s; %s" % (said, notices) if notices else said))
+            handled.append((entry, result))
+    return handled
+
+
+def _names(sentence, account):
+    """Whether a listing's note is about `account` (notes name the account they concern)."""
+    return re.search(r"(?<![\w.-])%s(?![\w-])" % re.escape(account), sentence) is not None
+
+
+def _client():
+    from .whmapi import Client
+
+    return Client(timeout=WHMAPI_TIMEOUT)
+
+
+def usage_for(selectors):
+    """Usage evidence only when the policy asks about use (reading the log costs time)."""
+    if not selectors.unused_for_days:
+        return None
+    from .usage import load_usage
+    return load_usage()
+
+
+def give_notice(plan, cfg, client, now, actor, log):
+    """The hook's sweep is unattended: notices first (notify.py), like cron's. Returns
+    what to add to the event's summary, or None."""
+    from . import notify
+
+    if not notify.enabled(cfg):
+        return None
+    report = notify.apply(plan, cfg, client, now, actor, cfg.mode, mail_timeout=MAIL_TIMEOUT)
+    for line in report.problems + report.errors:
+        log(line)
+    held = plan.counts().get("notice", 0)
+    if not (report.noticed or report.reminded or held or report.errors):
+        return None
+    parts = []
+    if report.noticed:
+        parts.append("notice sent for %s" % plural(len(report.noticed), "token"))
+    if held:
+        parts.append("%s waiting for the notice period" % plural(held, "token"))
+    if report.reminded:
+        parts.append("%s reminded of expiry" % plural(len(report.reminded), "token"))
+    if report.errors:
+        parts.append("NOTICE MAIL FAILED (details in cPanel's error_log)")
+    return ", ".join(parts)
+
+
+def summary(result, preview):
+    """One event's outcome in a line."""
+    counts = result.counts()
+    run = "(run %s)" % result.run_id
+    if result.owner_errors:
+        return "could not list its tokens, nothing revoked %s" % run
+    if result.refused and preview:
+        return "preview mode, over the cap (max_revoke_per_run), would revoke nothing %s" % run
+    if result.refused:
+        return "refused: over the cap (max_revoke_per_run), nothing revoked %s" % run
+    if preview:
+        return "preview mode, would revoke %s %s" % (plural(counts["would-revoke"], "token"),
+                                                     run)
+    parts = ["revoked %s" % plural(counts["revoked"], "token")]
+    if counts["failed"]:
+        parts.append("%d FAILED" % counts["failed"])
+    if counts["unverified"]:
+        from .sources import source_for
+
+        token = next(o.token for o in result.outcomes if o.action == "unverified")
+        parts.append("%d UNVERIFIED (check with %s)" % (
+            counts["unverified"], source_for(token.kind).check_hint(token.owner)))
+    if counts["kept-protected"]:
+        parts.append("%d kept as protected" % counts["kept-protected"])
+    if result.audit_error:
+        parts.append("AUDIT LOG NOT WRITTEN")
+    return "%s %s" % (", ".join(parts), run)
+
+
+def log_result(result, log):
+    for outcome in result.outcomes:
+        log("run %s: %s/%s %s: %s" % (result.run_id, outcome.token.holder, outcome.token.name,
+                                      outcome.action, outcome.reason))
+    for owner, message in sorted(result.owner_errors.items()):
+        log("run %s: could not list the tokens of %s: %s" % (result.run_id, owner, message))
+    for problem in (result.refused, result.audit_error):
+        if problem:
+            log("run %s: %s" % (result.run_id, problem))
+
+
+def note(entry, now, mode, kind, message, log=stderr_log):
+    """An audit record for an event that could not be handled (best effort)."""
+    from . import audit
+
+    try:
+        audit.write({
+            "event": kind, "time": audit.iso(now), "epoch": now, "run_id": audit.new_run_id(now),
+            "actor": entry.actor, "mode": mode or "unknown",
+            "selectors": {"owners": [entry.account]}, "tokens": [], "owner_errors": {},
+            "refused": None, "note": message,
+        })
+    except audit.AuditError as error:
+        log(str(error))
+
+
+def plural(count, word):
+    return "%d %s%s" % (count, word, "" if count == 1 else "s")
+
+
+def _iso(epoch):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
