@@ -857,7 +857,8 @@ def test_audit_since_reads_past_a_hand_edited_record_whose_time_is_not_a_number(
 def test_audit_of_no_log_is_empty(cli):
     run = cli("audit", "--json")
     assert run.status == 0
-    assert run.json() == {"records": [], "damaged_lines": 0, "interrupted_runs": []}
+    assert run.json() == {"records": [], "damaged_lines": 0, "interrupted_runs": [],
+                          "queued_events": []}
 
 
 @pytest.mark.parametrize("args", [("list",), ("plan",), ("sweep", "--expired", "--yes"),

@@ -1,4 +1,5 @@
-"""The `tokensweeper` command: list, plan, sweep, revoke, audit, incident-report, check-config.
+"""The `tokensweeper` command: list, plan, sweep, revoke, audit, queue, incident-report,
+check-config.
 
 Exit status (EXIT_STATUS in commands/arguments.py, shown by --help): 0 ok, 1 runtime
 failure, 2 usage or config error, 3 a sweep finished with failed tokens. --json on
@@ -13,7 +14,7 @@ import sys
 
 from . import audit, clock, config
 from .commands.actions import audit as audit_action
-from .commands.actions import check_config, incident_report, plan, revoke, sweep
+from .commands.actions import check_config, incident_report, plan, queue, revoke, sweep
 from .commands.actions import list as list_action
 from .commands.arguments import build_parser
 from .commands.context import Context
@@ -30,6 +31,8 @@ def run(args):
         return audit_action.run(args)
     if args.command == "incident-report":
         return incident_report.run(args)
+    if args.command == "queue":
+        return queue.run(args)
     try:
         cfg = config.load()
     except config.ConfigError as error:

@@ -158,6 +158,10 @@ examples:
   tokensweeper audit                       one row per run
   tokensweeper audit --since 2026-11-01
   tokensweeper audit --run 20261127T120000Z-1a2b3c   that run's records and tokens""",
+    "queue": """\
+examples:
+  tokensweeper queue                       the hook's account events not handled yet
+  tokensweeper queue --run                 handle them now (a worker that died left them)""",
     "incident-report": """\
 examples:
   tokensweeper incident-report --run 20261127T120000Z-1a2b3c
@@ -235,6 +239,11 @@ def build_parser():
     audit_cmd = command("audit", "show the audit log, one row per run")
     audit_cmd.add_argument("--since", metavar="DATE", help="records from DATE (YYYY-MM-DD) on")
     audit_cmd.add_argument("--run", metavar="ID", help="one run's records and tokens")
+
+    queue = command("queue", "show the hook's queued account events (suspensions, renames, "
+                    "...) not handled yet; --run handles them now")
+    queue.add_argument("--run", action="store_true",
+                       help="handle the queued events now, as the hook's worker does")
 
     report = command("incident-report", "one run as an incident record: who ran it and when, "
                      "its selectors, each token's creation, last use, addresses and verified "

@@ -7,6 +7,7 @@ import time
 
 from ... import audit
 from ..output import emit_json, plural, table
+from .queue import rows as queue_rows
 from ..status import OK, USAGE, CliError
 
 
@@ -30,15 +31,35 @@ def run(args):
     for run_id in interrupted:
         print("warning: run %s %s; `tokensweeper audit --run %s` shows its tokens"
               % (run_id, audit.INTERRUPTED_ADVICE, run_id), file=sys.stderr)
+    queued = queued_events()
     if args.json:
-        emit_json({"records": records, "damaged_lines": damaged, "interrupted_runs": interrupted})
+        emit_json({"records": records, "damaged_lines": damaged, "interrupted_runs": interrupted,
+                   "queued_events": [entry.to_dict() for entry in queued]})
         return OK
     print(table([run_row(run) for run in runs],
                 ["started", "run", "actor", "mode", "event", "tokens"]))
     if runs:
         print("\n%s. `tokensweeper audit --run ID` shows one run's tokens."
               % plural(len(runs), "run"))
+    if queued:
+        print("\nQueued by the hook, not handled yet (no run above is theirs yet; "
+              "`tokensweeper queue --run` handles them now):")
+        print(table(queue_rows(queued), ["queued", "account", "event", "action"]))
     return OK
+
+
+def queued_events():
+    """The hook's events still in its queue; a queue that cannot be read is a warning."""
+    from ... import hookqueue
+    from ...statefiles import UntrustedState
+
+    try:
+        entries, problems = hookqueue.read_queue()
+    except (UntrustedState, OSError) as error:
+        entries, problems = [], ["the hook's queue cannot be read: %s" % error]
+    for problem in problems:
+        print("warning: %s" % problem, file=sys.stderr)
+    return entries
 
 
 def run_row(run):

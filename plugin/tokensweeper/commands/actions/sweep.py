@@ -19,9 +19,14 @@ def run(ctx, args):
         ctx.quiet = True
         if given_selectors(args):
             raise CliError("--scheduled applies the config's policy; it takes no selectors", USAGE)
-        return carry_out(
+        # The hook's queued events first: a worker that died left them for this run.
+        from .queue import handle_now
+
+        queued = handle_now(quiet=True)
+        status = carry_out(
             ctx, args, lambda: ctx.plan(ctx.cfg.selectors()), "cron", ctx.cfg.mode, unattended=True
         )
+        return FAILURE if queued != OK and status == OK else status
     selectors = selectors_from(args, ctx.cfg, ctx.now)
     kinds = command_kinds(ctx, args)
     return carry_out(ctx, args, lambda: ctx.plan(selectors, kinds=kinds), actor(), ENFORCE)
