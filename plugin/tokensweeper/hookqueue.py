@@ -229,12 +229,14 @@ def start_worker(now_fn):
     status = 1
     try:
         os.setsid()
-        if os.fork():
-            os._exit(0)  # the grandchild is nobody's child: init reaps it
+        worker = os.fork()
+        if worker:
+            # The lock names the worker before the hook answers (LockBusy says who holds it).
+            os.ftruncate(lock.fd, 0)
+            os.pwrite(lock.fd, str(worker).encode(), 0)
+            os._exit(0)  # the worker is nobody's child: init reaps it
         os.chdir("/")
         _detach_stdio(keep=lock.fd)
-        os.ftruncate(lock.fd, 0)
-        os.write(lock.fd, str(os.getpid()).encode())
         status = work(lock, now_fn)
     except BaseException:
         import traceback

@@ -1,0 +1,353 @@
+"""Issue 31: hook storms. A reseller's suspension fires the account hook once per owned
+account; the hook queues each token-holding account's event and returns, one detached
+worker handles them all together (hookqueue.py) at the whmapi1 cost of one batched sweep
+of the same accounts, and nothing is lost when that worker dies.
+
+Every hook runs as cPanel runs it (its own process, the event on stdin). The worker's
+quiet period is 0 (TOKENSWEEPER_HOOK_SETTLE): a test holds the sweep lock instead, as a
+running sweep would, so that a whole storm is queued before the worker may start; tests
+wait for the worker by taking its lock, never on the clock.
+
+Runs on every Python of the matrix (3.6 syntax).
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import BIN, DAY, NOW, REPO
+from tests.test_hook import Hook, queued, suspend
+
+sys.path.insert(0, os.path.join(REPO, "plugin"))
+
+from tokensweeper import hookqueue  # noqa: E402
+from tokensweeper.lock import SweepLock  # noqa: E402
+
+ACCOUNTS = 100
+WITH_TOKENS = 30
+CONFIG = "mode: enforce\nkinds: [whm, cpanel]\nevents: {suspend: revoke_all}\n"
+
+
+class Storm(Hook):
+    """Reseller `big` owning 100 cPanel accounts, 30 of them with 1-20 cPanel tokens."""
+
+    def __init__(self, base):
+        Hook.__init__(self, base)
+        self.reseller("big", [])
+        self.accounts = ["shop%03d" % i for i in range(ACCOUNTS)]
+        self.holders = self.accounts[::ACCOUNTS // WITH_TOKENS][:WITH_TOKENS]
+        with self.server.batch():
+            for account in self.accounts:
+                self.server.add_account(account, owner="big")
+            for index, account in enumerate(self.holders):
+                for number in range(1 + (index * 7) % 20):  # 1..20 tokens
+                    self.server.add_cpanel_token(account, "app-%02d" % number,
+                                                 NOW - (number + 1) * DAY)
+        self.server.write_token_files(self.cpanel_root)
+        self.config(CONFIG)
+
+    def sweep_lock(self):
+        return SweepLock(os.path.join(self.state_dir, "sweep.lock"))
+
+    def queue_names(self):
+        directory = os.path.join(self.state_dir, "hook-queue")
+        return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
+
+    def tokens_left(self):
+        return {a: self.server.cpanel_token_names(a) for a in self.holders
+                if self.server.cpanel_token_names(a)}
+
+    def cli(self, *argv):
+        proc = subprocess.Popen([sys.executable, BIN] + list(argv), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=self.env())
+        out, err = proc.communicate(timeout=300)
+        return proc.returncode, out.decode("utf-8"), err.decode("utf-8")
+
+    def worker_pid(self):
+        with open(os.path.join(self.state_dir, "hook-worker.lock")) as handle:
+            return int(handle.read())
+
+
+def floor(token_count, accounts):
+    """The batched sweep of the same accounts (cPanel kind, 100 calls per batch): one listing,
+    one listing right before the revoke, the revokes, one verifying listing."""
+    chunks = -(-accounts // 100)
+    return chunks + chunks + -(-token_count // 100) + chunks
+
+
+@pytest.fixture
+def storm(tmp_path):
+    return Storm(tmp_path)
+
+
+def fire(storm, accounts):
+    """One hook process per account, one after another, as cPanel runs them."""
+    return {account: storm.run(suspend(account))[0] for account in accounts}
+
+
+def test_a_reseller_suspension_storm_is_handled_at_the_cost_of_one_batched_sweep(storm):
+    tokens = {a: storm.server.cpanel_token_names(a) for a in storm.holders}
+    total = sum(len(names) for names in tokens.values())
+    with storm.sweep_lock():  # the worker may not start before the storm has passed
+        answers = fire(storm, storm.accounts)
+        assert storm.server.calls() == []
+        assert len(storm.queue_names()) == WITH_TOKENS
+    storm.wait_for_worker()
+
+    first = storm.holders[0]
+    assert answers[first] == queued("suspendacct %s" % first, "revoke_all")
+    for account in storm.holders[1:]:
+        assert answers[account] == queued("suspendacct %s" % account, "revoke_all").replace(
+            b"a worker applies", b"the running worker applies")
+    for account in set(storm.accounts) - set(storm.holders):
+        assert b"owns no API tokens; nothing to do" in answers[account]
+
+    assert storm.tokens_left() == {}
+    assert storm.queue_names() == []
+    # One run per event, as when each hook handled its own account.
+    outcomes = [r for r in storm.audit() if r["event"] == "outcome"]
+    assert sorted(r["selectors"]["owners"][0] for r in outcomes) == sorted(storm.holders)
+    assert len({r["run_id"] for r in outcomes}) == WITH_TOKENS
+    for record in outcomes:
+        account = record["selectors"]["owners"][0]
+        assert record["actor"] == "hook:Accounts::suspendacct"
+        assert {(t["owner"], t["kind"], t["name"], t["action"]) for t in record["tokens"]} == {
+            (account, "cpanel", name, "revoked") for name in tokens[account]}
+    calls = storm.server.calls()
+    assert [c["function"] for c in calls] == ["batch"] * floor(total, WITH_TOKENS), (
+        "%d whmapi1 processes for %d tokens of %d accounts" % (len(calls), total, WITH_TOKENS))
+
+
+def test_events_of_accounts_with_and_without_tokens_of_several_owners_in_one_round(storm):
+    """A WHM owner (a reseller suspended with its accounts) and cPanel accounts in one
+    round: each kind listed once for all, each event recorded on its own."""
+    storm.reseller("sub", [("old-ci", 200, -10), ("fresh", 1, None)])
+    with storm.sweep_lock():
+        fire(storm, storm.holders[:3] + ["sub"])
+    storm.wait_for_worker()
+    assert storm.server.token_names("sub") == set()
+    assert storm.tokens_left() == {a: storm.server.cpanel_token_names(a)
+                                   for a in storm.holders[3:]}
+    functions = [(c["function"], c["owner"]) for c in storm.server.calls()]
+    assert sorted(functions) == sorted([("batch", "root")] * 4 + [("api_token_list", "sub")] * 3
+                                       + [("api_token_revoke", "sub")])
+    owners = [r["selectors"]["owners"] for r in storm.audit() if r["event"] == "outcome"]
+    assert sorted(owners) == sorted([[a] for a in storm.holders[:3]] + [["sub"]])
+
+
+def hang_the_revoke(storm, fifo):
+    """The third batch (the revoke, after the listing and the listing right before it)
+    never answers; the fake writes its helper's pid to `fifo` when it gets there, so the
+    test knows, without a clock, that the worker is in the middle of revoking."""
+    os.mkfifo(fifo)
+    storm.server.add_fault("hang", function="batch", after=2, times=1, grandchild=30,
+                           pid_file=fifo)
+
+
+def kill_the_worker_mid_revoke(storm, tmp_path):
+    # One whmapi1 process at a time: when the revoke hangs, no other call is under way.
+    storm.config(CONFIG + "parallel_owners: 1\n")
+    fifo = str(tmp_path / "reached-the-revoke")
+    hang_the_revoke(storm, fifo)
+    with storm.sweep_lock():
+        fire(storm, storm.holders)
+        worker = storm.worker_pid()
+    with open(fifo) as handle:  # blocks until the worker's revoke batch is running
+        helper = int(handle.read())
+    os.kill(worker, signal.SIGKILL)
+    for call in storm.server.calls():
+        if call.get("exit") is None:
+            os.kill(call["pid"], signal.SIGKILL)  # the hung whmapi1
+    os.kill(helper, signal.SIGKILL)
+    storm.wait_for_worker()  # the kernel dropped the dead worker's lock
+    storm.server.clear_faults()
+    storm.server.reset_calls()
+
+
+@pytest.mark.parametrize("recovery", ["a later event", "tokensweeper queue --run",
+                                      "the scheduled run"])
+def test_a_worker_killed_mid_storm_loses_nothing(storm, tmp_path, recovery):
+    tokens = {a: storm.server.cpanel_token_names(a) for a in storm.holders}
+    kill_the_worker_mid_revoke(storm, tmp_path)
+
+    left = storm.tokens_left()
+    assert left == tokens  # the hung revoke did nothing
+    assert len(storm.queue_names()) == WITH_TOKENS
+    assert [r["event"] for r in storm.audit()] == ["intent"] * WITH_TOKENS
+    status, out, err = storm.cli("audit")
+    assert status == 0
+    assert "Queued by the hook, not handled yet" in out
+    assert sum(1 for line in out.splitlines()
+               if "Accounts::suspendacct" in line and "revoke_all" in line) == WITH_TOKENS
+    assert "INTERRUPTED" in out
+    status, out, _ = storm.cli("queue", "--json")
+    assert sorted(e["account"] for e in json.loads(out)["queued"]) == sorted(storm.holders)
+
+    if recovery == "a later event":
+        storm.server.add_account("late", owner="big")
+        storm.server.add_cpanel_token("late", "ci", NOW - DAY)
+        storm.server.write_token_files(storm.cpanel_root)
+        assert storm.run(suspend("late"))[0] == queued("suspendacct late", "revoke_all")
+        storm.wait_for_worker()
+        assert storm.server.cpanel_token_names("late") == set()
+    elif recovery == "tokensweeper queue --run":
+        status, out, err = storm.cli("queue", "--run")
+        assert status == 0, err
+        assert out.count(": revoked ") == len(left) and "No hook events are waiting." in out
+    else:
+        status, out, err = storm.cli("sweep", "--scheduled")
+        assert status == 0, err
+        assert out.count(": revoked ") == len(left), out
+
+    assert storm.tokens_left() == {}
+    assert storm.queue_names() == []
+    # Every event whose account still had tokens has its outcome; the others' tokens went
+    # in the killed run (its intent record names them) and their events found nothing left.
+    outcomes = [r for r in storm.audit() if r["event"] == "outcome"
+                and r["actor"] == "hook:Accounts::suspendacct"]
+    assert sorted(r["selectors"]["owners"][0] for r in outcomes
+                  if r["selectors"]["owners"][0] != "late") == sorted(left)
+    for record in outcomes:
+        account = record["selectors"]["owners"][0]
+        assert {t["name"] for t in record["tokens"] if t["action"] == "revoked"} == left.get(
+            account, {"ci"})
+    if recovery != "the scheduled run":  # that run also sweeps by the policy afterwards
+        batches = [c for c in storm.server.calls() if c["function"] == "batch"]
+        late = recovery == "a later event"
+        assert len(batches) == floor(sum(len(n) for n in left.values()) + late,
+                                     len(left) + late)
+
+
+def test_the_hook_answers_before_the_worker_is_done_and_keeps_none_of_cpanels_pipes(storm):
+    """cPanel reads the hook's stdout and stderr to their end: a worker holding them would
+    hold up the suspension. Here the worker cannot finish (the sweep lock is held), and the
+    hook's pipes still close (communicate() returns)."""
+    with storm.sweep_lock():
+        out, _ = storm.run(suspend(storm.holders[0]))
+        assert out == queued("suspendacct %s" % storm.holders[0], "revoke_all")
+        worker = storm.worker_pid()
+        assert worker != os.getpid()
+        assert os.getsid(worker) != os.getsid(0)  # out of cPanel's session
+        assert os.readlink("/proc/%d/fd/0" % worker) == os.devnull
+        assert os.readlink("/proc/%d/fd/2" % worker) == storm.error_log
+    storm.wait_for_worker()
+    assert storm.tokens_left() == {a: storm.server.cpanel_token_names(a)
+                                   for a in storm.holders[1:]}
+
+
+# -- the queue directory is state: hostile or foreign files are refused ---------------
+
+
+@pytest.fixture
+def env(storm, monkeypatch):
+    for key, value in storm.env().items():
+        monkeypatch.setenv(key, value)
+    return storm
+
+
+def run_worker(messages):
+    lock = hookqueue.worker_lock().acquire()
+    return hookqueue.work(lock, lambda: NOW, settle_for=(0.0, 0.0), log=messages.append)
+
+
+def test_a_link_or_a_foreign_file_in_the_queue_is_refused_and_left_alone(env, tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text('{"account": "%s", "event": "Accounts::suspendacct", "key": '
+                      '"suspend", "action": "revoke_all", "epoch": %d}' % (env.holders[2], NOW))
+    account = env.holders[0]
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", account, NOW)
+    queue = os.path.join(env.state_dir, "hook-queue")
+    link = os.path.join(queue, "1-000000-1-aaaaaaaaaaaa.json")
+    os.symlink(str(victim), link)
+    foreign = os.path.join(queue, "1-000000-2-bbbbbbbbbbbb.json")
+    with open(foreign, "w") as handle:
+        handle.write(victim.read_text().replace(env.holders[2], env.holders[1]))
+    os.chown(foreign, 4242, 4242)
+    stray = os.path.join(queue, "notes.txt")
+    with open(stray, "w") as handle:
+        handle.write("x")
+
+    messages = []
+    assert run_worker(messages) == 1  # something needs the admin
+    assert env.server.cpanel_token_names(account) == set()  # the real event was handled
+    assert env.server.cpanel_token_names(env.holders[1])  # the foreign one was not
+    assert env.server.cpanel_token_names(env.holders[2])  # nor the one behind the link
+    text = "\n".join(messages)
+    assert "refusing to use %s: it is a symbolic link" % link in text
+    assert "refusing to use %s: the file is owned by uid 4242" % foreign in text
+    assert "ignored %s in the hook queue: not a queued event" % stray in text
+    assert sorted(os.listdir(queue)) == sorted(os.path.basename(p) for p in (link, foreign,
+                                                                              stray))
+    assert victim.read_text().startswith('{"account": "%s"' % env.holders[2])
+
+
+@pytest.mark.parametrize("body", [
+    b"{not json",
+    b'{"account": "../../etc", "event": "Accounts::suspendacct", "key": "suspend", '
+    b'"action": "revoke_all", "epoch": 1}',
+    b'{"account": "shop000", "event": "Accounts::suspendacct", "key": "suspend", '
+    b'"action": "rm -rf", "epoch": 1}',
+    b'{"account": "shop000"}',
+], ids=["not-json", "bad-account", "bad-action", "fields-missing"])
+def test_a_damaged_queue_entry_changes_nothing_and_is_reported(env, body):
+    queue = os.path.join(env.state_dir, "hook-queue")
+    os.makedirs(queue, mode=0o700)
+    name = os.path.join(queue, "1-000000-3-cccccccccccc.json")
+    with open(name, "wb") as handle:
+        handle.write(body)
+    messages = []
+    assert run_worker(messages) == 1
+    assert env.server.calls() == []
+    assert ["ignored %s in the hook queue: not a queued event this version wrote (remove it)"
+            % name] == messages
+    assert os.path.exists(name)
+
+
+def test_a_queue_directory_others_can_write_is_refused(env):
+    queue = os.path.join(env.state_dir, "hook-queue")
+    os.makedirs(queue)
+    os.chmod(queue, 0o777)
+    out, err = env.run(suspend(env.holders[0]))
+    assert out == ("1 tokensweeper: suspendacct %s: revoke_all failed (details in cPanel's "
+                   "error_log)\n" % env.holders[0]).encode()
+    assert "writable by group or others" in err
+    assert env.server.calls() == []
+
+
+def test_two_hooks_never_start_two_workers(env):
+    lock = hookqueue.worker_lock().acquire()  # as a running worker holds it
+    try:
+        assert hookqueue.start_worker(lambda: NOW) is False
+    finally:
+        lock.release()
+
+
+def test_queue_run_while_a_worker_runs_does_nothing(env):
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", env.holders[0], NOW)
+    lock = hookqueue.worker_lock().acquire()
+    try:
+        status, out, _ = env.cli("queue", "--run")
+    finally:
+        lock.release()
+    assert status == 0 and "The hook's worker is handling the queue now" in out
+    assert env.server.calls() == [] and len(env.queue_names()) == 1
+    status, out, _ = env.cli("queue")
+    assert "1 event waiting for the hook's worker" in out and env.holders[0] in out
+
+
+def test_the_same_account_twice_in_one_round_is_revoked_once(env):
+    account = env.holders[5]
+    count = len(env.server.cpanel_token_names(account))
+    for _ in range(2):
+        hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", account, NOW)
+    messages = []
+    assert run_worker(messages) == 0
+    revokes = [c for c in env.server.calls() if c["function"] == "batch"]
+    assert len(revokes) == floor(count, 1)
+    outcomes = [r for r in env.audit() if r["event"] == "outcome"]
+    assert len(outcomes) == 2  # one record per event
+    assert all({t["action"] for t in r["tokens"]} == {"revoked"} for r in outcomes)
