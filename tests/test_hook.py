@@ -205,7 +205,8 @@ def queued(label, action="sweep"):
 
 def assert_worker_said(worker, text):
     """The worker wrote a line to cPanel's error_log that starts with text."""
-    lines = [l for l in worker.splitlines() if l.startswith("tokensweeper-hook: " + text)]
+    lines = [said for said in worker.splitlines()
+             if said.startswith("tokensweeper-hook: " + text)]
     assert lines, worker
 
 

@@ -7,8 +7,8 @@ import time
 
 from ... import audit
 from ..output import emit_json, plural, table
-from .queue import rows as queue_rows
 from ..status import OK, USAGE, CliError
+from .queue import rows as queue_rows
 
 
 def run(args):
