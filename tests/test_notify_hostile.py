@@ -288,26 +288,26 @@ def test_a_hand_edited_record_never_breaks_the_audit_tab_or_command(box, tmp_pat
 
 
 def test_the_hooks_notice_mail_waits_no_longer_than_its_whmapi1_calls(box, monkeypatch):
-    """The account action (suspend, password change) waits for the hook: a hung MTA is
-    given the hook's bound (hook.MAIL_TIMEOUT, 20 s), not cron's 60 s."""
-    from tokensweeper import config, hook
+    """The hook's worker handles a storm's events one round at a time: a hung MTA is given
+    the hook's bound (hookqueue.MAIL_TIMEOUT, 20 s), not cron's 60 s."""
+    from tokensweeper import config, hookqueue
     from tokensweeper.policy import Protection, Selectors, make_plan
     from tokensweeper.tokens import Token
     from tokensweeper.whmapi import Client
 
-    assert hook.MAIL_TIMEOUT == hook.WHMAPI_TIMEOUT == 20
-    monkeypatch.setattr(hook, "MAIL_TIMEOUT", 1)
+    assert hookqueue.MAIL_TIMEOUT == hookqueue.WHMAPI_TIMEOUT == 20
+    monkeypatch.setattr(hookqueue, "MAIL_TIMEOUT", 1)
     monkeypatch.setenv("TOKENSWEEPER_STATE_DIR", box.cli.state_dir)
     monkeypatch.setenv("TOKENSWEEPER_CPANEL_ROOT", box.cli.cpanel_root)
     monkeypatch.setenv("TOKENSWEEPER_SENDMAIL", SENDMAIL)
     monkeypatch.setenv("TOKENSWEEPER_FAKE_MAIL_DIR", box.mail_dir)
     monkeypatch.setenv("TOKENSWEEPER_FAKE_SENDMAIL_HANG", "600")
     box.fake.apply_env(monkeypatch)
-    monkeypatch.setattr(hook, "log", lambda line: None)
     cfg = config.load(box.cli.config_path)
     old = Token("res1", "old-ci", NOW - 200 * DAY, NOW - DAY)
     plan = make_plan([old], None, Selectors(expired=True), Protection(), NOW)
-    said = hook._give_notice(plan, cfg, Client(timeout=5), NOW, "hook:Accounts::suspendacct")
+    said = hookqueue.give_notice(plan, cfg, Client(timeout=5), NOW,
+                                 "hook:Accounts::suspendacct", lambda line: None)
     assert said == "notice sent for 1 token, 1 token waiting for the notice period, NOTICE " \
                    "MAIL FAILED (details in cPanel's error_log)"
     [record] = box.notices()

@@ -29,8 +29,6 @@ WEIGHT = 100
 # The account action waits for the hook. A real whmapi1 call takes well under a
 # second; one that hangs is killed after this many seconds, not the default 60.
 WHMAPI_TIMEOUT = hookqueue.WHMAPI_TIMEOUT
-# The same bound for a notice mail: a hung MTA must not hold the worker for 60 s.
-MAIL_TIMEOUT = WHMAPI_TIMEOUT
 LOG_PREFIX = "tokensweeper-hook: "
 MAX_MESSAGE = 200
 # cPanel's events are a few kilobytes; anything this big is not one (and is not read whole).
