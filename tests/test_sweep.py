@@ -486,3 +486,59 @@ def test_a_lock_file_left_by_a_dead_process_does_not_block(tmp_path):
     with SweepLock(str(path)) as held:
         assert held.held
         assert path.read_text() == str(os.getpid())
+
+
+# -- execute_many: several runs, one round of whmapi1 work (the hook's queue) ------------
+
+
+def test_execute_many_records_each_run_apart_and_lists_and_revokes_once_per_owner(server,
+                                                                                  lock):
+    from tokensweeper.policy import make_plan
+    from tokensweeper.sweep import Part, execute_many
+
+    client = Client()
+    plan = expired_plan(client, owners=["alice", "bob"])
+    by_owner = {owner: [i.token for i in plan.items if i.token.owner == owner]
+                for owner in ("alice", "bob")}
+    everything = make_plan(by_owner["bob"], None, Selectors(every_token=True), Protection(), NOW)
+    parts = [Part(make_plan(by_owner["alice"], None, Selectors(expired=True), Protection(), NOW),
+                  "hook:Accounts::suspendacct", cap=1),
+             Part(everything, "hook:Accounts::Remove"),
+             Part(make_plan(by_owner["bob"], None, Selectors(expired=True), Protection(), NOW),
+                  "hook:Passwd::ChangePasswd")]
+    server.reset_calls()
+
+    alice, bob_all, bob_expired = execute_many(parts, client, lock, ENFORCE, NOW, parallel=1)
+
+    # alice's two expired tokens exceed her run's cap: refused, never listed again.
+    assert set(fates(alice).values()) == {"refused"}
+    assert fates(bob_all) == {("bob", "bob-expired"): REVOKED, ("bob", "bob-expired-2"): REVOKED,
+                              ("bob", "bob-fine"): REVOKED}
+    # The token both runs revoke was revoked once; each run records its fate and reason.
+    assert fates(bob_expired) == {("bob", "bob-expired"): REVOKED,
+                                  ("bob", "bob-expired-2"): REVOKED}
+    reasons = {o.token.name: o.reason for o in bob_expired.outcomes}
+    assert reasons["bob-expired"].startswith("expired on ")
+    assert {o.token.name: o.reason for o in bob_all.outcomes}["bob-expired"].startswith(
+        "every token of bob")
+    assert [(c["function"], c["owner"]) for c in server.calls()] == [
+        ("api_token_list", "bob"), ("api_token_revoke", "bob"), ("api_token_list", "bob")]
+    assert server.token_names("bob") == set()
+    assert {n for n in server.token_names("alice")} == {"alice-expired", "alice-expired-2",
+                                                        "alice-fine"}
+    records = audit_records()
+    assert [(r["event"], r["actor"]) for r in records] == [
+        ("refused", "hook:Accounts::suspendacct"), ("intent", "hook:Accounts::Remove"),
+        ("intent", "hook:Passwd::ChangePasswd"), ("outcome", "hook:Accounts::Remove"),
+        ("outcome", "hook:Passwd::ChangePasswd")]
+    assert len({r["run_id"] for r in records}) == 3
+
+
+def test_execute_many_needs_the_lock(server, tmp_path):
+    from tokensweeper.sweep import Part, execute_many
+
+    client = Client()
+    unheld = SweepLock(str(tmp_path / "state" / "other.lock"))
+    with pytest.raises(RuntimeError):
+        execute_many([Part(expired_plan(client), "cli:root")], client, unheld, ENFORCE, NOW)
+    assert audit_records() == []
