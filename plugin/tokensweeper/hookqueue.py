@@ -371,6 +371,7 @@ def handle_round(now_fn, log, sleep=time.sleep, monotonic=time.monotonic,
             log(problem)
         if not entries:
             return (1 if problems else 0), False
+        log("handling %s together" % plural(len(entries), "queued event"))
         now = now_fn()
         try:
             cfg = config.load()
