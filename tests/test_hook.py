@@ -419,9 +419,9 @@ def test_revoke_all_on_removal_ignores_a_connected_applications_claim_of_the_acc
     with open(os.path.join(path, "conn-apps.json"), "w") as handle:
         handle.write('{"app": {"token_name": "deploy"}}')
     hook.config(ENFORCE_SWEEP + "events: {remove: revoke_all}\n")
-    out, _, worker = hook.handle(remove("res1"))
-    assert out == queued("Remove res1", "revoke_all")
-    assert_worker_said(worker, "Remove res1: revoked 3 tokens (run ")
+    out, _ = hook.run(remove("res1"))  # at once: cPanel deletes the token files next
+    assert_answer_starts(out, "Remove res1: revoked 3 tokens (run ")
+    assert not os.path.exists(os.path.join(hook.state_dir, "hook-queue"))
     assert hook.server.token_names("res1") == set()
 
 
@@ -515,6 +515,21 @@ def test_a_hook_arriving_during_a_sweep_is_queued_and_applied_once_the_sweep_end
     with open(hook.error_log) as handle:
         assert "waiting: another sweep is running (process %d" % os.getpid() in handle.read()
     assert os.listdir(os.path.join(hook.state_dir, "hook-queue")) == []
+
+
+def test_a_removal_during_a_sweep_is_skipped_and_recorded_it_cannot_wait(hook):
+    """Remove's revoke_all is done before the hook returns (cPanel deletes the token files
+    next), so it cannot wait for the sweep lock: skipped and recorded, as before."""
+    from tokensweeper.lock import SweepLock
+
+    hook.config(ENFORCE_SWEEP + "events: {remove: revoke_all}\n")
+    with SweepLock(os.path.join(hook.state_dir, "sweep.lock")):
+        out, err = hook.run(remove("res1"))
+    assert out == line("Remove res1: skipped, another sweep is running; nothing done")
+    assert hook.server.calls() == []
+    (record,) = hook.audit()
+    assert record["event"] == "hook-skipped" and "revoke_all was not applied" in record["note"]
+    assert "process %d" % os.getpid() in err
 
 
 # -- removal, rename, password change ---------------------------------------------

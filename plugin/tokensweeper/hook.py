@@ -276,9 +276,11 @@ def act(event, account):
     """What the config says to do about the event: nothing (`ignore`), a snapshot now
     (`snapshot`: cPanel deletes the token files as soon as the Remove pre hook returns),
     or, for `sweep` and `revoke_all`, the event queued for the worker (hookqueue.py),
-    which handles a reseller's storm of events together, seconds later."""
+    which handles a reseller's storm of events together, seconds later (on removal they
+    too are done before the hook returns)."""
     # The engine is loaded only here, past the fast path.
     from . import audit, clock, config
+    from .lock import LockBusy
     from .owners import valid_owner
     from .statefiles import UntrustedState
     from .tokens import TokenDataError
@@ -305,6 +307,11 @@ def act(event, account):
         if action == "snapshot":
             return "%s: %s" % (label, snapshot(event, account, now))
         return "%s: %s" % (label, queue(event, account, action, cfg, now))
+    except LockBusy as error:  # only the Remove event waits for nothing queued
+        log("skipped: %s" % error)
+        note(event, account, now, cfg.mode, "hook-skipped",
+             "%s was not applied: %s" % (action, error))
+        return "%s: skipped, another sweep is running; nothing done" % label
     except (WhmapiError, TokenDataError, audit.AuditError, UntrustedState) as error:
         log("%s failed: %s" % (action, error))
         note(event, account, now, cfg.mode, "hook-error", "%s failed: %s" % (action, error))
@@ -321,12 +328,17 @@ def act(event, account):
 
 def queue(event, account, action, cfg, now):
     """sweep (the configured policy) or revoke_all: queued, and the worker started unless
-    one runs. The checks that need no whmapi1 call answer at once."""
+    one runs; on removal, done at once. The checks that need no whmapi1 call answer at
+    once."""
     from . import clock
 
     why = hookqueue.nothing_to_do(cfg, account, action)
     if why:
         return why
+    if event.key == "remove":
+        # cPanel deletes the account's token files as soon as this pre hook returns: what
+        # is revoked (and recorded) must be done by then (docs/cpanel-notes.md).
+        return hookqueue.handle_at_once(event.event, event.key, action, account, now, log)
     hookqueue.enqueue(event.event, event.key, action, account, now)
     started = hookqueue.start_worker(clock.now)
     return "%s queued; %s within seconds (tokensweeper queue shows what waits)" % (

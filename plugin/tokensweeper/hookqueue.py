@@ -192,7 +192,29 @@ def pending():
 
 
 def done(entry):
-    statefiles.remove(os.path.join(paths.hook_queue_dir(), entry.name))
+    if entry.name:  # an event handled at once (handle_at_once) was never queued
+        statefiles.remove(os.path.join(paths.hook_queue_dir(), entry.name))
+
+
+def handle_at_once(event, key, action, account, now, log=stderr_log):
+    """Handle one event in this process, now, under the sweep lock (raises LockBusy when a
+    sweep holds it): the Remove pre hook's, since cPanel deletes the account's token files
+    right after that hook returns. Returns the event's one-line summary."""
+    from . import config
+    from .lock import SweepLock
+
+    entry = Entry(None, account, event, key, action, now)
+    said = []
+
+    def keep(message):
+        log(message)
+        said.append(message)
+
+    with SweepLock(paths.lock_file()) as lock:
+        handle([entry], config.load(), lock, now, keep)
+    prefix = entry.label + ": "
+    answers = [line[len(prefix):] for line in said if line.startswith(prefix)]
+    return answers[-1] if answers else "nothing to do"
 
 
 # -- the worker -------------------------------------------------------------------------
@@ -410,8 +432,8 @@ def handle(entries, cfg, lock, now, log):
             failed = 1
             for entry in groups[action]:
                 log("%s: %s failed: %s" % (entry.label, action, why))
-                note(entry, now, cfg.mode, "hook-error", "%s failed, the event waits in the "
-                     "queue: %s" % (action, why))
+                note(entry, now, cfg.mode, "hook-error", "%s failed%s: %s" % (
+                    action, ", the event waits in the queue" if entry.name else "", why))
             continue
         for entry, result in handled:
             failed = failed or (result is not None and not result.ok)
