@@ -351,3 +351,29 @@ def test_the_same_account_twice_in_one_round_is_revoked_once(env):
     outcomes = [r for r in env.audit() if r["event"] == "outcome"]
     assert len(outcomes) == 2  # one record per event
     assert all({t["action"] for t in r["tokens"]} == {"revoked"} for r in outcomes)
+
+
+NO_FORK = """
+import os
+
+def fork():
+    raise OSError(11, "Resource temporarily unavailable")
+os.fork = fork
+"""
+
+
+def test_a_worker_that_cannot_start_leaves_the_event_queued_and_says_so(storm, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(NO_FORK)
+    account = storm.holders[0]
+    out, err = storm.run(suspend(account), PYTHONPATH=str(site))
+    assert out == ("1 tokensweeper: suspendacct %s: revoke_all queued, but its worker could "
+                   "not start; the next event, the scheduled run or tokensweeper queue --run "
+                   "applies it\n" % account).encode()
+    assert "Resource temporarily unavailable" in err
+    assert storm.server.calls() == [] and len(storm.queue_names()) == 1
+    status, out, err = storm.cli("queue", "--run")
+    assert status == 0, err
+    assert "suspendacct %s: revoked" % account in out
+    assert storm.server.cpanel_token_names(account) == set() and storm.queue_names() == []

@@ -340,7 +340,12 @@ def queue(event, account, action, cfg, now):
         # is revoked (and recorded) must be done by then (docs/cpanel-notes.md).
         return hookqueue.handle_at_once(event.event, event.key, action, account, now, log)
     hookqueue.enqueue(event.event, event.key, action, account, now)
-    started = hookqueue.start_worker(clock.now)
+    try:
+        started = hookqueue.start_worker(clock.now)
+    except OSError as error:  # no process could be started (fork failed): it stays queued
+        log("the queue's worker could not start: %s" % _os_error(error))
+        return ("%s queued, but its worker could not start; the next event, the scheduled "
+                "run or tokensweeper queue --run applies it" % action)
     return "%s queued; %s within seconds (tokensweeper queue shows what waits)" % (
         action, "a worker applies it" if started else "the running worker applies it")
 

@@ -333,8 +333,13 @@ def work(lock, now_fn, settle_for=None, log=stderr_log, sleep=time.sleep,
     status = 0
     try:
         while True:
-            settle(quiet, bound, sleep, monotonic)
-            failed, progressed = handle_round(now_fn, log, sleep, monotonic, patience)
+            try:
+                settle(quiet, bound, sleep, monotonic)
+                failed, progressed = handle_round(now_fn, log, sleep, monotonic, patience)
+            except (statefiles.UntrustedState, OSError) as error:
+                # The queue directory itself cannot be trusted or read: nothing is handled.
+                log("the hook's queue cannot be used: %s" % error)
+                return 1
             status = status or failed
             lock.release()
             # An event queued after the round read the queue, whose hook found the lock
