@@ -9,7 +9,10 @@ the details go to stderr (cPanel's error_log) and the audit log.
 
 A reseller suspension fires one event per owned account and almost none of
 them can own WHM tokens, so that answer comes first: no whmapi1 call, no
-config parser. This module therefore imports only the standard library's
+config parser. The rest are queued (hookqueue.py: one detached worker handles
+a storm's events together) unless they must be done before cPanel goes on:
+`snapshot`, and anything on Accounts::Remove (cPanel deletes the token files
+right after that pre hook). This module therefore imports only the standard library's
 cheapest parts at the top and the engine lazily, after the fast path.
 
 Hook payloads can hold plaintext passwords (Passwd::ChangePasswd): the

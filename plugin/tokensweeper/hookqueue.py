@@ -9,8 +9,9 @@ for `QUIET_SECONDS`, never longer than `SETTLE_BOUND` seconds), then handles eve
 event at once under the sweep lock, exactly as a sweep does: one listing per WHM owner,
 one `batch` listing per 100 cPanel accounts, one revoke and one verifying listing per
 owner and kind (sweep.execute_many). Each event still gets its own run and records, as
-when the hook handled it alone. (`snapshot` is not queued: cPanel deletes the token files
-right after the Remove pre hook returns, docs/cpanel-notes.md.)
+when the hook handled it alone. (`snapshot`, and every action of the Remove pre hook, are
+not queued: cPanel deletes the token files right after that hook returns,
+docs/cpanel-notes.md; `handle_at_once` does them in the hook.)
 
 The queue is a directory in the state dir, one file per event, created whole (statefiles:
 O_EXCL, then linked into place) and removed only once its event's outcome is recorded:
