@@ -1,0 +1,238 @@
+"""The creation guard: cPanel accounts' API tokens checked before cPanel creates them.
+
+cPanel runs every UAPI call's standardized hooks (`Cpanel/API.pm` `execute`,
+`Cpanel/EventHandler.pm` `_uapi_std_hook`): category `Cpanel`, event
+`UAPI::Tokens::create_full_access`, stage `pre`, data `{"args": {"name",
+"expires_at"}, "result", "user"}`. Registered with `blocking: 1`, a `0` answer
+stops the creation and the account sees UAPI `status: 0` with the message; with
+`escalateprivs: 1` cPanel runs the hook as root (its `hooks2` admin binary), so
+it can read the root-only config (docs/cpanel-notes.md).
+
+The guard answers on the account's request path: it reads the config (the
+remembered parse, no YAML) and nothing else, starts no process, and FAILS OPEN:
+any internal error allows the creation, says so on stderr (cPanel's error_log)
+and is recorded in the audit log when it can be. Only the config's `guard:`
+decides a refusal, and every refusal is an audit record. WHM's own
+`api_token_create` runs no hook: WHM tokens are watched after the fact instead
+(`watch()`, the scheduled run).
+
+Part of the hook front end: it reads the clock (TOKENSWEEPER_NOW), the payload
+is never logged or stored (only the account and the token name are taken).
+"""
+
+import fnmatch
+import json
+import re
+import sys
+
+CATEGORY = "Cpanel"
+EVENT = "UAPI::Tokens::create_full_access"
+STAGE = "pre"
+ACTOR = "hook:" + EVENT
+AUDIT_EVENT = "creation-blocked"
+ERROR_EVENT = "guard-error"
+ACTION = "blocked"
+DAY = 86400
+LOG_PREFIX = "tokensweeper-hook: guard: "
+
+# The names cPanel itself gives the cPanel-account tokens it creates (cpanel 11.120):
+# linked mail nodes (Cpanel/LinkedNode/Worker/WHM/Accounts.pm: "MailNodeLinkage";
+# Cpanel/LinkedNode/Convert/Common/Mail/ToRemote.pm: "MailNodeLinkage-" + unix2iso() with
+# every character but [0-9a-zA-Z] made "-"), both full access and without expiry, and the
+# Transfer Tool's temporary token (Cpanel/RemoteAPI/cPanel/TemporaryToken.pm with prefix
+# "cpmove": "cpmove_" + unix2iso() + "_" + hex, every ":" made "_", valid 24 h).
+BUILTIN_EXEMPT = (
+    re.compile(r"^MailNodeLinkage\Z"),
+    re.compile(r"^MailNodeLinkage-[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}-[0-9]{2}-[0-9]{2}Z\Z"),
+    re.compile(r"^cpmove_[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}_[0-9]{2}_[0-9]{2}Z_[0-9a-f]+\Z"),
+)
+DIGITS_RE = re.compile(r"^[0-9]{1,12}\Z")
+
+
+def descriptor(hook_path, weight):
+    """What manage_hooks registers: blocking (a refusal must stop the call) and escalated
+    (the hook must run as root to read the 0600 config; a UAPI call runs as the account)."""
+    return {"category": CATEGORY, "event": EVENT, "stage": STAGE, "hook": hook_path,
+            "exectype": "script", "weight": weight, "blocking": 1, "escalateprivs": 1,
+            "description": "Token Sweeper: the creation guard (config guard:) for cPanel "
+                           "accounts' API tokens"}
+
+
+def builtin_exempt(name):
+    return any(pattern.match(name) for pattern in BUILTIN_EXEMPT)
+
+
+def exempt(name, rules):
+    return builtin_exempt(name) or any(
+        fnmatch.fnmatchcase(name, glob) for glob in rules.get("exempt_names") or ())
+
+
+def _days(count):
+    return "%d day%s" % (count, "" if count == 1 else "s")
+
+
+def decide(args, rules, now):
+    """(rule, message) when `rules` (the config's guard: mapping) refuse a creation with
+    these UAPI arguments at `now`, else None. Pure.
+
+    What cPanel itself refuses (no name, an invalid name, an expiry that is no epoch or in
+    the past) is left to cPanel: the guard only adds the host's rules."""
+    if not rules:
+        return None
+    name = args.get("name")
+    if not isinstance(name, str) or not name or exempt(name, rules):
+        return None
+    expires = args.get("expires_at")
+    if isinstance(expires, int) and not isinstance(expires, bool):
+        expires = str(expires)
+    if expires is None or expires == "" or expires == "0":
+        expires = None
+    elif not isinstance(expires, str) or not DIGITS_RE.match(expires):
+        return None  # cPanel's validation refuses it with its own message
+    days = rules.get("max_lifetime_days")
+    if expires is None:
+        if days:
+            return ("max_lifetime_days", "Your host requires API tokens to expire within %s; "
+                    "choose an expiry date." % _days(days))
+        if rules.get("require_expiry"):
+            return ("require_expiry", "Your host requires API tokens to expire; choose an "
+                    "expiry date.")
+        return None
+    # Whole days ahead: any time on the last allowed day still counts (the date pickers
+    # send a time of day the account owner never chose).
+    if days and (int(expires) - now) // DAY > days:
+        return ("max_lifetime_days", "Your host requires API tokens to expire within %s; "
+                "choose an earlier expiry date." % _days(days))
+    return None
+
+
+# -- the hook's side -----------------------------------------------------------------------
+
+
+def claims(document):
+    """Whether a parsed hook event is the creation the guard answers."""
+    if not isinstance(document, dict):
+        return False
+    context = document.get("context")
+    registered = document.get("hook")
+    context = context if isinstance(context, dict) else {}
+    registered = registered if isinstance(registered, dict) else {}
+    where = tuple(context.get(key) or registered.get(key) for key in ("category", "event",
+                                                                       "stage"))
+    return where == (CATEGORY, EVENT, STAGE)
+
+
+def verdict(raw):
+    """The hook's stdout for a raw event, or None when the event is not the guard's.
+    Never raises: a broken guard must never stop cPanel (fail open)."""
+    if b"create_full_access" not in raw:
+        return None
+    try:
+        document = json.loads(raw.decode("utf-8", "replace"))
+    except (ValueError, RecursionError):
+        return None  # the account-event hook says what it makes of it
+    if not claims(document):
+        return None
+    try:
+        return _answer(document)
+    except Exception as error:  # fail open, whatever it was
+        _log("internal error, the creation is allowed: %s" % _describe(error))
+        _record_error(None, "internal error, the creation was allowed: %s"
+                      % _describe(error))
+        return "1"
+
+
+def _answer(document):
+    from . import clock, config
+
+    data = document.get("data")
+    data = data if isinstance(data, dict) else {}
+    args = data.get("args")
+    args = args if isinstance(args, dict) else {}
+    account = data.get("user") if isinstance(data.get("user"), str) else ""
+    now = clock.now()
+    try:
+        cfg = config.load()
+    except config.ConfigError as error:
+        _log("the config cannot be read, the creation is allowed: %s" % error)
+        _record_error(now, "%s's token creation was allowed: the config cannot be read (%s)"
+                      % (_safe(account), error))
+        return "1"
+    rules = cfg.values.get("guard")
+    refusal = decide(args, rules, now)
+    if refusal is None:
+        return "1"
+    rule, message = refusal
+    _record_refusal(now, _safe(account), _safe(args.get("name")), rule, message, cfg.mode)
+    return "0 " + message
+
+
+def emit(text):
+    """Write the verdict as cPanel reads it: the first word decides, no newline after."""
+    data = text.encode("ascii", "backslashreplace")
+    out = getattr(sys.stdout, "buffer", None)
+    try:
+        if out is None:
+            sys.stdout.write(data.decode("ascii"))
+            sys.stdout.flush()
+        else:
+            sys.stdout.flush()
+            out.write(data)
+            out.flush()
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _record_refusal(now, account, name, rule, message, mode):
+    from . import audit
+
+    try:
+        audit.write({
+            "event": AUDIT_EVENT, "time": audit.iso(now), "epoch": now,
+            "run_id": audit.new_run_id(now), "actor": ACTOR, "mode": mode,
+            "selectors": {"owners": [account]}, "owner_errors": {}, "refused": None,
+            "note": "%s tried to create the API token %s; the guard refused it (%s)."
+                    % (account, name, rule),
+            "tokens": [{"owner": account, "name": name, "kind": "cpanel", "action": ACTION,
+                        "rule": rule, "reason": message}],
+        })
+    except Exception as error:  # the refusal stands: it is the config's; say it here
+        _log("refused %s's token %s (%s) but could not record it: %s"
+             % (account, name, rule, _describe(error)))
+
+
+def _record_error(now, message):
+    try:
+        from . import audit, clock
+
+        if now is None:
+            now = clock.now()
+        audit.write({
+            "event": ERROR_EVENT, "time": audit.iso(now), "epoch": now,
+            "run_id": audit.new_run_id(now), "actor": ACTOR, "mode": "unknown",
+            "selectors": {}, "owner_errors": {}, "refused": None, "tokens": [],
+            "note": message,
+        })
+    except Exception as error:
+        _log("could not record it in the audit log either: %s" % _describe(error))
+
+
+def _safe(text):
+    """An account or token name as the payload gave it, kept to the characters names have."""
+    if not isinstance(text, str):
+        return "?"
+    kept = "".join(c for c in text if c.isalnum() or c in "_.-")
+    return kept[:64] or "?"
+
+
+def _describe(error):
+    return "%s: %s" % (type(error).__name__, error)
+
+
+def _log(message):
+    try:
+        sys.stderr.write(LOG_PREFIX + message.rstrip("\n") + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass

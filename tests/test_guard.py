@@ -1,0 +1,239 @@
+"""The creation guard, run as cPanel runs it: the real hooks/tokensweeper-hook in its own
+process, fed UAPI pre events shaped as cPanel's `_uapi_std_hook` sends them
+(Cpanel/EventHandler.pm: data {"args", "result", "user"}; context with
+"escalateprivs": 1). stdout decides: `1` allows, `0 MESSAGE` stops the creation and the
+account owner reads MESSAGE (docs/cpanel-notes.md).
+
+Runs on every Python of the matrix (3.6 syntax).
+"""
+
+import json
+import os
+
+import pytest
+
+from tests.helpers import DAY, NOW
+from tests.test_hook import HOOK, Hook, compact
+from tokensweeper import config, guard
+
+GUARD_90 = "guard:\n  require_expiry: true\n  max_lifetime_days: 90\n"
+NO_EXPIRY_90 = b"0 Your host requires API tokens to expire within 90 days; choose an expiry date."
+
+
+def creation(user, args, result=None):
+    """A UAPI Tokens::create_full_access pre event, compact, no newline, as cPanel writes it."""
+    where = {"category": "Cpanel", "event": "UAPI::Tokens::create_full_access", "stage": "pre"}
+    context = dict(where, point="main", escalateprivs=1)
+    registered = dict(where, hook=HOOK, exectype="script", weight="100", blocking="1",
+                      escalateprivs="1", id="2a3e4c1e-6f1a-4c52-9a43-0d6b5c1a1f00")
+    return compact({"context": context,
+                    "data": {"args": args, "result": result, "user": user},
+                    "hook": registered})
+
+
+@pytest.fixture
+def guarded(tmp_path):
+    h = Hook(tmp_path)
+    h.config(GUARD_90)
+    return h
+
+
+def blocked_records(h):
+    return [r for r in h.audit() if r["event"] == "creation-blocked"]
+
+
+# -- allowed and refused -----------------------------------------------------------
+
+
+def test_an_expiry_within_the_limit_is_allowed_silently(guarded):
+    out, err = guarded.run(creation("alice", {"name": "deploy",
+                                              "expires_at": str(NOW + 30 * DAY)}))
+    assert out == b"1"  # exactly: anything after the 1 would be shown to the account
+    assert guarded.audit() == [] and err == ""
+    assert guarded.server.calls() == []  # on the request path: no whmapi1
+
+
+def test_no_expiry_is_refused_with_one_sentence_and_recorded(guarded):
+    out, err = guarded.run(creation("alice", {"name": "deploy"}))
+    assert out == NO_EXPIRY_90
+    [record] = blocked_records(guarded)
+    assert record["actor"] == "hook:UAPI::Tokens::create_full_access"
+    assert record["epoch"] == NOW
+    [token] = record["tokens"]
+    assert (token["owner"], token["name"], token["kind"], token["rule"], token["action"]) == (
+        "alice", "deploy", "cpanel", "max_lifetime_days", "blocked")
+    assert token["reason"] == NO_EXPIRY_90[2:].decode()
+    assert guarded.server.calls() == []
+
+
+@pytest.mark.parametrize("expires_at", ["", "0", 0])
+def test_never_is_said_three_ways(guarded, expires_at):
+    out, _ = guarded.run(creation("alice", {"name": "deploy", "expires_at": expires_at}))
+    assert out == NO_EXPIRY_90
+
+
+def test_an_expiry_past_the_limit_is_refused(guarded):
+    out, _ = guarded.run(creation("alice", {"name": "ci", "expires_at": str(NOW + 91 * DAY)}))
+    assert out == (b"0 Your host requires API tokens to expire within 90 days; choose an "
+                   b"earlier expiry date.")
+    assert [t["name"] for r in blocked_records(guarded) for t in r["tokens"]] == ["ci"]
+
+
+def test_any_time_on_the_last_allowed_day_counts(guarded):
+    last = NOW + 90 * DAY + DAY - 1
+    out, _ = guarded.run(creation("alice", {"name": "ci", "expires_at": last}))
+    assert out == b"1"
+    out, _ = guarded.run(creation("alice", {"name": "ci", "expires_at": last + 1}))
+    assert out.startswith(b"0 ")
+
+
+def test_require_expiry_alone_takes_any_expiry(guarded):
+    guarded.config("guard:\n  require_expiry: true\n")
+    out, _ = guarded.run(creation("bob", {"name": "ci", "expires_at": str(NOW + 3000 * DAY)}))
+    assert out == b"1"
+    out, _ = guarded.run(creation("bob", {"name": "ci"}))
+    assert out == b"0 Your host requires API tokens to expire; choose an expiry date."
+
+
+def test_what_cpanel_refuses_itself_is_left_to_cpanel(guarded):
+    # cPanel's own validation answers these (no name, an expiry that is not an epoch).
+    for args in ({}, {"name": ""}, {"name": "ci", "expires_at": "next week"}):
+        out, _ = guarded.run(creation("alice", args))
+        assert out == b"1", args
+    assert guarded.audit() == []
+
+
+# -- exemptions ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [
+    "MailNodeLinkage",                           # Cpanel/LinkedNode/Worker/WHM/Accounts.pm
+    "MailNodeLinkage-2026-11-30T02-40-00Z",      # .../Convert/Common/Mail/ToRemote.pm
+    "cpmove_2026-11-30T02_40_00Z_1c6b",          # Cpanel/RemoteAPI/cPanel/TemporaryToken.pm
+])
+def test_the_tokens_cpanel_creates_for_itself_are_always_allowed(guarded, name):
+    out, _ = guarded.run(creation("alice", {"name": name}))
+    assert out == b"1"
+    assert guarded.audit() == []
+
+
+@pytest.mark.parametrize("name", ["MailNodeLinkage-evil", "MailNodeLinkage2",
+                                  "cpmove_anything", "mailnodelinkage"])
+def test_names_that_only_look_like_cpanels_are_not_exempt(guarded, name):
+    out, _ = guarded.run(creation("alice", {"name": name}))
+    assert out == NO_EXPIRY_90
+
+
+def test_the_admins_exempt_names(guarded):
+    guarded.config(GUARD_90 + "  exempt_names: [monitor-*]\n")
+    assert guarded.run(creation("alice", {"name": "monitor-uptime"}))[0] == b"1"
+    assert guarded.run(creation("alice", {"name": "deploy"}))[0] == NO_EXPIRY_90
+
+
+# -- off, broken, hostile --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", [None, "mode: enforce\n", "guard:\n", "guard: null\n"])
+def test_without_guard_every_creation_is_allowed(tmp_path, text):
+    h = Hook(tmp_path)
+    if text is not None:
+        h.config(text)
+    out, err = h.run(creation("alice", {"name": "deploy"}))
+    assert out == b"1" and err == ""
+    assert h.audit() == []
+
+
+def test_an_unreadable_config_allows_and_says_so(guarded):
+    os.unlink(guarded.config_path)
+    os.mkdir(guarded.config_path)  # unreadable even for root
+    out, err = guarded.run(creation("alice", {"name": "deploy"}))
+    assert out == b"1"
+    assert "the config cannot be read, the creation is allowed" in err
+    [record] = guarded.audit()
+    assert record["event"] == "guard-error" and "alice" in record["note"]
+
+
+def test_a_broken_config_allows_and_says_so(guarded):
+    guarded.config("guard:\n  max_lifetime_days: ninety\n")
+    out, err = guarded.run(creation("alice", {"name": "deploy"}))
+    assert out == b"1"
+    assert "max_lifetime_days" in err
+    assert [r["event"] for r in guarded.audit()] == ["guard-error"]
+
+
+def test_an_internal_error_allows_the_creation(guarded):
+    out, err = guarded.run(creation("alice", {"name": "deploy"}), TOKENSWEEPER_NOW="soon")
+    assert out == b"1"
+    assert "internal error, the creation is allowed" in err
+
+
+def test_an_audit_log_that_cannot_be_written_still_refuses(guarded):
+    os.makedirs(guarded.state_dir)
+    os.mkdir(os.path.join(guarded.state_dir, "audit.log"))  # a directory in the way
+    out, err = guarded.run(creation("alice", {"name": "deploy"}))
+    assert out == NO_EXPIRY_90
+    assert "could not record it" in err
+
+
+@pytest.mark.parametrize("stdin", [
+    b"create_full_access",
+    b'{"context":{"event":"UAPI::Tokens::create_full_access"',
+    b"\xff\xfe create_full_access \x00",
+    creation("alice", {"name": "deploy"})[:-1],
+])
+def test_garbage_on_stdin_never_refuses(guarded, stdin):
+    out, _ = guarded.run(stdin)
+    assert not out.startswith(b"0")
+    assert blocked_records(guarded) == []
+
+
+@pytest.mark.parametrize("data", ["x", [], {"args": "name=deploy", "user": "alice"},
+                                  {"args": {"name": ["deploy"]}, "user": ["alice"]}])
+def test_misshapen_data_is_allowed(guarded, data):
+    document = json.loads(creation("alice", {}).decode())
+    document["data"] = data
+    out, _ = guarded.run(compact(document))
+    assert out == b"1"
+
+
+def test_a_hostile_account_name_is_kept_out_of_the_record(guarded):
+    out, _ = guarded.run(creation("alice\n<script>x", {"name": "de\u202eploy"}))
+    assert out == NO_EXPIRY_90
+    [token] = blocked_records(guarded)[0]["tokens"]
+    assert token["owner"] == "alicescriptx" and token["name"] == "deploy"
+
+
+def test_the_same_creation_in_a_post_stage_is_not_the_guards(guarded):
+    document = json.loads(creation("alice", {"name": "deploy"}).decode())
+    document["context"]["stage"] = document["hook"]["stage"] = "post"
+    out, _ = guarded.run(compact(document))
+    assert out.startswith(b"1 tokensweeper: ")
+
+
+# -- the pure decision and the config ---------------------------------------------------------
+
+
+def test_decide_is_off_without_rules():
+    assert guard.decide({"name": "x"}, None, NOW) is None
+    assert guard.decide({"name": "x"}, {}, NOW) is None
+
+
+@pytest.mark.parametrize("text, words", [
+    ("guard: 90\n", "expected a mapping"),
+    ("guard:\n  max_days: 90\n", "unknown key max_days"),
+    ("guard:\n  require_expiry: yes please\n", "require_expiry: expected true or false"),
+    ("guard:\n  max_lifetime_days: 0\n", "max_lifetime_days: expected a whole number"),
+    ("guard:\n  exempt_names: [a/b]\n", "exempt_names:"),
+    ("guard:\n  require_expiry: false\n  max_lifetime_days: 30\n", "contradicts"),
+])
+def test_guard_config_errors_name_the_key(text, words):
+    with pytest.raises(config.ConfigError) as raised:
+        config.parse(text, "config.yaml")
+    assert any(p.startswith("guard: ") and words in p for p in raised.value.problems), \
+        raised.value.problems
+
+
+def test_guard_config_defaults():
+    assert config.parse("", "c").get("guard") is None
+    assert config.parse("guard:\n  max_lifetime_days: 30\n", "c")["guard"] == {
+        "require_expiry": False, "max_lifetime_days": 30, "exempt_names": []}
