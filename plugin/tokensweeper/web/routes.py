@@ -248,7 +248,8 @@ def overview(ctx, notice="", status=200):
                         | {split_holder(holder)[0] for holder in plan.owner_errors})
         return ctx.page(
             "overview.html", "Tokens", "overview", status=status,
-            rows=shown[(shown_page - 1) * PAGE_SIZE:shown_page * PAGE_SIZE], total=len(rows),
+            rows=views.add_creators(shown[(shown_page - 1) * PAGE_SIZE:shown_page * PAGE_SIZE]),
+            total=len(rows),
             matching=len(shown), page_number=shown_page, pages=pages, filters=filters,
             matching_selectable=sum(1 for row in shown if row.selectable),
             counts=views.count_states(rows), states=views.STATES, chart=views.age_chart(rows),
