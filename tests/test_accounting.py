@@ -6,6 +6,7 @@ Runs on every Python of the matrix (3.6 syntax).
 """
 
 import gzip
+import io
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 
 from tests.helpers import DAY, NOW, Cli, add, new_server
 from tokensweeper import accounting
+from tokensweeper.web import app
 
 CENTRAL = "CST6CDT,M3.2.0,M11.1.0"  # a POSIX rule: no tz database needed
 
@@ -169,3 +171,21 @@ def test_the_incident_report_says_who_created_each_token(server, cli):
     assert token["created_by"] == "root"
     text = cli("incident-report", "--run", run_id, TZ="UTC").out
     assert "  created by: root" in text
+
+
+def test_the_overview_says_who_created_each_token(server, cli, monkeypatch):
+    whmapi1(server, cli, "root", "api_token_create", "token_name=ci")
+    for key, value in cli.env(TZ="UTC").items():
+        monkeypatch.setenv(key, value)
+    time.tzset()
+    out = io.BytesIO()
+    env = {"REQUEST_METHOD": "GET", "QUERY_STRING": "", "REMOTE_USER": "root",
+           "cp_security_token": "/cpsess0123456789",
+           "SCRIPT_NAME": "/cpsess0123456789/cgi/tokensweeper/index.cgi",
+           "HTTP_HOST": "server.example.com:2087", "REMOTE_ADDR": "192.0.2.10"}
+    assert app.main(env=env, stdin=io.BytesIO(b""), stdout=out, now=NOW) == 0
+    body = out.getvalue().decode("utf-8")
+    rows = {name: row for row in body.split('<tr class="ts-row')[1:]
+            for name in ("ci", "restored") if 'data-name="%s"' % name in row}
+    assert 'ts-created-by">by root<' in rows["ci"]
+    assert 'ts-created-by">by unknown<' in rows["restored"]

@@ -7,6 +7,7 @@ account owner reads MESSAGE (docs/cpanel-notes.md).
 Runs on every Python of the matrix (3.6 syntax).
 """
 
+import io
 import json
 import os
 
@@ -15,6 +16,7 @@ import pytest
 from tests.helpers import DAY, NOW
 from tests.test_hook import HOOK, Hook, compact
 from tokensweeper import config, guard
+from tokensweeper.web import app
 
 GUARD_90 = "guard:\n  require_expiry: true\n  max_lifetime_days: 90\n"
 NO_EXPIRY_90 = b"0 Your host requires API tokens to expire within 90 days; choose an expiry date."
@@ -237,3 +239,19 @@ def test_guard_config_defaults():
     assert config.parse("", "c").get("guard") is None
     assert config.parse("guard:\n  max_lifetime_days: 30\n", "c")["guard"] == {
         "require_expiry": False, "max_lifetime_days": 30, "exempt_names": []}
+
+
+def test_a_refusal_is_on_the_audit_tab(guarded, monkeypatch):
+    guarded.run(creation("alice", {"name": "deploy"}))
+    for key, value in guarded.env().items():
+        monkeypatch.setenv(key, value)
+    out = io.BytesIO()
+    env = {"REQUEST_METHOD": "GET", "QUERY_STRING": "page=audit", "REMOTE_USER": "root",
+           "cp_security_token": "/cpsess0123456789",
+           "SCRIPT_NAME": "/cpsess0123456789/cgi/tokensweeper/index.cgi",
+           "HTTP_HOST": "server.example.com:2087", "REMOTE_ADDR": "192.0.2.10"}
+    assert app.main(env=env, stdin=io.BytesIO(b""), stdout=out, now=NOW) == 0
+    body = out.getvalue().decode("utf-8")
+    assert "token creation blocked" in body and "Blocked at creation" in body
+    assert "alice" in body and "deploy" in body
+    assert "Your host requires API tokens to expire within 90 days" in body
