@@ -15,7 +15,7 @@ import pytest
 
 from tests.helpers import DAY, NOW
 from tests.test_hook import HOOK, Hook, compact
-from tokensweeper import config, guard
+from tokensweeper import guard
 from tokensweeper.web import app
 
 GUARD_90 = "guard:\n  require_expiry: true\n  max_lifetime_days: 90\n"
@@ -218,27 +218,6 @@ def test_the_same_creation_in_a_post_stage_is_not_the_guards(guarded):
 def test_decide_is_off_without_rules():
     assert guard.decide({"name": "x"}, None, NOW) is None
     assert guard.decide({"name": "x"}, {}, NOW) is None
-
-
-@pytest.mark.parametrize("text, words", [
-    ("guard: 90\n", "expected a mapping"),
-    ("guard:\n  max_days: 90\n", "unknown key max_days"),
-    ("guard:\n  require_expiry: yes please\n", "require_expiry: expected true or false"),
-    ("guard:\n  max_lifetime_days: 0\n", "max_lifetime_days: expected a whole number"),
-    ("guard:\n  exempt_names: [a/b]\n", "exempt_names:"),
-    ("guard:\n  require_expiry: false\n  max_lifetime_days: 30\n", "contradicts"),
-])
-def test_guard_config_errors_name_the_key(text, words):
-    with pytest.raises(config.ConfigError) as raised:
-        config.parse(text, "config.yaml")
-    assert any(p.startswith("guard: ") and words in p for p in raised.value.problems), \
-        raised.value.problems
-
-
-def test_guard_config_defaults():
-    assert config.parse("", "c").get("guard") is None
-    assert config.parse("guard:\n  max_lifetime_days: 30\n", "c")["guard"] == {
-        "require_expiry": False, "max_lifetime_days": 30, "exempt_names": []}
 
 
 def test_a_refusal_is_on_the_audit_tab(guarded, monkeypatch):
