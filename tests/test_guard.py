@@ -60,7 +60,7 @@ def test_no_expiry_is_refused_with_one_sentence_and_recorded(guarded):
     assert out == NO_EXPIRY_90
     [record] = blocked_records(guarded)
     assert record["actor"] == "hook:UAPI::Tokens::create_full_access"
-    assert record["epoch"] == NOW
+    assert record["epoch"] == NOW and record["mode"] == "guard"  # whatever mode: says
     [token] = record["tokens"]
     assert (token["owner"], token["name"], token["kind"], token["rule"], token["action"]) == (
         "alice", "deploy", "cpanel", "max_lifetime_days", "blocked")
@@ -78,7 +78,9 @@ def test_an_expiry_past_the_limit_is_refused(guarded):
     out, _ = guarded.run(creation("alice", {"name": "ci", "expires_at": str(NOW + 91 * DAY)}))
     assert out == (b"0 Your host requires API tokens to expire within 90 days; choose an "
                    b"earlier expiry date.")
-    assert [t["name"] for r in blocked_records(guarded) for t in r["tokens"]] == ["ci"]
+    [token] = [t for r in blocked_records(guarded) for t in r["tokens"]]
+    assert (token["name"], token["expires_at"], token["full_access"], token["ip_limited"]) == (
+        "ci", NOW + 91 * DAY, True, False)
 
 
 def test_any_time_on_the_last_allowed_day_counts(guarded):

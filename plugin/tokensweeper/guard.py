@@ -163,7 +163,10 @@ def _answer(document):
     if refusal is None:
         return "1"
     rule, message = refusal
-    _record_refusal(now, _safe(account), _safe(args.get("name")), rule, message, cfg.mode)
+    requested = args.get("expires_at")
+    requested = int(requested) if isinstance(requested, (str, int)) and not isinstance(
+        requested, bool) and DIGITS_RE.match(str(requested)) and int(requested) else None
+    _record_refusal(now, _safe(account), _safe(args.get("name")), requested, rule, message)
     return "0 " + message
 
 
@@ -184,18 +187,21 @@ def emit(text):
     return 0
 
 
-def _record_refusal(now, account, name, rule, message, mode):
+def _record_refusal(now, account, name, expires_at, rule, message):
     from . import audit
 
     try:
         audit.write({
             "event": AUDIT_EVENT, "time": audit.iso(now), "epoch": now,
-            "run_id": audit.new_run_id(now), "actor": ACTOR, "mode": mode,
+            # The guard acts whatever `mode` says (preview governs revoking only).
+            "run_id": audit.new_run_id(now), "actor": ACTOR, "mode": "guard",
             "selectors": {"owners": [account]}, "owner_errors": {}, "refused": None,
             "note": "%s tried to create the API token %s; the guard refused it (%s)."
                     % (account, name, rule),
+            # What was asked for: Tokens::create_full_access, no IP limit (UAPI has none).
             "tokens": [{"owner": account, "name": name, "kind": "cpanel", "action": ACTION,
-                        "rule": rule, "reason": message}],
+                        "rule": rule, "reason": message, "full_access": True,
+                        "ip_limited": False, "expires_at": expires_at}],
         })
     except Exception as error:  # the refusal stands: it is the config's; say it here
         _log("refused %s's token %s (%s) but could not record it: %s"
