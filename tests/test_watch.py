@@ -94,18 +94,41 @@ def test_the_first_run_and_a_damaged_state_look_back_one_day(server, cli):
     assert "last-night" in run.out and "last-week" not in run.out
 
 
+def page(query):
+    out = io.BytesIO()
+    env = {"REQUEST_METHOD": "GET", "QUERY_STRING": query, "REMOTE_USER": "root",
+           "cp_security_token": "/cpsess0123456789",
+           "SCRIPT_NAME": "/cpsess0123456789/cgi/tokensweeper/index.cgi",
+           "HTTP_HOST": "server.example.com:2087", "REMOTE_ADDR": "192.0.2.10"}
+    assert app.main(env=env, stdin=io.BytesIO(b""), stdout=out, now=NOW) == 0
+    return out.getvalue().decode("utf-8")
+
+
+def test_the_overview_points_at_the_latest_findings_until_a_run_finds_none(server, cli,
+                                                                          monkeypatch):
+    server.add_token("bob", "wide-open", NOW - 3600)
+    scheduled(cli)
+    [record] = watch_records(cli)
+    for key, value in cli.env().items():
+        monkeypatch.setenv(key, value)
+    body = page("")
+    assert 'id="ts-watched"' in body and "found <strong>1</strong> new WHM API token" in body
+    link = "index.cgi?page=audit&amp;run=%s" % record["run_id"]
+    assert link in body
+    result = page(link.split("?", 1)[1].replace("&amp;", "&"))
+    assert "wide-open" in result
+    scheduled(cli, NOW + 3600)  # nothing new
+    assert 'id="ts-watched"' not in page("")
+    cli.config("mode: preview\n")  # guard off: no alert, whatever the state file says
+    assert 'id="ts-watched"' not in page("")
+
+
 def test_the_watch_is_on_the_audit_tab(server, cli, monkeypatch):
     server.add_token("bob", "wide-open", NOW - 3600)
     scheduled(cli)
     for key, value in cli.env().items():
         monkeypatch.setenv(key, value)
-    out = io.BytesIO()
-    env = {"REQUEST_METHOD": "GET", "QUERY_STRING": "page=audit", "REMOTE_USER": "root",
-           "cp_security_token": "/cpsess0123456789",
-           "SCRIPT_NAME": "/cpsess0123456789/cgi/tokensweeper/index.cgi",
-           "HTTP_HOST": "server.example.com:2087", "REMOTE_ADDR": "192.0.2.10"}
-    assert app.main(env=env, stdin=io.BytesIO(b""), stdout=out, now=NOW) == 0
-    body = out.getvalue().decode("utf-8")
+    body = page("page=audit")
     assert "new tokens that break the guard" in body
     assert "wide-open" in body and "New, breaks the guard" in body
     assert "no IP limit (a reseller&#39;s token)" in body or \

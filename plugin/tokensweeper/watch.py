@@ -74,24 +74,49 @@ def findings(plan, rules, protection, since, now):
     return sorted(found, key=lambda f: (f.token.owner, f.token.name))
 
 
-def previous_run(now):
-    """The previous watch's time, or now - FIRST_LOOK_BACK (first run, or a state file that
-    cannot be read: a damaged file must not replay the whole history)."""
+def _state():
     try:
         data = json.loads(statefiles.read_bytes(paths.state_path(STATE_NAME), 4096)
                           .decode("utf-8"))
-        value = data.get("last_run") if isinstance(data, dict) else None
-        if isinstance(value, int) and not isinstance(value, bool) and value <= now:
-            return value
-    except (OSError, ValueError):
-        pass
-    return now - FIRST_LOOK_BACK
+    except (OSError, ValueError, statefiles.UntrustedState):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
-def remember(now):
-    """Keep this run's time (UntrustedState and OSError reach the caller)."""
-    statefiles.write_atomically(paths.state_path(STATE_NAME),
-                                json.dumps({"last_run": now}).encode("utf-8"))
+def _whole(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def previous_run(now):
+    """The previous watch's time, or now - FIRST_LOOK_BACK (first run, or a state file that
+    cannot be read: a damaged file must not replay the whole history)."""
+    value = _state().get("last_run")
+    return value if _whole(value) and value <= now else now - FIRST_LOOK_BACK
+
+
+def latest():
+    """What the latest watch found, for the overview: {"run_id", "count", "epoch"}, or None
+    when it found nothing (or nothing is known)."""
+    found = _state().get("latest")
+    if not isinstance(found, dict) or not _whole(found.get("count")) or found["count"] < 1:
+        return None
+    if not _whole(found.get("epoch")) or not isinstance(found.get("run_id"), str) \
+            or not audit_run_id(found["run_id"]):
+        return None
+    return {"run_id": found["run_id"], "count": found["count"], "epoch": found["epoch"]}
+
+
+def audit_run_id(text):
+    import re
+
+    return bool(re.match(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}\Z", text))
+
+
+def remember(now, run_id=None, count=0):
+    """Keep this run's time and what it found (UntrustedState and OSError reach the caller)."""
+    found = {"run_id": run_id, "count": count, "epoch": now} if run_id and count else None
+    statefiles.write_atomically(paths.state_path(STATE_NAME), json.dumps(
+        {"last_run": now, "latest": found}).encode("utf-8"))
 
 
 def record(found, since, now, actor, mode):

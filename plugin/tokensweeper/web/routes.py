@@ -264,6 +264,7 @@ def overview(ctx, notice="", status=200):
             config_message=config_message(config_error) if config_error else "",
             config_problems=list(config_error.problems) if config_error else [],
             notice=notice, sort_columns=SORT_COLUMNS, link=_overview_link(filters),
+            watched=watched_tokens(cfg),
             listing=plan.listing, refresh_link=_overview_link(filters)(refresh=1),
             remember=True)
 
@@ -362,6 +363,15 @@ def settings(ctx):
 
 
 # -- audit -----------------------------------------------------------------------------
+
+
+def watched_tokens(cfg):
+    """What the scheduled run's latest new-token watch found (watch.py), when guard: is set."""
+    if cfg.values.get("guard") is None:
+        return None
+    from tokensweeper import watch
+
+    return watch.latest()
 
 
 def audit_runs():

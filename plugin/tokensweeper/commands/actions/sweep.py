@@ -45,6 +45,7 @@ def watch_new_tokens(ctx, plan, as_json):
 
     since = watch.previous_run(ctx.now)
     found = watch.findings(plan, ctx.cfg.guard, ctx.cfg.protection(), since, ctx.now)
+    run_id = None
     if found:
         creations = accounting.read()
         for finding in found:
@@ -64,7 +65,7 @@ def watch_new_tokens(ctx, plan, as_json):
             if run_id:
                 print("Recorded as run %s (Audit tab)." % run_id)
     try:
-        watch.remember(ctx.now)
+        watch.remember(ctx.now, run_id, len(found))
     except (OSError, UntrustedState) as error:
         print("tokensweeper: the new-token watch cannot keep its time (%s); the next run "
               "looks back one day" % error, file=sys.stderr)
