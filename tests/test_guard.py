@@ -68,8 +68,8 @@ def test_no_expiry_is_refused_with_one_sentence_and_recorded(guarded):
     assert guarded.server.calls() == []
 
 
-@pytest.mark.parametrize("expires_at", ["", "0", 0])
-def test_never_is_said_three_ways(guarded, expires_at):
+@pytest.mark.parametrize("expires_at", ["", "0", 0, "00", None])
+def test_never_is_said_every_way_cpanel_reads_it(guarded, expires_at):
     out, _ = guarded.run(creation("alice", {"name": "deploy", "expires_at": expires_at}))
     assert out == NO_EXPIRY_90
 
@@ -81,6 +81,18 @@ def test_an_expiry_past_the_limit_is_refused(guarded):
     [token] = [t for r in blocked_records(guarded) for t in r["tokens"]]
     assert (token["name"], token["expires_at"], token["full_access"], token["ip_limited"]) == (
         "ci", NOW + 91 * DAY, True, False)
+
+
+@pytest.mark.parametrize("expires_at", ["99999999999999", "67767976233521999"])
+def test_a_far_future_epoch_cpanel_accepts_is_refused(guarded, expires_at):
+    out, _ = guarded.run(creation("alice", {"name": "ci", "expires_at": expires_at}))
+    assert out.endswith(b"choose an earlier expiry date.")
+
+
+def test_a_number_for_a_name_is_still_a_name(guarded):
+    out, _ = guarded.run(creation("alice", {"name": 2026}))
+    assert out == NO_EXPIRY_90
+    assert blocked_records(guarded)[0]["tokens"][0]["name"] == "2026"
 
 
 def test_any_time_on_the_last_allowed_day_counts(guarded):

@@ -46,7 +46,8 @@ BUILTIN_EXEMPT = (
     re.compile(r"^MailNodeLinkage-[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}-[0-9]{2}-[0-9]{2}Z\Z"),
     re.compile(r"^cpmove_[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}_[0-9]{2}_[0-9]{2}Z_[0-9a-f]+\Z"),
 )
-DIGITS_RE = re.compile(r"^[0-9]{1,12}\Z")
+# cPanel's epoch_or_die (Cpanel/Validate/Time.pm): digits only, at most 67767976233521999.
+DIGITS_RE = re.compile(r"^[0-9]{1,17}\Z")
 
 
 def descriptor(hook_path, weight):
@@ -79,16 +80,18 @@ def decide(args, rules, now):
     the past) is left to cPanel: the guard only adds the host's rules."""
     if not rules:
         return None
-    name = args.get("name")
-    if not isinstance(name, str) or not name or exempt(name, rules):
+    name = _scalar(args.get("name"))
+    if not name or exempt(name, rules):
         return None
-    expires = args.get("expires_at")
-    if isinstance(expires, int) and not isinstance(expires, bool):
-        expires = str(expires)
-    if expires is None or expires == "" or expires == "0":
-        expires = None
-    elif not isinstance(expires, str) or not DIGITS_RE.match(expires):
-        return None  # cPanel's validation refuses it with its own message
+    expires = _scalar(args.get("expires_at"))
+    if expires is None:
+        return None  # a list or a mapping: cPanel's validation refuses it
+    if expires == "":
+        expires = None  # cPanel: no expiry
+    elif not DIGITS_RE.match(expires):
+        return None  # not an epoch: cPanel's validation refuses it with its own message
+    elif int(expires) == 0:
+        expires = None  # cPanel compares numerically: "0", "00" mean never
     days = rules.get("max_lifetime_days")
     if expires is None:
         if days:
@@ -104,6 +107,18 @@ def decide(args, rules, now):
         return ("max_lifetime_days", "Your host requires API tokens to expire within %s; "
                 "choose an earlier expiry date." % _days(days))
     return None
+
+
+def _scalar(value):
+    """A UAPI argument as cPanel's Perl sees it: text (numbers are their digits); absent is
+    "", anything else None."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    return value if isinstance(value, str) else None
 
 
 # -- the hook's side -----------------------------------------------------------------------
@@ -166,7 +181,8 @@ def _answer(document):
     requested = args.get("expires_at")
     requested = int(requested) if isinstance(requested, (str, int)) and not isinstance(
         requested, bool) and DIGITS_RE.match(str(requested)) and int(requested) else None
-    _record_refusal(now, _safe(account), _safe(args.get("name")), requested, rule, message)
+    _record_refusal(now, _safe(account), _safe(_scalar(args.get("name"))), requested, rule,
+                    message)
     return "0 " + message
 
 
