@@ -248,3 +248,16 @@ def test_a_refusal_is_on_the_audit_tab(guarded, monkeypatch):
     assert "token creation blocked" in body and "Blocked at creation" in body
     assert "alice" in body and "deploy" in body
     assert "Your host requires API tokens to expire within 90 days" in body
+
+
+def test_settings_say_what_the_guard_does(guarded, monkeypatch):
+    for key, value in guarded.env().items():
+        monkeypatch.setenv(key, value)
+    out = io.BytesIO()
+    env = {"REQUEST_METHOD": "GET", "QUERY_STRING": "page=settings", "REMOTE_USER": "root",
+           "cp_security_token": "/cpsess0123456789",
+           "SCRIPT_NAME": "/cpsess0123456789/cgi/tokensweeper/index.cgi",
+           "HTTP_HOST": "server.example.com:2087", "REMOTE_ADDR": "192.0.2.10"}
+    assert app.main(env=env, stdin=io.BytesIO(b""), stdout=out, now=NOW) == 0
+    assert "cPanel accounts' new tokens must expire within 90 days" in \
+        out.getvalue().decode("utf-8")
