@@ -135,3 +135,18 @@ def test_the_watch_is_on_the_audit_tab(server, cli, monkeypatch):
         "no IP limit (a reseller's token)" in body
     # The JSON lines download carries it too.
     assert json.loads(json.dumps(watch_records(cli)))[0]["tokens"][0]["name"] == "wide-open"
+
+
+def test_a_state_file_others_could_write_is_not_trusted(server, cli):
+    server.add_token("bob", "last-night", NOW - DAY + 60)
+    os.makedirs(cli.state_dir, mode=0o700)
+    path = os.path.join(cli.state_dir, "watch-state.json")
+    with open(path, "w") as handle:
+        json.dump({"last_run": NOW - 60}, handle)  # would hide last-night
+    os.chmod(path, 0o666)
+    run = scheduled(cli)
+    assert "last-night" in run.out  # looked back one day instead
+    # Replaced (a new file renamed over it), never written through: ours again, 0600.
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    with open(path) as handle:
+        assert json.load(handle)["last_run"] == NOW
