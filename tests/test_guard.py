@@ -146,6 +146,62 @@ def test_the_admins_exempt_names(guarded):
     assert guarded.run(creation("alice", {"name": "deploy"}))[0] == NO_EXPIRY_90
 
 
+# -- renames: an exempt name is no way around the rules ---------------------------------------
+
+
+def rename(user, name, new_name):
+    """A UAPI Tokens::rename pre event (Cpanel/API/Tokens.pm: name, new_name)."""
+    document = json.loads(creation(user, {}).decode())
+    for part in ("context", "hook"):
+        document[part]["event"] = "UAPI::Tokens::rename"
+    document["data"]["args"] = {"name": name, "new_name": new_name}
+    return compact(document)
+
+
+@pytest.fixture
+def account_tokens(guarded):
+    server = guarded.server
+    server.add_account("alice")
+    server.add_cpanel_token("alice", "MailNodeLinkage", NOW - DAY)  # made without expiry
+    server.add_cpanel_token("alice", "monitor-x", NOW - DAY, expires_at=NOW + 30 * DAY)
+    server.write_token_files(guarded.cpanel_root)
+    guarded.config(GUARD_90 + "  exempt_names: [monitor-*]\n")
+    return guarded
+
+
+def test_renaming_an_exempt_token_without_expiry_away_from_its_name_is_refused(account_tokens):
+    out, _ = account_tokens.run(rename("alice", "MailNodeLinkage", "deploy"))
+    assert out == (b"0 Your host requires API tokens to expire within 90 days; create a new "
+                   b"token with an expiry date instead of renaming this one.")
+    [token] = blocked_records(account_tokens)[0]["tokens"]
+    assert (token["name"], token["renamed_to"], token["expires_at"]) == (
+        "MailNodeLinkage", "deploy", None)
+
+
+@pytest.mark.parametrize("name, new_name", [
+    ("monitor-x", "deploy"),                    # it has an expiry within the limit
+    ("MailNodeLinkage", "monitor-y"),           # to another exempt name
+    ("deploy-old", "deploy"),                   # not exempt: judged when it was created
+    ("MailNodeLinkage", "MailNodeLinkage"),     # cPanel refuses it itself
+    ("no-such-token", "deploy"),
+])
+def test_other_renames_are_allowed(account_tokens, name, new_name):
+    out, _ = account_tokens.run(rename("alice", name, new_name))
+    assert out == b"1"
+    assert blocked_records(account_tokens) == []
+
+
+def test_a_rename_whose_token_file_cannot_be_read_is_allowed(account_tokens):
+    path = os.path.join(account_tokens.cpanel_root, "var", "cpanel", "authn", "api_tokens_v2",
+                        "cpanel", "alice.json")
+    os.unlink(path)
+    os.symlink("/etc/passwd", path)  # never followed
+    out, err = account_tokens.run(rename("alice", "MailNodeLinkage", "deploy"))
+    assert out == b"1" and "internal error, the request is allowed" in err
+    out, err = account_tokens.run(rename("../alice", "MailNodeLinkage", "deploy"))
+    assert out == b"1"
+
+
 # -- off, broken, hostile --------------------------------------------------------------
 
 
@@ -180,7 +236,7 @@ def test_a_broken_config_allows_and_says_so(guarded):
 def test_an_internal_error_allows_the_creation(guarded):
     out, err = guarded.run(creation("alice", {"name": "deploy"}), TOKENSWEEPER_NOW="soon")
     assert out == b"1"
-    assert "internal error, the creation is allowed" in err
+    assert "internal error, the request is allowed" in err
 
 
 def test_an_audit_log_that_cannot_be_written_still_refuses(guarded):

@@ -181,6 +181,7 @@ def test_describe_lists_the_four_events_and_the_guard_for_the_scripts_own_path(h
     entries = json.loads(out.decode("utf-8"))
     assert sorted((e["category"], e["event"], e["stage"]) for e in entries) == [
         ("Cpanel", "UAPI::Tokens::create_full_access", "pre"),
+        ("Cpanel", "UAPI::Tokens::rename", "pre"),
         ("Passwd", "ChangePasswd", "post"),
         ("Whostmgr", "Accounts::Modify", "post"),
         ("Whostmgr", "Accounts::Remove", "pre"),
@@ -227,12 +228,14 @@ def test_manage_hooks_registers_and_deletes_the_descriptor(tmp_path):
                 for entry in entries]
 
     added = subprocess.check_output(manage + ["add", "script", script], universal_newlines=True)
-    assert added.count("Added hook for ") == 5
+    assert added.count("Added hook for ") == 6
     assert {e["hook"] for e in registered()} == {script}
     listing = json.loads(subprocess.check_output(manage + ["list", "--output=JSON"]))
-    [guard_entry] = listing["Cpanel"]["UAPI::Tokens::create_full_access"]
-    assert (guard_entry["blocking"], guard_entry["escalateprivs"]) == (1, 1)
-    assert [e for e in registered() if e.get("blocking")] == [guard_entry], \
+    guard_entries = [entry for event in ("UAPI::Tokens::create_full_access",
+                                         "UAPI::Tokens::rename")
+                     for entry in listing["Cpanel"][event]]
+    assert [(e["blocking"], e["escalateprivs"]) for e in guard_entries] == [(1, 1), (1, 1)]
+    assert [e for e in registered() if e.get("blocking")] == guard_entries, \
         "only the creation guard may block"
     subprocess.check_output(manage + ["delete", "script", script])
     assert registered() == []

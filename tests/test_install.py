@@ -605,8 +605,8 @@ def test_rerun_replaces_an_older_descriptors_registrations_and_keeps_other_vendo
 GUARD_EVENT = ("Cpanel", "UAPI::Tokens::create_full_access")
 
 
-def guard_registrations(root):
-    return [e for e in registry(root) if (e["category"], e["event"]) == GUARD_EVENT]
+def guard_registrations(root, event=GUARD_EVENT):
+    return [e for e in registry(root) if (e["category"], e["event"]) == event]
 
 
 def test_the_creation_guard_is_registered_blocking_and_escalated_and_converges(src, root):
@@ -629,6 +629,8 @@ def test_the_creation_guard_is_registered_blocking_and_escalated_and_converges(s
     assert hook_calls_since(root, seen) == [("list", 0), ("delete", 0), ("add", 0),
                                             ("list", 0)]
     assert registered_exactly_the_descriptor(root)
+    [rename] = guard_registrations(root, ("Cpanel", "UAPI::Tokens::rename"))
+    assert (rename["stage"], rename["blocking"], rename["escalateprivs"]) == ("pre", 1, 1)
     uninstall(src / "uninstall.sh", root)
     assert guard_registrations(root) == [] and registry(root) == []
 

@@ -27,6 +27,9 @@ import sys
 
 CATEGORY = "Cpanel"
 EVENT = "UAPI::Tokens::create_full_access"
+# Tokens::rename: an exempt name (cPanel's own shapes, exempt_names) must not become a way
+# around the rules: create "MailNodeLinkage" without expiry, then rename it.
+RENAME_EVENT = "UAPI::Tokens::rename"
 STAGE = "pre"
 ACTOR = "hook:" + EVENT
 AUDIT_EVENT = "creation-blocked"
@@ -50,13 +53,15 @@ BUILTIN_EXEMPT = (
 DIGITS_RE = re.compile(r"^[0-9]{1,17}\Z")
 
 
-def descriptor(hook_path, weight):
+def descriptors(hook_path, weight):
     """What manage_hooks registers: blocking (a refusal must stop the call) and escalated
     (the hook must run as root to read the 0600 config; a UAPI call runs as the account)."""
-    return {"category": CATEGORY, "event": EVENT, "stage": STAGE, "hook": hook_path,
-            "exectype": "script", "weight": weight, "blocking": 1, "escalateprivs": 1,
-            "description": "Token Sweeper: the creation guard (config guard:) for cPanel "
-                           "accounts' API tokens"}
+    return [{"category": CATEGORY, "event": event, "stage": STAGE, "hook": hook_path,
+             "exectype": "script", "weight": weight, "blocking": 1, "escalateprivs": 1,
+             "description": "Token Sweeper: the creation guard (config guard:) for cPanel "
+                            "accounts' API tokens" + suffix}
+            for event, suffix in ((EVENT, ""), (RENAME_EVENT, ", on renames of exempt "
+                                                              "names"))]
 
 
 def builtin_exempt(name):
@@ -83,29 +88,72 @@ def decide(args, rules, now):
     name = _scalar(args.get("name"))
     if not name or exempt(name, rules):
         return None
-    expires = _scalar(args.get("expires_at"))
-    if expires is None:
-        return None  # a list or a mapping: cPanel's validation refuses it
-    if expires == "":
-        expires = None  # cPanel: no expiry
-    elif not DIGITS_RE.match(expires):
+    expires = _expiry(args.get("expires_at"))
+    if expires is False:
         return None  # not an epoch: cPanel's validation refuses it with its own message
-    elif int(expires) == 0:
-        expires = None  # cPanel compares numerically: "0", "00" mean never
+    broken = _breaks(expires, rules, now)
+    if broken is None:
+        return None
+    rule, days = broken
+    if expires is not None:
+        return (rule, "Your host requires API tokens to expire within %s; choose an earlier "
+                      "expiry date." % _days(days))
+    if days:
+        return (rule, "Your host requires API tokens to expire within %s; choose an expiry "
+                      "date." % _days(days))
+    return (rule, "Your host requires API tokens to expire; choose an expiry date.")
+
+
+def decide_rename(args, rules, now, expiry_of):
+    """(rule, message) when renaming a token from an exempt name to one that is not would
+    keep a token the rules refuse, else None. Pure but for `expiry_of(name)`, which answers
+    (found, expires_at as stored) from the account's token file.
+
+    UAPI cannot give an existing token an expiry, so the message says to create one."""
+    if not rules:
+        return None
+    old, new = _scalar(args.get("name")), _scalar(args.get("new_name"))
+    if not old or not new or old == new or exempt(new, rules) or not exempt(old, rules):
+        return None
+    found, stored = expiry_of(old)
+    if not found:
+        return None  # cPanel answers "does not exist" itself
+    expires = _expiry(stored)
+    broken = None if expires is False else _breaks(expires, rules, now)
+    if broken is None:
+        return None
+    rule, days = broken
+    within = " within %s" % _days(days) if days else ""
+    return (rule, "Your host requires API tokens to expire%s; create a new token with an "
+                  "expiry date instead of renaming this one." % within)
+
+
+def _expiry(value):
+    """An expiry as cPanel reads it: an epoch, None for never ("", "0", "00", absent), or
+    False for what cPanel's own validation refuses (not digits, a list, a mapping)."""
+    value = _scalar(value)
+    if value is None:
+        return False
+    if value == "":
+        return None
+    if not DIGITS_RE.match(value):
+        return False
+    return int(value) or None  # cPanel compares numerically: 0 is never
+
+
+def _breaks(expires, rules, now):
+    """(rule, max_lifetime_days or None) that an expiry (None: never) breaks, else None.
+    Whole days ahead: any time on the last allowed day still counts (the date pickers send
+    a time of day the account owner never chose)."""
     days = rules.get("max_lifetime_days")
     if expires is None:
         if days:
-            return ("max_lifetime_days", "Your host requires API tokens to expire within %s; "
-                    "choose an expiry date." % _days(days))
+            return ("max_lifetime_days", days)
         if rules.get("require_expiry"):
-            return ("require_expiry", "Your host requires API tokens to expire; choose an "
-                    "expiry date.")
+            return ("require_expiry", None)
         return None
-    # Whole days ahead: any time on the last allowed day still counts (the date pickers
-    # send a time of day the account owner never chose).
-    if days and (int(expires) - now) // DAY > days:
-        return ("max_lifetime_days", "Your host requires API tokens to expire within %s; "
-                "choose an earlier expiry date." % _days(days))
+    if days and (expires - now) // DAY > days:
+        return ("max_lifetime_days", days)
     return None
 
 
@@ -125,7 +173,7 @@ def _scalar(value):
 
 
 def claims(document):
-    """Whether a parsed hook event is the creation the guard answers."""
+    """Whether a parsed hook event is one the guard answers (a creation, a rename)."""
     if not isinstance(document, dict):
         return False
     context = document.get("context")
@@ -134,13 +182,13 @@ def claims(document):
     registered = registered if isinstance(registered, dict) else {}
     where = tuple(context.get(key) or registered.get(key) for key in ("category", "event",
                                                                        "stage"))
-    return where == (CATEGORY, EVENT, STAGE)
+    return where in ((CATEGORY, EVENT, STAGE), (CATEGORY, RENAME_EVENT, STAGE))
 
 
 def verdict(raw):
     """The hook's stdout for a raw event, or None when the event is not the guard's.
     Never raises: a broken guard must never stop cPanel (fail open)."""
-    if b"create_full_access" not in raw:
+    if b"UAPI::Tokens::" not in raw:
         return None
     try:
         document = json.loads(raw.decode("utf-8", "replace"))
@@ -151,8 +199,8 @@ def verdict(raw):
     try:
         return _answer(document)
     except Exception as error:  # fail open, whatever it was
-        _log("internal error, the creation is allowed: %s" % _describe(error))
-        _record_error(None, "internal error, the creation was allowed: %s"
+        _log("internal error, the request is allowed: %s" % _describe(error))
+        _record_error(None, "internal error, the request was allowed: %s"
                       % _describe(error))
         return "1"
 
@@ -174,6 +222,25 @@ def _answer(document):
                       % (_safe(account), error))
         return "1"
     rules = cfg.values.get("guard")
+    context = document.get("context")
+    event = context.get("event") if isinstance(context, dict) else None
+    registered = document.get("hook")
+    event = event or (registered.get("event") if isinstance(registered, dict) else None)
+    if event == RENAME_EVENT:
+        seen = []
+
+        def expiry_of(name):
+            seen.append(_stored_expiry(account, name))
+            return seen[-1]
+
+        refusal = decide_rename(args, rules, now, expiry_of)
+        if refusal is None:
+            return "1"
+        rule, message = refusal
+        _record_refusal(now, _safe(account), _safe(_scalar(args.get("name"))),
+                        _expiry(seen[-1][1]) or None, rule, message,
+                        renamed_to=_safe(_scalar(args.get("new_name"))))
+        return "0 " + message
     refusal = decide(args, rules, now)
     if refusal is None:
         return "1"
@@ -184,6 +251,21 @@ def _answer(document):
     _record_refusal(now, _safe(account), _safe(_scalar(args.get("name"))), requested, rule,
                     message)
     return "0 " + message
+
+
+def _stored_expiry(account, name):
+    """(found, expires_at) of the account's token `name` in its cPanel token file (read
+    only when a rename needs it). TokenFileError and a bad account name reach verdict:
+    the rename is allowed (fail open)."""
+    from . import paths, tokenfiles
+    from .config import OWNER_RE
+
+    if not OWNER_RE.match(account):
+        raise ValueError("the event names no valid account")
+    for record in tokenfiles.read_records(account, paths.cpanel_token_dir()).values():
+        if isinstance(record, dict) and record.get("name") == name:
+            return True, record.get("expires_at")
+    return False, None
 
 
 def emit(text):
@@ -203,7 +285,7 @@ def emit(text):
     return 0
 
 
-def _record_refusal(now, account, name, expires_at, rule, message):
+def _record_refusal(now, account, name, expires_at, rule, message, renamed_to=None):
     from . import audit
 
     try:
@@ -212,12 +294,15 @@ def _record_refusal(now, account, name, expires_at, rule, message):
             # The guard acts whatever `mode` says (preview governs revoking only).
             "run_id": audit.new_run_id(now), "actor": ACTOR, "mode": "guard",
             "selectors": {"owners": [account]}, "owner_errors": {}, "refused": None,
-            "note": "%s tried to create the API token %s; the guard refused it (%s)."
-                    % (account, name, rule),
+            "note": ("%s tried to create the API token %s; the guard refused it (%s)."
+                     % (account, name, rule)) if renamed_to is None else (
+                "%s tried to rename the API token %s to %s; the guard refused it (%s)."
+                % (account, name, renamed_to, rule)),
             # What was asked for: Tokens::create_full_access, no IP limit (UAPI has none).
             "tokens": [{"owner": account, "name": name, "kind": "cpanel", "action": ACTION,
                         "rule": rule, "reason": message, "full_access": True,
-                        "ip_limited": False, "expires_at": expires_at}],
+                        "ip_limited": False, "expires_at": expires_at,
+                        "renamed_to": renamed_to}],
         })
     except Exception as error:  # the refusal stands: it is the config's; say it here
         _log("refused %s's token %s (%s) but could not record it: %s"

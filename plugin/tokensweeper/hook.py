@@ -139,7 +139,7 @@ def describe(script):
     (install.sh copies it to INSTALLED_PATH; the checkout copy describes itself)."""
     hook_path = os.path.realpath(script) if script else INSTALLED_PATH
     described = [event.descriptor(hook_path) for event in EVENTS]
-    described.append(guard.descriptor(hook_path, WEIGHT))
+    described.extend(guard.descriptors(hook_path, WEIGHT))
     sys.stdout.write(json.dumps(described, indent=2) + "\n")
     return 0
 
