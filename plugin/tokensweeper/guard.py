@@ -6,7 +6,9 @@ cPanel runs every UAPI call's standardized hooks (`Cpanel/API.pm` `execute`,
 "expires_at"}, "result", "user"}`. Registered with `blocking: 1`, a `0` answer
 stops the creation and the account sees UAPI `status: 0` with the message; with
 `escalateprivs: 1` cPanel runs the hook as root (its `hooks2` admin binary), so
-it can read the root-only config (docs/cpanel-notes.md).
+it can read the root-only config (docs/cpanel-notes.md). `UAPI::Tokens::rename` pre is
+registered the same way: a token made under an exempt name (cPanel's own shapes,
+exempt_names) must not leave that name while it breaks the rules.
 
 The guard answers on the account's request path: it reads the config (the
 remembered parse, no YAML) and nothing else, starts no process, and FAILS OPEN:
