@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 
-from . import paths, statefile
+from . import cachefiles, paths
 from .policy import Protection, Selectors
 
 EVENT_ACTIONS = ("sweep", "revoke_all", "snapshot", "ignore")
@@ -149,7 +149,7 @@ def _digest(text):
 
 
 def _remembered(text):
-    data = statefile.read(paths.state_path(CACHE_NAME))
+    data = cachefiles.read(paths.state_path(CACHE_NAME))
     try:
         entry = json.loads(data.decode("utf-8")) if data else None
     except ValueError:
@@ -166,7 +166,7 @@ def _remember(text, raw):
         return  # YAML-only types (dates, sets...): the checks reject them anyway
     if json.loads(encoded)["raw"] != raw:
         return  # JSON would change it (e.g. a number as a key): never remember a different answer
-    statefile.write(paths.state_path(CACHE_NAME), encoded.encode("utf-8"))
+    cachefiles.write(paths.state_path(CACHE_NAME), encoded.encode("utf-8"))
 
 
 def _parse_yaml(text, source):
