@@ -39,8 +39,8 @@ DEFAULTS = {
 }
 
 # Token names are [A-Za-z0-9_-]; a glob may add * ? [ ] and ! inside brackets.
-GLOB_RE = re.compile(r"^[A-Za-z0-9_*?\[\]!-]{1,100}$")
-OWNER_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+GLOB_RE = re.compile(r"^[A-Za-z0-9_*?\[\]!-]{1,100}\Z")
+OWNER_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}\Z")
 
 
 class ConfigError(Exception):

@@ -25,9 +25,24 @@ NOTICE = "notice"
 # an event that says its account must lose its tokens (revoke_all on suspension or removal):
 # built-in name shapes and connected-application files can be written by that account.
 BUILTIN, CONFIGURED, CONNECTED = "built-in", "config", "connected application"
-TRANSFER_NAME = re.compile(r"^transfer-([0-9]{1,12})$")
-REVERSE_TRUST_NAME = re.compile(r"^reverse_trust_[A-Za-z0-9_-]+$")
+TRANSFER_NAME = re.compile(r"^transfer-([0-9]{1,12})\Z")
+# Cpanel::UUID::random_uuid: lowercase RFC 4122 version 4 (Cpanel/NameServer/Setup/Remote/cPanel.pm).
+UUID4 = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+REVERSE_TRUST_NAME = re.compile(r"^reverse_trust_" + UUID4 + r"\Z")
 CLUSTER_ACLS = ("all", "clustering")
+# WHM » Link Server Nodes (whostmgr/docroot/templates/link-server-nodes/main.js,
+# _generateTokenName): "PARENT-DO_NOT_DELETE-" + the short hostname with [^a-z0-9_-]
+# (case-insensitively) made "_", cut to leave room for "-" + Math.random().toString(36)
+# digits; at most 50 characters.
+LINKED_NODE_NAME = re.compile(r"^PARENT-DO_NOT_DELETE-[A-Za-z0-9_-]*-[0-9a-z]{1,20}\Z")
+# scripts/convert_accesshash_to_token: "accesshash-" . time, then "-" + 8 of [0-9A-Z]
+# when that name is taken.
+ACCESSHASH_NAME = re.compile(r"^accesshash-([0-9]{1,12})(?:-[0-9A-Z]{8})?\Z")
+
+
+def _granted(token):
+    """The ACLs a token's listing grants (values already read as booleans)."""
+    return {acl for acl, on in token.acls.items() if on}
 
 
 def _may_cluster(owner, reseller_acls):
@@ -38,11 +53,37 @@ def _may_cluster(owner, reseller_acls):
     return any(acl in CLUSTER_ACLS for acl in reseller_acls.get(owner) or ())
 
 
-def _transfer_stamp_is_creation(token):
-    """The Transfer Tool names its token transfer-<epoch seconds> when it creates it, so the
-    stamp is the token's own create_time (within a day of clock skew), not any number."""
-    match = TRANSFER_NAME.match(token.name)
-    return bool(match) and abs(int(match.group(1)) - token.create_time) <= DAY
+def _epoch_stamp_is_creation(pattern):
+    """A name stamped with the epoch second cPanel made the token (transfer-<epoch>,
+    accesshash-<epoch>): the stamp is the token's own create_time (within a day of clock
+    skew), not any number."""
+    def matches(token):
+        match = pattern.match(token.name)
+        return bool(match) and abs(int(match.group(1)) - token.create_time) <= DAY
+    return matches
+
+
+_transfer_stamp_is_creation = _epoch_stamp_is_creation(TRANSFER_NAME)
+_accesshash_stamp_is_creation = _epoch_stamp_is_creation(ACCESSHASH_NAME)
+
+
+def _reverse_trust(token, reseller_acls):
+    """cPanel's DNS cluster trust token: the exact name, ACL `clustering` and nothing else,
+    owned by a WHM user that can set up a cluster."""
+    return (bool(REVERSE_TRUST_NAME.match(token.name)) and _granted(token) == {"clustering"}
+            and _may_cluster(token.owner, reseller_acls))
+
+
+def _linked_node(token, _acls):
+    """The parent node's token on a linked child node: root's, ACL all, no expiry."""
+    return (token.owner == "root" and token.full_access and token.expires_at is None
+            and bool(LINKED_NODE_NAME.match(token.name)))
+
+
+def _accesshash(token, _acls):
+    """A converted access hash: full access (no ACL list), no expiry, stamped when made."""
+    return (token.full_access and token.expires_at is None
+            and _accesshash_stamp_is_creation(token))
 
 
 class Rule(object):
@@ -72,9 +113,11 @@ def _exact(name, owners=None):
 # and vendors create for themselves"), each only for the owners that can have it. A glob
 # such as *-trust is no cPanel shape: any reseller can name a token that way.
 BUILTIN_RULES = (
-    _builtin("reverse_trust_<id>", "DNS cluster trust token",
-             lambda token, acls: bool(REVERSE_TRUST_NAME.match(token.name))
-             and _may_cluster(token.owner, acls)),
+    _builtin("reverse_trust_<uuid>", "DNS cluster trust token", _reverse_trust),
+    _builtin("PARENT-DO_NOT_DELETE-<host>-<id> (root)",
+             "linked server node token (WHM » Link Server Nodes)", _linked_node),
+    _builtin("accesshash-<creation epoch>", "converted access hash (billing systems such as "
+             "WHMCS may still use it)", _accesshash),
     _builtin("transfer-<creation epoch>", "Transfer Tool token",
              lambda token, _acls: _transfer_stamp_is_creation(token)),
     _builtin("WebPros_Dashboard", "reserved for the WebPros dashboard",
@@ -84,13 +127,17 @@ BUILTIN_RULES = (
 )
 
 # cPanel accounts' tokens cPanel creates itself (cpanel-facts.md; docs/cpanel-notes.md):
-# a transfer's `cpmove_<time>_<hex>` and linked mail nodes' `MailNodeLinkage` and
-# `MailNodeLinkage-<time>`, <time> being cPanel's ISO time with every character that a
-# token name cannot hold made a hyphen (2026-11-30T02-40-00Z), stamped when the token is
-# made: a name whose stamp is not its creation time (within a day) is a lookalike.
+# a transfer's `cpmove_<time>_<hex>` (Cpanel/RemoteAPI/cPanel/TemporaryToken.pm:
+# "${prefix}_${isotime}_$hex" with every ':' made '_', so 2026-11-30T02_40_00Z) and linked
+# mail nodes' `MailNodeLinkage` and `MailNodeLinkage-<time>` (<time>: the ISO time with
+# every character a token name cannot hold made a hyphen, 2026-11-30T02-40-00Z), stamped
+# when the token is made: a name whose stamp is not its creation time (within a day) is a
+# lookalike.
 ISO_STAMP = r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2})-([0-9]{2})-([0-9]{2})Z"
-CPMOVE_NAME = re.compile(r"^cpmove_" + ISO_STAMP + r"_[0-9a-f]{1,40}$")
-MAIL_NODE_NAME = re.compile(r"^MailNodeLinkage-" + ISO_STAMP + r"$")
+CPMOVE_STAMP = r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2})_([0-9]{2})_([0-9]{2})Z"
+CPMOVE_NAME = re.compile(r"^cpmove_" + CPMOVE_STAMP + r"_[0-9a-f]{1,40}\Z")
+MAIL_NODE_NAME = re.compile(r"^MailNodeLinkage-" + ISO_STAMP + r"\Z")
+CPMOVE_VALIDITY = DAY  # AccountRemoteUser.pm _CP_TOKEN_VALIDITY_LENGTH: 86400 seconds
 
 
 def _stamp_is_creation(pattern):
@@ -108,9 +155,18 @@ def _stamp_is_creation(pattern):
     return matches
 
 
+_cpmove_stamp = _stamp_is_creation(CPMOVE_NAME)
+
+
+def _cpmove(token, acls):
+    """The transfer's temporary token: full access, valid for a day from its stamp."""
+    return (token.full_access and token.expires_at is not None
+            and 0 < token.expires_at - token.create_time <= CPMOVE_VALIDITY + DAY
+            and _cpmove_stamp(token, acls))
+
+
 CPANEL_RULES = (
-    _builtin("cpmove_<creation time>_<hex>", "cPanel transfer token",
-             _stamp_is_creation(CPMOVE_NAME)),
+    _builtin("cpmove_<creation time>_<hex>", "cPanel transfer token", _cpmove),
     _builtin("MailNodeLinkage", "linked mail node token", _exact("MailNodeLinkage")),
     _builtin("MailNodeLinkage-<creation time>", "linked mail node token",
              _stamp_is_creation(MAIL_NODE_NAME)),
@@ -240,7 +296,8 @@ class Protection(object):
 
 # Every built-in rule's name starts with one of these or is one of those: the overview asks
 # about every token on every load, and almost none comes near a built-in rule.
-_BUILTIN_PREFIXES = ("reverse_trust_", "transfer-", "cpmove_", "MailNodeLinkage")
+_BUILTIN_PREFIXES = ("reverse_trust_", "transfer-", "cpmove_", "MailNodeLinkage",
+                     "PARENT-DO_NOT_DELETE-", "accesshash-")
 _BUILTIN_NAMES = frozenset(("WebPros_Dashboard", "WP-Dashboard", "prospamfilter"))
 
 
@@ -913,7 +970,7 @@ def confirmation_changes(confirmed, plan):
     confirmed_keys = {identity_key(identity) for identity in confirmed}
     for token in plan.to_revoke():
         if token.key() not in confirmed_keys:
-            changes.append("%s/%s is newly selected: %s" % (token.owner, token.name,
+            changes.append("%s/%s is newly selected: %s" % (token.holder, token.name,
                                                             plan.reason_of(token)))
     return changes
 

@@ -13,7 +13,7 @@ import re
 DAY = 86400
 
 # cPanel's own rule for token names (api_token_create).
-NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,50}\Z")
 
 # The two kinds of API token: WHM's (root and resellers, whmapi1 api_token_*) and cPanel
 # accounts' own (UAPI Tokens, reached through whmapi1 uapi_cpanel). The same user can have
@@ -151,17 +151,19 @@ def split_holder(holder):
 
 
 def has_full_access(acls, owner_acls=None):
-    """Whether a token can do everything its owner can (cpanel-facts.md "Full access").
+    """Whether a token can do everything its owner can, judged from its listing alone
+    (cpanel-facts.md "Full access and ACLs in listings").
 
-    Root's listing shows full access as `all: 1`. A reseller's listing shows only the
-    ACLs the reseller itself has (`all` only when it has it), so a reseller's token
-    has full access when every one of the reseller's ACLs is granted. Without the
-    owner's ACLs (root, or a resellers file that cannot be read) only `all` counts;
-    a reseller without any privilege has no token with full access.
-    """
-    if owner_acls is None or "all" in owner_acls:
-        return bool(acls.get("all"))
-    return bool(owner_acls) and all(map(acls.get, owner_acls))
+    Root's listing maps every ACL key to 1 (`all` included) for a full-access token; a
+    limited one shows `all: 0`. A reseller's listing shows only the ACLs the reseller has,
+    minus those of disabled dynamic components (Whostmgr/ACLS.pm,
+    get_filtered_reseller_privs), so comparing it with the resellers file would call a
+    real full-access token limited. Full access: `all` granted, or a non-empty map whose
+    every value is granted. `owner_acls` is accepted for the callers' sake and not used:
+    the listing is the truth."""
+    if acls.get("all"):
+        return True
+    return bool(acls) and all(acls.values())
 
 
 def parse_token_list(owner, data, owner_acls=None):
