@@ -26,7 +26,8 @@ NOTICE = "notice"
 # built-in name shapes and connected-application files can be written by that account.
 BUILTIN, CONFIGURED, CONNECTED = "built-in", "config", "connected application"
 TRANSFER_NAME = re.compile(r"^transfer-([0-9]{1,12})\Z")
-# Cpanel::UUID::random_uuid: lowercase RFC 4122 version 4 (Cpanel/NameServer/Setup/Remote/cPanel.pm).
+# Cpanel::UUID::random_uuid, lowercase RFC 4122 version 4
+# (Cpanel/NameServer/Setup/Remote/cPanel.pm).
 UUID4 = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 REVERSE_TRUST_NAME = re.compile(r"^reverse_trust_" + UUID4 + r"\Z")
 CLUSTER_ACLS = ("all", "clustering")
@@ -799,11 +800,14 @@ class NoticeState(object):
     """Where a token selected for revocation stands in its notice period.
     sent None: no valid notice yet, one is sent now (due: the day it would be due)."""
 
-    __slots__ = ("sent", "due")
+    __slots__ = ("sent", "due", "withheld")
 
-    def __init__(self, sent, due):
+    def __init__(self, sent, due, withheld=None):
         self.sent = sent
         self.due = due
+        # Why no notice goes out although the token is selected (notify.py): the cap will
+        # refuse its holder, or the last one reached nobody. Never revoked meanwhile.
+        self.withheld = withheld
 
     @property
     def new(self):
@@ -813,6 +817,8 @@ class NoticeState(object):
         return not self.new and now >= self.due
 
     def describe(self):
+        if self.withheld:
+            return "no notice yet: %s" % self.withheld
         if self.new:
             return "would send a notice now; revocation due on %s" % day(self.due)
         return "notice sent on %s, revocation due on %s" % (day(self.sent), day(self.due))
@@ -829,14 +835,21 @@ def notice_states(plan, notices, notice_days, now):
 
     notices: {identity: Notice}, the latest notice per token identity (notify.py reads
     them from the audit log). A notice counts only for the very token it was sent about
-    (the identity binds owner, name, creation time, expiry, ACLs and IP limits: a token
-    re-created under the same name starts over), and only while the token stayed unused
-    since (a use the evidence shows after the notice means it was kept: when it is stale
-    again, it gets a new notice). Returns plan.notices."""
+    (the identity binds holder and kind, name, creation time, expiry, ACLs and IP limits:
+    a token re-created under the same name starts over).
+
+    The one principle, the same for cron, the hook, the page and Ansible: a notice stands
+    while the token stays selected by the policy. A use of this very token cancels it only
+    when that use made the token no longer selected, i.e. the token was selected because
+    it was unused (`unused_for_days`) and nothing else the policy asks would have selected
+    it (notice_ended_by_use). A token in daily use that is selected by its age keeps its
+    notice and is revoked when it is due; it is not told again every night.
+    Returns plan.notices."""
     states = {}
     for token in plan.to_revoke():
         notice = notices.get(token.identity())
-        if notice is not None and _used_since(plan.usage, token, notice.sent):
+        if notice is not None and notice_ended_by_use(plan.selectors, plan.usage, token,
+                                                      notice.sent):
             notice = None
         if notice is None:
             states[token.key()] = NoticeState(None, due_day(now, notice_days))
@@ -850,11 +863,32 @@ def notice_states(plan, notices, notice_days, now):
     return states
 
 
-def _used_since(usage, token, since):
-    if usage is None or not hasattr(usage, "last_use"):
+def notice_ended_by_use(selectors, usage, token, sent):
+    """Whether a use of this very token since `sent` took it out of the policy's selection
+    (and so ended the notice sent then). Only `unused_for_days` can be undone by use; with
+    `combine: any` the token stays selected when another criterion selected it both when
+    the notice was sent and at its last use. A kind whose use the log does not show (a
+    cPanel account's token) is never judged by another kind's use of the same name."""
+    if not selectors.unused_for_days or not token.usage_logged:
         return False
+    use = _use_since(usage, token, sent)
+    if use is None:
+        return False
+    if selectors.combine == "all":
+        return True  # unused_for_days must hold, and the use undid it
+    others = [name for name in selectors.active_criteria() if name != "unused_for_days"]
+    if not others:
+        return True
+    still = all(judge(token, selectors, usage, moment, others)[0] is True
+                for moment in (sent, use.last_used))
+    return not still
+
+
+def _use_since(usage, token, since):
+    if usage is None or not hasattr(usage, "last_use") or not token.usage_logged:
+        return None
     use = usage.last_use(token)
-    return use is not None and use.last_used >= since
+    return use if use is not None and use.last_used >= since else None
 
 
 def hold_for_notice(plan, now):

@@ -53,7 +53,7 @@ class Token(object):
         self.account_owner = account_owner
         self.features = tuple(features or ())
         if full_access is None:
-            full_access = has_full_access(self.acls, self.owner_acls)
+            full_access = has_full_access(self.acls, self.owner_acls, owner)
         self.full_access = bool(full_access)
 
     def __repr__(self):
@@ -150,19 +150,21 @@ def split_holder(holder):
     return owner, (kind if sep else WHM)
 
 
-def has_full_access(acls, owner_acls=None):
+def has_full_access(acls, owner_acls=None, owner=None):
     """Whether a token can do everything its owner can, judged from its listing alone
     (cpanel-facts.md "Full access and ACLs in listings").
 
-    Root's listing maps every ACL key to 1 (`all` included) for a full-access token; a
-    limited one shows `all: 0`. A reseller's listing shows only the ACLs the reseller has,
-    minus those of disabled dynamic components (Whostmgr/ACLS.pm,
+    Root's listing of a full-access token grants `all` (a limited one shows `all: 0`, or
+    only its ACLs): root's token needs `all`. A reseller's listing shows only the ACLs the
+    reseller has, minus those of disabled dynamic components (Whostmgr/ACLS.pm,
     get_filtered_reseller_privs), so comparing it with the resellers file would call a
-    real full-access token limited. Full access: `all` granted, or a non-empty map whose
-    every value is granted. `owner_acls` is accepted for the callers' sake and not used:
-    the listing is the truth."""
+    real full-access token limited: a reseller's token has full access when `all` is
+    granted or its listed map is non-empty and grants every key. `owner` None (an old
+    caller) with `owner_acls` None reads as root. `owner_acls` no longer decides."""
     if acls.get("all"):
         return True
+    if owner == "root" or (owner is None and owner_acls is None):
+        return False
     return bool(acls) and all(acls.values())
 
 

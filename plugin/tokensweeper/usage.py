@@ -190,6 +190,8 @@ class UsageFacts:
         An entry older than the token's creation belongs to an earlier,
         revoked token of the same name, so it does not count.
         """
+        if not getattr(token, "usage_logged", True):
+            return None  # a WHM use of the name is never a cPanel account token's use
         use = self.get(token.owner, token.name)
         if use is None or use.last_used < token.create_time:
             return None
