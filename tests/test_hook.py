@@ -112,7 +112,7 @@ class Hook(object):
         for name, age_days, expires_in_days in tokens:
             expires = None if expires_in_days is None else NOW + expires_in_days * DAY
             # cPanel's trust token holds the clustering ACL only; the others full access.
-            acls = ["clustering"] if name == TRUST_NAME else None
+            acls = {"clustering": 1} if name == TRUST_NAME else None
             self.server.add_token(owner, name, NOW - age_days * DAY, expires_at=expires,
                                   acls=acls)
         self.server.write_token_files(self.cpanel_root)

@@ -5,8 +5,7 @@ states, and what a Plan carries to the audit log."""
 import pytest
 
 from tests.helpers import DAY, NOW
-from tests.kinds_support import EveryTokenUnused, cp
-from tests.kinds_support import cpmove_stamp
+from tests.kinds_support import EveryTokenUnused, cp, cpmove_stamp
 from tests.kinds_support import stamp as iso_stamp
 from tokensweeper.policy import (
     GONE,

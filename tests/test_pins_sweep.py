@@ -7,7 +7,7 @@ import os
 import pytest
 
 from tests.helpers import DAY, NOW, add, new_server
-from tests.kinds_support import BOTH, build_server, cpmove_stamp, expired_plan, fates, stamp
+from tests.kinds_support import BOTH, build_server, cpmove_stamp, expired_plan, fates
 from tokensweeper import audit
 from tokensweeper.lock import SweepLock
 from tokensweeper.policy import PROTECTED, REVOKE, Protection, Selectors, plan_for_names
@@ -31,7 +31,6 @@ from tokensweeper.sweep import (
 from tokensweeper.tokens import WHM, Token
 from tokensweeper.usage import TokenUsage, UsageFacts
 from tokensweeper.whmapi import Client, WhmapiFailed
-
 
 # cPanel's DNS cluster trust token: reverse_trust_ + a lowercase v4 UUID, ACL clustering.
 TRUST_NAME = "reverse_trust_5e0c2a9b-7d41-4f3e-9a2c-6b8d1e4f0a37"

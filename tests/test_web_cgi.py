@@ -29,7 +29,7 @@ CGI = os.path.join(REPO, "plugin", "index.cgi")
 
 # cPanel's DNS cluster trust token: reverse_trust_ + a lowercase v4 UUID, ACL clustering.
 TRUST_NAME = "reverse_trust_9f8e7d6c-5b4a-4c3d-b2e1-f0a9b8c7d6e5"
-CLUSTERING = ["clustering"]
+CLUSTERING = {"clustering": 1}
 
 
 class Reply(object):

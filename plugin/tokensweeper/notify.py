@@ -405,7 +405,7 @@ def _send_and_record(report, plan, new, reminders, settings, client, now, actor,
             outcome = "failed: %s" % error
             report.errors.append("the notice mail to %s failed: %s" % (address, error))
         report.mail.append({"to": address, "outcome": outcome})
-    report.problems = book.problems
+    report.problems.extend(book.problems)
     record = {
         "event": NOTICE_EVENT, "time": audit.iso(now), "epoch": now,
         "run_id": audit.new_run_id(now), "actor": actor, "mode": mode,
