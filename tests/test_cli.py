@@ -88,7 +88,7 @@ def test_usage_errors_exit_2_and_touch_nothing(cli, server, args):
 
 def test_a_days_error_says_what_was_wrong(cli):
     run = cli("plan", "--older-than", "ninety")
-    assert "expected a whole number of days (1 or more), got 'ninety'" in run.err
+    assert "expected a whole number of days (1 to 36500), got 'ninety'" in run.err
 
 
 # -- list and plan ----------------------------------------------------------------
