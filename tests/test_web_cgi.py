@@ -1171,11 +1171,11 @@ def test_a_hand_picked_preview_shows_each_tokens_facts_recent_use_first_under_a_
     assert ("2 of these tokens were used in the last 7 days; whatever uses them will stop "
             "working") in text
     rows = preview_rows(reply)
-    # Used lately first (full access first among them), then still working (narrow-ip),
-    # then the expired one.
+    # Used lately first (full access first among them, then by owner: both listings grant
+    # every ACL they show), then still working (narrow-ip), then the expired one.
     assert [row.split()[1] for row in rows] == ["WHM"] * 4  # the Kind column
-    assert [row.split()[2] for row in rows] == ["deploy", "billing", "narrow-ip", "old-ci"]
-    deploy, billing, narrow, old = rows
+    assert [row.split()[2] for row in rows] == ["billing", "deploy", "narrow-ip", "old-ci"]
+    billing, deploy, narrow, old = rows
     assert "Expiring soon" in billing and "Used in the last 7 days" in billing
     assert "from 203.0.113.5" in deploy and "Active" in deploy
     assert "Yes" in deploy and "owner's privileges" in deploy.replace("&#39;", "'")
