@@ -30,7 +30,6 @@ from tokensweeper.policy import (
     make_plan,
     notice_states,
 )
-from tokensweeper.sweep import evidence_for
 from tokensweeper.tokens import CPANEL, NAME_RE, Token, parse_token_list
 from tokensweeper.usage import TokenUsage, UsageFacts
 
@@ -186,6 +185,8 @@ def test_use_does_not_cancel_a_notice_when_the_token_stays_selected():
         plan = make_plan([token], usage, selectors, Protection(), NOW)
         state = notice_states(plan, notices, 7, NOW)[token.key()]
         assert not state.new and state.is_due(NOW)
+    from tokensweeper.sweep import evidence_for
+
     assert evidence_for(selectors) is None  # nothing about it depends on use
 
 
