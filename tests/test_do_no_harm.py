@@ -63,14 +63,22 @@ def test_a_linked_server_nodes_token_survives_the_riskiest_sweep():
     assert decisions == {LINKED: PROTECTED, "forgotten-ci": REVOKE}
     assert plan.reason_of(tokens[0]).startswith(
         "protected: linked server node token (WHM » Link Server Nodes) (built-in rule "
-        "PARENT-DO_NOT_DELETE-<host>-<id> (root))")
+        "PARENT-DO_NOT_DELETE-<host>-<id>)")
     # A long hostname: cPanel cuts the prefix to keep the name within 50 characters.
     cut = ("PARENT-DO_NOT_DELETE-" + "a-very-long-child-node-name")[:49 - 10] + "-0123456789"
     assert len(cut) == 50 and NAME_RE.match(cut) and protected(root_token(cut))
 
 
+def test_a_linked_node_token_of_a_root_level_reseller_is_protected_too():
+    """Cpanel/LinkedNode.pm: the credentials are a root-level administrator's."""
+    token = Token("admin2", LINKED, CREATED, None, {"all": True})
+    assert protected(token, reseller_acls={"admin2": ["all"]})
+    assert protected(token)  # the resellers file cannot be read: nobody can tell
+    assert not protected(Token("res1", LINKED, CREATED, None, {"list-accts": True}),
+                         reseller_acls={"res1": ["list-accts"]})
+
+
 @pytest.mark.parametrize("token", [
-    Token("res1", LINKED, CREATED, None, {"list-accts": True}),  # a reseller's: its own
     root_token(LINKED, expires=NOW + DAY),  # cPanel's never expires
     root_token(LINKED, acls={"all": 0, "list-accts": 1}),  # cPanel's has ACL all
     root_token("PARENT-DO_NOT_DELETE"),
@@ -387,9 +395,10 @@ def test_every_reader_of_the_audit_log_survives_any_json_in_any_field(tmp_path_f
             assert app.main(env=env, stdin=io.BytesIO(b""), stdout=out, now=NOW) == 0
             status = int(out.getvalue().split(b"\r\n", 1)[0].split()[1])
             assert status < 500, out.getvalue()[-2000:]
-        for argv in (["audit"], ["audit", "--json"], ["audit", "--run", run_id],
-                     ["audit", "--run", run_id, "--json"], ["incident-report", "--run", run_id],
-                     ["incident-report", "--run", run_id, "--json"]):
+        given = "--run=" + run_id  # a damaged id may start with "-"
+        for argv in (["audit"], ["audit", "--json"], ["audit", given],
+                     ["audit", given, "--json"], ["incident-report", given],
+                     ["incident-report", given, "--json"]):
             saved = sys.stdout, sys.stderr
             sys.stdout, sys.stderr = io.StringIO(), io.StringIO()
             try:

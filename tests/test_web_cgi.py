@@ -569,7 +569,7 @@ def test_settings_show_effective_config_and_source(site):
     text = site.get("page=settings").text()
     assert str(site.config) in text and "90 days" in text and "keep-*" in text
     # The built-in rules as they are, never the invented *-trust glob.
-    assert ("reverse_trust_&lt;uuid&gt;, PARENT-DO_NOT_DELETE-&lt;host&gt;-&lt;id&gt; (root), "
+    assert ("reverse_trust_&lt;uuid&gt;, PARENT-DO_NOT_DELETE-&lt;host&gt;-&lt;id&gt;, "
             "accesshash-&lt;creation epoch&gt;, transfer-&lt;creation epoch&gt;") in text
     assert "*-trust" not in text and "conn-apps.json" in text
 

@@ -209,7 +209,7 @@ def readable(record):
         if field in out:
             out[field] = _mapping(out[field], field == "selectors")
     if "problems" in out:
-        out["problems"] = [_text(p) for p in _list(out["problems"]) if p is not None]
+        out["problems"] = [_shown(p) for p in _list(out["problems"]) if p is not None]
     if "mail" in out:
         out["mail"] = [{"to": _text(m.get("to")) or "", "outcome": _text(m.get("outcome")) or ""}
                        for m in _list(out["mail"]) if isinstance(m, dict)]
@@ -230,7 +230,7 @@ def _token(entry):
         if field in out:
             out[field] = out[field] is True or out[field] == 1
     if "recipients" in out:
-        out["recipients"] = [_text(r) for r in _list(out["recipients"]) if r is not None]
+        out["recipients"] = [_shown(r) for r in _list(out["recipients"]) if r is not None]
     if "seen_from" in out:
         out["seen_from"] = [
             {"ip": _text(use.get("ip")), "uses": _number(use.get("uses")) or 0,
@@ -243,6 +243,11 @@ def _text(value):
     if value is None or isinstance(value, str):
         return value
     return json.dumps(value, sort_keys=True)
+
+
+def _shown(value):
+    """Always a text: a string as it is, anything else as its JSON."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
 def _number(value):
@@ -261,7 +266,7 @@ def _mapping(value, keep_lists):
     out = {}
     for key, item in value.items():
         if keep_lists and isinstance(item, list):
-            out[key] = [_text(part) for part in item]
+            out[key] = [_shown(part) for part in item]
         elif keep_lists and (item is None or isinstance(item, (bool, int, float))):
             out[key] = item
         else:

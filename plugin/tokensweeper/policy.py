@@ -75,10 +75,19 @@ def _reverse_trust(token, reseller_acls):
             and _may_cluster(token.owner, reseller_acls))
 
 
-def _linked_node(token, _acls):
-    """The parent node's token on a linked child node: root's, ACL all, no expiry."""
-    return (token.owner == "root" and token.full_access and token.expires_at is None
-            and bool(LINKED_NODE_NAME.match(token.name)))
+def _linked_node(token, reseller_acls):
+    """The parent node's token on a linked child node: ACL all, no expiry, made with the
+    credentials of a root-level administrator (Cpanel/LinkedNode.pm): root, or a reseller
+    with `all` (any reseller when the resellers file cannot be read)."""
+    return (token.full_access and token.expires_at is None
+            and bool(LINKED_NODE_NAME.match(token.name))
+            and _root_level(token.owner, reseller_acls))
+
+
+def _root_level(owner, reseller_acls):
+    if owner == "root" or reseller_acls is None:
+        return True
+    return "all" in (reseller_acls.get(owner) or ())
 
 
 def _accesshash(token, _acls):
@@ -115,7 +124,7 @@ def _exact(name, owners=None):
 # such as *-trust is no cPanel shape: any reseller can name a token that way.
 BUILTIN_RULES = (
     _builtin("reverse_trust_<uuid>", "DNS cluster trust token", _reverse_trust),
-    _builtin("PARENT-DO_NOT_DELETE-<host>-<id> (root)",
+    _builtin("PARENT-DO_NOT_DELETE-<host>-<id>",
              "linked server node token (WHM » Link Server Nodes)", _linked_node),
     _builtin("accesshash-<creation epoch>", "converted access hash (billing systems such as "
              "WHMCS may still use it)", _accesshash),
