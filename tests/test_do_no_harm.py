@@ -464,3 +464,23 @@ def test_confirmation_changes_name_a_cpanel_token_by_its_holder():
     changes = confirmation_changes([whm.identity()], plan)
     assert changes == ["bob@cpanel/foo is newly selected: expired on 2026-11-26, 1 day ago"]
     assert KEEP not in [item.decision for item in plan.items]
+
+
+def test_the_page_shows_a_notice_that_reached_nobody(tmp_path, monkeypatch):
+    """The admin sees it on the page: the policy preview says the token waits for a
+    delivered notice, not "notice sent"."""
+    from tests.test_web_cgi import identity_of
+
+    site = Site(tmp_path, monkeypatch)
+    site.config.write_text("mode: enforce\npolicy:\n  expired: true\nnotify:\n"
+                           "  notice_days: 7\n  recipients: [owner]\n")
+    audit.write({"event": "notice", "time": audit.iso(NOW - DAY), "epoch": NOW - DAY,
+                 "run_id": "20261126T120000Z-aaaaaa", "actor": "cron", "mode": "enforce",
+                 "tokens": [{"owner": "root", "name": "old-ci", "kind": "whm",
+                             "identity": identity_of("root:old-ci"),
+                             "action": "notice-not-delivered", "recipients": [],
+                             "reason": "not delivered: notify.recipients found no valid "
+                                       "address"}]})
+    text = site.get("page=sweep").text()
+    assert ("no notice yet: the notice of 2026-11-26 reached nobody (not delivered: "
+            "notify.recipients found no valid address)") in text
