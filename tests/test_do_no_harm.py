@@ -484,3 +484,45 @@ def test_the_page_shows_a_notice_that_reached_nobody(tmp_path, monkeypatch):
     text = site.get("page=sweep").text()
     assert ("no notice yet: the notice of 2026-11-26 reached nobody (not delivered: "
             "notify.recipients found no valid address)") in text
+
+
+def hook_sweep(box, day, account):
+    """The account hook's `sweep` (suspension, the default event) at `day`, as cPanel runs
+    it: a separate process reading the event on stdin."""
+    import subprocess
+
+    from tests.test_hook import HOOK, suspend
+
+    box.cli.now = NOW + day * DAY
+    env = box.cli.env(TOKENSWEEPER_SENDMAIL=os.path.join(REPO, "tests", "fakes", "sendmail"),
+                      TOKENSWEEPER_FAKE_MAIL_DIR=box.mail_dir)
+    proc = subprocess.run([sys.executable, HOOK], input=suspend(account),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=120)
+    return proc.stdout.decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize("policy,kept", [
+    ("  older_than_days: 365\n", False),  # stays selected however often it is used
+    ("  unused_for_days: 30\n", True),  # the use takes it out of the selection
+])
+def test_the_hook_and_cron_judge_a_noticed_token_alike(tmp_path, policy, kept):
+    """Reproduced in issue 25: cron kept the token, the hook revoked it at the same moment
+    (the hook read no usage log unless the policy had unused_for_days)."""
+    fates = {}
+    for front in ("cron", "hook"):
+        box = Server(tmp_path / front)
+        box.cli.config("mode: enforce\npolicy:\n" + policy
+                       + "notify:\n  notice_days: 7\n  recipients: [owner]\n")
+        box.fake.add_token("res1", "nightly", NOW - 400 * DAY)
+        box.fake.write_token_files(box.cli.cpanel_root)  # the hook's fast path reads them
+        box.use(NOW - 40 * DAY, "res1", "nightly")  # stale for unused_for_days at day 0
+        assert box.run(0).status == 0
+        assert [t["name"] for t in box.notices()[0]["tokens"]] == ["nightly"]
+        for day in range(1, 9):
+            box.use(NOW + day * DAY - 3600, "res1", "nightly")  # in daily use since
+        if front == "cron":
+            box.run(8)
+        else:
+            hook_sweep(box, 8, "res1")
+        fates[front] = "nightly" in box.fake.token_names("res1")
+    assert fates == {"cron": kept, "hook": kept}
