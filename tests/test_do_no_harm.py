@@ -526,3 +526,12 @@ def test_the_hook_and_cron_judge_a_noticed_token_alike(tmp_path, policy, kept):
             hook_sweep(box, 8, "res1")
         fates[front] = "nightly" in box.fake.token_names("res1")
     assert fates == {"cron": kept, "hook": kept}
+
+
+def test_a_config_day_count_outside_a_sane_range_is_refused(tmp_path):
+    from tokensweeper import config
+
+    path = tmp_path / "config.yaml"
+    path.write_text("policy:\n  older_than_days: 99999999999\n")
+    with pytest.raises(config.ConfigError, match="from 1 to 36500"):
+        config.load(str(path))

@@ -232,8 +232,12 @@ def _whole(value, what, low, high=None, optional=False):
     return value
 
 
+# The same range the command line takes (commands.arguments.MAX_DAYS): a hundred years.
+MAX_DAYS = 36500
+
+
 def _days_or_none(value):
-    return _whole(value, "days", 1, optional=True)
+    return _whole(value, "days", 1, MAX_DAYS, optional=True)
 
 
 def _revoke_cap(value):
