@@ -238,7 +238,7 @@ def test_an_unknown_attribute_names_itself():
         ("max_revoke_per_run: false\n", "max_revoke_per_run: expected a whole number of tokens, "
                                         "got False"),
         ("policy:\n  older_than_days: 0\n", "policy.older_than_days: expected a whole number of "
-                                            "days at least 1, got 0"),
+                                            "days from 1 to 36500, got 0"),
         ("parallel_owners: 33\n", "parallel_owners: expected a whole number of owners from 1 to "
                                   "32, got 33"),
         ("parallel_owners: -1\n", "parallel_owners: expected a whole number of owners from 1 to "
