@@ -689,3 +689,127 @@ def test_a_notice_is_never_due_sooner_than_notice_days_after_it_was_sent():
     notices = {old.identity(): Notice(old.identity(), sent, 0)}
     assert notice_states(notice_plan([old]), notices, 2, NOW)[old.key()].due == (
         NOW - NOW % DAY - DAY)
+
+
+# -- issue 25: cPanel's own shapes, exactly ----------------------------------------------
+
+LINKED = "PARENT-DO_NOT_DELETE-node_2-k3j9x2m1qz"
+FULL = {"all": True}
+
+
+@pytest.mark.parametrize("owner,name,expires,acls,resellers,expected", [
+    ("root", LINKED, None, FULL, {}, True),
+    ("root", "PARENT-DO_NOT_DELETE--a", None, FULL, {}, True),  # cut hostname, 1 digit
+    ("root", "PARENT-DO_NOT_DELETE-h-" + "a" * 20, None, FULL, {}, True),
+    ("root", "PARENT-DO_NOT_DELETE-h-" + "a" * 21, None, FULL, {}, False),
+    ("root", "PARENT-DO_NOT_DELETE-h-", None, FULL, {}, False),
+    ("root", "PARENT-DO_NOT_DELETE-h.x-abc", None, FULL, {}, False),
+    ("root", "xPARENT-DO_NOT_DELETE-h-abc", None, FULL, {}, False),
+    ("root", LINKED, NOW + DAY, FULL, {}, False),
+    ("root", LINKED, None, {"all": False, "x": True}, {}, False),
+    ("boss", LINKED, None, FULL, {"boss": ["all"]}, True),
+    ("boss", LINKED, None, FULL, {"boss": ["list-accts"]}, False),
+    ("boss", LINKED, None, FULL, {}, False),  # not in the resellers file
+    ("boss", LINKED, None, FULL, None, True),  # the file cannot be read
+])
+def test_the_linked_node_rule(owner, name, expires, acls, resellers, expected):
+    token = Token(owner, name, NOW - 10 * DAY, expires, acls)
+    assert (Protection(reseller_acls=resellers).reason(token) is not None) is expected
+
+
+@pytest.mark.parametrize("name,created,expires,acls,expected", [
+    ("accesshash-%d" % (NOW - 10 * DAY), NOW - 10 * DAY, None, FULL, True),
+    ("accesshash-%d" % (NOW - 10 * DAY + DAY), NOW - 10 * DAY, None, FULL, True),  # a day
+    ("accesshash-%d" % (NOW - 10 * DAY - DAY), NOW - 10 * DAY, None, FULL, True),
+    ("accesshash-%d" % (NOW - 10 * DAY + DAY + 1), NOW - 10 * DAY, None, FULL, False),
+    ("accesshash-%d" % (NOW - 10 * DAY - DAY - 1), NOW - 10 * DAY, None, FULL, False),
+    ("accesshash-%d-ABCDEFGH" % (NOW - 10 * DAY), NOW - 10 * DAY, None, FULL, True),
+    ("accesshash-%d-ABCDEFG" % (NOW - 10 * DAY), NOW - 10 * DAY, None, FULL, False),
+    ("accesshash-%d-abcdefgh" % (NOW - 10 * DAY), NOW - 10 * DAY, None, FULL, False),
+    ("accesshash-%d" % (NOW - 10 * DAY), NOW - 10 * DAY, NOW + DAY, FULL, False),
+    ("accesshash-%d" % (NOW - 10 * DAY), NOW - 10 * DAY, None, {"all": False}, False),
+    ("accesshash-", NOW - 10 * DAY, None, FULL, False),
+])
+def test_the_converted_access_hash_rule(name, created, expires, acls, expected):
+    assert (Protection().reason(Token("root", name, created, expires, acls)) is not None) \
+        is expected
+
+
+@pytest.mark.parametrize("name,acls,expected", [
+    (TRUST_NAME, CLUSTERING, True),
+    (TRUST_NAME, {"clustering": True}, True),
+    (TRUST_NAME, {"clustering": True, "all": True}, False),
+    (TRUST_NAME, {"clustering": False}, False),
+    (TRUST_NAME + "0", CLUSTERING, False),
+    ("x" + TRUST_NAME, CLUSTERING, False),
+    ("reverse_trust_0c8e4f2a-1b3d-4e5f-c6b7-c8d9e0f1a2b3", CLUSTERING, False),
+    ("reverse_trust_0c8e4f2a-1b3d-4e5f-b6b7-c8d9e0f1a2b3", CLUSTERING, True),
+    ("reverse_trust_0c8e4f2a-1b3d-5e5f-a6b7-c8d9e0f1a2b3", CLUSTERING, False),
+    ("reverse_trust_0c8e4f2a1b3d-4e5f-a6b7-c8d9e0f1a2b3", CLUSTERING, False),
+])
+def test_the_trust_rule_is_the_uuid_and_the_clustering_acl_alone(name, acls, expected):
+    assert (Protection().reason(tok(name, acls=acls)) is not None) is expected
+
+
+@pytest.mark.parametrize("validity,full,expected", [
+    (DAY, True, True), (2 * DAY, True, True), (2 * DAY + 1, True, False), (1, True, True),
+    (0, True, False), (-DAY, True, False), (None, True, False), (DAY, False, False),
+])
+def test_the_cpmove_rule_needs_full_access_and_a_days_validity(validity, full, expected):
+    created = NOW - 10 * DAY
+    name = "cpmove_%s_0a1b2c" % cpmove_stamp(created)
+    token = Token("shop1", name, created, None if validity is None else created + validity,
+                  kind=CPANEL, full_access=full)
+    assert (Protection().reason(token) is not None) is expected
+
+
+# -- issue 25: a notice stands while the token stays selected ---------------------------
+
+
+def _noticed(selectors, use_at, token=None, sent=NOW - 10 * DAY):
+    from tokensweeper.policy import notice_ended_by_use
+
+    token = token or Token("root", "ci", NOW - 400 * DAY, None, {"all": True})
+    uses = {} if use_at is None else {(token.owner, token.name): TokenUsage(use_at, None, 1)}
+    usage = UsageFacts(tokens=uses, oldest=NOW - 500 * DAY, newest=NOW)
+    return notice_ended_by_use(selectors, usage, token, sent)
+
+
+def test_only_a_use_that_ends_the_selection_ends_a_notice():
+    sent = NOW - 10 * DAY
+    unused = Selectors(unused_for_days=30)
+    assert _noticed(unused, sent) is True  # at the very second counts
+    assert _noticed(unused, sent - 1) is False  # before the notice
+    assert _noticed(unused, None) is False
+    assert _noticed(Selectors(older_than_days=30), sent + DAY) is False
+    assert _noticed(Selectors(unused_for_days=30, older_than_days=30), sent + DAY) is True
+    both = Selectors(unused_for_days=30, older_than_days=30, combine="any")
+    assert _noticed(both, sent + DAY) is False
+    # Selected by age only since after the notice: the use at the notice's time ended it.
+    young = Token("root", "ci", NOW - 35 * DAY, None, {"all": True})
+    assert _noticed(both, sent + DAY, token=young) is True
+    # Expiring soon when noticed, but not any more at the use (already expired): ended.
+    soon = Token("root", "ci", NOW - 400 * DAY, NOW - 5 * DAY, {"all": True})
+    expiring = Selectors(unused_for_days=30, expiring_within_days=30, combine="any")
+    assert _noticed(expiring, NOW - 2 * DAY, token=soon) is True
+    assert _noticed(expiring, NOW - 6 * DAY, token=soon) is False
+    cp_token = Token("root", "ci", NOW - 400 * DAY, kind=CPANEL, full_access=True)
+    assert _noticed(unused, sent + DAY, token=cp_token) is False
+    from tokensweeper.policy import notice_ended_by_use
+
+    assert notice_ended_by_use(unused, None, young, sent) is False
+
+
+def test_a_withheld_notice_says_why():
+    from tokensweeper.policy import NoticeState
+
+    assert NoticeState(None, NOW, withheld="the cap refuses them").describe() == (
+        "no notice yet: the cap refuses them")
+    assert NoticeState(None, NOW).withheld is None
+
+
+def test_confirmation_changes_name_the_holder_of_a_newly_selected_token():
+    cp_token = Token("bob", "foo", NOW - 10 * DAY, NOW - DAY, kind=CPANEL, full_access=True)
+    plan = make_plan([cp_token], None, Selectors(expired=True), Protection(), NOW)
+    assert confirmation_changes([], plan) == [
+        "bob@cpanel/foo is newly selected: expired on 2026-11-26, 1 day ago"]
