@@ -607,3 +607,18 @@ def test_kinds_default_to_whm_only(kserver):
     assert {i.token.kind for i in plan.items} == {WHM}
     assert {i.decision for i in plan.items if i.token.kind == WHM} >= {REVOKE}
     assert PROTECTED not in {i.decision for i in plan.items}
+
+
+def test_the_evidence_a_run_reads_follows_its_criteria(monkeypatch):
+    """Issue 25: the hook reads the usage log exactly when a criterion depends on use."""
+    from tokensweeper import sweep as sweep_module
+    from tokensweeper import usage
+
+    loaded = []
+    monkeypatch.setattr(usage, "load_usage", lambda: loaded.append(1) or "evidence")
+    assert sweep_module.evidence_for(Selectors(expired=True, older_than_days=9)) is None
+    assert loaded == []
+    for name, value in (("unused_for_days", 30), ("used_after", NOW),
+                        ("used_from", ("10.0.0.0/8",))):
+        assert sweep_module.evidence_for(Selectors(**{name: value})) == "evidence"
+    assert len(loaded) == 3
