@@ -342,8 +342,8 @@ def test_the_shipped_template_documents_kinds_and_keeps_whm_only():
 def test_a_day_count_is_at_most_a_hundred_years(tmp_path):
     """Issue 25: the command line's range (1 to 36500), the same in the config."""
     path = tmp_path / "config.yaml"
-    path.write_text("policy:\n  older_than_days: 36500\n  expiring_within_days: 36500\n")
+    path.write_text("policy:\n  older_than_days: 36500\n  unused_for_days: 36500\n")
     assert config.load(str(path)).selectors().older_than_days == 36500
-    path.write_text("policy:\n  expiring_within_days: 36501\n")
+    path.write_text("policy:\n  unused_for_days: 36501\n")
     with pytest.raises(ConfigError, match="from 1 to 36500, got 36501"):
         config.load(str(path))
