@@ -42,8 +42,8 @@ DEFAULTS = {
 }
 
 # Token names are [A-Za-z0-9_-]; a glob may add * ? [ ] and ! inside brackets.
-GLOB_RE = re.compile(r"^[A-Za-z0-9_*?\[\]!-]{1,100}$")
-OWNER_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+GLOB_RE = re.compile(r"^[A-Za-z0-9_*?\[\]!-]{1,100}\Z")
+OWNER_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}\Z")
 
 
 class ConfigError(Exception):
@@ -235,8 +235,12 @@ def _whole(value, what, low, high=None, optional=False):
     return value
 
 
+# The same range the command line takes (commands.arguments.MAX_DAYS): a hundred years.
+MAX_DAYS = 36500
+
+
 def _days_or_none(value):
-    return _whole(value, "days", 1, optional=True)
+    return _whole(value, "days", 1, MAX_DAYS, optional=True)
 
 
 def _revoke_cap(value):
