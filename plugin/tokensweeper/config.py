@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 
-from . import paths, statefile
+from . import cachefiles, paths
 from .policy import Protection, Selectors
 
 EVENT_ACTIONS = ("sweep", "revoke_all", "snapshot", "ignore")
@@ -36,11 +36,14 @@ DEFAULTS = {
     # what every config did before cPanel accounts' tokens were known (an upgrade never
     # widens what an enforce-mode config revokes); an admin opts in with [whm, cpanel].
     "kinds": ["whm"],
+    # The creation guard (guard.py) for cPanel accounts' tokens and the new-token watch for
+    # WHM tokens. Without the key: off (an upgrade changes nothing).
+    "guard": None,
 }
 
 # Token names are [A-Za-z0-9_-]; a glob may add * ? [ ] and ! inside brackets.
-GLOB_RE = re.compile(r"^[A-Za-z0-9_*?\[\]!-]{1,100}$")
-OWNER_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+GLOB_RE = re.compile(r"^[A-Za-z0-9_*?\[\]!-]{1,100}\Z")
+OWNER_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}\Z")
 
 
 class ConfigError(Exception):
@@ -146,7 +149,7 @@ def _digest(text):
 
 
 def _remembered(text):
-    data = statefile.read(paths.state_path(CACHE_NAME))
+    data = cachefiles.read(paths.state_path(CACHE_NAME))
     try:
         entry = json.loads(data.decode("utf-8")) if data else None
     except ValueError:
@@ -163,7 +166,7 @@ def _remember(text, raw):
         return  # YAML-only types (dates, sets...): the checks reject them anyway
     if json.loads(encoded)["raw"] != raw:
         return  # JSON would change it (e.g. a number as a key): never remember a different answer
-    statefile.write(paths.state_path(CACHE_NAME), encoded.encode("utf-8"))
+    cachefiles.write(paths.state_path(CACHE_NAME), encoded.encode("utf-8"))
 
 
 def _parse_yaml(text, source):
@@ -232,8 +235,12 @@ def _whole(value, what, low, high=None, optional=False):
     return value
 
 
+# The same range the command line takes (commands.arguments.MAX_DAYS): a hundred years.
+MAX_DAYS = 36500
+
+
 def _days_or_none(value):
-    return _whole(value, "days", 1, optional=True)
+    return _whole(value, "days", 1, MAX_DAYS, optional=True)
 
 
 def _revoke_cap(value):
@@ -323,6 +330,41 @@ def _owners(value):
     return list(value)
 
 
+GUARD_KEYS = ("require_expiry", "max_lifetime_days", "exempt_names")
+
+
+def _guard(value):
+    """guard: absent or empty = off; otherwise a mapping of GUARD_KEYS."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError("expected a mapping (require_expiry, max_lifetime_days, "
+                         "exempt_names), got %r" % (value,))
+    unknown = sorted(str(key) for key in value if key not in GUARD_KEYS)
+    if unknown:
+        raise ValueError("unknown key %s (known: %s)" % (", ".join(unknown),
+                                                          ", ".join(sorted(GUARD_KEYS))))
+    checked = {}
+    try:
+        checked["require_expiry"] = _boolean(value.get("require_expiry", False))
+    except ValueError as error:
+        raise ValueError("require_expiry: %s" % error)
+    try:
+        checked["max_lifetime_days"] = _whole(value.get("max_lifetime_days"), "days", 1, 3650,
+                                              optional=True)
+    except ValueError as error:
+        raise ValueError("max_lifetime_days: %s" % error)
+    try:
+        checked["exempt_names"] = _globs(value.get("exempt_names"))
+    except ValueError as error:
+        raise ValueError("exempt_names: %s" % error)
+    if value.get("require_expiry") is False and checked["max_lifetime_days"]:
+        raise ValueError("require_expiry: false contradicts max_lifetime_days: %d (a token "
+                         "that never expires outlives any limit); remove one of them"
+                         % checked["max_lifetime_days"])
+    return checked
+
+
 CHECKS = {
     "mode": _choice("preview", "enforce"),
     "policy.expired": _boolean,
@@ -343,6 +385,7 @@ CHECKS = {
     "notify.recipients": _recipients,
     "notify.expiry_reminders": _reminder_days,
     "kinds": _kinds,
+    "guard": _guard,
 }
 
 

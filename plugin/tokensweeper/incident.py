@@ -26,15 +26,33 @@ MOMENT_HELP = ("a date (2026-11-24, meaning 00:00 UTC), a date-time with its off
                "(2026-11-24T09:30+02:00, ...Z) or a duration back from now (48h, 7d, 90m, 2w)")
 
 
+# The longest duration back from now a selection may name: a token is never older than
+# cPanel's API tokens (2017), and a typo such as 999999w (19,000 years) must be refused,
+# never turned into a year -17139.
+MAX_DURATION_DAYS = 36500
+# The most networks one incident selection may name (page and command line alike).
+MAX_NETWORKS = 50
+
+
 def parse_moment(text, now):
-    """The UTC epoch `text` means; ValueError naming the value when it means none."""
+    """The UTC epoch `text` means; ValueError naming the value when it means none, or a
+    time outside 1970 to 9999. now None: check the form only (the value is then the
+    duration's length back from 0, never used)."""
     text = text.strip()
     duration = _DURATION_RE.match(text)
     if duration:
         amount = int(duration.group(1))
         if amount < 1:
             raise ValueError("%r: a duration must be 1 or more" % text)
-        return now - amount * DURATION_UNITS[duration.group(2)]
+        seconds = amount * DURATION_UNITS[duration.group(2)]
+        if seconds > MAX_DURATION_DAYS * 86400:
+            raise ValueError("%r is more than %d days back: give a date instead"
+                             % (text, MAX_DURATION_DAYS))
+        if now is None:
+            return -seconds
+        if now - seconds < 0:
+            raise ValueError("%r reaches back before 1970-01-01" % text)
+        return now - seconds
     date = _DATE_RE.match(text)
     if date:
         return _epoch(text, [int(g) for g in date.groups()] + [0, 0, 0], 0)
@@ -102,13 +120,17 @@ REPORT_KEYS = ("owner", "name", "create_time", "expires_at", "full_access", "ip_
                "last_used", "seen_from", "seen_from_truncated", "action", "reason")
 
 
-def report_document(run, generated, generated_by):
+def report_document(run, generated, generated_by, creations=None):
     """One audited run (audit.Run) as an incident record: who ran it and when, its
     selectors, and every token with its creation, last use, addresses and verified
     outcome. Everything comes from the audit log as written at the time."""
+    from . import accounting
+
     records = run.records
     final = run.final
     tokens = []
+    # Who created each token: cPanel's accounting.log keeps its lines after a revoke.
+    creations = accounting.read() if creations is None else creations
     for token in run.tokens():
         if not isinstance(token, dict):
             continue
@@ -117,6 +139,9 @@ def report_document(run, generated, generated_by):
         entry["kind"] = token.get("kind") or "whm"
         entry["account_owner"] = token.get("account_owner")
         entry["created"] = _iso_or_none(token.get("create_time"))
+        entry["created_by"] = accounting.creator_of(
+            entry["kind"], token.get("owner"), token.get("name"), token.get("create_time"),
+            creations)
         entry["expires"] = _iso_or_none(token.get("expires_at"))
         entry["outcome"] = token.get("action")
         entry["seen_from"] = token.get("seen_from") or []
@@ -195,6 +220,7 @@ def report_text(doc):
         if token["reason"]:
             lines.append("  why:       %s" % token["reason"])
         lines.append("  created:   %s" % (token["created"] or "unknown"))
+        lines.append("  created by: %s" % (token.get("created_by") or "unknown"))
         lines.append("  expires:   %s" % (token["expires"] or "never"))
         lines.append("  access:    %s, %s" % (
             "full access" if token["full_access"] else (

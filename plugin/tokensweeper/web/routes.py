@@ -36,7 +36,7 @@ from .request import DIGITS_RE, HttpError, bad_request
 from .response import HTML, Response
 
 PAGE_SIZE = 250
-IDENTITY_DIGEST_RE = re.compile(r"^[0-9a-f]{12}$")
+IDENTITY_DIGEST_RE = re.compile(r"^[0-9a-f]{12}\Z")
 AUDIT_PAGE_SIZE = 20
 # Above this many tokens the admin types the number to confirm.
 TYPED_CONFIRMATION_ABOVE = 10
@@ -248,7 +248,8 @@ def overview(ctx, notice="", status=200):
                         | {split_holder(holder)[0] for holder in plan.owner_errors})
         return ctx.page(
             "overview.html", "Tokens", "overview", status=status,
-            rows=shown[(shown_page - 1) * PAGE_SIZE:shown_page * PAGE_SIZE], total=len(rows),
+            rows=views.add_creators(shown[(shown_page - 1) * PAGE_SIZE:shown_page * PAGE_SIZE]),
+            total=len(rows),
             matching=len(shown), page_number=shown_page, pages=pages, filters=filters,
             matching_selectable=sum(1 for row in shown if row.selectable),
             counts=views.count_states(rows), states=views.STATES, chart=views.age_chart(rows),
@@ -263,6 +264,7 @@ def overview(ctx, notice="", status=200):
             config_message=config_message(config_error) if config_error else "",
             config_problems=list(config_error.problems) if config_error else [],
             notice=notice, sort_columns=SORT_COLUMNS, link=_overview_link(filters),
+            watched=watched_tokens(cfg),
             listing=plan.listing, refresh_link=_overview_link(filters)(refresh=1),
             remember=True)
 
@@ -275,7 +277,14 @@ def _row_filter(request):
     """(state, owner, name text, kind) of the overview's filter, from the query."""
     state = _choice(request, "state", ("",) + views.STATE_KEYS, "")
     kind = _choice(request, "kind", ("",) + KINDS, "")
-    return state, request.arg("owner"), request.arg("q")[:100], kind
+    text = request.arg("q")
+    if len(text) > FILTER_TEXT_LIMIT:  # refused whole: a cut filter matches other tokens
+        raise bad_request("The name filter is longer than %d characters (%d)." % (
+            FILTER_TEXT_LIMIT, len(text)))
+    return state, request.arg("owner"), text, kind
+
+
+FILTER_TEXT_LIMIT = 100
 
 
 SORT_COLUMNS = (
@@ -361,6 +370,15 @@ def settings(ctx):
 
 
 # -- audit -----------------------------------------------------------------------------
+
+
+def watched_tokens(cfg):
+    """What the scheduled run's latest new-token watch found (watch.py), when guard: is set."""
+    if cfg.values.get("guard") is None:
+        return None
+    from tokensweeper import watch
+
+    return watch.latest()
 
 
 def audit_runs():
@@ -461,6 +479,12 @@ def selection_plan(wanted, cfg, now, usage, remembered=False):
     for holder, _ in wanted:
         owner, kind = split_holder(holder)
         by_kind.setdefault(kind, set()).add(owner)
+    outside = sorted(set(by_kind) - set(cfg.kinds))
+    if outside:
+        # An upgrade never widens what the plugin acts on: the page neither.
+        raise bad_request("The config's kinds: is %s, so this page does not act on %s "
+                          "tokens (add it to kinds: in the Settings first)." % (
+                              ", ".join(cfg.kinds), " or ".join(outside)))
     tokens = []
     for kind in sorted(by_kind):
         source = source_for(kind)
