@@ -61,8 +61,8 @@ def test_every_command_and_flag_of_the_parser_is_in_the_page():
     parser = build_parser()
     text = text_of(manpage.render())
     commands = subparsers(parser)
-    assert set(commands) == {"list", "plan", "sweep", "revoke", "audit", "incident-report",
-                             "check-config"}
+    assert set(commands) == {"list", "plan", "sweep", "revoke", "audit", "queue",
+                             "incident-report", "check-config"}
     for flag in flags(parser):
         assert flag in text, flag
     for name, sub in commands.items():
