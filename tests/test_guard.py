@@ -89,6 +89,36 @@ def test_a_far_future_epoch_cpanel_accepts_is_refused(guarded, expires_at):
     assert out.endswith(b"choose an earlier expiry date.")
 
 
+@pytest.mark.parametrize("expires_at", ["0" * 18, "0" * 40, "0" * 5000])
+def test_never_with_leading_zeros_is_still_never(guarded, expires_at):
+    # cPanel's epoch_or_die reads any run of digits numerically: 18 zeros are 0, "never".
+    out, _ = guarded.run(creation("alice", {"name": "deploy", "expires_at": expires_at}))
+    assert out == NO_EXPIRY_90
+
+
+@pytest.mark.parametrize("padding", [1, 20, 5000])
+def test_leading_zeros_do_not_hide_a_far_expiry(guarded, padding):
+    # "000...09999999999" is a valid epoch to cPanel (year 2286): the limit still applies.
+    out, _ = guarded.run(creation("alice", {"name": "ci",
+                                            "expires_at": "0" * padding + "9999999999"}))
+    assert out.endswith(b"choose an earlier expiry date.")
+    [token] = [t for r in blocked_records(guarded) for t in r["tokens"]]
+    assert token["expires_at"] == 9999999999
+
+
+def test_leading_zeros_within_the_limit_are_allowed(guarded):
+    out, _ = guarded.run(creation("alice", {"name": "ci",
+                                            "expires_at": "0" * 30 + str(NOW + 30 * DAY)}))
+    assert out == b"1"
+
+
+def test_an_epoch_past_cpanels_limit_is_left_to_cpanel(guarded):
+    # epoch_or_die refuses anything above 67767976233521999 with its own message.
+    for expires_at in ("67767976233522000", "9" * 18, "0" * 3 + "9" * 18):
+        out, _ = guarded.run(creation("alice", {"name": "ci", "expires_at": expires_at}))
+        assert out == b"1", expires_at
+
+
 def test_a_number_for_a_name_is_still_a_name(guarded):
     out, _ = guarded.run(creation("alice", {"name": 2026}))
     assert out == NO_EXPIRY_90

@@ -51,8 +51,11 @@ BUILTIN_EXEMPT = (
     re.compile(r"^MailNodeLinkage-[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}-[0-9]{2}-[0-9]{2}Z\Z"),
     re.compile(r"^cpmove_[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}_[0-9]{2}_[0-9]{2}Z_[0-9a-f]+\Z"),
 )
-# cPanel's epoch_or_die (Cpanel/Validate/Time.pm): digits only, at most 67767976233521999.
-DIGITS_RE = re.compile(r"^[0-9]{1,17}\Z")
+# cPanel's epoch_or_die (Cpanel/Validate/Time.pm): digits only (any number of them, read
+# numerically: leading zeros count for nothing), at most 67767976233521999.
+DIGITS_RE = re.compile(r"^[0-9]+\Z")
+LEADING_ZEROS_RE = re.compile(r"^0+(?=[0-9])")
+MAX_EPOCH = 67767976233521999
 
 
 def descriptors(hook_path, weight):
@@ -139,6 +142,9 @@ def _expiry(value):
     if value == "":
         return None
     if not DIGITS_RE.match(value):
+        return False
+    value = LEADING_ZEROS_RE.sub("", value, count=1)  # "000...0" is 0; bounded int() below
+    if len(value) > len(str(MAX_EPOCH)) or int(value) > MAX_EPOCH:
         return False
     return int(value) or None  # cPanel compares numerically: 0 is never
 
@@ -247,9 +253,7 @@ def _answer(document):
     if refusal is None:
         return "1"
     rule, message = refusal
-    requested = args.get("expires_at")
-    requested = int(requested) if isinstance(requested, (str, int)) and not isinstance(
-        requested, bool) and DIGITS_RE.match(str(requested)) and int(requested) else None
+    requested = _expiry(args.get("expires_at")) or None
     _record_refusal(now, _safe(account), _safe(_scalar(args.get("name"))), requested, rule,
                     message)
     return "0 " + message
