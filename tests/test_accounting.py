@@ -189,3 +189,42 @@ def test_the_overview_says_who_created_each_token(server, cli, monkeypatch):
             for name in ("ci", "restored") if 'data-name="%s"' % name in row}
     assert 'ts-created-by">by root<' in rows["ci"]
     assert 'ts-created-by">by unknown<' in rows["restored"]
+
+
+# -- files others could have written --------------------------------------------------------
+
+
+def test_a_log_others_can_write_adds_nothing(server, cli):
+    # Anyone who can write the log could credit any token to anyone.
+    server.add_token("bob", "deploy", NOW - 2 * DAY)
+    with open(log_path(cli), "w") as handle:
+        handle.write(line(NOW - 2 * DAY, "bob", "bob", "deploy"))
+    os.chmod(log_path(cli), 0o600)
+    assert created_by(cli)[("bob", "deploy")] == "bob"
+    for mode in (0o620, 0o602):
+        os.chmod(log_path(cli), mode)
+        assert created_by(cli)[("bob", "deploy")] is None, oct(mode)
+
+
+def test_a_log_owned_by_another_user_adds_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    log = tmp_path / "accounting.log"
+    log.write_text(line(NOW, "root", "root", "ci"))
+    os.chmod(str(log), 0o600)
+    assert [c.name for c in accounting.read(str(log))] == ["ci"]
+    monkeypatch.setattr(os, "geteuid", lambda: os.stat(str(log)).st_uid + 1)
+    assert accounting.read(str(log)) == []
+
+
+def test_an_archive_directory_others_can_write_adds_nothing(server, cli):
+    server.add_token("root", "archived", NOW - 200 * DAY)
+    archive = os.path.join(cli.cpanel_root, "var", "cpanel", "archive")
+    os.makedirs(archive)
+    with open(os.path.join(archive, "accounting.log-06-2026.gz"), "wb") as handle:
+        handle.write(gzip.compress(line(NOW - 200 * DAY, "root", "root", "archived").encode()))
+    os.chmod(archive, 0o700)
+    assert created_by(cli)[("root", "archived")] == "root"
+    os.chmod(archive, 0o777)
+    assert created_by(cli)[("root", "archived")] is None
+

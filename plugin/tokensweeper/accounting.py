@@ -82,10 +82,29 @@ def read(path=None):
     return found
 
 
+def _trusted(info):
+    """Whether a file or directory is root's alone (the effective uid's: the tests run the
+    reader unprivileged): anyone else who could write it could credit any token to anyone."""
+    return info.st_uid == os.geteuid() and not info.st_mode & 0o022
+
+
+def _trusted_dir(directory):
+    import stat
+
+    try:
+        info = os.lstat(directory)
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and _trusted(info)
+
+
 def _files(path):
+    if not _trusted_dir(os.path.dirname(path) or "."):
+        return []
     directory = os.path.join(os.path.dirname(path), "archive")
     try:
-        archives = sorted(name for name in os.listdir(directory) if ARCHIVE_RE.match(name))
+        archives = sorted(name for name in os.listdir(directory)
+                          if ARCHIVE_RE.match(name)) if _trusted_dir(directory) else []
     except OSError:
         archives = []
     return [os.path.join(directory, name) for name in archives] + [path + ".bkup", path]
@@ -100,7 +119,7 @@ def _read_one(path):
         import stat
 
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_BYTES:
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_BYTES or not _trusted(info):
             return []
         with os.fdopen(fd, "rb") as handle:
             fd = None
