@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import time
+import zlib
 
 import pytest
 
@@ -228,3 +229,29 @@ def test_an_archive_directory_others_can_write_adds_nothing(server, cli):
     os.chmod(archive, 0o777)
     assert created_by(cli)[("root", "archived")] is None
 
+
+
+def test_a_gzip_bomb_in_the_archive_is_not_inflated(tmp_path, monkeypatch):
+    # Gigabytes of newlines compress to a few MiB: an archive inflating past MAX_BYTES is
+    # dropped (like a live log that big) instead of being inflated whole into memory.
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    monkeypatch.setattr(accounting, "MAX_BYTES", 1 << 20)
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    os.chmod(str(archive), 0o700)
+    bomb = archive / "accounting.log-01-2026.gz"
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    data = compressor.compress(line(NOW, "root", "root", "early").encode())
+    chunk = b"\n" * (1 << 20)
+    for _ in range(4):
+        data += compressor.compress(chunk)
+    data += compressor.flush()
+    bomb.write_bytes(data)
+    os.chmod(str(bomb), 0o600)
+    assert len(data) < (1 << 20)
+    log = tmp_path / "accounting.log"
+    log.write_text(line(NOW, "root", "root", "live"))
+    os.chmod(str(log), 0o600)
+    # The bomb's one real line is not believed either: an archive is read whole or not at all.
+    assert [c.name for c in accounting.read(str(log))] == ["live"]

@@ -130,16 +130,40 @@ def _read_one(path):
         if fd is not None:
             os.close(fd)
     if path.endswith(".gz"):
-        import gzip
-        import zlib
-
-        try:
-            data = gzip.decompress(data)  # cpanellogd appends members: all are read
-        except (OSError, EOFError, zlib.error):
+        data = _inflate(data, MAX_BYTES)
+        if data is None:
             return []
     text = data.decode("utf-8", "replace")
     return [c for c in (parse_line(line) for line in text.splitlines()
                         if ":CREATEAPITOKEN:" in line) if c is not None]
+
+
+def _inflate(data, limit):
+    """Every gzip member of `data` (cpanellogd appends one per rotation) inflated, or None
+    when it is damaged or would inflate past `limit` bytes (a few MiB of gzip can hold
+    gigabytes: never inflated whole into memory)."""
+    import zlib
+
+    out = []
+    size = 0
+    try:
+        while data:
+            member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            while True:
+                chunk = member.decompress(data, limit + 1 - size)
+                size += len(chunk)
+                out.append(chunk)
+                if size > limit:
+                    return None
+                data = member.unconsumed_tail
+                if not data:
+                    break
+            if not member.eof:
+                return None  # truncated
+            data = member.unused_data.lstrip(b"\0")  # gzip's trailing padding, as gzip reads
+    except zlib.error:
+        return None
+    return b"".join(out)
 
 
 def _near(epoch, create_time):
