@@ -255,3 +255,22 @@ def test_a_gzip_bomb_in_the_archive_is_not_inflated(tmp_path, monkeypatch):
     os.chmod(str(log), 0o600)
     # The bomb's one real line is not believed either: an archive is read whole or not at all.
     assert [c.name for c in accounting.read(str(log))] == ["live"]
+
+
+def test_a_live_log_past_the_read_limit_still_names_the_newest_creators(tmp_path,
+                                                                         monkeypatch):
+    # cPanel rotates accounting.log only past 300 MB: a log bigger than what is read must
+    # still say who created the newest tokens (its end), not fall silent for every token.
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    monkeypatch.setattr(accounting, "MAX_BYTES", 4096)
+    log = tmp_path / "accounting.log"
+    old = "".join(line(NOW - 400 * DAY + i, "root", "root", "old-%d" % i) for i in range(100))
+    log.write_text(old + line(NOW - 60, "bob", "bob", "newest"))
+    os.chmod(str(log), 0o600)
+    assert os.path.getsize(str(log)) > 4096
+    found = accounting.read(str(log))
+    assert found[-1].name == "newest" and found[-1].user == "bob"
+    assert "old-0" not in [c.name for c in found]  # only the end is read
+    # A cut line at the start of the window is never half-read as another name.
+    assert all(c.name.startswith("old-") or c.name == "newest" for c in found)

@@ -38,7 +38,8 @@ ARCHIVE_RE = re.compile(r"^accounting\.log-[0-9]{2}-[0-9]{4}(?:_[A-Z]+)?\.gz$")
 # seconds apart. Local time is ambiguous in the hour a DST change repeats: an hour off
 # also matches.
 SLACK = 120
-# A file bigger than this is not read (the page must stay fast); its tokens stay unknown.
+# Of a bigger log only its last MAX_BYTES (the newest lines) are read, and a bigger archive
+# (compressed or inflated) not at all: the page must stay fast; older tokens stay unknown.
 MAX_BYTES = 64 * 1024 * 1024
 UNKNOWN = "unknown"
 
@@ -119,11 +120,19 @@ def _read_one(path):
         import stat
 
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_BYTES or not _trusted(info):
+        if not stat.S_ISREG(info.st_mode) or not _trusted(info):
             return []
+        cut = info.st_size > MAX_BYTES
+        if cut and path.endswith(".gz"):
+            return []  # an archive is read whole or not at all
         with os.fdopen(fd, "rb") as handle:
             fd = None
-            data = handle.read(MAX_BYTES + 1)
+            if cut:  # its newest lines: cPanel rotates the live log only past 300 MB
+                handle.seek(info.st_size - MAX_BYTES)
+            data = handle.read(MAX_BYTES)
+        if cut:
+            newline = data.find(b"\n")  # the first line is cut: never half-read
+            data = data[newline + 1:] if newline >= 0 else b""
     except OSError:
         return []
     finally:
