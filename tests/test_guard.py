@@ -289,6 +289,49 @@ def test_garbage_on_stdin_never_refuses(guarded, stdin):
     assert blocked_records(guarded) == []
 
 
+def oversized(args, context_last=False):
+    """A creation event padded past the hook's 10 MiB read limit by an argument cPanel
+    ignores (Cpanel::Args passes every form field to the hook; _create reads two)."""
+    raw = creation("alice", dict(args, padding="x" * (11 << 20)))
+    if context_last:  # Perl's hash order is random: the context may come after the data
+        document = json.loads(raw.decode())
+        raw = compact({"data": document["data"], "hook": document["hook"],
+                       "context": document["context"]})
+    return raw
+
+
+@pytest.mark.parametrize("context_last", [False, True])
+def test_padding_a_creation_past_the_read_limit_does_not_slip_past_the_guard(guarded,
+                                                                           context_last):
+    # Without a check, the hook answered "too large, nothing to do" (allowed) and cPanel
+    # created a token without expiry: 11 MiB of an ignored argument beat every rule.
+    out, err = guarded.run(oversized({"name": "deploy"}, context_last))
+    assert out == (b"0 Your host cannot check an API token request this large; send only "
+                   b"the token's name and expiry date.")
+    [record] = blocked_records(guarded)
+    assert record["tokens"][0]["rule"] == "oversized_request"
+    assert record["tokens"][0]["owner"] == "?"  # nothing of the event is trusted
+    assert "larger than 10 MiB" in err
+
+
+def test_an_oversized_creation_without_guard_is_allowed(tmp_path):
+    h = Hook(tmp_path)
+    h.config("mode: preview\n")
+    out, _ = h.run(oversized({"name": "deploy"}))
+    assert out.startswith(b"1")
+    assert h.audit() == []
+
+
+def test_an_oversized_other_event_is_not_the_guards(guarded):
+    # The guard's event name as an argument's VALUE is JSON-escaped: never taken for it.
+    event = {"context": {"category": "Passwd", "event": "ChangePasswd", "stage": "post"},
+             "data": {"user": "alice", "note": '"event":"UAPI::Tokens::create_full_access"',
+                      "padding": "x" * (11 << 20)}}
+    out, _ = guarded.run(compact(event))
+    assert out.startswith(b"1 tokensweeper:")
+    assert blocked_records(guarded) == []
+
+
 @pytest.mark.parametrize("data", ["x", [], {"args": "name=deploy", "user": "alice"},
                                   {"args": {"name": ["deploy"]}, "user": ["alice"]}])
 def test_misshapen_data_is_allowed(guarded, data):
