@@ -274,3 +274,19 @@ def test_a_live_log_past_the_read_limit_still_names_the_newest_creators(tmp_path
     assert "old-0" not in [c.name for c in found]  # only the end is read
     # A cut line at the start of the window is never half-read as another name.
     assert all(c.name.startswith("old-") or c.name == "newest" for c in found)
+
+
+def test_roots_own_line_is_never_credited_to_a_resellers_token_of_the_same_name(server, cli):
+    # Only convert_accesshash_to_token writes root for another owner, and only under its
+    # own names (accesshash-<epoch>[-XXXXXXXX]); root's line for root's own "deploy" says
+    # nothing about bob's "deploy" (restored, no line) made the same minute.
+    server.add_token("root", "deploy", NOW - 3 * DAY)
+    server.add_token("bob", "deploy", NOW - 3 * DAY + 30)
+    server.add_token("bob", "accesshash-1790000000-7Q2ZK0AB", NOW - 3 * DAY)
+    with open(log_path(cli), "a") as handle:
+        handle.write(line(NOW - 3 * DAY, "root", "root", "deploy"))
+        handle.write(line(NOW - 3 * DAY, "root", "root", "accesshash-1790000000-7Q2ZK0AB"))
+    found = created_by(cli)
+    assert found[("root", "deploy")] == "root"
+    assert found[("bob", "deploy")] is None
+    assert found[("bob", "accesshash-1790000000-7Q2ZK0AB")] == "root"

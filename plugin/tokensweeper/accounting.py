@@ -42,6 +42,10 @@ SLACK = 120
 # (compressed or inflated) not at all: the page must stay fast; older tokens stay unknown.
 MAX_BYTES = 64 * 1024 * 1024
 UNKNOWN = "unknown"
+# The names scripts/convert_accesshash_to_token gives the tokens it imports ("accesshash-"
+# time, then "-" and 8 of [0-9A-Z] when taken): the only lines root writes for another
+# owner's token. Root's line under any other name is about root's own token.
+CONVERTED_RE = re.compile(r"^accesshash-[0-9]+(?:-[0-9A-Z]{8})?\Z")
 
 
 class Creation(object):
@@ -188,16 +192,18 @@ def creator(token, creations):
 def creator_of(kind, owner, name, create_time, creations):
     """Who created a token (a WHM user name) by the log, or None when it does not say.
 
-    A line matches by name and time; its user must be the token's owner, or root
-    (convert_accesshash_to_token writes root for every owner). The owner's own line wins,
-    then the closest in time."""
+    A line matches by name and time; its user must be the token's owner, or root for a
+    token named as convert_accesshash_to_token names them (it writes root for every
+    owner). The owner's own line wins, then the closest in time."""
     if kind != "whm" or not isinstance(create_time, int) or isinstance(create_time, bool):
         return None
     best = None
     for entry in creations:
         if entry.name != name or not _near(entry.epoch, create_time):
             continue
-        if entry.user not in (owner, "root") or not entry.remote_user:
+        if entry.user != owner and not (entry.user == "root" and CONVERTED_RE.match(name)):
+            continue
+        if not entry.remote_user:
             continue
         rank = (entry.user != owner, abs(entry.epoch - create_time))
         if best is None or rank < best[0]:
