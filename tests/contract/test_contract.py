@@ -166,3 +166,96 @@ def test_uapi_refusals_and_failures(backend):
     assert "You do not have a user named “zed”." in no_account.error
     # One failed command (the batch's own result is then 0) leaves the others' answers.
     assert fine.ok and fine.data == []
+
+
+# --- the exact shapes cPanel's code answers (the fake must not be kinder) -------------
+
+def raw(*args):
+    """whmapi1's own JSON answer (no judging): the plugin's binary, --output=json."""
+    import json
+    import subprocess
+    out = subprocess.run([client().binary, "--output=json"] + list(args),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True)
+    return json.loads(out.stdout.decode("utf-8"))
+
+
+def test_root_listing_shows_every_acl_of_a_full_access_token(backend):
+    create("root", "full")
+    create("root", "one", ("acl-1", "list-accts"))
+    tokens = raw("api_token_list")["data"]["tokens"]
+    full, one = tokens["full"]["acls"], tokens["one"]["acls"]
+    assert len(full) > 60 and {"all", "clustering", "list-accts", "kill-acct"} <= set(full)
+    assert set(full.values()) == {1}
+    assert set(one) == set(full)
+    assert one["all"] == 0 and str(one["list-accts"]) == "1"
+    assert sum(1 for value in one.values() if str(value) == "1") == 1
+
+
+def test_listing_field_types(backend):
+    backend.add_reseller("bob", BOB_ACLS)
+    create("bob", "lister", ("acl-1", "list-accts"), ("expires_at", str(FUTURE)))
+    create("bob", "ip", ("whitelist_ip-1", "192.0.2.1"))
+    tokens = raw("--user=bob", "api_token_list")["data"]["tokens"]
+    lister = tokens["lister"]
+    # A granted ACL of a reseller's limited token is the string "1"; expires_at is the
+    # digit string it was created with; an unset address list is no key at all.
+    assert lister["acls"] == {"list-accts": "1", "create-acct": 0, "manage-api-tokens": 0}
+    assert lister["expires_at"] == str(FUTURE)
+    assert "whitelist_ips" not in lister
+    assert tokens["ip"]["whitelist_ips"] == ["192.0.2.1"]
+    assert tokens["ip"]["expires_at"] is None
+    assert isinstance(lister["create_time"], int)
+
+
+def test_listing_order_changes_between_processes(backend):
+    for number in range(8):
+        create("root", "t%d" % number)
+    orders = {tuple(raw("api_token_list")["data"]["tokens"]) for _ in range(8)}
+    assert len(orders) > 1
+
+
+def test_user_that_is_no_reseller_lists_nothing(backend):
+    backend.add_account("carol")
+    answer = raw("--user=carol", "api_token_list")
+    assert answer["metadata"]["result"] == 1 and answer["data"]["tokens"] == {}
+    assert client().list_tokens("carol") == []
+
+
+def test_uapi_list_shape(backend):
+    backend.add_account("alice")
+    backend.add_cpanel_token("alice", "site")
+    answer = raw("uapi_cpanel", "cpanel.user=alice", "cpanel.module=Tokens",
+                 "cpanel.function=list")
+    uapi_answer = answer["data"]["uapi"]
+    assert answer["metadata"]["result"] == 1 and uapi_answer["status"] == 1
+    assert uapi_answer["metadata"] == {"transformed": 1}
+    [row] = uapi_answer["data"]
+    assert row["whitelist_ips"] is None and row["features"] == [] and row["name"] == "site"
+
+
+def test_uapi_revoke_of_an_unknown_name_writes_the_file(backend):
+    backend.add_account("alice")
+    backend.add_account("nofile")
+    path = os.path.join(backend.root, "var", "cpanel", "authn", "api_tokens_v2", "cpanel",
+                        "nofile.json")
+    [answer] = uapi(UapiCall("nofile", "Tokens", "revoke", [("name", "nope")]))
+    assert answer.ok and str(answer.data) == "0"
+    with open(path) as handle:
+        assert handle.read().strip() == "null"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+
+
+def test_batch_with_a_failed_command_fails_itself_but_answers_each(backend):
+    backend.add_account("alice")
+    good = UapiCall("alice", "Tokens", "list").command()
+    bad = UapiCall("zed", "Tokens", "list").command()
+    answer = raw("batch", "command-0=" + quote(good), "command-1=" + quote(bad))
+    assert answer["metadata"]["result"] == 0
+    first, second = answer["data"]["result"]
+    assert first["metadata"]["result"] == 1 and second["metadata"]["result"] == 0
+    assert "You do not have a user named “zed”." in second["metadata"]["reason"]
+
+
+def quote(text):
+    from urllib.parse import quote as url_quote
+    return url_quote(text, safe="")
