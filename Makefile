@@ -12,7 +12,7 @@ VPY := $(VENV)/bin/python
 IN_VENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 # Code that runs on the server, or stands in for cPanel: Python 3.6 (EL8).
 PY36_DIRS := plugin hooks bin tests/fakes
-SHELL_SCRIPTS := .ci/run $(wildcard tools/*.sh install.sh uninstall.sh)
+SHELL_SCRIPTS := .ci/run $(wildcard tools/*.sh install.sh uninstall.sh tests/contract/*.sh)
 # The Ansible controller (ansible-core, ansible-lint) for the collection in ansible/
 # is in the development venv (pinned in requirements-dev.txt with everything else).
 ANSIBLE_VENV := $(VENV)
