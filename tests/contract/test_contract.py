@@ -91,6 +91,14 @@ def test_reseller_revoke_is_logged_under_the_reseller(backend):
     client().revoke_tokens("bob", ["gone"])
     assert by_name(client().list_tokens("bob")) == {}
     assert accounting(backend)[-1].endswith(":REVOKEAPITOKEN:bob:bob:not-applicable:gone")
+    # The file stays, emptied, with cPanel's modes.
+    directory = os.path.join(backend.root, "var", "cpanel", "authn", "api_tokens_v2",
+                             "whostmgr")
+    assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
+    path = os.path.join(directory, "bob.json")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    with open(path) as handle:
+        assert handle.read().replace(" ", "") == '{"tokens":{}}'
 
 
 def test_revoke_without_a_name_fails(backend):
