@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -101,6 +102,7 @@ def backend(tmp_path, monkeypatch):
         made = FakeBackend(str(tmp_path / "fake"), root)
     for key, value in made.env.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setenv("PATH", os.path.dirname(os.path.realpath(
-        __import__("sys").executable)) + os.pathsep + os.environ.get("PATH", ""))
+    # The fake starts with `#!/usr/bin/env python3`: this interpreter's, first in PATH.
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep
+                       + os.environ.get("PATH", ""))
     return made
