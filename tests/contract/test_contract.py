@@ -111,6 +111,7 @@ def test_revoke_without_a_name_fails(backend):
     [("token_name", "dup")],
     [("token_name", "no.dots")],
     [("token_name", "past"), ("expires_at", "100")],
+    [("token_name", "hostbits"), ("whitelist_ip-1", "10.0.0.1/24")],
 ])
 def test_create_errors_say_so(backend, params):
     create("root", "dup")
