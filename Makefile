@@ -21,7 +21,7 @@ ANSIBLE_COLLECTIONS := build/ansible-collections
 FAST := -m "not browser and not bench" --ignore=tests/browser
 
 .PHONY: test preflight venvs matrix-venvs venv lint ruff py36 shellcheck unit suite matrix clean demo bench mutate
-.PHONY: ansible-lint dist conformance
+.PHONY: ansible-lint dist man conformance
 
 ## test: lint, the whole suite on the development Python, then the cPanel matrix
 # Every step runs even when an earlier one failed, so one run shows all that
@@ -81,6 +81,12 @@ ansible-lint: venv
 dist: venv
 	@tarball=$$(tools/dist.sh) && echo "$$tarball" && \
 	  tools/collection.sh "$$tarball" $(ANSIBLE_VENV)/bin/ansible-galaxy
+
+## man: build/man/tokensweeper.8, the man page install.sh writes (view: man -l build/man/tokensweeper.8)
+man: venv
+	@mkdir -p build/man
+	$(VPY) -B plugin/tokensweeper/commands/manpage.py >build/man/tokensweeper.8.tmp
+	@mv -f build/man/tokensweeper.8.tmp build/man/tokensweeper.8 && echo build/man/tokensweeper.8
 
 ## unit: the fast tests on the development Python (no browser, no benchmarks)
 unit: venv

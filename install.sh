@@ -25,7 +25,8 @@ What it does:
     do not import (dnf/yum: python3-jinja2 python3-pyyaml; apt: python3-jinja2 python3-yaml);
   - installs the library in /usr/local/lib/tokensweeper/, the WHM page in
     /usr/local/cpanel/whostmgr/docroot/cgi/tokensweeper/, the hook in
-    /usr/local/cpanel/3rdparty/bin/, the command as /usr/local/sbin/tokensweeper;
+    /usr/local/cpanel/3rdparty/bin/, the command as /usr/local/sbin/tokensweeper
+    and its man page (man tokensweeper) in /usr/local/share/man/man8/;
   - writes a commented default config only when none exists (it starts in
     preview mode: nothing is revoked unattended until you set `mode: enforce`);
   - registers the page with register_appconfig and the hook with manage_hooks;
@@ -115,6 +116,7 @@ set_paths() {
     CGI_DIR="$ROOT/usr/local/cpanel/whostmgr/docroot/cgi/tokensweeper"
     HOOK="$ROOT/usr/local/cpanel/3rdparty/bin/tokensweeper-hook"
     COMMAND="$ROOT/usr/local/sbin/tokensweeper"
+    MAN_PAGE="$ROOT/usr/local/share/man/man8/tokensweeper.8"
     ICON="$ROOT/usr/local/cpanel/whostmgr/docroot/addon_plugins/tokensweeper.png"
     CONFIG_DIR="$ROOT/etc/tokensweeper"
     CONFIG="$CONFIG_DIR/config.yaml"
@@ -287,6 +289,17 @@ install_library() {
     note "installed: $LIB_PARENT/"
 }
 
+# `man tokensweeper`, written from the installed command's own parser by the chosen
+# Python, so the page and `tokensweeper --help` never disagree (commands/manpage.py).
+install_man_page() {
+    local rendered
+    new_temp
+    rendered=$TEMP
+    "$PYTHON" -B -I "$LIB_PARENT/tokensweeper/commands/manpage.py" </dev/null >"$rendered" ||
+        die "cannot write the man page with $LIB_PARENT/tokensweeper/commands/manpage.py (above)."
+    put_file "$rendered" "$MAN_PAGE" 0644
+}
+
 fix_library_modes() {
     chown -R 0:0 "$1"
     find "$1" -type d -exec chmod 0755 {} +
@@ -301,6 +314,7 @@ install_files() {
     say "Installing the command, the hook and the WHM page"
     mkdir -p "$(dirname "$COMMAND")" "$(dirname "$HOOK")"
     put_entry_point "$SRC_DIR/bin/tokensweeper" "$COMMAND"
+    install_man_page
     put_entry_point "$SRC_DIR/hooks/tokensweeper-hook" "$HOOK"
     own_dir "$CGI_DIR" 0755
     put_entry_point "$SRC_DIR/plugin/index.cgi" "$CGI_DIR/index.cgi"

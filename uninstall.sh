@@ -13,7 +13,8 @@ Usage: uninstall.sh [--purge] [--help]
 
 Remove Token Sweeper: unregister the hook (every registration cPanel's hook
 registry holds for it) and the WHM page (unregister_appconfig), then delete
-the library, the WHM page, the hook, the command, the icon and the cron entry.
+the library, the WHM page, the hook, the command and its man page, the icon and
+the cron entry.
 Safe to run more than once, on a half-finished installation, from any directory.
 
 The config (/etc/tokensweeper/) and the audit log and other state
@@ -70,6 +71,7 @@ set_paths() {
     CGI_DIR="$ROOT/usr/local/cpanel/whostmgr/docroot/cgi/tokensweeper"
     HOOK="$ROOT/usr/local/cpanel/3rdparty/bin/tokensweeper-hook"
     COMMAND="$ROOT/usr/local/sbin/tokensweeper"
+    MAN_PAGE="$ROOT/usr/local/share/man/man8/tokensweeper.8"
     ICON="$ROOT/usr/local/cpanel/whostmgr/docroot/addon_plugins/tokensweeper.png"
     CONFIG_DIR="$ROOT/etc/tokensweeper"
     STATE_DIR="$ROOT/var/cpanel/tokensweeper"
@@ -184,7 +186,7 @@ remove() {
 
 remove_files() {
     say "Removing files"
-    remove "$CRON_FILE" "$COMMAND" "$HOOK" "$CGI_DIR" "$ICON" "$LIB_PARENT"
+    remove "$CRON_FILE" "$COMMAND" "$MAN_PAGE" "$HOOK" "$CGI_DIR" "$ICON" "$LIB_PARENT"
     # Staging copies an interrupted install.sh may have left.
     rm -rf -- "$LIB_PARENT.new" "$LIB_PARENT.old"
 }

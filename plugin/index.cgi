@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# SPDX-FileCopyrightText: Token Sweeper contributors
+# SPDX-License-Identifier: MIT
 import os
 import sys
 

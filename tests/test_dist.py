@@ -1,6 +1,7 @@
 """`make dist` (tools/dist.sh), install.sh's change report, the collection's metadata and
 its fleet-report filters (issue 16). The playbook runs are in tests/test_ansible.py."""
 
+import glob
 import hashlib
 import importlib.util
 import os
@@ -41,6 +42,7 @@ def tarball(tmp_path_factory):
 # -- make dist ------------------------------------------------------------------
 
 def test_tarball_is_named_after_the_version_and_holds_only_what_install_sh_needs(tarball):
+    """...and the LICENSE (issue 27)."""
     assert os.path.basename(tarball) == NAME + ".tar.gz"
     with tarfile.open(tarball) as archive:
         members = archive.getmembers()
@@ -49,7 +51,12 @@ def test_tarball_is_named_after_the_version_and_holds_only_what_install_sh_needs
     shipped = {name[len(NAME) + 1:] for name in names}
     assert set(SHIPPED) <= shipped
     extra = {p for p in shipped if not p.startswith("plugin/tokensweeper/")} - set(SHIPPED)
-    assert extra == set(), "only what install.sh needs ships: %s" % sorted(extra)
+    assert extra == {"LICENSE"}, "only what install.sh needs, and the license, ships: %s" % (
+        sorted(extra))
+    with tarfile.open(tarball) as archive, open(os.path.join(REPO, "LICENSE"), "rb") as mine:
+        assert archive.extractfile(NAME + "/LICENSE").read() == mine.read()
+    # The man page's generator: install.sh writes `man tokensweeper` with it.
+    assert "plugin/tokensweeper/commands/manpage.py" in shipped
     # The whole library, no bytecode, no tests, no development files.
     library = subprocess.check_output(["git", "-C", REPO, "ls-files", "plugin/tokensweeper"],
                                       universal_newlines=True).split()
@@ -88,6 +95,9 @@ def test_the_unpacked_tarball_installs(tarball, tmp_path):
     run = subprocess.run([str(command), "plan", "--help"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, universal_newlines=True, env=env)
     assert run.returncode == 0 and "usage: tokensweeper plan" in run.stdout, run.stderr
+    # `man tokensweeper` from the tarball alone, written by the installed library.
+    page = (root / "usr/local/share/man/man8/tokensweeper.8").read_text()
+    assert ".TH TOKENSWEEPER 8" in page and ".SS incident\\-report" in page
 
 
 # -- install.sh says whether it changed anything --------------------------------------
@@ -122,6 +132,54 @@ def test_install_sh_counts_restored_hook_registrations_as_a_change(tmp_path):
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert changes_line(install(REPO_SRC, root)) == "1"
     assert changes_line(install(REPO_SRC, root)).startswith("none")
+
+
+# -- the license (issue 27) ---------------------------------------------------------
+
+def project_table():
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11: tomli, which pytest itself needs there
+        import tomli as tomllib
+    with open(os.path.join(REPO, "pyproject.toml"), "rb") as handle:
+        return tomllib.load(handle)["project"]
+
+
+def test_one_license_everywhere_it_is_declared():
+    with open(os.path.join(REPO, "LICENSE")) as handle:
+        text = handle.read()
+    assert text.startswith("MIT License\n")
+    assert re.search(r"^Copyright \(c\) \d{4} Token Sweeper contributors$", text, re.M)
+    assert "Permission is hereby granted, free of charge" in text
+    project = project_table()
+    assert project["license"] == "MIT" and project["license-files"] == ["LICENSE"]
+    assert project["version"] == VERSION  # no second version to drift
+    assert load("galaxy.yml")["license"] == ["MIT"]
+
+
+def test_entry_points_and_ansible_plugins_carry_the_spdx_identifier():
+    """Where the ecosystems look for it: the installed entry points (a server's admin
+    finds the license in the file cron, cPanel or cpsrvd runs) and the collection's plugins
+    (Ansible's convention for plugin and module files)."""
+    files = ["bin/tokensweeper", "hooks/tokensweeper-hook", "plugin/index.cgi"]
+    files += sorted(os.path.relpath(p, REPO) for pattern in ("plugins/*/*.py", "plugins/*.py")
+                    for p in glob.glob(os.path.join(REPO, "ansible", pattern)))
+    assert any(f.startswith("ansible/plugins/filter/") for f in files)
+    for rel in files:
+        with open(os.path.join(REPO, rel)) as handle:
+            head = [next(handle, "") for _ in range(5)]
+        assert "# SPDX-License-Identifier: MIT\n" in head, rel
+
+
+def test_the_built_collection_carries_the_license(tarball, tmp_path):
+    galaxy = os.path.join(REPO, ".venv", "bin", "ansible-galaxy")
+    if not os.access(galaxy, os.X_OK):
+        pytest.skip("ansible-galaxy is not in .venv (make venv)")
+    built = subprocess.check_output([os.path.join(REPO, "tools", "collection.sh"), tarball,
+                                     galaxy, str(tmp_path)], universal_newlines=True)
+    with tarfile.open(built.strip().splitlines()[-1]) as archive, \
+            open(os.path.join(REPO, "LICENSE"), "rb") as mine:
+        assert archive.extractfile("LICENSE").read() == mine.read()
 
 
 # -- the collection's metadata ------------------------------------------------------

@@ -53,10 +53,11 @@ ICON = "usr/local/cpanel/whostmgr/docroot/addon_plugins/tokensweeper.png"
 CONFIG = "etc/tokensweeper/config.yaml"
 STATE = "var/cpanel/tokensweeper"
 CRON = "etc/cron.d/tokensweeper"
+MAN_PAGE = "usr/local/share/man/man8/tokensweeper.8"
 APP_CONF = "var/cpanel/apps/tokensweeper.conf"
 HOOKS_DATA = "var/cpanel/hooks/data"  # cPanel's registry: CATEGORY/EVENT.yaml
 # Everything install.sh writes and uninstall.sh removes (config/state are kept).
-CODE_PATHS = (LIB, CGI_DIR, HOOK, COMMAND, ICON, CRON)
+CODE_PATHS = (LIB, CGI_DIR, HOOK, COMMAND, MAN_PAGE, ICON, CRON)
 
 def real(path):
     return os.path.join(REPO, path)
@@ -392,6 +393,7 @@ def test_fresh_install_places_every_file_root_owned_and_closed(fresh):
     for rel in ENTRY_POINTS.values():
         assert mode(root / rel) == 0o755, rel
     assert mode(root / ICON) == 0o644
+    assert mode(root / MAN_PAGE) == 0o644
     assert mode(root / CONFIG) == 0o600
     assert mode(root / STATE) == 0o700
     assert mode(root / CRON) == 0o644
@@ -420,6 +422,40 @@ def test_entry_points_run_the_chosen_python_on_the_installed_library(fresh):
         original = (src / origin).read_text().splitlines()
         assert len(lines) == len(original)
         assert [a for a, b in zip(lines[1:], original[1:]) if a != b] == lib_lines
+
+
+def test_man_page_holds_every_command_and_flag_the_installed_command_knows(fresh):
+    """`man tokensweeper` is written at install time from the installed command's parser
+    by the chosen Python: what `tokensweeper COMMAND --help` lists, the page says."""
+    _, root, out = fresh
+    page = (root / MAN_PAGE).read_text()
+    assert page.startswith('.\\" Generated from the tokensweeper command')
+    assert ".TH TOKENSWEEPER 8" in page
+    text = page.replace("\\-", "-")
+    env = dict(os.environ, PYTHONPATH="", COLUMNS="200")
+    top = subprocess.check_output([str(root / COMMAND), "--help"], env=env,
+                                  universal_newlines=True)
+    commands = re.findall(r"^    ([a-z][a-z-]+)", top, re.M)  # listed under COMMAND
+    assert "sweep" in commands and "incident-report" in commands
+    for command in commands:
+        helptext = subprocess.check_output([str(root / COMMAND), command, "--help"], env=env,
+                                           universal_newlines=True)
+        assert ".SS %s\n" % command in text
+        for flag in set(re.findall(r"(?<![\w-])--?[a-z][a-z-]*", helptext)):
+            assert flag in text, (command, flag)
+    assert "installed: %s" % (root / MAN_PAGE) in out
+
+
+def test_a_changed_or_missing_man_page_is_put_back_and_counted(src, root):
+    install(src, root)
+    page = root / MAN_PAGE
+    written = page.read_text()
+    page.write_text(".TH TOKENSWEEPER 8\nedited by hand\n")
+    out = install(src, root)
+    assert page.read_text() == written and "  Changes:     1\n" in out
+    page.unlink()
+    assert "  Changes:     1\n" in install(src, root) and page.read_text() == written
+    assert "Changes:     none" in install(src, root)
 
 
 def test_writes_a_commented_default_config_the_loader_accepts(fresh):

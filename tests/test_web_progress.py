@@ -1,6 +1,6 @@
 """Issue 14.4: a page that must wait for whmapi1 shows its top and a progress bar at once.
 
-cpsrvd streams a CGI's body as it is written (README "Performance"), so when the page must
+cpsrvd streams a CGI's body as it is written (docs/performance.md), so when the page must
 ask whmapi1 about more owners than one wave of parallel_owners, it writes the page's top
 with a "Listing..." status first, one progress bar per owner listed, then the rest. Runs on
 every Python of the matrix.

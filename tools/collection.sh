@@ -23,6 +23,7 @@ fi
 rm -rf "$stage"
 mkdir -p "$stage" "$out_dir"
 cp -R "$here/ansible/." "$stage/"
+cp "$here/LICENSE" "$stage/LICENSE"  # galaxy.yml says MIT; the text travels with it
 mkdir -p "$stage/roles/install/files"
 cp "$tarball" "$stage/roles/install/files/$expected"
 "$galaxy" collection build --force --output-path "$out_dir" "$stage" >/dev/null

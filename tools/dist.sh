@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the release tarball: exactly what install.sh needs, nothing else.
+# Build the release tarball: exactly what install.sh needs, and the LICENSE, nothing else.
 #   tools/dist.sh [OUT_DIR]      (default build/dist; `make dist` runs this)
 # Prints the tarball's path. The tarball is reproducible: the same commit gives
 # the same bytes (sorted names, root:root, fixed mode bits, every mtime set to
@@ -14,9 +14,10 @@ version=$(sed -n "s/^__version__ = [\"']\\([^\"']*\\)[\"'].*/\\1/p" "$here/plugi
 [[ -n "$version" ]] || { echo "dist: no __version__ in plugin/tokensweeper/__init__.py" >&2; exit 1; }
 name="tokensweeper-$version"
 
-# The files install.sh checks for, plus the whole library package. In a git
-# checkout only tracked files ship, so local junk never reaches a server.
-top_files=(install.sh uninstall.sh bin/tokensweeper hooks/tokensweeper-hook plugin/index.cgi
+# The files install.sh checks for, the license, plus the whole library package (the man
+# page's generator included: install.sh writes the page). In a git checkout only tracked
+# files ship, so local junk never reaches a server.
+top_files=(LICENSE install.sh uninstall.sh bin/tokensweeper hooks/tokensweeper-hook plugin/index.cgi
     appconfig/tokensweeper.conf appconfig/tokensweeper.png)
 list_library() {
     if git -C "$here" rev-parse --is-inside-work-tree >/dev/null 2>&1; then

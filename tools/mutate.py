@@ -9,7 +9,15 @@ library package at the top, so that mutmut's path-derived module names match
 module mutated and only that module's test files selected, then counts the
 outcomes. Equivalent mutants (a change no caller can observe) are listed with
 a reason in tests/mutation-equivalents.txt; they leave the denominator instead
-of being silenced in the code.
+of being silenced in the code. A listed mutant is named by what it changes: its
+module, its function, the text of the lines it changes and what they become
+(never mutmut's number, which moves when an edit elsewhere in the function adds or
+removes a mutant before it):
+
+    policy identity_key
+    - owner, _, rest = text.partition(":")
+    + owner, _, rest = text.partition("XX:XX")
+    why: the reason no caller can tell the difference.
 
     score = killed / (generated - documented equivalents)
 
@@ -23,6 +31,7 @@ Development tool (Python 3.11, mutmut from requirements-dev.txt); not run by
 """
 
 import argparse
+import difflib
 import json
 import os
 import shutil
@@ -83,6 +92,9 @@ def main(argv=None):
     modules = args.modules or list(MODULES)
 
     equivalents = read_equivalents(EQUIVALENTS)
+    unknown = sorted({key[0] for key in equivalents} - set(MODULES))
+    if unknown:
+        raise SystemExit("%s: unknown module(s) %s" % (EQUIVALENTS, ", ".join(unknown)))
     report = {"bar": BAR, "started": int(time.time()), "modules": {}}
     failed = False
     for module in modules:
@@ -99,7 +111,8 @@ def main(argv=None):
             failed = True
             report["modules"][module] = {"error": "mutmut failed or never ran"}
             continue
-        summary = summarise(module, outcome, equivalents)
+        summary = summarise(module, outcome, describe_run(scratch, module, outcome),
+                            equivalents)
         summary["seconds"] = seconds
         report["modules"][module] = summary
         failed = failed or summary["score"] < BAR
@@ -111,18 +124,105 @@ def main(argv=None):
 
 
 def read_equivalents(path):
-    """`mutant-name  reason` lines; '#' starts a comment. Returns name -> reason."""
-    equivalents = {}
+    """The listed equivalents: (module, function, removed lines, added lines) -> reason.
+
+    Each entry is a line `MODULE FUNCTION` (FUNCTION is `Class.method` for a method), the
+    lines the mutant changes as `- TEXT` and what they become as `+ TEXT` (as they read in
+    the code, indentation aside), and `why: REASON`. Blank lines separate entries; `#`
+    starts a comment line."""
     with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            name, _, reason = line.partition(" ")
-            if not reason.strip():
-                raise SystemExit("%s:%d: %s has no reason" % (path, number, name))
-            equivalents[name] = reason.strip()
+        return parse_equivalents(handle.read(), path)
+
+
+def parse_equivalents(text, path="<equivalents>"):
+    equivalents = {}
+    entry = None
+
+    def finish():
+        if entry is None:
+            return
+        where = "%s:%d" % (path, entry["line"])
+        if not entry["removed"] and not entry["added"]:
+            raise SystemExit("%s: %s %s names no changed line (- or +)"
+                             % (where, entry["module"], entry["function"]))
+        if not entry["why"]:
+            raise SystemExit("%s: %s %s has no reason (why: ...)"
+                             % (where, entry["module"], entry["function"]))
+        key = (entry["module"], entry["function"], tuple(entry["removed"]),
+               tuple(entry["added"]))
+        if key in equivalents:
+            raise SystemExit("%s: the same mutant is listed twice" % where)
+        equivalents[key] = entry["why"]
+
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.rstrip()
+        if line.startswith("#"):
+            continue
+        if not line.strip():
+            finish()
+            entry = None
+            continue
+        if line[:2] in ("- ", "+ ") or line in ("-", "+"):
+            if entry is None or entry["why"]:
+                raise SystemExit("%s:%d: a changed line outside an entry (MODULE FUNCTION "
+                                 "first, why: last)" % (path, number))
+            entry["removed" if line[0] == "-" else "added"].append(line[2:].strip())
+        elif line.startswith("why:"):
+            if entry is None:
+                raise SystemExit("%s:%d: why: outside an entry" % (path, number))
+            entry["why"] = line[len("why:"):].strip()
+        else:
+            finish()
+            fields = line.split()
+            if len(fields) != 2:
+                raise SystemExit("%s:%d: expected `MODULE FUNCTION`, `- LINE`, `+ LINE` or "
+                                 "`why: REASON`, got %r" % (path, number, line))
+            entry = {"module": fields[0], "function": fields[1], "removed": [], "added": [],
+                     "why": "", "line": number}
+    finish()
     return equivalents
+
+
+def describe_mutants(module, mutated_code, names):
+    """mutmut name -> (module, function, removed lines, added lines): what each mutant
+    changes, read from the mutated module mutmut wrote (its copy of each function and of
+    each mutant), stripped of indentation."""
+    import libcst as cst
+    from mutmut.mutation.diff_apply import read_mutant_function, read_original_function
+    from mutmut.utils.format_utils import orig_function_and_class_names_from_key
+
+    tree = cst.parse_module(mutated_code)
+    originals, keys = {}, {}
+    for name in names:
+        function, class_name = orig_function_and_class_names_from_key(name)
+        qualname = "%s.%s" % (class_name, function) if class_name else function
+        if qualname not in originals:
+            node = read_original_function(tree, name)
+            originals[qualname] = cst.Module([node]).code.strip().splitlines()
+        mutant = cst.Module([read_mutant_function(tree, name)]).code.strip().splitlines()
+        removed, added = [], []
+        diff = difflib.unified_diff(originals[qualname], mutant, n=0, lineterm="")
+        for line in list(diff)[2:]:  # after the ---/+++ header
+            if line.startswith("-"):
+                removed.append(line[1:].strip())
+            elif line.startswith("+"):
+                added.append(line[1:].strip())
+        keys[name] = (module, qualname, tuple(removed), tuple(added))
+    return keys
+
+
+def describe_run(scratch, module, statuses):
+    """describe_mutants for a run's mutants, from its scratch tree."""
+    path = os.path.join(scratch, "mutants", "tokensweeper", module + ".py")
+    with open(path, encoding="utf-8") as handle:
+        return describe_mutants(module, handle.read(), list(statuses))
+
+
+def entry_text(key, why="?"):
+    """One entry of tests/mutation-equivalents.txt."""
+    module, function, removed, added = key
+    return "\n".join(["%s %s" % (module, function)] + ["- " + line for line in removed]
+                     + ["+ " + line for line in added] + ["why: " + why])
 
 
 def last_run(scratch, module):
@@ -217,28 +317,39 @@ def read_statuses(scratch, module):
     return {name: status_by_exit_code[code] for name, code in sorted(exit_codes.items())}
 
 
-def summarise(module, statuses, equivalents):
+def summarise(module, statuses, keys, equivalents):
+    """Counts and score of one module's run. `keys` names each mutant by what it changes
+    (describe_mutants); `equivalents` is read_equivalents' answer."""
     counts = {"killed": 0, "survived": 0, "equivalent": 0, "other": 0}
-    survivors, stale = [], []
+    survivors, matched, alive = [], set(), set()
     for name, status in statuses.items():
+        key = keys[name]
+        listed = key in equivalents
+        if listed:
+            matched.add(key)
         if status in KILLED:
             counts["killed"] += 1
-            if name in equivalents:
-                stale.append(name)
-        elif name in equivalents:
+        elif listed:
+            # The same change on a line repeated in one function is one key: each such
+            # mutant the tests cannot kill counts as equivalent, one they kill as killed.
+            alive.add(key)
             counts["equivalent"] += 1
         elif status == "survived":
             counts["survived"] += 1
-            survivors.append(name)
+            survivors.append("%s\n%s" % (name, entry_text(key)))
         else:
             counts["other"] += 1
-            survivors.append("%s (%s)" % (name, status))
+            survivors.append("%s (%s)\n%s" % (name, status, entry_text(key)))
     counts["generated"] = len(statuses)
     judged = counts["generated"] - counts["equivalent"]
     counts["score"] = round(counts["killed"] / judged, 4) if judged else 1.0
     counts["survivors"] = survivors
     # A listed equivalent that the tests now kill was not equivalent: drop it from the list.
-    counts["stale_equivalents"] = stale
+    counts["stale_equivalents"] = [entry_text(key, equivalents[key])
+                                   for key in sorted(matched - alive)]
+    # One whose line no longer reads so (the code changed there): update or drop it.
+    counts["unmatched_equivalents"] = [entry_text(key, why) for key, why in equivalents.items()
+                                       if key[0] == module and key not in matched]
     return counts
 
 
@@ -275,8 +386,11 @@ def print_table(report):
     for s in report["modules"].values():
         for name in s.get("survivors", ()):
             print("survived: %s" % name)
-        for name in s.get("stale_equivalents", ()):
-            print("listed as equivalent but killed (remove it): %s" % name)
+        for entry in s.get("stale_equivalents", ()):
+            print("listed as equivalent but killed (remove it):\n%s" % entry)
+        for entry in s.get("unmatched_equivalents", ()):
+            print("listed as equivalent but no mutant changes that line now (update or "
+                  "remove it):\n%s" % entry)
     print(
         "mutate: %d s in all; build/mutation.json written; bar %d%%"
         % (report["seconds"], 100 * BAR)

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Retake the README's screenshots (docs/overview.png, docs/preview.png) from `make demo`'s page.
+"""Retake the screenshots (docs/overview.png, docs/preview.png; README and docs/page.md)
+from `make demo`'s page.
 
     .venv/bin/python tools/screenshots.py
 

@@ -280,7 +280,7 @@ def usage_log_text(server, now, seed=7):
     return merge_lines(text, leak_lines(now))
 
 
-# A leak to respond to (README "Responding to a leaked token"): the last 3 days,
+# A leak to respond to (docs/incident-response.md): the last 3 days,
 # requests from a network nobody uses, IPv4 and IPv6.
 LEAK = (
     ("root", "tmp-debug", "203.0.113.77", (60, 30, 5)),

@@ -1,3 +1,7 @@
+# Copyright (c) Token Sweeper contributors
+# MIT License (see LICENSE or https://opensource.org/licenses/MIT)
+# SPDX-License-Identifier: MIT
+
 """Filters that turn each server's `tokensweeper plan --json` and `list --json`
 into one fleet report (a dict, written as JSON) and its HTML page.
 

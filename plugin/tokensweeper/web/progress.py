@@ -2,7 +2,7 @@
 
 Listing 100 owners at about 300 ms a whmapi1 process takes seconds, and a page printed only
 when everything is listed leaves the browser blank until then. cpsrvd (cPanel's own
-source, see README "Performance") reads a CGI's header block first, then streams its body
+source, see docs/performance.md) reads a CGI's header block first, then streams its body
 as the CGI writes it, holding the first read back until a second one arrives. So a slow
 page is sent in three parts:
 
