@@ -392,7 +392,7 @@ register_appconfig() {
 # descriptor, all of it) this ends with each described entry registered once.
 register_hook() {
     local pass
-    say "Registering the account-event hook with manage_hooks"
+    say "Registering the account-event hook and the creation guard with manage_hooks"
     for pass in change check; do
         plan_hook_registrations
         if [ ! -s "$PLAN" ]; then

@@ -73,6 +73,48 @@ def fast_path_row(workdir, log):
                os.path.basename(PY))
 
 
+GUARD_CONFIG = "guard:\n  require_expiry: true\n  max_lifetime_days: 90\n"
+GUARD_LIMIT = 3.0
+
+
+def creation_payload(user, name):
+    """UAPI Tokens::create_full_access pre, as cPanel's _uapi_std_hook writes it (no expiry:
+    the guard refuses it and writes its audit record, the slower of its two answers)."""
+    where = {"category": "Cpanel", "event": "UAPI::Tokens::create_full_access", "stage": "pre"}
+    document = {"context": dict(where, point="main", escalateprivs=1),
+                "data": {"args": {"name": name}, "result": None, "user": user},
+                "hook": dict(where, hook=HOOK, exectype="script", weight=100, blocking=1,
+                             escalateprivs=1)}
+    return json.dumps(document, separators=(",", ":")).encode("utf-8")
+
+
+def guard_row(workdir, log):
+    scenario = Scenario(os.path.join(workdir, "guard"), GUARD_CONFIG)
+    env = scenario.env()
+    ours, floor = [], []
+    for index in range(WARMUP + RUNS):  # interleaved, so load changes hit both alike
+        run = run_child([PY, HOOK], env=env, stdin_bytes=creation_payload("shop", "deploy"))
+        run.check("tokensweeper-hook")
+        if not run.stdout.startswith(b"0 Your host requires API tokens"):
+            raise BenchError("the guard printed %r" % run.stdout[:200])
+        bare = run_child([PY, "-c", "pass"], env=env).check("python -c pass")
+        if index >= WARMUP:
+            ours.append(run.seconds)
+            floor.append(bare.seconds)
+    calls = len(scenario.calls())
+    if calls:
+        raise BenchError("the creation guard made %d whmapi1 calls" % calls)
+    ours, floor = Samples(ours), Samples(floor)
+    log("  creation guard %.1f ms, python -c pass %.1f ms" % (ours.median * 1e3,
+                                                              floor.median * 1e3))
+    return Row("hook_guard", "hook: creation guard refusing a token", "s", ours, floor,
+               "<= 3x floor", lambda row: row.ratio <= GUARD_LIMIT,
+               "UAPI::Tokens::create_full_access pre without expiry, guard with "
+               "max_lifetime_days: refused and recorded in the audit log; the config's "
+               "remembered parse (no YAML); 0 whmapi1 calls; floor = `%s -c pass`; runs "
+               "interleaved" % os.path.basename(PY))
+
+
 def reseller_row(workdir, log):
     scenario = Scenario(os.path.join(workdir, "reseller"), ENFORCE_CONFIG)
     owners = seed_scale(scenario.server, 3, RESELLER_TOKENS, RESELLER_STALE, NOW)
@@ -101,4 +143,4 @@ def rows(workdir, log):
     why = missing(HOOK)
     if why:
         return [Row("hook_fast_path", "hook fast path", "s", skipped=why)], {}
-    return [fast_path_row(workdir, log), reseller_row(workdir, log)], {}
+    return [fast_path_row(workdir, log), guard_row(workdir, log), reseller_row(workdir, log)], {}

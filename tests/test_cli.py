@@ -94,7 +94,8 @@ def test_list_shows_every_owners_tokens(cli, server):
     assert run.status == 0, run
     lines = run.out.splitlines()
     assert lines[0].split() == ["OWNER", "NAME", "STATE", "KIND", "LAST_USED", "EXPIRES",
-                                "AGE_DAYS", "FULL_ACCESS", "IP_LIMIT", "CREATED", "ACCOUNT_OF"]
+                                "AGE_DAYS", "FULL_ACCESS", "IP_LIMIT", "CREATED",
+                                "CREATED_BY", "ACCOUNT_OF"]
     assert "13 tokens of 4 owners" in run.out
     trust = [line for line in lines if " reverse_trust_ns1 " in line][0]
     # STATE comes third and says which rule protects it.

@@ -175,3 +175,38 @@ def test_a_policy_that_selects_nothing_is_noticed():
     cfg = config.Config(config.parse("policy: {expired: false}\n"), "x", True)
     assert not cfg.policy_selects_anything()
     assert config.Config(config.parse(""), "x", True).policy_selects_anything()
+
+
+# -- guard: the creation guard and the new-token watch ------------------------------------
+
+
+def test_guard_is_off_unless_the_config_says_guard():
+    assert config.parse("", "c")["guard"] is None
+    assert config.parse("guard:\n", "c")["guard"] is None
+    assert config.parse("guard: {}\n", "c")["guard"] == {
+        "require_expiry": False, "max_lifetime_days": None, "exempt_names": []}
+    assert config.parse("guard:\n  max_lifetime_days: 30\n  exempt_names: [ci-*]\n",
+                        "c")["guard"] == {"require_expiry": False, "max_lifetime_days": 30,
+                                          "exempt_names": ["ci-*"]}
+    assert config.parse("guard:\n  require_expiry: true\n  max_lifetime_days: 3650\n",
+                        "c")["guard"]["max_lifetime_days"] == 3650
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("guard: 90\n", "guard: expected a mapping (require_expiry, max_lifetime_days, "
+                    "exempt_names), got 90"),
+    ("guard:\n  max_days: 90\n  zz: 1\n", "guard: unknown key max_days, zz (known: "
+                                          "exempt_names, max_lifetime_days, require_expiry)"),
+    ("guard:\n  require_expiry: 1\n", "guard: require_expiry: expected true or false, got 1"),
+    ("guard:\n  max_lifetime_days: 0\n", "guard: max_lifetime_days: expected a whole number "
+                                         "of days from 1 to 3650, got 0"),
+    ("guard:\n  max_lifetime_days: 3651\n", "guard: max_lifetime_days: expected a whole "
+                                            "number of days from 1 to 3650, got 3651"),
+    ("guard:\n  exempt_names: ci-*\n", "guard: exempt_names: expected a list of name "
+                                       "patterns, got 'ci-*'"),
+    ("guard:\n  require_expiry: false\n  max_lifetime_days: 30\n",
+     "guard: require_expiry: false contradicts max_lifetime_days: 30 (a token that never "
+     "expires outlives any limit); remove one of them"),
+])
+def test_guard_problems_name_the_key_and_the_value(text, problem):
+    assert problems_of(text) == [problem]

@@ -176,10 +176,12 @@ def assert_answer_starts(out, text):
 # -- --describe -------------------------------------------------------------------
 
 
-def test_describe_lists_the_four_events_for_the_scripts_own_path(hook):
+def test_describe_lists_the_four_events_and_the_guard_for_the_scripts_own_path(hook):
     out, _ = hook.run(b"", ["--describe"])
     entries = json.loads(out.decode("utf-8"))
     assert sorted((e["category"], e["event"], e["stage"]) for e in entries) == [
+        ("Cpanel", "UAPI::Tokens::create_full_access", "pre"),
+        ("Cpanel", "UAPI::Tokens::rename", "pre"),
         ("Passwd", "ChangePasswd", "post"),
         ("Whostmgr", "Accounts::Modify", "post"),
         ("Whostmgr", "Accounts::Remove", "pre"),
@@ -188,8 +190,12 @@ def test_describe_lists_the_four_events_for_the_scripts_own_path(hook):
     for entry in entries:
         assert entry["hook"] == os.path.realpath(HOOK)
         assert entry["exectype"] == "script"
-        assert "blocking" not in entry  # must never be able to stop an account action
         assert type(entry["weight"]) is int and entry["description"]
+        if entry["category"] == "Cpanel":
+            # The guard must stop a refused creation and read the root-only config.
+            assert (entry["blocking"], entry["escalateprivs"]) == (1, 1)
+        else:
+            assert "blocking" not in entry  # must never be able to stop an account action
 
 
 def installed_hook(top):
@@ -222,9 +228,15 @@ def test_manage_hooks_registers_and_deletes_the_descriptor(tmp_path):
                 for entry in entries]
 
     added = subprocess.check_output(manage + ["add", "script", script], universal_newlines=True)
-    assert added.count("Added hook for ") == 4
+    assert added.count("Added hook for ") == 6
     assert {e["hook"] for e in registered()} == {script}
-    assert not any(e.get("blocking") for e in registered()), "it must never block an action"
+    listing = json.loads(subprocess.check_output(manage + ["list", "--output=JSON"]))
+    guard_entries = [entry for event in ("UAPI::Tokens::create_full_access",
+                                         "UAPI::Tokens::rename")
+                     for entry in listing["Cpanel"][event]]
+    assert [(e["blocking"], e["escalateprivs"]) for e in guard_entries] == [(1, 1), (1, 1)]
+    assert [e for e in registered() if e.get("blocking")] == guard_entries, \
+        "only the creation guard may block"
     subprocess.check_output(manage + ["delete", "script", script])
     assert registered() == []
 

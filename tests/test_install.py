@@ -638,6 +638,39 @@ def test_rerun_replaces_an_older_descriptors_registrations_and_keeps_other_vendo
     assert "removing Whostmgr::Accounts::Create (post)" in out
 
 
+GUARD_EVENT = ("Cpanel", "UAPI::Tokens::create_full_access")
+
+
+def guard_registrations(root, event=GUARD_EVENT):
+    return [e for e in registry(root) if (e["category"], e["event"]) == event]
+
+
+def test_the_creation_guard_is_registered_blocking_and_escalated_and_converges(src, root):
+    install(src, root)
+    [entry] = guard_registrations(root)
+    # Blocking: a refusal must stop the creation. Escalated: a UAPI call runs as the
+    # account, and the config the guard reads is root's 0600 file.
+    assert (entry["stage"], entry["blocking"], entry["escalateprivs"]) == ("pre", 1, 1)
+    assert entry["hook"] == str(root / HOOK)
+    # An admin (or an older release) left it unescalated and not blocking: a rerun puts
+    # the descriptor back, through the strict fake's delete and add.
+    path = root / HOOKS_DATA / "Cpanel" / "UAPI::Tokens::create_full_access.yaml"
+    (stored,) = yaml.safe_load(path.read_text())
+    stored.update(blocking=0, escalateprivs=0)
+    path.write_text("---\n" + yaml.safe_dump([stored]))
+    seen = len(calls(root))
+    install(src, root)
+    [entry] = guard_registrations(root)
+    assert (entry["blocking"], entry["escalateprivs"]) == (1, 1)
+    assert hook_calls_since(root, seen) == [("list", 0), ("delete", 0), ("add", 0),
+                                            ("list", 0)]
+    assert registered_exactly_the_descriptor(root)
+    [rename] = guard_registrations(root, ("Cpanel", "UAPI::Tokens::rename"))
+    assert (rename["stage"], rename["blocking"], rename["escalateprivs"]) == ("pre", 1, 1)
+    uninstall(src / "uninstall.sh", root)
+    assert guard_registrations(root) == [] and registry(root) == []
+
+
 def registered_exactly_the_descriptor_beside(root, vendor):
     ours = [e for e in registry(root) if e["hook"] != vendor]
     return as_described(ours) == by_event(describe(root))
@@ -760,8 +793,8 @@ def test_uninstall_removes_code_and_registrations_and_keeps_data(src, root):
     assert_code_gone(root)
     assert (root / CONFIG).exists() and (root / STATE / "audit.log").exists()
     assert str(root / "etc/tokensweeper") in out and str(root / STATE) in out and "--purge" in out
-    done = [c for c in calls(root) if c["tool"] != "whmapi1"][-6:]
     events = len(describe_source(src))
+    done = [c for c in calls(root) if c["tool"] != "whmapi1"][-(events + 2):]
     # Read the registry, delete each registration (from it, not from a descriptor),
     # unregister the page by the conf file's absolute path.
     assert [c["argv"][:2] for c in done[:1 + events]] == (

@@ -178,8 +178,8 @@ def test_protection_comes_from_protect():
 
 def test_problems_after_an_unknown_key_are_still_reported():
     assert problems_of("extra: 1\nmode: x\n") == [
-        "extra: unknown key (known: events, kinds, max_revoke_per_run, mode, notify, owners, "
-        "parallel_owners, policy, protect, schedule)",
+        "extra: unknown key (known: events, guard, kinds, max_revoke_per_run, mode, notify, "
+        "owners, parallel_owners, policy, protect, schedule)",
         "mode: expected one of preview, enforce, got 'x'",
     ]
 

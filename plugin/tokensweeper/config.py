@@ -36,6 +36,9 @@ DEFAULTS = {
     # what every config did before cPanel accounts' tokens were known (an upgrade never
     # widens what an enforce-mode config revokes); an admin opts in with [whm, cpanel].
     "kinds": ["whm"],
+    # The creation guard (guard.py) for cPanel accounts' tokens and the new-token watch for
+    # WHM tokens. Without the key: off (an upgrade changes nothing).
+    "guard": None,
 }
 
 # Token names are [A-Za-z0-9_-]; a glob may add * ? [ ] and ! inside brackets.
@@ -323,6 +326,41 @@ def _owners(value):
     return list(value)
 
 
+GUARD_KEYS = ("require_expiry", "max_lifetime_days", "exempt_names")
+
+
+def _guard(value):
+    """guard: absent or empty = off; otherwise a mapping of GUARD_KEYS."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError("expected a mapping (require_expiry, max_lifetime_days, "
+                         "exempt_names), got %r" % (value,))
+    unknown = sorted(str(key) for key in value if key not in GUARD_KEYS)
+    if unknown:
+        raise ValueError("unknown key %s (known: %s)" % (", ".join(unknown),
+                                                          ", ".join(sorted(GUARD_KEYS))))
+    checked = {}
+    try:
+        checked["require_expiry"] = _boolean(value.get("require_expiry", False))
+    except ValueError as error:
+        raise ValueError("require_expiry: %s" % error)
+    try:
+        checked["max_lifetime_days"] = _whole(value.get("max_lifetime_days"), "days", 1, 3650,
+                                              optional=True)
+    except ValueError as error:
+        raise ValueError("max_lifetime_days: %s" % error)
+    try:
+        checked["exempt_names"] = _globs(value.get("exempt_names"))
+    except ValueError as error:
+        raise ValueError("exempt_names: %s" % error)
+    if value.get("require_expiry") is False and checked["max_lifetime_days"]:
+        raise ValueError("require_expiry: false contradicts max_lifetime_days: %d (a token "
+                         "that never expires outlives any limit); remove one of them"
+                         % checked["max_lifetime_days"])
+    return checked
+
+
 CHECKS = {
     "mode": _choice("preview", "enforce"),
     "policy.expired": _boolean,
@@ -343,6 +381,7 @@ CHECKS = {
     "notify.recipients": _recipients,
     "notify.expiry_reminders": _reminder_days,
     "kinds": _kinds,
+    "guard": _guard,
 }
 
 

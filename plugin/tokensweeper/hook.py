@@ -5,7 +5,9 @@ Otherwise cPanel writes one JSON event to stdin and reads the result from
 stdout, where the first word decides: `0` would abort the admin's action in a
 blocking pre stage. So stdout carries exactly one line, always `1 <message>`,
 whatever happens (bad input, bad config, whmapi1 failures, a busy lock, a bug);
-the details go to stderr (cPanel's error_log) and the audit log.
+the details go to stderr (cPanel's error_log) and the audit log. The one exception
+is the creation guard's event (UAPI::Tokens::create_full_access pre, guard.py),
+which guard.verdict answers itself: `1`, or `0 MESSAGE` to stop the creation.
 
 A reseller suspension fires one event per owned account and almost none of
 them can own WHM tokens, so that answer comes first: no whmapi1 call, no
@@ -20,7 +22,7 @@ import json
 import os
 import sys
 
-from . import paths, tokenfiles
+from . import guard, paths, tokenfiles
 from .resellers import is_reseller
 
 INSTALLED_PATH = "/usr/local/cpanel/3rdparty/bin/tokensweeper-hook"
@@ -91,10 +93,13 @@ def main(argv=None, script=None):
     real_stdout = sys.stdout
     # A stray print anywhere below would decide the hook's result: send it to stderr.
     sys.stdout = sys.stderr
+    verdict = None
     try:
         if argv:
             log("ignoring unexpected arguments (only --describe is known)")
-        message = handle(read_event())
+        raw = read_event()
+        verdict = guard.verdict(raw)  # a cPanel account creating a token: the guard answers
+        message = handle(raw) if verdict is None else None
     except Exception:
         import traceback  # only on this path: it costs the fast path ~2 ms
 
@@ -102,6 +107,8 @@ def main(argv=None, script=None):
         message = "internal error, the event was not handled (details in cPanel's error_log)"
     finally:
         sys.stdout = real_stdout
+    if verdict is not None:
+        return guard.emit(verdict)
     return answer(message)
 
 
@@ -131,7 +138,9 @@ def describe(script):
     """The descriptor array manage_hooks registers, for this script's own path
     (install.sh copies it to INSTALLED_PATH; the checkout copy describes itself)."""
     hook_path = os.path.realpath(script) if script else INSTALLED_PATH
-    sys.stdout.write(json.dumps([event.descriptor(hook_path) for event in EVENTS], indent=2) + "\n")
+    described = [event.descriptor(hook_path) for event in EVENTS]
+    described.extend(guard.descriptors(hook_path, WEIGHT))
+    sys.stdout.write(json.dumps(described, indent=2) + "\n")
     return 0
 
 

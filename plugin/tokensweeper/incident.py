@@ -102,13 +102,17 @@ REPORT_KEYS = ("owner", "name", "create_time", "expires_at", "full_access", "ip_
                "last_used", "seen_from", "seen_from_truncated", "action", "reason")
 
 
-def report_document(run, generated, generated_by):
+def report_document(run, generated, generated_by, creations=None):
     """One audited run (audit.Run) as an incident record: who ran it and when, its
     selectors, and every token with its creation, last use, addresses and verified
     outcome. Everything comes from the audit log as written at the time."""
+    from . import accounting
+
     records = run.records
     final = run.final
     tokens = []
+    # Who created each token: cPanel's accounting.log keeps its lines after a revoke.
+    creations = accounting.read() if creations is None else creations
     for token in run.tokens():
         if not isinstance(token, dict):
             continue
@@ -117,6 +121,9 @@ def report_document(run, generated, generated_by):
         entry["kind"] = token.get("kind") or "whm"
         entry["account_owner"] = token.get("account_owner")
         entry["created"] = _iso_or_none(token.get("create_time"))
+        entry["created_by"] = accounting.creator_of(
+            entry["kind"], token.get("owner"), token.get("name"), token.get("create_time"),
+            creations)
         entry["expires"] = _iso_or_none(token.get("expires_at"))
         entry["outcome"] = token.get("action")
         entry["seen_from"] = token.get("seen_from") or []
@@ -195,6 +202,7 @@ def report_text(doc):
         if token["reason"]:
             lines.append("  why:       %s" % token["reason"])
         lines.append("  created:   %s" % (token["created"] or "unknown"))
+        lines.append("  created by: %s" % (token.get("created_by") or "unknown"))
         lines.append("  expires:   %s" % (token["expires"] or "never"))
         lines.append("  access:    %s, %s" % (
             "full access" if token["full_access"] else (

@@ -58,7 +58,8 @@ ACTION_WORDS = {
     "would-revoke": "would be revoked", "snapshot": "recorded", "revoke": "to revoke",
     "refused": "refused (over the cap)", "deferred": "deferred (over the run's cap)",
     "notice-period": "waiting for its notice period", "notice": "notice sent",
-    "reminder": "reminded of expiry",
+    "reminder": "reminded of expiry", "blocked": "blocked at creation",
+    "watched": "new, breaking the guard's rules",
 }
 
 

@@ -248,7 +248,8 @@ def overview(ctx, notice="", status=200):
                         | {split_holder(holder)[0] for holder in plan.owner_errors})
         return ctx.page(
             "overview.html", "Tokens", "overview", status=status,
-            rows=shown[(shown_page - 1) * PAGE_SIZE:shown_page * PAGE_SIZE], total=len(rows),
+            rows=views.add_creators(shown[(shown_page - 1) * PAGE_SIZE:shown_page * PAGE_SIZE]),
+            total=len(rows),
             matching=len(shown), page_number=shown_page, pages=pages, filters=filters,
             matching_selectable=sum(1 for row in shown if row.selectable),
             counts=views.count_states(rows), states=views.STATES, chart=views.age_chart(rows),
@@ -263,6 +264,7 @@ def overview(ctx, notice="", status=200):
             config_message=config_message(config_error) if config_error else "",
             config_problems=list(config_error.problems) if config_error else [],
             notice=notice, sort_columns=SORT_COLUMNS, link=_overview_link(filters),
+            watched=watched_tokens(cfg),
             listing=plan.listing, refresh_link=_overview_link(filters)(refresh=1),
             remember=True)
 
@@ -361,6 +363,15 @@ def settings(ctx):
 
 
 # -- audit -----------------------------------------------------------------------------
+
+
+def watched_tokens(cfg):
+    """What the scheduled run's latest new-token watch found (watch.py), when guard: is set."""
+    if cfg.values.get("guard") is None:
+        return None
+    from tokensweeper import watch
+
+    return watch.latest()
 
 
 def audit_runs():

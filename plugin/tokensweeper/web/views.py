@@ -44,7 +44,7 @@ class Row(object):
 
     # 5,000 of these per overview: slots make them cheaper to build.
     __slots__ = ("token", "owner", "name", "kind", "state", "reason", "last_used",
-                 "last_used_at", "age_days", "expires_in")
+                 "last_used_at", "age_days", "expires_in", "created_by")
 
     def __init__(self, token, state, reason, last_used, last_used_at, now):
         self.token = token
@@ -57,6 +57,7 @@ class Row(object):
         self.last_used_at = last_used_at
         self.age_days = token.age_days(now)
         self.expires_in = token.expires_in_days(now)
+        self.created_by = None  # add_creators: only for the rows a page shows
 
     @property
     def key(self):
@@ -116,6 +117,18 @@ def rows_from_plan(plan, usage, protection, now):
         use = last_use(usage, token)
         append(Row(token, state, reason, described_of(token) or describe_use(usage, token, now),
                    use.last_used if use else None, now))
+    return rows
+
+
+def add_creators(rows):
+    """Who created each row's token, by cPanel's accounting.log (read once; None: unknown)."""
+    if not rows:
+        return rows
+    from .. import accounting
+
+    creations = accounting.read()
+    for row in rows:
+        row.created_by = accounting.creator(row.token, creations)
     return rows
 
 

@@ -1,6 +1,6 @@
 """`tokensweeper list`: every owner's tokens with their state, fitted to the terminal."""
 
-from ... import audit
+from ... import accounting, audit
 from ...policy import NOT_LOGGED, STATE_WORDS, state_of
 from ..arguments import kinds_from
 from ..output import cut_to_fit, day, emit_json, fit_columns, plural, table, terminal_width
@@ -8,7 +8,7 @@ from ..status import OK, PARTIAL, USAGE, CliError
 
 # The list's columns, most telling first: a narrow terminal drops them from the right.
 LIST_COLUMNS = ["owner", "name", "state", "kind", "last_used", "expires", "age_days",
-                "full_access", "ip_limit", "created", "account_of"]
+                "full_access", "ip_limit", "created", "created_by", "account_of"]
 
 def run(ctx, args):
     try:
@@ -21,6 +21,7 @@ def run(ctx, args):
         plan.items = [i for i in plan.items if i.token.account_owner in args.reseller]
     protection = ctx.cfg.protection()
     rows, cells = [], []
+    creations = accounting.read()  # who created each WHM token (cPanel's accounting.log)
     for item in plan.items:
         token = item.token
         state, why = state_of(item, protection, ctx.now)
@@ -32,6 +33,9 @@ def run(ctx, args):
             "account_of": token.account_owner if token.kind != "whm" else None,
             "name": token.name,
             "created": day(token.create_time),
+            # The WHM user cPanel's accounting.log names; None (shown "unknown") when it
+            # names nobody: cPanel accounts' tokens, transfers, restores, rotated-away lines.
+            "created_by": accounting.creator(token, creations),
             "expires": day(token.expires_at),
             "age_days": token.age_days(ctx.now),
             "last_used": (ctx.usage.describe(token, ctx.now) if token.usage_logged
@@ -76,6 +80,8 @@ def access_cell(token):
 def _cell(row, header, token):
     if header == "account_of":
         return row["account_of"] or "-"
+    if header == "created_by":
+        return accounting.words(row["created_by"])
     if header == "full_access":
         return access_cell(token)
     if header == "state" and row["protected_by"]:

@@ -19,12 +19,56 @@ def run(ctx, args):
         ctx.quiet = True
         if given_selectors(args):
             raise CliError("--scheduled applies the config's policy; it takes no selectors", USAGE)
-        return carry_out(
-            ctx, args, lambda: ctx.plan(ctx.cfg.selectors()), "cron", ctx.cfg.mode, unattended=True
-        )
+        planned = []
+
+        def make_plan():
+            planned.append(ctx.plan(ctx.cfg.selectors()))
+            return planned[-1]
+
+        status = carry_out(ctx, args, make_plan, "cron", ctx.cfg.mode, unattended=True)
+        if planned and ctx.cfg.guard is not None:
+            watch_new_tokens(ctx, planned[-1], args.json)
+        return status
     selectors = selectors_from(args, ctx.cfg, ctx.now)
     kinds = command_kinds(ctx, args)
     return carry_out(ctx, args, lambda: ctx.plan(selectors, kinds=kinds), actor(), ENFORCE)
+
+
+def watch_new_tokens(ctx, plan, as_json):
+    """The new-token watch (watch.py): WHM tokens created since the previous scheduled run
+    that break the guard's rules, said in the output (cron mails root) and recorded for the
+    Audit tab. It revokes nothing and never changes the run's exit status; a failure to
+    keep its records is said on stderr."""
+    from ... import accounting, watch
+    from ...audit import AuditError
+    from ...statefiles import UntrustedState
+
+    since = watch.previous_run(ctx.now)
+    found = watch.findings(plan, ctx.cfg.guard, ctx.cfg.protection(), since, ctx.now)
+    run_id = None
+    if found:
+        creations = accounting.read()
+        for finding in found:
+            finding.created_by = accounting.creator(finding.token, creations)
+        try:
+            run_id = watch.record(found, since, ctx.now, "cron", ctx.cfg.mode)
+        except AuditError as error:
+            run_id = None
+            print("tokensweeper: the new-token watch could not be recorded: %s" % error,
+                  file=sys.stderr)
+        if not as_json:
+            print("\nNew WHM API tokens that break the guard's rules (created since %s; "
+                  "cPanel cannot stop WHM tokens at creation, so review them):" % day(since))
+            print(table([[f.token.owner, f.token.name, day(f.token.create_time),
+                          f.created_by or "unknown", "; ".join(f.problems)] for f in found],
+                        ["owner", "name", "created", "created_by", "breaks"]))
+            if run_id:
+                print("Recorded as run %s (Audit tab)." % run_id)
+    try:
+        watch.remember(ctx.now, run_id, len(found))
+    except (OSError, UntrustedState) as error:
+        print("tokensweeper: the new-token watch cannot keep its time (%s); the next run "
+              "looks back one day" % error, file=sys.stderr)
 
 
 def carry_out(ctx, args, make_plan, actor, mode, unattended=False):

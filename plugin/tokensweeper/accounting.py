@@ -1,0 +1,163 @@
+"""Who created each WHM API token: cPanel's /var/cpanel/accounting.log, read-only.
+
+cPanel's `api_token_create` (Whostmgr/API/1/Tokens.pm) and
+`scripts/convert_accesshash_to_token` append, after saving the token:
+
+    <Perl's scalar localtime()>:CREATEAPITOKEN:<REMOTE_USER>:<REMOTE_USER>:not-applicable:<name>
+
+e.g. `Sun Dec  6 01:23:01 2026:CREATEAPITOKEN:root:root:not-applicable:ci`. The time is the
+server's local time (the same zone this process reads it in) and itself holds colons.
+REMOTE_USER is the WHM user the call ran as: for api_token_create that is the token's
+owner; convert_accesshash_to_token always writes `root`, also for a reseller's token.
+Tokens made any other way (transfers, restores, DNS clustering, cPanel accounts' UAPI
+calls) leave no line: their creator is unknown, never guessed.
+
+cpanellogd rotates the file like its own logs (install/LogRotation.pm lists it;
+Cpanel/Logs.pm `post_process_logs`): above the size threshold it is renamed to
+`accounting.log.bkup`, appended gzip-compressed to `archive/accounting.log-MM-YYYY.gz`
+beside it and the `.bkup` deleted; a `.bkup` left by an interrupted rotation holds lines
+found nowhere else. All three are read.
+"""
+
+import os
+import re
+import time
+
+from . import paths
+
+# "Www Mmm dd hh:mm:ss yyyy" (dd space-padded), then the fields; names are cPanel's
+# token names ([A-Za-z0-9_-], at most 50).
+LINE_RE = re.compile(
+    r"^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) "
+    r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +([0-9]{1,2}) "
+    r"([0-9]{2}):([0-9]{2}):([0-9]{2}) ([0-9]{4})"
+    r":CREATEAPITOKEN:([^:\n]*):([^:\n]*):not-applicable:([A-Za-z0-9_-]{1,50})\r?$")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+ARCHIVE_RE = re.compile(r"^accounting\.log-[0-9]{2}-[0-9]{4}(?:_[A-Z]+)?\.gz$")
+# The line is written right after the token is saved; a clock step or a slow disk aside,
+# seconds apart. Local time is ambiguous in the hour a DST change repeats: an hour off
+# also matches.
+SLACK = 120
+# A file bigger than this is not read (the page must stay fast); its tokens stay unknown.
+MAX_BYTES = 64 * 1024 * 1024
+UNKNOWN = "unknown"
+
+
+class Creation(object):
+    __slots__ = ("epoch", "remote_user", "user", "name")
+
+    def __init__(self, epoch, remote_user, user, name):
+        self.epoch = epoch
+        self.remote_user = remote_user
+        self.user = user
+        self.name = name
+
+
+def log_path():
+    return paths.cpanel_path("var", "cpanel", "accounting.log")
+
+
+def parse_line(line):
+    """A Creation from one CREATEAPITOKEN line, or None for any other line."""
+    match = LINE_RE.match(line)
+    if not match:
+        return None
+    month, mday, hour, minute, second, year, remote, user, name = match.groups()
+    parts = (int(year), MONTHS.index(month) + 1, int(mday), int(hour), int(minute),
+             int(second), 0, 0, -1)
+    try:
+        epoch = int(time.mktime(parts))
+    except (OverflowError, ValueError):
+        return None
+    return Creation(epoch, remote, user, name)
+
+
+def read(path=None):
+    """Every CREATEAPITOKEN line of the live log, its `.bkup` and its archives (files that
+    cannot be read add nothing: their tokens' creators stay unknown)."""
+    path = path or log_path()
+    found = []
+    for candidate in _files(path):
+        found.extend(_read_one(candidate))
+    return found
+
+
+def _files(path):
+    directory = os.path.join(os.path.dirname(path), "archive")
+    try:
+        archives = sorted(name for name in os.listdir(directory) if ARCHIVE_RE.match(name))
+    except OSError:
+        archives = []
+    return [os.path.join(directory, name) for name in archives] + [path + ".bkup", path]
+
+
+def _read_one(path):
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return []
+    try:
+        import stat
+
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_BYTES:
+            return []
+        with os.fdopen(fd, "rb") as handle:
+            fd = None
+            data = handle.read(MAX_BYTES + 1)
+    except OSError:
+        return []
+    finally:
+        if fd is not None:
+            os.close(fd)
+    if path.endswith(".gz"):
+        import gzip
+        import zlib
+
+        try:
+            data = gzip.decompress(data)  # cpanellogd appends members: all are read
+        except (OSError, EOFError, zlib.error):
+            return []
+    text = data.decode("utf-8", "replace")
+    return [c for c in (parse_line(line) for line in text.splitlines()
+                        if ":CREATEAPITOKEN:" in line) if c is not None]
+
+
+def _near(epoch, create_time):
+    gap = abs(epoch - create_time)
+    return gap <= SLACK or abs(gap - 3600) <= SLACK
+
+
+def creator(token, creations):
+    """Who created `token` (see creator_of)."""
+    return creator_of(token.kind, token.owner, token.name, token.create_time, creations)
+
+
+def creator_of(kind, owner, name, create_time, creations):
+    """Who created a token (a WHM user name) by the log, or None when it does not say.
+
+    A line matches by name and time; its user must be the token's owner, or root
+    (convert_accesshash_to_token writes root for every owner). The owner's own line wins,
+    then the closest in time."""
+    if kind != "whm" or not isinstance(create_time, int) or isinstance(create_time, bool):
+        return None
+    best = None
+    for entry in creations:
+        if entry.name != name or not _near(entry.epoch, create_time):
+            continue
+        if entry.user not in (owner, "root") or not entry.remote_user:
+            continue
+        rank = (entry.user != owner, abs(entry.epoch - create_time))
+        if best is None or rank < best[0]:
+            best = (rank, entry.remote_user)
+    return best[1] if best else None
+
+
+def creators(tokens, creations=None):
+    """{token.key(): creator or None} for these tokens (read the log once)."""
+    creations = read() if creations is None else creations
+    return {token.key(): creator(token, creations) for token in tokens}
+
+
+def words(who):
+    return who or UNKNOWN

@@ -1,0 +1,319 @@
+"""The creation guard, run as cPanel runs it: the real hooks/tokensweeper-hook in its own
+process, fed UAPI pre events shaped as cPanel's `_uapi_std_hook` sends them
+(Cpanel/EventHandler.pm: data {"args", "result", "user"}; context with
+"escalateprivs": 1). stdout decides: `1` allows, `0 MESSAGE` stops the creation and the
+account owner reads MESSAGE (docs/cpanel-notes.md).
+
+Runs on every Python of the matrix (3.6 syntax).
+"""
+
+import io
+import json
+import os
+
+import pytest
+
+from tests.helpers import DAY, NOW
+from tests.test_hook import HOOK, Hook, compact
+from tokensweeper import guard
+from tokensweeper.web import app
+
+GUARD_90 = "guard:\n  require_expiry: true\n  max_lifetime_days: 90\n"
+NO_EXPIRY_90 = b"0 Your host requires API tokens to expire within 90 days; choose an expiry date."
+
+
+def creation(user, args, result=None):
+    """A UAPI Tokens::create_full_access pre event, compact, no newline, as cPanel writes it."""
+    where = {"category": "Cpanel", "event": "UAPI::Tokens::create_full_access", "stage": "pre"}
+    context = dict(where, point="main", escalateprivs=1)
+    registered = dict(where, hook=HOOK, exectype="script", weight="100", blocking="1",
+                      escalateprivs="1", id="2a3e4c1e-6f1a-4c52-9a43-0d6b5c1a1f00")
+    return compact({"context": context,
+                    "data": {"args": args, "result": result, "user": user},
+                    "hook": registered})
+
+
+@pytest.fixture
+def guarded(tmp_path):
+    h = Hook(tmp_path)
+    h.config(GUARD_90)
+    return h
+
+
+def blocked_records(h):
+    return [r for r in h.audit() if r["event"] == "creation-blocked"]
+
+
+# -- allowed and refused -----------------------------------------------------------
+
+
+def test_an_expiry_within_the_limit_is_allowed_silently(guarded):
+    out, err = guarded.run(creation("alice", {"name": "deploy",
+                                              "expires_at": str(NOW + 30 * DAY)}))
+    assert out == b"1"  # exactly: anything after the 1 would be shown to the account
+    assert guarded.audit() == [] and err == ""
+    assert guarded.server.calls() == []  # on the request path: no whmapi1
+
+
+def test_no_expiry_is_refused_with_one_sentence_and_recorded(guarded):
+    out, err = guarded.run(creation("alice", {"name": "deploy"}))
+    assert out == NO_EXPIRY_90
+    [record] = blocked_records(guarded)
+    assert record["actor"] == "hook:UAPI::Tokens::create_full_access"
+    assert record["epoch"] == NOW and record["mode"] == "guard"  # whatever mode: says
+    [token] = record["tokens"]
+    assert (token["owner"], token["name"], token["kind"], token["rule"], token["action"]) == (
+        "alice", "deploy", "cpanel", "max_lifetime_days", "blocked")
+    assert token["reason"] == NO_EXPIRY_90[2:].decode()
+    assert guarded.server.calls() == []
+
+
+@pytest.mark.parametrize("expires_at", ["", "0", 0, "00", None])
+def test_never_is_said_every_way_cpanel_reads_it(guarded, expires_at):
+    out, _ = guarded.run(creation("alice", {"name": "deploy", "expires_at": expires_at}))
+    assert out == NO_EXPIRY_90
+
+
+def test_an_expiry_past_the_limit_is_refused(guarded):
+    out, _ = guarded.run(creation("alice", {"name": "ci", "expires_at": str(NOW + 91 * DAY)}))
+    assert out == (b"0 Your host requires API tokens to expire within 90 days; choose an "
+                   b"earlier expiry date.")
+    [token] = [t for r in blocked_records(guarded) for t in r["tokens"]]
+    assert (token["name"], token["expires_at"], token["full_access"], token["ip_limited"]) == (
+        "ci", NOW + 91 * DAY, True, False)
+
+
+@pytest.mark.parametrize("expires_at", ["99999999999999", "67767976233521999"])
+def test_a_far_future_epoch_cpanel_accepts_is_refused(guarded, expires_at):
+    out, _ = guarded.run(creation("alice", {"name": "ci", "expires_at": expires_at}))
+    assert out.endswith(b"choose an earlier expiry date.")
+
+
+def test_a_number_for_a_name_is_still_a_name(guarded):
+    out, _ = guarded.run(creation("alice", {"name": 2026}))
+    assert out == NO_EXPIRY_90
+    assert blocked_records(guarded)[0]["tokens"][0]["name"] == "2026"
+
+
+def test_any_time_on_the_last_allowed_day_counts(guarded):
+    last = NOW + 90 * DAY + DAY - 1
+    out, _ = guarded.run(creation("alice", {"name": "ci", "expires_at": last}))
+    assert out == b"1"
+    out, _ = guarded.run(creation("alice", {"name": "ci", "expires_at": last + 1}))
+    assert out.startswith(b"0 ")
+
+
+def test_require_expiry_alone_takes_any_expiry(guarded):
+    guarded.config("guard:\n  require_expiry: true\n")
+    out, _ = guarded.run(creation("bob", {"name": "ci", "expires_at": str(NOW + 3000 * DAY)}))
+    assert out == b"1"
+    out, _ = guarded.run(creation("bob", {"name": "ci"}))
+    assert out == b"0 Your host requires API tokens to expire; choose an expiry date."
+
+
+def test_what_cpanel_refuses_itself_is_left_to_cpanel(guarded):
+    # cPanel's own validation answers these (no name, an expiry that is not an epoch).
+    for args in ({}, {"name": ""}, {"name": "ci", "expires_at": "next week"}):
+        out, _ = guarded.run(creation("alice", args))
+        assert out == b"1", args
+    assert guarded.audit() == []
+
+
+# -- exemptions ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [
+    "MailNodeLinkage",                           # Cpanel/LinkedNode/Worker/WHM/Accounts.pm
+    "MailNodeLinkage-2026-11-30T02-40-00Z",      # .../Convert/Common/Mail/ToRemote.pm
+    "cpmove_2026-11-30T02_40_00Z_1c6b",          # Cpanel/RemoteAPI/cPanel/TemporaryToken.pm
+])
+def test_the_tokens_cpanel_creates_for_itself_are_always_allowed(guarded, name):
+    out, _ = guarded.run(creation("alice", {"name": name}))
+    assert out == b"1"
+    assert guarded.audit() == []
+
+
+@pytest.mark.parametrize("name", ["MailNodeLinkage-evil", "MailNodeLinkage2",
+                                  "cpmove_anything", "mailnodelinkage"])
+def test_names_that_only_look_like_cpanels_are_not_exempt(guarded, name):
+    out, _ = guarded.run(creation("alice", {"name": name}))
+    assert out == NO_EXPIRY_90
+
+
+def test_the_admins_exempt_names(guarded):
+    guarded.config(GUARD_90 + "  exempt_names: [monitor-*]\n")
+    assert guarded.run(creation("alice", {"name": "monitor-uptime"}))[0] == b"1"
+    assert guarded.run(creation("alice", {"name": "deploy"}))[0] == NO_EXPIRY_90
+
+
+# -- renames: an exempt name is no way around the rules ---------------------------------------
+
+
+def rename(user, name, new_name):
+    """A UAPI Tokens::rename pre event (Cpanel/API/Tokens.pm: name, new_name)."""
+    document = json.loads(creation(user, {}).decode())
+    for part in ("context", "hook"):
+        document[part]["event"] = "UAPI::Tokens::rename"
+    document["data"]["args"] = {"name": name, "new_name": new_name}
+    return compact(document)
+
+
+@pytest.fixture
+def account_tokens(guarded):
+    server = guarded.server
+    server.add_account("alice")
+    server.add_cpanel_token("alice", "MailNodeLinkage", NOW - DAY)  # made without expiry
+    server.add_cpanel_token("alice", "monitor-x", NOW - DAY, expires_at=NOW + 30 * DAY)
+    server.write_token_files(guarded.cpanel_root)
+    guarded.config(GUARD_90 + "  exempt_names: [monitor-*]\n")
+    return guarded
+
+
+def test_renaming_an_exempt_token_without_expiry_away_from_its_name_is_refused(account_tokens):
+    out, _ = account_tokens.run(rename("alice", "MailNodeLinkage", "deploy"))
+    assert out == (b"0 Your host requires API tokens to expire within 90 days; create a new "
+                   b"token with an expiry date instead of renaming this one.")
+    [token] = blocked_records(account_tokens)[0]["tokens"]
+    assert (token["name"], token["renamed_to"], token["expires_at"]) == (
+        "MailNodeLinkage", "deploy", None)
+
+
+@pytest.mark.parametrize("name, new_name", [
+    ("monitor-x", "deploy"),                    # it has an expiry within the limit
+    ("MailNodeLinkage", "monitor-y"),           # to another exempt name
+    ("deploy-old", "deploy"),                   # not exempt: judged when it was created
+    ("MailNodeLinkage", "MailNodeLinkage"),     # cPanel refuses it itself
+    ("no-such-token", "deploy"),
+])
+def test_other_renames_are_allowed(account_tokens, name, new_name):
+    out, _ = account_tokens.run(rename("alice", name, new_name))
+    assert out == b"1"
+    assert blocked_records(account_tokens) == []
+
+
+def test_a_rename_whose_token_file_cannot_be_read_is_allowed(account_tokens):
+    path = os.path.join(account_tokens.cpanel_root, "var", "cpanel", "authn", "api_tokens_v2",
+                        "cpanel", "alice.json")
+    os.unlink(path)
+    os.symlink("/etc/passwd", path)  # never followed
+    out, err = account_tokens.run(rename("alice", "MailNodeLinkage", "deploy"))
+    assert out == b"1" and "internal error, the request is allowed" in err
+    out, err = account_tokens.run(rename("../alice", "MailNodeLinkage", "deploy"))
+    assert out == b"1"
+
+
+# -- off, broken, hostile --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", [None, "mode: enforce\n", "guard:\n", "guard: null\n"])
+def test_without_guard_every_creation_is_allowed(tmp_path, text):
+    h = Hook(tmp_path)
+    if text is not None:
+        h.config(text)
+    out, err = h.run(creation("alice", {"name": "deploy"}))
+    assert out == b"1" and err == ""
+    assert h.audit() == []
+
+
+def test_an_unreadable_config_allows_and_says_so(guarded):
+    os.unlink(guarded.config_path)
+    os.mkdir(guarded.config_path)  # unreadable even for root
+    out, err = guarded.run(creation("alice", {"name": "deploy"}))
+    assert out == b"1"
+    assert "the config cannot be read, the creation is allowed" in err
+    [record] = guarded.audit()
+    assert record["event"] == "guard-error" and "alice" in record["note"]
+
+
+def test_a_broken_config_allows_and_says_so(guarded):
+    guarded.config("guard:\n  max_lifetime_days: ninety\n")
+    out, err = guarded.run(creation("alice", {"name": "deploy"}))
+    assert out == b"1"
+    assert "max_lifetime_days" in err
+    assert [r["event"] for r in guarded.audit()] == ["guard-error"]
+
+
+def test_an_internal_error_allows_the_creation(guarded):
+    out, err = guarded.run(creation("alice", {"name": "deploy"}), TOKENSWEEPER_NOW="soon")
+    assert out == b"1"
+    assert "internal error, the request is allowed" in err
+
+
+def test_an_audit_log_that_cannot_be_written_still_refuses(guarded):
+    os.makedirs(guarded.state_dir)
+    os.mkdir(os.path.join(guarded.state_dir, "audit.log"))  # a directory in the way
+    out, err = guarded.run(creation("alice", {"name": "deploy"}))
+    assert out == NO_EXPIRY_90
+    assert "could not record it" in err
+
+
+@pytest.mark.parametrize("stdin", [
+    b"create_full_access",
+    b'{"context":{"event":"UAPI::Tokens::create_full_access"',
+    b"\xff\xfe create_full_access \x00",
+    creation("alice", {"name": "deploy"})[:-1],
+])
+def test_garbage_on_stdin_never_refuses(guarded, stdin):
+    out, _ = guarded.run(stdin)
+    assert not out.startswith(b"0")
+    assert blocked_records(guarded) == []
+
+
+@pytest.mark.parametrize("data", ["x", [], {"args": "name=deploy", "user": "alice"},
+                                  {"args": {"name": ["deploy"]}, "user": ["alice"]}])
+def test_misshapen_data_is_allowed(guarded, data):
+    document = json.loads(creation("alice", {}).decode())
+    document["data"] = data
+    out, _ = guarded.run(compact(document))
+    assert out == b"1"
+
+
+def test_a_hostile_account_name_is_kept_out_of_the_record(guarded):
+    out, _ = guarded.run(creation("alice\n<script>x", {"name": "de\u202eploy"}))
+    assert out == NO_EXPIRY_90
+    [token] = blocked_records(guarded)[0]["tokens"]
+    assert token["owner"] == "alicescriptx" and token["name"] == "deploy"
+
+
+def test_the_same_creation_in_a_post_stage_is_not_the_guards(guarded):
+    document = json.loads(creation("alice", {"name": "deploy"}).decode())
+    document["context"]["stage"] = document["hook"]["stage"] = "post"
+    out, _ = guarded.run(compact(document))
+    assert out.startswith(b"1 tokensweeper: ")
+
+
+# -- the pure decision and the config ---------------------------------------------------------
+
+
+def test_decide_is_off_without_rules():
+    assert guard.decide({"name": "x"}, None, NOW) is None
+    assert guard.decide({"name": "x"}, {}, NOW) is None
+
+
+def test_a_refusal_is_on_the_audit_tab(guarded, monkeypatch):
+    guarded.run(creation("alice", {"name": "deploy"}))
+    for key, value in guarded.env().items():
+        monkeypatch.setenv(key, value)
+    out = io.BytesIO()
+    env = {"REQUEST_METHOD": "GET", "QUERY_STRING": "page=audit", "REMOTE_USER": "root",
+           "cp_security_token": "/cpsess0123456789",
+           "SCRIPT_NAME": "/cpsess0123456789/cgi/tokensweeper/index.cgi",
+           "HTTP_HOST": "server.example.com:2087", "REMOTE_ADDR": "192.0.2.10"}
+    assert app.main(env=env, stdin=io.BytesIO(b""), stdout=out, now=NOW) == 0
+    body = out.getvalue().decode("utf-8")
+    assert "token creation blocked" in body and "Blocked at creation" in body
+    assert "alice" in body and "deploy" in body
+    assert "Your host requires API tokens to expire within 90 days" in body
+
+
+def test_settings_say_what_the_guard_does(guarded, monkeypatch):
+    for key, value in guarded.env().items():
+        monkeypatch.setenv(key, value)
+    out = io.BytesIO()
+    env = {"REQUEST_METHOD": "GET", "QUERY_STRING": "page=settings", "REMOTE_USER": "root",
+           "cp_security_token": "/cpsess0123456789",
+           "SCRIPT_NAME": "/cpsess0123456789/cgi/tokensweeper/index.cgi",
+           "HTTP_HOST": "server.example.com:2087", "REMOTE_ADDR": "192.0.2.10"}
+    assert app.main(env=env, stdin=io.BytesIO(b""), stdout=out, now=NOW) == 0
+    assert "cPanel accounts' new tokens must expire within 90 days" in \
+        out.getvalue().decode("utf-8")
