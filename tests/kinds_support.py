@@ -14,6 +14,11 @@ from tokensweeper.whmapi import Client
 BOTH = ("whm", "cpanel")
 
 
+def cpmove_stamp(epoch):
+    """cPanel's ISO time in a transfer's cpmove_ token name: every ':' made '_'."""
+    return time.strftime("%Y-%m-%dT%H_%M_%SZ", time.gmtime(epoch))
+
+
 def stamp(epoch):
     """cPanel's ISO time with the characters a token name cannot hold made hyphens."""
 
@@ -40,8 +45,8 @@ def build_server(tmp_path, monkeypatch, cpanel_root):
                               full_access=False, features=["ftp", "webdisk"])
         fake.add_cpanel_token("blog", "MailNodeLinkage", NOW - 300 * DAY,
                               expires_at=NOW - DAY)
-        fake.add_cpanel_token("blog", "cpmove_%s_3fa9c2" % stamp(NOW - 20 * DAY),
-                              NOW - 20 * DAY, expires_at=NOW - 2 * DAY)
+        fake.add_cpanel_token("blog", "cpmove_%s_3fa9c2" % cpmove_stamp(NOW - 20 * DAY),
+                              NOW - 20 * DAY, expires_at=NOW - 19 * DAY)
     fake.write_token_files(cpanel_root)
     fake.write_resellers_file(cpanel_root)
     return fake
@@ -57,7 +62,9 @@ def fates(result):
 
 
 def cp(name, created=NOW - 10 * DAY, owner="shop1"):
-    return Token(owner, name, created, kind=CPANEL, full_access=True)
+    # cPanel's transfer token is valid for a day (TemporaryToken.pm); the others never expire.
+    expires = created + DAY if name.startswith("cpmove_") else None
+    return Token(owner, name, created, expires, kind=CPANEL, full_access=True)
 
 
 class EveryTokenUnused(object):

@@ -23,13 +23,18 @@ BAD_CONFIG = "policy:\n  older_than_days: ninety\n"
 BAD_CONFIG_PROBLEM = "policy.older_than_days: expected a whole number of days, got 'ninety'"
 
 
+# cPanel's DNS cluster trust token: reverse_trust_ + a lowercase v4 UUID, ACL clustering.
+TRUST_NAME = "reverse_trust_5e0c2a9b-7d41-4f3e-9a2c-6b8d1e4f0a37"
+
+
 @pytest.fixture
 def server(tmp_path):
     fake = new_server(tmp_path / "fake", resellers=["alice", "bob", "carol"])
     with fake.batch():
         add(fake, "root", "root-expired", age_days=400, expires_in_days=-10)
         add(fake, "root", "root-fine", age_days=10, acls={"list-accts": 1}, ips=["192.0.2.1"])
-        add(fake, "root", "reverse_trust_ns1", age_days=900, expires_in_days=-1)
+        add(fake, "root", TRUST_NAME, age_days=900, expires_in_days=-1,
+            acls={"clustering": 1, "all": 0})
         add(fake, "root", "ancient", age_days=2000)
         for owner in ("alice", "bob", "carol"):
             add(fake, owner, owner + "-expired", age_days=50, expires_in_days=-2)
@@ -83,7 +88,7 @@ def test_usage_errors_exit_2_and_touch_nothing(cli, server, args):
 
 def test_a_days_error_says_what_was_wrong(cli):
     run = cli("plan", "--older-than", "ninety")
-    assert "expected a whole number of days (1 or more), got 'ninety'" in run.err
+    assert "expected a whole number of days (1 to 36500), got 'ninety'" in run.err
 
 
 # -- list and plan ----------------------------------------------------------------
@@ -97,19 +102,19 @@ def test_list_shows_every_owners_tokens(cli, server):
                                 "AGE_DAYS", "FULL_ACCESS", "IP_LIMIT", "CREATED",
                                 "CREATED_BY", "ACCOUNT_OF"]
     assert "13 tokens of 4 owners" in run.out
-    trust = [line for line in lines if " reverse_trust_ns1 " in line][0]
+    trust = [line for line in lines if " %s " % TRUST_NAME in line][0]
     # STATE comes third and says which rule protects it.
-    assert trust.split()[:3] == ["root", "reverse_trust_ns1", "protected:"]
-    assert "protected: DNS cluster trust token (built-in rule reverse_trust_<id>)" in trust
+    assert trust.split()[:3] == ["root", TRUST_NAME, "protected:"]
+    assert "protected: DNS cluster trust token (built-in rule reverse_trust_<uuid>)" in trust
     assert "Hidden" not in run.out  # a pipe gets every column
     assert present(server) == {(o, n) for o in OWNERS for n in server.token_names(o)}
 
 
 def test_list_json_names_the_rule_that_protects_a_token(cli):
     rows = {(r["owner"], r["name"]): r for r in cli("list", "--json").json()["tokens"]}
-    assert rows[("root", "reverse_trust_ns1")]["state"] == "protected"
-    assert rows[("root", "reverse_trust_ns1")]["protected_by"] == (
-        "protected: DNS cluster trust token (built-in rule reverse_trust_<id>)")
+    assert rows[("root", TRUST_NAME)]["state"] == "protected"
+    assert rows[("root", TRUST_NAME)]["protected_by"] == (
+        "protected: DNS cluster trust token (built-in rule reverse_trust_<uuid>)")
     assert rows[("root", "root-fine")]["protected_by"] is None
 
 
@@ -239,13 +244,13 @@ def test_configured_protection_is_honoured(cli):
     decision, why = decisions[("alice", "alice-old")]
     assert decision == "protected"
     assert why.startswith("protected: matches protect.names 'alice-*'")
-    assert decisions[("root", "reverse_trust_ns1")][0] == "protected"
+    assert decisions[("root", TRUST_NAME)][0] == "protected"
     assert decisions[("bob", "bob-old")][0] == "revoke"
 
 
 def test_builtin_protection_can_be_switched_off(cli):
     cli.config("protect:\n  builtin: false\n")
-    assert ("root", "reverse_trust_ns1") in plan_selection(cli, "--expired")
+    assert ("root", TRUST_NAME) in plan_selection(cli, "--expired")
 
 
 def test_the_config_policy_is_or_ed(cli):
@@ -311,14 +316,14 @@ def test_sweep_yes_revokes_verifies_and_records(cli, server):
     run = cli("sweep", "--expired", "--yes")
     assert run.status == 0, run
     assert not (EXPIRED & present(server))
-    assert ("root", "reverse_trust_ns1") in present(server)
+    assert ("root", TRUST_NAME) in present(server)
     assert "7 revoked" in run.out and "1 kept-protected" in run.out
     intent, outcome = cli.audit_records()
     assert (intent["event"], outcome["event"]) == ("intent", "outcome")
     assert intent["actor"] == outcome["actor"] == "cli:root"
     assert {(t["owner"], t["name"]) for t in intent["tokens"]} == EXPIRED
     expected = dict.fromkeys(EXPIRED, "revoked")
-    expected[("root", "reverse_trust_ns1")] = "kept-protected"
+    expected[("root", TRUST_NAME)] = "kept-protected"
     assert outcome_of(outcome) == expected
     for record in (intent, outcome):
         assert all(set(t) == TOKEN_RECORD_KEYS for t in record["tokens"])
@@ -421,11 +426,11 @@ def test_revoke_of_names_already_gone_calls_no_revoke(cli, server):
 
 
 def test_revoke_keeps_protected_names_even_when_asked(cli, server):
-    run = cli("revoke", "--owner", "root", "reverse_trust_ns1", "root-fine", "--yes", "--json")
+    run = cli("revoke", "--owner", "root", TRUST_NAME, "root-fine", "--yes", "--json")
     assert run.status == 0, run
-    assert outcome_of(run.json()) == {("root", "reverse_trust_ns1"): "kept-protected",
+    assert outcome_of(run.json()) == {("root", TRUST_NAME): "kept-protected",
                                       ("root", "root-fine"): "revoked"}
-    assert "reverse_trust_ns1" in server.token_names("root")
+    assert TRUST_NAME in server.token_names("root")
 
 
 def test_revoke_without_yes_off_a_terminal_is_refused(cli, server):
@@ -984,7 +989,7 @@ def test_list_fits_a_narrow_terminal_and_says_how_to_see_every_column(cli):
     hint = [line for line in run.out.splitlines() if line.startswith("Hidden: ")]
     assert hint and "created" in hint[0] and "to fit 80 columns" in hint[0]
     assert "tokensweeper list --wide" in hint[0] and "states cut short" in hint[0]
-    trust = [line for line in table_lines if " reverse_trust_ns1 " in line][0]
+    trust = [line for line in table_lines if " %s " % TRUST_NAME in line][0]
     assert "protected: DNS clu" in trust and "..." in trust
     wide = cli("list", "--wide", COLUMNS="80")
     assert "CREATED" in wide.out.splitlines()[0] and "Hidden" not in wide.out
@@ -997,7 +1002,7 @@ def test_list_by_state(cli):
     assert names == EXPIRED
     both = cli("list", "--state", "expired", "--state", "protected")
     assert both.status == 0, both
-    assert "reverse_trust_ns1" in both.out and "bob-fine" not in both.out
+    assert TRUST_NAME in both.out and "bob-fine" not in both.out
     assert "8 tokens of 4 owners in state expired or protected (of 13 tokens listed)" in both.out
     bad = cli("list", "--state", "stail")
     assert bad.status == 2 and "invalid choice: 'stail'" in bad.err

@@ -648,12 +648,13 @@ def test_realistic_seed(tmp_path):
     fake = seed.seed_realistic(FakeServer(str(tmp_path)), NOW)
     assert len(fake.resellers()) == 5
     root = fake.tokens("root")
-    assert {"billing-whmcs", "reverse_trust_ns2", "prospamfilter", "WP-Dashboard"} <= set(root)
+    trust = "reverse_trust_2c7d9e41-8b3a-4f6e-9d12-7a5c3e8b0f64"
+    assert {"billing-whmcs", trust, "prospamfilter", "WP-Dashboard"} <= set(root)
     assert any(t["expires_at"] and t["expires_at"] < NOW for t in root.values())
     assert any(t["expires_at"] and NOW < t["expires_at"] < NOW + 7 * DAY for t in root.values())
     assert any(t["whitelist_ips"] for t in root.values())
-    assert root["reverse_trust_ns2"]["acls"]["clustering"] == 1
-    assert root["reverse_trust_ns2"]["acls"]["all"] == 0
+    assert root[trust]["acls"]["clustering"] == 1
+    assert root[trust]["acls"]["all"] == 0
     assert root["prospamfilter"]["acls"] is None  # full access: no ACL list, as cPanel keeps it
     transfer = [name for name in root if name.startswith("transfer-")]
     assert [int(name.split("-")[1]) for name in transfer] == [

@@ -84,6 +84,10 @@ def change_password(user, password=PASSWORD):
 # -- the fake server --------------------------------------------------------------
 
 
+# cPanel's DNS cluster trust token: reverse_trust_ + a lowercase v4 UUID, ACL clustering.
+TRUST_NAME = "reverse_trust_a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
+
+
 class Hook(object):
     """A fake server with root, reseller `res1` (who owns tokens) and plain cPanel accounts."""
 
@@ -97,7 +101,8 @@ class Hook(object):
 
     def reseller(self, name, tokens=()):
         """A reseller in whmapi1 and the resellers file; tokens are (name, age, expires_in)."""
-        self.server.add_reseller(name)
+        self.server.add_reseller(name, acls=["list-accts", "create-acct", "suspend-acct",
+                                             "clustering"])
         with open(os.path.join(self.cpanel_root, "var", "cpanel", "resellers"), "a") as handle:
             # clustering: its reverse_trust_ token is one cPanel could have made for it.
             handle.write("%s:list-accts,create-acct,suspend-acct,clustering\n" % name)
@@ -106,7 +111,10 @@ class Hook(object):
     def tokens(self, owner, tokens):
         for name, age_days, expires_in_days in tokens:
             expires = None if expires_in_days is None else NOW + expires_in_days * DAY
-            self.server.add_token(owner, name, NOW - age_days * DAY, expires_at=expires)
+            # cPanel's trust token holds the clustering ACL only; the others full access.
+            acls = {"clustering": 1} if name == TRUST_NAME else None
+            self.server.add_token(owner, name, NOW - age_days * DAY, expires_at=expires,
+                                  acls=acls)
         self.server.write_token_files(self.cpanel_root)
 
     def config(self, text):
@@ -155,7 +163,7 @@ class Hook(object):
 def hook(tmp_path):
     h = Hook(tmp_path)
     h.tokens("root", [("root-ci", 400, -30)])
-    h.reseller("res1", [("old-ci", 200, -10), ("deploy", 5, 300), ("reverse_trust_dns", 300, -1)])
+    h.reseller("res1", [("old-ci", 200, -10), ("deploy", 5, 300), (TRUST_NAME, 300, -1)])
     return h
 
 
@@ -267,7 +275,7 @@ def test_reseller_suspending_its_account_never_touches_the_resellers_tokens(hook
     out, _ = hook.run(suspend("alice", caller="res1"))
     assert out == line("suspendacct alice: the account owns no API tokens; nothing to do")
     assert hook.server.calls() == []
-    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
+    assert hook.server.token_names("res1") == {"old-ci", "deploy", TRUST_NAME}
 
 
 def test_a_former_reseller_with_a_token_file_is_not_on_the_fast_path(hook):
@@ -320,7 +328,7 @@ def test_suspension_sweeps_the_accounts_stale_tokens_in_enforce_mode(hook):
     out, err = hook.run(suspend("res1"))
     assert_success_line(out)
     assert_answer_starts(out, "suspendacct res1: revoked 1 token, 1 kept as protected (run ")
-    assert hook.server.token_names("res1") == {"deploy", "reverse_trust_dns"}
+    assert hook.server.token_names("res1") == {"deploy", TRUST_NAME}
     assert hook.server.token_names("root") == {"root-ci"}
     # The plan's listing, one right before the revoke, one revoke batch, one verifying
     # listing, all as the reseller.
@@ -332,7 +340,7 @@ def test_suspension_sweeps_the_accounts_stale_tokens_in_enforce_mode(hook):
     (record,) = [r for r in hook.audit() if r["event"] == "outcome"]
     assert record["actor"] == "hook:Accounts::suspendacct" and record["mode"] == "enforce"
     assert {(t["name"], t["action"]) for t in record["tokens"]} == {
-        ("old-ci", "revoked"), ("reverse_trust_dns", "kept-protected")}
+        ("old-ci", "revoked"), (TRUST_NAME, "kept-protected")}
     assert "old-ci" in err  # the details reach cPanel's error_log
 
 
@@ -342,7 +350,7 @@ def test_preview_mode_records_what_it_would_revoke_and_revokes_nothing(hook):
     assert_answer_starts(out, "suspendacct res1: preview mode, would revoke 1 token (run ")
     assert_success_line(out)
     assert hook.server.calls("api_token_revoke") == []
-    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
+    assert hook.server.token_names("res1") == {"old-ci", "deploy", TRUST_NAME}
     (record,) = hook.audit()
     assert record["event"] == "preview"
     assert [t["name"] for t in record["tokens"] if t["action"] == "would-revoke"] == ["old-ci"]
@@ -359,7 +367,7 @@ def test_revoke_all_revokes_every_token_of_the_account_whatever_its_name(hook):
     (record,) = [r for r in hook.audit() if r["event"] == "outcome"]
     reasons = {t["name"]: t["reason"] for t in record["tokens"]}
     assert "looked like a system token (DNS cluster trust token (built-in rule " \
-        "reverse_trust_<id>))" in reasons["reverse_trust_dns"]
+        "reverse_trust_<uuid>))" in reasons[TRUST_NAME]
     assert "looked like a system token (reserved for the WebPros dashboard" in \
         reasons["WP-Dashboard"]
     assert "looked like" not in reasons["old-ci"]
@@ -401,14 +409,14 @@ def test_an_owner_outside_the_configs_owners_is_left_alone(hook):
     hook.config(ENFORCE_SWEEP + "owners: [root]\nevents: {suspend: revoke_all}\n")
     out, _ = hook.run(suspend("res1"))
     assert out == line("suspendacct res1: not in the config's owners; nothing to do")
-    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
+    assert hook.server.token_names("res1") == {"old-ci", "deploy", TRUST_NAME}
 
 
 def test_a_policy_that_selects_nothing_never_means_every_token(hook):
     hook.config(ENFORCE_SWEEP + "policy: {expired: false}\n")
     out, _ = hook.run(suspend("res1"))
     assert out == line("suspendacct res1: the policy selects nothing; nothing to do")
-    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
+    assert hook.server.token_names("res1") == {"old-ci", "deploy", TRUST_NAME}
 
 
 @pytest.mark.parametrize("policy", ['{expired: false, names: ["*"]}',
@@ -418,7 +426,7 @@ def test_a_policy_of_names_alone_never_means_every_matching_token(hook, policy):
     hook.config(ENFORCE_SWEEP + "policy: %s\n" % policy)
     out, _ = hook.run(suspend("res1"))
     assert out == line("suspendacct res1: the policy selects nothing; nothing to do")
-    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
+    assert hook.server.token_names("res1") == {"old-ci", "deploy", TRUST_NAME}
     assert hook.server.calls("api_token_revoke") == []
 
 
@@ -462,7 +470,7 @@ def test_a_hook_arriving_during_a_sweep_is_skipped_at_once_and_recorded(hook):
         out, err = hook.run(suspend("res1"))
     assert out == line("suspendacct res1: skipped, another sweep is running; nothing done")
     assert hook.server.calls() == []
-    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
+    assert hook.server.token_names("res1") == {"old-ci", "deploy", TRUST_NAME}
     (record,) = hook.audit()
     assert record["event"] == "hook-skipped" and "revoke_all was not applied" in record["note"]
     assert "process %d" % os.getpid() in err
@@ -478,8 +486,8 @@ def test_removal_snapshots_the_tokens_before_cpanel_deletes_them(hook):
     assert [c["function"] for c in hook.server.calls()] == ["api_token_list"]
     (record,) = hook.audit()
     assert record["event"] == "snapshot" and record["actor"] == "hook:Accounts::Remove"
-    assert sorted(t["name"] for t in record["tokens"]) == ["deploy", "old-ci", "reverse_trust_dns"]
-    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
+    assert sorted(t["name"] for t in record["tokens"]) == ["deploy", "old-ci", TRUST_NAME]
+    assert hook.server.token_names("res1") == {"old-ci", "deploy", TRUST_NAME}
 
 
 def test_removal_of_a_terminated_reseller_snapshots_its_token_file(hook):
@@ -502,7 +510,7 @@ def test_removal_of_a_terminated_reseller_snapshots_its_token_file(hook):
     assert "read from cPanel's token file: whmapi1 could not list them" in record["note"]
     assert "is not a reseller" in record["note"]
     tokens = {t["name"]: t for t in record["tokens"]}
-    assert sorted(tokens) == ["deploy", "narrow", "old-ci", "reverse_trust_dns"]
+    assert sorted(tokens) == ["deploy", "narrow", "old-ci", TRUST_NAME]
     assert tokens["deploy"]["full_access"] is True  # no ACL list in the file: full access
     assert tokens["narrow"]["full_access"] is False and tokens["narrow"]["ip_limited"] is True
     assert tokens["old-ci"]["expires_at"] == NOW - 10 * DAY
@@ -510,7 +518,7 @@ def test_removal_of_a_terminated_reseller_snapshots_its_token_file(hook):
     with open(os.path.join(hook.state_dir, "audit.log")) as handle:
         audit_text = handle.read()
     assert not any(digest in audit_text or digest in err for digest in digests)
-    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns", "narrow"}
+    assert hook.server.token_names("res1") == {"old-ci", "deploy", TRUST_NAME, "narrow"}
 
 
 def test_removal_snapshot_never_waits_on_a_token_file_that_is_a_fifo(hook):
@@ -533,7 +541,9 @@ def test_removal_listed_without_acls_takes_the_acls_from_the_token_file(hook):
     assert_answer_starts(out, "Remove res1: recorded 3 tokens in the audit log (from cPanel's")
     (record,) = hook.audit()
     assert "whmapi1 listed them without ACLs" in record["note"]
-    assert all(t["full_access"] for t in record["tokens"])
+    # No ACL list in the file is full access; the trust token's list is clustering only.
+    assert {t["name"]: t["full_access"] for t in record["tokens"]} == {
+        "old-ci": True, "deploy": True, TRUST_NAME: False}
     assert [c["result"] for c in hook.server.calls("api_token_list")] == [1]
 
 
@@ -591,7 +601,7 @@ def test_password_change_revoke_all_in_enforce_mode(hook):
     out, _ = hook.run(change_password("root"))
     assert_answer_starts(out, "ChangePasswd root: revoked 1 token (run ")
     assert hook.server.token_names("root") == set()
-    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
+    assert hook.server.token_names("res1") == {"old-ci", "deploy", TRUST_NAME}
 
 
 # -- whatever happens, one success line -------------------------------------------
@@ -664,7 +674,7 @@ def test_a_revoke_that_fails_is_reported_as_failed(hook):
     hook.server.add_fault("fail", function="api_token_revoke")
     out, _ = hook.run(suspend("res1"))
     assert_answer_starts(out, "suspendacct res1: revoked 0 tokens, 1 FAILED")
-    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
+    assert hook.server.token_names("res1") == {"old-ci", "deploy", TRUST_NAME}
     (record,) = [r for r in hook.audit() if r["event"] == "outcome"]
     assert [t["action"] for t in record["tokens"] if t["name"] == "old-ci"] == ["failed"]
 
@@ -699,7 +709,7 @@ def test_an_unexpected_error_still_answers_success(hook, tmp_path):
     out, err = hook.run(suspend("res1"), PYTHONPATH=str(site))
     assert out == line("internal error, the event was not handled (details in cPanel's error_log)")
     assert "Traceback" in err and "a bug in the engine" in err
-    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
+    assert hook.server.token_names("res1") == {"old-ci", "deploy", TRUST_NAME}
 
 
 def test_an_unusable_state_directory_is_the_usual_line_without_a_traceback(hook, tmp_path):
@@ -712,7 +722,7 @@ def test_an_unusable_state_directory_is_the_usual_line_without_a_traceback(hook,
     assert out == line("suspendacct res1: sweep failed, state directory unusable (details in "
                        "cPanel's error_log)")
     assert "Traceback" not in err and "the state directory cannot be used" in err
-    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
+    assert hook.server.token_names("res1") == {"old-ci", "deploy", TRUST_NAME}
     assert hook.server.calls("api_token_revoke") == []
 
 
@@ -809,7 +819,7 @@ def test_the_hooks_sweep_gives_notice_first_and_revoke_all_does_not_wait(hook, t
                         TOKENSWEEPER_FAKE_MAIL_DIR=mail_dir)
     assert_answer_starts(out, "suspendacct res1: revoked 0 tokens, 1 kept as protected (run ")
     assert b"notice sent for 1 token, 1 token waiting for the notice period" in out
-    assert hook.server.token_names("res1") == {"old-ci", "deploy", "reverse_trust_dns"}
+    assert hook.server.token_names("res1") == {"old-ci", "deploy", TRUST_NAME}
     assert sorted(os.listdir(mail_dir)) == ["0001.argv.json", "0001.eml"]
     (notice,) = [r for r in hook.audit() if r["event"] == "notice"]
     assert notice["actor"] == "hook:Accounts::suspendacct"

@@ -205,21 +205,32 @@ def test_missing_sendmail_binary_is_an_error_not_a_crash(box, tmp_path):
     assert box.notices()[0]["mail"][0]["outcome"].startswith("failed: cannot run")
 
 
-def test_a_missing_contact_address_is_noted_never_a_crash(box):
+def test_a_notice_that_reaches_nobody_is_no_notice_and_never_a_crash(box):
+    """Issue 25: no valid recipient (accountsummary lists `*unknown*`, CONTACTEMAIL empty):
+    the run fails like a failed mail, the record says "not delivered", and the token is
+    not revoked on the strength of it, however many days pass."""
     box.fake.add_account("res1", owner="root", email=None)  # cPanel lists "*unknown*"
     with open(os.path.join(box.cli.cpanel_root, "etc", "wwwacct.conf"), "w") as handle:
         handle.write("ADDR 192.0.2.10\nCONTACTEMAIL \n")
     add(box.fake, "res1", "billing", age_days=100)
     run = box.run(0)
-    assert run.status == 0, run
+    assert run.status == 1, run
     assert "warning: res1 has no contact address (cPanel lists none)" in run.err
-    problems = box.notices()[0]["problems"]
-    assert problems[0] == "res1 has no contact address (cPanel lists none)"
-    assert problems[1].startswith("CONTACTEMAIL in ") and problems[1].endswith("is empty")
-    assert problems[2] == "nobody to tell about res1/billing: notify.recipients found no address"
+    assert ("error: the notice for res1/billing was not delivered: notify.recipients found "
+            "no valid address for it") in run.err
+    record = box.notices()[0]
+    assert record["problems"][0] == "res1 has no contact address (cPanel lists none)"
+    assert record["problems"][1].startswith("CONTACTEMAIL in ")
+    assert record["problems"][1].endswith("is empty")
+    (entry,) = record["tokens"]
+    assert entry["action"] == "notice-not-delivered" and entry["recipients"] == []
+    assert entry["reason"].startswith("not delivered")
     assert box.messages() == []
-    assert box.notices()[0]["tokens"][0]["recipients"] == []
-    assert box.fake.token_names("res1") == {"billing"}
+    for later in (8, 30):  # long past any due day: still no revocation, still an error
+        run = box.run(later)
+        assert run.status == 1, run
+        assert box.fake.token_names("res1") == {"billing"}
+    assert box.fake.calls("api_token_revoke") == []
 
 
 def test_an_interactive_sweep_is_never_delayed(box):
@@ -461,6 +472,7 @@ def test_check_config_says_what_notices_do(box):
 
 
 def test_hundreds_of_junk_tokens_are_one_mail_per_recipient(box):
+    box.cli.config(NOTICE_CONFIG + "max_revoke_per_run: 500\n")  # the cap admits them all
     with box.fake.batch():
         for number in range(300):
             add(box.fake, "res1", "reverse-trust_%03d" % number, age_days=200,
@@ -473,6 +485,29 @@ def test_hundreds_of_junk_tokens_are_one_mail_per_recipient(box):
         "] 300 API tokens will be revoked on 2026-12-04")
     assert len(box.notices()[0]["tokens"]) == 300
     assert revoke_calls(box.fake) == []
+
+
+def test_an_owner_the_cap_will_refuse_is_never_told_will_be_revoked(box):
+    """Issue 25: res1's 60 stale tokens exceed max_revoke_per_run (50): the cap refuses
+    them every run, so no mail promises "will be revoked on D"; root's one token, within
+    the cap, gets its notice as usual, and the page-facing plan says why res1 waits."""
+    with box.fake.batch():
+        for number in range(60):
+            add(box.fake, "res1", "stale-%02d" % number, age_days=200, expires_in_days=-1)
+        add(box.fake, "root", "old-ci", age_days=200, expires_in_days=-5)
+    run = box.run(0)
+    mails = by_recipient(box.messages())
+    assert "res1@example.net" not in mails
+    assert mails["admin@example.com"]["Subject"].endswith(
+        "] 1 API token will be revoked on 2026-12-04")
+    assert "no notice sent to res1: its 60 selected tokens exceed max_revoke_per_run (50)" \
+        in run.err
+    (record,) = box.notices()
+    assert [entry["name"] for entry in record["tokens"]] == ["old-ci"]
+    box.run(8)
+    assert box.fake.token_names("root") == set()  # noticed, due: revoked
+    assert len(box.fake.token_names("res1")) == 60  # refused by the cap, never noticed
+    assert "res1@example.net" not in by_recipient(box.messages())
 
 
 def test_a_notice_the_audit_log_would_not_take_is_no_notice(box, monkeypatch):

@@ -112,7 +112,7 @@ def test_records_group_into_runs_in_order_of_first_appearance():
     ]
     runs = audit.runs(records)
     assert [(r.run_id, len(r.records)) for r in runs] == [("b", 2), ("a", 1), ("", 1)]
-    assert runs[0].final is records[2]
+    assert runs[0].final == records[2]  # a readable() copy: the record as written
     assert runs[0].epoch == 7 and runs[2].epoch == 0
 
 
@@ -130,8 +130,9 @@ def test_a_runs_tokens_and_counts_come_from_its_last_record():
         {"run_id": "r", "event": "outcome", "tokens": [
             {"action": "revoked"}, {"action": "failed"}, {"action": "revoked"}, "junk", {}]},
     ])[0]
-    assert len(run.tokens()) == 5
-    assert run.counts() == [("None", 2), ("failed", 1), ("revoked", 2)]
+    # A token entry that is no object says nothing about any token: left out (issue 25).
+    assert len(run.tokens()) == 4
+    assert run.counts() == [("None", 1), ("failed", 1), ("revoked", 2)]
     damaged = audit.runs([{"run_id": "x", "tokens": "not a list"}])[0]
     assert damaged.tokens() == [] and damaged.counts() == []
 
@@ -185,3 +186,61 @@ def test_a_log_that_cannot_be_opened_says_where_and_why(log, monkeypatch, error,
     with pytest.raises(audit.AuditError) as caught:
         audit.write({"epoch": 1}, path=log)
     assert str(caught.value) == "cannot write the audit log %s: %s" % (log, said)
+
+
+# -- issue 25: every reader sees a record with the types it expects ---------------------
+
+
+def test_a_readable_record_keeps_good_fields_as_written():
+    record = {"event": "outcome", "time": "T", "epoch": 5, "run_id": "r", "actor": "root",
+              "mode": "enforce", "refused": None, "selectors": {"expired": True,
+                                                                  "used_from": ["10.0.0.0/8"],
+                                                                  "older_than_days": 30},
+              "owner_errors": {"bob": "down"}, "held_back": {"amy": "cap"},
+              "problems": ["p"], "mail": [{"to": "a@b.c", "outcome": "sent"}],
+              "tokens": [{"owner": "root", "name": "n", "action": "revoked", "create_time": 1,
+                          "expires_at": None, "full_access": True, "ip_limited": False,
+                          "recipients": ["a@b.c"], "extra": [1],
+                          "seen_from": [{"ip": "10.0.0.1", "uses": 2, "first": None,
+                                         "last": "L"}]}],
+              "unknown": {"kept": 1}}
+    assert audit.readable(record) == record
+    assert audit.readable({}) == {"run_id": ""}
+
+
+def test_a_damaged_field_becomes_text_or_goes():
+    out = audit.readable({
+        "event": ["x"], "run_id": 7, "epoch": audit.MAX_EPOCH + 1, "refused": {"a": 1},
+        "selectors": "expired", "owner_errors": ["bob"], "held_back": {"bob": 3},
+        "problems": "disk full", "mail": [{"to": 1}, "junk"],
+        "tokens": [{"owner": None, "name": 5, "action": ["revoked"], "create_time": "1",
+                    "expires_at": True, "due_epoch": -audit.MAX_EPOCH - 1,
+                    "reminder_days": audit.MAX_EPOCH, "full_access": "yes", "ip_limited": 1,
+                    "seen_from_truncated": 0, "recipients": [None, "a", 2],
+                    "seen_from": [{"ip": 3, "uses": "2", "first": 4, "last": None}, "junk"]},
+                   "junk", ["also junk"]]})
+    assert out["event"] == '["x"]' and out["run_id"] == "7" and out["epoch"] == 0
+    assert out["refused"] == '{"a": 1}'
+    assert out["selectors"] == {} and out["owner_errors"] == {}
+    assert out["held_back"] == {"bob": "3"}
+    assert out["problems"] == [] and out["mail"] == [{"to": "1", "outcome": ""}]
+    (token,) = out["tokens"]
+    assert token["owner"] is None and token["name"] == "5" and token["action"] == '["revoked"]'
+    assert token["create_time"] is None and token["expires_at"] is None
+    assert token["due_epoch"] is None and token["reminder_days"] == audit.MAX_EPOCH
+    assert token["full_access"] is False and token["ip_limited"] is True
+    assert token["seen_from_truncated"] is False
+    assert token["recipients"] == ["a", "2"]
+    assert token["seen_from"] == [{"ip": "3", "uses": 0, "first": "4", "last": None}]
+    assert audit.readable({"selectors": {"used_from": [None, "a"], "x": {"y": 1},
+                                         "n": None, "f": 1.5}})["selectors"] == {
+        "used_from": ["null", "a"], "x": '{"y": 1}', "n": None, "f": 1.5}
+    assert audit.readable({"problems": [None, 1, "p"]})["problems"] == ["1", "p"]
+
+
+def test_an_epoch_counts_only_within_what_a_clock_can_show():
+    assert audit.epoch_of({"epoch": audit.MAX_EPOCH}) == audit.MAX_EPOCH
+    assert audit.epoch_of({"epoch": audit.MAX_EPOCH + 1}) == 0
+    assert audit.epoch_of({"epoch": -1}) == 0
+    assert audit.epoch_of({"epoch": 0}) == 0 and audit.epoch_of({"epoch": 7.0}) == 7
+    assert audit.MAX_EPOCH == 253402300799

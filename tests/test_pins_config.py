@@ -238,7 +238,7 @@ def test_an_unknown_attribute_names_itself():
         ("max_revoke_per_run: false\n", "max_revoke_per_run: expected a whole number of tokens, "
                                         "got False"),
         ("policy:\n  older_than_days: 0\n", "policy.older_than_days: expected a whole number of "
-                                            "days at least 1, got 0"),
+                                            "days from 1 to 36500, got 0"),
         ("parallel_owners: 33\n", "parallel_owners: expected a whole number of owners from 1 to "
                                   "32, got 33"),
         ("parallel_owners: -1\n", "parallel_owners: expected a whole number of owners from 1 to "
@@ -337,3 +337,13 @@ def test_the_shipped_template_documents_kinds_and_keeps_whm_only():
         text = handle.read()
     assert config.parse(text)["kinds"] == ["whm"]
     assert "tokensweeper plan --kind cpanel" in text
+
+
+def test_a_day_count_is_at_most_a_hundred_years(tmp_path):
+    """Issue 25: the command line's range (1 to 36500), the same in the config."""
+    path = tmp_path / "config.yaml"
+    path.write_text("policy:\n  older_than_days: 36500\n  unused_for_days: 36500\n")
+    assert config.load(str(path)).selectors().older_than_days == 36500
+    path.write_text("policy:\n  unused_for_days: 36501\n")
+    with pytest.raises(ConfigError, match="from 1 to 36500, got 36501"):
+        config.load(str(path))

@@ -5,7 +5,7 @@ states, and what a Plan carries to the audit log."""
 import pytest
 
 from tests.helpers import DAY, NOW
-from tests.kinds_support import EveryTokenUnused, cp
+from tests.kinds_support import EveryTokenUnused, cp, cpmove_stamp
 from tests.kinds_support import stamp as iso_stamp
 from tokensweeper.policy import (
     GONE,
@@ -27,12 +27,17 @@ from tokensweeper.policy import (
 from tokensweeper.tokens import CPANEL, Token
 from tokensweeper.usage import TokenUsage, UsageFacts
 
-TRUST = "protected: DNS cluster trust token (built-in rule reverse_trust_<id>)"
+TRUST = "protected: DNS cluster trust token (built-in rule reverse_trust_<uuid>)"
+# cPanel's shape: reverse_trust_ + a lowercase v4 UUID, ACL clustering only.
+TRUST_NAME = "reverse_trust_0c8e4f2a-1b3d-4e5f-a6b7-c8d9e0f1a2b3"
+CLUSTERING = {"clustering": True, "all": False, "list-accts": False}
 
 
 def tok(name, owner="root", age=10, expires_in=None, acls=None, ips=()):
     expires = None if expires_in is None else NOW + expires_in * DAY
-    return Token(owner, name, NOW - age * DAY, expires, acls or {"list-accts": True}, ips)
+    if acls is None:
+        acls = CLUSTERING if name == TRUST_NAME else {"list-accts": True, "create-acct": False}
+    return Token(owner, name, NOW - age * DAY, expires, acls, ips)
 
 
 def only(tokens, **selectors):
@@ -159,20 +164,20 @@ def test_plan_item_repr_shows_its_three_parts():
 
 
 def test_a_plan_by_hand_gives_its_reasons_and_records_the_names_and_owners():
-    listed = [tok("a"), tok("reverse_trust_1"), tok("x", owner="bob")]
-    wanted = {("root", "a"), ("root", "reverse_trust_1"), ("bob", "gone"), ("bob", "x")}
+    listed = [tok("a"), tok(TRUST_NAME), tok("x", owner="bob")]
+    wanted = {("root", "a"), ("root", TRUST_NAME), ("bob", "gone"), ("bob", "x")}
     plan = plan_for_names(listed, wanted, Protection(), NOW)
     reasons = {(i.token.owner, i.token.name): (i.decision, i.reason) for i in plan.items}
     assert reasons == {
         ("root", "a"): (REVOKE, "chosen by hand"),
-        ("root", "reverse_trust_1"): (PROTECTED, TRUST),
+        ("root", TRUST_NAME): (PROTECTED, TRUST),
         ("bob", "gone"): (GONE, "no longer listed"),
         ("bob", "x"): (REVOKE, "chosen by hand"),
     }
     gone = [i.token for i in plan.items if i.decision == GONE][0]
     assert gone.to_dict()["create_time"] == 0
     assert plan.now == NOW
-    assert plan.selectors.to_dict() == {"names": ["a", "gone", "reverse_trust_1", "x"],
+    assert plan.selectors.to_dict() == {"names": ["a", "gone", TRUST_NAME, "x"],
                                         "owners": ["bob", "root"]}
 
 
@@ -246,7 +251,7 @@ def test_a_token_protected_by_the_plan_keeps_the_plans_reason():
     item = PlanItem(tok("t"), PROTECTED, "protected: matches protect.names 't'")
     assert state_of(item, Protection(builtin=False), NOW) == (
         "protected", "protected: matches protect.names 't'")
-    item = PlanItem(tok("reverse_trust_1"), KEEP, "not selected")
+    item = PlanItem(tok(TRUST_NAME), KEEP, "not selected")
     assert state_of(item, Protection(), NOW) == ("protected", TRUST)
 
 
@@ -441,12 +446,12 @@ def test_a_built_in_rule_names_itself_in_what_reports_say():
 def test_root_may_always_cluster_a_reseller_only_with_clustering_or_all():
     protection = Protection(reseller_acls={"bob": ["list-accts"], "amy": ["clustering"],
                                            "cy": ["all"]})
-    reason = "protected: DNS cluster trust token (built-in rule reverse_trust_<id>)"
-    assert protection.reason(tok("reverse_trust_1")) == reason
-    assert protection.reason(tok("reverse_trust_1", owner="amy")) == reason
-    assert protection.reason(tok("reverse_trust_1", owner="cy")) == reason
-    assert protection.reason(tok("reverse_trust_1", owner="bob")) is None
-    assert protection.reason(tok("reverse_trust_1", owner="dan")) is None  # not a reseller
+    reason = TRUST
+    assert protection.reason(tok(TRUST_NAME)) == reason
+    assert protection.reason(tok(TRUST_NAME, owner="amy")) == reason
+    assert protection.reason(tok(TRUST_NAME, owner="cy")) == reason
+    assert protection.reason(tok(TRUST_NAME, owner="bob")) is None
+    assert protection.reason(tok(TRUST_NAME, owner="dan")) is None  # not a reseller
 
 
 def test_a_transfer_token_stamped_a_day_from_its_creation_is_still_the_tool_s():
@@ -460,7 +465,7 @@ def test_a_transfer_token_stamped_a_day_from_its_creation_is_still_the_tool_s():
 def test_without_built_in_rules_a_system_shaped_name_is_not_protected():
     # The owner has connected applications, so its tokens get a closer look.
     protection = Protection(builtin=False, connected={"root": {"app-token": "Backup app"}})
-    assert protection.reason(tok("reverse_trust_1")) is None
+    assert protection.reason(tok(TRUST_NAME)) is None
     assert protection.reason(tok("app-token")) == (
         "protected: used by connected application Backup app (/root/conn-apps.json)")
 
@@ -470,12 +475,12 @@ def test_on_an_account_event_a_system_looking_name_is_revoked_and_said_to_look_s
                             unreadable={"cy": "permission denied"},
                             problems=["resellers file: fine"]).for_account_event()
     assert protection.problems == ["resellers file: fine"]
-    plan = make_plan([tok("reverse_trust_1", owner="amy"), tok("reverse_trust_1", owner="bob"),
+    plan = make_plan([tok(TRUST_NAME, owner="amy"), tok(TRUST_NAME, owner="bob"),
                       tok("deploy", owner="cy")], None, Selectors(every_token=True), protection,
                      NOW)
     assert [(i.decision, i.reason) for i in plan.items] == [
         (REVOKE, "every token of amy; looked like a system token (DNS cluster trust token "
-                 "(built-in rule reverse_trust_<id>)), but a name does not shield the tokens "
+                 "(built-in rule reverse_trust_<uuid>)), but a name does not shield the tokens "
                  "of the account this event is about"),
         (REVOKE, "every token of bob"),  # bob cannot cluster: not even a resemblance
         (REVOKE, "every token of cy; looked like a system token (may be used by a connected "
@@ -540,11 +545,14 @@ def test_a_recreated_or_used_token_starts_over():
     again = Token("root", "old", old.create_time + 1, old.expires_at, old.acls)
     notice = {old.identity(): Notice(old.identity(), NOW - 8 * DAY, NOW - DAY)}
     assert notice_states(notice_plan([again]), notice, 7, NOW)[again.key()].new is True
+    # Selected as unused: a use at or after the notice ended it (issue 25: only when use
+    # takes the token out of the selection).
     used_at = {("root", "old"): TokenUsage(NOW - 8 * DAY, None, 1)}
     for when, new in ((NOW - 8 * DAY, True), (NOW - 8 * DAY - 1, False)):
         used_at[("root", "old")] = TokenUsage(when, None, 1)
         facts = UsageFacts(tokens=used_at, oldest=NOW - 400 * DAY, newest=NOW)
-        plan = notice_plan([old], facts)
+        plan = make_plan([old], facts, Selectors(unused_for_days=7), Protection(), NOW)
+        plan.to_revoke()[0]  # selected: unused for 7 days when the use is 8 days old
         assert notice_states(plan, notice, 7, NOW)[old.key()].new is new
 
 
@@ -565,11 +573,13 @@ def test_notice_state_words_and_due_day():
 @pytest.mark.parametrize("name,protected", [
     ("MailNodeLinkage", True),
     ("MailNodeLinkage-%s" % iso_stamp(NOW - 10 * DAY), True),
-    ("cpmove_%s_0a1b2c" % iso_stamp(NOW - 10 * DAY), True),
+    ("cpmove_%s_0a1b2c" % cpmove_stamp(NOW - 10 * DAY), True),
+    # cPanel makes every ':' of the ISO time '_' in cpmove_ names (TemporaryToken.pm)
+    ("cpmove_%s_0a1b2c" % iso_stamp(NOW - 10 * DAY), False),
     ("MailNodeLinkage-%s" % iso_stamp(NOW - 40 * DAY), False),  # stamp is not its creation
-    ("cpmove_%s_0a1b2c" % iso_stamp(NOW - 40 * DAY), False),
-    ("cpmove_%s_XYZ" % iso_stamp(NOW - 10 * DAY), False),  # not hex
-    ("cpmove_%s" % iso_stamp(NOW - 10 * DAY), False),
+    ("cpmove_%s_0a1b2c" % cpmove_stamp(NOW - 40 * DAY), False),
+    ("cpmove_%s_XYZ" % cpmove_stamp(NOW - 10 * DAY), False),  # not hex
+    ("cpmove_%s" % cpmove_stamp(NOW - 10 * DAY), False),
     ("MailNodeLinkage2", False),
     ("mailnodelinkage", False),
     ("MailNodeLinkage-backup", False),
@@ -679,3 +689,127 @@ def test_a_notice_is_never_due_sooner_than_notice_days_after_it_was_sent():
     notices = {old.identity(): Notice(old.identity(), sent, 0)}
     assert notice_states(notice_plan([old]), notices, 2, NOW)[old.key()].due == (
         NOW - NOW % DAY - DAY)
+
+
+# -- issue 25: cPanel's own shapes, exactly ----------------------------------------------
+
+LINKED = "PARENT-DO_NOT_DELETE-node_2-k3j9x2m1qz"
+FULL = {"all": True}
+
+
+@pytest.mark.parametrize("owner,name,expires,acls,resellers,expected", [
+    ("root", LINKED, None, FULL, {}, True),
+    ("root", "PARENT-DO_NOT_DELETE--a", None, FULL, {}, True),  # cut hostname, 1 digit
+    ("root", "PARENT-DO_NOT_DELETE-h-" + "a" * 20, None, FULL, {}, True),
+    ("root", "PARENT-DO_NOT_DELETE-h-" + "a" * 21, None, FULL, {}, False),
+    ("root", "PARENT-DO_NOT_DELETE-h-", None, FULL, {}, False),
+    ("root", "PARENT-DO_NOT_DELETE-h.x-abc", None, FULL, {}, False),
+    ("root", "xPARENT-DO_NOT_DELETE-h-abc", None, FULL, {}, False),
+    ("root", LINKED, NOW + DAY, FULL, {}, False),
+    ("root", LINKED, None, {"all": False, "x": True}, {}, False),
+    ("boss", LINKED, None, FULL, {"boss": ["all"]}, True),
+    ("boss", LINKED, None, FULL, {"boss": ["list-accts"]}, False),
+    ("boss", LINKED, None, FULL, {}, False),  # not in the resellers file
+    ("boss", LINKED, None, FULL, None, True),  # the file cannot be read
+])
+def test_the_linked_node_rule(owner, name, expires, acls, resellers, expected):
+    token = Token(owner, name, NOW - 10 * DAY, expires, acls)
+    assert (Protection(reseller_acls=resellers).reason(token) is not None) is expected
+
+
+@pytest.mark.parametrize("name,created,expires,acls,expected", [
+    ("accesshash-%d" % (NOW - 10 * DAY), NOW - 10 * DAY, None, FULL, True),
+    ("accesshash-%d" % (NOW - 10 * DAY + DAY), NOW - 10 * DAY, None, FULL, True),  # a day
+    ("accesshash-%d" % (NOW - 10 * DAY - DAY), NOW - 10 * DAY, None, FULL, True),
+    ("accesshash-%d" % (NOW - 10 * DAY + DAY + 1), NOW - 10 * DAY, None, FULL, False),
+    ("accesshash-%d" % (NOW - 10 * DAY - DAY - 1), NOW - 10 * DAY, None, FULL, False),
+    ("accesshash-%d-ABCDEFGH" % (NOW - 10 * DAY), NOW - 10 * DAY, None, FULL, True),
+    ("accesshash-%d-ABCDEFG" % (NOW - 10 * DAY), NOW - 10 * DAY, None, FULL, False),
+    ("accesshash-%d-abcdefgh" % (NOW - 10 * DAY), NOW - 10 * DAY, None, FULL, False),
+    ("accesshash-%d" % (NOW - 10 * DAY), NOW - 10 * DAY, NOW + DAY, FULL, False),
+    ("accesshash-%d" % (NOW - 10 * DAY), NOW - 10 * DAY, None, {"all": False}, False),
+    ("accesshash-", NOW - 10 * DAY, None, FULL, False),
+])
+def test_the_converted_access_hash_rule(name, created, expires, acls, expected):
+    assert (Protection().reason(Token("root", name, created, expires, acls)) is not None) \
+        is expected
+
+
+@pytest.mark.parametrize("name,acls,expected", [
+    (TRUST_NAME, CLUSTERING, True),
+    (TRUST_NAME, {"clustering": True}, True),
+    (TRUST_NAME, {"clustering": True, "all": True}, False),
+    (TRUST_NAME, {"clustering": False}, False),
+    (TRUST_NAME + "0", CLUSTERING, False),
+    ("x" + TRUST_NAME, CLUSTERING, False),
+    ("reverse_trust_0c8e4f2a-1b3d-4e5f-c6b7-c8d9e0f1a2b3", CLUSTERING, False),
+    ("reverse_trust_0c8e4f2a-1b3d-4e5f-b6b7-c8d9e0f1a2b3", CLUSTERING, True),
+    ("reverse_trust_0c8e4f2a-1b3d-5e5f-a6b7-c8d9e0f1a2b3", CLUSTERING, False),
+    ("reverse_trust_0c8e4f2a1b3d-4e5f-a6b7-c8d9e0f1a2b3", CLUSTERING, False),
+])
+def test_the_trust_rule_is_the_uuid_and_the_clustering_acl_alone(name, acls, expected):
+    assert (Protection().reason(tok(name, acls=acls)) is not None) is expected
+
+
+@pytest.mark.parametrize("validity,full,expected", [
+    (DAY, True, True), (2 * DAY, True, True), (2 * DAY + 1, True, False), (1, True, True),
+    (0, True, False), (-DAY, True, False), (None, True, False), (DAY, False, False),
+])
+def test_the_cpmove_rule_needs_full_access_and_a_days_validity(validity, full, expected):
+    created = NOW - 10 * DAY
+    name = "cpmove_%s_0a1b2c" % cpmove_stamp(created)
+    token = Token("shop1", name, created, None if validity is None else created + validity,
+                  kind=CPANEL, full_access=full)
+    assert (Protection().reason(token) is not None) is expected
+
+
+# -- issue 25: a notice stands while the token stays selected ---------------------------
+
+
+def _noticed(selectors, use_at, token=None, sent=NOW - 10 * DAY):
+    from tokensweeper.policy import notice_ended_by_use
+
+    token = token or Token("root", "ci", NOW - 400 * DAY, None, {"all": True})
+    uses = {} if use_at is None else {(token.owner, token.name): TokenUsage(use_at, None, 1)}
+    usage = UsageFacts(tokens=uses, oldest=NOW - 500 * DAY, newest=NOW)
+    return notice_ended_by_use(selectors, usage, token, sent)
+
+
+def test_only_a_use_that_ends_the_selection_ends_a_notice():
+    sent = NOW - 10 * DAY
+    unused = Selectors(unused_for_days=30)
+    assert _noticed(unused, sent) is True  # at the very second counts
+    assert _noticed(unused, sent - 1) is False  # before the notice
+    assert _noticed(unused, None) is False
+    assert _noticed(Selectors(older_than_days=30), sent + DAY) is False
+    assert _noticed(Selectors(unused_for_days=30, older_than_days=30), sent + DAY) is True
+    both = Selectors(unused_for_days=30, older_than_days=30, combine="any")
+    assert _noticed(both, sent + DAY) is False
+    # Selected by age only since after the notice: the use at the notice's time ended it.
+    young = Token("root", "ci", NOW - 35 * DAY, None, {"all": True})
+    assert _noticed(both, sent + DAY, token=young) is True
+    # Expiring soon when noticed, but not any more at the use (already expired): ended.
+    soon = Token("root", "ci", NOW - 400 * DAY, NOW - 5 * DAY, {"all": True})
+    expiring = Selectors(unused_for_days=30, expiring_within_days=30, combine="any")
+    assert _noticed(expiring, NOW - 2 * DAY, token=soon) is True
+    assert _noticed(expiring, NOW - 6 * DAY, token=soon) is False
+    cp_token = Token("root", "ci", NOW - 400 * DAY, kind=CPANEL, full_access=True)
+    assert _noticed(unused, sent + DAY, token=cp_token) is False
+    from tokensweeper.policy import notice_ended_by_use
+
+    assert notice_ended_by_use(unused, None, young, sent) is False
+
+
+def test_a_withheld_notice_says_why():
+    from tokensweeper.policy import NoticeState
+
+    assert NoticeState(None, NOW, withheld="the cap refuses them").describe() == (
+        "no notice yet: the cap refuses them")
+    assert NoticeState(None, NOW).withheld is None
+
+
+def test_confirmation_changes_name_the_holder_of_a_newly_selected_token():
+    cp_token = Token("bob", "foo", NOW - 10 * DAY, NOW - DAY, kind=CPANEL, full_access=True)
+    plan = make_plan([cp_token], None, Selectors(expired=True), Protection(), NOW)
+    assert confirmation_changes([], plan) == [
+        "bob@cpanel/foo is newly selected: expired on 2026-11-26, 1 day ago"]

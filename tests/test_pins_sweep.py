@@ -7,7 +7,7 @@ import os
 import pytest
 
 from tests.helpers import DAY, NOW, add, new_server
-from tests.kinds_support import BOTH, build_server, expired_plan, fates, stamp
+from tests.kinds_support import BOTH, build_server, cpmove_stamp, expired_plan, fates
 from tokensweeper import audit
 from tokensweeper.lock import SweepLock
 from tokensweeper.policy import PROTECTED, REVOKE, Protection, Selectors, plan_for_names
@@ -32,6 +32,9 @@ from tokensweeper.tokens import WHM, Token
 from tokensweeper.usage import TokenUsage, UsageFacts
 from tokensweeper.whmapi import Client, WhmapiFailed
 
+# cPanel's DNS cluster trust token: reverse_trust_ + a lowercase v4 UUID, ACL clustering.
+TRUST_NAME = "reverse_trust_5e0c2a9b-7d41-4f3e-9a2c-6b8d1e4f0a37"
+
 
 @pytest.fixture
 def server(tmp_path, monkeypatch):
@@ -40,7 +43,8 @@ def server(tmp_path, monkeypatch):
     monkeypatch.setenv("TOKENSWEEPER_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("TOKENSWEEPER_CPANEL_ROOT", str(tmp_path / "cpanel"))
     add(fake, "root", "root-expired", age_days=400, expires_in_days=-10)
-    add(fake, "root", "reverse_trust_1", age_days=900, expires_in_days=-1)
+    add(fake, "root", TRUST_NAME, age_days=900, expires_in_days=-1,
+        acls={"clustering": 1, "all": 0})
     add(fake, "bob", "ci-old", age_days=50, expires_in_days=-2)
     add(fake, "bob", "ci-new", age_days=5)
     return fake
@@ -88,9 +92,9 @@ def test_a_preview_records_the_reason_of_every_would_revoke_and_kept_token(serve
     tokens = by_name(record)
     assert tokens["ci-old"]["action"] == WOULD_REVOKE
     assert tokens["ci-old"]["reason"] == "expired on 2026-11-25, 2 days ago"
-    assert tokens["reverse_trust_1"]["action"] == KEPT_PROTECTED
-    assert tokens["reverse_trust_1"]["reason"] == (
-        "protected: DNS cluster trust token (built-in rule reverse_trust_<id>) "
+    assert tokens[TRUST_NAME]["action"] == KEPT_PROTECTED
+    assert tokens[TRUST_NAME]["reason"] == (
+        "protected: DNS cluster trust token (built-in rule reverse_trust_<uuid>) "
         "(selected: expired on 2026-11-26, 1 day ago)"
     )
     assert "ci-new" not in tokens
@@ -389,7 +393,7 @@ def test_a_preview_over_the_cap_says_what_would_be_held_back(server, lock):
     assert result.refused == ("over the cap: max_revoke_per_run is 1; deferred bob (1 tokens); "
                               "their tokens would not be revoked")
     assert {o.token.name: o.action for o in result.outcomes} == {
-        "root-expired": WOULD_REVOKE, "ci-old": DEFERRED, "reverse_trust_1": KEPT_PROTECTED}
+        "root-expired": WOULD_REVOKE, "ci-old": DEFERRED, TRUST_NAME: KEPT_PROTECTED}
     assert [o.reason for o in result.outcomes if o.action == DEFERRED] == [
         result.held_back["bob"]]
     refused = run(lock, Selectors(expired=True), mode=PREVIEW, cap=0)
@@ -458,7 +462,7 @@ def test_the_addresses_a_revoked_token_was_used_from_are_in_its_records(server, 
         assert by_name(record)["ci-old"]["seen_from"] == seen
         assert by_name(record)["ci-old"]["seen_from_truncated"] is True
         assert "seen_from" not in by_name(record)["root-expired"]
-    assert "seen_from" not in by_name(outcome)["reverse_trust_1"]
+    assert "seen_from" not in by_name(outcome)[TRUST_NAME]
     assert [t["seen_from"] for t in result.to_dict()["tokens"] if t["name"] == "ci-old"] == [seen]
 
 
@@ -531,7 +535,7 @@ def test_a_sweep_of_both_kinds_revokes_each_with_its_own_calls(kserver, klock):
         ("shop1@cpanel", "deploy"): REVOKED,
         ("shop2@cpanel", "old-ci"): REVOKED,
         ("blog@cpanel", "MailNodeLinkage"): KEPT_PROTECTED,
-        ("blog@cpanel", "cpmove_%s_3fa9c2" % stamp(NOW - 20 * DAY)): KEPT_PROTECTED,
+        ("blog@cpanel", "cpmove_%s_3fa9c2" % cpmove_stamp(NOW - 20 * DAY)): KEPT_PROTECTED,
     }
     assert kserver.cpanel_token_names("shop1") == {"fine"}
     # cPanel: list (1 batch), list before revoking (1), revoke 3 names (1), verify (1).
@@ -603,3 +607,18 @@ def test_kinds_default_to_whm_only(kserver):
     assert {i.token.kind for i in plan.items} == {WHM}
     assert {i.decision for i in plan.items if i.token.kind == WHM} >= {REVOKE}
     assert PROTECTED not in {i.decision for i in plan.items}
+
+
+def test_the_evidence_a_run_reads_follows_its_criteria(monkeypatch):
+    """Issue 25: the hook reads the usage log exactly when a criterion depends on use."""
+    from tokensweeper import sweep as sweep_module
+    from tokensweeper import usage
+
+    loaded = []
+    monkeypatch.setattr(usage, "load_usage", lambda: loaded.append(1) or "evidence")
+    assert sweep_module.evidence_for(Selectors(expired=True, older_than_days=9)) is None
+    assert loaded == []
+    for name, value in (("unused_for_days", 30), ("used_after", NOW),
+                        ("used_from", ("10.0.0.0/8",))):
+        assert sweep_module.evidence_for(Selectors(**{name: value})) == "evidence"
+    assert len(loaded) == 3

@@ -270,3 +270,20 @@ def test_a_uapi_record_is_read_field_by_field():
         with pytest.raises(TokenDataError) as caught:
             parse_uapi_token_list("shop", [record])
         assert words in str(caught.value)
+
+
+def test_full_access_is_read_from_the_listing_alone():
+    """Issue 25: root needs `all`; a reseller's listing grants every key it shows."""
+    from tokensweeper.tokens import has_full_access
+
+    assert has_full_access({"all": True}, None, "root")
+    assert has_full_access({"all": True, "x": False}, ("x",), "bob")
+    assert not has_full_access({"x": True}, None, "root")
+    assert not has_full_access({"x": True}, ("x",), "root")
+    assert has_full_access({"x": True}, None, "bob")
+    assert has_full_access({"x": True, "y": True}, ("x", "y", "z"), "bob")
+    assert not has_full_access({"x": True, "y": False}, ("x",), "bob")
+    assert not has_full_access({}, ("x",), "bob") and not has_full_access({}, None, "bob")
+    assert has_full_access({"x": True}, ("x",)) and not has_full_access({"x": True})
+    assert Token("bob", "t", 1, acls={"x": True}).full_access
+    assert not Token("root", "t", 1, acls={"x": True}).full_access

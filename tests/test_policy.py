@@ -22,7 +22,7 @@ from tokensweeper.tokens import Token
 from tokensweeper.usage import TokenUsage, UsageFacts
 
 FULL = {"all": True}
-NARROW = {"list-accts": True}
+NARROW = {"list-accts": True, "create-acct": False}  # a listing shows the 0s too
 
 
 def tok(name, owner="root", age=10, expires_in=None, acls=NARROW, ips=()):
@@ -170,7 +170,11 @@ def transfer(age=10, expires_in=None, owner="root"):
     return Token(owner, "transfer-%d" % created, created, expires, FULL, ())
 
 
-SYSTEM_TOKENS = [tok("reverse_trust_ns1", age=5000, expires_in=-9, acls=FULL),
+# cPanel's DNS cluster trust token: reverse_trust_ + a lowercase v4 UUID, ACL clustering only.
+TRUST = "reverse_trust_3f2b8c1e-9d4a-4c6b-8e2f-1a2b3c4d5e6f"
+CLUSTERING = {"clustering": True, "all": False, "list-accts": False}
+
+SYSTEM_TOKENS = [tok(TRUST, age=5000, expires_in=-9, acls=CLUSTERING),
                  tok("prospamfilter", age=5000, acls=FULL), transfer(expires_in=-3),
                  tok("WebPros_Dashboard", acls=FULL), tok("WP-Dashboard", acls=FULL)]
 
@@ -191,8 +195,8 @@ def test_protected_tokens_are_never_revoked(tokens, criteria, globs):
 
 
 @pytest.mark.parametrize("token, why", [
-    (tok("reverse_trust_ns2", age=900, expires_in=-100, acls=FULL),
-     "protected: DNS cluster trust token (built-in rule reverse_trust_<id>)"),
+    (tok(TRUST, age=900, expires_in=-100, acls=CLUSTERING),
+     "protected: DNS cluster trust token (built-in rule reverse_trust_<uuid>)"),
     (transfer(age=900, expires_in=-100),
      "protected: Transfer Tool token (built-in rule transfer-<creation epoch>)"),
     (tok("WebPros_Dashboard", age=900, expires_in=-100, acls=FULL),
@@ -232,11 +236,14 @@ def test_name_shapes_protect_only_the_owners_that_can_have_them():
     # SpamExperts creates root's prospamfilter; a reseller's token of that name is its own.
     assert protected("prospamfilter", "root") and not protected("prospamfilter", "res1")
     # DNS cluster trust needs the clustering privilege (or all).
-    assert protected("reverse_trust_me", "dnsres") and protected("reverse_trust_me", "bigres")
-    assert not protected("reverse_trust_me", "res1")
-    assert not protected("reverse_trust_me", "former-reseller")
+    def trust(owner):
+        return protection.reason(tok(TRUST, owner=owner, acls=CLUSTERING)) is not None
+
+    assert trust("dnsres") and trust("bigres")
+    assert not trust("res1")
+    assert not trust("former-reseller")
     # Without the resellers file nobody can tell: the token stays protected.
-    assert Protection(reseller_acls=None).reason(tok("reverse_trust_me", owner="res1"))
+    assert Protection(reseller_acls=None).reason(tok(TRUST, owner="res1", acls=CLUSTERING))
     # The dashboard names are reserved for every owner.
     assert protected("WP-Dashboard", "res1") and protected("WebPros_Dashboard", "res1")
 
@@ -273,11 +280,12 @@ def test_an_unreadable_connected_applications_file_keeps_all_of_that_owners_toke
 def test_on_an_accounts_own_event_a_name_does_not_shield_its_tokens():
     protection = Protection(names=["keep-*"], connected={"res1": {"cloud": "cp-cloud"}},
                             reseller_acls={"res1": ["all"]}).for_account_event()
-    tokens = [tok(n, owner="res1") for n in ("WP-Dashboard", "reverse_trust_x", "cloud",
-                                               "keep-me", "plain")]
+    tokens = [tok(n, owner="res1") for n in ("WP-Dashboard", "accesshash-%d" % (NOW - 10 * DAY),
+                                               "cloud", "keep-me", "plain")]
+    tokens[1] = Token("res1", tokens[1].name, NOW - 10 * DAY, None, FULL, ())
     plan = make_plan(tokens, None, Selectors(every_token=True, owners=["res1"]), protection, NOW)
     assert decisions(plan) == {
-        ("res1", "WP-Dashboard"): REVOKE, ("res1", "reverse_trust_x"): REVOKE,
+        ("res1", "WP-Dashboard"): REVOKE, ("res1", "accesshash-%d" % (NOW - 10 * DAY)): REVOKE,
         ("res1", "cloud"): REVOKE, ("res1", "keep-me"): PROTECTED, ("res1", "plain"): REVOKE}
     assert "looked like a system token (reserved for the WebPros dashboard (built-in rule " \
         "WP-Dashboard))" in plan.reason_of(tokens[0])

@@ -64,7 +64,10 @@ def test_every_quirk_parses_to_one_shape(owner, case):
         assert token.acls == want["acls"]
         assert all(type(v) is bool for v in token.acls.values())
         assert token.whitelist_ips == want["whitelist_ips"]
-        assert token.full_access == want["acls"].get("all", False)
+        # Root needs `all`; a reseller's listing grants every key it lists (issue 25).
+        granted = want["acls"]
+        assert token.full_access == (bool(granted.get("all")) or (
+            owner != "root" and bool(granted) and all(granted.values())))
         assert token.ip_limited == bool(want["whitelist_ips"])
 
 
@@ -170,20 +173,25 @@ def test_one_bad_token_among_good_ones_is_still_an_error():
         parse_token_list("root", {"tokens": {"ci-deploy": dict(GOOD), "broken": bad}})
 
 
-def test_full_access_of_a_reseller_token_is_every_acl_of_its_owner():
+def test_full_access_of_a_reseller_token_is_judged_from_its_listing():
     from tokensweeper.tokens import has_full_access
 
     own = ("list-accts", "create-acct")
-    assert has_full_access({"list-accts": True, "create-acct": True}, own)
-    assert not has_full_access({"list-accts": True, "create-acct": False}, own)
-    assert not has_full_access({"list-accts": True}, own)
+    assert has_full_access({"list-accts": True, "create-acct": True}, own, "res1")
+    assert not has_full_access({"list-accts": True, "create-acct": False}, own, "res1")
+    # cPanel drops the ACLs of disabled dynamic components from a reseller's listing
+    # (get_filtered_reseller_privs): every listed ACL granted is full access, even when
+    # the resellers file names one more.
+    assert has_full_access({"list-accts": True}, own, "res1")
+    assert has_full_access({"list-accts": True}, None, "res1")
     # A reseller with `all` lists `all` like root does.
-    assert has_full_access({"all": True}, ("all", "list-accts"))
-    assert not has_full_access({"list-accts": True, "create-acct": True}, ("all",))
-    # Root, or a reseller whose privileges are not known: only `all` counts.
+    assert has_full_access({"all": True}, ("all", "list-accts"), "res1")
+    # Root needs `all`, whatever else its listing grants.
+    assert has_full_access({"all": True}, None, "root")
+    assert not has_full_access({"list-accts": True}, None, "root")
     assert has_full_access({"all": True}) and not has_full_access({"list-accts": True})
-    # A reseller without any privilege has no full-access token to speak of.
-    assert not has_full_access({}, ())
+    # An empty map is no full access.
+    assert not has_full_access({}, (), "res1")
     token = parse_token_list("res1", {"tokens": {"t": {
         "name": "t", "create_time": 1, "acls": {"list-accts": 1, "create-acct": 1}}}}, own)[0]
     assert token.full_access and token.access_words == "full access (owner's privileges)"

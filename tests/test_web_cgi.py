@@ -27,6 +27,10 @@ from tokensweeper.whmapi import Client, WhmapiError
 TOKEN = "/cpsess0123456789"
 CGI = os.path.join(REPO, "plugin", "index.cgi")
 
+# cPanel's DNS cluster trust token: reverse_trust_ + a lowercase v4 UUID, ACL clustering.
+TRUST_NAME = "reverse_trust_9f8e7d6c-5b4a-4c3d-b2e1-f0a9b8c7d6e5"
+CLUSTERING = {"clustering": 1}
+
 
 class Reply(object):
     def __init__(self, raw):
@@ -60,7 +64,7 @@ class Site(object):
             self.server.add_reseller(name)
         self.token("root", "old-ci", age=400, expires=-30)
         self.token("root", "monitoring", age=20)
-        self.token("root", "reverse_trust_ns1", age=900, expires=-5)
+        self.token("root", TRUST_NAME, age=900, expires=-5, acls=CLUSTERING)
         self.token("boss", "billing", age=50, expires=5)
         self.token("helper", "deploy", age=30)
 
@@ -69,9 +73,10 @@ class Site(object):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
 
-    def token(self, owner, name, age=10, expires=None):
+    def token(self, owner, name, age=10, expires=None, acls=None):
         return self.server.add_token(owner, name, NOW - age * DAY,
-                                     expires_at=None if expires is None else NOW + expires * DAY)
+                                     expires_at=None if expires is None else NOW + expires * DAY,
+                                     acls=acls)
 
     def env(self, method="GET", query="", user="root", **extra):
         env = {
@@ -166,8 +171,8 @@ def test_overview_lists_every_owners_tokens_with_states(site):
         assert 'aria-label="Select token {} of {}"'.format(name, owner) in reply.body
     assert "Expired" in text and "Expiring soon" in text and "Active" in text
     # The protected trust token has no checkbox: it can never be selected.
-    assert "Select token reverse_trust_ns1 of root" not in reply.body
-    assert "Token reverse_trust_ns1 of root is protected and cannot be selected" in text
+    assert "Select token %s of root" % TRUST_NAME not in reply.body
+    assert "Token %s of root is protected and cannot be selected" % TRUST_NAME in text
     # Summary counts: 5 in all, 1 expired (old-ci), 1 protected, 1 expiring, 2 active.
     counts = {label: int(n) for n, label in re.findall(
         r'ts-count-n">(\d+)</span> <span class="ts-count-label">(?:<svg.*?</svg> )?([A-Za-z ]+)<',
@@ -349,7 +354,7 @@ def test_unknown_action_is_400(site):
 
 
 def test_preview_of_a_selection_revokes_nothing_and_explains(site):
-    reply = site.post(selection("root:old-ci", "root:monitoring", "root:reverse_trust_ns1"))
+    reply = site.post(selection("root:old-ci", "root:monitoring", "root:" + TRUST_NAME))
     assert reply.status == 200
     text = reply.text()
     assert "2 tokens will be revoked" in text
@@ -374,12 +379,12 @@ def test_revoke_of_a_selection_revokes_verifies_and_records(site):
 
 
 def test_protected_token_is_never_revoked_even_when_posted(site):
-    reply = site.post(revoke_form("root:old-ci", "root:reverse_trust_ns1"))
+    reply = site.post(revoke_form("root:old-ci", "root:" + TRUST_NAME))
     # The posted list differs from what may be revoked: nothing happens, a new preview shows.
     assert reply.status == 409
     assert "Nothing was revoked" in reply.text()
     assert site.revokes() == []
-    assert "reverse_trust_ns1" in site.server.token_names("root")
+    assert TRUST_NAME in site.server.token_names("root")
 
 
 @pytest.mark.parametrize("key", ["root:nope", "boss:old-ci", "ghost:old-ci"])
@@ -530,11 +535,11 @@ def test_policy_sweep_preview_and_revoke(site):
     assert preview.status == 200
     text = preview.text()
     # Default policy: expired. old-ci is revoked, the expired trust token kept.
-    assert "1 token will be revoked" in text and "reverse_trust_ns1" in text
+    assert "1 token will be revoked" in text and TRUST_NAME in text
     assert site.revokes() == []
     reply = site.post(revoke_form("root:old-ci", mode="policy"), follow=True)
     assert reply.status == 200 and "1 token revoked" in reply.text()
-    assert "reverse_trust_ns1" in site.server.token_names("root")
+    assert TRUST_NAME in site.server.token_names("root")
 
 
 def test_policy_revoke_refuses_a_list_that_differs_from_the_policy(site):
@@ -564,7 +569,8 @@ def test_settings_show_effective_config_and_source(site):
     text = site.get("page=settings").text()
     assert str(site.config) in text and "90 days" in text and "keep-*" in text
     # The built-in rules as they are, never the invented *-trust glob.
-    assert "reverse_trust_&lt;id&gt;, transfer-&lt;creation epoch&gt;" in text
+    assert ("reverse_trust_&lt;uuid&gt;, PARENT-DO_NOT_DELETE-&lt;host&gt;-&lt;id&gt;, "
+            "accesshash-&lt;creation epoch&gt;, transfer-&lt;creation epoch&gt;") in text
     assert "*-trust" not in text and "conn-apps.json" in text
 
 
@@ -857,7 +863,7 @@ def test_overview_is_paged_and_pages_keep_the_filters(site, monkeypatch):
     assert "Page 1 of 2" in first.text()
     assert 'href="index.cgi?sort=name&amp;p=2"' in first.body
     second = site.get("sort=name&p=2")
-    assert _names(second) == ["old-ci"] and "reverse_trust_ns1" in second.body
+    assert _names(second) == ["old-ci"] and TRUST_NAME in second.body
     assert "monitoring" not in second.body
     # A page past the end shows the last page.
     assert _names(site.get("sort=name&p=9")) == ["old-ci"]
@@ -939,16 +945,16 @@ def test_a_csrf_secret_someone_else_owns_is_refused(site):
 
 
 def test_the_overview_says_which_rule_protects_a_token(site):
-    site.token("helper", "reverse_trust_me", age=900, expires=-5)  # helper cannot cluster
+    site.token("helper", TRUST_NAME, age=900, expires=-5, acls=CLUSTERING)  # cannot cluster
     site.token("boss", "linked", age=900, expires=-5)
     site.write("var/cpanel/reseller-data/boss/conn-apps.json",
                '{"cp-cloud": {"token_name": "linked"}}')
     reply = site.get()
-    assert ("protected: DNS cluster trust token (built-in rule reverse_trust_&lt;id&gt;)"
+    assert ("protected: DNS cluster trust token (built-in rule reverse_trust_&lt;uuid&gt;)"
             in reply.body)
     assert "protected: used by connected application cp-cloud" in reply.body
     # A reseller's lookalike name is no protection: it can be selected like any token.
-    assert "Select token reverse_trust_me of helper" in reply.body
+    assert "Select token %s of helper" % TRUST_NAME in reply.body
     assert "Select token linked of boss" not in reply.body
 
 
@@ -1081,7 +1087,7 @@ def test_a_broken_config_leaves_the_token_list_readable_with_the_problems_listed
     assert 'href="index.cgi?page=settings"' in reply.body
     assert 'aria-current="page">Tokens<' in reply.body  # the tabs
     # Every token is listed, read-only: nothing to tick, no preview buttons.
-    for name in ("old-ci", "monitoring", "billing", "deploy", "reverse_trust_ns1"):
+    for name in ("old-ci", "monitoring", "billing", "deploy", TRUST_NAME):
         assert ">{}<".format(name) in reply.body
     assert 'name="t"' not in reply.body and "Preview revocation" not in reply.body
     assert "Preview policy sweep" not in reply.body
@@ -1165,11 +1171,11 @@ def test_a_hand_picked_preview_shows_each_tokens_facts_recent_use_first_under_a_
     assert ("2 of these tokens were used in the last 7 days; whatever uses them will stop "
             "working") in text
     rows = preview_rows(reply)
-    # Used lately first (full access first among them), then still working (narrow-ip),
-    # then the expired one.
+    # Used lately first (full access first among them, then by owner: both listings grant
+    # every ACL they show), then still working (narrow-ip), then the expired one.
     assert [row.split()[1] for row in rows] == ["WHM"] * 4  # the Kind column
-    assert [row.split()[2] for row in rows] == ["deploy", "billing", "narrow-ip", "old-ci"]
-    deploy, billing, narrow, old = rows
+    assert [row.split()[2] for row in rows] == ["billing", "deploy", "narrow-ip", "old-ci"]
+    billing, deploy, narrow, old = rows
     assert "Expiring soon" in billing and "Used in the last 7 days" in billing
     assert "from 203.0.113.5" in deploy and "Active" in deploy
     assert "Yes" in deploy and "owner's privileges" in deploy.replace("&#39;", "'")

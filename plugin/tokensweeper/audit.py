@@ -120,8 +120,10 @@ def epoch_of(record):
     a line edited by hand must not stop the log from being read, filtered or sorted."""
     epoch = record.get("epoch")
     if isinstance(epoch, float) and epoch.is_integer():  # never inf or NaN
-        return int(epoch)
-    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else 0
+        epoch = int(epoch)
+    if isinstance(epoch, int) and not isinstance(epoch, bool) and 0 <= epoch <= MAX_EPOCH:
+        return epoch  # beyond year 9999 no clock can show it: as good as none
+    return 0
 
 
 class Run(object):
@@ -164,12 +166,109 @@ INTERRUPTED_ADVICE = ("recorded its intent to revoke but no outcome: it was inte
 
 def runs(records):
     """The runs of these records, in the order each first appears (the one grouping the
-    page and `tokensweeper audit` share)."""
+    page and `tokensweeper audit` share). Each run holds readable() copies: a damaged or
+    hand-edited line is shown as it is, never a crash."""
     found, order = {}, []
     for record in records:
-        run_id = str(record.get("run_id", ""))
+        record = readable(record)
+        run_id = record.get("run_id") or ""
         if run_id not in found:
             found[run_id] = Run(run_id)
             order.append(run_id)
         found[run_id].records.append(record)
     return [found[run_id] for run_id in order]
+
+
+# -- reading a record that may have been damaged or edited by hand ----------------------
+#
+# Every reader of the log (the Audit tab, `tokensweeper audit`, the incident report) sees
+# records through readable(): each field it knows has the type it expects, whatever JSON a
+# line holds there. A value of the wrong type is kept as its JSON text where a text fits (so
+# the damage shows), and dropped where a number, a map or a list is needed. The file itself
+# is never changed: the download gives the lines as written.
+
+TEXT_FIELDS = ("event", "time", "run_id", "actor", "mode", "refused", "note", "confirmation",
+               "started", "finished")
+TOKEN_TEXT_FIELDS = ("owner", "name", "action", "reason", "kind", "last_used", "identity",
+                     "account_owner", "due")
+TOKEN_NUMBER_FIELDS = ("create_time", "expires_at", "due_epoch", "reminder_days")
+TOKEN_FLAG_FIELDS = ("full_access", "ip_limited", "seen_from_truncated")
+MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z: what time.gmtime can show everywhere
+
+
+def readable(record):
+    """A copy of one record with every known field of the type its readers expect."""
+    out = dict(record)
+    for field in TEXT_FIELDS:
+        if field in out:
+            out[field] = _text(out[field])
+    out["run_id"] = out.get("run_id") or ""
+    if "epoch" in out:
+        out["epoch"] = epoch_of(out)
+    for field in ("selectors", "owner_errors", "held_back"):
+        if field in out:
+            out[field] = _mapping(out[field], field == "selectors")
+    if "problems" in out:
+        out["problems"] = [_shown(p) for p in _list(out["problems"]) if p is not None]
+    if "mail" in out:
+        out["mail"] = [{"to": _text(m.get("to")) or "", "outcome": _text(m.get("outcome")) or ""}
+                       for m in _list(out["mail"]) if isinstance(m, dict)]
+    if "tokens" in out:
+        out["tokens"] = [_token(t) for t in _list(out["tokens"]) if isinstance(t, dict)]
+    return out
+
+
+def _token(entry):
+    out = dict(entry)
+    for field in TOKEN_TEXT_FIELDS:
+        if field in out:
+            out[field] = _text(out[field])
+    for field in TOKEN_NUMBER_FIELDS:
+        if field in out:
+            out[field] = _number(out[field])
+    for field in TOKEN_FLAG_FIELDS:
+        if field in out:
+            out[field] = out[field] is True or out[field] == 1
+    if "recipients" in out:
+        out["recipients"] = [_shown(r) for r in _list(out["recipients"]) if r is not None]
+    if "seen_from" in out:
+        out["seen_from"] = [
+            {"ip": _text(use.get("ip")), "uses": _number(use.get("uses")) or 0,
+             "first": _text(use.get("first")), "last": _text(use.get("last"))}
+            for use in _list(out["seen_from"]) if isinstance(use, dict)]
+    return out
+
+
+def _text(value):
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True)
+
+
+def _shown(value):
+    """Always a text: a string as it is, anything else as its JSON."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _number(value):
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_EPOCH:
+        return value
+    return None
+
+
+def _list(value):
+    return value if isinstance(value, list) else []
+
+
+def _mapping(value, keep_lists):
+    if not isinstance(value, dict):
+        return {}
+    out = {}
+    for key, item in value.items():
+        if keep_lists and isinstance(item, list):
+            out[key] = [_shown(part) for part in item]
+        elif keep_lists and (item is None or isinstance(item, (bool, int, float))):
+            out[key] = item
+        else:
+            out[key] = _text(item)
+    return out

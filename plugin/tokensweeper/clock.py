@@ -9,7 +9,7 @@ import re
 import time
 
 # Whole seconds since 1970 (longer numbers are out of range anyway: said so below).
-PINNED_RE = re.compile(r"^[0-9]{1,30}$")
+PINNED_RE = re.compile(r"^[0-9]{1,30}\Z")
 LAST_YEAR = 9999  # datetime's and strftime's range everywhere the plugin formats a time
 
 

@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 
-from . import paths, statefile
+from . import cachefiles, paths
 from .policy import Protection, Selectors
 
 EVENT_ACTIONS = ("sweep", "revoke_all", "snapshot", "ignore")
@@ -42,8 +42,8 @@ DEFAULTS = {
 }
 
 # Token names are [A-Za-z0-9_-]; a glob may add * ? [ ] and ! inside brackets.
-GLOB_RE = re.compile(r"^[A-Za-z0-9_*?\[\]!-]{1,100}$")
-OWNER_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+GLOB_RE = re.compile(r"^[A-Za-z0-9_*?\[\]!-]{1,100}\Z")
+OWNER_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}\Z")
 
 
 class ConfigError(Exception):
@@ -149,7 +149,7 @@ def _digest(text):
 
 
 def _remembered(text):
-    data = statefile.read(paths.state_path(CACHE_NAME))
+    data = cachefiles.read(paths.state_path(CACHE_NAME))
     try:
         entry = json.loads(data.decode("utf-8")) if data else None
     except ValueError:
@@ -166,7 +166,7 @@ def _remember(text, raw):
         return  # YAML-only types (dates, sets...): the checks reject them anyway
     if json.loads(encoded)["raw"] != raw:
         return  # JSON would change it (e.g. a number as a key): never remember a different answer
-    statefile.write(paths.state_path(CACHE_NAME), encoded.encode("utf-8"))
+    cachefiles.write(paths.state_path(CACHE_NAME), encoded.encode("utf-8"))
 
 
 def _parse_yaml(text, source):
@@ -235,8 +235,12 @@ def _whole(value, what, low, high=None, optional=False):
     return value
 
 
+# The same range the command line takes (commands.arguments.MAX_DAYS): a hundred years.
+MAX_DAYS = 36500
+
+
 def _days_or_none(value):
-    return _whole(value, "days", 1, optional=True)
+    return _whole(value, "days", 1, MAX_DAYS, optional=True)
 
 
 def _revoke_cap(value):

@@ -479,11 +479,9 @@ def _give_notice(plan, cfg, client, now, actor):
 
 
 def _usage_for(selectors):
-    """Usage evidence only when the policy asks about use (reading the log costs time)."""
-    if not selectors.unused_for_days:
-        return None
-    from .usage import load_usage
-    return load_usage()
+    """The evidence cron and the page would judge by (sweep.evidence_for)."""
+    from .sweep import evidence_for
+    return evidence_for(selectors)
 
 
 def summary(result, preview):

@@ -26,15 +26,33 @@ MOMENT_HELP = ("a date (2026-11-24, meaning 00:00 UTC), a date-time with its off
                "(2026-11-24T09:30+02:00, ...Z) or a duration back from now (48h, 7d, 90m, 2w)")
 
 
+# The longest duration back from now a selection may name: a token is never older than
+# cPanel's API tokens (2017), and a typo such as 999999w (19,000 years) must be refused,
+# never turned into a year -17139.
+MAX_DURATION_DAYS = 36500
+# The most networks one incident selection may name (page and command line alike).
+MAX_NETWORKS = 50
+
+
 def parse_moment(text, now):
-    """The UTC epoch `text` means; ValueError naming the value when it means none."""
+    """The UTC epoch `text` means; ValueError naming the value when it means none, or a
+    time outside 1970 to 9999. now None: check the form only (the value is then the
+    duration's length back from 0, never used)."""
     text = text.strip()
     duration = _DURATION_RE.match(text)
     if duration:
         amount = int(duration.group(1))
         if amount < 1:
             raise ValueError("%r: a duration must be 1 or more" % text)
-        return now - amount * DURATION_UNITS[duration.group(2)]
+        seconds = amount * DURATION_UNITS[duration.group(2)]
+        if seconds > MAX_DURATION_DAYS * 86400:
+            raise ValueError("%r is more than %d days back: give a date instead"
+                             % (text, MAX_DURATION_DAYS))
+        if now is None:
+            return -seconds
+        if now - seconds < 0:
+            raise ValueError("%r reaches back before 1970-01-01" % text)
+        return now - seconds
     date = _DATE_RE.match(text)
     if date:
         return _epoch(text, [int(g) for g in date.groups()] + [0, 0, 0], 0)

@@ -31,11 +31,12 @@ import re
 
 from . import audit, paths
 from .config import valid_address
-from .policy import Notice, NoticeState, day, due_day, hold_for_notice, notice_states
+from .policy import Notice, NoticeState, day, due_day, hold_for_notice, notice_states, share_cap
 from .tokens import CPANEL, DAY, WHM
 
 NOTICE_EVENT = "notice"
 NOTICE, REMINDER = "notice", "reminder"
+NOT_DELIVERED = "notice-not-delivered"  # a notice no valid address received: not a notice
 WWWACCT_LIMIT = 1024 * 1024
 _SEPARATORS = re.compile(r"[,; ]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -74,7 +75,61 @@ def weigh(plan, cfg, now, records=None):
     if records is None:
         records, _damaged = audit.read()
     notices, _reminded = history(records)
-    return notice_states(plan, notices, days, now)
+    states = notice_states(plan, notices, days, now)
+    _withhold(plan, cfg, undelivered(records))
+    return states
+
+
+def _withhold(plan, cfg, missed, refused=None):
+    """Mark the new notices that will not go out (the cap refuses their holder) or whose
+    last try reached nobody: the page and the record say so, the token is never revoked
+    on the strength of a notice nobody got. Returns the tokens whose notice the cap
+    withholds."""
+    if refused is None:
+        refused = over_the_cap(plan, cfg)
+    withheld = []
+    for token in plan.to_revoke():
+        state = plan.notice_of(token)
+        if state is None or not state.new:
+            continue
+        if token.holder in refused:
+            state.withheld = ("%s has %d selected tokens, more than max_revoke_per_run (%d): "
+                              "the cap refuses them, so no notice promises a revocation" % (
+                                  token.holder, refused[token.holder], cfg.max_revoke_per_run))
+            withheld.append(token)
+        elif token.identity() in missed:
+            state.withheld = ("the notice of %s reached nobody (%s); a notice is sent again "
+                              "on the next run, and the token is kept until one is delivered"
+                              % (day(missed[token.identity()][0]),
+                                 missed[token.identity()][1]))
+    return withheld
+
+
+def over_the_cap(plan, cfg):
+    """{holder: count} of the holders an unattended run's cap would refuse outright."""
+    cap = cfg.max_revoke_per_run
+    if cap is None or cap <= 0:
+        return {}
+    return share_cap(plan.to_revoke(), cap).refused
+
+
+def undelivered(records):
+    """{identity: (epoch, why)} of the latest notices that reached nobody."""
+    missed = {}
+    for record in records:
+        if record.get("event") != NOTICE_EVENT:
+            continue
+        sent = audit.epoch_of(record)
+        entries = record.get("tokens")
+        for entry in entries if isinstance(entries, list) else ():
+            if (isinstance(entry, dict) and entry.get("action") == NOT_DELIVERED
+                    and isinstance(entry.get("identity"), str)):
+                known = missed.get(entry["identity"])
+                if known is None or sent >= known[0]:
+                    reason = entry.get("reason")
+                    missed[entry["identity"]] = (sent, reason if isinstance(reason, str)
+                                                 else "no recipient")
+    return missed
 
 
 def apply(plan, cfg, client, now, actor, mode, mail_timeout=None):
@@ -96,6 +151,16 @@ def apply(plan, cfg, client, now, actor, mode, mail_timeout=None):
         # Nothing will be revoked (preview mode, or a cap of 0): announcing it would be a
         # lie. The plan still says "would send a notice now".
         new = []
+    if days > 0:
+        # A holder the cap refuses outright is never told "will be revoked on D".
+        refused = over_the_cap(plan, cfg)
+        withheld = _withhold(plan, cfg, {}, refused)
+        new = [token for token in new if token not in withheld]
+        for holder in sorted({token.holder for token in withheld}):
+            report.problems.append(
+                "no notice sent to %s: its %d selected tokens exceed max_revoke_per_run "
+                "(%d), so the cap refuses them" % (holder, refused[holder],
+                                                   cfg.max_revoke_per_run))
     reminders = due_reminders([item.token for item in plan.items], reminded,
                               settings["expiry_reminders"], now)
     if new or reminders:
@@ -298,15 +363,23 @@ def _send_and_record(report, plan, new, reminders, settings, client, now, actor,
     due = due_day(now, settings["notice_days"])
     letters = {}  # address -> {"notice": [...], "reminder": [...]}
     entries = []
+    delivered = []
     for token in new:
         to = book.for_token(token)
         for address in to:
             letters.setdefault(address, {NOTICE: [], REMINDER: []})[NOTICE].append(token)
+        if not to:
+            # A notice that reaches nobody is no notice: recorded as not delivered, an
+            # error (the run exits non-zero), and the token stays until one is delivered.
+            why = "not delivered: notify.recipients found no valid address"
+            entries.append(_entry(token, NOT_DELIVERED, why, to, selected=plan.reason_of(token)))
+            report.errors.append("the notice for %s/%s was not delivered: notify.recipients "
+                                 "found no valid address for it, so it is not revoked on "
+                                 "the strength of it" % token.key())
+            continue
+        delivered.append(token)
         entries.append(_entry(token, NOTICE, plan.reason_of(token), to,
                               due_epoch=due, due=day(due)))
-        if not to:
-            book.problems.append("nobody to tell about %s/%s: notify.recipients found no "
-                                 "address" % token.key())
     for token, days in reminders:
         to = book.for_token(token)
         for address in to:
@@ -332,7 +405,7 @@ def _send_and_record(report, plan, new, reminders, settings, client, now, actor,
             outcome = "failed: %s" % error
             report.errors.append("the notice mail to %s failed: %s" % (address, error))
         report.mail.append({"to": address, "outcome": outcome})
-    report.problems = book.problems
+    report.problems.extend(book.problems)
     record = {
         "event": NOTICE_EVENT, "time": audit.iso(now), "epoch": now,
         "run_id": audit.new_run_id(now), "actor": actor, "mode": mode,
@@ -349,10 +422,15 @@ def _send_and_record(report, plan, new, reminders, settings, client, now, actor,
                              "%s" % error)
         return
     report.run_id = record["run_id"]
-    report.noticed = new
+    report.noticed = delivered
     report.reminded = reminders
-    for token in new:  # the notice is on record: its period runs from now
+    for token in delivered:  # the notice is on record: its period runs from now
         plan.notices[token.key()] = NoticeState(now, due)
+    for token in new:
+        if token not in delivered:
+            plan.notices[token.key()].withheld = (
+                "the notice of %s reached nobody (no valid address); the token is kept until "
+                "one is delivered" % day(now))
 
 
 def _entry(token, action, reason, to, **extra):

@@ -18,7 +18,7 @@ from .whmapi import WhmapiError
 
 # cPanel user names are short lower-case words; anything else is refused so a
 # name can never turn into an option or a path.
-OWNER_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+OWNER_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}\Z")
 
 
 def valid_owner(name):

@@ -25,9 +25,25 @@ NOTICE = "notice"
 # an event that says its account must lose its tokens (revoke_all on suspension or removal):
 # built-in name shapes and connected-application files can be written by that account.
 BUILTIN, CONFIGURED, CONNECTED = "built-in", "config", "connected application"
-TRANSFER_NAME = re.compile(r"^transfer-([0-9]{1,12})$")
-REVERSE_TRUST_NAME = re.compile(r"^reverse_trust_[A-Za-z0-9_-]+$")
+TRANSFER_NAME = re.compile(r"^transfer-([0-9]{1,12})\Z")
+# Cpanel::UUID::random_uuid, lowercase RFC 4122 version 4
+# (Cpanel/NameServer/Setup/Remote/cPanel.pm).
+UUID4 = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+REVERSE_TRUST_NAME = re.compile(r"^reverse_trust_" + UUID4 + r"\Z")
 CLUSTER_ACLS = ("all", "clustering")
+# WHM » Link Server Nodes (whostmgr/docroot/templates/link-server-nodes/main.js,
+# _generateTokenName): "PARENT-DO_NOT_DELETE-" + the short hostname with [^a-z0-9_-]
+# (case-insensitively) made "_", cut to leave room for "-" + Math.random().toString(36)
+# digits; at most 50 characters.
+LINKED_NODE_NAME = re.compile(r"^PARENT-DO_NOT_DELETE-[A-Za-z0-9_-]*-[0-9a-z]{1,20}\Z")
+# scripts/convert_accesshash_to_token: "accesshash-" . time, then "-" + 8 of [0-9A-Z]
+# when that name is taken.
+ACCESSHASH_NAME = re.compile(r"^accesshash-([0-9]{1,12})(?:-[0-9A-Z]{8})?\Z")
+
+
+def _granted(token):
+    """The ACLs a token's listing grants (values already read as booleans)."""
+    return {acl for acl, on in token.acls.items() if on}
 
 
 def _may_cluster(owner, reseller_acls):
@@ -38,11 +54,46 @@ def _may_cluster(owner, reseller_acls):
     return any(acl in CLUSTER_ACLS for acl in reseller_acls.get(owner) or ())
 
 
-def _transfer_stamp_is_creation(token):
-    """The Transfer Tool names its token transfer-<epoch seconds> when it creates it, so the
-    stamp is the token's own create_time (within a day of clock skew), not any number."""
-    match = TRANSFER_NAME.match(token.name)
-    return bool(match) and abs(int(match.group(1)) - token.create_time) <= DAY
+def _epoch_stamp_is_creation(pattern):
+    """A name stamped with the epoch second cPanel made the token (transfer-<epoch>,
+    accesshash-<epoch>): the stamp is the token's own create_time (within a day of clock
+    skew), not any number."""
+    def matches(token):
+        match = pattern.match(token.name)
+        return bool(match) and abs(int(match.group(1)) - token.create_time) <= DAY
+    return matches
+
+
+_transfer_stamp_is_creation = _epoch_stamp_is_creation(TRANSFER_NAME)
+_accesshash_stamp_is_creation = _epoch_stamp_is_creation(ACCESSHASH_NAME)
+
+
+def _reverse_trust(token, reseller_acls):
+    """cPanel's DNS cluster trust token: the exact name, ACL `clustering` and nothing else,
+    owned by a WHM user that can set up a cluster."""
+    return (bool(REVERSE_TRUST_NAME.match(token.name)) and _granted(token) == {"clustering"}
+            and _may_cluster(token.owner, reseller_acls))
+
+
+def _linked_node(token, reseller_acls):
+    """The parent node's token on a linked child node: ACL all, no expiry, made with the
+    credentials of a root-level administrator (Cpanel/LinkedNode.pm): root, or a reseller
+    with `all` (any reseller when the resellers file cannot be read)."""
+    return (token.full_access and token.expires_at is None
+            and bool(LINKED_NODE_NAME.match(token.name))
+            and _root_level(token.owner, reseller_acls))
+
+
+def _root_level(owner, reseller_acls):
+    if owner == "root" or reseller_acls is None:
+        return True
+    return "all" in (reseller_acls.get(owner) or ())
+
+
+def _accesshash(token, _acls):
+    """A converted access hash: full access (no ACL list), no expiry, stamped when made."""
+    return (token.full_access and token.expires_at is None
+            and _accesshash_stamp_is_creation(token))
 
 
 class Rule(object):
@@ -72,9 +123,11 @@ def _exact(name, owners=None):
 # and vendors create for themselves"), each only for the owners that can have it. A glob
 # such as *-trust is no cPanel shape: any reseller can name a token that way.
 BUILTIN_RULES = (
-    _builtin("reverse_trust_<id>", "DNS cluster trust token",
-             lambda token, acls: bool(REVERSE_TRUST_NAME.match(token.name))
-             and _may_cluster(token.owner, acls)),
+    _builtin("reverse_trust_<uuid>", "DNS cluster trust token", _reverse_trust),
+    _builtin("PARENT-DO_NOT_DELETE-<host>-<id>",
+             "linked server node token (WHM » Link Server Nodes)", _linked_node),
+    _builtin("accesshash-<creation epoch>", "converted access hash (billing systems such as "
+             "WHMCS may still use it)", _accesshash),
     _builtin("transfer-<creation epoch>", "Transfer Tool token",
              lambda token, _acls: _transfer_stamp_is_creation(token)),
     _builtin("WebPros_Dashboard", "reserved for the WebPros dashboard",
@@ -84,13 +137,17 @@ BUILTIN_RULES = (
 )
 
 # cPanel accounts' tokens cPanel creates itself (cpanel-facts.md; docs/cpanel-notes.md):
-# a transfer's `cpmove_<time>_<hex>` and linked mail nodes' `MailNodeLinkage` and
-# `MailNodeLinkage-<time>`, <time> being cPanel's ISO time with every character that a
-# token name cannot hold made a hyphen (2026-11-30T02-40-00Z), stamped when the token is
-# made: a name whose stamp is not its creation time (within a day) is a lookalike.
+# a transfer's `cpmove_<time>_<hex>` (Cpanel/RemoteAPI/cPanel/TemporaryToken.pm:
+# "${prefix}_${isotime}_$hex" with every ':' made '_', so 2026-11-30T02_40_00Z) and linked
+# mail nodes' `MailNodeLinkage` and `MailNodeLinkage-<time>` (<time>: the ISO time with
+# every character a token name cannot hold made a hyphen, 2026-11-30T02-40-00Z), stamped
+# when the token is made: a name whose stamp is not its creation time (within a day) is a
+# lookalike.
 ISO_STAMP = r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2})-([0-9]{2})-([0-9]{2})Z"
-CPMOVE_NAME = re.compile(r"^cpmove_" + ISO_STAMP + r"_[0-9a-f]{1,40}$")
-MAIL_NODE_NAME = re.compile(r"^MailNodeLinkage-" + ISO_STAMP + r"$")
+CPMOVE_STAMP = r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2})_([0-9]{2})_([0-9]{2})Z"
+CPMOVE_NAME = re.compile(r"^cpmove_" + CPMOVE_STAMP + r"_[0-9a-f]{1,40}\Z")
+MAIL_NODE_NAME = re.compile(r"^MailNodeLinkage-" + ISO_STAMP + r"\Z")
+CPMOVE_VALIDITY = DAY  # AccountRemoteUser.pm _CP_TOKEN_VALIDITY_LENGTH: 86400 seconds
 
 
 def _stamp_is_creation(pattern):
@@ -108,9 +165,18 @@ def _stamp_is_creation(pattern):
     return matches
 
 
+_cpmove_stamp = _stamp_is_creation(CPMOVE_NAME)
+
+
+def _cpmove(token, acls):
+    """The transfer's temporary token: full access, valid for a day from its stamp."""
+    return (token.full_access and token.expires_at is not None
+            and 0 < token.expires_at - token.create_time <= CPMOVE_VALIDITY + DAY
+            and _cpmove_stamp(token, acls))
+
+
 CPANEL_RULES = (
-    _builtin("cpmove_<creation time>_<hex>", "cPanel transfer token",
-             _stamp_is_creation(CPMOVE_NAME)),
+    _builtin("cpmove_<creation time>_<hex>", "cPanel transfer token", _cpmove),
     _builtin("MailNodeLinkage", "linked mail node token", _exact("MailNodeLinkage")),
     _builtin("MailNodeLinkage-<creation time>", "linked mail node token",
              _stamp_is_creation(MAIL_NODE_NAME)),
@@ -240,7 +306,8 @@ class Protection(object):
 
 # Every built-in rule's name starts with one of these or is one of those: the overview asks
 # about every token on every load, and almost none comes near a built-in rule.
-_BUILTIN_PREFIXES = ("reverse_trust_", "transfer-", "cpmove_", "MailNodeLinkage")
+_BUILTIN_PREFIXES = ("reverse_trust_", "transfer-", "cpmove_", "MailNodeLinkage",
+                     "PARENT-DO_NOT_DELETE-", "accesshash-")
 _BUILTIN_NAMES = frozenset(("WebPros_Dashboard", "WP-Dashboard", "prospamfilter"))
 
 
@@ -742,11 +809,14 @@ class NoticeState(object):
     """Where a token selected for revocation stands in its notice period.
     sent None: no valid notice yet, one is sent now (due: the day it would be due)."""
 
-    __slots__ = ("sent", "due")
+    __slots__ = ("sent", "due", "withheld")
 
-    def __init__(self, sent, due):
+    def __init__(self, sent, due, withheld=None):
         self.sent = sent
         self.due = due
+        # Why no notice goes out although the token is selected (notify.py): the cap will
+        # refuse its holder, or the last one reached nobody. Never revoked meanwhile.
+        self.withheld = withheld
 
     @property
     def new(self):
@@ -756,6 +826,8 @@ class NoticeState(object):
         return not self.new and now >= self.due
 
     def describe(self):
+        if self.withheld:
+            return "no notice yet: %s" % self.withheld
         if self.new:
             return "would send a notice now; revocation due on %s" % day(self.due)
         return "notice sent on %s, revocation due on %s" % (day(self.sent), day(self.due))
@@ -772,14 +844,21 @@ def notice_states(plan, notices, notice_days, now):
 
     notices: {identity: Notice}, the latest notice per token identity (notify.py reads
     them from the audit log). A notice counts only for the very token it was sent about
-    (the identity binds owner, name, creation time, expiry, ACLs and IP limits: a token
-    re-created under the same name starts over), and only while the token stayed unused
-    since (a use the evidence shows after the notice means it was kept: when it is stale
-    again, it gets a new notice). Returns plan.notices."""
+    (the identity binds holder and kind, name, creation time, expiry, ACLs and IP limits:
+    a token re-created under the same name starts over).
+
+    The one principle, the same for cron, the hook, the page and Ansible: a notice stands
+    while the token stays selected by the policy. A use of this very token cancels it only
+    when that use made the token no longer selected, i.e. the token was selected because
+    it was unused (`unused_for_days`) and nothing else the policy asks would have selected
+    it (notice_ended_by_use). A token in daily use that is selected by its age keeps its
+    notice and is revoked when it is due; it is not told again every night.
+    Returns plan.notices."""
     states = {}
     for token in plan.to_revoke():
         notice = notices.get(token.identity())
-        if notice is not None and _used_since(plan.usage, token, notice.sent):
+        if notice is not None and notice_ended_by_use(plan.selectors, plan.usage, token,
+                                                      notice.sent):
             notice = None
         if notice is None:
             states[token.key()] = NoticeState(None, due_day(now, notice_days))
@@ -793,11 +872,32 @@ def notice_states(plan, notices, notice_days, now):
     return states
 
 
-def _used_since(usage, token, since):
-    if usage is None or not hasattr(usage, "last_use"):
+def notice_ended_by_use(selectors, usage, token, sent):
+    """Whether a use of this very token since `sent` took it out of the policy's selection
+    (and so ended the notice sent then). Only `unused_for_days` can be undone by use; with
+    `combine: any` the token stays selected when another criterion selected it both when
+    the notice was sent and at its last use. A kind whose use the log does not show (a
+    cPanel account's token) is never judged by another kind's use of the same name."""
+    if not selectors.unused_for_days or not token.usage_logged:
         return False
+    use = _use_since(usage, token, sent)
+    if use is None:
+        return False
+    if selectors.combine == "all":
+        return True  # unused_for_days must hold, and the use undid it
+    others = [name for name in selectors.active_criteria() if name != "unused_for_days"]
+    if not others:
+        return True
+    still = all(judge(token, selectors, usage, moment, others)[0] is True
+                for moment in (sent, use.last_used))
+    return not still
+
+
+def _use_since(usage, token, since):
+    if usage is None or not hasattr(usage, "last_use") or not token.usage_logged:
+        return None
     use = usage.last_use(token)
-    return use is not None and use.last_used >= since
+    return use if use is not None and use.last_used >= since else None
 
 
 def hold_for_notice(plan, now):
@@ -913,7 +1013,7 @@ def confirmation_changes(confirmed, plan):
     confirmed_keys = {identity_key(identity) for identity in confirmed}
     for token in plan.to_revoke():
         if token.key() not in confirmed_keys:
-            changes.append("%s/%s is newly selected: %s" % (token.owner, token.name,
+            changes.append("%s/%s is newly selected: %s" % (token.holder, token.name,
                                                             plan.reason_of(token)))
     return changes
 

@@ -18,7 +18,7 @@ a kind: "bob", "bob@cpanel") are independent: one's failure never stops the othe
 
 from . import audit
 from .clock import now as clock_now
-from .policy import GONE, NOTICE, PROTECTED, REVOKE, make_plan, share_cap
+from .policy import GONE, NOTICE, PROTECTED, REVOKE, Selectors, make_plan, share_cap
 from .sources import DEFAULT_KINDS, ordered, source_for
 
 PREVIEW, ENFORCE = "preview", "enforce"
@@ -124,6 +124,17 @@ class Result(object):
             "audit_error": self.audit_error,
             "problems": self.problems,
         }
+
+
+def evidence_for(selectors):
+    """The usage evidence a run needs for these selectors: the log (usage.load_usage) when
+    a criterion depends on use, else None (reading a big log costs time). A notice ends by
+    use only under unused_for_days (policy.notice_ended_by_use), so with this evidence the
+    hook judges a noticed token exactly as cron and the page do."""
+    if not any(getattr(selectors, name) for name in Selectors.EVIDENCE_CRITERIA):
+        return None
+    from .usage import load_usage
+    return load_usage()
 
 
 def build_plan(client, selectors, protection, usage, now, owners=None, parallel=4,

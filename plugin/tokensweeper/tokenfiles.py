@@ -118,7 +118,11 @@ def _acls(stored):
     if stored is None:
         return {"all": 1}
     if isinstance(stored, list):
-        return dict.fromkeys((acl for acl in stored if isinstance(acl, str)), 1)
+        # The file lists the granted ACLs only: a list without `all` is a limited token
+        # (`all: 0`, as root's listing says it), whatever a reseller's listing would show.
+        granted = dict.fromkeys((acl for acl in stored if isinstance(acl, str)), 1)
+        granted.setdefault("all", 0)
+        return granted
     return stored  # an unexpected shape: parse_token judges it
 
 

@@ -13,7 +13,7 @@ import re
 DAY = 86400
 
 # cPanel's own rule for token names (api_token_create).
-NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,50}\Z")
 
 # The two kinds of API token: WHM's (root and resellers, whmapi1 api_token_*) and cPanel
 # accounts' own (UAPI Tokens, reached through whmapi1 uapi_cpanel). The same user can have
@@ -53,7 +53,7 @@ class Token(object):
         self.account_owner = account_owner
         self.features = tuple(features or ())
         if full_access is None:
-            full_access = has_full_access(self.acls, self.owner_acls)
+            full_access = has_full_access(self.acls, self.owner_acls, owner)
         self.full_access = bool(full_access)
 
     def __repr__(self):
@@ -150,18 +150,22 @@ def split_holder(holder):
     return owner, (kind if sep else WHM)
 
 
-def has_full_access(acls, owner_acls=None):
-    """Whether a token can do everything its owner can (cpanel-facts.md "Full access").
+def has_full_access(acls, owner_acls=None, owner=None):
+    """Whether a token can do everything its owner can, judged from its listing alone
+    (cpanel-facts.md "Full access and ACLs in listings").
 
-    Root's listing shows full access as `all: 1`. A reseller's listing shows only the
-    ACLs the reseller itself has (`all` only when it has it), so a reseller's token
-    has full access when every one of the reseller's ACLs is granted. Without the
-    owner's ACLs (root, or a resellers file that cannot be read) only `all` counts;
-    a reseller without any privilege has no token with full access.
-    """
-    if owner_acls is None or "all" in owner_acls:
-        return bool(acls.get("all"))
-    return bool(owner_acls) and all(map(acls.get, owner_acls))
+    Root's listing of a full-access token grants `all` (a limited one shows `all: 0`, or
+    only its ACLs): root's token needs `all`. A reseller's listing shows only the ACLs the
+    reseller has, minus those of disabled dynamic components (Whostmgr/ACLS.pm,
+    get_filtered_reseller_privs), so comparing it with the resellers file would call a
+    real full-access token limited: a reseller's token has full access when `all` is
+    granted or its listed map is non-empty and grants every key. `owner` None (an old
+    caller) with `owner_acls` None reads as root. `owner_acls` no longer decides."""
+    if acls.get("all"):
+        return True
+    if owner == "root" or (owner is None and owner_acls is None):
+        return False
+    return bool(acls) and all(acls.values())
 
 
 def parse_token_list(owner, data, owner_acls=None):

@@ -71,7 +71,7 @@ HEAD_SIZE = 4096
 # archive/api_tokens_log-MM-YYYY.gz, then deletes the .bkup; a .bkup left by an
 # interrupted rotation holds lines found nowhere else.
 _NAME_RE = re.compile(
-    r"^api_tokens_log(?:\.bkup|[.-][0-9][0-9._-]*?)?(?:\.(?:gz|bz2|xz))?$")
+    r"^api_tokens_log(?:\.bkup|[.-][0-9][0-9._-]*?)?(?:\.(?:gz|bz2|xz))?\Z")
 
 # Only [whostmgrd] lines are uses of WHM API tokens. Every pattern below starts
 # at the newline before a line (each block is scanned with a newline in front),
@@ -190,6 +190,8 @@ class UsageFacts:
         An entry older than the token's creation belongs to an earlier,
         revoked token of the same name, so it does not count.
         """
+        if not getattr(token, "usage_logged", True):
+            return None  # a WHM use of the name is never a cPanel account token's use
         use = self.get(token.owner, token.name)
         if use is None or use.last_used < token.create_time:
             return None

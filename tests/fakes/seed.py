@@ -72,7 +72,8 @@ def root_tokens(now):
         ("monitoring-nagios", now - 2 * YEAR - 40 * DAY, None, MONITORING, ["198.51.100.7"]),
         ("backup-jetbackup", now - 400 * DAY, now + 5 * DAY, BACKUP, None),
         (f"transfer-{now - 30 * DAY}", now - 30 * DAY, now - 28 * DAY, "all", None),
-        ("reverse_trust_ns2", now - 4 * YEAR, None, CLUSTERING, ["192.0.2.53"]),
+        ("reverse_trust_2c7d9e41-8b3a-4f6e-9d12-7a5c3e8b0f64", now - 4 * YEAR, None, CLUSTERING,
+         ["192.0.2.53"]),
         # SpamExperts' own token (cpanel-facts.md): root's only, full access.
         ("prospamfilter", now - 4 * YEAR - 10 * DAY, None, "all", None),
         ("WP-Dashboard", now - 200 * DAY, None, "all", None),
@@ -136,6 +137,11 @@ def seed_realistic(server, now):
     return server
 
 
+def cpmove_stamp(epoch):
+    """cPanel's ISO time in a transfer's cpmove_ token name: every ':' made '_'."""
+    return time.strftime("%Y-%m-%dT%H_%M_%SZ", time.gmtime(epoch))
+
+
 def iso_stamp(epoch):
     """cPanel's ISO time as it puts it in token names (non-alphanumerics made hyphens)."""
     return time.strftime("%Y-%m-%dT%H-%M-%SZ", time.gmtime(epoch))
@@ -154,8 +160,8 @@ def cpanel_account_tokens(now):
                       ("MailNodeLinkage", now - 500 * DAY, None, True, ())],
         "cafeluna": [("zapier-orders", now - 90 * DAY, now + 275 * DAY, False,
                       ("email", "webdisk")),
-                     ("cpmove_%s_9f3ac1" % iso_stamp(transfer), transfer, now + 4 * DAY, True,
-                      ())],
+                     ("cpmove_%s_9f3ac1" % cpmove_stamp(transfer), transfer, transfer + DAY,
+                      True, ())],
         "agencysite": [("old-import", now - 3 * YEAR, now - 2 * YEAR, True, ()),
                        ("MailNodeLinkage-%s" % iso_stamp(linked), linked, None, True, ())],
         "clientblog": [("jetbackup", now - 60 * DAY, now + 5 * DAY, False,

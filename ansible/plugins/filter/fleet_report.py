@@ -82,10 +82,20 @@ def _day(epoch):
     return time.strftime("%Y-%m-%d", time.gmtime(epoch)) if epoch else "never"
 
 
+def _holder(item):
+    """Who holds a token, kind included, as the plugin says it: "bob" for bob's WHM token,
+    "bob@cpanel" for his cPanel account's (the same name may be both)."""
+    kind = item.get("kind") or "whm"
+    owner = item.get("owner")
+    return owner if kind == "whm" else "%s@%s" % (owner, kind)
+
+
 def _stale_tokens(plan):
     return [
         {
             "owner": item.get("owner"),
+            "kind": item.get("kind") or "whm",
+            "holder": _holder(item),
             "name": item.get("name"),
             "reason": item.get("reason"),
             "last_used": item.get("last_used") or "unknown",
@@ -108,7 +118,7 @@ def server_report(name, plan_result, list_result):
     tokens = listing.get("tokens") or []
     owners = {}
     for token in tokens:
-        owners.setdefault(token.get("owner"), []).append(token)
+        owners.setdefault(_holder(token), []).append(token)
     errors = dict(plan.get("owner_errors") or {})
     errors.update(listing.get("owner_errors") or {})
     return {
@@ -245,7 +255,7 @@ def fleet_report_html(report):
                  if owner_rows else _none("No tokens on any server that answered."))
     parts.append("<h2>Stale tokens (a sweep with each server's policy would revoke them)</h2>")
     stale_rows = [
-        [_e(s["server"]), _e(t["owner"]), "<code>%s</code>" % _e(t["name"]), _e(t["reason"]),
+        [_e(s["server"]), _e(t["holder"]), "<code>%s</code>" % _e(t["name"]), _e(t["reason"]),
          _e(t["last_used"]), _e(t["created"]), _e(t["expires"]),
          "yes" if t["full_access"] else "no"]
         for s in answered for t in s["stale"]

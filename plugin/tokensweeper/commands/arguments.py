@@ -2,17 +2,25 @@
 examples and exit statuses."""
 
 import argparse
+import re
 
 from .. import __version__, clock, incident
 from ..owners import valid_owner
 from ..policy import STATE_WORDS, Selectors
 from ..tokens import KINDS, NAME_RE
+from .status import USAGE, CliError
+
+DAYS_RE = re.compile(r"^[0-9]{1,9}\Z")
+
+
+MAX_DAYS = incident.MAX_DURATION_DAYS
 
 
 def days(text):
-    if not text.isdigit() or int(text) < 1:
+    # ASCII digits only: str.isdigit also takes "²" and "١", which int() then refuses.
+    if not DAYS_RE.match(text) or not 1 <= int(text) <= MAX_DAYS:
         raise argparse.ArgumentTypeError(
-            "expected a whole number of days (1 or more), got %r" % text
+            "expected a whole number of days (1 to %d), got %r" % (MAX_DAYS, text)
         )
     return int(text)
 
@@ -35,7 +43,7 @@ def moment(text):
     """Checked here (a usage error naming the value); durations become times in
     selectors_from, against the one clock."""
     try:
-        incident.parse_moment(text, 0)
+        incident.parse_moment(text, None)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error))
     return text
@@ -253,7 +261,10 @@ def selectors_from(args, cfg, now=None):
     def when(text):
         if text is None:
             return None
-        return incident.parse_moment(text, clock.now() if now is None else now)
+        try:
+            return incident.parse_moment(text, clock.now() if now is None else now)
+        except ValueError as error:  # e.g. a duration reaching back before 1970
+            raise CliError("%s" % error, USAGE)
 
     chosen = Selectors(
         created_after=when(args.created_after),

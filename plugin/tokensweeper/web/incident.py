@@ -17,31 +17,44 @@ from .request import bad_request
 FLAGS = (("full_access", "Full access"), ("no_ip_limit", "No IP limit"),
          ("no_expiry", "Never expires"))
 TIMES = ("created_after", "created_before", "used_after")
-MAX_NETWORKS = 50
+MAX_NETWORKS = incident.MAX_NETWORKS
+# What a field may hold: a time is at most a few dozen characters; 50 IPv6 networks in
+# their longest spelling (45 + "/128") with separators fit in USED_FROM_LIMIT. Anything
+# longer is refused whole, never cut (a cut list loses networks or changes the last one).
+TIME_LIMIT = 100
+USED_FROM_LIMIT = MAX_NETWORKS * 52
 
 
 class Form(object):
     """What was typed, and the selectors it means (None when it is empty or wrong)."""
 
     def __init__(self, values, now):
-        self.values = {name: values(name).strip()[:100] for name in TIMES}
-        self.values["used_from"] = values("used_from")[:2000]
+        self.values = {name: values(name).strip() for name in TIMES}
+        self.values["used_from"] = values("used_from")
         self.flags = {name: values(name) == "1" for name, _ in FLAGS}
         self.errors = []
         self.selectors = None
         times = {}
         for name in TIMES:
-            if self.values[name]:
+            if len(self.values[name]) > TIME_LIMIT:
+                self.errors.append("%s: longer than %d characters (%d), so not read" % (
+                    name.replace("_", " "), TIME_LIMIT, len(self.values[name])))
+            elif self.values[name]:
                 try:
                     times[name] = incident.parse_moment(self.values[name], now)
                 except ValueError as error:
                     self.errors.append("%s: %s" % (name.replace("_", " "), error))
         networks = []
         typed = self.values["used_from"].replace(",", " ").split()
-        if len(typed) > MAX_NETWORKS:
+        if len(self.values["used_from"]) > USED_FROM_LIMIT:
+            self.errors.append("used from: longer than %d characters (%d), so not read" % (
+                USED_FROM_LIMIT, len(self.values["used_from"])))
+            typed = []
+        elif len(typed) > MAX_NETWORKS:
             self.errors.append("used from: at most %d networks, got %d" % (MAX_NETWORKS,
                                                                             len(typed)))
-        for text in typed[:MAX_NETWORKS]:
+            typed = []
+        for text in typed:
             try:
                 networks.append(incident.parse_network(text))
             except ValueError as error:

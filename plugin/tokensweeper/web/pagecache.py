@@ -20,7 +20,7 @@ import hashlib
 import os
 import sys
 
-from tokensweeper import paths, statefile
+from tokensweeper import cachefiles, paths
 
 DIRECTORY = "page-cache"
 KEEP = 24  # pages: a few filters, sorts and page numbers of a few sessions
@@ -50,7 +50,7 @@ def lookup(page_key, session):
     """The remembered page (bytes) for this key, or None."""
     if page_key is None:
         return None
-    data = statefile.read(os.path.join(paths.state_path(DIRECTORY), page_key))
+    data = cachefiles.read(os.path.join(paths.state_path(DIRECTORY), page_key))
     if data is None:
         return None
     if session:
@@ -73,7 +73,7 @@ def store(page_key, body, session):
         os.mkdir(directory, 0o700)
     except OSError:
         pass
-    if statefile.write(os.path.join(directory, page_key), kept):
+    if cachefiles.write(os.path.join(directory, page_key), kept):
         _prune(directory)
 
 

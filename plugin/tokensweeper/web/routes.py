@@ -36,7 +36,7 @@ from .request import DIGITS_RE, HttpError, bad_request
 from .response import HTML, Response
 
 PAGE_SIZE = 250
-IDENTITY_DIGEST_RE = re.compile(r"^[0-9a-f]{12}$")
+IDENTITY_DIGEST_RE = re.compile(r"^[0-9a-f]{12}\Z")
 AUDIT_PAGE_SIZE = 20
 # Above this many tokens the admin types the number to confirm.
 TYPED_CONFIRMATION_ABOVE = 10
@@ -277,7 +277,14 @@ def _row_filter(request):
     """(state, owner, name text, kind) of the overview's filter, from the query."""
     state = _choice(request, "state", ("",) + views.STATE_KEYS, "")
     kind = _choice(request, "kind", ("",) + KINDS, "")
-    return state, request.arg("owner"), request.arg("q")[:100], kind
+    text = request.arg("q")
+    if len(text) > FILTER_TEXT_LIMIT:  # refused whole: a cut filter matches other tokens
+        raise bad_request("The name filter is longer than %d characters (%d)." % (
+            FILTER_TEXT_LIMIT, len(text)))
+    return state, request.arg("owner"), text, kind
+
+
+FILTER_TEXT_LIMIT = 100
 
 
 SORT_COLUMNS = (
@@ -472,6 +479,12 @@ def selection_plan(wanted, cfg, now, usage, remembered=False):
     for holder, _ in wanted:
         owner, kind = split_holder(holder)
         by_kind.setdefault(kind, set()).add(owner)
+    outside = sorted(set(by_kind) - set(cfg.kinds))
+    if outside:
+        # An upgrade never widens what the plugin acts on: the page neither.
+        raise bad_request("The config's kinds: is %s, so this page does not act on %s "
+                          "tokens (add it to kinds: in the Settings first)." % (
+                              ", ".join(cfg.kinds), " or ".join(outside)))
     tokens = []
     for kind in sorted(by_kind):
         source = source_for(kind)
