@@ -54,7 +54,8 @@ def test_new_tokens_that_break_the_rules_are_reported_once(server, cli):
     server.add_token("bob", "tidy", NOW - 60, expires_at=NOW + 30 * DAY, acls=LIMITED,
                      whitelist_ips=["192.0.2.0/24"])
     server.add_token("bob", "monitor-up", NOW - 60)  # the admin's exempt_names
-    server.add_token("root", "reverse_trust_ns1", NOW - 60, acls={"clustering": 1})  # built-in
+    server.add_token("root", "reverse_trust_0f1e2d3c-4b5a-4697-8877-665544332211", NOW - 60,
+                     acls={"clustering": 1})  # built-in: DNS cluster trust
     run = scheduled(cli)
     assert "New WHM API tokens that break the guard's rules" in run.out
     rows = {line.split()[1]: line for line in run.out.splitlines()
