@@ -12,7 +12,7 @@ VPY := $(VENV)/bin/python
 IN_VENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 # Code that runs on the server, or stands in for cPanel: Python 3.6 (EL8).
 PY36_DIRS := plugin hooks bin tests/fakes
-SHELL_SCRIPTS := .ci/run $(wildcard tools/*.sh install.sh uninstall.sh)
+SHELL_SCRIPTS := .ci/run $(wildcard tools/*.sh install.sh uninstall.sh tests/contract/*.sh)
 # The Ansible controller (ansible-core, ansible-lint) for the collection in ansible/
 # is in the development venv (pinned in requirements-dev.txt with everything else).
 ANSIBLE_VENV := $(VENV)
@@ -21,7 +21,7 @@ ANSIBLE_COLLECTIONS := build/ansible-collections
 FAST := -m "not browser and not bench" --ignore=tests/browser
 
 .PHONY: test preflight venvs matrix-venvs venv lint ruff py36 shellcheck unit suite matrix clean demo bench mutate
-.PHONY: ansible-lint dist man
+.PHONY: ansible-lint dist man conformance
 
 ## test: lint, the whole suite on the development Python, then the cPanel matrix
 # Every step runs even when an earlier one failed, so one run shows all that
@@ -112,6 +112,32 @@ bench: venv
 # nice: a long background job on a shared 2-core machine.
 mutate: venv
 	$(IN_VENV) nice -n 10 $(VPY) tools/mutate.py $(MODULES)
+
+## conformance: the contract suite (tests/contract) against cPanel's own Perl: make conformance CPANEL_SOURCE=DIR
+# DIR holds cPanel's Perl tree (Cpanel/, Whostmgr/, 3rdparty/perl/536/cpanel-lib/): a cPanel
+# server's /usr/local/cpanel, or an extract of the public 11.120 mirror. Not part of make test.
+CONFORMANCE_PERL_MODULES := JSON::XS YAML::Syck Class::XSAccessor Sereal::Decoder Sereal::Encoder Net::IP
+CONFORMANCE_DEBS := perl libjson-xs-perl libyaml-syck-perl libclass-xsaccessor-perl libsereal-decoder-perl libsereal-encoder-perl libnet-ip-perl
+conformance: venv
+	@if [ -z "$(CPANEL_SOURCE)" ]; then \
+	  echo "make conformance runs tests/contract against cPanel's own Perl code. It needs"; \
+	  echo "CPANEL_SOURCE=DIR, DIR holding cPanel's Perl tree (Cpanel/, Whostmgr/,"; \
+	  echo "3rdparty/perl/536/cpanel-lib/): a cPanel server's /usr/local/cpanel copied to a"; \
+	  echo "machine that is NOT a cPanel server, or an extract of cPanel 11.120's public mirror"; \
+	  echo "(GitHub repository asmrdevelop/cpanel):"; \
+	  echo "  git clone --bare https://github.com/asmrdevelop/cpanel.git cpanel.git"; \
+	  echo "  tests/contract/extract-cpanel.sh cpanel.git /tmp/cpanel-11.120"; \
+	  echo "  make conformance CPANEL_SOURCE=/tmp/cpanel-11.120"; \
+	  echo "Debian packages: apt-get install $(CONFORMANCE_DEBS)"; \
+	  exit 0; \
+	fi; \
+	test -f "$(CPANEL_SOURCE)/Whostmgr/API/1/Tokens.pm" || \
+	  { echo "make conformance: $(CPANEL_SOURCE) holds no Whostmgr/API/1/Tokens.pm" >&2; exit 1; }; \
+	for module in $(CONFORMANCE_PERL_MODULES); do \
+	  perl -M"$$module" -e 1 2>/dev/null || \
+	    { echo "make conformance: Perl lacks $$module: apt-get install $(CONFORMANCE_DEBS)" >&2; exit 1; }; \
+	done; \
+	TOKENSWEEPER_CONTRACT_CPANEL="$$(cd "$(CPANEL_SOURCE)" && pwd)" $(IN_VENV) $(VPY) -m pytest -p no:cacheprovider tests/contract
 
 clean:
 	rm -rf $(VENV) .venv-* build .pytest_cache .ruff_cache .hypothesis test-artifacts

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import time
+import zlib
 
 import pytest
 
@@ -189,3 +190,103 @@ def test_the_overview_says_who_created_each_token(server, cli, monkeypatch):
             for name in ("ci", "restored") if 'data-name="%s"' % name in row}
     assert 'ts-created-by">by root<' in rows["ci"]
     assert 'ts-created-by">by unknown<' in rows["restored"]
+
+
+# -- files others could have written --------------------------------------------------------
+
+
+def test_a_log_others_can_write_adds_nothing(server, cli):
+    # Anyone who can write the log could credit any token to anyone.
+    server.add_token("bob", "deploy", NOW - 2 * DAY)
+    with open(log_path(cli), "w") as handle:
+        handle.write(line(NOW - 2 * DAY, "bob", "bob", "deploy"))
+    os.chmod(log_path(cli), 0o600)
+    assert created_by(cli)[("bob", "deploy")] == "bob"
+    for mode in (0o620, 0o602):
+        os.chmod(log_path(cli), mode)
+        assert created_by(cli)[("bob", "deploy")] is None, oct(mode)
+
+
+def test_a_log_owned_by_another_user_adds_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    log = tmp_path / "accounting.log"
+    log.write_text(line(NOW, "root", "root", "ci"))
+    os.chmod(str(log), 0o600)
+    assert [c.name for c in accounting.read(str(log))] == ["ci"]
+    monkeypatch.setattr(os, "geteuid", lambda: os.stat(str(log)).st_uid + 1)
+    assert accounting.read(str(log)) == []
+
+
+def test_an_archive_directory_others_can_write_adds_nothing(server, cli):
+    server.add_token("root", "archived", NOW - 200 * DAY)
+    archive = os.path.join(cli.cpanel_root, "var", "cpanel", "archive")
+    os.makedirs(archive)
+    with open(os.path.join(archive, "accounting.log-06-2026.gz"), "wb") as handle:
+        handle.write(gzip.compress(line(NOW - 200 * DAY, "root", "root", "archived").encode()))
+    os.chmod(archive, 0o700)
+    assert created_by(cli)[("root", "archived")] == "root"
+    os.chmod(archive, 0o777)
+    assert created_by(cli)[("root", "archived")] is None
+
+
+
+def test_a_gzip_bomb_in_the_archive_is_not_inflated(tmp_path, monkeypatch):
+    # Gigabytes of newlines compress to a few MiB: an archive inflating past MAX_BYTES is
+    # dropped (like a live log that big) instead of being inflated whole into memory.
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    monkeypatch.setattr(accounting, "MAX_BYTES", 1 << 20)
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    os.chmod(str(archive), 0o700)
+    bomb = archive / "accounting.log-01-2026.gz"
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    data = compressor.compress(line(NOW, "root", "root", "early").encode())
+    chunk = b"\n" * (1 << 20)
+    for _ in range(4):
+        data += compressor.compress(chunk)
+    data += compressor.flush()
+    bomb.write_bytes(data)
+    os.chmod(str(bomb), 0o600)
+    assert len(data) < (1 << 20)
+    log = tmp_path / "accounting.log"
+    log.write_text(line(NOW, "root", "root", "live"))
+    os.chmod(str(log), 0o600)
+    # The bomb's one real line is not believed either: an archive is read whole or not at all.
+    assert [c.name for c in accounting.read(str(log))] == ["live"]
+
+
+def test_a_live_log_past_the_read_limit_still_names_the_newest_creators(tmp_path,
+                                                                         monkeypatch):
+    # cPanel rotates accounting.log only past 300 MB: a log bigger than what is read must
+    # still say who created the newest tokens (its end), not fall silent for every token.
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    monkeypatch.setattr(accounting, "MAX_BYTES", 4096)
+    log = tmp_path / "accounting.log"
+    old = "".join(line(NOW - 400 * DAY + i, "root", "root", "old-%d" % i) for i in range(100))
+    log.write_text(old + line(NOW - 60, "bob", "bob", "newest"))
+    os.chmod(str(log), 0o600)
+    assert os.path.getsize(str(log)) > 4096
+    found = accounting.read(str(log))
+    assert found[-1].name == "newest" and found[-1].user == "bob"
+    assert "old-0" not in [c.name for c in found]  # only the end is read
+    # A cut line at the start of the window is never half-read as another name.
+    assert all(c.name.startswith("old-") or c.name == "newest" for c in found)
+
+
+def test_roots_own_line_is_never_credited_to_a_resellers_token_of_the_same_name(server, cli):
+    # Only convert_accesshash_to_token writes root for another owner, and only under its
+    # own names (accesshash-<epoch>[-XXXXXXXX]); root's line for root's own "deploy" says
+    # nothing about bob's "deploy" (restored, no line) made the same minute.
+    server.add_token("root", "deploy", NOW - 3 * DAY)
+    server.add_token("bob", "deploy", NOW - 3 * DAY + 30)
+    server.add_token("bob", "accesshash-1790000000-7Q2ZK0AB", NOW - 3 * DAY)
+    with open(log_path(cli), "a") as handle:
+        handle.write(line(NOW - 3 * DAY, "root", "root", "deploy"))
+        handle.write(line(NOW - 3 * DAY, "root", "root", "accesshash-1790000000-7Q2ZK0AB"))
+    found = created_by(cli)
+    assert found[("root", "deploy")] == "root"
+    assert found[("bob", "deploy")] is None
+    assert found[("bob", "accesshash-1790000000-7Q2ZK0AB")] == "root"

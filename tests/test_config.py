@@ -210,3 +210,24 @@ def test_guard_is_off_unless_the_config_says_guard():
 ])
 def test_guard_problems_name_the_key_and_the_value(text, problem):
     assert problems_of(text) == [problem]
+
+
+def test_a_yaml_alias_bomb_is_refused_before_it_expands(tmp_path):
+    # Seven levels of nine would be 4.8 million strings once written out (the config
+    # cache's JSON); real bombs go deeper. The parser refuses the first alias.
+    lines = ['a0: &a0 ["x","x","x","x","x","x","x","x","x"]']
+    for level in range(1, 7):
+        refs = ",".join(["*a%d" % (level - 1)] * 9)
+        lines.append("a%d: &a%d [%s]" % (level, level, refs))
+    path = tmp_path / "config.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(config.ConfigError) as caught:
+        config.load(str(path))
+    assert "aliases (*name) are not allowed" in str(caught.value)
+    assert "line 2" in str(caught.value)
+
+
+def test_an_anchor_without_alias_still_loads(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("mode: &m preview\n")
+    assert config.load(str(path)).mode == "preview"

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.fakes import seed
-from tests.fakes.fakeserver import FAKE_PATH, RESELLER_ACLS, FakeServer
+from tests.fakes.fakeserver import FAKE_PATH, LISTED_ACLS, RESELLER_ACLS, FakeServer
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(FAKE_PATH)))
 NOW = 1790000000
@@ -60,12 +60,17 @@ def test_list_matches_documented_example(server):
     assert document["metadata"] == {"command": "api_token_list", "reason": "OK",
                                     "result": 1, "version": 1}
     tokens = document["data"]["tokens"]
-    assert tokens["my-controller-token"] == {
-        "acls": {"create-acct": 0, "list-accts": 1, "suspend-acct": 1},
-        "create_time": 1483625276, "expires_at": 1609372800,
+    # As cPanel's own code lists it (tests/contract): root sees every ACL key, expires_at
+    # is a digit string, an unset address list is no key at all.
+    controller = tokens["my-controller-token"]
+    assert {k: v for k, v in controller["acls"].items() if v} == {"list-accts": 1,
+                                                                  "suspend-acct": 1}
+    assert set(controller["acls"]) == set(LISTED_ACLS) and controller["acls"]["all"] == 0
+    assert {k: v for k, v in controller.items() if k != "acls"} == {
+        "create_time": 1483625276, "expires_at": "1609372800",
         "name": "my-controller-token", "whitelist_ips": ["192.0.2.1", "192.0.2.8/29"]}
     assert tokens["my-read-only-token"]["expires_at"] is None
-    assert tokens["my-read-only-token"]["whitelist_ips"] is None
+    assert "whitelist_ips" not in tokens["my-read-only-token"]
 
 
 def test_token_order_is_not_the_order_of_creation(server):
@@ -125,7 +130,10 @@ def test_token_functions_act_on_the_user_they_run_as(server):
     assert set(api(server, "--user=bob", "api_token_list")["data"]["tokens"]) == {"bob-token"}
 
 
-def test_user_that_is_not_a_reseller_fails(server):
+def test_user_that_is_not_a_reseller_lists_nothing(server):
+    # cPanel's own code: result 1, no tokens (tests/contract); an unknown user: exit 1.
+    assert api(server, "--user=carl", "api_token_list")["data"] == {"tokens": {}}
+    server.add_fault("non_reseller_refused")
     document = api(server, "--user=carl", "api_token_list")
     assert not ok(document)
     assert "carl" in document["metadata"]["reason"]
@@ -133,9 +141,11 @@ def test_user_that_is_not_a_reseller_fails(server):
     assert status != 0 and out == "" and "nobody" in err
 
 
-def test_former_reseller_keeps_tokens_but_cannot_be_called(server):
+def test_former_reseller_keeps_tokens_listed_without_acls(server):
     server.add_token("bob", "kept", NOW - DAY)
     server.remove_reseller("bob")
+    assert api(server, "--user=bob", "api_token_list")["data"]["tokens"]["kept"]["acls"] == {}
+    server.add_fault("non_reseller_refused")
     assert not ok(api(server, "--user=bob", "api_token_list"))
     assert server.token_names("bob") == {"kept"}
 
@@ -198,7 +208,7 @@ def test_accounting_log_has_one_line_per_real_removal(server):
         "token_name-3=ghost")
     lines = server.accounting_lines()
     assert len(lines) == 2
-    assert all(":REVOKEAPITOKEN:root:bob:" in line for line in lines)
+    assert all(":REVOKEAPITOKEN:bob:bob:not-applicable:" in line for line in lines)
     assert lines[0].endswith(":x1") and lines[1].endswith(":x2")
 
 
@@ -235,7 +245,10 @@ def test_create_returns_a_secret_once_and_lists_the_token(server):
     assert ok(document)
     data = document["data"]
     assert re.match(r"^[0-9A-Z]{32}$", data["token"])
-    assert (data["name"], data["create_time"], data["expires_at"]) == ("ci-deploy", NOW, NOW + DAY)
+    assert (data["name"], data["create_time"], data["expires_at"]) == (
+        "ci-deploy", NOW, str(NOW + DAY))
+    assert data["acls"] == ["list-accts", "create-acct"]
+    assert data["whitelist_ips"] == ["192.0.2.8/29"]
     token = server.tokens("root")["ci-deploy"]
     assert token["acls"] == {"list-accts": 1, "create-acct": 1}
     assert token["whitelist_ips"] == ["192.0.2.8/29"]
@@ -248,7 +261,8 @@ def test_create_without_acl_is_full_access(server):
     # cPanel stores full access as the absence of an ACL list.
     assert server.tokens("root")["full"]["acls"] is None
     assert server.tokens("bob")["full"]["acls"] is None
-    assert api(server, "api_token_list")["data"]["tokens"]["full"]["acls"] == {"all": 1}
+    assert api(server, "api_token_list")["data"]["tokens"]["full"]["acls"] == dict.fromkeys(
+        LISTED_ACLS, 1)
     listed = api(server, "--user=bob", "api_token_list")["data"]["tokens"]["full"]["acls"]
     assert listed == dict.fromkeys(RESELLER_ACLS, 1)
     assert server.tokens("root")["full"]["expires_at"] is None
@@ -264,13 +278,14 @@ def test_a_resellers_listing_shows_only_its_own_acls_and_follows_setacls(server)
 
     tokens = listed()
     assert tokens["full"]["acls"] == {"list-accts": 1, "create-acct": 1, "manage-api-tokens": 1}
-    assert tokens["narrow"]["acls"] == {"list-accts": 1, "create-acct": 0,
+    # A granted ACL of a reseller's limited token is the string "1" (cPanel's code).
+    assert tokens["narrow"]["acls"] == {"list-accts": "1", "create-acct": 0,
                                         "manage-api-tokens": 0}
     tokens_before = server.tokens("bob")
     server.set_reseller_acls("bob", ["list-accts", "kill-acct"])
     assert server.tokens("bob") == tokens_before
     assert listed()["full"]["acls"] == {"list-accts": 1, "kill-acct": 1}
-    assert listed()["narrow"]["acls"] == {"list-accts": 1, "kill-acct": 1}
+    assert listed()["narrow"]["acls"] == {"list-accts": "1", "kill-acct": "1"}
     # With `all` the reseller sees every ACL, and `all` itself only on full access.
     server.set_reseller_acls("bob", ["all"])
     assert listed()["full"]["acls"]["all"] == 1
@@ -303,7 +318,8 @@ def test_create_rejects_duplicates_per_owner(server):
     document = api(server, "api_token_create", "token_name=my-read-only-token")
     assert document["metadata"]["result"] == 0
     assert document["metadata"]["reason"] == (
-        "A conflicting API token with the name “my-read-only-token” already exists.")
+        "The system failed to create the API token: A conflicting API token with the name "
+        "“my-read-only-token” already exists.")
 
 
 @pytest.mark.parametrize("name", ["has space", "dot.name", "x" * 51, "ünïcode", "a/b"])
@@ -312,7 +328,7 @@ def test_create_rejects_invalid_names(server, name):
     document = api(server, "api_token_create", "token_name=" + quote(name, safe=""))
     assert document["metadata"]["result"] == 0
     assert document["metadata"]["reason"].startswith(
-        f"“{name}” is not a valid API token name.")
+        f"The system failed to create the API token: “{name}” is not a valid API token name.")
     assert name not in server.token_names("root")
 
 
@@ -323,7 +339,9 @@ def test_create_accepts_a_fifty_character_name(server):
 def test_create_rejects_past_expiry(server):
     document = api(server, "api_token_create", "token_name=late",
                    f"expires_at={NOW - 1}")
-    assert document["metadata"]["reason"] == f"The “{NOW - 1}” value must be a future date."
+    assert document["metadata"]["reason"] == (
+        f"The system failed to create the API token: The “{NOW - 1}” value must be a future "
+        "date.")
     assert "late" not in server.token_names("root")
 
 
@@ -493,6 +511,28 @@ def test_fault_whitelist_empty(server):
     server.add_fault("whitelist_empty")
     tokens = api(server, "api_token_list")["data"]["tokens"]
     assert tokens["my-read-only-token"]["whitelist_ips"] == []
+
+
+def test_faults_for_the_shapes_documented_elsewhere(server):
+    """The API docs' shapes (a number for expires_at, null for no address limit), which
+    cPanel's code does not answer but the plugin must still read."""
+    server.add_fault("expires_as_number", function="api_token_list")
+    server.add_fault("whitelist_null", function="api_token_list")
+    tokens = api(server, "api_token_list")["data"]["tokens"]
+    assert tokens["my-controller-token"]["expires_at"] == 1609372800
+    assert tokens["my-read-only-token"]["whitelist_ips"] is None
+    assert tokens["my-controller-token"]["whitelist_ips"] == ["192.0.2.1", "192.0.2.8/29"]
+
+
+def test_listing_order_is_per_process_unless_seeded(server, monkeypatch):
+    server.replace_tokens("root", {n: {"name": n, "create_time": NOW, "expires_at": None,
+                                       "acls": None, "whitelist_ips": None}
+                                   for n in "abcdefgh"})
+    orders = {tuple(api(server, "api_token_list")["data"]["tokens"]) for _ in range(6)}
+    assert len(orders) > 1
+    monkeypatch.setenv("TOKENSWEEPER_FAKE_ORDER_SEED", "7")
+    orders = {tuple(api(server, "api_token_list")["data"]["tokens"]) for _ in range(4)}
+    assert len(orders) == 1
 
 
 def test_fault_no_data_and_null_data(server):

@@ -89,6 +89,36 @@ def test_a_far_future_epoch_cpanel_accepts_is_refused(guarded, expires_at):
     assert out.endswith(b"choose an earlier expiry date.")
 
 
+@pytest.mark.parametrize("expires_at", ["0" * 18, "0" * 40, "0" * 5000])
+def test_never_with_leading_zeros_is_still_never(guarded, expires_at):
+    # cPanel's epoch_or_die reads any run of digits numerically: 18 zeros are 0, "never".
+    out, _ = guarded.run(creation("alice", {"name": "deploy", "expires_at": expires_at}))
+    assert out == NO_EXPIRY_90
+
+
+@pytest.mark.parametrize("padding", [1, 20, 5000])
+def test_leading_zeros_do_not_hide_a_far_expiry(guarded, padding):
+    # "000...09999999999" is a valid epoch to cPanel (year 2286): the limit still applies.
+    out, _ = guarded.run(creation("alice", {"name": "ci",
+                                            "expires_at": "0" * padding + "9999999999"}))
+    assert out.endswith(b"choose an earlier expiry date.")
+    [token] = [t for r in blocked_records(guarded) for t in r["tokens"]]
+    assert token["expires_at"] == 9999999999
+
+
+def test_leading_zeros_within_the_limit_are_allowed(guarded):
+    out, _ = guarded.run(creation("alice", {"name": "ci",
+                                            "expires_at": "0" * 30 + str(NOW + 30 * DAY)}))
+    assert out == b"1"
+
+
+def test_an_epoch_past_cpanels_limit_is_left_to_cpanel(guarded):
+    # epoch_or_die refuses anything above 67767976233521999 with its own message.
+    for expires_at in ("67767976233522000", "9" * 18, "0" * 3 + "9" * 18):
+        out, _ = guarded.run(creation("alice", {"name": "ci", "expires_at": expires_at}))
+        assert out == b"1", expires_at
+
+
 def test_a_number_for_a_name_is_still_a_name(guarded):
     out, _ = guarded.run(creation("alice", {"name": 2026}))
     assert out == NO_EXPIRY_90
@@ -256,6 +286,49 @@ def test_an_audit_log_that_cannot_be_written_still_refuses(guarded):
 def test_garbage_on_stdin_never_refuses(guarded, stdin):
     out, _ = guarded.run(stdin)
     assert not out.startswith(b"0")
+    assert blocked_records(guarded) == []
+
+
+def oversized(args, context_last=False):
+    """A creation event padded past the hook's 10 MiB read limit by an argument cPanel
+    ignores (Cpanel::Args passes every form field to the hook; _create reads two)."""
+    raw = creation("alice", dict(args, padding="x" * (11 << 20)))
+    if context_last:  # Perl's hash order is random: the context may come after the data
+        document = json.loads(raw.decode())
+        raw = compact({"data": document["data"], "hook": document["hook"],
+                       "context": document["context"]})
+    return raw
+
+
+@pytest.mark.parametrize("context_last", [False, True])
+def test_padding_a_creation_past_the_read_limit_does_not_slip_past_the_guard(guarded,
+                                                                           context_last):
+    # Without a check, the hook answered "too large, nothing to do" (allowed) and cPanel
+    # created a token without expiry: 11 MiB of an ignored argument beat every rule.
+    out, err = guarded.run(oversized({"name": "deploy"}, context_last))
+    assert out == (b"0 Your host cannot check an API token request this large; send only "
+                   b"the token's name and expiry date.")
+    [record] = blocked_records(guarded)
+    assert record["tokens"][0]["rule"] == "oversized_request"
+    assert record["tokens"][0]["owner"] == "?"  # nothing of the event is trusted
+    assert "larger than 10 MiB" in err
+
+
+def test_an_oversized_creation_without_guard_is_allowed(tmp_path):
+    h = Hook(tmp_path)
+    h.config("mode: preview\n")
+    out, _ = h.run(oversized({"name": "deploy"}))
+    assert out.startswith(b"1")
+    assert h.audit() == []
+
+
+def test_an_oversized_other_event_is_not_the_guards(guarded):
+    # The guard's event name as an argument's VALUE is JSON-escaped: never taken for it.
+    event = {"context": {"category": "Passwd", "event": "ChangePasswd", "stage": "post"},
+             "data": {"user": "alice", "note": '"event":"UAPI::Tokens::create_full_access"',
+                      "padding": "x" * (11 << 20)}}
+    out, _ = guarded.run(compact(event))
+    assert out.startswith(b"1 tokensweeper:")
     assert blocked_records(guarded) == []
 
 

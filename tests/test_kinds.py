@@ -60,7 +60,7 @@ def test_uapi_cpanel_answers_yaml_by_default_and_json_when_asked(server):
     assert uapi["status"] == 1 and uapi["errors"] is None
     assert sorted(t["name"] for t in uapi["data"]) == ["deploy", "fine"]
     assert set(uapi["data"][0]) == {"name", "create_time", "expires_at", "has_full_access",
-                                    "features"}
+                                    "features", "whitelist_ips"}
 
 
 def test_batch_answers_each_command_as_a_whole_envelope_in_order(server):
@@ -143,8 +143,7 @@ def test_a_disabled_feature_is_a_note_and_the_other_accounts_proceed(server, loc
     assert [p for p in plan.problems if "shop1" in p] == [
         "the cPanel account shop1's API tokens cannot be listed or revoked: UAPI refused "
         "(is the account's apitokens feature disabled?): whmapi1 uapi_cpanel Tokens::list as "
-        "shop1: UAPI refused: This feature requires the “apitokens” feature, which the "
-        "account “shop1” does not have."]
+        "shop1: UAPI refused: You do not have the feature “apitokens”."]
     result = execute(plan, Client(), lock, "cli:root", ENFORCE, NOW)
     assert fates(result)[("shop2@cpanel", "old-ci")] == REVOKED
     assert result.exit_code() == 0

@@ -1292,15 +1292,13 @@ def test_policy_preview_shows_where_unattended_runs_stand_with_notices(site):
     """Issue 17: the policy preview says when a notice went out and when cron revokes;
     a person's revocation from the page does not wait for it."""
     from tokensweeper import audit
-    from tokensweeper.tokens import Token
 
     site.config.write_text("notify:\n  notice_days: 7\n")
     text = site.get("page=sweep").text()
     assert "would send a notice now; revocation due on 2026-12-04" in text
     assert "gives 7 days&#39; notice" in text or "gives 7 days' notice" in text
-    listed = [t for t in site.server.tokens("root").values() if t["name"] == "old-ci"][0]
-    old = Token("root", "old-ci", listed["create_time"], listed["expires_at"],
-                {"all": True})
+    from tokensweeper.whmapi import Client
+    [old] = [t for t in Client().list_tokens("root") if t.name == "old-ci"]
     audit.write({"event": "notice", "epoch": NOW - 3 * DAY, "run_id": "n1", "actor": "cron",
                  "tokens": [{"identity": old.identity(), "action": "notice",
                              "due_epoch": NOW - NOW % DAY + 4 * DAY}]})

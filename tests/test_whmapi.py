@@ -119,7 +119,8 @@ def test_list_tokens_gives_token_objects(client):
 
 
 @pytest.mark.parametrize("kind", ["expires_as_string", "acls_as_string", "whitelist_absent",
-                                  "whitelist_empty", "warnings", "messages", "latency"])
+                                  "whitelist_empty", "warnings", "messages", "latency",
+                                  "expires_as_number", "whitelist_null"])
 def test_quirky_answers_give_the_same_tokens(client, server, kind):
     plain = [(t.to_dict(), t.acls, t.whitelist_ips) for t in client.list_tokens("root")]
     params = {"seconds": 0.01} if kind == "latency" else {}

@@ -38,9 +38,14 @@ ARCHIVE_RE = re.compile(r"^accounting\.log-[0-9]{2}-[0-9]{4}(?:_[A-Z]+)?\.gz$")
 # seconds apart. Local time is ambiguous in the hour a DST change repeats: an hour off
 # also matches.
 SLACK = 120
-# A file bigger than this is not read (the page must stay fast); its tokens stay unknown.
+# Of a bigger log only its last MAX_BYTES (the newest lines) are read, and a bigger archive
+# (compressed or inflated) not at all: the page must stay fast; older tokens stay unknown.
 MAX_BYTES = 64 * 1024 * 1024
 UNKNOWN = "unknown"
+# The names scripts/convert_accesshash_to_token gives the tokens it imports ("accesshash-"
+# time, then "-" and 8 of [0-9A-Z] when taken): the only lines root writes for another
+# owner's token. Root's line under any other name is about root's own token.
+CONVERTED_RE = re.compile(r"^accesshash-[0-9]+(?:-[0-9A-Z]{8})?\Z")
 
 
 class Creation(object):
@@ -82,10 +87,29 @@ def read(path=None):
     return found
 
 
+def _trusted(info):
+    """Whether a file or directory is root's alone (the effective uid's: the tests run the
+    reader unprivileged): anyone else who could write it could credit any token to anyone."""
+    return info.st_uid == os.geteuid() and not info.st_mode & 0o022
+
+
+def _trusted_dir(directory):
+    import stat
+
+    try:
+        info = os.lstat(directory)
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and _trusted(info)
+
+
 def _files(path):
+    if not _trusted_dir(os.path.dirname(path) or "."):
+        return []
     directory = os.path.join(os.path.dirname(path), "archive")
     try:
-        archives = sorted(name for name in os.listdir(directory) if ARCHIVE_RE.match(name))
+        archives = sorted(name for name in os.listdir(directory)
+                          if ARCHIVE_RE.match(name)) if _trusted_dir(directory) else []
     except OSError:
         archives = []
     return [os.path.join(directory, name) for name in archives] + [path + ".bkup", path]
@@ -100,27 +124,59 @@ def _read_one(path):
         import stat
 
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_BYTES:
+        if not stat.S_ISREG(info.st_mode) or not _trusted(info):
             return []
+        cut = info.st_size > MAX_BYTES
+        if cut and path.endswith(".gz"):
+            return []  # an archive is read whole or not at all
         with os.fdopen(fd, "rb") as handle:
             fd = None
-            data = handle.read(MAX_BYTES + 1)
+            if cut:  # its newest lines: cPanel rotates the live log only past 300 MB
+                handle.seek(info.st_size - MAX_BYTES)
+            data = handle.read(MAX_BYTES)
+        if cut:
+            newline = data.find(b"\n")  # the first line is cut: never half-read
+            data = data[newline + 1:] if newline >= 0 else b""
     except OSError:
         return []
     finally:
         if fd is not None:
             os.close(fd)
     if path.endswith(".gz"):
-        import gzip
-        import zlib
-
-        try:
-            data = gzip.decompress(data)  # cpanellogd appends members: all are read
-        except (OSError, EOFError, zlib.error):
+        data = _inflate(data, MAX_BYTES)
+        if data is None:
             return []
     text = data.decode("utf-8", "replace")
     return [c for c in (parse_line(line) for line in text.splitlines()
                         if ":CREATEAPITOKEN:" in line) if c is not None]
+
+
+def _inflate(data, limit):
+    """Every gzip member of `data` (cpanellogd appends one per rotation) inflated, or None
+    when it is damaged or would inflate past `limit` bytes (a few MiB of gzip can hold
+    gigabytes: never inflated whole into memory)."""
+    import zlib
+
+    out = []
+    size = 0
+    try:
+        while data:
+            member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            while True:
+                chunk = member.decompress(data, limit + 1 - size)
+                size += len(chunk)
+                out.append(chunk)
+                if size > limit:
+                    return None
+                data = member.unconsumed_tail
+                if not data:
+                    break
+            if not member.eof:
+                return None  # truncated
+            data = member.unused_data.lstrip(b"\0")  # gzip's trailing padding, as gzip reads
+    except zlib.error:
+        return None
+    return b"".join(out)
 
 
 def _near(epoch, create_time):
@@ -136,16 +192,18 @@ def creator(token, creations):
 def creator_of(kind, owner, name, create_time, creations):
     """Who created a token (a WHM user name) by the log, or None when it does not say.
 
-    A line matches by name and time; its user must be the token's owner, or root
-    (convert_accesshash_to_token writes root for every owner). The owner's own line wins,
-    then the closest in time."""
+    A line matches by name and time; its user must be the token's owner, or root for a
+    token named as convert_accesshash_to_token names them (it writes root for every
+    owner). The owner's own line wins, then the closest in time."""
     if kind != "whm" or not isinstance(create_time, int) or isinstance(create_time, bool):
         return None
     best = None
     for entry in creations:
         if entry.name != name or not _near(entry.epoch, create_time):
             continue
-        if entry.user not in (owner, "root") or not entry.remote_user:
+        if entry.user != owner and not (entry.user == "root" and CONVERTED_RE.match(name)):
+            continue
+        if not entry.remote_user:
             continue
         rank = (entry.user != owner, abs(entry.epoch - create_time))
         if best is None or rank < best[0]:

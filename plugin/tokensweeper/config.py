@@ -173,7 +173,7 @@ def _parse_yaml(text, source):
     import yaml  # only here: the hook's fast path and a remembered config never load it
 
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_loader_without_aliases(yaml))  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = " (line %d)" % (mark.line + 1) if mark else ""
@@ -181,6 +181,21 @@ def _parse_yaml(text, source):
             source, ["not valid YAML%s: %s" % (where, getattr(error, "problem", error))]
         )
     return raw
+
+
+def _loader_without_aliases(yaml):
+    """PyYAML's safe loader, refusing aliases: a config never needs them, and a few
+    nested aliases (a "billion laughs") expand into gigabytes before any check runs."""
+
+    class Loader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                raise yaml.composer.ComposerError(
+                    None, None, "aliases (*name) are not allowed in the config",
+                    self.peek_event().start_mark)
+            return super(Loader, self).compose_node(parent, index)
+
+    return Loader
 
 
 def _check_mapping(raw, defaults, prefix, problems):

@@ -51,8 +51,11 @@ BUILTIN_EXEMPT = (
     re.compile(r"^MailNodeLinkage-[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}-[0-9]{2}-[0-9]{2}Z\Z"),
     re.compile(r"^cpmove_[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}_[0-9]{2}_[0-9]{2}Z_[0-9a-f]+\Z"),
 )
-# cPanel's epoch_or_die (Cpanel/Validate/Time.pm): digits only, at most 67767976233521999.
-DIGITS_RE = re.compile(r"^[0-9]{1,17}\Z")
+# cPanel's epoch_or_die (Cpanel/Validate/Time.pm): digits only (any number of them, read
+# numerically: leading zeros count for nothing), at most 67767976233521999.
+DIGITS_RE = re.compile(r"^[0-9]+\Z")
+LEADING_ZEROS_RE = re.compile(r"^0+(?=[0-9])")
+MAX_EPOCH = 67767976233521999
 
 
 def descriptors(hook_path, weight):
@@ -140,6 +143,9 @@ def _expiry(value):
         return None
     if not DIGITS_RE.match(value):
         return False
+    value = LEADING_ZEROS_RE.sub("", value, count=1)  # "000...0" is 0; bounded int() below
+    if len(value) > len(str(MAX_EPOCH)) or int(value) > MAX_EPOCH:
+        return False
     return int(value) or None  # cPanel compares numerically: 0 is never
 
 
@@ -187,6 +193,19 @@ def claims(document):
     return where in ((CATEGORY, EVENT, STAGE), (CATEGORY, RENAME_EVENT, STAGE))
 
 
+# The guard's event as the event document names it: in a JSON string value the quotes
+# would be escaped, so an argument cannot imitate it.
+MARK_RE = re.compile(br'"event"\s*:\s*"UAPI::Tokens::(?:create_full_access|rename)"')
+OVERSIZED_RULE = "oversized_request"
+OVERSIZED_MESSAGE = ("Your host cannot check an API token request this large; send only the "
+                     "token's name and expiry date.")
+
+
+def marked(chunk):
+    """Whether raw event bytes name the guard's event (used on an event too large to parse)."""
+    return MARK_RE.search(chunk) is not None
+
+
 def verdict(raw):
     """The hook's stdout for a raw event, or None when the event is not the guard's.
     Never raises: a broken guard must never stop cPanel (fail open)."""
@@ -198,13 +217,44 @@ def verdict(raw):
         return None  # the account-event hook says what it makes of it
     if not claims(document):
         return None
+    return _failing_open(_answer, document)
+
+
+def oversized_verdict(limit):
+    """The answer to a creation or rename event larger than the hook reads (`limit` bytes):
+    cPanel's own interface never sends one, but an account can pad its request with an
+    argument cPanel ignores. Unparsed, nothing of it is trusted: with guard: rules it is
+    refused (else an ignored argument would beat every rule), without them allowed."""
+    return _failing_open(_oversized, limit)
+
+
+def _failing_open(function, argument):
     try:
-        return _answer(document)
+        return function(argument)
     except Exception as error:  # fail open, whatever it was
         _log("internal error, the request is allowed: %s" % _describe(error))
         _record_error(None, "internal error, the request was allowed: %s"
                       % _describe(error))
         return "1"
+
+
+def _oversized(limit):
+    from . import clock, config
+
+    now = clock.now()
+    try:
+        cfg = config.load()
+    except config.ConfigError as error:
+        _log("the config cannot be read, the request is allowed: %s" % error)
+        _record_error(now, "a token request was allowed: the config cannot be read (%s)"
+                      % error)
+        return "1"
+    if not cfg.values.get("guard"):
+        return "1"
+    _log("the token request is larger than %d MiB (cPanel's interface never sends one): "
+         "refused" % (limit >> 20))
+    _record_refusal(now, "?", "?", None, OVERSIZED_RULE, OVERSIZED_MESSAGE)
+    return "0 " + OVERSIZED_MESSAGE
 
 
 def _answer(document):
@@ -247,9 +297,7 @@ def _answer(document):
     if refusal is None:
         return "1"
     rule, message = refusal
-    requested = args.get("expires_at")
-    requested = int(requested) if isinstance(requested, (str, int)) and not isinstance(
-        requested, bool) and DIGITS_RE.match(str(requested)) and int(requested) else None
+    requested = _expiry(args.get("expires_at")) or None
     _record_refusal(now, _safe(account), _safe(_scalar(args.get("name"))), requested, rule,
                     message)
     return "0 " + message

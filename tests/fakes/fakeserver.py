@@ -35,6 +35,7 @@ def _load_fake():
 _fake = _load_fake()
 
 RESELLER_ACLS = _fake.RESELLER_ACLS
+LISTED_ACLS = _fake.LISTED_ACLS  # every ACL key root sees in a listing
 FAULT_KINDS = _fake.FAULT_KINDS
 STATE_FILE = "whmapi1-state.json"
 LOG_FILE = "whmapi1-calls.log"

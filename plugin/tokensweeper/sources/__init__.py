@@ -14,6 +14,9 @@ is: they call the source of the token's kind. Each source module offers:
   revoke(client, names_by_owner, parallel) -> {owner: error sentence or None}
                                          whatever it answers, the caller lists again
   check_hint(owner) -> str               the command that shows the owner's tokens now
+  require_owner(client, owner, error, status), empty_listing(client, owner, error, status)
+                                         the revoke command's checks of the owner named:
+                                         raise error(message, status) when it owns none
 """
 
 from ..tokens import CPANEL, KINDS, WHM

@@ -147,6 +147,12 @@ def require_owner(client, account, error, status):
                     % (account, paths.cpanel_token_dir()), status)
 
 
+def empty_listing(client, account, error, status):
+    """The account listed no token: whmapi1 refuses an unknown account, so an empty
+    listing is a real one (its tokens are gone)."""
+    return
+
+
 def selector_args(account):
     """The command-line options that select this account's tokens of this kind."""
     return "--kind cpanel --owner %s" % account

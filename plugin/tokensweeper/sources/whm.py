@@ -59,6 +59,13 @@ def require_owner(client, owner, error, status):
                     "(`tokensweeper list` shows every owner)" % owner, status)
 
 
+def empty_listing(client, owner, error, status):
+    """The owner listed no token: cPanel's own code lists a user who is no reseller that
+    way too (result 1, no tokens), so a mistaken owner must not pass for one whose
+    tokens are already gone."""
+    require_owner(client, owner, error, status)
+
+
 def selector_args(owner):
     """The command-line options that select this owner's tokens of this kind."""
     return "--owner %s" % owner

@@ -22,6 +22,8 @@ def run(ctx, args):
             # only then, so a revoke of a real owner's tokens costs no extra call.
             source.require_owner(ctx.client, args.owner, CliError, USAGE)
             raise
+        if not tokens:
+            source.empty_listing(ctx.client, args.owner, CliError, USAGE)
         plan = plan_for_names(tokens, wanted, ctx.cfg.protection(), ctx.now)
         plan.describe_use(ctx.usage)
         ctx.report(plan)

@@ -1,0 +1,270 @@
+"""What the plugin relies on from whmapi1, driven through the plugin's own whmapi.py.
+
+Runs on the fake in `make test`, and on cPanel's own Perl code with
+`make conformance CPANEL_SOURCE=DIR` (see conftest.py): a case that passes on one and
+fails on the other is a fake that lies."""
+import os
+import stat
+import time
+
+import pytest
+
+from tokensweeper import whmapi
+from tokensweeper.whmapi import UapiCall
+
+FUTURE = int(time.time()) + 400 * 86400
+# A reseller's privileges (its line in /var/cpanel/resellers).
+BOB_ACLS = ("list-accts", "create-acct", "manage-api-tokens")
+
+
+def client():
+    return whmapi.Client()
+
+
+def create(owner, name, *params):
+    return client().call("api_token_create", [("token_name", name)] + list(params),
+                         owner=owner)
+
+
+def by_name(tokens):
+    return {token.name: token for token in tokens}
+
+
+def accounting(backend):
+    path = os.path.join(backend.root, "var", "cpanel", "accounting.log")
+    with open(path, encoding="utf-8") as handle:
+        return handle.read().splitlines()
+
+
+def test_root_full_access_token_is_listed_as_full_access(backend):
+    answer = create("root", "deploy")
+    assert answer["name"] == "deploy" and len(answer["token"]) == 32
+    token = by_name(client().list_tokens("root"))["deploy"]
+    assert token.full_access
+    assert token.expires_at is None
+    assert token.whitelist_ips == ()
+
+
+def test_limited_token_with_expiry_and_addresses(backend):
+    answer = create("root", "ci", ("acl-1", "list-accts"), ("expires_at", str(FUTURE)),
+                    ("whitelist_ip-1", "192.0.2.9"), ("whitelist_ip-2", "192.0.2.1"))
+    # cPanel answers the ACLs and the addresses, normalised and sorted.
+    assert answer["acls"] == ["list-accts"]
+    assert answer["whitelist_ips"] == ["192.0.2.1", "192.0.2.9"]
+    token = by_name(client().list_tokens("root"))["ci"]
+    assert not token.full_access
+    assert token.acls.get("list-accts") and not token.acls.get("all")
+    assert token.expires_at == FUTURE
+    assert sorted(token.whitelist_ips) == ["192.0.2.1", "192.0.2.9"]
+
+
+def test_reseller_tokens_full_and_limited(backend):
+    backend.add_reseller("bob", BOB_ACLS)
+    create("bob", "everything")
+    create("bob", "lister", ("acl-1", "list-accts"))
+    tokens = by_name(client().list_tokens("bob"))
+    assert tokens["everything"].full_access
+    assert not tokens["lister"].full_access
+    assert tokens["lister"].acls.get("list-accts")
+    # A reseller's listing never offers ACLs it does not have.
+    assert "all" not in tokens["everything"].acls
+    assert "clustering" not in tokens["lister"].acls
+
+
+def test_revoke_removes_only_the_named_tokens_and_logs_each(backend):
+    create("root", "old")
+    create("root", "keep")
+    assert client().revoke_tokens("root", ["old", "never-existed"]) == 1
+    assert set(by_name(client().list_tokens("root"))) == {"keep"}
+    lines = accounting(backend)
+    assert [line.split(":", 3)[3] for line in lines if "APITOKEN" in line] == [
+        "CREATEAPITOKEN:root:root:not-applicable:old",
+        "CREATEAPITOKEN:root:root:not-applicable:keep",
+        "REVOKEAPITOKEN:root:root:not-applicable:old"]
+    # <ctime>: "Sun Dec  6 01:25:50 2026"
+    assert time.strptime(lines[-1][:24], "%a %b %d %H:%M:%S %Y")
+
+
+def test_reseller_revoke_is_logged_under_the_reseller(backend):
+    backend.add_reseller("bob", BOB_ACLS)
+    create("bob", "gone")
+    client().revoke_tokens("bob", ["gone"])
+    assert by_name(client().list_tokens("bob")) == {}
+    assert accounting(backend)[-1].endswith(":REVOKEAPITOKEN:bob:bob:not-applicable:gone")
+    # The file stays, emptied, with cPanel's modes.
+    directory = os.path.join(backend.root, "var", "cpanel", "authn", "api_tokens_v2",
+                             "whostmgr")
+    assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
+    path = os.path.join(directory, "bob.json")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    with open(path) as handle:
+        assert handle.read().replace(" ", "") == '{"tokens":{}}'
+
+
+def test_revoke_without_a_name_fails(backend):
+    with pytest.raises(whmapi.WhmapiFailed) as failed:
+        client().call("api_token_revoke", [], owner="root")
+    assert "Provide at least one “token_name” argument." in str(failed.value)
+
+
+@pytest.mark.parametrize("params", [
+    [("token_name", "dup")],
+    [("token_name", "no.dots")],
+    [("token_name", "past"), ("expires_at", "100")],
+    [("token_name", "hostbits"), ("whitelist_ip-1", "10.0.0.1/24")],
+])
+def test_create_errors_say_so(backend, params):
+    create("root", "dup")
+    with pytest.raises(whmapi.WhmapiFailed) as failed:
+        client().call("api_token_create", params, owner="root")
+    assert failed.value.reason.startswith("The system failed to create the API token: ")
+
+
+def test_update_renames_and_keeps_the_rest(backend):
+    create("root", "before", ("acl-1", "list-accts"), ("expires_at", str(FUTURE)))
+    client().call("api_token_update", [("token_name", "before"), ("new_name", "after")])
+    tokens = by_name(client().list_tokens("root"))
+    assert set(tokens) == {"after"}
+    assert tokens["after"].expires_at == FUTURE and not tokens["after"].full_access
+
+
+def uapi(*calls):
+    return client().run_uapi_chunk(list(calls))
+
+
+def test_uapi_list_and_revoke_of_a_cpanel_account(backend):
+    backend.add_account("alice")
+    backend.add_cpanel_token("alice", "site")
+    backend.add_cpanel_token("alice", "other")
+    [listed] = uapi(UapiCall("alice", "Tokens", "list"))
+    assert listed.ok
+    assert sorted(row["name"] for row in listed.data) == ["other", "site"]
+    assert all(str(row["has_full_access"]) == "1" for row in listed.data)
+    gone, unknown = uapi(UapiCall("alice", "Tokens", "revoke", [("name", "site")]),
+                         UapiCall("alice", "Tokens", "revoke", [("name", "nope")]))
+    assert gone.ok and str(gone.data) == "1"
+    assert unknown.ok and str(unknown.data) == "0"
+    [listed] = uapi(UapiCall("alice", "Tokens", "list"))
+    assert [row["name"] for row in listed.data] == ["other"]
+
+
+def test_cpanel_token_file_modes_and_emptied_file(backend):
+    backend.add_account("alice")
+    backend.add_cpanel_token("alice", "site")
+    uapi(UapiCall("alice", "Tokens", "revoke", [("name", "site")]))
+    directory = os.path.join(backend.root, "var", "cpanel", "authn", "api_tokens_v2", "cpanel")
+    assert stat.S_IMODE(os.stat(directory).st_mode) == 0o711
+    path = os.path.join(directory, "alice.json")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    with open(path) as handle:
+        assert handle.read().replace(" ", "") == '{"tokens":{}}'
+
+
+def test_uapi_refusals_and_failures(backend):
+    backend.add_account("alice")
+    backend.add_account("carl", apitokens=False)
+    no_name, no_feature, no_account, fine = uapi(
+        UapiCall("alice", "Tokens", "revoke"),
+        UapiCall("carl", "Tokens", "list"),
+        UapiCall("zed", "Tokens", "list"),
+        UapiCall("alice", "Tokens", "list"))
+    assert no_name.refused and "Provide the “name” argument." in no_name.error
+    assert no_feature.refused and "You do not have the feature “apitokens”." in no_feature.error
+    # The WHM call itself fails for an account that does not exist: not UAPI's refusal.
+    assert not no_account.refused
+    assert "You do not have a user named “zed”." in no_account.error
+    # One failed command (the batch's own result is then 0) leaves the others' answers.
+    assert fine.ok and fine.data == []
+
+
+# --- the exact shapes cPanel's code answers (the fake must not be kinder) -------------
+
+def raw(*args):
+    """whmapi1's own JSON answer (no judging): the plugin's binary, --output=json."""
+    import json
+    import subprocess
+    out = subprocess.run([client().binary, "--output=json"] + list(args),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True)
+    return json.loads(out.stdout.decode("utf-8"))
+
+
+def test_root_listing_shows_every_acl_of_a_full_access_token(backend):
+    create("root", "full")
+    create("root", "one", ("acl-1", "list-accts"))
+    tokens = raw("api_token_list")["data"]["tokens"]
+    full, one = tokens["full"]["acls"], tokens["one"]["acls"]
+    assert len(full) > 60 and {"all", "clustering", "list-accts", "kill-acct"} <= set(full)
+    assert set(full.values()) == {1}
+    assert set(one) == set(full)
+    assert one["all"] == 0 and str(one["list-accts"]) == "1"
+    assert sum(1 for value in one.values() if str(value) == "1") == 1
+
+
+def test_listing_field_types(backend):
+    backend.add_reseller("bob", BOB_ACLS)
+    create("bob", "lister", ("acl-1", "list-accts"), ("expires_at", str(FUTURE)))
+    create("bob", "ip", ("whitelist_ip-1", "192.0.2.1"))
+    tokens = raw("--user=bob", "api_token_list")["data"]["tokens"]
+    lister = tokens["lister"]
+    # A granted ACL of a reseller's limited token is the string "1"; expires_at is the
+    # digit string it was created with; an unset address list is no key at all.
+    assert lister["acls"] == {"list-accts": "1", "create-acct": 0, "manage-api-tokens": 0}
+    assert lister["expires_at"] == str(FUTURE)
+    assert "whitelist_ips" not in lister
+    assert tokens["ip"]["whitelist_ips"] == ["192.0.2.1"]
+    assert tokens["ip"]["expires_at"] is None
+    assert isinstance(lister["create_time"], int)
+
+
+def test_listing_order_changes_between_processes(backend):
+    for number in range(8):
+        create("root", "t%d" % number)
+    orders = {tuple(raw("api_token_list")["data"]["tokens"]) for _ in range(8)}
+    assert len(orders) > 1
+
+
+def test_user_that_is_no_reseller_lists_nothing(backend):
+    backend.add_account("carol")
+    answer = raw("--user=carol", "api_token_list")
+    assert answer["metadata"]["result"] == 1 and answer["data"]["tokens"] == {}
+    assert client().list_tokens("carol") == []
+
+
+def test_uapi_list_shape(backend):
+    backend.add_account("alice")
+    backend.add_cpanel_token("alice", "site")
+    answer = raw("uapi_cpanel", "cpanel.user=alice", "cpanel.module=Tokens",
+                 "cpanel.function=list")
+    uapi_answer = answer["data"]["uapi"]
+    assert answer["metadata"]["result"] == 1 and uapi_answer["status"] == 1
+    assert uapi_answer["metadata"] == {"transformed": 1}
+    [row] = uapi_answer["data"]
+    assert row["whitelist_ips"] is None and row["features"] == [] and row["name"] == "site"
+
+
+def test_uapi_revoke_of_an_unknown_name_writes_the_file(backend):
+    backend.add_account("alice")
+    backend.add_account("nofile")
+    path = os.path.join(backend.root, "var", "cpanel", "authn", "api_tokens_v2", "cpanel",
+                        "nofile.json")
+    [answer] = uapi(UapiCall("nofile", "Tokens", "revoke", [("name", "nope")]))
+    assert answer.ok and str(answer.data) == "0"
+    with open(path) as handle:
+        assert handle.read().strip() == "null"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+
+
+def test_batch_with_a_failed_command_fails_itself_but_answers_each(backend):
+    backend.add_account("alice")
+    good = UapiCall("alice", "Tokens", "list").command()
+    bad = UapiCall("zed", "Tokens", "list").command()
+    answer = raw("batch", "command-0=" + quote(good), "command-1=" + quote(bad))
+    assert answer["metadata"]["result"] == 0
+    first, second = answer["data"]["result"]
+    assert first["metadata"]["result"] == 1 and second["metadata"]["result"] == 0
+    assert "You do not have a user named “zed”." in second["metadata"]["reason"]
+
+
+def quote(text):
+    from urllib.parse import quote as url_quote
+    return url_quote(text, safe="")
