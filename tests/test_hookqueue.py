@@ -377,3 +377,27 @@ def test_a_worker_that_cannot_start_leaves_the_event_queued_and_says_so(storm, t
     assert status == 0, err
     assert "suspendacct %s: revoked" % account in out
     assert storm.server.cpanel_token_names(account) == set() and storm.queue_names() == []
+
+
+def test_an_event_whose_tokens_could_not_be_listed_stays_queued_until_they_can(env):
+    """A whmapi1 failure while listing (here the batch listing's process fails once) must
+    not cost a suspended account its revoke_all: the event waits in the queue, its run
+    record says why, and the next worker (or queue --run) revokes the tokens."""
+    account = env.holders[0]
+    env.server.add_fault("exit", function="batch", times=1)
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", account, NOW)
+    messages = []
+    assert run_worker(messages) == 1
+    assert env.server.cpanel_token_names(account)  # nothing could be revoked...
+    assert len(env.queue_names()) == 1  # ...so the event is not forgotten
+    assert ("suspendacct %s: could not list its tokens, nothing revoked" % account
+            in "\n".join(messages))
+    assert "the event waits in the queue" in messages[-1]
+    listed_once = len([c for c in env.server.calls() if c["function"] == "batch"])
+    assert listed_once == 1  # the worker did not retry the failing event in a loop
+
+    status, out, err = env.cli("queue", "--run")
+    assert status == 0, out + err
+    assert env.server.cpanel_token_names(account) == set() and env.queue_names() == []
+    outcomes = [r for r in env.audit() if r["event"] == "outcome"]
+    assert [bool(r["owner_errors"]) for r in outcomes] == [True, False]

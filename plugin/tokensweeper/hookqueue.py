@@ -336,6 +336,9 @@ def work(lock, now_fn, settle_for=None, log=stderr_log, sleep=time.sleep,
         while True:
             try:
                 settle(quiet, bound, sleep, monotonic)
+                # What this round sees; an event it leaves queued (its tokens could not be
+                # listed) waits for a later worker, it is not retried here in a loop.
+                seen = set(pending())
                 failed, progressed = handle_round(now_fn, log, sleep, monotonic, patience)
             except (statefiles.UntrustedState, OSError) as error:
                 # The queue directory itself cannot be trusted or read: nothing is handled.
@@ -345,7 +348,7 @@ def work(lock, now_fn, settle_for=None, log=stderr_log, sleep=time.sleep,
             lock.release()
             # An event queued after the round read the queue, whose hook found the lock
             # still held, is seen here: take the lock again, or the worker that did has it.
-            if not progressed or not pending():
+            if not progressed or not set(pending()) - seen:
                 return status
             try:
                 lock.acquire()
@@ -409,7 +412,9 @@ def handle_round(now_fn, log, sleep=time.sleep, monotonic=time.monotonic,
                 note(entry, now, None, "hook-error", "config error, %s waits in the queue: %s"
                      % (entry.action, error))
             return 1, False
-        return handle(entries, cfg, lock, now, log)
+        failed, progressed = handle(entries, cfg, lock, now, log)
+        # A refused file in the queue needs the admin, whatever became of the events.
+        return (1 if problems else failed), progressed
     finally:
         lock.release()
 
@@ -443,9 +448,18 @@ def handle(entries, cfg, lock, now, log):
             continue
         for entry, result in handled:
             failed = failed or (result is not None and not result.ok)
+            if waits(entry, result):
+                continue  # its tokens could not be listed: a later round tries again
             done(entry)
             progressed = True
     return failed, progressed
+
+
+def waits(entry, result):
+    """Whether a queued event stays in the queue after its run: some of its tokens could
+    not be listed (a whmapi1 failure), so its action was not applied to them. The run's
+    record says so; the next event's worker, the scheduled run or `queue --run` retries."""
+    return bool(entry.name and result is not None and result.owner_errors)
 
 
 def _failure(error):
@@ -520,6 +534,8 @@ def _handle_group(action, entries, cfg, client, lock, now, log):
         for (entry, notices), result in zip(planned, results):
             log_result(result, log)
             said = summary(result, cfg.mode == PREVIEW)
+            if waits(entry, result):
+                said += "; the event waits in the queue"
             log("%s: %s" % (entry.label, "%s; %s" % (said, notices) if notices else said))
             handled.append((entry, result))
     return handled
