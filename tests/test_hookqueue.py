@@ -401,3 +401,23 @@ def test_an_event_whose_tokens_could_not_be_listed_stays_queued_until_they_can(e
     assert env.server.cpanel_token_names(account) == set() and env.queue_names() == []
     outcomes = [r for r in env.audit() if r["event"] == "outcome"]
     assert [bool(r["owner_errors"]) for r in outcomes] == [True, False]
+
+
+def test_a_foreign_worker_lock_never_stops_the_scheduled_sweep(env):
+    """hook-worker.lock not root's (a restored backup, a planted file): the queue cannot be
+    handled and every run says so, but cron's sweep of the config's policy still runs."""
+    env.config(CONFIG + "policy: {older_than_days: 10}\n")
+    account = env.holders[2]  # 15 tokens, 1 to 15 days old
+    old = {name for name in env.server.cpanel_token_names(account)
+           if int(name.split("-")[1]) >= 10}
+    assert old
+    os.makedirs(env.state_dir, mode=0o700, exist_ok=True)
+    lock = os.path.join(env.state_dir, "hook-worker.lock")
+    open(lock, "w").close()
+    os.chown(lock, 4242, 4242)
+    status, out, err = env.cli("sweep", "--scheduled")
+    assert status == 1  # the admin must look at it...
+    assert "refusing to use %s: the file is owned by uid 4242" % lock in err
+    assert not old & env.server.cpanel_token_names(account)  # ...and the sweep was done
+    status, out, err = env.cli("queue", "--run")
+    assert status == 1 and "refusing to use %s" % lock in err
