@@ -421,3 +421,23 @@ def test_a_foreign_worker_lock_never_stops_the_scheduled_sweep(env):
     assert not old & env.server.cpanel_token_names(account)  # ...and the sweep was done
     status, out, err = env.cli("queue", "--run")
     assert status == 1 and "refusing to use %s" % lock in err
+
+
+def test_a_foreign_worker_lock_leaves_the_event_queued_and_the_answer_says_so(env):
+    os.makedirs(env.state_dir, mode=0o700, exist_ok=True)
+    lock = os.path.join(env.state_dir, "hook-worker.lock")
+    open(lock, "w").close()
+    os.chown(lock, 4242, 4242)
+    account = env.holders[0]
+    out, err = env.run(suspend(account))
+    # Not "revoke_all failed": the event is queued and is applied once the file is fixed.
+    assert out == ("1 tokensweeper: suspendacct %s: revoke_all queued, but its worker could "
+                   "not start; the next event, the scheduled run or tokensweeper queue --run "
+                   "applies it\n" % account).encode()
+    assert "refusing to use %s: the file is owned by uid 4242" % lock in err
+    assert len(env.queue_names()) == 1
+    assert [r["event"] for r in env.audit()] == []  # no failure recorded for a queued event
+    os.unlink(lock)
+    status, out, err = env.cli("queue", "--run")
+    assert status == 0, out + err
+    assert env.server.cpanel_token_names(account) == set()

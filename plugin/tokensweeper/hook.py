@@ -359,6 +359,7 @@ def queue(event, account, action, cfg, now):
     one runs; on removal, done at once. The checks that need no whmapi1 call answer at
     once."""
     from . import clock
+    from .statefiles import UntrustedState
 
     why = hookqueue.nothing_to_do(cfg, account, action)
     if why:
@@ -370,8 +371,11 @@ def queue(event, account, action, cfg, now):
     hookqueue.enqueue(event.event, event.key, action, account, now)
     try:
         started = hookqueue.start_worker(clock.now)
-    except OSError as error:  # no process could be started (fork failed): it stays queued
-        log("the queue's worker could not start: %s" % _os_error(error))
+    except (OSError, UntrustedState) as error:
+        # No process could be started (fork failed), or hook-worker.lock is not root's
+        # alone: the event stays queued, it did not fail.
+        log("the queue's worker could not start: %s" % (
+            error if isinstance(error, UntrustedState) else _os_error(error)))
         return ("%s queued, but its worker could not start; the next event, the scheduled "
                 "run or tokensweeper queue --run applies it" % action)
     return "%s queued; %s within seconds (tokensweeper queue shows what waits)" % (
