@@ -441,3 +441,35 @@ def test_a_foreign_worker_lock_leaves_the_event_queued_and_the_answer_says_so(en
     status, out, err = env.cli("queue", "--run")
     assert status == 0, out + err
     assert env.server.cpanel_token_names(account) == set()
+
+
+class Rounds(list):
+    """The worker's messages; a worker that goes round in circles is stopped."""
+
+    def append(self, message):
+        list.append(self, message)
+        if sum(1 for m in self if m.startswith("handling ")) > 3:
+            raise AssertionError("the worker handles the same events again and again")
+
+
+def test_a_handled_event_that_cannot_leave_the_queue_is_reported_not_redone(env, monkeypatch):
+    """The queue directory refuses unlink (an immutable or read-only bind): the worker must
+    say so and stop, not handle the same events again and again, nor claim they left."""
+    account = env.holders[0]
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", account, NOW)
+    queue = os.path.join(env.state_dir, "hook-queue")
+    real_unlink = os.unlink
+
+    def unlink(path, *args, **kwargs):
+        if os.path.dirname(str(path)) == queue and hookqueue.ENTRY_RE.match(
+                os.path.basename(str(path))):
+            raise PermissionError(1, "Operation not permitted", str(path))
+        return real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    messages = Rounds()
+    assert run_worker(messages) == 1
+    assert env.server.cpanel_token_names(account) == set()  # it was handled once
+    assert sum(1 for m in messages if m.startswith("handling ")) == 1
+    assert "Operation not permitted" in messages[-1], messages
+    assert len(env.queue_names()) == 1

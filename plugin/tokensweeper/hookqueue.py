@@ -193,8 +193,15 @@ def pending():
 
 
 def done(entry):
+    """Take a handled event out of the queue. An entry that cannot be removed raises
+    OSError (the worker stops and says why) rather than being handled again and again."""
     if entry.name:  # an event handled at once (handle_at_once) was never queued
-        statefiles.remove(os.path.join(paths.hook_queue_dir(), entry.name))
+        directory = paths.hook_queue_dir()
+        statefiles.check_dir(directory)
+        try:
+            os.unlink(os.path.join(directory, entry.name))  # never follows a link
+        except FileNotFoundError:
+            pass  # `queue --run` or a killed worker's successor took it already
 
 
 def handle_at_once(event, key, action, account, now, log=stderr_log):
