@@ -458,7 +458,7 @@ def test_a_transfer_token_stamped_a_day_from_its_creation_is_still_the_tool_s():
     created = NOW - 10 * DAY
     for stamp, protected in ((created + DAY, True), (created - DAY, True),
                              (created + DAY + 1, False)):
-        token = Token("root", "transfer-%d" % stamp, created)
+        token = Token("root", "transfer-%d" % stamp, created, None, {"all": True})
         assert (Protection().reason(token) is not None) is protected, stamp
 
 

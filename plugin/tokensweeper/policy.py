@@ -90,6 +90,14 @@ def _root_level(owner, reseller_acls):
     return "all" in (reseller_acls.get(owner) or ())
 
 
+def _transfer(token, _acls):
+    """The Transfer Tool's token on a transfer source: `whmapi1 api_token_create
+    token_name=transfer-<time()>` run as root over SSH (Preflight/RemoteRoot/Create.pm), so
+    root's, full access, no expiry. A reseller's token of that shape is its own."""
+    return (token.owner == "root" and token.full_access and token.expires_at is None
+            and _transfer_stamp_is_creation(token))
+
+
 def _accesshash(token, _acls):
     """A converted access hash: full access (no ACL list), no expiry, stamped when made."""
     return (token.full_access and token.expires_at is None
@@ -128,8 +136,7 @@ BUILTIN_RULES = (
              "linked server node token (WHM » Link Server Nodes)", _linked_node),
     _builtin("accesshash-<creation epoch>", "converted access hash (billing systems such as "
              "WHMCS may still use it)", _accesshash),
-    _builtin("transfer-<creation epoch>", "Transfer Tool token",
-             lambda token, _acls: _transfer_stamp_is_creation(token)),
+    _builtin("transfer-<creation epoch>", "Transfer Tool token", _transfer),
     _builtin("WebPros_Dashboard", "reserved for the WebPros dashboard",
              _exact("WebPros_Dashboard")),
     _builtin("WP-Dashboard", "reserved for the WebPros dashboard", _exact("WP-Dashboard")),
