@@ -182,11 +182,22 @@ def _cpmove(token, acls):
             and _cpmove_stamp(token, acls))
 
 
+_mail_node_stamp = _stamp_is_creation(MAIL_NODE_NAME)
+
+
+def _full(matches):
+    """cPanel makes its mail node tokens with Tokens::create_full_access: an account's
+    limited token of that name is its own. (An expiry is allowed: such a token stops
+    working by itself.)"""
+    return lambda token, acls: token.full_access and matches(token, acls)
+
+
 CPANEL_RULES = (
     _builtin("cpmove_<creation time>_<hex>", "cPanel transfer token", _cpmove),
-    _builtin("MailNodeLinkage", "linked mail node token", _exact("MailNodeLinkage")),
+    _builtin("MailNodeLinkage", "linked mail node token",
+             _full(_exact("MailNodeLinkage"))),
     _builtin("MailNodeLinkage-<creation time>", "linked mail node token",
-             _stamp_is_creation(MAIL_NODE_NAME)),
+             _full(_mail_node_stamp)),
 )
 
 # The protection table: each kind's built-in rules. WHM shapes never protect a cPanel
