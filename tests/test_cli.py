@@ -1056,3 +1056,17 @@ def test_the_demo_prints_everything_the_command_line_needs(tmp_path):
     listed = subprocess.run([sys.executable, os.path.join(REPO, "bin", "tokensweeper"), "list",
                              "--json"], env=env, stdout=subprocess.PIPE, check=True)
     assert {token["owner"] for token in json.loads(listed.stdout.decode())["tokens"]} >= {"root"}
+
+
+@pytest.mark.parametrize("glob", ["root-expired\n", "root-expired ", "ö*", "x" * 101, "root-[",
+                                  "a/b", ""])
+def test_a_name_pattern_that_can_match_no_token_name_is_a_usage_error(cli, glob):
+    """--name takes what protect.names and policy.names take (token-name characters and
+    * ? [...], at most 100): a stray newline, space or letter no token name can hold is
+    refused naming the value, never a silent "0 tokens" (nor a sweep that does nothing)."""
+    for command in ("plan", "sweep"):
+        run = cli(command, "--expired", "--name", glob, "--yes")
+        assert run.status == 2, run
+        assert "--name" in run.err and "not a token name pattern" in run.err, run
+        assert "Traceback" not in run.err
+    assert cli("plan", "--expired", "--name", "root-exp*").status == 0

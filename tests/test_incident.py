@@ -87,6 +87,16 @@ def test_bad_networks_name_the_value(text, words):
     assert repr(text) in str(error.value) and words in str(error.value)
 
 
+@pytest.mark.parametrize("text", ["fe80::1%eth0", "fe80::%eth0/64", "fe80::1%1"])
+def test_a_scoped_ipv6_address_is_refused_on_every_python(text):
+    """Python 3.9+ takes `fe80::1%eth0` (and the page, the command and the audit log would
+    carry `fe80::1%eth0/128`), 3.6 refuses it: api_tokens_log lists no zone, so it is
+    refused everywhere, naming the value."""
+    with pytest.raises(ValueError) as error:
+        incident.parse_network(text)
+    assert repr(text) in str(error.value) and "not an IPv4 or IPv6 network" in str(error.value)
+
+
 # -- per-address evidence ------------------------------------------------------------------
 
 

@@ -338,3 +338,18 @@ def test_a_notice_says_which_kind_of_token_and_whose_when_names_collide():
     whm_only = notify.body("h", plan, {"notice": [whm], "reminder": [(whm, 7), (whm, 1)]}, due)
     assert "will revoke this WHM API token on or after" in whm_only
     assert "These WHM API tokens expire soon" in whm_only
+
+
+@pytest.mark.parametrize("due", [10 ** 30, 2 ** 63])
+def test_a_notice_whose_due_day_no_clock_can_show_never_breaks_a_sweep(box, due):
+    """A hand-edited notice line with a due day past year 9999: the cron sweep
+    and `plan` still run, and the token waits its own notice period from that notice."""
+    add(box.fake, "root", "old-ci", age_days=200, expires_in_days=-5)
+    box.run(0)
+    [real] = box.notices()
+    append_record(box, forged_notice(real, NOW + DAY, due))
+    for args in (("sweep", "--scheduled"), ("plan", "--expired")):
+        run = box.run(2, *args)
+        assert "Traceback" not in run.err and run.status in (0, 1), run
+    assert box.fake.token_names("root") == {"old-ci"}
+    assert "revocation due on 2026-12-05" in box.run(2, "plan", "--expired").out

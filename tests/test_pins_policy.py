@@ -458,7 +458,7 @@ def test_a_transfer_token_stamped_a_day_from_its_creation_is_still_the_tool_s():
     created = NOW - 10 * DAY
     for stamp, protected in ((created + DAY, True), (created - DAY, True),
                              (created + DAY + 1, False)):
-        token = Token("root", "transfer-%d" % stamp, created)
+        token = Token("root", "transfer-%d" % stamp, created, None, {"all": True})
         assert (Protection().reason(token) is not None) is protected, stamp
 
 
@@ -588,6 +588,18 @@ def test_notice_state_words_and_due_day():
 ])
 def test_cpanel_protection_is_exact_shapes_only(name, protected):
     assert (Protection().reason(cp(name)) is not None) is protected
+
+
+def test_a_limited_mail_node_lookalike_is_the_accounts_own():
+    # cPanel makes MailNodeLinkage[-<time>] with Tokens::create_full_access and no expiry
+    # (LinkedNode/Worker/WHM/Accounts.pm, Convert/Common/Mail/ToRemote.pm). An account
+    # naming a limited token so keeps nothing out of sweeps.
+    for name in ("MailNodeLinkage", "MailNodeLinkage-%s" % iso_stamp(NOW - 10 * DAY)):
+        assert Protection().reason(cp(name)) is not None
+        real = cp(name)
+        limited = Token("shop1", name, real.create_time, None, kind=CPANEL, full_access=False,
+                        features=["email"])
+        assert Protection().reason(limited) is None, name
 
 
 def test_cpanel_shapes_do_not_protect_whm_tokens():

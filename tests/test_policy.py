@@ -175,7 +175,7 @@ TRUST = "reverse_trust_3f2b8c1e-9d4a-4c6b-8e2f-1a2b3c4d5e6f"
 CLUSTERING = {"clustering": True, "all": False, "list-accts": False}
 
 SYSTEM_TOKENS = [tok(TRUST, age=5000, expires_in=-9, acls=CLUSTERING),
-                 tok("prospamfilter", age=5000, acls=FULL), transfer(expires_in=-3),
+                 tok("prospamfilter", age=5000, acls=FULL), transfer(),
                  tok("WebPros_Dashboard", acls=FULL), tok("WP-Dashboard", acls=FULL)]
 
 
@@ -197,8 +197,6 @@ def test_protected_tokens_are_never_revoked(tokens, criteria, globs):
 @pytest.mark.parametrize("token, why", [
     (tok(TRUST, age=900, expires_in=-100, acls=CLUSTERING),
      "protected: DNS cluster trust token (built-in rule reverse_trust_<uuid>)"),
-    (transfer(age=900, expires_in=-100),
-     "protected: Transfer Tool token (built-in rule transfer-<creation epoch>)"),
     (tok("WebPros_Dashboard", age=900, expires_in=-100, acls=FULL),
      "protected: reserved for the WebPros dashboard (built-in rule WebPros_Dashboard)"),
     (tok("WP-Dashboard", age=900, expires_in=-100, acls=FULL),
@@ -248,10 +246,37 @@ def test_name_shapes_protect_only_the_owners_that_can_have_them():
     assert protected("WP-Dashboard", "res1") and protected("WebPros_Dashboard", "res1")
 
 
+def test_the_transfer_tools_token_names_its_rule():
+    # cPanel's is full access and never expires: an age rule selects it, the rule keeps it.
+    decision, text = reason(transfer(age=900), older_than_days=30)
+    assert decision == PROTECTED
+    assert text.startswith(
+        "protected: Transfer Tool token (built-in rule transfer-<creation epoch>)")
+    assert reason(transfer(age=900), protection=Protection(builtin=False),
+                  older_than_days=30)[0] == REVOKE
+
+
 def test_a_transfer_token_is_protected_only_when_its_stamp_is_its_creation_time():
     created = NOW - 30 * DAY
-    assert Protection().reason(Token("root", "transfer-%d" % (created + 60), created))
-    assert Protection().reason(Token("root", "transfer-%d" % (created - 3 * DAY), created)) is None
+    assert Protection().reason(Token("root", "transfer-%d" % (created + 60), created, None, FULL))
+    assert Protection().reason(
+        Token("root", "transfer-%d" % (created - 3 * DAY), created, None, FULL)) is None
+
+
+def test_a_resellers_transfer_shaped_token_is_its_own_junk_not_the_transfer_tools():
+    # cPanel's Transfer Tool runs `whmapi1 api_token_create token_name=transfer-<time()>`
+    # as root over SSH (Preflight/RemoteRoot/Create.pm): root's, full access, no expiry.
+    # A reseller naming its own tokens transfer-<now> must not keep them from every sweep.
+    protection = Protection(reseller_acls=RESELLERS)
+    created = NOW - 30 * DAY
+    name = "transfer-%d" % created
+    assert protection.reason(Token("root", name, created, None, FULL))
+    for owner in ("res1", "bigres", "dnsres"):
+        assert protection.reason(Token(owner, name, created, None, {"list-accts": True})) is None
+        assert protection.reason(Token(owner, name, created, None, FULL)) is None
+    # root's own limited or expiring token of that shape is no Transfer Tool token either
+    assert protection.reason(Token("root", name, created, None, NARROW)) is None
+    assert protection.reason(Token("root", name, created, NOW + DAY, FULL)) is None
 
 
 def test_a_token_a_connected_application_uses_is_protected_for_that_owner_only():

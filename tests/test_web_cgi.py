@@ -457,6 +457,18 @@ def test_names_outside_cpanels_rule_are_refused(site, key):
     assert site.revokes() == []
 
 
+@pytest.mark.parametrize("key", ["root@whm:old-ci", "boss@whm:billing"])
+def test_a_whm_token_is_named_by_its_owner_alone(site, key):
+    """A WHM token's holder is its owner ("bob"); "bob@whm" names no holder the page lists,
+    so the preview would call a listed token "no longer listed" (revoked or removed):
+    refused whole instead, like any other selection that is not OWNER:NAME."""
+    reply = site.post(selection(key))
+    assert reply.status == 400, reply.text()
+    assert "is not a token of this server" in reply.text()
+    assert "No longer listed" not in reply.text()
+    assert site.revokes() == []
+
+
 def test_empty_selection_is_refused(site):
     reply = site.post(selection())
     assert reply.status == 400 and "Nothing was ticked" in reply.text()

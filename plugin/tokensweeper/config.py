@@ -273,16 +273,23 @@ def _globs(value):
     if not isinstance(value, list):
         raise ValueError("expected a list of name patterns, got %r" % (value,))
     for glob in value:
-        if (
-            not isinstance(glob, str)
-            or not GLOB_RE.match(glob)
-            or glob.count("[") != glob.count("]")
-        ):
-            raise ValueError(
-                "%r is not a token name pattern (letters, digits, _ - and the wildcards "
-                "* ? [...])" % (glob,)
-            )
+        check_glob(glob)
     return list(value)
+
+
+def check_glob(glob):
+    """A token name pattern as the config and the command line take it; ValueError naming
+    the value otherwise."""
+    if (
+        not isinstance(glob, str)
+        or not GLOB_RE.match(glob)
+        or glob.count("[") != glob.count("]")
+    ):
+        raise ValueError(
+            "%r is not a token name pattern (letters, digits, _ - and the wildcards "
+            "* ? [...])" % (glob,)
+        )
+    return glob
 
 
 # A mail address a config may name: the plain ASCII shape local MTAs accept, nothing a

@@ -91,6 +91,9 @@ def parse_network(text):
     import ipaddress  # only incident selections need it
 
     text = text.strip()
+    if "%" in text:  # a zone (fe80::1%eth0): Python 3.9+ takes it, 3.6 does not; no log has one
+        raise ValueError("%r is not an IPv4 or IPv6 network (like 203.0.113.0/24 or "
+                         "2001:db8::/32)" % text)
     try:
         return str(ipaddress.ip_network(text, strict=True))
     except ValueError:

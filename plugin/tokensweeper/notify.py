@@ -189,10 +189,19 @@ def history(records):
             if entry.get("action") == NOTICE and isinstance(entry.get("due_epoch"), int):
                 known = notices.get(identity)
                 if known is None or sent >= known.sent:
-                    notices[identity] = Notice(identity, sent, entry["due_epoch"])
+                    notices[identity] = Notice(identity, sent, _due_claim(entry["due_epoch"]))
             elif entry.get("action") == REMINDER and isinstance(entry.get("reminder_days"), int):
                 reminded.setdefault(identity, set()).add(entry["reminder_days"])
     return notices, reminded
+
+
+def _due_claim(due):
+    """The due day a notice entry claims, or 0 when no clock can show it (a boolean, before
+    1970, past year 9999: a hand-edited line): then the notice period counts from the
+    notice itself (policy.notice_states never makes it shorter)."""
+    if isinstance(due, bool) or not 0 <= due <= audit.MAX_EPOCH:
+        return 0
+    return due
 
 
 def due_reminders(tokens, reminded, reminder_days, now):

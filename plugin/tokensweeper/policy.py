@@ -90,6 +90,14 @@ def _root_level(owner, reseller_acls):
     return "all" in (reseller_acls.get(owner) or ())
 
 
+def _transfer(token, _acls):
+    """The Transfer Tool's token on a transfer source: `whmapi1 api_token_create
+    token_name=transfer-<time()>` run as root over SSH (Preflight/RemoteRoot/Create.pm), so
+    root's, full access, no expiry. A reseller's token of that shape is its own."""
+    return (token.owner == "root" and token.full_access and token.expires_at is None
+            and _transfer_stamp_is_creation(token))
+
+
 def _accesshash(token, _acls):
     """A converted access hash: full access (no ACL list), no expiry, stamped when made."""
     return (token.full_access and token.expires_at is None
@@ -128,8 +136,7 @@ BUILTIN_RULES = (
              "linked server node token (WHM » Link Server Nodes)", _linked_node),
     _builtin("accesshash-<creation epoch>", "converted access hash (billing systems such as "
              "WHMCS may still use it)", _accesshash),
-    _builtin("transfer-<creation epoch>", "Transfer Tool token",
-             lambda token, _acls: _transfer_stamp_is_creation(token)),
+    _builtin("transfer-<creation epoch>", "Transfer Tool token", _transfer),
     _builtin("WebPros_Dashboard", "reserved for the WebPros dashboard",
              _exact("WebPros_Dashboard")),
     _builtin("WP-Dashboard", "reserved for the WebPros dashboard", _exact("WP-Dashboard")),
@@ -175,11 +182,22 @@ def _cpmove(token, acls):
             and _cpmove_stamp(token, acls))
 
 
+_mail_node_stamp = _stamp_is_creation(MAIL_NODE_NAME)
+
+
+def _full(matches):
+    """cPanel makes its mail node tokens with Tokens::create_full_access: an account's
+    limited token of that name is its own. (An expiry is allowed: such a token stops
+    working by itself.)"""
+    return lambda token, acls: token.full_access and matches(token, acls)
+
+
 CPANEL_RULES = (
     _builtin("cpmove_<creation time>_<hex>", "cPanel transfer token", _cpmove),
-    _builtin("MailNodeLinkage", "linked mail node token", _exact("MailNodeLinkage")),
+    _builtin("MailNodeLinkage", "linked mail node token",
+             _full(_exact("MailNodeLinkage"))),
     _builtin("MailNodeLinkage-<creation time>", "linked mail node token",
-             _stamp_is_creation(MAIL_NODE_NAME)),
+             _full(_mail_node_stamp)),
 )
 
 # The protection table: each kind's built-in rules. WHM shapes never protect a cPanel

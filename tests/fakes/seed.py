@@ -71,7 +71,7 @@ def root_tokens(now):
         ("billing-whmcs", now - 3 * YEAR, None, "all", ["203.0.113.25"]),
         ("monitoring-nagios", now - 2 * YEAR - 40 * DAY, None, MONITORING, ["198.51.100.7"]),
         ("backup-jetbackup", now - 400 * DAY, now + 5 * DAY, BACKUP, None),
-        (f"transfer-{now - 30 * DAY}", now - 30 * DAY, now - 28 * DAY, "all", None),
+        (f"transfer-{now - 30 * DAY}", now - 30 * DAY, None, "all", None),
         ("reverse_trust_2c7d9e41-8b3a-4f6e-9d12-7a5c3e8b0f64", now - 4 * YEAR, None, CLUSTERING,
          ["192.0.2.53"]),
         # SpamExperts' own token (cpanel-facts.md): root's only, full access.

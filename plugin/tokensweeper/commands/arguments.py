@@ -5,6 +5,7 @@ import argparse
 import re
 
 from .. import __version__, clock, incident
+from ..config import check_glob
 from ..owners import valid_owner
 from ..policy import STATE_WORDS, Selectors
 from ..tokens import KINDS, NAME_RE
@@ -37,6 +38,13 @@ def token_name(text):
             "%r is not a valid API token name ([A-Za-z0-9_-], 1-50)" % text
         )
     return text
+
+
+def name_glob(text):
+    try:
+        return check_glob(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error))
 
 
 def moment(text):
@@ -93,6 +101,7 @@ def add_selectors(parser):
         "--name",
         action="append",
         default=[],
+        type=name_glob,
         metavar="GLOB",
         help="token names matching GLOB (repeatable)",
     )

@@ -27,7 +27,7 @@ from tokensweeper.policy import (
 )
 from tokensweeper.sources import source_for
 from tokensweeper.sweep import ENFORCE, build_plan, execute
-from tokensweeper.tokens import KINDS, NAME_RE, WHM, split_holder
+from tokensweeper.tokens import KINDS, NAME_RE, WHM, holder_of, split_holder
 from tokensweeper.usage import load_usage
 from tokensweeper.whmapi import Client, WhmapiError
 
@@ -460,7 +460,8 @@ def parse_selection(values):
             parts[3])
         if (len(parts) not in (2, 4) or (len(parts) == 4 and not bound)
                 or not valid_owner(owner) or kind not in KINDS or not NAME_RE.match(name)
-                or (kind != WHM and owner == "root")):
+                or (kind != WHM and owner == "root")
+                or holder != holder_of(owner, kind)):  # a WHM token's holder is "bob"
             raise bad_request("“{}” is not a token of this server: a selection is "
                               "OWNER:NAME with a cPanel user and token name.".format(value[:120]))
         wanted[(holder, name)] = value if bound else None
