@@ -11,7 +11,6 @@ here=$(cd "$(dirname "$0")/.." && pwd -P)
 tarball=$1
 galaxy=$2
 out_dir=${3:-$here/build/dist}
-stage="$here/build/collection"
 
 version=$(sed -n 's/^version: *//p' "$here/ansible/galaxy.yml")
 expected="tokensweeper-$version.tar.gz"
@@ -20,8 +19,11 @@ if [[ "$(basename "$tarball")" != "$expected" ]]; then
     exit 1
 fi
 
-rm -rf "$stage"
-mkdir -p "$stage" "$out_dir"
+# A private staging directory: the matrix builds the collection on three
+# Pythons at once, and a shared build/collection was wiped under a running build.
+stage=$(mktemp -d "${TMPDIR:-/tmp}/tokensweeper-collection.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$out_dir"
 cp -R "$here/ansible/." "$stage/"
 cp "$here/LICENSE" "$stage/LICENSE"  # galaxy.yml says MIT; the text travels with it
 mkdir -p "$stage/roles/install/files"
