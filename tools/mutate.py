@@ -59,6 +59,14 @@ MODULES = {
     "config": ["test_config.py", "test_pins_config.py"],
     "audit": ["test_audit.py", "test_pins_audit.py"],
     "usage": ["test_usage.py", "test_incident.py", "test_pins_usage.py"],
+    "mail": ["test_pins_mail.py",
+             "test_notify.py::test_compose_never_lets_a_header_value_start_a_header",
+             "test_notify.py::test_compose_encodes_non_ascii_text",
+             "test_notify.py::test_a_hung_sendmail_is_killed_and_named"],
+    "tokenfiles": ["test_pins_tokenfiles.py", "test_owners.py"],
+    "statefiles": ["test_pins_statefiles.py", "test_statefiles.py"],
+    "sources/cpanel": ["test_pins_sources.py", "test_kinds.py"],
+    "sources/whm": ["test_pins_sources.py"],
 }
 
 # Tests in those files that run bin/tokensweeper: the scratch tree holds the
@@ -213,7 +221,7 @@ def describe_mutants(module, mutated_code, names):
 
 def describe_run(scratch, module, statuses):
     """describe_mutants for a run's mutants, from its scratch tree."""
-    path = os.path.join(scratch, "mutants", "tokensweeper", module + ".py")
+    path = os.path.join(scratch, "mutants", "tokensweeper", *(module + ".py").split("/"))
     with open(path, encoding="utf-8") as handle:
         return describe_mutants(module, handle.read(), list(statuses))
 
@@ -227,7 +235,8 @@ def entry_text(key, why="?"):
 
 def last_run(scratch, module):
     """(statuses, seconds) of the last run in this scratch tree; (None, None) without one."""
-    if not os.path.exists(os.path.join(scratch, "mutants", "tokensweeper", module + ".py.meta")):
+    meta = os.path.join(scratch, "mutants", "tokensweeper", *(module + ".py.meta").split("/"))
+    if not os.path.exists(meta):
         return None, None
     try:
         with open(os.path.join(scratch, "seconds")) as handle:
@@ -257,7 +266,9 @@ def run_module(scratch, module, max_children):
 
 
 def test_files(module):
-    return [name for name in MODULES[module] if os.path.exists(os.path.join(TESTS, name))]
+    """The module's test files and single tests (`FILE::TEST`) that exist."""
+    return [name for name in MODULES[module]
+            if os.path.exists(os.path.join(TESTS, name.split("::")[0]))]
 
 
 def lay_out(scratch, module):
@@ -311,7 +322,7 @@ def read_statuses(scratch, module):
     sys.path.insert(0, scratch)
     from mutmut.stats import status_by_exit_code  # the venv's mutmut, only when it ran
 
-    meta = os.path.join(scratch, "mutants", "tokensweeper", module + ".py.meta")
+    meta = os.path.join(scratch, "mutants", "tokensweeper", *(module + ".py.meta").split("/"))
     with open(meta, encoding="utf-8") as handle:
         exit_codes = json.load(handle)["exit_code_by_key"]
     return {name: status_by_exit_code[code] for name, code in sorted(exit_codes.items())}
@@ -363,12 +374,12 @@ def write_report(report):
 
 
 def print_table(report):
-    row = "%-8s %9s %6s %8s %10s %6s %6s %6s"
+    row = "%-14s %9s %6s %8s %10s %6s %6s %6s"
     print()
     print(row % ("module", "generated", "killed", "survived", "equivalent", "other", "score", "s"))
     for module, s in report["modules"].items():
         if "error" in s:
-            print("%-8s %s" % (module, s["error"]))
+            print("%-14s %s" % (module, s["error"]))
             continue
         print(
             row
