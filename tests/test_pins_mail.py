@@ -36,6 +36,7 @@ def parsed(message):
     ("Host_1.Example.COM", "Host1.Example.COM"),
     (".edge-host.", "edge-host"),
     ("a\r\nBcc: x@y.z", "aBccxy.z"),
+    ("Xeon-1.example.X", "Xeon-1.example.X"),
     ("", "localhost"),
     ("...", "localhost"),
     (None, "localhost"),
@@ -64,7 +65,8 @@ def test_a_message_names_the_tool_the_host_the_day_and_says_it_is_automatic():
     assert message["Subject"] == "[h] 2 tokens"
     assert email.utils.parsedate_to_datetime(message["Date"]).timestamp() == NOW
     assert message["Message-ID"].endswith("@h.example>")
-    assert "tokensweeper" in message["Message-ID"]
+    assert message["Message-ID"].startswith("<")
+    assert message["Message-ID"].endswith(".tokensweeper@h.example>")  # the sender, by name
     assert message["Auto-Submitted"] == "auto-generated"
     assert message.get_content() == "body\n"
 
@@ -178,3 +180,40 @@ def test_a_hung_mta_that_ignores_its_group_is_still_killed(tmp_path, monkeypatch
 ])
 def test_a_day_is_the_utc_date(epoch, expected):
     assert mail.day(epoch) == expected
+
+
+def test_the_mtas_chatter_never_reaches_our_output(tmp_path, monkeypatch, capfd):
+    """The hook's result line and the page's CGI answer are our standard output: what the
+    MTA prints must not land in them."""
+    monkeypatch.setenv("TOKENSWEEPER_SENDMAIL", write_script(
+        tmp_path, "echo 'queued as 1abc-0001'\nexit 0\n"))
+    mail.send(mail.compose("a@example.com", "s", "b\n", NOW, host="h.example"))
+    out, _err = capfd.readouterr()
+    assert out == ""
+
+
+def test_a_hung_mta_is_killed_with_every_process_it_started(tmp_path, monkeypatch):
+    """A helper the MTA started (in its process group) goes with it: nothing of a hung MTA
+    is left running after the timeout."""
+    pid_file = tmp_path / "helper.pid"
+    monkeypatch.setenv("TOKENSWEEPER_SENDMAIL", write_script(
+        tmp_path, "sleep 600 &\necho $! > %s\nexec sleep 600\n" % pid_file))
+    with pytest.raises(mail.MailUnavailable):
+        mail.send(mail.compose("a@example.com", "s", "b\n", NOW, host="h.example"), timeout=1)
+    helper = int(pid_file.read_text())
+    try:
+        for _ in range(200):  # the SIGKILLed helper is reaped by init: wait for that
+            try:
+                with open("/proc/%d/stat" % helper) as handle:
+                    if handle.read().split(") ", 1)[1].startswith("Z"):
+                        break  # killed, only not reaped yet
+            except OSError:
+                break  # gone
+            time.sleep(0.01)
+        else:
+            raise AssertionError("the MTA's helper is still running")
+    finally:
+        try:
+            os.kill(helper, 9)
+        except OSError:
+            pass

@@ -76,6 +76,11 @@ DESELECT = [
     "tests/test_incident.py::test_malformed_values_are_a_usage_error_naming_the_value",
     "tests/test_incident.py::test_without_a_log_the_command_selects_nothing_and_says_so_loudly",
     "tests/test_incident.py::test_an_incident_run_end_to_end",
+    "tests/test_statefiles.py::test_the_command_refuses_a_state_dir_it_does_not_own_and_says_why",
+    # find_owners in a child Python (the scratch tree has no plugin/ for its PYTHONPATH);
+    # tests/test_pins_tokenfiles.py reads the same FIFO, link and huge file in process.
+    "tests/test_owners.py::test_a_token_file_that_is_a_fifo_a_link_or_huge_is_asked_about_"
+    "never_waited_on",
 ]
 
 KILLED = {"killed", "timeout", "caught by type check"}
