@@ -67,6 +67,24 @@ MODULES = {
     "statefiles": ["test_pins_statefiles.py", "test_statefiles.py"],
     "sources/cpanel": ["test_pins_sources.py", "test_kinds.py"],
     "sources/whm": ["test_pins_sources.py"],
+    # notify's own tests mostly run `tokensweeper sweep --scheduled`: only those that call
+    # it in this process.
+    "notify": ["test_pins_notify.py"] + ["test_notify.py::" + name for name in (
+        "test_due_reminders_choose_the_nearest_day_and_never_repeat",
+        "test_split_addresses_refuses_control_characters_and_placeholders",
+        "test_a_fifo_in_place_of_wwwacct_conf_never_stalls_the_run",
+        "test_server_contact_reads_several_addresses_and_refuses_a_spoiled_value",
+        "test_a_notice_the_audit_log_would_not_take_is_no_notice",
+    )] + ["test_notify_hostile.py::" + name for name in (
+        "test_history_keeps_the_latest_notice_sent_whatever_the_order_of_the_lines",
+        "test_a_hung_mta_is_waited_for_once_per_run_not_once_per_recipient",
+        "test_the_server_contact_is_read_as_cpanel_reads_wwwacct_conf",
+        "test_a_notice_says_which_kind_of_token_and_whose_when_names_collide",
+    )] + ["test_do_no_harm.py::" + name for name in (
+        "test_use_does_not_cancel_a_notice_when_the_token_stays_selected",
+        "test_use_cancels_a_notice_only_when_it_takes_the_token_out_of_the_selection",
+        "test_a_use_of_bobs_whm_token_never_voids_the_notice_of_his_cpanel_token",
+    )],
 }
 
 # Tests in those files that run bin/tokensweeper: the scratch tree holds the
