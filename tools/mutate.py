@@ -67,6 +67,9 @@ MODULES = {
     "statefiles": ["test_pins_statefiles.py", "test_statefiles.py"],
     "sources/cpanel": ["test_pins_sources.py", "test_kinds.py"],
     "sources/whm": ["test_pins_sources.py"],
+    "owners": ["test_owners.py", "test_listing_cache.py", "test_pins_owners.py",
+               "test_statefiles.py", "test_kinds.py"],
+    "hook": ["test_pins_hook.py"],
     # notify's own tests mostly run `tokensweeper sweep --scheduled`: only those that call
     # it in this process.
     "notify": ["test_pins_notify.py"] + ["test_notify.py::" + name for name in (
