@@ -57,7 +57,8 @@ def test_only_group_or_other_write_makes_a_directory_untrusted(state, mode, refu
 def test_a_file_where_the_directory_should_be_is_refused(tmp_path):
     path = tmp_path / "state"
     path.write_text("x")
-    assert refusal(statefiles.check_dir, str(path)).why == "it is not a directory"
+    error = refusal(statefiles.check_dir, str(path))
+    assert (error.path, error.why) == (str(path), "it is not a directory")
     assert refusal(statefiles.ensure_dir, str(path)).why == "it is not a directory"
     with pytest.raises(FileNotFoundError):
         statefiles.check_dir(str(tmp_path / "missing"))
@@ -94,15 +95,16 @@ def test_a_hard_linked_file_is_refused_naming_its_links(state, tmp_path):
     path = state / "audit.log"
     path.write_text("line\n")
     os.link(str(path), str(tmp_path / "elsewhere"))
-    assert refusal(statefiles.read_bytes, str(path)).why == "it has 2 hard links"
+    error = refusal(statefiles.read_bytes, str(path))
+    assert (error.path, error.why) == (str(path), "it has 2 hard links")
 
 
 def test_a_link_is_refused_and_a_missing_file_is_not_found(state, tmp_path):
     target = tmp_path / "target"
     target.write_text("precious")
     os.symlink(str(target), str(state / "csrf.secret"))
-    assert refusal(statefiles.read_bytes, str(state / "csrf.secret")).why == (
-        "it is a symbolic link")
+    error = refusal(statefiles.read_bytes, str(state / "csrf.secret"))
+    assert (error.path, error.why) == (str(state / "csrf.secret"), "it is a symbolic link")
     with pytest.raises(FileNotFoundError):
         statefiles.read_bytes(str(state / "nothing"))
     assert target.read_text() == "precious"
@@ -147,7 +149,8 @@ def test_read_bytes_reads_all_or_up_to_the_limit(state):
 
 def test_a_fifo_is_never_waited_on(state):
     os.mkfifo(str(state / "fifo"), 0o600)
-    assert refusal(statefiles.read_bytes, str(state / "fifo")).why == "it is not a regular file"
+    error = refusal(statefiles.read_bytes, str(state / "fifo"))
+    assert (error.path, error.why) == (str(state / "fifo"), "it is not a regular file")
 
 
 def test_write_atomically_replaces_the_file_and_leaves_no_temporary(state):
@@ -246,3 +249,48 @@ def test_remove_in_an_untrusted_directory_is_refused(state):
     os.chmod(str(state), 0o777)
     refusal(statefiles.remove, str(state / "a"))
     assert (state / "a").exists()
+
+
+def test_reading_in_a_missing_directory_creates_nothing(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        statefiles.read_bytes(str(tmp_path / "state" / "audit.log"))
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_a_relative_state_directory_is_made_where_it_is_named(tmp_path, monkeypatch):
+    monkeypatch.chdir(str(tmp_path))
+    assert statefiles.ensure_dir("state") == "state"
+    assert os.listdir(str(tmp_path)) == ["state"]
+
+
+def test_a_new_state_directory_is_never_open_to_others_even_for_a_moment(tmp_path,
+                                                                        monkeypatch):
+    """mkdir itself gets 0700: a chmod after it would leave a moment in which another
+    user could put a file into a world-writable directory (umask 0)."""
+    seen = []
+    real_chmod = os.chmod
+
+    def chmod(path, mode):
+        seen.append(stat.S_IMODE(os.stat(path).st_mode))
+        real_chmod(path, mode)
+
+    monkeypatch.setattr(statefiles.os, "chmod", chmod)
+    old = os.umask(0)
+    try:
+        statefiles.ensure_dir(str(tmp_path / "state"))
+    finally:
+        os.umask(old)
+    assert seen == [0o700]
+
+
+def test_a_link_planted_at_the_temporary_name_is_never_written_through(state, tmp_path,
+                                                                       monkeypatch):
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    planted = str(state / ".cache.json.guessed.tmp")
+    os.symlink(str(victim), planted)
+    monkeypatch.setattr(statefiles, "_temporary_name", lambda path: planted)
+    with pytest.raises(FileExistsError):
+        statefiles.write_atomically(str(state / "cache.json"), b"evil")
+    assert victim.read_text() == "precious"
+    assert not (state / "cache.json").exists()
