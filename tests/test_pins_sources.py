@@ -12,7 +12,7 @@ from tokensweeper import sources
 from tokensweeper.sources import cpanel as cpanel_source
 from tokensweeper.sources import whm as whm_source
 from tokensweeper.tokens import CPANEL, WHM
-from tokensweeper.whmapi import Client, UapiCall, WhmapiError, WhmapiFailed
+from tokensweeper.whmapi import Client, UapiAnswer, UapiCall, WhmapiError, WhmapiFailed
 
 
 @pytest.fixture
@@ -174,12 +174,13 @@ class ChunkedClient(object):
         return ["answer to %s" % call.user for call in chunk]
 
 
-@pytest.mark.parametrize("parallel, most", [(1, 1), (0, 1), (2, 2)])
-def test_cpanel_batches_run_at_most_parallel_at_once(parallel, most):
+@pytest.mark.parametrize("parallel, count, most", [(1, 4, 1), (0, 4, 1), (2, 4, 2),
+                                                   (2, 2, 2)])
+def test_cpanel_batches_run_at_most_parallel_at_once(parallel, count, most):
     work = Overlap(most + 1)
-    calls = [UapiCall("acct%d" % i, "Tokens", "list") for i in range(4)]
+    calls = [UapiCall("acct%d" % i, "Tokens", "list") for i in range(count)]
     assert cpanel_source._run(ChunkedClient(work), calls, parallel) == [
-        "answer to acct%d" % i for i in range(4)]
+        "answer to acct%d" % i for i in range(count)]
     assert work.most == most
 
 
@@ -206,10 +207,11 @@ def test_the_accounts_owners_are_read_as_cpanel_writes_them(tmp_path, monkeypatc
     monkeypatch.setenv("TOKENSWEEPER_CPANEL_ROOT", str(root))
     (root / "etc" / "trueuserowners").write_bytes(
         b"#comment\nshop1: bob\n shop2 :root \nshop1: evil\nnocolon\n: x\nempty:\n"
+        b"blog: amy:extra\n"
         b"caf\xff: amy\n\n")
     # The first line of a user wins; a line without a user, an owner or a colon is no entry.
     assert cpanel_source.account_owners() == {"shop1": "bob", "shop2": "root",
-                                              "caf\ufffd": "amy"}
+                                              "caf\ufffd": "amy", "blog": "amy:extra"}
     (root / "etc" / "trueuserowners").unlink()
     assert cpanel_source.account_owners() == {}
 
@@ -241,7 +243,9 @@ def test_cpanel_list_one_is_sorted_or_raises_the_accounts_error(server):
     server.add_fault("fail", function="uapi_cpanel", owner="shop2", reason="locked")
     with pytest.raises(WhmapiFailed) as error:
         cpanel_source.list_one(Client(), "shop2")
-    assert "locked" in str(error.value) and isinstance(error.value, WhmapiError)
+    assert str(error.value) == ("whmapi1 uapi_cpanel as shop2: whmapi1 uapi_cpanel Tokens::list "
+                                "as shop2: locked")
+    assert isinstance(error.value, WhmapiError)
 
 
 def test_cpanel_revoke_answers_the_first_error_per_account(server):
@@ -256,6 +260,9 @@ def test_cpanel_revoke_answers_the_first_error_per_account(server):
 def test_the_revoke_command_names_an_account_without_a_token_file(server, cpanel_root):
     cpanel_source.require_owner(Client(), "shop1", Refused, 2)
     directory = str(cpanel_root / "var" / "cpanel" / "authn" / "api_tokens_v2" / "cpanel")
+    # root has no cPanel account, whatever a file under its name says
+    (cpanel_root / "var/cpanel/authn/api_tokens_v2/cpanel/root.json").write_text(
+        '{"tokens":{"x":{"name":"t"}}}')
     for account in ("root", "nobody"):
         with pytest.raises(Refused) as refused:
             cpanel_source.require_owner(Client(), account, Refused, 2)
@@ -273,7 +280,8 @@ def test_cpanel_selector_and_hint():
 def test_the_removal_snapshot_is_the_listing_when_whmapi1_answers(server):
     said = []
     tokens, how = cpanel_source.snapshot(Client(), "shop1", said.append)
-    assert [t.name for t in tokens] == ["deploy", "fine"] and how == "" and said == []
+    assert [(t.owner, t.name) for t in tokens] == [("shop1", "deploy"), ("shop1", "fine")]
+    assert how == "" and said == []
     assert {t.account_owner for t in tokens} == {"bob"}
 
 
@@ -281,8 +289,9 @@ def test_the_removal_snapshot_falls_back_to_the_token_file(server):
     server.add_fault("fail", function="uapi_cpanel", owner="shop2", reason="locked")
     said = []
     tokens, how = cpanel_source.snapshot(Client(), "shop2", said.append)
-    assert [(t.name, t.account_owner, t.full_access, t.features) for t in tokens] == [
-        ("old-ci", "bob", False, ("ftp", "webdisk"))]
+    assert [(t.owner, t.name, t.account_owner, t.full_access, t.features, t.expires_at)
+            for t in tokens] == [("shop2", "old-ci", "bob", False, ("ftp", "webdisk"),
+                                  NOW - 100 * DAY)]
     assert how.startswith("cPanel tokens read from the account's token file: whmapi1 could "
                           "not list them (") and "locked" in how
     assert len(said) == 1 and said[0].startswith("whmapi1 could not list shop2's cPanel "
@@ -300,3 +309,70 @@ def test_a_snapshot_that_neither_lists_nor_reads_says_so(server, cpanel_root):
     assert how.startswith("shop2's cPanel tokens could not be read: ") and "locked" in how
     assert len(said) == 2 and said[1].startswith(
         "the cPanel token file cannot stand in for the listing: ")
+
+
+class Answering(object):
+    """A client whose every UAPI call gets the answer `answer(call)` (one chunk a call)."""
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def uapi_chunks(self, calls):
+        return [[call] for call in calls]
+
+    def run_uapi_chunk(self, chunk):
+        return [self.answer(call) for call in chunk]
+
+
+def bad_record(call):
+    return UapiAnswer(call, data=[{"name": 5, "create_time": 1}])
+
+
+def test_an_answer_the_parser_refuses_is_that_accounts_error(server):
+    inventory = cpanel_source.inventory(Answering(bad_record), ["shop1", "shop2"], 2)
+    assert inventory.errors == {
+        "shop1@cpanel": "Tokens::list for shop1: a record has no valid name: 5",
+        "shop2@cpanel": "Tokens::list for shop2: a record has no valid name: 5"}
+    assert inventory.tokens == [] and inventory.notes == []
+    listed = cpanel_source.listings(Answering(bad_record), ["shop1", "shop2"], 2)
+    assert listed == {"shop1": "Tokens::list for shop1: a record has no valid name: 5",
+                      "shop2": "Tokens::list for shop2: a record has no valid name: 5"}
+
+
+def test_an_answer_that_is_no_list_is_no_proof_of_an_empty_account(server):
+    listed = cpanel_source.listings(Answering(lambda call: UapiAnswer(call, data={"x": 1})),
+                                    ["shop1", "shop2"], 2)
+    assert listed == {
+        "shop1": "whmapi1 uapi_cpanel Tokens::list as shop1: the answer has no token list",
+        "shop2": "whmapi1 uapi_cpanel Tokens::list as shop2: the answer has no token list"}
+
+
+def test_a_revoke_in_several_batches_keeps_each_accounts_first_error(server):
+    def answer(call):
+        name = dict(call.params)["name"]
+        return UapiAnswer(call, data=None if name != "ok" else 1,
+                          error=None if name == "ok" else "no %s" % name)
+
+    answers = cpanel_source.revoke(Answering(answer), {"shop1": ["ok", "a", "b"],
+                                                       "shop2": ["ok"]}, 2)
+    assert answers == {"shop1": "no a", "shop2": None}
+
+
+def test_a_snapshot_whose_listing_the_parser_refuses_reads_the_file(server):
+    said = []
+    tokens, how = cpanel_source.snapshot(Answering(bad_record), "shop2", said.append)
+    assert [t.name for t in tokens] == ["old-ci"]
+    assert how == ("cPanel tokens read from the account's token file: whmapi1 could not list "
+                   "them (Tokens::list for shop2: a record has no valid name: 5)")
+
+
+def test_a_token_file_record_that_is_no_object_is_no_snapshot(server, cpanel_root):
+    (cpanel_root / "var/cpanel/authn/api_tokens_v2/cpanel/shop2.json").write_text(
+        '{"tokens":{"ab":["not", "an", "object"]}}')
+    said = []
+    tokens, how = cpanel_source.snapshot(Answering(bad_record), "shop2", said.append)
+    assert tokens == []
+    assert how == ("shop2's cPanel tokens could not be read: Tokens::list for shop2: a record "
+                   "has no valid name: 5")
+    assert said[1] == ("the cPanel token file cannot stand in for the listing: Tokens::list "
+                       "for shop2: a record is list, not an object")
