@@ -66,6 +66,7 @@ def test_whm_listings_are_tokens_by_name_or_the_owners_error(server):
     assert sorted(listed) == ["bob", "root"]
     assert sorted(listed["root"]) == ["root-fine"]
     assert listed["root"]["root-fine"].create_time == NOW - 5 * DAY
+    assert listed["root"]["root-fine"].owner == "root"
     assert listed["bob"] == "whmapi1 api_token_list as bob: exit status 2, no JSON answer: boom"
 
 
@@ -145,12 +146,28 @@ class Overlap(object):
         return item, item * 2
 
 
-@pytest.mark.parametrize("parallel, items, most", [(1, 3, 1), (0, 3, 1), (2, 5, 2), (3, 6, 3)])
+@pytest.mark.parametrize("parallel, items, most", [(1, 3, 1), (0, 3, 1), (2, 5, 2), (3, 6, 3),
+                                                   (2, 2, 2)])
 def test_whm_owners_are_worked_on_at_most_parallel_at_once(parallel, items, most):
     work = Overlap(most + 1)
     assert whm_source._pooled(work, range(items), parallel) == [(i, i * 2) for i in
                                                                 range(items)]
     assert work.most == most
+
+
+class OverlappingLister(object):
+    def __init__(self, overlap):
+        self.overlap = overlap
+
+    def list_tokens(self, owner):
+        self.overlap(0)
+        return []
+
+
+def test_the_whm_inventory_keeps_to_its_bound():
+    work = Overlap(2)
+    inventory = whm_source.inventory(OverlappingLister(work), ["a", "b", "c"], 1)
+    assert inventory.owners == ["a", "b", "c"] and work.most == 1
 
 
 def test_one_whm_owner_is_worked_on_in_the_callers_thread():
