@@ -3,6 +3,7 @@ failed listing becomes, and when the page's listing cache may answer for whmapi1
 
 import json
 import os
+import threading
 
 import pytest
 
@@ -99,25 +100,52 @@ class Remembering(object):
 
     def __init__(self, remembered):
         self.remembered = remembered
-        self.asked = []
+        self.threads = {}
 
     def remembers(self, owner):
         return owner in self.remembered
 
     def list_tokens(self, owner):
-        if owner not in self.remembered:
-            self.asked.append(owner)
+        self.threads[owner] = threading.current_thread().name
         return [owner + "-token"]
 
 
-def test_remembered_owners_are_answered_in_the_order_asked():
+def test_remembered_owners_are_answered_in_the_order_asked_without_a_thread():
     client = Remembering({"bob", "root"})
     inventory = take_inventory(client, ["zed", "bob", "amy", "root"])
     assert inventory.tokens == ["zed-token", "bob-token", "amy-token", "root-token"]
-    assert sorted(client.asked) == ["amy", "zed"]
+    here = threading.current_thread().name
+    assert client.threads["bob"] == client.threads["root"] == here
+    assert here not in (client.threads["zed"], client.threads["amy"])
     everything = Remembering({"a", "b"})
     assert take_inventory(everything, ["b", "a"]).tokens == ["b-token", "a-token"]
-    assert everything.asked == []
+    assert set(everything.threads.values()) == {here}  # a cached page starts no thread
+
+
+class Lister(object):
+    """A plain client (it remembers nothing): records how many owners it lists at once."""
+
+    def __init__(self, wanted):
+        self.wanted = wanted
+        self.active = self.most = 0
+        self.condition = threading.Condition()
+
+    def list_tokens(self, owner):
+        with self.condition:
+            self.active += 1
+            self.most = max(self.most, self.active)
+            self.condition.notify_all()
+            self.condition.wait_for(lambda: self.most >= self.wanted, timeout=0.3)
+            self.active -= 1
+        return [owner]
+
+
+@pytest.mark.parametrize("parallel, count, most", [(1, 3, 1), (0, 3, 1), (2, 4, 2), (3, 3, 3)])
+def test_owners_are_listed_at_most_parallel_at_once(parallel, count, most):
+    client = Lister(most + 1)
+    names = ["o%d" % i for i in range(count)]
+    assert take_inventory(client, names, parallel).tokens == names
+    assert client.most == most
 
 
 def test_the_identity_of_a_file(tmp_path):
@@ -139,6 +167,8 @@ def test_the_identity_of_a_file(tmp_path):
     ("Bad Name", {"key": [1, 2, 3], "data": {}}, False),
     ("bob", {"key": ["absent"], "data": {"tokens": {}}}, True),
     ("bob", {"key": ["absent"], "data": {}}, True),
+    ("bob", {"key": ["absent", "list-accts"], "data": {}}, True),  # a reseller's, no file
+    ("bob", {"key": ["absent", "list-accts"], "data": {"tokens": {"x": {}}}}, False),
     ("bob", {"key": ["absent"], "data": {"tokens": {"x": {}}}}, False),
     ("bob", {"key": ["absent"], "data": []}, False),
     ("bob", {"key": "absent", "data": {}}, False),
@@ -154,6 +184,7 @@ def test_the_identity_of_a_file(tmp_path):
     ("shop1@cpanel", {"key": [1, 2, 3, 4], "data": []}, False),
     ("shop1@cpanel", {"key": [1, 2, 3.0], "data": []}, False),
     ("shop1@cpanel", {"key": ["absent"], "data": []}, True),
+    ("shop1@cpanel", {"key": ["absent", 1], "data": []}, True),
     ("shop1@cpanel", {"key": ["absent"], "data": [{"name": "t"}]}, False),
     ("root@cpanel", {"key": [1, 2, 3], "data": []}, False),
     ("-rf@cpanel", {"key": [1, 2, 3], "data": []}, False),
@@ -333,3 +364,44 @@ def test_an_unreadable_resellers_file_makes_a_resellers_listing_unrememberable(
     cache = CachedListings(Client(), path=str(tmp_path / "state" / "c.json"), now=NOW)
     assert cache._resellers is None
     assert cache._key("bob") is None and cache._key("root") is not None
+
+
+def test_token_file_owners_reads_the_directory_it_is_given(server, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "amy.json").write_text('{"tokens":{"x":{"name":"t"}}}')
+    (other / "gone.json").write_text('{"tokens":{}}')
+    (other / "listed.json").write_text('{"tokens":{}}')
+    assert sorted(owners.token_file_owners(str(other), listed={"listed"})) == ["amy", "listed"]
+    assert "amy" not in owners.token_file_owners()
+
+
+def test_a_refused_owner_name_is_said_as_it_was_found(server, cpanel_root):
+    directory = cpanel_root / "var/cpanel/authn/api_tokens_v2/whostmgr"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "-rf.json").write_text('{"tokens":{"x":{"name":"t"}}}')
+    found, problems = owners.find_owners(Client())
+    assert found == ["root", "bob"]
+    assert problems == ["ignored the owner name '-rf': not a valid cPanel user name"]
+
+
+def test_remembered_cpanel_answers_serve_the_source_and_say_when_they_were_listed(server,
+                                                                                  tmp_path):
+    from tokensweeper.sources import cpanel as cpanel_source
+
+    path = str(tmp_path / "state" / "listing-cache.json")
+    first = CachedListings(Client(uapi_batch=1), path=path, now=NOW)
+    listed = cpanel_source.listings(first, ["shop1", "shop2"], 2)
+    assert sorted(listed["shop1"]) == ["deploy", "fine"] and sorted(listed["shop2"]) == [
+        "old-ci"]
+    first.save()
+    with open(path) as handle:
+        saved = json.load(handle)
+    saved["shop2@cpanel"]["listed"] = True  # a hand-edited time: unknown, never a bool
+    with open(path, "w") as handle:
+        json.dump(saved, handle)
+    server.reset_calls()
+    second = CachedListings(Client(uapi_batch=1), path=path, now=NOW + 60)
+    listed = cpanel_source.listings(second, ["shop1", "shop2"], 2)
+    assert sorted(listed["shop1"]) == ["deploy", "fine"] and server.calls() == []
+    assert second.listed_at() is None
