@@ -3,6 +3,7 @@ The notice step runs here in this process (as cron's run and the hook's worker c
 against the fake server and the fake sendmail; what is pinned is what an owner reads in
 a notice, what the audit log remembers, and when a token is held."""
 
+import email.utils
 import json
 import os
 
@@ -74,6 +75,8 @@ def test_each_recipient_gets_one_mail_naming_its_tokens_and_the_due_day(box):
                            {"to": "res1@example.net", "outcome": "sent"}]
     messages = {m["To"]: m for m in box.messages()}
     assert sorted(messages) == ["admin@example.com", "res1@example.net"]
+    for message in messages.values():  # dated by the run's clock, not the wall clock
+        assert email.utils.parsedate_to_datetime(message["Date"]).timestamp() == NOW
     due = day(DUE)
     admin = messages["admin@example.com"]
     assert admin["Subject"] == "[srv.example.com] 2 API tokens will be revoked on %s" % due
@@ -138,6 +141,7 @@ def test_a_second_run_before_the_due_day_sends_nothing_and_the_due_run_lets_it_g
     apply(box, cfg, [token])
     plan, report = apply(box, cfg, [token], now=NOW + 3 * DAY)
     assert report.run_id is None and report.mail == [] and len(box.messages()) == 1
+    assert (report.noticed, report.reminded, report.errors) == ([], [], [])
     state = plan.notice_of(token)
     assert (state.sent, state.due) == (NOW, DUE)
     assert plan.to_revoke() == []
@@ -254,8 +258,8 @@ def test_a_reminder_goes_once_per_reminder_day(box):
         ""])
     [record] = notices(box)
     [entry] = record["tokens"]
-    assert (entry["action"], entry["reason"], entry["reminder_days"]) == (
-        "reminder", "expires on %s" % day(NOW + 5 * DAY), 7)
+    assert (entry["action"], entry["reason"], entry["reminder_days"], entry["recipients"]) == (
+        "reminder", "expires on %s" % day(NOW + 5 * DAY), 7, ["admin@example.com"])
     # Later the same week: nothing new; a day before expiry: the 1-day reminder.
     report = notify.apply(plan, cfg, Client(), NOW + 2 * DAY, "cron", "enforce")
     assert report.run_id is None and len(box.messages()) == 1
@@ -324,7 +328,10 @@ def notice_record(epoch, entries, event="notice"):
 
 def test_history_keeps_the_latest_notice_and_every_reminder_day():
     records = [
-        notice_record(100, [{"identity": "a", "action": "notice", "due_epoch": 5000}]),
+        notice_record(50, [{"identity": "z", "action": "notice", "due_epoch": 1}],
+                      event="sweep"),
+        {"event": "notice", "epoch": 60, "tokens": None},
+        notice_record(100, ["junk", {"identity": "a", "action": "notice", "due_epoch": 5000}]),
         notice_record(300, [{"identity": "a", "action": "notice", "due_epoch": 9000},
                             {"identity": "b", "action": "reminder", "reminder_days": 7}]),
         notice_record(200, [{"identity": "a", "action": "notice", "due_epoch": 7000}]),
@@ -355,12 +362,17 @@ def test_a_due_day_no_clock_can_show_claims_nothing(due, claimed):
 
 def test_undelivered_keeps_the_latest_miss_with_its_reason():
     records = [
+        notice_record(50, [{"identity": "z", "action": "notice-not-delivered"}],
+                      event="sweep"),
+        {"event": "notice", "epoch": 60, "tokens": None},
         notice_record(300, [{"identity": "a", "action": "notice-not-delivered",
                              "reason": "late"}]),
         notice_record(100, [{"identity": "a", "action": "notice-not-delivered",
                              "reason": "early"}]),
         notice_record(300, [{"identity": "a", "action": "notice-not-delivered",
                              "reason": "same second, later line"}]),
+        notice_record(200, [{"identity": "a", "action": "notice-not-delivered",
+                             "reason": "older, last line"}]),
         notice_record(200, [{"identity": "b", "action": "notice-not-delivered", "reason": 5},
                             {"identity": "c", "action": "notice"},
                             {"identity": 7, "action": "notice-not-delivered"}, "junk"]),
@@ -536,3 +548,99 @@ def test_the_state_that_a_withheld_notice_shows():
     state = NoticeState(None, DUE, withheld="why")
     assert state.describe() == "no notice yet: why"
     assert json.dumps(notify.NoticeReport().mail) == "[]" and not notify.NoticeReport().failed
+
+
+def test_a_one_day_notice_period_is_a_notice_period(box):
+    cfg = configure(box, NOTICE_CONFIG.replace("notice_days: 7", "notice_days: 1"))
+    assert notify.enabled(cfg)
+    token = expired("root", "old-ci")
+    plan, report = apply(box, cfg, [token])
+    assert report.noticed == [token] and plan.to_revoke() == []
+    assert plan.notice_of(token).due == (NOW // DAY + 1) * DAY
+    later = planned([token], NOW + DAY)
+    assert list(notify.weigh(later, cfg, NOW + DAY)) == [token.key()]
+    cfg = configure(box, NOTICE_CONFIG.replace("notice_days: 7", "notice_days: 1")
+                    + "max_revoke_per_run: 1\n")
+    many = [expired("res1", "t%d" % i) for i in range(2)]
+    plan, report = apply(box, cfg, many)
+    assert report.problems == [
+        "no notice sent to res1: its 2 selected tokens exceed max_revoke_per_run (1), so the "
+        "cap refuses them"]
+
+
+def test_the_caps_edges(box):
+    tokens = [expired("res1", "t%d" % i) for i in range(2)]
+    for cap, refused in ((0, {}), (1, {"res1": 2}), (2, {})):
+        cfg = configure(box, NOTICE_CONFIG + "max_revoke_per_run: %d\n" % cap)
+        assert notify.over_the_cap(planned(tokens), cfg) == refused
+
+
+def test_a_token_noticed_before_keeps_its_notice_when_its_holder_goes_over_the_cap(box):
+    cfg = configure(box)
+    first = expired("res1", "a-first")
+    apply(box, cfg, [first])
+    cfg = configure(box, NOTICE_CONFIG + "max_revoke_per_run: 2\n")
+    later = [expired("res1", "b%d" % i) for i in range(2)]
+    plan, report = apply(box, cfg, [first] + later, now=NOW + DAY)
+    assert plan.notice_of(first).withheld is None
+    assert plan.notice_of(first).sent == NOW
+    for token in later:
+        assert plan.notice_of(token).withheld.startswith("res1 has 3 selected tokens")
+
+
+def test_a_notice_that_reaches_nobody_never_stops_the_next_tokens_notice(box):
+    cfg = configure(box, **{"[owner, contact]": "[owner]"})
+    box.fake.add_account("res2", owner="root", email="")
+    box.fake.add_reseller("res2")
+    lonely = expired("res2", "lonely")
+    fine = expired("res1", "fine")
+    plan, report = apply(box, cfg, [lonely, fine])
+    assert report.noticed == [fine]
+    assert [m["To"] for m in box.messages()] == ["res1@example.net"]
+
+
+def test_a_missing_mta_is_tried_once_and_named_per_recipient(box, monkeypatch, tmp_path):
+    cfg = configure(box)
+    missing = str(tmp_path / "no-sendmail")
+    monkeypatch.setenv("TOKENSWEEPER_SENDMAIL", missing)
+    plan, report = apply(box, cfg, [expired("res1", "billing")])
+    assert report.errors[0].startswith("the notice mail to admin@example.com failed: cannot "
+                                       "run %s: No such file or directory" % missing)
+    assert report.errors[1].startswith("the notice mail to res1@example.net failed: not "
+                                       "tried: cannot run %s: " % missing)
+    assert len(report.errors) == 2
+
+
+def test_the_hooks_shorter_mail_timeout_is_kept(box, monkeypatch):
+    cfg = configure(box)
+    monkeypatch.setenv("TOKENSWEEPER_FAKE_SENDMAIL_HANG", "600")
+    plan = planned([expired("root", "old-ci")])
+    report = notify.apply(plan, cfg, Client(), NOW, "hook:x", "enforce", mail_timeout=1)
+    assert report.mail == [{"to": "admin@example.com",
+                            "outcome": "failed: %s did not finish within 1 seconds" % SENDMAIL}]
+
+
+def test_reminders_go_to_every_token_due_whatever_comes_before_it():
+    never = Token("root", "never", NOW - DAY, None)
+    far = Token("root", "far", NOW - DAY, NOW + 30 * DAY)
+    reminded = Token("root", "done", NOW - DAY, NOW + 5 * DAY)
+    due = Token("root", "due", NOW - DAY, NOW + 5 * DAY)
+    found = notify.due_reminders([never, far, reminded, due], {reminded.identity(): {7}},
+                                 [7, 1], NOW)
+    assert found == [(due, 7)]
+
+
+@pytest.mark.parametrize("line, addresses", [
+    ("CONTACTEMAIL a@example.com\tb@example.com", []),   # a tab inside the value spoils it
+    ("CONTACTEMAIL a@example.com\x0c", []),               # so does a form feed at its end
+    ("CONTACTEMAIL a@example.com\nXCONTACTEMAIL z@example.com", ["a@example.com"]),
+])
+def test_the_contact_value_is_everything_after_the_first_blank(box, line, addresses):
+    (found, _problem), _path = contact(box, line + "\n")
+    assert found == addresses
+
+
+def test_several_spoiled_contact_addresses_are_listed_with_commas(box):
+    box.fake.add_account("res5", owner="root", email="nobody, nowhere")
+    assert notify.reseller_contact(Client(), "res5") == (
+        [], "the contact address of res5 is not a mail address: 'nobody', 'nowhere'")
