@@ -528,3 +528,253 @@ def test_the_may_own_tokens_fast_path(hook, monkeypatch):
         monkeypatch.setenv(name, value)
     assert hook_module.may_own_tokens("root") and hook_module.may_own_tokens("res1")
     assert not hook_module.may_own_tokens("alice")
+
+
+# -- more of what the hook reads and records ------------------------------------------------
+
+
+def test_an_event_is_what_it_was_made_of():
+    made = hook_module.Event("Cat", "Some::thing", "pre", "key", "what it does")
+    assert (made.category, made.event, made.stage, made.key, made.description) == (
+        "Cat", "Some::thing", "pre", "key", "what it does")
+    assert (made.label, made.actor) == ("thing", "hook:Some::thing")
+    assert made.descriptor("/h") == {
+        "category": "Cat", "event": "Some::thing", "stage": "pre", "hook": "/h",
+        "exectype": "script", "weight": 100, "description": "what it does"}
+
+
+def test_describe_reads_the_scripts_own_path_from_argv(monkeypatch):
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "argv", [HOOK, "--describe"])
+    assert hook_module.main() == 0
+    described = json.loads(out.getvalue())
+    assert {d["hook"] for d in described} == {os.path.realpath(HOOK)}
+    guard_entries = [d for d in described if d["event"].startswith("UAPI::")]
+    assert len(guard_entries) == 2 and {d["weight"] for d in guard_entries} == {100}
+
+
+def test_a_stdin_that_cannot_be_read_is_an_internal_error_line(hook, monkeypatch):
+    class Broken(object):
+        def isatty(self):
+            return False
+
+        @property
+        def buffer(self):
+            raise OSError(5, "Input/output error")
+
+    for name, value in hook.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys, "stdin", Broken())
+    out = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    hook_module.main([], script=HOOK)
+    out.flush()
+    assert out.buffer.getvalue() == line(
+        "internal error, the event was not handled (details in cPanel's error_log)")
+
+
+def guard_event(padding=b""):
+    return compact({"context": {"category": "Cpanel", "event": "UAPI::Tokens::create_full_access",
+                                "stage": "pre", "point": "main"},
+                    "data": {"args": {"name": "ci", "expires_at": "0"}, "user": "shop"},
+                    "pad": padding.decode("ascii")})
+
+
+def test_the_guards_event_is_answered_by_the_guard(hook):
+    out, err = hook.run(guard_event())
+    assert out == b"1"  # no guard: rules: allowed, the guard's own answer (no newline)
+    assert hook.server.calls() == [] and "tokensweeper-hook: " not in err
+
+
+def test_an_oversized_guard_event_is_the_guards_even_when_named_late(hook, monkeypatch):
+    monkeypatch.setattr(hook_module, "MAX_EVENT_BYTES", 64)
+    payload = b'{"pad":"' + b"x" * 100 + b'",' + guard_event()[1:]
+    out, err = hook.run(payload)
+    assert out == b"1" and "larger than" not in err
+    # The name across the first read's end: the overlap finds it.
+    mark = b'"event":"UAPI::Tokens::create_full_access"'
+    start = 65 - 10
+    payload = b'{"p":"' + b"y" * (start - 6) + b'",' + mark + b"}"
+    assert payload.index(mark) < 65 < payload.index(mark) + len(mark)
+    out, _ = hook.run(payload)
+    assert out == b"1"
+
+
+def test_an_oversized_event_is_read_to_its_end_across_chunks(hook, monkeypatch):
+    monkeypatch.setattr(hook_module, "MAX_EVENT_BYTES", 64)
+    payload = suspend("res1") + b" " * (3 << 20)
+    stream = io.BytesIO(payload)
+    monkeypatch.setattr(hook_module, "OVERLAP", 128)
+    for name, value in hook.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(stream))
+    out = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    hook_module.main([], script=HOOK)
+    out.flush()
+    assert out.buffer.getvalue() == line("the event is too large to be a cPanel event; "
+                                         "nothing to do")
+    assert stream.tell() == len(payload)  # the writer's pipe is read to its end
+    # A guard name in the third chunk still makes it the guard's.
+    payload = b'{"p":"' + b"z" * (2 << 20) + b'",' + guard_event()[1:]
+    out2, _ = hook.run(payload)
+    assert out2 == b"1"
+
+
+def test_a_payload_that_is_not_utf8_is_still_read(hook):
+    hook.config(ENFORCE_SWEEP + "events: {password_change: ignore}\n")
+    payload = change_password("res1", password="hunter\udcff").replace(b"\\udcff", b"\xff")
+    assert b"\xff" in payload
+    out, _ = hook.run(payload)
+    assert out == line("ChangePasswd res1: events.password_change is ignore; nothing to do")
+
+
+@pytest.mark.parametrize("message, logged", [
+    ("plain\n", "tokensweeper-hook: plain\n"),
+    ("\nfirst X  \n\n", "tokensweeper-hook: \nfirst X  \n"),
+])
+def test_a_log_line_ends_in_one_newline(capsys, message, logged):
+    hook_module.log(message)
+    assert capsys.readouterr().err == logged
+
+
+def test_the_account_is_read_from_args_when_data_has_none(hook):
+    hook.config(ENFORCE_SWEEP + "events: {remove: ignore, rename: ignore}\n")
+    out, _ = hook.run(event("Whostmgr", "Accounts::Remove", "pre", {"args": {"user": "res1"}}))
+    assert out == line("Remove res1: events.remove is ignore; nothing to do")
+    out, _ = hook.run(event("Whostmgr", "Accounts::Modify", "post",
+                            {"args": {"user": "old", "newuser": "res1"}}))
+    assert out == line("Modify res1: events.rename is ignore; nothing to do")
+    out, _ = hook.run(modify("res1", "-bad"))
+    assert out == line("Modify: the event names no valid account; nothing to do")
+    out, _ = hook.run(suspend("res1/../root"))
+    assert out == line("suspendacct: the event names no valid account; nothing to do")
+
+
+def test_a_policy_that_selects_nothing_queues_nothing(hook):
+    hook.config(ENFORCE_SWEEP + "policy: {expired: false}\n")
+    out, _ = hook.run(suspend("res1"))
+    assert out == line("suspendacct res1: the policy selects nothing; nothing to do")
+    assert queue_entries() == []
+
+
+def test_a_worker_that_cannot_start_names_the_file_it_failed_on(hook, monkeypatch):
+    def no_lock(now_fn):
+        raise OSError(28, "No space left on device", "/x/hook-worker.lock")
+
+    monkeypatch.setattr(hookqueue, "start_worker", no_lock)
+    hook.config(ENFORCE_SWEEP)
+    _, err = hook.run(suspend("res1"))
+    assert ("tokensweeper-hook: the queue's worker could not start: /x/hook-worker.lock: No "
+            "space left on device\n") in err
+
+
+def test_a_queue_that_cannot_be_written_is_recorded_naming_the_account(hook, monkeypatch):
+    def full(event, key, action, account, now):
+        raise OSError(28, "No space left on device", "/state/hook-queue/x.json")
+
+    monkeypatch.setattr(hookqueue, "enqueue", full)
+    hook.config(ENFORCE_SWEEP)
+    out, err = hook.run(suspend("res1"))
+    assert out == line("suspendacct res1: sweep failed, state directory unusable (details in "
+                       "cPanel's error_log)")
+    why = ("sweep failed: the state directory cannot be used: /state/hook-queue/x.json: No "
+           "space left on device")
+    (record,) = hook.audit()
+    assert (record["event"], record["epoch"], record["mode"], record["selectors"],
+            record["note"]) == ("hook-error", NOW, "enforce", {"owners": ["res1"]}, why)
+    assert "tokensweeper-hook: %s\n" % why in err and "Traceback" not in err
+
+
+def test_a_queue_that_is_not_roots_is_recorded_naming_the_account(hook):
+    hook.config(ENFORCE_SWEEP)
+    os.makedirs(hook.state_dir, mode=0o700, exist_ok=True)
+    blocker = os.path.join(hook.state_dir, "hook-queue")
+    with open(blocker, "w") as handle:
+        handle.write("in the way")
+    out, err = hook.run(suspend("res1"))
+    assert out == line("suspendacct res1: sweep failed (details in cPanel's error_log)")
+    (record,) = hook.audit()
+    assert (record["event"], record["epoch"], record["mode"], record["selectors"]) == (
+        "hook-error", NOW, "enforce", {"owners": ["res1"]})
+    assert record["note"].startswith("sweep failed: refusing to use %s: " % blocker)
+
+
+def test_the_failure_and_skip_records_name_the_account_and_time(hook):
+    from tokensweeper.lock import SweepLock
+
+    hook.server.add_fault("exit", function="api_token_list")
+    os.remove(hook.token_file("res1"))
+    hook.run(remove("res1"))
+    hook.config(ENFORCE_SWEEP + "events: {remove: revoke_all}\n")
+    with SweepLock(os.path.join(hook.state_dir, "sweep.lock")):
+        hook.run(remove("root"))
+    failed, skipped = hook.audit()
+    assert (failed["epoch"], failed["selectors"]) == (NOW, {"owners": ["res1"]})
+    assert (skipped["epoch"], skipped["selectors"]) == (NOW, {"owners": ["root"]})
+
+
+def test_a_snapshot_and_an_immediate_revoke_are_dated_by_the_events_clock(hook):
+    hook.run(remove("res1"))
+    (record,) = hook.audit()
+    assert record["epoch"] == NOW
+    hook.config(ENFORCE_SWEEP + "events: {remove: revoke_all}\n")
+    hook.run(remove("root"))
+    assert {r["epoch"] for r in hook.audit()} == {NOW}
+
+
+def test_a_hung_whmapi1_is_bounded_by_the_hooks_timeout(hook, monkeypatch):
+    monkeypatch.setattr(hook_module, "WHMAPI_TIMEOUT", 1)
+    hook.server.add_fault("latency", function="api_token_list", seconds=4)
+    out, err = hook.run(remove("res1"))
+    assert b"(from cPanel's token file)" in out  # the listing timed out: the file stood in
+
+
+def test_a_removal_snapshots_the_accounts_cpanel_tokens_too(hook):
+    hook.server.add_account("res1", owner="root")
+    hook.server.add_account("shop", owner="res1")
+    hook.server.add_cpanel_token("res1", "cp-ci", NOW - 10 * DAY)
+    hook.server.add_cpanel_token("shop", "wp", NOW - 10 * DAY)
+    hook.server.write_token_files(hook.cpanel_root)
+    out, _ = hook.run(remove("res1"))
+    (record,) = hook.audit()
+    assert out == line("Remove res1: recorded 4 tokens in the audit log (run %s)"
+                       % record["run_id"])
+    assert sorted((t["kind"], t["name"]) for t in record["tokens"]) == sorted([
+        ("cpanel", "cp-ci"), ("whm", TRUST_NAME), ("whm", "deploy"), ("whm", "old-ci")])
+    assert record["note"] == "res1: the account is being removed; cPanel deletes its tokens next"
+    # An account with cPanel tokens only: no WHM listing is asked for.
+    hook.server.reset_calls()
+    out, _ = hook.run(remove("shop"))
+    record = hook.audit()[-1]
+    assert out == line("Remove shop: recorded 1 token in the audit log (run %s)"
+                       % record["run_id"])
+    assert record["note"] == "shop: the account is being removed; cPanel deletes its tokens next"
+    assert hook.server.calls("api_token_list") == []
+
+
+def test_a_cpanel_listing_that_fails_is_read_from_its_file_and_said(hook):
+    hook.server.add_account("res1", owner="root")
+    hook.server.add_cpanel_token("res1", "cp-ci", NOW - 10 * DAY)
+    hook.server.write_token_files(hook.cpanel_root)
+    hook.server.add_fault("fail", function="uapi_cpanel", owner="res1", reason="locked")
+    hook.server.add_fault("non_reseller_refused")
+    hook.terminate_reseller("res1")
+    out, err = hook.run(remove("res1"))
+    (record,) = hook.audit()
+    assert len(record["tokens"]) == 4
+    whm_part, cpanel_part = record["note"].split("; cPanel tokens read from", 1)
+    assert whm_part.startswith("res1: the account is being removed; cPanel deletes its tokens "
+                               "next; read from cPanel's token file: whmapi1 could not list them")
+    assert cpanel_part.startswith(" the account's token file: whmapi1 could not list them (")
+    assert "tokensweeper-hook: whmapi1 could not list res1's cPanel tokens (" in err
+
+
+def test_an_event_over_ten_mib_is_named_so_in_the_log(hook):
+    payload = suspend("res1") + b" " * (10 * 1024 * 1024)
+    out, err = hook.run(payload)
+    assert out == line("the event is too large to be a cPanel event; nothing to do")
+    assert "tokensweeper-hook: the event is larger than 10 MiB: not a cPanel event\n" in err
