@@ -27,7 +27,7 @@ they are. Prints one table and writes build/mutation.json. Exits 1 when a
 module is below the bar (90%) or mutmut itself failed.
 
 Development tool (Python 3.11, mutmut from requirements-dev.txt); not run by
-`make test`: a full run takes tens of minutes on two CPUs.
+`make test`: a full run of the fifteen modules takes about an hour and a half on two CPUs.
 """
 
 import argparse
