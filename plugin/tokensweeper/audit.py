@@ -115,7 +115,7 @@ def read(path=None, since=None):
     return records, damaged
 
 
-WINDOW_BLOCK = 64 * 1024
+WINDOW_BLOCK = 16 * 1024
 WINDOW_STOP_RECORDS = 16
 
 
