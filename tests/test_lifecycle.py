@@ -20,7 +20,7 @@ The stale oracle here is the model's own, from what it did (creation, expiry, us
 superset of what the policy may select, never a copy of policy.py.
 
 Deterministic (derandomize, no example database). TOKENSWEEPER_LIFECYCLE_EXAMPLES=N runs
-N examples (default 10) of TOKENSWEEPER_LIFECYCLE_STEPS steps (default 16) for a long run;
+N examples (default 6) of TOKENSWEEPER_LIFECYCLE_STEPS steps (default 14) for a long run;
 TOKENSWEEPER_LIFECYCLE_SHRINK=1 lets Hypothesis shrink a failure (minutes: every step
 runs real processes).
 Runs on every Python of the matrix (3.6 syntax; Hypothesis 6.31 has all it needs).
@@ -56,8 +56,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOOK = os.path.join(REPO, "hooks", "tokensweeper-hook")
 SENDMAIL = os.path.join(REPO, "tests", "fakes", "sendmail")
 
-EXAMPLES = int(os.environ.get("TOKENSWEEPER_LIFECYCLE_EXAMPLES") or 10)
-STEPS = int(os.environ.get("TOKENSWEEPER_LIFECYCLE_STEPS") or 16)
+EXAMPLES = int(os.environ.get("TOKENSWEEPER_LIFECYCLE_EXAMPLES") or 6)
+STEPS = int(os.environ.get("TOKENSWEEPER_LIFECYCLE_STEPS") or 14)
 
 NOTICE_DAYS = 3
 CAP = 8
