@@ -1,4 +1,4 @@
-"""Pins on policy.py found by mutation testing (`make mutate`): the words of
+"""Pins on policy/ found by mutation testing (`make mutate`): the words of
 reasons and descriptions an admin reads, hand-picked plans, the overview's
 states, and what a Plan carries to the audit log."""
 

@@ -1,4 +1,4 @@
-"""Pins on usage.py found by mutation testing (`make mutate`): the words of the
+"""Pins on usage/ found by mutation testing (`make mutate`): the words of the
 evidence at their boundaries, what several files add up to, the cache's
 incremental reads, and the log shapes the other tests never wrote."""
 
