@@ -67,17 +67,54 @@ def test_the_window_holds_exactly_what_a_full_read_from_since_holds(log_path):
     chunks.insert(50, b"\n")
     chunks.insert(120, b"[1, 2]\n")
     chunks.insert(150, line(NOW - YEAR + 149 * DAY + 1, "long", note="x" * 5000))
-    chunks.append(b'{"event": "outcome", "epoch": ')  # a crash cut the last record short
+    # A crash cut the last record short, after more than a block of it was written.
+    chunks.append(b'{"event": "outcome", "note": "' + b"y" * 700)
     write_log(log_path, chunks)
     for since in (0, NOW - YEAR + 10 * DAY, NOW - YEAR + 140 * DAY, NOW - YEAR + 199 * DAY,
                   NOW):
         expected, _damaged = audit.read(since=since)
-        for block in (37, 300, 4096, audit.WINDOW_BLOCK):
+        for block in (1, 37, 300, 4096, audit.WINDOW_BLOCK):
             got, damaged = audit.read_window(since, block_size=block)
             assert got == expected, (since, block)
             assert damaged >= 1  # the torn last line is always within reach
+    for block in (1, 37, 300, 4096, audit.WINDOW_BLOCK):  # the whole log: damaged lines too
+        assert audit.read_window(0, block_size=block) == audit.read() == (audit.read()[0], 3)
     assert run_ids(audit.read_window(0)[0])[-2:] == ["run-198", "run-199"]
-    assert audit.read_window(0) == audit.read()
+
+
+def test_short_reads_and_a_log_cut_short_while_read(log_path, monkeypatch):
+    """pread may return less than asked; a file shorter than its size said (never ours:
+    the log only grows) ends the reading there instead of failing."""
+    write_log(log_path, [line(NOW - n * DAY, n) for n in range(40, 0, -1)])
+    expected = audit.read(since=NOW - 30 * DAY)
+    real = os.pread
+    monkeypatch.setattr(audit.os, "pread", lambda fd, length, offset: real(fd, min(length, 7),
+                                                                           offset))
+    for block in (1, 64, 1000, audit.WINDOW_BLOCK):
+        assert audit.read_window(NOW - 30 * DAY, block_size=block) == expected, block
+    size = os.path.getsize(log_path)
+    monkeypatch.setattr(audit.os, "pread", lambda fd, length, offset: real(
+        fd, min(length, max(0, size - 200 - offset)), offset))
+    records, damaged = audit.read_window(0, block_size=100)
+    assert run_ids(records) == ["run-%d" % n for n in range(40, 0, -1)][:len(records)]
+    assert len(records) < 40 and damaged <= 1
+
+
+def test_sixteen_older_records_in_a_row_end_the_window_fifteen_do_not(log_path):
+    """The exact rule: WINDOW_STOP_RECORDS (16) consecutive records older than the window
+    stop the reading; 15 pasted back between newer ones do not. (Blocks shorter than a
+    line: the rule is checked at the end of each block.)"""
+    since = NOW - 10 * DAY
+    for older, found in ((audit.WINDOW_STOP_RECORDS - 1, True),
+                         (audit.WINDOW_STOP_RECORDS, False)):
+        chunks = [line(since + DAY, "early"), line(since, "edge")]
+        chunks += [line(NOW - YEAR + n, "pasted-%d" % n) for n in range(older)]
+        chunks += [line(since + 2 * DAY, "late"), b"\n", line(None, "no-time")]
+        write_log(log_path, chunks)
+        for block in (1, 50):
+            records, damaged = audit.read_window(since, block_size=block)
+            expected = ["run-early", "run-edge", "run-late"] if found else ["run-late"]
+            assert (run_ids(records), damaged) == (expected, 1), (older, block)
 
 
 def test_reading_stops_at_the_first_block_of_older_records(log_path, monkeypatch):
@@ -106,15 +143,16 @@ def test_a_record_out_of_order_does_not_hide_the_window(log_path):
         assert run_ids(records) == ["run-in-0", "run-in-1", "run-in-2", "run-in-5"], block
 
 
-def test_only_a_whole_block_of_older_records_ends_the_window(log_path):
-    """The decided limit: a record of the window that lies before a whole block of older
-    records (a block's worth of lines pasted back by hand) is not read."""
+def test_many_older_records_pasted_together_end_the_window(log_path):
+    """The decided limit: a record of the window that lies before 16 or more older records
+    in a row (lines pasted back by hand) is not read, once a block ends after them."""
     since = NOW - 10 * DAY
     chunks = [line(since + DAY, "early")]
     chunks += [line(NOW - YEAR + n, "pasted-%d" % n) for n in range(40)]
     chunks += [line(since + 2 * DAY, "late")]
     write_log(log_path, chunks)
     assert run_ids(audit.read_window(since, block_size=256)[0]) == ["run-late"]
+    # A block that reaches the file's start first reads every line of it.
     assert run_ids(audit.read_window(since)[0]) == ["run-early", "run-late"]
 
 

@@ -123,13 +123,13 @@ def read_window(since, path=None, block_size=WINDOW_BLOCK):
     """The records from `since` on (an epoch), read backwards from the end of the log in
     blocks, so that an unattended run's notice step does not read years of history.
 
-    Writers append in time order, so reading stops, going backwards, after a run of
-    consecutive records older than `since` that fills a block (block_size bytes and at
-    least WINDOW_STOP_RECORDS records). A few records out of order (lines an admin pasted
-    back, a clock set back for a while) do not stop it: every record from `since` on that
-    lies after such a run in the file is found. A record with no valid time (epoch_of 0)
-    counts as older; a damaged line neither stops nor continues a run. Returns (records in
-    file order, damaged_lines) like read(since=...) over the part read.
+    Writers append in time order, so reading stops, going backwards, after
+    WINDOW_STOP_RECORDS consecutive records older than `since` (checked at the end of
+    each block). Fewer records out of order (lines an admin pasted back, a clock set back
+    for a while) do not stop it: every record from `since` on that lies after such a run
+    in the file is found. A record with no valid time (epoch_of 0) counts as older; a
+    damaged line neither stops nor continues a run. Returns (records in file order,
+    damaged_lines) like read(since=...) over the part read.
     """
     path = path or paths.audit_log()
     try:
@@ -141,7 +141,7 @@ def read_window(since, path=None, block_size=WINDOW_BLOCK):
     try:
         position = os.fstat(fd).st_size
         carry = b""  # the end of a line whose start lies in the block before
-        while position > 0 and not older.fills(block_size):
+        while position > 0 and not older.ends_the_window():
             start = max(0, position - block_size)
             data = _pread_all(fd, position - start, start) + carry
             position = start
@@ -164,10 +164,9 @@ class _OlderRun(object):
 
     def __init__(self):
         self.records = 0
-        self.size = 0
 
-    def fills(self, block_size):
-        return self.records >= WINDOW_STOP_RECORDS and self.size >= block_size
+    def ends_the_window(self):
+        return self.records >= WINDOW_STOP_RECORDS
 
 
 def _pread_all(fd, length, offset):
@@ -185,6 +184,8 @@ def _pread_all(fd, length, offset):
 def _window_lines(data, since, found, older):
     """Add the records from `since` on in these whole lines to `found`, newest first,
     following the run of older ones; returns the number of damaged lines."""
+    if not data:
+        return 0  # nothing but the end of a line that starts further back
     lines = data.split(b"\n")
     if data.endswith(b"\n"):
         lines.pop()
@@ -200,10 +201,9 @@ def _window_lines(data, since, found, older):
             continue
         if epoch_of(record) >= since:
             found.append(record)
-            older.records = older.size = 0
+            older.records = 0
         else:
             older.records += 1
-            older.size += len(raw) + 1
     return damaged
 
 
