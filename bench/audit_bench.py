@@ -146,5 +146,5 @@ def rows(workdir, log):
         Row("audit_window_exact", what + ": vs its lines alone", "s", ours, floor,
             "<= %gx" % AT_MOST_OF_EXACT, lambda row: row.ratio <= AT_MOST_OF_EXACT,
             "floor: the window's lines parsed from an offset known in advance; ours also "
-            "reads the block of older records that tells it where to stop"),
+            "reads the block whose 16 older records tell it where to stop"),
     ], {}
