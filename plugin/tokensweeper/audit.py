@@ -123,9 +123,9 @@ def read_window(since, path=None, block_size=WINDOW_BLOCK):
     """The records from `since` on (an epoch), read backwards from the end of the log in
     blocks, so that an unattended run's notice step does not read years of history.
 
-    Writers append in time order, so reading stops, going backwards, after
-    WINDOW_STOP_RECORDS consecutive records older than `since` (checked at the end of
-    each block). Fewer records out of order (lines an admin pasted back, a clock set back
+    Writers append in time order, so reading stops, going backwards, at the
+    WINDOW_STOP_RECORDS-th consecutive record older than `since`, wherever the blocks
+    fall. Fewer records out of order (lines an admin pasted back, a clock set back
     for a while) do not stop it: every record from `since` on that lies after such a run
     in the file is found. A record with no valid time (epoch_of 0) counts as older; a
     damaged line neither stops nor continues a run. Returns (records in file order,
@@ -145,7 +145,6 @@ def read_window(since, path=None, block_size=WINDOW_BLOCK):
             start = max(0, position - block_size)
             data = _pread_all(fd, position - start, start) + carry
             position = start
-            carry = b""
             if start > 0:
                 cut = data.find(b"\n")
                 if cut < 0:  # one line longer than a block: read on backwards
@@ -204,6 +203,8 @@ def _window_lines(data, since, found, older):
             older.records = 0
         else:
             older.records += 1
+            if older.ends_the_window():
+                break  # what lies before is older still: never read
     return damaged
 
 
