@@ -174,6 +174,10 @@ examples:
 examples:
   tokensweeper restore --owner bob --name deploy
   tokensweeper restore --run 20261127T120000Z-1a2b3c     everything that run quarantined""",
+    "backtest": """\
+examples:
+  tokensweeper backtest --as-of 30d        the policy as of 30 days ago
+  tokensweeper backtest --as-of 2026-09-01 --json""",
     "revoke": """\
 examples:
   tokensweeper revoke --owner bob deploy old-ci
@@ -263,6 +267,12 @@ def build_parser():
     restore.add_argument("--name", type=token_name, metavar="NAME", help="the token's name")
     restore.add_argument("--run", metavar="ID", help="every token that quarantine run "
                          "quarantined and is still in quarantine")
+
+    backtest = command("backtest", "what the configured policy would have revoked at an "
+                       "earlier moment, judged with the evidence of then, and which of those "
+                       "tokens api_tokens_log shows in use afterwards; changes nothing")
+    backtest.add_argument("--as-of", required=True, type=moment, metavar="WHEN",
+                          help="the moment: " + incident.MOMENT_HELP)
 
     revoke = command("revoke", "revoke named tokens of one owner (protected names are kept)")
     revoke.add_argument("--owner", type=owner_name, required=True, metavar="USER",
