@@ -282,3 +282,47 @@ def test_update_refused_by_cpanel_is_a_failure_not_a_quarantine(engine, server, 
     assert report.exit_code() == 3
     assert ips(server, "bob", "deploy") == BOB_IPS
     assert quarantine.read_held() == {}
+
+
+def test_the_cap_bounds_the_unattended_quarantine(cli, server):
+    cli.config(CONFIG + "max_revoke_per_run: 1\n")
+    run = cli("sweep", "--scheduled")
+    assert run.status == 1, run  # one owner deferred, as a capped sweep says
+    assert ips(server, "root", "old-ci") == [quarantine.MARKER]  # root first
+    assert ips(server, "bob", "deploy") == BOB_IPS
+    assert "deferred" in run.out
+    at(cli, server, NOW + DAY)
+    assert cli("sweep", "--scheduled").status == 0
+    assert ips(server, "bob", "deploy") == [quarantine.MARKER]
+
+
+def test_cpanel_account_tokens_are_revoked_not_quarantined(cli, server):
+    server.add_account("shop", owner="bob")
+    server.add_cpanel_token("shop", "site", NOW - 400 * DAY)
+    server.write_token_files(cli.cpanel_root)
+    cli.config(CONFIG + "kinds: [whm, cpanel]\n")
+    run = cli("sweep", "--scheduled", "--json")
+    assert run.status == 0, run
+    assert server.cpanel_token_names("shop") == set()
+    assert ips(server, "bob", "deploy") == [quarantine.MARKER]
+    run = cli("quarantine", "--kind", "cpanel", "--older-than", "1", "--yes")
+    assert run.status == 0 and "Nothing to quarantine" in run.out
+
+
+def test_the_hooks_sweep_quarantines_too(tmp_path, monkeypatch):
+    from tests.test_hook import Hook
+    from tokensweeper import hookqueue
+
+    hook = Hook(tmp_path)
+    hook.reseller("res1", [("res1-old", 400, None), ("res1-new", 1, None)])
+    hook.config(CONFIG + "events: {suspend: sweep}\n")
+    for key, value in hook.env().items():
+        monkeypatch.setenv(key, value)
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "sweep", "res1", NOW)
+    messages = []
+    lock = hookqueue.worker_lock().acquire()
+    assert hookqueue.work(lock, lambda: NOW, settle_for=(0.0, 0.0), log=messages.append) == 0
+    assert hook.server.token_names("res1") == {"res1-old", "res1-new"}
+    assert hook.server.tokens("res1")["res1-old"]["whitelist_ips"] == [quarantine.MARKER]
+    assert hook.server.tokens("res1")["res1-new"].get("whitelist_ips") is None
+    assert any("quarantined" in message for message in messages), messages

@@ -21,8 +21,8 @@ import ipaddress
 
 from . import audit
 from .clock import now as clock_now
-from .policy import REVOKE, day
-from .sweep import ALREADY_GONE, FAILED, PREVIEW, UNVERIFIED, Outcome
+from .policy import REVOKE, day, share_cap
+from .sweep import ALREADY_GONE, DEFERRED, FAILED, PREVIEW, UNVERIFIED, Outcome
 from .tokens import WHM, Token
 
 # RFC 5737 TEST-NET-1: never routed, never a caller. Not 127.0.0.1: every local process
@@ -187,7 +187,8 @@ def apply(plan, cfg, client, lock, now, actor, mode, clock=clock_now):
     to_quarantine = divert(plan, read_held(), days, now)
     return quarantine(client, to_quarantine, lock, actor, mode, now, cfg.parallel_owners,
                       clock, selectors=plan.selectors.to_dict(), reasons={
-                          item.token.key(): item.reason for item in plan.items})
+                          item.token.key(): item.reason for item in plan.items},
+                      cap=cfg.max_revoke_per_run)
 
 
 # -- quarantine and restore ------------------------------------------------------------
@@ -206,6 +207,7 @@ class Report(object):
         self.outcomes = []
         self.originals = {}  # token key -> the list recorded for it
         self.audit_error = None
+        self.refused = None  # why the cap held some tokens back, or None
 
     def count(self, action):
         return sum(1 for outcome in self.outcomes if outcome.action == action)
@@ -215,7 +217,7 @@ class Report(object):
         return sum(1 for o in self.outcomes if o.action in (FAILED, UNVERIFIED, REFUSED))
 
     def exit_code(self):
-        if self.audit_error:
+        if self.audit_error or self.refused:
             return 1
         return 3 if self.failed_count else 0
 
@@ -233,7 +235,7 @@ class Report(object):
         return {"event": event, "time": audit.iso(self.finished), "epoch": self.finished,
                 "run_id": self.run_id, "actor": self.actor, "mode": self.mode,
                 "operation": self.operation, "selectors": self.selectors, "tokens": tokens,
-                "owner_errors": {}, "refused": None}
+                "owner_errors": {}, "refused": self.refused}
 
     def to_dict(self):
         return {"run_id": self.run_id, "operation": self.operation, "actor": self.actor,
@@ -243,7 +245,7 @@ class Report(object):
 
 
 def quarantine(client, tokens, lock, actor, mode, now, parallel=4, clock=clock_now,
-               selectors=None, reasons=None):
+               selectors=None, reasons=None, cap=None):
     """Quarantine WHM tokens: intent record (each token's own IP list), the listing right
     before (a token gone, re-created or changed is left alone), one `batch` of
     api_token_update per owner (ceil(k/B) processes), the listing that verifies, the
@@ -255,11 +257,33 @@ def quarantine(client, tokens, lock, actor, mode, now, parallel=4, clock=clock_n
     tokens = [t for t in tokens if t.kind == WHM]
     if not tokens:
         return report
+    held_back = []
+    if cap is not None:
+        # Unattended runs: max_revoke_per_run bounds the quarantines as it bounds revocations
+        # (policy.share_cap: an owner over it is refused, owners that do not fit deferred).
+        share = share_cap(tokens, cap)
+        if share.held_back:
+            admitted = {t.key() for t in share.admitted}
+            for token in tokens:
+                if token.key() not in admitted:
+                    why = ("over the cap: %s has %d tokens to quarantine, more than "
+                           "max_revoke_per_run (%d)" % (token.holder, share.refused[
+                               token.holder], cap) if token.holder in share.refused else
+                           "over the run's cap (max_revoke_per_run %d): left for the next run"
+                           % cap)
+                    held_back.append(Outcome(token, REFUSED if token.holder in share.refused
+                                             else DEFERRED, why))
+            report.refused = "over the cap: %d tokens were not quarantined" % len(held_back)
+            tokens = share.admitted
     for token in tokens:
         report.originals[token.key()] = token.whitelist_ips
+    report.outcomes = list(held_back)
+    if not tokens:
+        _write(report, "outcome", clock)
+        return report
     if mode == PREVIEW:
-        report.outcomes = [Outcome(t, WOULD_QUARANTINE, reasons.get(t.key(), "selected"))
-                           for t in tokens]
+        report.outcomes = held_back + [Outcome(t, WOULD_QUARANTINE,
+                                               reasons.get(t.key(), "selected")) for t in tokens]
         _write(report, "preview", clock)
         return report
     # Write-ahead: without the record of every original list, nothing is changed
@@ -270,7 +294,7 @@ def quarantine(client, tokens, lock, actor, mode, now, parallel=4, clock=clock_n
              identity=marked_copy(t).identity()) for t in tokens]))
     fates = _change(client, {t.key(): (t, (MARKER,)) for t in tokens}, parallel,
                     _quarantine_check, QUARANTINED)
-    report.outcomes = [fates[t.key()] for t in tokens]
+    report.outcomes = held_back + [fates[t.key()] for t in tokens]
     for outcome in report.outcomes:
         if outcome.action == QUARANTINED:
             outcome.reason = reasons.get(outcome.token.key(), outcome.reason)
