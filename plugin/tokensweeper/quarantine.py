@@ -124,8 +124,7 @@ def held(records):
             elif operation == "quarantine" and event == "outcome" and key in out \
                     and out[key].run_id == run_id:
                 if action == QUARANTINED:
-                    out[key].confirmed = True
-                    out[key].since = epoch
+                    out[key].confirmed = True  # since: the intent's time, when it was decided
                 elif action in (FAILED, ALREADY_GONE, LEFT_ALONE):
                     del out[key]  # verified by listing: not quarantined
             elif event == "outcome" and action in (RESTORED, "revoked", ALREADY_GONE):

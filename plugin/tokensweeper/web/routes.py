@@ -237,7 +237,8 @@ def overview(ctx, notice="", status=200):
 
     def render_page(usage, on_listed):
         plan = listing.plan(usage, on_listed)
-        rows = views.rows_from_plan(plan, usage, cfg.protection(), ctx.now)
+        rows = views.rows_from_plan(plan, usage, cfg.protection(), ctx.now,
+                                    cfg.policy.get("quarantine_days", 0))
         shown = views.sort_rows(views.filter_rows(rows, state, owner, text, kind), sort,
                                 direction == "desc")
         pages = max(1, (len(shown) + PAGE_SIZE - 1) // PAGE_SIZE)
@@ -757,7 +758,15 @@ GET_PAGES = {
 POST_ACTIONS = {
     "preview": preview_selection,
     "revoke": revoke,
+    # Quarantine (issue 28): web/quarantine.py.
+    "restore": lambda ctx: _quarantine().restore(ctx, load_config, parse_selection),
 }
+GET_PAGES["backtest"] = lambda ctx: _quarantine().backtest_page(ctx, load_config, policy_plan)
+
+
+def _quarantine():
+    from . import quarantine
+    return quarantine
 
 
 def route(request, now):
