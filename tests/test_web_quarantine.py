@@ -4,13 +4,13 @@ Policy tab's back-test."""
 
 import os
 
+import pytest
+
 from tests.helpers import DAY, NOW
-from tests.test_web_cgi import Site  # noqa: F401  (the fixture below builds it)
+from tests.test_web_cgi import Site
 from tokensweeper import paths, quarantine
 from tokensweeper.lock import SweepLock
 from tokensweeper.whmapi import Client
-
-import pytest
 
 
 @pytest.fixture
