@@ -115,3 +115,20 @@ def test_backtest_usage_errors(cli, server, args):
     run = cli(*args)
     assert run.status == 2, run
     assert server.calls() == []
+
+
+def test_a_line_without_end_and_lines_across_blocks_are_read_right(cli, server, monkeypatch):
+    from tokensweeper import backtest
+
+    monkeypatch.setattr(backtest, "BLOCK", 97)  # every line crosses a block boundary
+    monkeypatch.setattr(backtest, "MAX_LINE", 400)
+    directory = os.path.join(cli.cpanel_root, "usr", "local", "cpanel", "logs")
+    os.makedirs(directory)
+    with open(os.path.join(directory, "api_tokens_log"), "w") as handle:
+        handle.write("".join(history()[:4]) + "x" * 5000 + "\n" + "".join(history()[4:]))
+    split = backtest.read_split(AS_OF, cli.cpanel_root)
+    assert split.before[("root", "idle-forever")][0] == AS_OF - 90 * DAY
+    assert split.before[("root", "busy")] == [AS_OF - 2 * DAY, 2]
+    assert split.after == {("root", "idle-then-used"): AS_OF + 5 * DAY,
+                           ("root", "born-after"): AS_OF + 7 * DAY}
+    assert split.oldest == AS_OF - 100 * DAY

@@ -1,7 +1,11 @@
 """`tokensweeper backtest --as-of WHEN`: what the configured policy would have revoked
 then, and which of those tokens api_tokens_log shows in use afterwards (backtest.py)."""
 
+import sys
+
 from ... import audit, backtest, incident
+from ...sweep import list_tokens
+from ...tokens import WHM
 from ..output import emit_json, plural, table
 from ..status import OK, PARTIAL, USAGE, CliError
 
@@ -17,11 +21,19 @@ def run(ctx, args):
     if not selectors.selects_anything():
         raise CliError("the config's policy selects nothing (policy: in the config); there "
                        "is nothing to back-test", USAGE)
-    plan = ctx.plan(selectors)
-    tokens = [item.token for item in plan.items]
+    # The tokens alone: the evidence is the back-test's own reading of the log (ctx.plan
+    # would read it a second time through the usage cache).
+    kinds = tuple(ctx.cfg.kinds)
+    found = {WHM: ctx.owners()} if WHM in kinds else {}
+    listed = list_tokens(ctx.client, kinds, parallel=ctx.cfg.parallel_owners, found=found)
+    for holder, why in sorted(listed.errors.items()):
+        print("tokensweeper: %s: %s" % (holder, why), file=sys.stderr)
+    tokens = listed.tokens  # the policy's own `owners` narrows them, as in a sweep
     split = backtest.read_split(moment)
     outcome = backtest.judge(tokens, selectors, ctx.cfg.protection(), moment, split)
-    status = PARTIAL if plan.owner_errors else OK
+    status = PARTIAL if listed.errors else OK
+    plan = listed
+    plan.owner_errors = listed.errors  # (the JSON's owner_errors below)
     if args.json:
         document = outcome.to_dict(audit.iso)
         document["owner_errors"] = plan.owner_errors
