@@ -4,6 +4,7 @@ break (a token re-created while quarantined, a run killed between its record and
 a reseller's own token that looks quarantined, an audit log edited by hand)."""
 
 import json
+import os
 
 import pytest
 
@@ -326,3 +327,24 @@ def test_the_hooks_sweep_quarantines_too(tmp_path, monkeypatch):
     assert hook.server.tokens("res1")["res1-old"]["whitelist_ips"] == [quarantine.MARKER]
     assert hook.server.tokens("res1")["res1-new"].get("whitelist_ips") is None
     assert any("quarantined" in message for message in messages), messages
+
+
+def test_a_listing_never_depends_on_the_audit_log_until_a_token_carries_the_marker(
+        cli, server):
+    assert cli("quarantine", "--owner", "bob", "--older-than", "365", "--yes").status == 0
+    os.chmod(cli.audit_path, 0o666)  # not root's alone: never trusted
+    run = cli("list", "--owner", "root")
+    assert run.status == 0, run  # root has no token in quarantine: no need to read it
+    run = cli("list", "--owner", "bob")
+    assert run.status != 0 and "audit.log" in run.err  # said, never silently ignored
+    run = cli("restore", "--owner", "bob", "--name", "deploy")
+    assert run.status != 0 and ips(server, "bob", "deploy") == [quarantine.MARKER]
+
+
+def test_two_runs_at_once_one_waits_for_nothing(cli, server):
+    with SweepLock(os.path.join(cli.state_dir, "sweep.lock")):
+        run = cli("quarantine", "--owner", "bob", "--older-than", "365", "--yes")
+        assert run.status == 1 and "running" in run.err, run
+        run = cli("restore", "--owner", "bob", "--name", "deploy")
+        assert run.status == 1, run
+    assert server.calls("batch") == []

@@ -148,6 +148,15 @@ def in_quarantine(tokens, held_map):
     return out
 
 
+def held_among(tokens):
+    """in_quarantine() of these listed tokens, reading the audit log only when one of them
+    carries MARKER: a listing never depends on the audit log otherwise."""
+    tokens = list(tokens)
+    if not any(is_marked(token) for token in tokens):
+        return {}
+    return in_quarantine(tokens, read_held())
+
+
 # -- the unattended runs: quarantine instead of revoking -------------------------------
 
 def divert(plan, held_map, days, now):
@@ -183,7 +192,8 @@ def apply(plan, cfg, client, lock, now, actor, mode, clock=clock_now):
     days = cfg.policy.get("quarantine_days") or 0
     if not days:
         return None
-    to_quarantine = divert(plan, read_held(), days, now)
+    marked = any(is_marked(item.token) for item in plan.items)
+    to_quarantine = divert(plan, read_held() if marked else {}, days, now)
     return quarantine(client, to_quarantine, lock, actor, mode, now, cfg.parallel_owners,
                       clock, selectors=plan.selectors.to_dict(), reasons={
                           item.token.key(): item.reason for item in plan.items},

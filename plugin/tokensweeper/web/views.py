@@ -127,13 +127,10 @@ def rows_from_plan(plan, usage, protection, now, quarantine_days=0):
 
 
 def quarantined(tokens):
-    """{token key: quarantine.Held} of the tokens in quarantine; the audit log is read only
-    when a listed token's IP list is the quarantine address."""
+    """{token key: quarantine.Held} of the tokens in quarantine (quarantine.held_among)."""
     from tokensweeper import quarantine
 
-    if not any(quarantine.is_marked(token) for token in tokens):
-        return {}
-    return quarantine.in_quarantine(tokens, quarantine.read_held())
+    return quarantine.held_among(tokens)
 
 
 def quarantine_words(entry, days):

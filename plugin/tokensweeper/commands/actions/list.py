@@ -22,7 +22,7 @@ def run(ctx, args):
     protection = ctx.cfg.protection()
     rows, cells = [], []
     creations = accounting.read()  # who created each WHM token (cPanel's accounting.log)
-    held = quarantine.in_quarantine([item.token for item in plan.items], quarantine.read_held())
+    held = quarantine.held_among(item.token for item in plan.items)
     days = ctx.cfg.policy.get("quarantine_days") or 0
     for item in plan.items:
         token = item.token

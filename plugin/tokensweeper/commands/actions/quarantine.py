@@ -30,7 +30,7 @@ def run(ctx, args):
 
     def make_plan():
         plan = ctx.plan(selectors, kinds=kinds)
-        held = quarantine.in_quarantine([i.token for i in plan.items], quarantine.read_held())
+        held = quarantine.held_among(i.token for i in plan.items)
         for item in plan.items:
             if item.token.key() in held and item.decision == "revoke":
                 item.decision = quarantine.IN_QUARANTINE
