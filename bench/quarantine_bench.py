@@ -33,7 +33,7 @@ DAY = 86400
 QUARANTINE = ["quarantine", "--older-than", "365", "--yes", "--json"]
 BIG_MB = 200
 SMALL_MB = 2
-MEMORY_RATIO = 1.1
+MEMORY_RATIO = 1.2  # flat, as the usage read's own row
 
 
 def seeded(directory):
@@ -157,7 +157,7 @@ def backtest_rows(workdir, log):
         log("  backtest on %d MB: %.2f s, %.1f MB peak" % (megabytes, run.seconds,
                                                           run.maxrss_mb))
     return [Row("backtest_memory", "backtest on a 200 MB api_tokens_log: peak memory", "MB",
-                peaks[BIG_MB], peaks[SMALL_MB], "<= %gx the 2 MB log's" % MEMORY_RATIO,
+                peaks[BIG_MB], peaks[SMALL_MB], "flat (<= %gx the 2 MB log's)" % MEMORY_RATIO,
                 lambda row: row.ratio <= MEMORY_RATIO,
                 "streamed line by line; the floor is the same command on a 2 MB log; "
                 "%.1f s on 200 MB, %.1f s on 2 MB" % (seconds[BIG_MB], seconds[SMALL_MB]))]
