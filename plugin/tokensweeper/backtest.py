@@ -58,6 +58,7 @@ def read_split(moment, cpanel_root=None):
             _read_file(path, moment, split)
         except (OSError, EOFError, ValueError) as error:
             split.errors.append("%s: %s" % (os.path.basename(path), error))
+    split.before, split.after = _decoded(split.before), _decoded(split.after)
     return split
 
 
@@ -107,27 +108,49 @@ def _scan(handle, moment, split):
 
 
 def _matches(body, moment, split, minutes):
+    """Fold one block's whostmgrd lines into the split (keys stay bytes until the end:
+    read_split decodes each token's key once)."""
+    before, after = split.before, split.after
+    oldest, newest = split.oldest, split.newest
     for minute, seconds, offset, _ip, owner, name in usage._EXACT_RE.findall(body):
         base = minutes.get((minute, offset))
         if base is None:
             if len(minutes) > 4096:
                 minutes.clear()
-            base = minutes[(minute, offset)] = usage._minute_epoch(minute, offset)
-        if base is None or int(seconds) > 60:
+            base = minutes[(minute, offset)] = usage._minute_epoch(minute, offset) or -1
+        if base < 0 or int(seconds) > 60:
             continue
         stamp = base + int(seconds)
-        key = (owner.decode("utf-8", "replace"), name.decode("utf-8", "replace"))
-        split.oldest = stamp if split.oldest is None else min(split.oldest, stamp)
-        split.newest = stamp if split.newest is None else max(split.newest, stamp)
+        if oldest is None or stamp < oldest:
+            oldest = stamp
+        if newest is None or stamp > newest:
+            newest = stamp
+        key = (owner, name)
         if stamp <= moment:
-            entry = split.before.get(key)
+            entry = before.get(key)
             if entry is None:
-                split.before[key] = [stamp, 1]
+                before[key] = [stamp, 1]
             else:
-                entry[0] = max(entry[0], stamp)
+                if stamp > entry[0]:
+                    entry[0] = stamp
                 entry[1] += 1
-        elif stamp > split.after.get(key, 0):
-            split.after[key] = stamp
+        elif stamp > after.get(key, 0):
+            after[key] = stamp
+    split.oldest, split.newest = oldest, newest
+
+
+def _decoded(table):
+    out = {}
+    for (owner, name), value in table.items():
+        key = (owner.decode("utf-8", "replace"), name.decode("utf-8", "replace"))
+        if key in out:  # two byte spellings of one name: merge
+            old = out[key]
+            if isinstance(value, list):
+                value = [max(old[0], value[0]), old[1] + value[1]]
+            else:
+                value = max(old, value)
+        out[key] = value
+    return out
 
 
 class Outcome(object):
