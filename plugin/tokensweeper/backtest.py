@@ -19,6 +19,8 @@ import os
 from . import usage
 from .policy import make_plan
 from .tokens import WHM
+from .usage.files import _MAGIC, _opener
+from .usage.scan import _EXACT_RE, _minute_epoch
 
 MAX_LINE = usage.MAX_LINE
 BLOCK = 1 << 20
@@ -66,10 +68,10 @@ def _read_file(path, moment, split):
     with open(path, "rb") as raw:
         head = raw.read(8)
         raw.seek(0)
-        codec = next((name for magic, name in usage._MAGIC if head.startswith(magic)), None)
+        codec = next((name for magic, name in _MAGIC if head.startswith(magic)), None)
         handle = raw
         if codec is not None:
-            opener = usage._opener(codec)
+            opener = _opener(codec)
             if opener is None:
                 raise ValueError("cannot decompress %s" % codec)
             handle = opener(raw)
@@ -82,7 +84,7 @@ def _read_file(path, moment, split):
 
 def _scan(handle, moment, split):
     """Blocks of BLOCK bytes, each cut at its last newline and searched with the log's own
-    pattern (usage._EXACT_RE, C speed); a "line" longer than MAX_LINE is skipped whole."""
+    pattern (_EXACT_RE, C speed); a "line" longer than MAX_LINE is skipped whole."""
     minutes, pending, skipping = {}, b"\n", False
     while True:
         data = handle.read(BLOCK)
@@ -112,12 +114,12 @@ def _matches(body, moment, split, minutes):
     read_split decodes each token's key once)."""
     before, after = split.before, split.after
     oldest, newest = split.oldest, split.newest
-    for minute, seconds, offset, _ip, owner, name in usage._EXACT_RE.findall(body):
+    for minute, seconds, offset, _ip, owner, name in _EXACT_RE.findall(body):
         base = minutes.get((minute, offset))
         if base is None:
             if len(minutes) > 4096:
                 minutes.clear()
-            base = minutes[(minute, offset)] = usage._minute_epoch(minute, offset) or -1
+            base = minutes[(minute, offset)] = _minute_epoch(minute, offset) or -1
         if base < 0 or int(seconds) > 60:
             continue
         stamp = base + int(seconds)

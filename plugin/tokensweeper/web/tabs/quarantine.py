@@ -12,13 +12,15 @@ from tokensweeper.lock import LockBusy, SweepLock
 from tokensweeper.tokens import WHM, split_holder
 from tokensweeper.whmapi import Client, WhmapiError
 
-from .request import HttpError, bad_request
-from .response import HTML, Response
+from ..request import HttpError, bad_request
+from ..response import HTML, Response
+from .common import load_config, policy_plan
+from .revoke import parse_selection
 
 BACKTEST_DAYS = (30, 90)
 
 
-def restore(ctx, load_config, parse_selection):
+def restore(ctx):
     """Restore one quarantined WHM token: the form's `t` is the token's identity
     (HOLDER:NAME:CREATE_TIME:DIGEST) as the overview listed it; a token that changed since
     (re-created, its IP list, ACLs or expiry changed) is not restored."""
@@ -69,7 +71,7 @@ def restore(ctx, load_config, parse_selection):
     return Response(303, body, HTML, [("Location", location)])
 
 
-def backtest_page(ctx, load_config, policy_plan):
+def backtest_page(ctx):
     """The configured policy as of 30 or 90 days ago (`days`), beside the preview."""
     raw = ctx.request.arg("days", "30")
     if raw not in [str(d) for d in BACKTEST_DAYS]:
