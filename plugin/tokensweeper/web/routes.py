@@ -15,6 +15,7 @@ from .tabs.audit import audit_page, incident_report
 from .tabs.common import Context, client  # noqa: F401 (app.py asks routes.client())
 from .tabs.incident import incident_page
 from .tabs.overview import overview
+from .tabs.quarantine import backtest_page, restore
 from .tabs.revoke import preview_selection, revoke
 from .tabs.settings import settings
 from .tabs.sweep import sweep_preview
@@ -28,11 +29,13 @@ GET_PAGES = {
     "settings": settings,
     "incident": incident_page,
     "report": incident_report,
+    "backtest": backtest_page,
 }
 
 POST_ACTIONS = {
     "preview": preview_selection,
     "revoke": revoke,
+    "restore": restore,
 }
 
 

@@ -36,7 +36,8 @@ def overview(ctx, notice="", status=200):
 
     def render_page(usage, on_listed):
         plan = listing.plan(usage, on_listed)
-        rows = views.rows_from_plan(plan, usage, cfg.protection(), ctx.now)
+        rows = views.rows_from_plan(plan, usage, cfg.protection(), ctx.now,
+                                    cfg.policy.get("quarantine_days", 0))
         shown = views.sort_rows(views.filter_rows(rows, state, owner, text, kind), sort,
                                 direction == "desc")
         pages = max(1, (len(shown) + PAGE_SIZE - 1) // PAGE_SIZE)
