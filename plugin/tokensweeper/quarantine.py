@@ -88,11 +88,12 @@ class Held(object):
 def originals_of(value):
     """The recorded list as a tuple, or None when it is not a list cPanel would take (a
     line edited by hand, a damaged record): restore then refuses rather than guess."""
-    if not isinstance(value, list) or len(value) > MAX_IPS:
+    if not isinstance(value, list) or len(value) > MAX_IPS or value == [MARKER]:
         return None
     out = []
     for entry in value:
-        if not isinstance(entry, str) or entry == MARKER:
+        # MARKER among other addresses is a reseller's own list: it comes back as it was.
+        if not isinstance(entry, str):
             return None
         try:
             ipaddress.ip_network(entry)
