@@ -1,9 +1,28 @@
 """Quarantine and restore at their edges (issue 28, broken on purpose): lists that hold the
 quarantine address among others, runs that select a token already held, time."""
 
-from tests.helpers import NOW, DAY, add
-from tests.test_quarantine import CONFIG, at, cli, ips, listed, server  # noqa: F401
+import pytest
+
+from tests.helpers import LIMITED, Cli, add, new_server
+from tests.test_quarantine import BOB_IPS, CONFIG, ips
 from tokensweeper import quarantine
+
+
+@pytest.fixture
+def server(tmp_path):
+    fake = new_server(tmp_path / "fake", resellers=["bob"])
+    with fake.batch():
+        add(fake, "root", "old-ci", age_days=400)
+        add(fake, "bob", "deploy", age_days=500, expires_in_days=300, acls=LIMITED,
+            ips=BOB_IPS)
+    return fake
+
+
+@pytest.fixture
+def cli(server, tmp_path):
+    runner = Cli(server, tmp_path / "run")
+    runner.config(CONFIG)
+    return runner
 
 
 def test_a_list_holding_the_marker_among_others_comes_back(cli, server):
@@ -14,3 +33,29 @@ def test_a_list_holding_the_marker_among_others_comes_back(cli, server):
     run = cli("restore", "--owner", "bob", "--name", "mixed")
     assert run.status == 0, run
     assert ips(server, "bob", "mixed") == ["10.0.0.1", quarantine.MARKER]
+
+
+def test_a_token_whose_list_could_not_be_put_back_is_not_quarantined(cli, server):
+    # A list restore could not send back (more than cPanel's 100 entries, written to the
+    # token file by hand): quarantining it would be a revocation that cannot be undone.
+    many = ["10.1.%d.%d" % (i // 200, i % 200) for i in range(101)]
+    add(server, "bob", "huge", age_days=400, ips=many)
+    run = cli("quarantine", "--owner", "bob", "--older-than", "365", "--yes", "--json")
+    assert run.status == 3, run
+    outcomes = {t["name"]: t["action"] for t in run.json()["tokens"]}
+    assert outcomes == {"deploy": "quarantined", "huge": "failed"}
+    assert ips(server, "bob", "huge") == many
+
+
+def test_a_hundred_addresses_v4_v6_and_ranges_come_back_exactly(cli, server):
+    hundred = (["10.2.0.%d" % i for i in range(1, 95)]
+               + ["10.3.0.0/16", "2001:db8::1", "2001:db8:1::/48", "198.51.100.0/24",
+                  "2001:db8:ffff::7", "203.0.113.9"])
+    add(server, "bob", "wide", age_days=400, ips=hundred)
+    before = ips(server, "bob", "wide")
+    assert len(before) == 100
+    assert cli("quarantine", "--owner", "bob", "--older-than", "365", "--yes").status == 0
+    assert ips(server, "bob", "wide") == [quarantine.MARKER]
+    assert cli("restore", "--owner", "bob", "--name", "wide").status == 0
+    # cPanel keeps a list in its own order (IPv4 first): the same entries, each once.
+    assert sorted(ips(server, "bob", "wide")) == sorted(before)

@@ -285,6 +285,15 @@ def quarantine(client, tokens, lock, actor, mode, now, parallel=4, clock=clock_n
                                              else DEFERRED, why))
             report.refused = "over the cap: %d tokens were not quarantined" % len(held_back)
             tokens = share.admitted
+    # A list restore could not send back (not addresses cPanel takes, over its 100):
+    # quarantining that token would be a revocation that cannot be undone.
+    for token in tokens:
+        if token.whitelist_ips != (MARKER,) and originals_of(list(token.whitelist_ips)) is None:
+            held_back.append(Outcome(token, FAILED, "not quarantined: its IP list (%d "
+                                     "entries) could not be put back by a restore"
+                                     % len(token.whitelist_ips)))
+    unrestorable = {o.token.key() for o in held_back if o.action == FAILED}
+    tokens = [t for t in tokens if t.key() not in unrestorable]
     for token in tokens:
         report.originals[token.key()] = token.whitelist_ips
     report.outcomes = list(held_back)
