@@ -3,8 +3,8 @@ quarantine address among others, runs that select a token already held, time."""
 
 import pytest
 
-from tests.helpers import LIMITED, Cli, add, new_server
-from tests.test_quarantine import BOB_IPS, CONFIG, ips
+from tests.helpers import DAY, LIMITED, NOW, Cli, add, new_server
+from tests.test_quarantine import BOB_IPS, CONFIG, at, ips
 from tokensweeper import quarantine
 
 
@@ -59,3 +59,42 @@ def test_a_hundred_addresses_v4_v6_and_ranges_come_back_exactly(cli, server):
     assert cli("restore", "--owner", "bob", "--name", "wide").status == 0
     # cPanel keeps a list in its own order (IPv4 first): the same entries, each once.
     assert sorted(ips(server, "bob", "wide")) == sorted(before)
+
+
+def _undo_by_hand(server, owner, name, ips):
+    """The owner sets the token's IP list back in WHM (api_token_update as the reseller),
+    outside tokensweeper: not a restore."""
+    tokens = server.tokens(owner)
+    tokens[name]["whitelist_ips"] = ips
+    server.replace_tokens(owner, tokens)
+
+
+def test_an_owner_undoing_the_quarantine_by_hand_does_not_restart_the_count(cli, server):
+    # A reseller who sets the list back after every run must not keep a token the policy
+    # selects alive for ever: quarantine_days counts from the first quarantine.
+    for day in range(10):
+        at(cli, server, NOW + day * DAY)
+        run = cli("sweep", "--scheduled")
+        assert run.status == 0, run
+        if "deploy" not in server.token_names("bob"):
+            break
+        assert ips(server, "bob", "deploy") == [quarantine.MARKER]
+        _undo_by_hand(server, "bob", "deploy", BOB_IPS)
+    assert server.token_names("bob") == set(), "still there on day %d" % day
+    assert day == 7  # revoked on the day the first quarantine's seven days ran out
+
+
+def test_a_run_killed_before_its_call_never_counts_as_a_quarantine(cli, server):
+    # kill -9 between the intent record and the call: the record is there, the token never
+    # changed. Days later it is quarantined first, never revoked straight away.
+    assert cli("quarantine", "--owner", "bob", "--older-than", "365", "--yes").status == 0
+    with open(cli.audit_path) as handle:
+        lines = [line for line in handle if '"event":"intent"' in line]
+    with open(cli.audit_path, "w") as handle:
+        handle.writelines(lines)
+    _undo_by_hand(server, "bob", "deploy", BOB_IPS)  # as if the call never ran
+    at(cli, server, NOW + 9 * DAY)
+    run = cli("sweep", "--scheduled")
+    assert run.status == 0, run
+    assert ips(server, "bob", "deploy") == [quarantine.MARKER]
+    assert "deploy" in server.token_names("bob")

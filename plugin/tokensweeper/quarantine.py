@@ -60,7 +60,7 @@ class Held(object):
     False: the run was interrupted or could not verify, the listing decides)."""
 
     __slots__ = ("owner", "name", "create_time", "since", "run_id", "originals", "identity",
-                 "confirmed")
+                 "confirmed", "prior")
 
     def __init__(self, owner, name, create_time, since, run_id, originals, identity):
         self.owner = owner
@@ -71,6 +71,7 @@ class Held(object):
         self.originals = originals
         self.identity = identity
         self.confirmed = False
+        self.prior = None  # the entry this one replaced (a quarantine undone by hand)
 
     def key(self):
         return (self.owner, self.name, self.create_time)
@@ -119,15 +120,29 @@ def held(records):
                 continue
             key, action = (owner, name, created), entry.get("action")
             if operation == "quarantine" and event == "intent" and action == QUARANTINE:
-                out[key] = Held(owner, name, created, epoch, run_id,
-                                originals_of(entry.get("original_whitelist_ips")),
-                                entry.get("identity"))
+                fresh = Held(owner, name, created, epoch, run_id,
+                             originals_of(entry.get("original_whitelist_ips")),
+                             entry.get("identity"))
+                prior = out.get(key)
+                if prior is not None and prior.confirmed:
+                    # Quarantined again without a restore or revocation between (someone
+                    # set its list back by hand): quarantine_days still counts from the
+                    # first quarantine, or an owner could undo each one and never reach it.
+                    fresh.since, fresh.prior = min(prior.since, epoch), prior
+                out[key] = fresh
             elif operation == "quarantine" and event == "outcome" and key in out \
                     and out[key].run_id == run_id:
                 if action == QUARANTINED:
                     out[key].confirmed = True  # since: the intent's time, when it was decided
-                elif action in (FAILED, ALREADY_GONE, LEFT_ALONE):
-                    del out[key]  # verified by listing: not quarantined
+                elif action == ALREADY_GONE:
+                    del out[key]
+                elif action in (FAILED, LEFT_ALONE):
+                    # Verified by listing: this run quarantined nothing; an earlier
+                    # quarantine of the token (undone by hand) still counts.
+                    if out[key].prior is None:
+                        del out[key]
+                    else:
+                        out[key] = out[key].prior
             elif event == "outcome" and action in (RESTORED, "revoked", ALREADY_GONE):
                 out.pop(key, None)
     return out
@@ -172,6 +187,14 @@ def divert(plan, held_map, days, now):
         if item.decision != REVOKE or item.token.kind != WHM:
             continue
         entry = quarantined.get(item.token.key())
+        undone = held_map.get((item.token.owner, item.token.name, item.token.create_time))
+        if entry is None and undone is not None and undone.confirmed \
+                and now >= undone.revoke_day(days):
+            # Quarantined by tokensweeper, its list set back by hand since (not restored),
+            # still selected, and its days ran out: revoked as if it had stayed.
+            item.reason = "%s; quarantined since %s, %d days passed (its IP list was set " \
+                "back by hand, not restored)" % (item.reason, day(undone.since), days)
+            continue
         if entry is None:
             item.decision = QUARANTINE
             item.reason = "%s; quarantined first (revoked after %d days if still selected)" % (
@@ -193,8 +216,9 @@ def apply(plan, cfg, client, lock, now, actor, mode, clock=clock_now):
     days = cfg.policy.get("quarantine_days") or 0
     if not days:
         return None
-    marked = any(is_marked(item.token) for item in plan.items)
-    to_quarantine = divert(plan, read_held() if marked else {}, days, now)
+    # Read whenever quarantine is on: a token whose quarantine was undone by hand is
+    # not marked, and its first quarantine still counts (divert()).
+    to_quarantine = divert(plan, read_held(), days, now)
     return quarantine(client, to_quarantine, lock, actor, mode, now, cfg.parallel_owners,
                       clock, selectors=plan.selectors.to_dict(), reasons={
                           item.token.key(): item.reason for item in plan.items},
