@@ -95,6 +95,8 @@ def _scan(handle, moment, split):
                     return
                 continue
             data, skipping = data[cut + 1:], False
+            if not data:
+                continue  # the long line ended this block: the file goes on
         if not data:
             _matches(pending, moment, split, minutes)
             return
