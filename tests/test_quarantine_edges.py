@@ -98,3 +98,22 @@ def test_a_run_killed_before_its_call_never_counts_as_a_quarantine(cli, server):
     assert run.status == 0, run
     assert ips(server, "bob", "deploy") == [quarantine.MARKER]
     assert "deploy" in server.token_names("bob")
+
+
+def test_an_owner_showing_the_quarantine_address_at_each_run_is_not_spared(cli, server):
+    # The owner limits the token to 192.0.2.1 before each run (left alone: it works from
+    # nowhere) and sets it back after: quarantine must not spare a selected token for
+    # ever. It counts as in quarantine from the first run that left it alone.
+    for day in range(10):
+        at(cli, server, NOW + day * DAY)
+        if "deploy" not in server.token_names("bob"):
+            break
+        _undo_by_hand(server, "bob", "deploy", [quarantine.MARKER])
+        run = cli("sweep", "--scheduled")
+        assert run.status == 0, run
+        if "deploy" in server.token_names("bob"):
+            _undo_by_hand(server, "bob", "deploy", BOB_IPS)
+    assert server.token_names("bob") == set(), "still there on day %d" % day
+    assert day == 8  # revoked by the run of day 7
+    # Never "restorable": tokensweeper did not set that address.
+    assert cli("restore", "--owner", "bob", "--name", "deploy").status == 1

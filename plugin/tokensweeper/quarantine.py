@@ -60,7 +60,7 @@ class Held(object):
     False: the run was interrupted or could not verify, the listing decides)."""
 
     __slots__ = ("owner", "name", "create_time", "since", "run_id", "originals", "identity",
-                 "confirmed", "prior")
+                 "confirmed", "prior", "foreign")
 
     def __init__(self, owner, name, create_time, since, run_id, originals, identity):
         self.owner = owner
@@ -72,6 +72,9 @@ class Held(object):
         self.identity = identity
         self.confirmed = False
         self.prior = None  # the entry this one replaced (a quarantine undone by hand)
+        # True: not set by tokensweeper: a run found the token's list already only MARKER
+        # (left alone); it counts toward quarantine_days, never restorable.
+        self.foreign = False
 
     def key(self):
         return (self.owner, self.name, self.create_time)
@@ -104,8 +107,10 @@ def originals_of(value):
     return tuple(out)
 
 
-def held(records):
-    """{(owner, name, create_time): Held} replayed from audit records in file order."""
+def held(records, foreign=False):
+    """{(owner, name, create_time): Held} replayed from audit records in file order.
+    foreign: also the tokens a run left alone (their list already only MARKER), whose
+    time counts toward quarantine_days (divert) but which are never restorable."""
     out = {}
     for record in records:
         record = audit.readable(record)
@@ -138,20 +143,26 @@ def held(records):
                     del out[key]
                 elif action in (FAILED, LEFT_ALONE):
                     # Verified by listing: this run quarantined nothing; an earlier
-                    # quarantine of the token (undone by hand) still counts.
-                    if out[key].prior is None:
+                    # quarantine of the token (undone by hand) still counts, and so does
+                    # the first run that found it at MARKER already.
+                    if action == LEFT_ALONE and out[key].prior is None:
+                        out[key].foreign = out[key].confirmed = True
+                        out[key].originals = None
+                    elif out[key].prior is None:
                         del out[key]
                     else:
                         out[key] = out[key].prior
             elif event == "outcome" and action in (RESTORED, "revoked", ALREADY_GONE):
                 out.pop(key, None)
-    return out
+    if foreign:
+        return out
+    return {key: entry for key, entry in out.items() if not entry.foreign}
 
 
-def read_held():
+def read_held(foreign=False):
     """held() of the audit log (raises statefiles.UntrustedState for a log not ours)."""
     records, _ = audit.read()
-    return held(records)
+    return held(records, foreign)
 
 
 def in_quarantine(tokens, held_map):
@@ -205,8 +216,10 @@ def divert(plan, held_map, days, now):
                 item.reason, day(entry.since), days)
         else:
             item.decision = IN_QUARANTINE
-            item.reason = "in quarantine since %s (run %s); revoked on %s if still selected" % (
-                day(entry.since), entry.run_id, day(entry.revoke_day(days)))
+            item.reason = "in quarantine since %s (run %s%s); revoked on %s if still " \
+                "selected" % (day(entry.since), entry.run_id, ", its list already only %s, "
+                              "set by someone else" % MARKER if entry.foreign else "",
+                              day(entry.revoke_day(days)))
     return to_quarantine
 
 
@@ -218,7 +231,7 @@ def apply(plan, cfg, client, lock, now, actor, mode, clock=clock_now):
         return None
     # Read whenever quarantine is on: a token whose quarantine was undone by hand is
     # not marked, and its first quarantine still counts (divert()).
-    to_quarantine = divert(plan, read_held(), days, now)
+    to_quarantine = divert(plan, read_held(foreign=True), days, now)
     return quarantine(client, to_quarantine, lock, actor, mode, now, cfg.parallel_owners,
                       clock, selectors=plan.selectors.to_dict(), reasons={
                           item.token.key(): item.reason for item in plan.items},
