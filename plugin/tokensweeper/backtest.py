@@ -55,13 +55,27 @@ def read_split(moment, cpanel_root=None):
         from . import paths
         cpanel_root = paths.cpanel_root()
     split = Split()
+    damaged = _damaged_errors()
     for path in usage._discover(os.path.join(cpanel_root, *usage.LOG_DIR)):
         try:
             _read_file(path, moment, split)
-        except (OSError, EOFError, ValueError) as error:
+        except damaged as error:
             split.errors.append("%s: %s" % (os.path.basename(path), error))
     split.before, split.after = _decoded(split.before), _decoded(split.after)
     return split
+
+
+def _damaged_errors():
+    """What reading a damaged or cut log file raises: a corrupt gzip stream raises
+    zlib.error and a corrupt xz one lzma.LZMAError, neither an OSError."""
+    import zlib
+
+    errors = [OSError, EOFError, ValueError, zlib.error]
+    try:
+        import lzma
+    except ImportError:
+        return tuple(errors)
+    return tuple(errors + [lzma.LZMAError])
 
 
 def _read_file(path, moment, split):
