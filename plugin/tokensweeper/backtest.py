@@ -19,7 +19,7 @@ import os
 from . import usage
 from .policy import make_plan
 from .tokens import WHM
-from .usage.files import _MAGIC, _opener
+from .usage.files import _MAGIC, _opener, damaged_errors
 from .usage.scan import _EXACT_RE, _minute_epoch
 
 MAX_LINE = usage.MAX_LINE
@@ -55,7 +55,7 @@ def read_split(moment, cpanel_root=None):
         from . import paths
         cpanel_root = paths.cpanel_root()
     split = Split()
-    damaged = _damaged_errors()
+    damaged = damaged_errors()
     for path in usage._discover(os.path.join(cpanel_root, *usage.LOG_DIR)):
         try:
             _read_file(path, moment, split)
@@ -63,19 +63,6 @@ def read_split(moment, cpanel_root=None):
             split.errors.append("%s: %s" % (os.path.basename(path), error))
     split.before, split.after = _decoded(split.before), _decoded(split.after)
     return split
-
-
-def _damaged_errors():
-    """What reading a damaged or cut log file raises: a corrupt gzip stream raises
-    zlib.error and a corrupt xz one lzma.LZMAError, neither an OSError."""
-    import zlib
-
-    errors = [OSError, EOFError, ValueError, zlib.error]
-    try:
-        import lzma
-    except ImportError:
-        return tuple(errors)
-    return tuple(errors + [lzma.LZMAError])
 
 
 def _read_file(path, moment, split):
