@@ -117,3 +117,22 @@ def test_an_owner_showing_the_quarantine_address_at_each_run_is_not_spared(cli, 
     assert day == 8  # revoked by the run of day 7
     # Never "restorable": tokensweeper did not set that address.
     assert cli("restore", "--owner", "bob", "--name", "deploy").status == 1
+
+
+def test_a_token_selected_again_long_after_an_undone_quarantine_is_quarantined_first(cli,
+                                                                                     server):
+    # Quarantined, set back by hand, then not selected for months (protected a while):
+    # selected again, it is quarantined first, never revoked on the old quarantine's word.
+    assert cli("sweep", "--scheduled").status == 0
+    assert ips(server, "bob", "deploy") == [quarantine.MARKER]
+    _undo_by_hand(server, "bob", "deploy", BOB_IPS)
+    at(cli, server, NOW + 60 * DAY)
+    run = cli("sweep", "--scheduled")
+    assert run.status == 0, run
+    assert "deploy" in server.token_names("bob")
+    assert ips(server, "bob", "deploy") == [quarantine.MARKER]
+    at(cli, server, NOW + 61 * DAY)
+    assert cli("sweep", "--scheduled").status == 0
+    assert ips(server, "bob", "deploy") == [quarantine.MARKER]
+    shown = cli("list", "--state", "quarantined", "--json").json()["tokens"]
+    assert [t["revoke_on"] for t in shown if t["name"] == "deploy"] == ["2027-02-02"]

@@ -83,6 +83,11 @@ class Held(object):
         """The first day a still-selected token in quarantine is revoked (00:00 UTC)."""
         return (self.since // DAY + days) * DAY
 
+    def open_until(self, days):
+        """Until when an undone quarantine still counts (quarantine_days past its revoke
+        day): a token selected again long after starts afresh, quarantined first."""
+        return self.revoke_day(days) + days * DAY
+
     def describe_originals(self):
         if self.originals is None:
             return "unknown (the audit record is damaged)"
@@ -107,10 +112,12 @@ def originals_of(value):
     return tuple(out)
 
 
-def held(records, foreign=False):
+def held(records, foreign=False, days=0):
     """{(owner, name, create_time): Held} replayed from audit records in file order.
     foreign: also the tokens a run left alone (their list already only MARKER), whose
-    time counts toward quarantine_days (divert) but which are never restorable."""
+    time counts toward quarantine_days (divert) but which are never restorable.
+    days (quarantine_days): a token quarantined again before its earlier quarantine's
+    window closed (open_until(), that quarantine undone by hand) keeps the earlier since."""
     out = {}
     for record in records:
         record = audit.readable(record)
@@ -129,7 +136,8 @@ def held(records, foreign=False):
                              originals_of(entry.get("original_whitelist_ips")),
                              entry.get("identity"))
                 prior = out.get(key)
-                if prior is not None and prior.confirmed:
+                if prior is not None and prior.confirmed and days \
+                        and epoch < prior.open_until(days):
                     # Quarantined again without a restore or revocation between (someone
                     # set its list back by hand): quarantine_days still counts from the
                     # first quarantine, or an owner could undo each one and never reach it.
@@ -159,10 +167,10 @@ def held(records, foreign=False):
     return {key: entry for key, entry in out.items() if not entry.foreign}
 
 
-def read_held(foreign=False):
+def read_held(foreign=False, days=0):
     """held() of the audit log (raises statefiles.UntrustedState for a log not ours)."""
     records, _ = audit.read()
-    return held(records, foreign)
+    return held(records, foreign, days)
 
 
 def in_quarantine(tokens, held_map):
@@ -175,13 +183,13 @@ def in_quarantine(tokens, held_map):
     return out
 
 
-def held_among(tokens):
+def held_among(tokens, days=0):
     """in_quarantine() of these listed tokens, reading the audit log only when one of them
     carries MARKER: a listing never depends on the audit log otherwise."""
     tokens = list(tokens)
     if not any(is_marked(token) for token in tokens):
         return {}
-    return in_quarantine(tokens, read_held())
+    return in_quarantine(tokens, read_held(days=days))
 
 
 # -- the unattended runs: quarantine instead of revoking -------------------------------
@@ -200,7 +208,7 @@ def divert(plan, held_map, days, now):
         entry = quarantined.get(item.token.key())
         undone = held_map.get((item.token.owner, item.token.name, item.token.create_time))
         if entry is None and undone is not None and undone.confirmed \
-                and now >= undone.revoke_day(days):
+                and undone.revoke_day(days) <= now < undone.open_until(days):
             # Quarantined by tokensweeper, its list set back by hand since (not restored),
             # still selected, and its days ran out: revoked as if it had stayed.
             item.reason = "%s; quarantined since %s, %d days passed (its IP list was set " \
@@ -231,7 +239,7 @@ def apply(plan, cfg, client, lock, now, actor, mode, clock=clock_now):
         return None
     # Read whenever quarantine is on: a token whose quarantine was undone by hand is
     # not marked, and its first quarantine still counts (divert()).
-    to_quarantine = divert(plan, read_held(foreign=True), days, now)
+    to_quarantine = divert(plan, read_held(foreign=True, days=days), days, now)
     return quarantine(client, to_quarantine, lock, actor, mode, now, cfg.parallel_owners,
                       clock, selectors=plan.selectors.to_dict(), reasons={
                           item.token.key(): item.reason for item in plan.items},
