@@ -19,7 +19,7 @@ import os
 from . import usage
 from .policy import make_plan
 from .tokens import WHM
-from .usage.files import _MAGIC, _opener
+from .usage.files import _MAGIC, _opener, damaged_errors
 from .usage.scan import _EXACT_RE, _minute_epoch
 
 MAX_LINE = usage.MAX_LINE
@@ -55,10 +55,11 @@ def read_split(moment, cpanel_root=None):
         from . import paths
         cpanel_root = paths.cpanel_root()
     split = Split()
+    damaged = damaged_errors()
     for path in usage._discover(os.path.join(cpanel_root, *usage.LOG_DIR)):
         try:
             _read_file(path, moment, split)
-        except (OSError, EOFError, ValueError) as error:
+        except damaged as error:
             split.errors.append("%s: %s" % (os.path.basename(path), error))
     split.before, split.after = _decoded(split.before), _decoded(split.after)
     return split
@@ -95,6 +96,8 @@ def _scan(handle, moment, split):
                     return
                 continue
             data, skipping = data[cut + 1:], False
+            if not data:
+                continue  # the long line ended this block: the file goes on
         if not data:
             _matches(pending, moment, split, minutes)
             return
