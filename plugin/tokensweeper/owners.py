@@ -188,7 +188,7 @@ class CachedListings(object):
         self._listed = {}  # owner -> when the answer used was listed (None: not known)
         self._entries = self._load()
         self._used = {}
-        self._encoded = {}  # holder -> (its entry in _used, that entry as JSON text)
+        self._encoded = {}  # holder -> (its entry in _used, that entry as JSON, UTF-8)
         # A reseller's listing shows only its own ACLs, and WHM's setacls changes them in
         # the resellers file without touching the token file: its line is part of the key.
         self._resellers = read_resellers()
@@ -273,7 +273,7 @@ class CachedListings(object):
             if data is not self._entries.get(owner, {}).get("data"):
                 # A new answer is encoded now, in the thread that listed it, while the other
                 # owners' whmapi1 calls run: save() then only joins the pieces.
-                self._encoded[owner] = (entry, _json(entry))
+                self._encoded[owner] = (entry, _json(entry).encode("utf-8"))
         return tokens
 
     def listed_at(self):
@@ -289,11 +289,11 @@ class CachedListings(object):
         pieces = []
         for holder, entry in self._used.items():
             known = self._encoded.get(holder)
-            pieces.append(_json(holder) + ":" + (
-                known[1] if known and known[0] is entry else _json(entry)))
-        # The same text as json.dumps(self._used) with the same options, piece by piece.
+            pieces.append(_json(holder).encode("utf-8") + b":" + (
+                known[1] if known and known[0] is entry else _json(entry).encode("utf-8")))
+        # The same bytes as json.dumps(self._used) with the same options, piece by piece.
         try:
-            statefiles.write_atomically(self.path, ("{" + ",".join(pieces) + "}").encode("utf-8"))
+            statefiles.write_atomically(self.path, b"{" + b",".join(pieces) + b"}")
         except OSError:
             pass
 
