@@ -286,14 +286,19 @@ class CachedListings(object):
         """Remember this run's answers (only owners seen now). Failing to write is harmless."""
         if self._used == self._entries:
             return
-        pieces = []
+        # The same bytes as json.dumps(self._used) with the same options, piece by piece
+        # (joined once: the pieces of 5,000 tokens are megabytes).
+        encoded, self._encoded = self._encoded, {}
+        parts = [b"{"]
         for holder, entry in self._used.items():
-            known = self._encoded.get(holder)
-            pieces.append(_json(holder).encode("utf-8") + b":" + (
-                known[1] if known and known[0] is entry else _json(entry).encode("utf-8")))
-        # The same bytes as json.dumps(self._used) with the same options, piece by piece.
+            known = encoded.get(holder)
+            parts += [b"," if len(parts) > 1 else b"", _json(holder).encode("utf-8"), b":",
+                      known[1] if known and known[0] is entry else _json(entry).encode("utf-8")]
+        parts.append(b"}")
+        body = b"".join(parts)
+        del encoded, parts
         try:
-            statefiles.write_atomically(self.path, b"{" + b",".join(pieces) + b"}")
+            statefiles.write_atomically(self.path, body)
         except OSError:
             pass
 
