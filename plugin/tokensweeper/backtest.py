@@ -20,7 +20,7 @@ from bisect import bisect_left
 from . import usage
 from .policy import make_plan
 from .tokens import WHM
-from .usage.files import _MAGIC, _opener
+from .usage.files import _MAGIC, _opener, damaged_errors
 from .usage.scan import _EXACT_RE, _minute_epoch
 
 MAX_LINE = usage.MAX_LINE
@@ -64,10 +64,11 @@ def read_splits(moments, cpanel_root=None):
         cpanel_root = paths.cpanel_root()
     bounds = sorted(set(moments))
     table, errors, span = {}, [], [None, None]
+    damaged = damaged_errors()
     for path in usage._discover(os.path.join(cpanel_root, *usage.LOG_DIR)):
         try:
             _read_file(path, bounds, table, span)
-        except (OSError, EOFError, ValueError) as error:
+        except damaged as error:
             errors.append("%s: %s" % (os.path.basename(path), error))
     table = _decoded(table)
     splits = {}
@@ -117,6 +118,8 @@ def _scan(handle, bounds, table, span):
                     return
                 continue
             data, skipping = data[cut + 1:], False
+            if not data:
+                continue  # the long line ended this block: the file goes on
         if not data:
             _matches(pending, bounds, table, span, minutes)
             return
