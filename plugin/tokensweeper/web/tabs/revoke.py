@@ -177,7 +177,8 @@ class OwnerCount(object):
 
 
 def _preview_page(ctx, plan, mode, cfg, usage, status=200, message="", changes=(),
-                  level="danger", listing=None, refresh_link="index.cgi?refresh=1"):
+                  level="danger", listing=None, refresh_link="index.cgi?refresh=1",
+                  backtest=None):
     revoke = plan.with_decision(REVOKE)
     protected = plan.with_decision(PROTECTED)
     states = _states_in_policy(plan, mode, cfg, usage, ctx.now)
@@ -202,7 +203,7 @@ def _preview_page(ctx, plan, mode, cfg, usage, status=200, message="", changes=(
         owner_errors=getattr(plan, "owner_errors", {}), problems=getattr(plan, "problems", []),
         policy=plan.selectors.describe() if mode == "policy" else "",
         notice_days=cfg.notify["notice_days"] if mode == "policy" else 0,
-        listing=listing or Listing(), refresh_link=refresh_link)
+        listing=listing or Listing(), refresh_link=refresh_link, backtest=backtest)
 
 
 def _states_in_policy(plan, mode, cfg, usage, now):
