@@ -57,7 +57,7 @@ MODULES = {
     "whmapi": ["test_whmapi.py", "test_pins_whmapi.py"],
     "tokens": ["test_tokens.py", "test_pins_tokens.py"],
     "config": ["test_config.py", "test_pins_config.py"],
-    "audit": ["test_audit.py", "test_pins_audit.py"],
+    "audit": ["test_audit.py", "test_pins_audit.py", "test_audit_window.py"],
     "usage": ["test_usage.py", "test_incident.py", "test_pins_usage.py"],
 }
 
