@@ -762,7 +762,7 @@ def test_whm_chrome_is_used_with_its_placeholders_replaced(site):
     body = reply.body
     # The page's own title (WCAG 2.4.2) and a skip link past WHM's menu (2.4.1), issue 14.9.
     assert body.startswith("<html><head><script></script><title>Tokens · API Token Sweeper"
-                           "</title></head><body><a class=\"ts-skip\" href=\"#ts-main\">")
+                           "</title></head><body><a class=\"ts-skip\" href=\"#tokensweeper\">")
     assert '<div id="whm-header">root <a href="{}/scripts/command">'.format(TOKEN) in body
     assert '<footer id="whm-footer"><a href="{}/x">'.format(TOKEN) in body
     assert "0000000000" not in body
@@ -1305,7 +1305,7 @@ def test_policy_preview_shows_where_unattended_runs_stand_with_notices(site):
     a person's revocation from the page does not wait for it."""
     from tokensweeper import audit
 
-    site.config.write_text("notify:\n  notice_days: 7\n")
+    site.config.write_text("mode: enforce\nnotify:\n  notice_days: 7\n")
     text = site.get("page=sweep").text()
     assert "would send a notice now; revocation due on 2026-12-04" in text
     assert "gives 7 days&#39; notice" in text or "gives 7 days' notice" in text

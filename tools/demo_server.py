@@ -259,7 +259,7 @@ CHROME_HEADER = """<!DOCTYPE html>
 <html lang="en" class="whm-demo">
 <head>
 <meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1.0, maximum-scale=1.0, user-scalable=1">
+<meta name="viewport" content="width=device-width, initial-scale=1.0, user-scalable=1">
 <title>WHM - Results of Your Request</title>
 <style nonce="00000000000">
 body { margin: 0; font-family: "Open Sans", "Helvetica Neue", Helvetica, Arial, sans-serif;

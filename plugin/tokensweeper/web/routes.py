@@ -266,7 +266,7 @@ def overview(ctx, notice="", status=200):
             notice=notice, sort_columns=SORT_COLUMNS, link=_overview_link(filters),
             watched=watched_tokens(cfg),
             listing=plan.listing, refresh_link=_overview_link(filters)(refresh=1),
-            remember=True)
+            run_mode=None if config_error else cfg.mode, remember=True)
 
     if status != 200:  # a form sent back: its status is decided now, nothing streams
         return render_page(load_usage(), None)
@@ -597,6 +597,7 @@ def _preview_page(ctx, plan, mode, cfg, usage, status=200, message="", changes=(
         owner_errors=getattr(plan, "owner_errors", {}), problems=getattr(plan, "problems", []),
         policy=plan.selectors.describe() if mode == "policy" else "",
         notice_days=cfg.notify["notice_days"] if mode == "policy" else 0,
+        run_mode=cfg.mode if mode == "policy" else None,
         listing=listing or Listing(), refresh_link=refresh_link)
 
 
