@@ -962,9 +962,11 @@ def test_the_overview_says_which_rule_protects_a_token(site):
     site.write("var/cpanel/reseller-data/boss/conn-apps.json",
                '{"cp-cloud": {"token_name": "linked"}}')
     reply = site.get()
-    assert ("protected: DNS cluster trust token (built-in rule reverse_trust_&lt;uuid&gt;)"
-            in reply.body)
-    assert "protected: used by connected application cp-cloud" in reply.body
+    # The badge says Protected; the reason under it does not say it again (issue 30.7).
+    assert ('<div class="ts-reason">DNS cluster trust token (built-in rule '
+            'reverse_trust_&lt;uuid&gt;)</div>' in reply.body)
+    assert '<div class="ts-reason">used by connected application cp-cloud' in reply.body
+    assert "protected: " not in reply.body
     # A reseller's lookalike name is no protection: it can be selected like any token.
     assert "Select token %s of helper" % TRUST_NAME in reply.body
     assert "Select token linked of boss" not in reply.body

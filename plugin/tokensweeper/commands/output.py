@@ -152,3 +152,12 @@ def footnotes(rows, column, notes):
             notes.append(note)
         row[column] = "%s [%d]" % (head, notes.index(note) + 1)
     return notes
+
+
+def reason_beside(action, reason):
+    """A reason printed beside its action without the action's word twice: "protected"
+    then "protected: SpamExperts token ..." reads "protected  SpamExperts token ..."."""
+    reason = str(reason or "")
+    if action in ("protected", "kept-protected") and reason.startswith("protected: "):
+        return reason[len("protected: "):]
+    return reason

@@ -8,7 +8,7 @@ import time
 from ... import audit
 from ...policy import Selectors
 from ...tokens import holder_of
-from ..output import emit_json, fitted, footnotes, plural, terminal_width
+from ..output import emit_json, fitted, footnotes, plural, reason_beside, terminal_width
 from ..status import OK, USAGE, CliError
 from .queue import rows as queue_rows
 
@@ -106,7 +106,8 @@ def show_run(runs, run_id, as_json):
         print("Could not list %s: %s" % (owner, message))
     # Records written before kinds existed are WHM tokens'.
     rows = [[holder_of(str(t.get("owner", "?")), t.get("kind") or "whm"), t.get("name", "?"),
-             t.get("action", "?"), t.get("last_used") or "-", t.get("reason", "")]
+             t.get("action", "?"), t.get("last_used") or "-",
+             reason_beside(t.get("action"), t.get("reason", ""))]
             for t in run.tokens() if isinstance(t, dict)]
     print()
     notes = footnotes(rows, 3, [])

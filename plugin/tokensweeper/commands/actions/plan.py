@@ -3,7 +3,7 @@ sweep and revoke show before they ask."""
 
 from ...policy import REVOKE
 from ..arguments import kinds_from, selectors_from
-from ..output import emit_json, fitted, footnotes, plural, terminal_width
+from ..output import emit_json, fitted, footnotes, plural, reason_beside, terminal_width
 from ..status import OK, PARTIAL, USAGE, CliError
 
 
@@ -74,7 +74,7 @@ def print_plan(plan):
             i.token.name,
             "revoke" if i.decision == REVOKE else i.decision,
             plan.last_used_of(i.token) or "unknown",
-            i.reason,
+            reason_beside(i.decision, i.reason),
         ] + ([notice_field(plan, i.token).get("notice", "")] if plan.notices else [])
         for i in shown
     ]

@@ -10,7 +10,7 @@ from ...statefiles import UntrustedState
 from ...sweep import ENFORCE, execute
 from ..arguments import given_selectors, selectors_from
 from ..context import actor
-from ..output import emit_json, fitted, plural, progress, terminal_width
+from ..output import emit_json, fitted, plural, progress, reason_beside, terminal_width
 from ..status import FAILURE, OK, PARTIAL, USAGE, CliError
 from .plan import command_kinds, plan_summary, print_plan
 
@@ -189,7 +189,8 @@ def print_result(result, as_json, quiet):
                 or result.audit_error)
     if quiet and not eventful:
         return
-    rows = [[o.token.holder, o.token.name, o.action, o.reason] for o in result.outcomes]
+    rows = [[o.token.holder, o.token.name, o.action, reason_beside(o.action, o.reason)]
+            for o in result.outcomes]
     if rows:
         print(fitted(rows, ["holder", "name", "outcome", "reason"], terminal_width(),
                      below="reason"))
