@@ -1,4 +1,4 @@
-"""Pins on policy.py found by mutation testing (`make mutate`): the words of
+"""Pins on policy/ found by mutation testing (`make mutate`): the words of
 reasons and descriptions an admin reads, hand-picked plans, the overview's
 states, and what a Plan carries to the audit log."""
 
@@ -430,7 +430,7 @@ def test_a_plan_without_evidence_records_no_addresses():
 def test_a_built_in_rule_names_itself_in_what_reports_say():
     # BUILTIN_RULES are built when policy is imported; building one here pins the builder
     # (the settings page lists the rules by label, reports say the description).
-    from tokensweeper.policy import BUILTIN, _builtin, _exact
+    from tokensweeper.policy.protection import BUILTIN, _builtin, _exact
 
     rule = _builtin("WP-Dashboard", "reserved for the WebPros dashboard", _exact("WP-Dashboard"))
     assert (rule.label, rule.source) == ("WP-Dashboard", BUILTIN)

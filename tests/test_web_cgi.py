@@ -868,8 +868,8 @@ def test_head_request_sends_headers_only(site):
 
 
 def test_overview_is_paged_and_pages_keep_the_filters(site, monkeypatch):
-    from tokensweeper.web import routes
-    monkeypatch.setattr(routes, "PAGE_SIZE", 3)
+    from tokensweeper.web.tabs import overview as overview_tab
+    monkeypatch.setattr(overview_tab, "PAGE_SIZE", 3)
     first = site.get("sort=name")
     assert _names(first) == ["billing", "deploy", "monitoring"]
     assert "Page 1 of 2" in first.text()
@@ -1025,7 +1025,7 @@ def test_pressing_revoke_twice_shows_the_first_runs_result_and_revokes_once(site
 
 def test_a_second_press_waits_for_the_first_still_holding_the_lock(site, monkeypatch):
     from tokensweeper.lock import SweepLock
-    from tokensweeper.web import routes
+    from tokensweeper.web.tabs import revoke as revoke_tab
 
     preview = site.post(selection("root:old-ci"))
     form = confirm_form(preview)
@@ -1035,7 +1035,7 @@ def test_a_second_press_waits_for_the_first_still_holding_the_lock(site, monkeyp
     def first_press_finishes(seconds):
         held.release()
         first["reply"] = site.post(form)
-    monkeypatch.setattr(routes, "_pause", first_press_finishes)
+    monkeypatch.setattr(revoke_tab, "_pause", first_press_finishes)
     second = site.post(form)
     assert first["reply"].status == 303
     assert second.status == 303 and second.headers["location"] == first["reply"].headers["location"]
@@ -1044,9 +1044,9 @@ def test_a_second_press_waits_for_the_first_still_holding_the_lock(site, monkeyp
 
 def test_a_second_press_that_outwaits_the_lock_says_what_to_do(site, monkeypatch):
     from tokensweeper.lock import SweepLock
-    from tokensweeper.web import routes
+    from tokensweeper.web.tabs import revoke as revoke_tab
 
-    monkeypatch.setattr(routes, "LOCK_WAIT_SECONDS", 0)
+    monkeypatch.setattr(revoke_tab, "LOCK_WAIT_SECONDS", 0)
     preview = site.post(selection("root:old-ci"))
     with SweepLock(paths.lock_file()):
         reply = site.post(confirm_form(preview))
@@ -1264,8 +1264,8 @@ def test_the_audit_log_tells_runs_in_words_not_selector_json_or_action_ids(site)
 
 def test_select_all_matching_previews_every_token_the_filter_matches_on_every_page(
         site, monkeypatch):
-    from tokensweeper.web import routes
-    monkeypatch.setattr(routes, "PAGE_SIZE", 2)
+    from tokensweeper.web.tabs import overview as overview_tab
+    monkeypatch.setattr(overview_tab, "PAGE_SIZE", 2)
     for i in range(5):
         site.token("boss", "ci-{}".format(i), age=5)
     site.config.write_text("protect:\n  names: [ci-keep]\n")
@@ -1287,8 +1287,8 @@ def test_select_all_matching_previews_every_token_the_filter_matches_on_every_pa
 
 
 def test_the_pager_is_above_and_below_with_first_last_and_page_numbers(site, monkeypatch):
-    from tokensweeper.web import routes
-    monkeypatch.setattr(routes, "PAGE_SIZE", 1)
+    from tokensweeper.web.tabs import overview as overview_tab
+    monkeypatch.setattr(overview_tab, "PAGE_SIZE", 1)
     for i in range(6):
         site.token("root", "p-{}".format(i), age=5)
     body = site.get("sort=name&p=6").body  # 11 tokens: pages 1..11

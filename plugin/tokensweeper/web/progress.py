@@ -21,6 +21,7 @@ import threading
 import time
 
 from . import render
+from .errors import error_response
 from .request import HttpError
 from .response import HTML, Response
 
@@ -54,8 +55,6 @@ def streamed(env, title, nav, owners, prepare, work):
             yield _step(listed, owners)
         yield _finished(listed, time.monotonic() - started)
         if kind == FAILED:
-            from .app import error_response  # the one place errors become pages
-
             if isinstance(value, HttpError):
                 value.tabs = True  # whoever got this far may use the page: keep its tabs
             value = error_response(env, value)
