@@ -65,7 +65,8 @@ def overview(ctx, notice="", status=200):
             notice=notice, sort_columns=SORT_COLUMNS, link=_overview_link(filters),
             watched=watched_tokens(cfg),
             listing=plan.listing, refresh_link=_overview_link(filters)(refresh=1),
-            run_mode=None if config_error else cfg.mode, remember=True)
+            run_mode=None if config_error else cfg.mode, export_link=_export_link(filters),
+            remember=True)
 
     if status != 200:  # a form sent back: its status is decided now, nothing streams
         return render_page(load_usage(), None)
@@ -92,6 +93,12 @@ SORT_COLUMNS = (
     ("age", "Age"), ("expires", "Expires"), ("last_used", "Last used"),
     ("full_access", "Full access"), ("ip_limit", "IP limit"),
 )
+
+
+def _export_link(filters):
+    """The CSV download of what the filters show (tabs/export.py)."""
+    kept = [(k, filters[k]) for k in ("state", "owner", "kind", "q") if filters.get(k)]
+    return "index.cgi?" + urlencode([("page", "export")] + kept)
 
 
 def _overview_link(filters):
