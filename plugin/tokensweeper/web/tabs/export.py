@@ -17,7 +17,7 @@ CSV = "text/csv; charset=utf-8"
 
 
 def export_csv(ctx):
-    state, owner, text, kind = _row_filter(ctx.request)
+    state, owner, text, kind, reseller = _row_filter(ctx.request)
     try:
         cfg = config_module.load()
     except config_module.ConfigError as error:
@@ -25,7 +25,7 @@ def export_csv(ctx):
     usage = load_usage()
     plan = PageListing(cfg, ctx.now).plan(usage)
     rows = views.filter_rows(views.rows_from_plan(plan, usage, cfg.protection(), ctx.now),
-                             state, owner, text, kind)
+                             state, owner, text, kind, reseller)
     views.add_creators(rows)
     inventory = [export.inventory_row(
         row.token, STATE_WORDS[row.state],

@@ -143,26 +143,29 @@ def preview_selection(ctx):
 def preview_matching(ctx):
     """Every token the overview's filter matches (the form's address carries it), chosen
     on the server from a fresh listing and previewed like any hand-picked selection."""
-    state, owner, text, kind = _row_filter(ctx.request)
+    state, owner, text, kind, reseller = _row_filter(ctx.request)
     cfg, usage = load_config(), load_usage()
     plan = policy_plan(cfg, ctx.now, usage)
     rows = views.filter_rows(views.rows_from_plan(plan, usage, cfg.protection(), ctx.now),
-                             state, owner, text, kind)
+                             state, owner, text, kind, reseller)
     wanted = {row.token.key() for row in rows if row.selectable}
     chosen = plan_for_names([item.token for item in plan.items], wanted, cfg.protection(),
                             ctx.now)
     chosen.describe_use(usage)
     chosen.owner_errors, chosen.problems = plan.owner_errors, plan.problems
     return _preview_page(ctx, chosen, "selection", cfg, usage, level="info",
-                         message=_matching_message(len(wanted), state, owner, text, kind))
+                         message=_matching_message(len(wanted), state, owner, text, kind,
+                                                   reseller))
 
 
-def _matching_message(count, state, owner, text, kind=""):
+def _matching_message(count, state, owner, text, kind="", reseller=""):
     words = [views.STATE_LABELS[state].lower()] if state else []
     if kind:
         words.append(views.KIND_LABELS[kind])
     if owner:
         words.append("of " + owner)
+    if reseller:
+        words.append("of the accounts of reseller " + reseller)
     if text:
         words.append("whose name contains “{}”".format(text))
     return "All {} token{} matching the filter{} (protected tokens are never chosen).".format(
