@@ -70,3 +70,12 @@ def test_a_broken_config_says_what_the_list_does_not_show(page, demo):
     assert "Not shown: the tokens of cPanel accounts." in alert
     kinds = page.locator("#ts-tokens tbody td.ts-kind").all_inner_texts()
     assert kinds and set(kinds) == {"WHM"}  # which is what the alert says
+
+
+def test_select_all_matching_says_the_filter_chose_them(page, demo):
+    page.goto(demo.url + "?state=expired&kind=cpanel")
+    page.get_by_role("button", name=re.compile(r"^Select all \d+ matching")).click()
+    page.wait_for_selector("#ts-to-revoke")
+    why = page.locator("#ts-to-revoke tbody tr td:last-child").all_inner_texts()
+    assert why and all("chosen by filter: state=expired, kind=cPanel" in text for text in why)
+    assert "chosen by hand" not in page.locator("#ts-to-revoke").inner_text()

@@ -153,9 +153,21 @@ def preview_matching(ctx):
                             ctx.now)
     chosen.describe_use(usage)
     chosen.owner_errors, chosen.problems = plan.owner_errors, plan.problems
+    rule = _filter_words(state, owner, text, kind, reseller)
+    for item in chosen.items:  # the filter chose them, not a hand (issue 30.7)
+        if item.decision == REVOKE:
+            item.reason = "chosen by filter: " + rule
     return _preview_page(ctx, chosen, "selection", cfg, usage, level="info",
                          message=_matching_message(len(wanted), state, owner, text, kind,
                                                    reseller))
+
+
+def _filter_words(state, owner, text, kind, reseller):
+    """The overview's filter as a rule: "state=expired, kind=cPanel"."""
+    words = [("state", state), ("kind", views.KIND_LABELS.get(kind, kind)), ("owner", owner),
+             ("accounts of reseller", reseller), ("name contains", text)]
+    return ", ".join("%s=%s" % (key, value) if key in ("state", "kind", "owner") else
+                     "%s %s" % (key, value) for key, value in words if value) or "every token"
 
 
 def _matching_message(count, state, owner, text, kind="", reseller=""):
