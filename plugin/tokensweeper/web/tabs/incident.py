@@ -5,6 +5,7 @@ from tokensweeper.usage import load_usage
 from tokensweeper.whmapi import WhmapiError
 
 from ..request import HttpError
+from ..views import KIND_LABELS
 from .common import TYPED_CONFIRMATION_ABOVE, client, load_config, new_confirmation_id
 
 
@@ -26,7 +27,8 @@ def incident_page(ctx, form=None, plan=None, usage=None, status=200, message="",
         rows=rows, flags=panel.FLAGS, usage=usage, message=message, changes=changes,
         counts=panel.counts(plan) if plan is not None else None,
         typed=plan is not None and len(plan.to_revoke()) > TYPED_CONFIRMATION_ABOVE,
-        moment_help=panel.incident.MOMENT_HELP, confirmation=new_confirmation_id())
+        moment_help=panel.incident.MOMENT_HELP, confirmation=new_confirmation_id(),
+        kind_labels=KIND_LABELS)
 
 
 def incident_plan(selectors, now, usage):
