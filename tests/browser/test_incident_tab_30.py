@@ -1,6 +1,6 @@
-"""Issue 30.8, the Incident tab: a Kind column, protected tokens apart from those to
-revoke, and the cPanel-account tokens that can never have log evidence said in one line
-rather than a "not judged" row each."""
+"""Issue 30.8, the Incident tab: a Kind column, kind and owner fields, protected tokens
+apart from those to revoke, and the cPanel-account tokens that can never have log
+evidence said in one line rather than a "not judged" row each."""
 
 import re
 
@@ -41,3 +41,25 @@ def test_cpanel_tokens_without_log_evidence_are_one_line(page, demo):
     assert "cPanel" not in table.all_inner_texts()
     assert page.locator("#ts-incident-unjudged tbody tr").count() + count == int(
         heading.split("(")[1][:-1])
+
+
+def test_kind_and_owner_fields_narrow_the_incident(page, demo):
+    page.goto(demo.url + "?page=incident")
+    page.get_by_label("Created at or after").fill("2000-01-01")
+    page.locator("#ts-incident-kind").select_option("cpanel")
+    page.locator("#ts-incident-owner").fill("shopnorth")
+    page.get_by_role("button", name="Preview").click()
+    page.wait_for_selector("#ts-incident-matches")
+    kinds = page.locator("#ts-incident-matches td.ts-kind, #ts-incident-kept td.ts-kind")
+    owners = page.locator("#ts-incident-matches tbody td:first-child")
+    assert set(kinds.all_inner_texts()) == {"cPanel"}
+    assert {text.split("\n")[0] for text in owners.all_inner_texts()} == {"shopnorth"}
+    revoke = page.locator("#ts-incident-matches tbody tr").count()
+    page.get_by_role("button", name=re.compile(r"^Revoke \d+ token")).click()
+    page.wait_for_selector("#ts-outcomes")
+    outcomes = page.locator("#ts-outcomes tbody tr")
+    assert outcomes.count() >= revoke
+    assert set(page.locator("#ts-outcomes td:first-child").all_inner_texts()) == {"shopnorth"}
+    assert set(page.locator("#ts-outcomes td.ts-kind").all_inner_texts()) == {"cPanel"}
+    page.goto(demo.url + "?page=incident&created_after=2000-01-01&kind=ftp")
+    assert "kind: “ftp” is none of whm, cpanel" in page.locator("[role=alert]").inner_text()

@@ -266,7 +266,7 @@ def _revoke_locked(ctx, cfg, mode, wanted, lock, confirmation):
         from .. import incident as panel
 
         form = panel.form_from(ctx.request, ctx.now, posted=True)
-        plan = incident_plan(form.selectors, ctx.now, usage)
+        plan = incident_plan(form.selectors, ctx.now, usage, form.kinds)
 
         def again(**kwargs):
             return incident_page(ctx, form, plan, usage, **kwargs)
