@@ -79,3 +79,9 @@ def test_select_all_matching_says_the_filter_chose_them(page, demo):
     why = page.locator("#ts-to-revoke tbody tr td:last-child").all_inner_texts()
     assert why and all("chosen by filter: state=expired, kind=cPanel" in text for text in why)
     assert "chosen by hand" not in page.locator("#ts-to-revoke").inner_text()
+    # The revocation's audit record (its result page is read back from it) says so too.
+    page.get_by_role("button", name=re.compile(r"^Revoke \d+ token")).click()
+    page.wait_for_selector("#ts-outcomes")
+    details = page.locator("#ts-outcomes .ts-outcome-revoked td:last-child").all_inner_texts()
+    assert len(details) == len(why)
+    assert all(text == "chosen by filter: state=expired, kind=cPanel" for text in details)

@@ -3,6 +3,7 @@ revocation it confirms."""
 
 import re
 import time
+from urllib.parse import urlencode
 
 from tokensweeper import audit, paths
 from tokensweeper.lock import LockBusy, SweepLock
@@ -153,13 +154,17 @@ def preview_matching(ctx):
                             ctx.now)
     chosen.describe_use(usage)
     chosen.owner_errors, chosen.problems = plan.owner_errors, plan.problems
-    rule = _filter_words(state, owner, text, kind, reseller)
-    for item in chosen.items:  # the filter chose them, not a hand (issue 30.7)
-        if item.decision == REVOKE:
-            item.reason = "chosen by filter: " + rule
+    # The filter chose them, not a hand (issue 30.7); the confirmation's address carries
+    # the filter, so the audit record says so too.
+    chosen.reword(REVOKE, "chosen by filter: " + _filter_words(state, owner, text, kind,
+                                                                reseller))
+    filters = [(k, v) for k, v in (("state", state), ("owner", owner), ("kind", kind),
+                                   ("q", text), ("reseller", reseller)) if v]
     return _preview_page(ctx, chosen, "selection", cfg, usage, level="info",
                          message=_matching_message(len(wanted), state, owner, text, kind,
-                                                   reseller))
+                                                   reseller),
+                         confirm_action="index.cgi?" + urlencode(filters + [("chosen",
+                                                                             "filter")]))
 
 
 def _filter_words(state, owner, text, kind, reseller):
@@ -192,7 +197,8 @@ class OwnerCount(object):
 
 
 def _preview_page(ctx, plan, mode, cfg, usage, status=200, message="", changes=(),
-                  level="danger", listing=None, refresh_link="index.cgi?refresh=1"):
+                  level="danger", listing=None, refresh_link="index.cgi?refresh=1",
+                  confirm_action="index.cgi"):
     revoke = plan.with_decision(REVOKE)
     protected = plan.with_decision(PROTECTED)
     states = _states_in_policy(plan, mode, cfg, usage, ctx.now)
@@ -217,7 +223,7 @@ def _preview_page(ctx, plan, mode, cfg, usage, status=200, message="", changes=(
         owner_errors=getattr(plan, "owner_errors", {}), problems=getattr(plan, "problems", []),
         policy=plan.selectors.describe() if mode == "policy" else "",
         notice_days=cfg.notify["notice_days"] if mode == "policy" else 0,
-        run_mode=cfg.mode if mode == "policy" else None,
+        run_mode=cfg.mode if mode == "policy" else None, confirm_action=confirm_action,
         listing=listing or Listing(), refresh_link=refresh_link)
 
 
@@ -273,6 +279,9 @@ def _revoke_locked(ctx, cfg, mode, wanted, lock, confirmation):
     else:
         if mode == "selection":
             plan = selection_plan(wanted, cfg, ctx.now, usage)
+            if ctx.request.arg("chosen") == "filter":  # Select all matching's confirmation
+                plan.reword(REVOKE, "chosen by filter: " + _filter_words(
+                    *_row_filter(ctx.request)))
         else:
             plan = policy_plan(cfg, ctx.now, usage)
 
