@@ -26,7 +26,7 @@ import time
 import common
 from common import REPO, Row, Samples
 
-GROUPS = ("sweep", "web", "latency", "hook", "usage", "kinds")
+GROUPS = ("sweep", "web", "latency", "hook", "usage", "kinds", "quarantine")
 RESULTS = os.path.join(REPO, "bench", "results.json")
 
 

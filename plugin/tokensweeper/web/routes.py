@@ -16,6 +16,7 @@ from .tabs.common import Context, client  # noqa: F401 (app.py asks routes.clien
 from .tabs.export import export_csv
 from .tabs.incident import incident_page
 from .tabs.overview import overview
+from .tabs.quarantine import backtest_page, restore
 from .tabs.revoke import preview_selection, revoke
 from .tabs.settings import settings
 from .tabs.sweep import sweep_preview
@@ -30,11 +31,13 @@ GET_PAGES = {
     "incident": incident_page,
     "report": incident_report,
     "export": export_csv,
+    "backtest": backtest_page,
 }
 
 POST_ACTIONS = {
     "preview": preview_selection,
     "revoke": revoke,
+    "restore": restore,
 }
 
 

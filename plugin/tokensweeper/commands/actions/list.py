@@ -2,7 +2,7 @@
 
 import sys
 
-from ... import accounting, audit, export
+from ... import accounting, audit, export, quarantine
 from ...policy import NOT_LOGGED, STATE_WORDS, state_of
 from ..arguments import kinds_from
 from ..output import (
@@ -40,9 +40,14 @@ def run(ctx, args):
     protection = ctx.cfg.protection()
     rows, cells, inventory = [], [], []
     creations = accounting.read()  # who created each WHM token (cPanel's accounting.log)
+    held = quarantine.held_among(item.token for item in plan.items)
+    days = ctx.cfg.policy.get("quarantine_days") or 0
     for item in plan.items:
         token = item.token
         state, why = state_of(item, protection, ctx.now)
+        entry = held.get(token.key())
+        if entry is not None:
+            state = "quarantined"
         if args.state and state not in args.state:
             continue
         row = {
@@ -60,10 +65,17 @@ def run(ctx, args):
                           else NOT_LOGGED),
             "full_access": token.full_access,
             "ip_limit": ", ".join(token.whitelist_ips) or "none",
-            "state": STATE_WORDS[state],
+            "state": STATE_WORDS.get(state, state),
             # Which rule protects it ("protected: ... (built-in rule WP-Dashboard)").
             "protected_by": why if state == "protected" else None,
         }
+        if entry is not None:
+            row.update(state="quarantined since %s%s" % (day(entry.since), (
+                           ", revoked on %s if still selected" % day(entry.revoke_day(days)))
+                           if days else ""),
+                       quarantined_since=audit.iso(entry.since), quarantine_run=entry.run_id,
+                       own_ip_list=entry.describe_originals(),
+                       revoke_on=day(entry.revoke_day(days)) if days else None)
         rows.append(row)
         inventory.append(export.inventory_row(
             token, row["state"], row["protected_by"],

@@ -117,6 +117,8 @@ def carry_out(ctx, args, make_plan, actor, mode, unattended=False):
                 # Only unattended runs give notice first: a person who previewed (or
                 # typed --yes at a shell) decided now.
                 notices = give_notice(ctx, plan, actor, mode) if unattended else None
+                # Then quarantine (policy.quarantine_days), then revocation.
+                held = quarantine_step(ctx, plan, lock, actor, mode) if unattended else None
                 progress("revoking %s..." % plural(len(plan.to_revoke()), "token"))
                 cap = ctx.cfg.max_revoke_per_run if unattended else None
                 result = execute(plan, ctx.client, lock, actor, mode, ctx.now, cap=cap,
@@ -127,12 +129,30 @@ def carry_out(ctx, args, make_plan, actor, mode, unattended=False):
             print("  %s" % change, file=sys.stderr)
         print("This is the plan now:\n")
         confirmed = plan
+    if held is not None and (held.outcomes or held.audit_error) and not args.json:
+        print_report(held, False)
     print_result(result, args.json, quiet=unattended)
+    if held is not None and held.exit_code() != OK and result.exit_code() == OK:
+        return held.exit_code()
     if notices is not None and notices.failed and result.exit_code() == OK:
         return FAILURE  # a notice mail failed (or was not recorded): cron tells root
     if plan.unjudged and result.exit_code() == OK:
         return PARTIAL  # some tokens could not be judged: the run may have missed them
     return result.exit_code()
+
+
+def quarantine_step(ctx, plan, lock, actor, mode):
+    """The unattended run's quarantine (quarantine.py), after notices, before revoking;
+    None when policy.quarantine_days is 0."""
+    from ... import quarantine
+
+    return quarantine.apply(plan, ctx.cfg, ctx.client, lock, ctx.now, actor, mode)
+
+
+def print_report(report, as_json):
+    from .quarantine import print_report as show
+
+    return show(report, as_json)
 
 
 def give_notice(ctx, plan, actor, mode):

@@ -36,7 +36,8 @@ def overview(ctx, notice="", status=200):
 
     def render_page(usage, on_listed):
         plan = listing.plan(usage, on_listed)
-        rows = views.rows_from_plan(plan, usage, cfg.protection(), ctx.now)
+        rows = views.rows_from_plan(plan, usage, cfg.protection(), ctx.now,
+                                    cfg.policy.get("quarantine_days", 0))
         # The state cards and the chart count what the other filters show (issue 30.6).
         unstated = views.filter_rows(rows, "", owner, text, kind, reseller)
         shown = views.sort_rows([row for row in unstated if not state or row.state == state],
