@@ -28,7 +28,7 @@ def export_csv(ctx):
                              state, owner, text, kind, reseller)
     views.add_creators(rows)
     inventory = [export.inventory_row(
-        row.token, STATE_WORDS[row.state],
+        row.token, STATE_WORDS.get(row.state, row.state),
         row.reason if row.state == "protected" else "",
         row.last_used if row.token.usage_logged else "", row.created_by) for row in rows]
     name = "api-tokens-%s.csv" % time.strftime("%Y-%m-%d", time.gmtime(ctx.now))
