@@ -15,11 +15,12 @@ the log), and a token with no use after the moment while the log does not reach 
 it, or could not be read whole."""
 
 import os
+from bisect import bisect_left
 
 from . import usage
 from .policy import make_plan
 from .tokens import WHM
-from .usage.files import _MAGIC, _opener
+from .usage.files import _MAGIC, _opener, damaged_errors
 from .usage.scan import _EXACT_RE, _minute_epoch
 
 MAX_LINE = usage.MAX_LINE
@@ -51,20 +52,42 @@ class Split(object):
 
 def read_split(moment, cpanel_root=None):
     """Stream every api_tokens_log file (live, rotated, archived) into a Split."""
+    return read_splits([moment], cpanel_root)[moment]
+
+
+def read_splits(moments, cpanel_root=None):
+    """{moment: Split} for several moments from ONE pass over every api_tokens_log file:
+    each token keeps, per stretch between two moments, its latest use and number of uses
+    (2 x (moments + 1) numbers), and each moment's Split is summed from those at the end."""
     if cpanel_root is None:
         from . import paths
         cpanel_root = paths.cpanel_root()
-    split = Split()
+    bounds = sorted(set(moments))
+    table, errors, span = {}, [], [None, None]
+    damaged = damaged_errors()
     for path in usage._discover(os.path.join(cpanel_root, *usage.LOG_DIR)):
         try:
-            _read_file(path, moment, split)
-        except (OSError, EOFError, ValueError) as error:
-            split.errors.append("%s: %s" % (os.path.basename(path), error))
-    split.before, split.after = _decoded(split.before), _decoded(split.after)
-    return split
+            _read_file(path, bounds, table, span)
+        except damaged as error:
+            errors.append("%s: %s" % (os.path.basename(path), error))
+    table = _decoded(table)
+    splits = {}
+    for index, moment in enumerate(bounds):
+        split = Split()
+        split.oldest, split.newest = span
+        split.errors = list(errors)
+        cut = 2 * (index + 1)
+        for key, stretches in table.items():
+            uses = sum(stretches[1:cut:2])
+            if uses:
+                split.before[key] = [max(stretches[0:cut:2]), uses]
+            if any(stretches[cut + 1::2]):
+                split.after[key] = max(stretches[cut::2])
+        splits[moment] = split
+    return splits
 
 
-def _read_file(path, moment, split):
+def _read_file(path, bounds, table, span):
     with open(path, "rb") as raw:
         head = raw.read(8)
         raw.seek(0)
@@ -76,13 +99,13 @@ def _read_file(path, moment, split):
                 raise ValueError("cannot decompress %s" % codec)
             handle = opener(raw)
         try:
-            _scan(handle, moment, split)
+            _scan(handle, bounds, table, span)
         finally:
             if handle is not raw:
                 handle.close()
 
 
-def _scan(handle, moment, split):
+def _scan(handle, bounds, table, span):
     """Blocks of BLOCK bytes, each cut at its last newline and searched with the log's own
     pattern (_EXACT_RE, C speed); a "line" longer than MAX_LINE is skipped whole."""
     minutes, pending, skipping = {}, b"\n", False
@@ -95,25 +118,29 @@ def _scan(handle, moment, split):
                     return
                 continue
             data, skipping = data[cut + 1:], False
+            if not data:
+                continue  # the long line ended this block: the file goes on
         if not data:
-            _matches(pending, moment, split, minutes)
+            _matches(pending, bounds, table, span, minutes)
             return
         text = pending + data
         cut = text.rfind(b"\n")
         if len(text) - cut > MAX_LINE:
             # The unfinished line is already too long: garbage, skipped to its end.
-            _matches(text[:cut], moment, split, minutes)
+            _matches(text[:cut], bounds, table, span, minutes)
             pending, skipping = b"\n", True
             continue
-        _matches(text[:cut], moment, split, minutes)
+        _matches(text[:cut], bounds, table, span, minutes)
         pending = text[cut:]
 
 
-def _matches(body, moment, split, minutes):
-    """Fold one block's whostmgrd lines into the split (keys stay bytes until the end:
-    read_split decodes each token's key once)."""
-    before, after = split.before, split.after
-    oldest, newest = split.oldest, split.newest
+def _matches(body, bounds, table, span, minutes):
+    """Fold one block's whostmgrd lines into the table: {(owner, name): [latest use,
+    uses] per stretch}, stretch i holding the uses after bounds[i - 1] up to bounds[i]
+    (keys stay bytes until the end: read_splits decodes each token's key once)."""
+    oldest, newest = span
+    width = 2 * (len(bounds) + 1)
+    single = bounds[0] if len(bounds) == 1 else None
     for minute, seconds, offset, _ip, owner, name in _EXACT_RE.findall(body):
         base = minutes.get((minute, offset))
         if base is None:
@@ -128,29 +155,27 @@ def _matches(body, moment, split, minutes):
         if newest is None or stamp > newest:
             newest = stamp
         key = (owner, name)
-        if stamp <= moment:
-            entry = before.get(key)
-            if entry is None:
-                before[key] = [stamp, 1]
-            else:
-                if stamp > entry[0]:
-                    entry[0] = stamp
-                entry[1] += 1
-        elif stamp > after.get(key, 0):
-            after[key] = stamp
-    split.oldest, split.newest = oldest, newest
+        entry = table.get(key)
+        if entry is None:
+            entry = table[key] = [0] * width
+        if single is not None:
+            at = 0 if stamp <= single else 2
+        else:
+            at = 2 * bisect_left(bounds, stamp)
+        if stamp > entry[at]:
+            entry[at] = stamp
+        entry[at + 1] += 1
+    span[0], span[1] = oldest, newest
 
 
 def _decoded(table):
     out = {}
     for (owner, name), value in table.items():
         key = (owner.decode("utf-8", "replace"), name.decode("utf-8", "replace"))
-        if key in out:  # two byte spellings of one name: merge
-            old = out[key]
-            if isinstance(value, list):
-                value = [max(old[0], value[0]), old[1] + value[1]]
-            else:
-                value = max(old, value)
+        old = out.get(key)
+        if old is not None:  # two byte spellings of one name: merge, stretch by stretch
+            value = [max(a, b) if i % 2 == 0 else a + b
+                     for i, (a, b) in enumerate(zip(old, value))]
         out[key] = value
     return out
 

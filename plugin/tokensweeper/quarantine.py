@@ -60,7 +60,7 @@ class Held(object):
     False: the run was interrupted or could not verify, the listing decides)."""
 
     __slots__ = ("owner", "name", "create_time", "since", "run_id", "originals", "identity",
-                 "confirmed")
+                 "confirmed", "prior", "foreign")
 
     def __init__(self, owner, name, create_time, since, run_id, originals, identity):
         self.owner = owner
@@ -71,6 +71,10 @@ class Held(object):
         self.originals = originals
         self.identity = identity
         self.confirmed = False
+        self.prior = None  # the entry this one replaced (a quarantine undone by hand)
+        # True: not set by tokensweeper: a run found the token's list already only MARKER
+        # (left alone); it counts toward quarantine_days, never restorable.
+        self.foreign = False
 
     def key(self):
         return (self.owner, self.name, self.create_time)
@@ -78,6 +82,11 @@ class Held(object):
     def revoke_day(self, days):
         """The first day a still-selected token in quarantine is revoked (00:00 UTC)."""
         return (self.since // DAY + days) * DAY
+
+    def open_until(self, days):
+        """Until when an undone quarantine still counts (quarantine_days past its revoke
+        day): a token selected again long after starts afresh, quarantined first."""
+        return self.revoke_day(days) + days * DAY
 
     def describe_originals(self):
         if self.originals is None:
@@ -88,11 +97,12 @@ class Held(object):
 def originals_of(value):
     """The recorded list as a tuple, or None when it is not a list cPanel would take (a
     line edited by hand, a damaged record): restore then refuses rather than guess."""
-    if not isinstance(value, list) or len(value) > MAX_IPS:
+    if not isinstance(value, list) or len(value) > MAX_IPS or value == [MARKER]:
         return None
     out = []
     for entry in value:
-        if not isinstance(entry, str) or entry == MARKER:
+        # MARKER among other addresses is a reseller's own list: it comes back as it was.
+        if not isinstance(entry, str):
             return None
         try:
             ipaddress.ip_network(entry)
@@ -102,8 +112,12 @@ def originals_of(value):
     return tuple(out)
 
 
-def held(records):
-    """{(owner, name, create_time): Held} replayed from audit records in file order."""
+def held(records, foreign=False, days=0):
+    """{(owner, name, create_time): Held} replayed from audit records in file order.
+    foreign: also the tokens a run left alone (their list already only MARKER), whose
+    time counts toward quarantine_days (divert) but which are never restorable.
+    days (quarantine_days): a token quarantined again before its earlier quarantine's
+    window closed (open_until(), that quarantine undone by hand) keeps the earlier since."""
     out = {}
     for record in records:
         record = audit.readable(record)
@@ -118,24 +132,45 @@ def held(records):
                 continue
             key, action = (owner, name, created), entry.get("action")
             if operation == "quarantine" and event == "intent" and action == QUARANTINE:
-                out[key] = Held(owner, name, created, epoch, run_id,
-                                originals_of(entry.get("original_whitelist_ips")),
-                                entry.get("identity"))
+                fresh = Held(owner, name, created, epoch, run_id,
+                             originals_of(entry.get("original_whitelist_ips")),
+                             entry.get("identity"))
+                prior = out.get(key)
+                if prior is not None and prior.confirmed and days \
+                        and epoch < prior.open_until(days):
+                    # Quarantined again without a restore or revocation between (someone
+                    # set its list back by hand): quarantine_days still counts from the
+                    # first quarantine, or an owner could undo each one and never reach it.
+                    fresh.since, fresh.prior = min(prior.since, epoch), prior
+                out[key] = fresh
             elif operation == "quarantine" and event == "outcome" and key in out \
                     and out[key].run_id == run_id:
                 if action == QUARANTINED:
                     out[key].confirmed = True  # since: the intent's time, when it was decided
-                elif action in (FAILED, ALREADY_GONE, LEFT_ALONE):
-                    del out[key]  # verified by listing: not quarantined
+                elif action == ALREADY_GONE:
+                    del out[key]
+                elif action in (FAILED, LEFT_ALONE):
+                    # Verified by listing: this run quarantined nothing; an earlier
+                    # quarantine of the token (undone by hand) still counts, and so does
+                    # the first run that found it at MARKER already.
+                    if action == LEFT_ALONE and out[key].prior is None:
+                        out[key].foreign = out[key].confirmed = True
+                        out[key].originals = None
+                    elif out[key].prior is None:
+                        del out[key]
+                    else:
+                        out[key] = out[key].prior
             elif event == "outcome" and action in (RESTORED, "revoked", ALREADY_GONE):
                 out.pop(key, None)
-    return out
+    if foreign:
+        return out
+    return {key: entry for key, entry in out.items() if not entry.foreign}
 
 
-def read_held():
+def read_held(foreign=False, days=0):
     """held() of the audit log (raises statefiles.UntrustedState for a log not ours)."""
     records, _ = audit.read()
-    return held(records)
+    return held(records, foreign, days)
 
 
 def in_quarantine(tokens, held_map):
@@ -148,13 +183,13 @@ def in_quarantine(tokens, held_map):
     return out
 
 
-def held_among(tokens):
+def held_among(tokens, days=0):
     """in_quarantine() of these listed tokens, reading the audit log only when one of them
     carries MARKER: a listing never depends on the audit log otherwise."""
     tokens = list(tokens)
     if not any(is_marked(token) for token in tokens):
         return {}
-    return in_quarantine(tokens, read_held())
+    return in_quarantine(tokens, read_held(days=days))
 
 
 # -- the unattended runs: quarantine instead of revoking -------------------------------
@@ -171,6 +206,14 @@ def divert(plan, held_map, days, now):
         if item.decision != REVOKE or item.token.kind != WHM:
             continue
         entry = quarantined.get(item.token.key())
+        undone = held_map.get((item.token.owner, item.token.name, item.token.create_time))
+        if entry is None and undone is not None and undone.confirmed \
+                and undone.revoke_day(days) <= now < undone.open_until(days):
+            # Quarantined by tokensweeper, its list set back by hand since (not restored),
+            # still selected, and its days ran out: revoked as if it had stayed.
+            item.reason = "%s; quarantined since %s, %d days passed (its IP list was set " \
+                "back by hand, not restored)" % (item.reason, day(undone.since), days)
+            continue
         if entry is None:
             item.decision = QUARANTINE
             item.reason = "%s; quarantined first (revoked after %d days if still selected)" % (
@@ -181,8 +224,10 @@ def divert(plan, held_map, days, now):
                 item.reason, day(entry.since), days)
         else:
             item.decision = IN_QUARANTINE
-            item.reason = "in quarantine since %s (run %s); revoked on %s if still selected" % (
-                day(entry.since), entry.run_id, day(entry.revoke_day(days)))
+            item.reason = "in quarantine since %s (run %s%s); revoked on %s if still " \
+                "selected" % (day(entry.since), entry.run_id, ", its list already only %s, "
+                              "set by someone else" % MARKER if entry.foreign else "",
+                              day(entry.revoke_day(days)))
     return to_quarantine
 
 
@@ -192,8 +237,9 @@ def apply(plan, cfg, client, lock, now, actor, mode, clock=clock_now):
     days = cfg.policy.get("quarantine_days") or 0
     if not days:
         return None
-    marked = any(is_marked(item.token) for item in plan.items)
-    to_quarantine = divert(plan, read_held() if marked else {}, days, now)
+    # Read whenever quarantine is on: a token whose quarantine was undone by hand is
+    # not marked, and its first quarantine still counts (divert()).
+    to_quarantine = divert(plan, read_held(foreign=True, days=days), days, now)
     return quarantine(client, to_quarantine, lock, actor, mode, now, cfg.parallel_owners,
                       clock, selectors=plan.selectors.to_dict(), reasons={
                           item.token.key(): item.reason for item in plan.items},
@@ -284,6 +330,15 @@ def quarantine(client, tokens, lock, actor, mode, now, parallel=4, clock=clock_n
                                              else DEFERRED, why))
             report.refused = "over the cap: %d tokens were not quarantined" % len(held_back)
             tokens = share.admitted
+    # A list restore could not send back (not addresses cPanel takes, over its 100):
+    # quarantining that token would be a revocation that cannot be undone.
+    for token in tokens:
+        if token.whitelist_ips != (MARKER,) and originals_of(list(token.whitelist_ips)) is None:
+            held_back.append(Outcome(token, FAILED, "not quarantined: its IP list (%d "
+                                     "entries) could not be put back by a restore"
+                                     % len(token.whitelist_ips)))
+    unrestorable = {o.token.key() for o in held_back if o.action == FAILED}
+    tokens = [t for t in tokens if t.key() not in unrestorable]
     for token in tokens:
         report.originals[token.key()] = token.whitelist_ips
     report.outcomes = list(held_back)

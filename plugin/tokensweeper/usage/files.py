@@ -345,12 +345,25 @@ def _read_compressed(f, state):
             # read1 hands over what is decompressed so far, so a file cut
             # short still yields its first lines before the error.
             scan.run(stream.read1, final=True)
-    except (OSError, EOFError, ValueError) as e:
+    except damaged_errors() as e:
         # Typically logrotate still compressing it: use what was read, and
         # read it again next time rather than caching half a file.
         state.cacheable = False
         error = f"damaged or incomplete {state.codec} data ({e})"
     return state, scan.bytes_read, error
+
+
+def damaged_errors():
+    """What reading a damaged or cut compressed file raises: a corrupt gzip stream raises
+    zlib.error and a corrupt xz one lzma.LZMAError, neither an OSError."""
+    import zlib
+
+    errors = [OSError, EOFError, ValueError, zlib.error]
+    try:
+        import lzma
+    except ImportError:
+        return tuple(errors)
+    return tuple(errors + [lzma.LZMAError])
 
 
 def _opener(codec):

@@ -113,7 +113,7 @@ def describe_use(usage, token, now):
 def rows_from_plan(plan, usage, protection, now, quarantine_days=0):
     rows = []
     append, described_of = rows.append, plan.last_used_of
-    held = quarantined([item.token for item in plan.items])
+    held = quarantined([item.token for item in plan.items], quarantine_days)
     for item in plan.items:
         token = item.token
         state, reason = state_of(item, protection, now)
@@ -126,11 +126,11 @@ def rows_from_plan(plan, usage, protection, now, quarantine_days=0):
     return rows
 
 
-def quarantined(tokens):
+def quarantined(tokens, days=0):
     """{token key: quarantine.Held} of the tokens in quarantine (quarantine.held_among)."""
     from tokensweeper import quarantine
 
-    return quarantine.held_among(tokens)
+    return quarantine.held_among(tokens, days)
 
 
 def quarantine_words(entry, days):

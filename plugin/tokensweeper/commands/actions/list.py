@@ -40,8 +40,8 @@ def run(ctx, args):
     protection = ctx.cfg.protection()
     rows, cells, inventory = [], [], []
     creations = accounting.read()  # who created each WHM token (cPanel's accounting.log)
-    held = quarantine.held_among(item.token for item in plan.items)
     days = ctx.cfg.policy.get("quarantine_days") or 0
+    held = quarantine.held_among((item.token for item in plan.items), days)
     for item in plan.items:
         token = item.token
         state, why = state_of(item, protection, ctx.now)

@@ -30,7 +30,8 @@ def run(ctx, args):
 
     def make_plan():
         plan = ctx.plan(selectors, kinds=kinds)
-        held = quarantine.held_among(i.token for i in plan.items)
+        held = quarantine.held_among((i.token for i in plan.items),
+                                     ctx.cfg.policy.get("quarantine_days") or 0)
         for item in plan.items:
             if item.token.key() in held and item.decision == "revoke":
                 item.decision = quarantine.IN_QUARANTINE

@@ -5,16 +5,18 @@ showed it) and the Policy tab's back-test (GET page=backtest&days=30|90).
 Both use the engine as the command line does: quarantine.restore under the sweep lock,
 backtest.judge over the configured policy."""
 
+import time
 from urllib.parse import urlencode
 
-from tokensweeper import audit, backtest, paths, quarantine
+from tokensweeper import audit, backtestcache, paths, quarantine
 from tokensweeper.lock import LockBusy, SweepLock
 from tokensweeper.tokens import WHM, split_holder
+from tokensweeper.usage import load_usage
 from tokensweeper.whmapi import Client, WhmapiError
 
 from ..request import HttpError, bad_request
 from ..response import HTML, Response
-from .common import load_config, policy_plan
+from .common import PageListing, load_config
 from .revoke import parse_selection
 
 BACKTEST_DAYS = (30, 90)
@@ -72,7 +74,8 @@ def restore(ctx):
 
 
 def backtest_page(ctx):
-    """The configured policy as of 30 or 90 days ago (`days`), beside the preview."""
+    """The configured policy as of 30 or 90 days ago (`days`): the detail of the summary the
+    Policy tab shows beside its preview, from the same (cached) back-tests."""
     raw = ctx.request.arg("days", "30")
     if raw not in [str(d) for d in BACKTEST_DAYS]:
         raise bad_request("A back-test looks 30 or 90 days back.")
@@ -81,11 +84,59 @@ def backtest_page(ctx):
     if not cfg.policy_selects_anything():
         raise HttpError(409, "No policy configured", "The configured policy selects nothing "
                         "(see Settings): there is nothing to back-test.")
-    moment = ctx.now - days * 86400
-    plan = policy_plan(cfg, ctx.now)
-    outcome = backtest.judge([item.token for item in plan.items], cfg.selectors(),
-                             cfg.protection(), moment, backtest.read_split(moment))
+    plan = PageListing(cfg, ctx.now).plan(load_usage())
+    tests = backtestcache.backtests([item.token for item in plan.items], cfg.selectors(),
+                                    cfg.protection(), BACKTEST_DAYS, ctx.now)
+    outcome = tests.outcomes[days]
     return ctx.page("backtest.html", "Back-test", "sweep", days=days, choices=BACKTEST_DAYS,
-                    as_of=audit.iso(moment), outcome=outcome,
+                    as_of=audit.iso(outcome.moment), outcome=outcome,
                     used=sum(1 for e in outcome.would_revoke if e["used_after"]),
-                    owner_errors=plan.owner_errors)
+                    computed_at=_hh_mm(tests.computed_at), owner_errors=plan.owner_errors)
+
+
+class BacktestRow(object):
+    """One line of the Policy tab's back-test summary."""
+
+    def __init__(self, days, outcome):
+        self.days = days
+        self.as_of = _day_time(outcome.moment)
+        self.would = len(outcome.would_revoke)
+        self.used = sum(1 for e in outcome.would_revoke if e["used_after"])
+        rate = outcome.false_positive_rate
+        self.rate = None if rate is None else "%.0f%%" % (rate * 100)
+        self.apart = len(outcome.apart)
+        oldest, errors = outcome.split.oldest, outcome.split.errors
+        self.note = ""
+        if oldest is not None and oldest > outcome.moment:
+            self.note = ("The log begins on %s, after this moment: only a use after it can "
+                         "count." % _day_time(oldest))
+        elif oldest is not None and errors:
+            self.note = "Part of the log could not be read: %s." % "; ".join(errors)
+
+
+class BacktestSummary(object):
+    """The Policy tab's back-test: a row per look back, when it was computed, and what the
+    log could not give (`no_log`: no use of any token was read, `errors`)."""
+
+    def __init__(self, tests):
+        self.rows = [BacktestRow(d, tests.outcomes[d]) for d in sorted(tests.outcomes)]
+        first = tests.outcomes[min(tests.outcomes)]
+        self.no_log = first.split.oldest is None
+        self.errors = list(first.split.errors)
+        self.computed_at = _hh_mm(tests.computed_at)
+        self.max_age_minutes = backtestcache.MAX_AGE // 60
+
+
+def backtest_summary(cfg, plan, now):
+    """The summary of the configured policy's back-tests over the tokens the preview listed."""
+    tests = backtestcache.backtests([item.token for item in plan.items], cfg.selectors(),
+                                    cfg.protection(), BACKTEST_DAYS, now)
+    return BacktestSummary(tests)
+
+
+def _day_time(epoch):
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch))
+
+
+def _hh_mm(epoch):
+    return time.strftime("%H:%M UTC", time.gmtime(epoch))

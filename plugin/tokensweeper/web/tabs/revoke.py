@@ -198,7 +198,7 @@ class OwnerCount(object):
 
 def _preview_page(ctx, plan, mode, cfg, usage, status=200, message="", changes=(),
                   level="danger", listing=None, refresh_link="index.cgi?refresh=1",
-                  confirm_action="index.cgi"):
+                  confirm_action="index.cgi", backtest=None):
     revoke = plan.with_decision(REVOKE)
     protected = plan.with_decision(PROTECTED)
     states = _states_in_policy(plan, mode, cfg, usage, ctx.now)
@@ -224,7 +224,7 @@ def _preview_page(ctx, plan, mode, cfg, usage, status=200, message="", changes=(
         policy=plan.selectors.describe() if mode == "policy" else "",
         notice_days=cfg.notify["notice_days"] if mode == "policy" else 0,
         run_mode=cfg.mode if mode == "policy" else None, confirm_action=confirm_action,
-        listing=listing or Listing(), refresh_link=refresh_link)
+        listing=listing or Listing(), refresh_link=refresh_link, backtest=backtest)
 
 
 def _states_in_policy(plan, mode, cfg, usage, now):

@@ -2,6 +2,7 @@
 
 from ..request import HttpError
 from .common import PageListing, load_config, wants_refresh
+from .quarantine import backtest_summary
 from .revoke import _preview_page
 
 
@@ -18,6 +19,7 @@ def sweep_preview(ctx):
         from ... import notify
         notify.weigh(plan, cfg, ctx.now)  # where cron's runs stand: shown, never waited for here
         return _preview_page(ctx, plan, "policy", cfg, usage, listing=plan.listing,
-                             refresh_link="index.cgi?page=sweep&refresh=1")
+                             refresh_link="index.cgi?page=sweep&refresh=1",
+                             backtest=backtest_summary(cfg, plan, ctx.now))
 
     return listing.respond(ctx, "Preview", "sweep", render_page)
