@@ -762,7 +762,7 @@ def test_whm_chrome_is_used_with_its_placeholders_replaced(site):
     body = reply.body
     # The page's own title (WCAG 2.4.2) and a skip link past WHM's menu (2.4.1), issue 14.9.
     assert body.startswith("<html><head><script></script><title>Tokens · API Token Sweeper"
-                           "</title></head><body><a class=\"ts-skip\" href=\"#ts-main\">")
+                           "</title></head><body><a class=\"ts-skip\" href=\"#tokensweeper\">")
     assert '<div id="whm-header">root <a href="{}/scripts/command">'.format(TOKEN) in body
     assert '<footer id="whm-footer"><a href="{}/x">'.format(TOKEN) in body
     assert "0000000000" not in body
@@ -962,9 +962,11 @@ def test_the_overview_says_which_rule_protects_a_token(site):
     site.write("var/cpanel/reseller-data/boss/conn-apps.json",
                '{"cp-cloud": {"token_name": "linked"}}')
     reply = site.get()
-    assert ("protected: DNS cluster trust token (built-in rule reverse_trust_&lt;uuid&gt;)"
-            in reply.body)
-    assert "protected: used by connected application cp-cloud" in reply.body
+    # The badge says Protected; the reason under it does not say it again (issue 30.7).
+    assert ('<div class="ts-reason">DNS cluster trust token (built-in rule '
+            'reverse_trust_&lt;uuid&gt;)</div>' in reply.body)
+    assert '<div class="ts-reason">used by connected application cp-cloud' in reply.body
+    assert "protected: " not in reply.body
     # A reseller's lookalike name is no protection: it can be selected like any token.
     assert "Select token %s of helper" % TRUST_NAME in reply.body
     assert "Select token linked of boss" not in reply.body
@@ -1305,7 +1307,7 @@ def test_policy_preview_shows_where_unattended_runs_stand_with_notices(site):
     a person's revocation from the page does not wait for it."""
     from tokensweeper import audit
 
-    site.config.write_text("notify:\n  notice_days: 7\n")
+    site.config.write_text("mode: enforce\nnotify:\n  notice_days: 7\n")
     text = site.get("page=sweep").text()
     assert "would send a notice now; revocation due on 2026-12-04" in text
     assert "gives 7 days&#39; notice" in text or "gives 7 days' notice" in text

@@ -154,7 +154,8 @@ examples:
   tokensweeper list                        every owner's tokens, fitted to the terminal
   tokensweeper list --wide | less -S       every column, whatever the terminal's width
   tokensweeper list --owner bob --state expired --state stale
-  tokensweeper list --json                 every column of every token, for scripts""",
+  tokensweeper list --json                 every column of every token, for scripts
+  tokensweeper list --csv > tokens.csv     the inventory for an auditor's spreadsheet""",
     "plan": """\
 examples:
   tokensweeper plan                        the configured policy
@@ -243,6 +244,11 @@ def build_parser():
         "--wide",
         action="store_true",
         help="every column, even when the terminal is narrower than the table",
+    )
+    listing.add_argument(
+        "--csv", action="store_true",
+        help="the inventory as CSV, one row per token: owner, kind, holder, name, created, "
+        "created by, expires, last used, state, full access, IP limit",
     )
 
     add_selectors(command("plan", "show what a sweep would revoke; changes nothing"))

@@ -44,7 +44,11 @@ def _expiring_within(token, selectors, _usage, now):
 
 def _older_than(token, selectors, _usage, now):
     matched = now - token.create_time > selectors.older_than_days * DAY
-    return matched, "created %s, %s" % (day(token.create_time), ago_phrase(now - token.create_time))
+    # The rule first (issue 30.7): "older than 730 days (created 2024-06-18, 900 days ago)".
+    limit = selectors.older_than_days
+    return matched, "%s than %d day%s (created %s, %s)" % (
+        "older" if matched else "not older", limit, "" if limit == 1 else "s",
+        day(token.create_time), ago_phrase(now - token.create_time))
 
 
 # A kind whose use api_tokens_log does not show (tokens.USAGE_LOGGED): never "unused".

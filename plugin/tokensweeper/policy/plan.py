@@ -39,6 +39,14 @@ class Plan(object):
     def reason_of(self, token):
         return self._reasons.get(token.key(), "")
 
+    def reword(self, decision, reason):
+        """Give every item of `decision` this reason (the page's "Select all matching":
+        "chosen by filter: state=expired", not "chosen by hand")."""
+        for item in self.items:
+            if item.decision == decision:
+                item.reason = reason
+                self._reasons[item.token.key()] = reason
+
     def describe_use(self, usage):
         """Record how each token reads in the usage evidence, for every report of this plan."""
         if usage is not None:

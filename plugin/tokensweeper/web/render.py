@@ -118,7 +118,7 @@ def asset_url(name):
 
 # Where every page's own content starts: a streamed page (web/progress.py) sends all
 # before it, and its progress, while the rest is still being made.
-CONTENT_START = b'<main class="ts-main" id="ts-main">'
+CONTENT_START = b'<div class="ts-content">'
 
 
 def page(env, template, title, status=200, nav=None, nonce="", remember=False, **context):

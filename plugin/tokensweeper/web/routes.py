@@ -13,6 +13,7 @@ from . import render, security
 from .request import HttpError, bad_request
 from .tabs.audit import audit_page, incident_report
 from .tabs.common import Context, client  # noqa: F401 (app.py asks routes.client())
+from .tabs.export import export_csv
 from .tabs.incident import incident_page
 from .tabs.overview import overview
 from .tabs.quarantine import backtest_page, restore
@@ -29,6 +30,7 @@ GET_PAGES = {
     "settings": settings,
     "incident": incident_page,
     "report": incident_report,
+    "export": export_csv,
     "backtest": backtest_page,
 }
 

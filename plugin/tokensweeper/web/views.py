@@ -161,12 +161,14 @@ def count_states(rows):
     return counts
 
 
-def filter_rows(rows, state="", owner="", text="", kind=""):
+def filter_rows(rows, state="", owner="", text="", kind="", reseller=""):
+    """reseller: only the tokens of the cPanel accounts it owns (the CLI's --reseller)."""
     text = text.strip().lower()
     return [row for row in rows
             if (not state or row.state == state)
             and (not owner or row.owner == owner)
             and (not kind or row.kind == kind)
+            and (not reseller or (row.kind != "whm" and row.account_owner == reseller))
             and (not text or text in row.name.lower())]
 
 

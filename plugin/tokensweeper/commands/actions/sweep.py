@@ -10,7 +10,7 @@ from ...statefiles import UntrustedState
 from ...sweep import ENFORCE, execute
 from ..arguments import given_selectors, selectors_from
 from ..context import actor
-from ..output import emit_json, plural, progress, table
+from ..output import emit_json, fitted, plural, progress, reason_beside, terminal_width
 from ..status import FAILURE, OK, PARTIAL, USAGE, CliError
 from .plan import command_kinds, plan_summary, print_plan
 
@@ -71,9 +71,10 @@ def watch_new_tokens(ctx, plan, as_json):
         if not as_json:
             print("\nNew WHM API tokens that break the guard's rules (created since %s; "
                   "cPanel cannot stop WHM tokens at creation, so review them):" % day(since))
-            print(table([[f.token.owner, f.token.name, day(f.token.create_time),
-                          f.created_by or "unknown", "; ".join(f.problems)] for f in found],
-                        ["owner", "name", "created", "created_by", "breaks"]))
+            print(fitted([[f.token.owner, f.token.name, day(f.token.create_time),
+                           f.created_by or "unknown", "; ".join(f.problems)] for f in found],
+                         ["owner", "name", "created", "created_by", "breaks"],
+                         terminal_width(), below="breaks"))
             if run_id:
                 print("Recorded as run %s (Audit tab)." % run_id)
     try:
@@ -208,10 +209,11 @@ def print_result(result, as_json, quiet):
                 or result.audit_error)
     if quiet and not eventful:
         return
-    rows = [[o.token.owner, o.token.kind, o.token.name, o.action, o.reason]
+    rows = [[o.token.holder, o.token.name, o.action, reason_beside(o.action, o.reason)]
             for o in result.outcomes]
     if rows:
-        print(table(rows, ["owner", "kind", "name", "outcome", "reason"]))
+        print(fitted(rows, ["holder", "name", "outcome", "reason"], terminal_width(),
+                     below="reason"))
     if result.refused:
         print("REFUSED: %s" % result.refused)
     for owner, message in sorted(result.owner_errors.items()):

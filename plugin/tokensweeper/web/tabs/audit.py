@@ -7,12 +7,13 @@ from urllib.parse import urlencode
 
 from tokensweeper import audit, paths
 
-from .. import views
+from .. import runkinds, views
 from ..request import HttpError, bad_request
 from ..response import HTML, Response
 from .common import _choice, _page_number
 
 AUDIT_PAGE_SIZE = 20
+SEARCH_LIMIT = 100
 # -- audit -----------------------------------------------------------------------------
 
 
@@ -41,13 +42,20 @@ def audit_page(ctx):
     if ctx.request.arg("run"):
         return run_page(ctx, ctx.request.arg("run"))
     runs, damaged = audit_runs()
+    recorded = len(runs)
+    search = ctx.request.arg("q")
+    if len(search) > SEARCH_LIMIT:
+        raise bad_request("The search is longer than %d characters." % SEARCH_LIMIT)
+    runs = [run for run in runs if runkinds.matches(run, search)]
     number = _page_number(ctx.request)
     pages = max(1, (len(runs) + AUDIT_PAGE_SIZE - 1) // AUDIT_PAGE_SIZE)
     number = min(number, pages)
-    return ctx.page("audit.html", "Audit log", "audit",
-                    runs=runs[(number - 1) * AUDIT_PAGE_SIZE:number * AUDIT_PAGE_SIZE],
-                    total=len(runs), damaged=damaged, page_number=number, pages=pages,
-                    audit_path=paths.audit_log())
+    shown = runs[(number - 1) * AUDIT_PAGE_SIZE:number * AUDIT_PAGE_SIZE]
+    return ctx.page("audit.html", "Audit log", "audit", runs=shown,
+                    total=len(runs), recorded=recorded, search=search,
+                    kinds={run.run_id: runkinds.run_kind(run) for run in shown},
+                    kind_words=runkinds.KIND_WORDS, damaged=damaged, page_number=number,
+                    pages=pages, audit_path=paths.audit_log())
 
 
 RUN_ID_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}\Z")
@@ -103,4 +111,12 @@ def run_page(ctx, run_id):
         raise HttpError(404, "No such run",
                         "The audit log has no run “{}”. It may have been rotated away; "
                         "the audit log lists the runs it has.".format(run_id[:80]))
-    return ctx.page("result.html", "Result", "audit", run=views.RunView.from_audit(found))
+    report = None
+    if runkinds.run_kind(found) == "incident":  # its report, readable here (issue 30.10)
+        from tokensweeper import incident
+
+        report = incident.report_text(incident.report_document(found, ctx.now,
+                                                               "whm:" + ctx.user))
+    return ctx.page("result.html", "Result", "audit", run=views.RunView.from_audit(found),
+                    kind=runkinds.KIND_WORDS[runkinds.run_kind(found)],
+                    retry=runkinds.failed_keys(found), report=report)

@@ -3,6 +3,7 @@ revocation it confirms."""
 
 import re
 import time
+from urllib.parse import urlencode
 
 from tokensweeper import audit, paths
 from tokensweeper.lock import LockBusy, SweepLock
@@ -143,26 +144,45 @@ def preview_selection(ctx):
 def preview_matching(ctx):
     """Every token the overview's filter matches (the form's address carries it), chosen
     on the server from a fresh listing and previewed like any hand-picked selection."""
-    state, owner, text, kind = _row_filter(ctx.request)
+    state, owner, text, kind, reseller = _row_filter(ctx.request)
     cfg, usage = load_config(), load_usage()
     plan = policy_plan(cfg, ctx.now, usage)
     rows = views.filter_rows(views.rows_from_plan(plan, usage, cfg.protection(), ctx.now),
-                             state, owner, text, kind)
+                             state, owner, text, kind, reseller)
     wanted = {row.token.key() for row in rows if row.selectable}
     chosen = plan_for_names([item.token for item in plan.items], wanted, cfg.protection(),
                             ctx.now)
     chosen.describe_use(usage)
     chosen.owner_errors, chosen.problems = plan.owner_errors, plan.problems
+    # The filter chose them, not a hand (issue 30.7); the confirmation's address carries
+    # the filter, so the audit record says so too.
+    chosen.reword(REVOKE, "chosen by filter: " + _filter_words(state, owner, text, kind,
+                                                                reseller))
+    filters = [(k, v) for k, v in (("state", state), ("owner", owner), ("kind", kind),
+                                   ("q", text), ("reseller", reseller)) if v]
     return _preview_page(ctx, chosen, "selection", cfg, usage, level="info",
-                         message=_matching_message(len(wanted), state, owner, text, kind))
+                         message=_matching_message(len(wanted), state, owner, text, kind,
+                                                   reseller),
+                         confirm_action="index.cgi?" + urlencode(filters + [("chosen",
+                                                                             "filter")]))
 
 
-def _matching_message(count, state, owner, text, kind=""):
+def _filter_words(state, owner, text, kind, reseller):
+    """The overview's filter as a rule: "state=expired, kind=cPanel"."""
+    words = [("state", state), ("kind", views.KIND_LABELS.get(kind, kind)), ("owner", owner),
+             ("accounts of reseller", reseller), ("name contains", text)]
+    return ", ".join("%s=%s" % (key, value) if key in ("state", "kind", "owner") else
+                     "%s %s" % (key, value) for key, value in words if value) or "every token"
+
+
+def _matching_message(count, state, owner, text, kind="", reseller=""):
     words = [views.STATE_LABELS[state].lower()] if state else []
     if kind:
         words.append(views.KIND_LABELS[kind])
     if owner:
         words.append("of " + owner)
+    if reseller:
+        words.append("of the accounts of reseller " + reseller)
     if text:
         words.append("whose name contains “{}”".format(text))
     return "All {} token{} matching the filter{} (protected tokens are never chosen).".format(
@@ -178,7 +198,7 @@ class OwnerCount(object):
 
 def _preview_page(ctx, plan, mode, cfg, usage, status=200, message="", changes=(),
                   level="danger", listing=None, refresh_link="index.cgi?refresh=1",
-                  backtest=None):
+                  confirm_action="index.cgi", backtest=None):
     revoke = plan.with_decision(REVOKE)
     protected = plan.with_decision(PROTECTED)
     states = _states_in_policy(plan, mode, cfg, usage, ctx.now)
@@ -203,6 +223,7 @@ def _preview_page(ctx, plan, mode, cfg, usage, status=200, message="", changes=(
         owner_errors=getattr(plan, "owner_errors", {}), problems=getattr(plan, "problems", []),
         policy=plan.selectors.describe() if mode == "policy" else "",
         notice_days=cfg.notify["notice_days"] if mode == "policy" else 0,
+        run_mode=cfg.mode if mode == "policy" else None, confirm_action=confirm_action,
         listing=listing or Listing(), refresh_link=refresh_link, backtest=backtest)
 
 
@@ -251,13 +272,16 @@ def _revoke_locked(ctx, cfg, mode, wanted, lock, confirmation):
         from .. import incident as panel
 
         form = panel.form_from(ctx.request, ctx.now, posted=True)
-        plan = incident_plan(form.selectors, ctx.now, usage)
+        plan = incident_plan(form.selectors, ctx.now, usage, form.kinds)
 
         def again(**kwargs):
             return incident_page(ctx, form, plan, usage, **kwargs)
     else:
         if mode == "selection":
             plan = selection_plan(wanted, cfg, ctx.now, usage)
+            if ctx.request.arg("chosen") == "filter":  # Select all matching's confirmation
+                plan.reword(REVOKE, "chosen by filter: " + _filter_words(
+                    *_row_filter(ctx.request)))
         else:
             plan = policy_plan(cfg, ctx.now, usage)
 
