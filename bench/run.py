@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """make bench: the plugin's costs measured side by side with their floors.
 
-    .venv/bin/python bench/run.py [--only sweep,web,latency,hook,usage] [--keep]
+    .venv/bin/python bench/run.py [--only GROUP,...] [--keep]   (GROUPS below)
 
 Prints one table (what, ours, floor, ratio, target, verdict), the ratios of
 the previous bench/results.json next to this run's, the machine (CPUs, CPU
@@ -26,7 +26,7 @@ import time
 import common
 from common import REPO, Row, Samples
 
-GROUPS = ("sweep", "web", "latency", "hook", "usage", "kinds")
+GROUPS = ("sweep", "web", "latency", "hook", "usage", "kinds", "quarantine", "audit")
 RESULTS = os.path.join(REPO, "bench", "results.json")
 
 

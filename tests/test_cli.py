@@ -98,7 +98,7 @@ def test_list_shows_every_owners_tokens(cli, server):
     run = cli("list")
     assert run.status == 0, run
     lines = run.out.splitlines()
-    assert lines[0].split() == ["OWNER", "NAME", "STATE", "KIND", "LAST_USED", "EXPIRES",
+    assert lines[0].split() == ["HOLDER", "NAME", "STATE", "KIND", "LAST_USED", "EXPIRES",
                                 "AGE_DAYS", "FULL_ACCESS", "IP_LIMIT", "CREATED",
                                 "CREATED_BY", "ACCOUNT_OF"]
     assert "13 tokens of 4 owners" in run.out
@@ -170,7 +170,10 @@ def test_plan_uses_the_config_policy_and_changes_nothing(cli, server):
     assert "Selected by: expired" in run.out
     assert "7 tokens of 4 owners would be revoked, 1 token kept as protected" in run.out
     assert "expired on 2026-11-25, 2 days ago" in run.out
-    assert "protected: DNS cluster trust token" in run.out
+    # ACTION says "protected"; the reason beside it does not say it again (issue 30.7).
+    trust = [line for line in run.out.splitlines() if line.startswith("root ") and
+             " protected " in line][0]
+    assert "  DNS cluster trust token" in trust and "protected: DNS" not in run.out
     assert present(server) == before
     assert server.calls("api_token_revoke") == []
     assert cli.audit_records() == []
@@ -985,13 +988,17 @@ def test_list_fits_a_narrow_terminal_and_says_how_to_see_every_column(cli):
     assert run.status == 0, run
     table_lines = run.out.split("\n\n")[0].splitlines()
     assert max(len(line) for line in table_lines) <= 80
-    assert table_lines[0].split()[:3] == ["OWNER", "NAME", "STATE"]
+    assert table_lines[0].split()[:3] == ["HOLDER", "NAME", "STATE"]
     assert "CREATED" not in table_lines[0]
-    hint = [line for line in run.out.splitlines() if line.startswith("Hidden: ")]
+    hint = [" ".join(run.out.split("\nHidden: ")[1].splitlines())]  # wrapped to 80 too
+    assert max(len(line) for line in run.out.splitlines()) <= 80
     assert hint and "created" in hint[0] and "to fit 80 columns" in hint[0]
     assert "tokensweeper list --wide" in hint[0] and "states cut short" in hint[0]
-    trust = [line for line in table_lines if " %s " % TRUST_NAME in line][0]
-    assert "protected: DNS clu" in trust and "..." in trust
+    # The 50-character name is wrapped inside its column, whole over two lines.
+    at = [n for n, line in enumerate(table_lines) if " reverse_trust_" in line][0]
+    trust, rest = table_lines[at], table_lines[at + 1]
+    assert rest.startswith(" ") and (trust.split()[1] + rest.split()[0]) == TRUST_NAME
+    assert "protected: DNS cl..." in trust
     wide = cli("list", "--wide", COLUMNS="80")
     assert "CREATED" in wide.out.splitlines()[0] and "Hidden" not in wide.out
 

@@ -49,9 +49,9 @@ def test_list_kind_cpanel_has_a_kind_column_and_the_accounts_owner(cli):
     run = cli("list", "--kind", "cpanel", "--wide")
     assert run.status == 0, run
     header = run.out.splitlines()[0].split()
-    assert header[:4] == ["OWNER", "NAME", "STATE", "KIND"] and header[-1] == "ACCOUNT_OF"
+    assert header[:4] == ["HOLDER", "NAME", "STATE", "KIND"] and header[-1] == "ACCOUNT_OF"
     shop = [line.split() for line in run.out.splitlines() if " deploy " in line][0]
-    assert shop[0] == "shop" and "cpanel" in shop and shop[-1] == "bob"
+    assert shop[0] == "shop@cpanel" and "cpanel" in shop and shop[-1] == "bob"
     assert "5 tokens of 3 owners" in run.out
     document = json.loads(cli("list", "--kind", "cpanel", "--json").out)
     deploy = [t for t in document["tokens"] if t["name"] == "deploy"][0]
@@ -84,7 +84,7 @@ def test_reseller_selects_its_accounts_cpanel_tokens(cli):
 def test_plan_and_sweep_kind_cpanel_revoke_cpanel_tokens_only(cli, server):
     plan = cli("plan", "--expired", "--kind", "cpanel")
     assert plan.status == 0, plan
-    assert plan.out.splitlines()[0].split()[:3] == ["OWNER", "KIND", "NAME"]
+    assert plan.out.splitlines()[0].split()[:3] == ["HOLDER", "NAME", "ACTION"]
     assert "3 tokens of 3 owners would be revoked, 1 token kept as protected" in plan.out
     run = cli("sweep", "--expired", "--kind", "cpanel", "--yes", "--json")
     assert run.status == 0, run
@@ -140,9 +140,9 @@ def test_audit_shows_the_kind(cli):
     (run_id,) = {r["run_id"] for r in cli.audit_records()}
     run = cli("audit", "--run", run_id)
     assert run.status == 0, run
-    assert "OWNER  KIND" in run.out
-    assert [line.split()[:3] for line in run.out.splitlines() if " deploy " in line] == [
-        ["shop", "cpanel", "deploy"]]
+    assert "HOLDER  " in run.out
+    assert [line.split()[:2] for line in run.out.splitlines() if " deploy " in line] == [
+        ["shop@cpanel", "deploy"]]
 
 
 def test_a_disabled_feature_is_a_warning_and_the_rest_is_listed(cli, server):

@@ -69,7 +69,7 @@ def test_schedule_off_bare_or_quoted(text):
 def test_keys_left_out_keep_their_defaults():
     values = config.parse("policy:\n  older_than_days: 30\n")
     assert values["policy"] == {"expired": True, "older_than_days": 30, "unused_for_days": None,
-                                "names": []}
+                                "names": [], "quarantine_days": 0}
     assert values["events"] == DEFAULTS["events"]
 
 
@@ -231,3 +231,14 @@ def test_an_anchor_without_alias_still_loads(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text("mode: &m preview\n")
     assert config.load(str(path)).mode == "preview"
+
+
+@pytest.mark.parametrize("value", ["-1", "366", "seven", "1.5", "true"])
+def test_quarantine_days_is_a_whole_number_of_days(value):
+    with pytest.raises(config.ConfigError) as error:
+        config.parse("policy:\n  quarantine_days: %s\n" % value)
+    assert "policy.quarantine_days" in str(error.value)
+
+
+def test_quarantine_days_is_read():
+    assert config.parse("policy:\n  quarantine_days: 14\n")["policy"]["quarantine_days"] == 14

@@ -363,8 +363,9 @@ def test_the_demo_log_has_a_leak_the_runbook_finds(tmp_path):
 def test_every_address_reads_the_same_through_the_fast_path_and_line_by_line(
         tmp_path, monkeypatch, block):
     """Out-of-order lines, two offsets, address-less lines, more addresses than kept."""
-    monkeypatch.setattr(usage, "BLOCK_SIZE", block)
-    monkeypatch.setattr(usage, "ADDRESS_CAP", 8)
+    monkeypatch.setattr(usage.scan, "BLOCK_SIZE", block)
+    monkeypatch.setattr(usage.scan, "ADDRESS_CAP", 8)
+    monkeypatch.setattr(usage.facts, "ADDRESS_CAP", 8)
     lines = []
     for i in range(900):
         ts = utc(2026, 11, 1) + i * 7 - (13 if i % 17 == 0 else 0)
@@ -373,7 +374,7 @@ def test_every_address_reads_the_same_through_the_fast_path_and_line_by_line(
         lines.append(line(ts, "res%d" % (i % 3), "tok-%d" % (i % 7), ip,
                           offset="+0200" if i > 600 else "+0000"))
     fast = load(tmp_path / "fast", lines)
-    monkeypatch.setattr(usage._Scan, "_fast", lambda self, text, end, count: False)
+    monkeypatch.setattr(usage.scan._Scan, "_fast", lambda self, text, end, count: False)
     exact = load(tmp_path / "exact", lines)
     for user in ("res0", "res1", "res2"):
         for i in range(7):

@@ -190,3 +190,21 @@ def test_a_policy_revocation_lists_afresh_even_after_a_cached_preview(tmp_path, 
     assert {c["owner"] for c in site.server.calls("api_token_list")} == {"root", "boss",
                                                                         "helper"}
     assert reply.status in (200, 409)
+
+
+def test_the_cache_file_is_one_compact_object_of_the_answers_used(server, tmp_path):
+    """New answers are encoded as each owner is listed, remembered ones when the file is
+    written: joined, they are still exactly the compact JSON of every answer used."""
+    import json
+
+    load()
+    server.add_token("alice", "alice-new", NOW - DAY)  # alice listed afresh, the rest remembered
+    _, cache = load()
+    assert cache.calls_saved == 2  # root and bob from the file
+    raw = (tmp_path / "state" / "listing-cache.json").read_bytes()
+    saved = json.loads(raw.decode("utf-8"))
+    assert raw == json.dumps(saved, separators=(",", ":")).encode("utf-8")
+    assert sorted(saved) == ["alice", "bob", "root"]
+    assert "alice-new" in saved["alice"]["data"]["tokens"]
+    inventory, cache = load()  # and the next load believes every remembered answer
+    assert cache.calls_saved == 3 and ("alice", "alice-new") in names(inventory)

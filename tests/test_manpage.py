@@ -62,7 +62,8 @@ def test_every_command_and_flag_of_the_parser_is_in_the_page():
     text = text_of(manpage.render())
     commands = subparsers(parser)
     assert set(commands) == {"list", "plan", "sweep", "revoke", "audit", "queue",
-                             "incident-report", "check-config"}
+                             "incident-report", "check-config", "quarantine", "restore",
+                             "backtest"}
     for flag in flags(parser):
         assert flag in text, flag
     for name, sub in commands.items():

@@ -44,6 +44,19 @@ def function_lines(source):
     return found
 
 
+def module_functions(module):
+    """function_lines of a module, or of every file of a package (the equivalents name a
+    package's functions by the package)."""
+    path = os.path.join(REPO, "plugin", "tokensweeper", module)
+    files = ([os.path.join(path, name) for name in sorted(os.listdir(path)) if name.endswith(".py")]
+             if os.path.isdir(path) else [path + ".py"])
+    found = {}
+    for name in files:
+        with open(name, encoding="utf-8") as handle:
+            found.update(function_lines(handle.read()))
+    return found
+
+
 def test_every_listed_equivalent_still_names_a_line_of_its_function():
     """The cheap half of `make mutate`'s check, in every `make test`: an entry whose line
     was edited (or whose function was renamed or removed) fails here at once."""
@@ -53,9 +66,7 @@ def test_every_listed_equivalent_still_names_a_line_of_its_function():
     for (module, function, removed, _added), why in equivalents.items():
         assert module in mutate.MODULES, module
         if module not in sources:
-            path = os.path.join(REPO, "plugin", "tokensweeper", module + ".py")
-            with open(path, encoding="utf-8") as handle:
-                sources[module] = function_lines(handle.read())
+            sources[module] = module_functions(module)
         assert function in sources[module], (module, function)
         for line in removed:
             assert line in sources[module][function], (module, function, line)

@@ -191,7 +191,8 @@ def test_changing_a_loaded_config_never_changes_the_defaults(tmp_path):
     cfg.values["policy"]["expired"] = False
     cfg.values["events"]["suspend"] = "revoke_all"
     assert config.DEFAULTS["policy"] == {
-        "expired": True, "older_than_days": None, "unused_for_days": None, "names": []}
+        "expired": True, "older_than_days": None, "unused_for_days": None, "names": [],
+        "quarantine_days": 0}
     assert config.DEFAULTS["events"]["suspend"] == "sweep"
 
 

@@ -1,4 +1,4 @@
-"""Pins on policy.py found by mutation testing (`make mutate`): the words of
+"""Pins on policy/ found by mutation testing (`make mutate`): the words of
 reasons and descriptions an admin reads, hand-picked plans, the overview's
 states, and what a Plan carries to the audit log."""
 
@@ -323,9 +323,9 @@ def test_expiring_soon_says_how_long_is_left_in_days_hours_or_within_the_hour(le
 
 def test_a_young_token_says_its_age_in_hours():
     assert only([hours_tok("t", created_ago=3 * HOUR)], older_than_days=1) == [
-        (KEEP, "created 2026-11-27, 3 hours ago")]
+        (KEEP, "not older than 1 day (created 2026-11-27, 3 hours ago)")]
     assert only([hours_tok("t", created_ago=DAY + 1)], older_than_days=1) == [
-        (REVOKE, "created 2026-11-26, 1 day ago")]
+        (REVOKE, "older than 1 day (created 2026-11-26, 1 day ago)")]
 
 
 def test_created_after_and_before_say_which_side_of_the_instant():
@@ -430,7 +430,7 @@ def test_a_plan_without_evidence_records_no_addresses():
 def test_a_built_in_rule_names_itself_in_what_reports_say():
     # BUILTIN_RULES are built when policy is imported; building one here pins the builder
     # (the settings page lists the rules by label, reports say the description).
-    from tokensweeper.policy import BUILTIN, _builtin, _exact
+    from tokensweeper.policy.protection import BUILTIN, _builtin, _exact
 
     rule = _builtin("WP-Dashboard", "reserved for the WebPros dashboard", _exact("WP-Dashboard"))
     assert (rule.label, rule.source) == ("WP-Dashboard", BUILTIN)
@@ -494,7 +494,7 @@ def test_either_criterion_selects_even_when_the_evidence_cannot_judge_the_other(
     assert only([expired, fresh], expired=True, used_after=NOW - DAY, combine="any") == [
         (REVOKE, "expired on 2026-11-26, 1 day ago"), (KEEP, no_log)]
     assert only([fresh], expired=True, older_than_days=30, combine="any") == [
-        (KEEP, "expires on 2026-12-27; created 2026-11-17, 10 days ago")]
+        (KEEP, "expires on 2026-12-27; not older than 30 days (created 2026-11-17, 10 days ago)")]
     assert only([fresh], used_after=NOW - DAY, used_from=["10.0.0.0/8"]) == [
         (KEEP, no_log + "; no usage evidence (no api_tokens_log to read)")]
 

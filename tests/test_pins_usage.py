@@ -1,4 +1,4 @@
-"""Pins on usage.py found by mutation testing (`make mutate`): the words of the
+"""Pins on usage/ found by mutation testing (`make mutate`): the words of the
 evidence at their boundaries, what several files add up to, the cache's
 incremental reads, and the log shapes the other tests never wrote."""
 
@@ -269,8 +269,9 @@ def test_a_name_with_bytes_that_are_not_utf8_still_counts(root, state):
 
 @pytest.fixture
 def small_blocks(monkeypatch):
-    monkeypatch.setattr(usage, "BLOCK_SIZE", 64)
-    monkeypatch.setattr(usage, "MAX_LINE", 300)
+    monkeypatch.setattr(usage.scan, "BLOCK_SIZE", 64)
+    monkeypatch.setattr(usage.scan, "MAX_LINE", 300)
+    monkeypatch.setattr(usage.files, "MAX_LINE", 300)
 
 
 def test_an_overlong_line_across_blocks_is_one_malformed_line(root, state, small_blocks):
@@ -289,8 +290,9 @@ def test_an_overlong_line_across_blocks_is_one_malformed_line(root, state, small
 
 def test_a_line_of_exactly_the_limit_is_still_read(root, state, monkeypatch):
     good = line(NOW - DAY, "root", "t")
-    monkeypatch.setattr(usage, "BLOCK_SIZE", 16)
-    monkeypatch.setattr(usage, "MAX_LINE", len(good) - 1)  # the limit excludes the newline
+    monkeypatch.setattr(usage.scan, "BLOCK_SIZE", 16)
+    monkeypatch.setattr(usage.scan, "MAX_LINE", len(good) - 1)  # the limit excludes the newline
+    monkeypatch.setattr(usage.files, "MAX_LINE", len(good) - 1)  # the limit excludes the newline
     write(root, "api_tokens_log", [good])
     facts = load(root, state)
     assert (facts.malformed, facts.get("root", "t").uses) == (0, 1)
@@ -515,7 +517,7 @@ def may_fork(monkeypatch):
         pytest.skip("needs fork")
     import threading
 
-    monkeypatch.setattr(usage, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(usage.files, "PARALLEL_MIN", 1)
     monkeypatch.setattr(usage.os, "cpu_count", lambda: 2)
     monkeypatch.setattr(threading, "active_count", lambda: 1)  # see test_usage's big file
     # Only the second reader may end its process: the reading process must go on.
@@ -528,13 +530,13 @@ def may_fork(monkeypatch):
 
     monkeypatch.setattr(usage.os, "_exit", exit_only_the_second_reader)
     answers = []
-    real = usage._read_in_two
+    real = usage.files._read_in_two
 
     def spy(*args, **kwargs):
         answers.append(real(*args, **kwargs))
         return answers[-1]
 
-    monkeypatch.setattr(usage, "_read_in_two", spy)
+    monkeypatch.setattr(usage.files, "_read_in_two", spy)
     return answers
 
 
@@ -546,7 +548,7 @@ def everything(facts):
 
 
 def read_alone(root, state, monkeypatch):
-    monkeypatch.setattr(usage, "PARALLEL_MIN", 1 << 60)
+    monkeypatch.setattr(usage.files, "PARALLEL_MIN", 1 << 60)
     return usage.load_usage(cpanel_root=str(root), state_dir=str(state))
 
 
@@ -557,7 +559,8 @@ def test_both_halves_of_a_big_file_are_read_once_and_merged(root, state, may_for
     size = path.stat().st_size
     if last_read_of_one_byte:  # the first half ends with a read of its last byte alone
         with open(str(path), "rb") as f:
-            monkeypatch.setattr(usage, "BLOCK_SIZE", usage._split_point(f.fileno(), 0) - 1)
+            split = usage.files._split_point(f.fileno(), 0)
+            monkeypatch.setattr(usage.scan, "BLOCK_SIZE", split - 1)
     two = load(root, state / "two")
     assert may_fork == [(size, size)]  # the second process's half was used, not re-read
     assert two.bytes_read == size and two.lines == 2000
@@ -589,7 +592,7 @@ def test_a_second_half_that_cannot_be_merged_is_read_again_here(root, state, may
     def broken(_state, _half):
         raise ValueError("a damaged answer")
 
-    monkeypatch.setattr(usage, "_merge_half", broken)
+    monkeypatch.setattr(usage.files, "_merge_half", broken)
     facts = load(root, state / "two")
     assert may_fork == [(None, 0)]
     assert facts.bytes_read == size and facts.lines == 2000
@@ -628,13 +631,13 @@ def test_two_processes_only_for_at_least_parallel_min_unread_bytes(root, state, 
                                                                    monkeypatch):
     path = two_process_log(root, unfinished=False)
     size = path.stat().st_size
-    monkeypatch.setattr(usage, "PARALLEL_MIN", size + 1)
+    monkeypatch.setattr(usage.files, "PARALLEL_MIN", size + 1)
     load(root, state)
     with open(str(path), "a") as f:  # what is new is far less than PARALLEL_MIN
         f.write("".join(two_process_lines(10, start=2000)))
     assert load(root, state).lines == 2010
     assert may_fork == []
-    monkeypatch.setattr(usage, "PARALLEL_MIN", size)  # exactly PARALLEL_MIN: two processes
+    monkeypatch.setattr(usage.files, "PARALLEL_MIN", size)  # exactly PARALLEL_MIN: two processes
     load(root, state / "exact")
     assert len(may_fork) == 1
 
@@ -672,7 +675,8 @@ def test_an_implausible_cache_entry_is_not_evidence(root, state, forge):
 
 
 def test_the_cache_remembers_that_addresses_were_dropped(root, state, monkeypatch):
-    monkeypatch.setattr(usage, "ADDRESS_CAP", 2)
+    monkeypatch.setattr(usage.scan, "ADDRESS_CAP", 2)
+    monkeypatch.setattr(usage.facts, "ADDRESS_CAP", 2)
     write(root, "api_tokens_log.1", [line(NOW - DAY + i, "root", "t", "10.0.0.%d" % i)
                                      for i in range(5)])
     token = Tok("root", "t", OLD)
@@ -690,14 +694,14 @@ def test_the_cache_remembers_that_addresses_were_dropped(root, state, monkeypatc
 def line_by_line(monkeypatch):
     """Records every block read line by line (the exact path); the fast path's
     pattern cache starts empty, so a mutated pattern is compiled afresh."""
-    monkeypatch.setattr(usage, "_FAST", {})
+    monkeypatch.setattr(usage.fast, "_FAST", {})
     blocks = []
-    real = usage._Scan._exact
+    real = usage.scan._Scan._exact
 
     def exact(self, text, end, lines):
         blocks.append(text[1:end])
         return real(self, text, end, lines)
-    monkeypatch.setattr(usage._Scan, "_exact", exact)
+    monkeypatch.setattr(usage.scan._Scan, "_exact", exact)
     return blocks
 
 
@@ -815,9 +819,9 @@ def test_a_token_whose_two_addresses_share_its_last_second_takes_the_later_line(
 
 def scan_chunks(chunks):
     """What the reader makes of text handed over in exactly these pieces."""
-    state = usage._FileState("x", 0, 0, 0, 0, 0, "", "plain")
+    state = usage.files._FileState("x", 0, 0, 0, 0, 0, "", "plain")
     pieces = [c.encode() for c in chunks]
-    usage._Scan(state).run(lambda size: pieces.pop(0) if pieces else b"", final=True)
+    usage.scan._Scan(state).run(lambda size: pieces.pop(0) if pieces else b"", final=True)
     return state
 
 
@@ -873,7 +877,7 @@ def test_a_block_of_plain_whostmgrd_lines_is_matched_once(root, state, monkeypat
     # Any character a user, token name or address may hold; the other services' pattern
     # (and the strict one after it) is only for blocks that hold other services' lines.
     calls = []
-    monkeypatch.setattr(usage, "_OTHER_RE", _Spy(usage._OTHER_RE, calls))
+    monkeypatch.setattr(usage.scan, "_OTHER_RE", _Spy(usage.scan._OTHER_RE, calls))
     lines = [raw("2026-11-10 08:00:00", user="X%\\n", name="tok-X", host="Host: ['fe80::X'] "),
              raw("2026-11-10 08:00:01", name="t")]
     write(root, "api_tokens_log", lines)

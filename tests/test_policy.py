@@ -442,7 +442,7 @@ def test_expiring_within_reasons():
 
 def test_older_than_reason_and_its_boundary():
     assert reason(tok("t", age=400), older_than_days=365) == (
-        REVOKE, "created 2025-10-23, 400 days ago")
+        REVOKE, "older than 365 days (created 2025-10-23, 400 days ago)")  # the rule first
     assert reason(tok("t", age=365), older_than_days=365)[0] == KEEP  # not older: exactly as old
     assert reason(tok("t", age=366), older_than_days=365)[0] == REVOKE
 

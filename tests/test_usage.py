@@ -300,7 +300,7 @@ def varied_log(count):
 def test_fast_and_exact_readings_agree(root, state, monkeypatch, block):
     # One damaged line sends its block to the exact, line-by-line reading; everything
     # else must come out the same as through the fast path.
-    monkeypatch.setattr(usage, "BLOCK_SIZE", block)
+    monkeypatch.setattr(usage.scan, "BLOCK_SIZE", block)
     lines = varied_log(600)
     write(root, "api_tokens_log", lines)
     fast = load(root, state / "fast")
@@ -322,7 +322,7 @@ def test_a_big_file_read_by_two_processes_gives_the_same_answer(root, state, mon
     writing = line(utc(2026, 12, 1), "res1", "tok-1", ip="10.9.9.9")
     write(root, "api_tokens_log", lines + [writing[:40]])  # the live log, mid-line
     alone = load(root, state / "alone")
-    monkeypatch.setattr(usage, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(usage.files, "PARALLEL_MIN", 1)
     monkeypatch.setattr(usage.os, "cpu_count", lambda: 2)
     # Earlier tests in the same session (the browser tests' servers) may leave a thread
     # running, and the reader rightly refuses to fork then; this test is about the split.
@@ -356,7 +356,8 @@ def test_cache_of_an_older_version_is_read_again(root, state):
     (state / usage.CACHE_NAME).write_text(json.dumps({
         "version": 1, "log_dir": str(logs_dir(root)), "files": [{
             "path": str(path), "dev": st.st_dev, "ino": st.st_ino, "size": st.st_size,
-            "mtime": st.st_mtime, "head_len": 0, "head_sha": usage._sha(b""), "codec": "plain",
+            "mtime": st.st_mtime, "head_len": 0, "head_sha": usage.files._sha(b""),
+            "codec": "plain",
             "offset": st.st_size, "oldest": None, "newest": None, "lines": 1, "malformed": 1,
             "tokens": []}]}))
 
@@ -402,7 +403,7 @@ def test_unterminated_last_line_of_live_log_waits_until_complete(root, state):
 
 
 def test_endless_line_is_skipped_with_flat_memory(root, state, monkeypatch):
-    monkeypatch.setattr(usage, "BLOCK_SIZE", 4096)
+    monkeypatch.setattr(usage.scan, "BLOCK_SIZE", 4096)
     write(root, "api_tokens_log", ["x" * (usage.MAX_LINE * 3) + "\n",
                                    line(utc(2026, 11, 10), "root", "t")])
     facts = load(root, state)
@@ -617,7 +618,7 @@ def test_defaults_come_from_the_environment(root, state, monkeypatch):
 
 
 def test_memory_does_not_grow_with_the_log(root, state, monkeypatch):
-    monkeypatch.setattr(usage, "BLOCK_SIZE", 16 * 1024)
+    monkeypatch.setattr(usage.scan, "BLOCK_SIZE", 16 * 1024)
     one = line(utc(2026, 11, 1), "root", "t")
     count = (2 * 1024 * 1024) // len(one)
     write(root, "api_tokens_log", [one] * count)

@@ -35,7 +35,7 @@ needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 
 
 def _split_always(monkeypatch):
-    monkeypatch.setattr(usage, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(usage.files, "PARALLEL_MIN", 1)
     monkeypatch.setattr(usage.os, "cpu_count", lambda: 2)
 
 
@@ -78,7 +78,7 @@ def test_an_ignored_sigchld_does_not_lose_the_live_log(root, state, monkeypatch,
     alone = load(root, state / "alone")
     _split_always(monkeypatch)
     if not noticed:  # the split goes ahead anyway: waitpid's ECHILD must not cost the file
-        monkeypatch.setattr(usage, "_children_reaped_for_us", lambda: False)
+        monkeypatch.setattr(usage.files, "_children_reaped_for_us", lambda: False)
     previous = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     try:
         split = load(root, state / "split")
@@ -134,9 +134,9 @@ def log_line(draw):
 
 
 def _read(data, fast):
-    state = usage._FileState("x", 0, 0, len(data), 0, 0, "", "plain")
-    scan = usage._Scan(state)
-    with mock.patch.object(usage._Scan, "_fast", usage._Scan._fast if fast
+    state = usage.files._FileState("x", 0, 0, len(data), 0, 0, "", "plain")
+    scan = usage.scan._Scan(state)
+    with mock.patch.object(usage.scan._Scan, "_fast", usage.scan._Scan._fast if fast
                            else (lambda self, text, end, lines: False)):
         scan.run(__import__("io").BytesIO(data).read, final=True)
     return state
@@ -158,7 +158,9 @@ def _whm(stamp, user="root", name="tok", host="", offset="+0000"):
 @given(st.lists(log_line(), max_size=40), st.sampled_from([64, 256, 1 << 20]))
 def test_the_fast_reading_agrees_with_the_exact_one_on_any_log(lines, block):
     data = b"".join(lines)
-    with mock.patch.object(usage, "BLOCK_SIZE", block), mock.patch.object(usage, "MAX_LINE", 200):
+    with mock.patch.object(usage.scan, "BLOCK_SIZE", block), \
+            mock.patch.object(usage.scan, "MAX_LINE", 200), \
+            mock.patch.object(usage.files, "MAX_LINE", 200):
         fast, exact = _read(data, True), _read(data, False)
     assert (fast.lines, fast.malformed, fast.oldest, fast.newest) == (
         exact.lines, exact.malformed, exact.oldest, exact.newest)
@@ -194,14 +196,14 @@ def test_a_log_growing_while_it_is_read_is_still_cached(root, state, monkeypatch
     # beyond the size seen at open is still a valid place to resume from next time.
     path = write(root, "api_tokens_log", varied_log(300))
     late = line(utc(2026, 11, 19), "res2", "tok-2", ip="10.7.7.7")
-    real_run = usage._Scan.run
+    real_run = usage.scan._Scan.run
 
     def run_while_written(self, read, final):
         with open(str(path), "a") as log:
             log.write(late)
-        monkeypatch.setattr(usage._Scan, "run", real_run)
+        monkeypatch.setattr(usage.scan._Scan, "run", real_run)
         return real_run(self, read, final)
-    monkeypatch.setattr(usage._Scan, "run", run_while_written)
+    monkeypatch.setattr(usage.scan._Scan, "run", run_while_written)
     first = load(root, state)
     assert first.get("res2", "tok-2").last_ip == "10.7.7.7"
 

@@ -762,7 +762,7 @@ def test_whm_chrome_is_used_with_its_placeholders_replaced(site):
     body = reply.body
     # The page's own title (WCAG 2.4.2) and a skip link past WHM's menu (2.4.1), issue 14.9.
     assert body.startswith("<html><head><script></script><title>Tokens · API Token Sweeper"
-                           "</title></head><body><a class=\"ts-skip\" href=\"#ts-main\">")
+                           "</title></head><body><a class=\"ts-skip\" href=\"#tokensweeper\">")
     assert '<div id="whm-header">root <a href="{}/scripts/command">'.format(TOKEN) in body
     assert '<footer id="whm-footer"><a href="{}/x">'.format(TOKEN) in body
     assert "0000000000" not in body
@@ -868,8 +868,8 @@ def test_head_request_sends_headers_only(site):
 
 
 def test_overview_is_paged_and_pages_keep_the_filters(site, monkeypatch):
-    from tokensweeper.web import routes
-    monkeypatch.setattr(routes, "PAGE_SIZE", 3)
+    from tokensweeper.web.tabs import overview as overview_tab
+    monkeypatch.setattr(overview_tab, "PAGE_SIZE", 3)
     first = site.get("sort=name")
     assert _names(first) == ["billing", "deploy", "monitoring"]
     assert "Page 1 of 2" in first.text()
@@ -962,9 +962,11 @@ def test_the_overview_says_which_rule_protects_a_token(site):
     site.write("var/cpanel/reseller-data/boss/conn-apps.json",
                '{"cp-cloud": {"token_name": "linked"}}')
     reply = site.get()
-    assert ("protected: DNS cluster trust token (built-in rule reverse_trust_&lt;uuid&gt;)"
-            in reply.body)
-    assert "protected: used by connected application cp-cloud" in reply.body
+    # The badge says Protected; the reason under it does not say it again (issue 30.7).
+    assert ('<div class="ts-reason">DNS cluster trust token (built-in rule '
+            'reverse_trust_&lt;uuid&gt;)</div>' in reply.body)
+    assert '<div class="ts-reason">used by connected application cp-cloud' in reply.body
+    assert "protected: " not in reply.body
     # A reseller's lookalike name is no protection: it can be selected like any token.
     assert "Select token %s of helper" % TRUST_NAME in reply.body
     assert "Select token linked of boss" not in reply.body
@@ -1023,7 +1025,7 @@ def test_pressing_revoke_twice_shows_the_first_runs_result_and_revokes_once(site
 
 def test_a_second_press_waits_for_the_first_still_holding_the_lock(site, monkeypatch):
     from tokensweeper.lock import SweepLock
-    from tokensweeper.web import routes
+    from tokensweeper.web.tabs import revoke as revoke_tab
 
     preview = site.post(selection("root:old-ci"))
     form = confirm_form(preview)
@@ -1033,7 +1035,7 @@ def test_a_second_press_waits_for_the_first_still_holding_the_lock(site, monkeyp
     def first_press_finishes(seconds):
         held.release()
         first["reply"] = site.post(form)
-    monkeypatch.setattr(routes, "_pause", first_press_finishes)
+    monkeypatch.setattr(revoke_tab, "_pause", first_press_finishes)
     second = site.post(form)
     assert first["reply"].status == 303
     assert second.status == 303 and second.headers["location"] == first["reply"].headers["location"]
@@ -1042,9 +1044,9 @@ def test_a_second_press_waits_for_the_first_still_holding_the_lock(site, monkeyp
 
 def test_a_second_press_that_outwaits_the_lock_says_what_to_do(site, monkeypatch):
     from tokensweeper.lock import SweepLock
-    from tokensweeper.web import routes
+    from tokensweeper.web.tabs import revoke as revoke_tab
 
-    monkeypatch.setattr(routes, "LOCK_WAIT_SECONDS", 0)
+    monkeypatch.setattr(revoke_tab, "LOCK_WAIT_SECONDS", 0)
     preview = site.post(selection("root:old-ci"))
     with SweepLock(paths.lock_file()):
         reply = site.post(confirm_form(preview))
@@ -1262,8 +1264,8 @@ def test_the_audit_log_tells_runs_in_words_not_selector_json_or_action_ids(site)
 
 def test_select_all_matching_previews_every_token_the_filter_matches_on_every_page(
         site, monkeypatch):
-    from tokensweeper.web import routes
-    monkeypatch.setattr(routes, "PAGE_SIZE", 2)
+    from tokensweeper.web.tabs import overview as overview_tab
+    monkeypatch.setattr(overview_tab, "PAGE_SIZE", 2)
     for i in range(5):
         site.token("boss", "ci-{}".format(i), age=5)
     site.config.write_text("protect:\n  names: [ci-keep]\n")
@@ -1285,8 +1287,8 @@ def test_select_all_matching_previews_every_token_the_filter_matches_on_every_pa
 
 
 def test_the_pager_is_above_and_below_with_first_last_and_page_numbers(site, monkeypatch):
-    from tokensweeper.web import routes
-    monkeypatch.setattr(routes, "PAGE_SIZE", 1)
+    from tokensweeper.web.tabs import overview as overview_tab
+    monkeypatch.setattr(overview_tab, "PAGE_SIZE", 1)
     for i in range(6):
         site.token("root", "p-{}".format(i), age=5)
     body = site.get("sort=name&p=6").body  # 11 tokens: pages 1..11
@@ -1305,7 +1307,7 @@ def test_policy_preview_shows_where_unattended_runs_stand_with_notices(site):
     a person's revocation from the page does not wait for it."""
     from tokensweeper import audit
 
-    site.config.write_text("notify:\n  notice_days: 7\n")
+    site.config.write_text("mode: enforce\nnotify:\n  notice_days: 7\n")
     text = site.get("page=sweep").text()
     assert "would send a notice now; revocation due on 2026-12-04" in text
     assert "gives 7 days&#39; notice" in text or "gives 7 days' notice" in text

@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -74,6 +75,23 @@ def test_a_first_visit_shows_the_page_top_and_a_status_before_any_token(site):
     assert len(steps) == 11 and steps[-1] == b'<progress max="11" value="11"></progress>'
     assert "Listed 11 owners in" in reply.text()
     assert "res7-key" in reply.text() and "old-ci" in reply.text()
+
+
+def test_the_listing_starts_before_the_page_top_is_rendered(site, monkeypatch):
+    """Rendering the top (and, on a real first visit, importing Jinja2 for it) overlaps the
+    first whmapi1 calls instead of delaying every one of them."""
+    before = threading.active_count()
+    listing_running = []
+    environment = render.environment
+
+    def noting_environment():
+        listing_running.append(threading.active_count() > before)
+        return environment()
+
+    monkeypatch.setattr(render, "environment", noting_environment)
+    _, body = send(site)
+    assert b"Listing the API tokens of 11 owners" in body[0]
+    assert listing_running and listing_running[0] is True
 
 
 def test_the_streamed_page_has_the_same_content_as_a_page_answered_at_once(site):

@@ -54,10 +54,10 @@ def test_a_browser_that_leaves_mid_stream_leaves_no_traceback_and_a_good_cache(s
 
 def test_owners_whose_listing_fails_mid_stream_are_named_and_the_bar_completes(site,
                                                                               monkeypatch):
-    from tokensweeper.web import routes
+    from tokensweeper.web.tabs import common
     from tokensweeper.whmapi import Client
 
-    monkeypatch.setattr(routes, "client", lambda: Client(timeout=2))
+    monkeypatch.setattr(common, "client", lambda: Client(timeout=2))
     site.server.add_fault("garbage", function="api_token_list", owner="res2",
                           text="<html>cPanel is restarting</html>")
     site.server.add_fault("exit", function="api_token_list", owner="res5", status=255,

@@ -367,3 +367,72 @@ def test_tokens_compare_by_value():
     one = Token("root", "a", 1, None, {"all": 1})
     assert one == Token("root", "a", 1, None, {"all": True})
     assert one != Token("bob", "a", 1, None, {"all": 1})
+
+
+# -- update_whitelists: many api_token_update in one `batch` per owner (issue 28) -------
+
+
+def updated_ips(server, owner):
+    return {name: t.get("whitelist_ips") for name, t in server.tokens(owner).items()}
+
+
+@pytest.mark.parametrize("count, batch", [(1, 100), (5, 2), (7, 7), (8, 7)])
+def test_updating_n_tokens_takes_ceil_n_over_b_batch_processes_as_the_owner(server, count,
+                                                                             batch):
+    for i in range(count):
+        add(server, "bob", "t%d" % i, age_days=3)
+    server.reset_calls()
+    answers = Client(uapi_batch=batch).update_whitelists(
+        "bob", [("t%d" % i, ["192.0.2.1"]) for i in range(count)])
+    assert answers == {"t%d" % i: None for i in range(count)}
+    calls = server.calls()
+    assert len(calls) == math.ceil(count / batch)
+    assert {c["function"] for c in calls} == {"batch"} and {c["owner"] for c in calls} == {"bob"}
+    assert all("--user=bob" in c["argv"] for c in calls)
+    assert all(updated_ips(server, "bob")["t%d" % i] == ["192.0.2.1"] for i in range(count))
+
+
+def test_an_update_passes_only_the_name_and_the_list_and_any_for_none(client, server):
+    client.update_whitelists("root", [("beta", []), ("alpha", ["10.0.0.0/8", "203.0.113.9"])])
+    (call,) = server.calls()
+    commands = sorted(a.split("=", 1)[1] for a in call["argv"] if a.startswith("command-"))
+    from urllib.parse import unquote
+    assert [unquote(c) for c in commands] == [
+        "api_token_update?token_name=alpha&whitelist_ip-0=10.0.0.0%2F8&"
+        "whitelist_ip-1=203.0.113.9",
+        "api_token_update?token_name=beta&whitelist_ip-0=any"]
+    assert "abort_on_error=0" in call["argv"]
+    ips = updated_ips(server, "root")
+    assert ips["beta"] is None and ips["alpha"] == ["10.0.0.0/8", "203.0.113.9"]
+
+
+def test_each_update_is_judged_by_its_own_answer(client, server):
+    answers = client.update_whitelists("root", [("alpha", ["192.0.2.1"]),
+                                                ("nope", ["192.0.2.1"]),
+                                                ("beta", ["not an address"])])
+    assert answers["alpha"] is None
+    assert answers["nope"] == ("whmapi1 api_token_update as root: The system failed to update "
+                               "the API token: The API token “nope” does not exist.")
+    assert "Invalid IP address" in answers["beta"]
+    assert updated_ips(server, "root")["alpha"] == ["192.0.2.1"]
+
+
+@pytest.mark.parametrize("fault, words", [
+    ({"kind": "exit", "status": 1, "message": "boom"}, "exit status 1"),
+    ({"kind": "garbage", "text": "<html>"}, "not JSON"),
+    ({"kind": "no_data"}, "no data.result list"),
+])
+def test_a_failed_batch_process_fails_every_update_in_it(client, server, fault, words):
+    server.add_fault(function="batch", **fault)
+    answers = client.update_whitelists("root", [("alpha", ["192.0.2.1"]),
+                                                ("beta", ["192.0.2.1"])])
+    assert set(answers) == {"alpha", "beta"}
+    assert all(words in why for why in answers.values()), answers
+
+
+def test_update_chunks_respect_the_argv_byte_bound(server):
+    client = Client(uapi_batch=100, max_argv_bytes=400)
+    updates = [("n%02d" % i, ["192.0.2.1"]) for i in range(20)]
+    chunks = list(client.update_chunks(updates))
+    assert [u for chunk in chunks for u in chunk] == updates
+    assert len(chunks) > 1 and all(len(chunk) >= 1 for chunk in chunks)

@@ -259,6 +259,7 @@ CHROME_HEADER = """<!DOCTYPE html>
 <html lang="en" class="whm-demo">
 <head>
 <meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1.0, user-scalable=1">
 <title>WHM - Results of Your Request</title>
 <style nonce="00000000000">
 body { margin: 0; font-family: "Open Sans", "Helvetica Neue", Helvetica, Arial, sans-serif;
@@ -282,10 +283,26 @@ body { margin: 0; font-family: "Open Sans", "Helvetica Neue", Helvetica, Arial, 
   font-size: 13px; color: #6b7a88; }
 #whm-crumbs a { color: #0d6aad; }
 #whm-page { padding: 10px 20px 30px; }
+#whm-menu-toggle, #whm-menu-button { display: none; }
+/* Like WHM's: below 768 px the sidebar collapses behind a menu button (no JavaScript). */
+@media (max-width: 767px) {
+  #whm-top { padding: 0 10px; }
+  #whm-menu-toggle { display: block; position: absolute; width: 1px; height: 1px; opacity: 0; }
+  #whm-menu-button { display: inline-block; padding: 4px 10px; border: 1px solid #c9d3dc;
+    border-radius: 4px; cursor: pointer; font-size: 13px; }
+  #whm-menu-toggle:focus-visible + #whm-top #whm-menu-button { outline: 3px solid #f0a22b; }
+  #whm-wrap { display: block; }
+  #whm-nav { display: none; width: auto; border-right: 0; border-bottom: 1px solid #dcdfe3; }
+  #whm-menu-toggle:checked ~ #whm-wrap #whm-nav { display: block; }
+  #whm-crumbs { padding: 8px 10px; }
+  #whm-page { padding: 10px 10px 30px; }
+}
 </style>
 </head>
 <body>
+<input type="checkbox" id="whm-menu-toggle" aria-controls="whm-nav">
 <div id="whm-top"><div class="logo"><span>cP</span>WHM</div>
+<label id="whm-menu-button" for="whm-menu-toggle">Menu</label>
 <div class="user">cpuser00000000000</div></div>
 <div id="whm-wrap">
 <nav id="whm-nav" aria-label="WHM">

@@ -57,7 +57,7 @@ MODULES = {
     "whmapi": ["test_whmapi.py", "test_pins_whmapi.py"],
     "tokens": ["test_tokens.py", "test_pins_tokens.py"],
     "config": ["test_config.py", "test_pins_config.py"],
-    "audit": ["test_audit.py", "test_pins_audit.py"],
+    "audit": ["test_audit.py", "test_pins_audit.py", "test_audit_window.py"],
     "usage": ["test_usage.py", "test_incident.py", "test_pins_usage.py"],
     "mail": ["test_pins_mail.py",
              "test_notify.py::test_compose_never_lets_a_header_value_start_a_header",
@@ -246,10 +246,36 @@ def describe_mutants(module, mutated_code, names):
 
 
 def describe_run(scratch, module, statuses):
-    """describe_mutants for a run's mutants, from its scratch tree."""
-    path = os.path.join(scratch, "mutants", "tokensweeper", *(module + ".py").split("/"))
-    with open(path, encoding="utf-8") as handle:
-        return describe_mutants(module, handle.read(), list(statuses))
+    """describe_mutants for a run's mutants, from its scratch tree (a package's mutants
+    are read from the file of theirs that mutmut wrote; its name is in theirs)."""
+    keys = {}
+    for dotted, path in mutated_files(scratch, module):
+        names = [name for name in statuses if name.rpartition(".")[0] == dotted]
+        if not names:
+            continue
+        with open(path, encoding="utf-8") as handle:
+            keys.update(describe_mutants(module, handle.read(), names))
+    return keys
+
+
+def is_package(module):
+    return os.path.isdir(os.path.join(PACKAGE, module))
+
+
+def mutated_files(scratch, module):
+    """(dotted module name, path) of each file mutmut wrote for MODULE: the module, or
+    each file of the package MODULE (keyed in the equivalents by the package's name)."""
+    base = os.path.join(scratch, "mutants", "tokensweeper")
+    if not is_package(module):  # a module, maybe in a subpackage: sources/whm
+        return [("tokensweeper." + module.replace("/", "."),
+                 os.path.join(base, *(module + ".py").split("/")))]
+    found = []
+    for name in sorted(os.listdir(os.path.join(PACKAGE, module))):
+        if name.endswith(".py"):
+            stem = name[:-3]
+            dotted = "tokensweeper.%s" % module + ("" if stem == "__init__" else "." + stem)
+            found.append((dotted, os.path.join(base, module, name)))
+    return found
 
 
 def entry_text(key, why="?"):
@@ -261,8 +287,7 @@ def entry_text(key, why="?"):
 
 def last_run(scratch, module):
     """(statuses, seconds) of the last run in this scratch tree; (None, None) without one."""
-    meta = os.path.join(scratch, "mutants", "tokensweeper", *(module + ".py.meta").split("/"))
-    if not os.path.exists(meta):
+    if not any(os.path.exists(path + ".meta") for _, path in mutated_files(scratch, module)):
         return None, None
     try:
         with open(os.path.join(scratch, "seconds")) as handle:
@@ -308,7 +333,8 @@ def lay_out(scratch, module):
     with open(os.path.join(scratch, "pyproject.toml"), "w", encoding="utf-8") as handle:
         handle.write(
             PYPROJECT.format(
-                module=module, tests=", ".join(tests), timeout=TEST_TIMEOUT, deselect=deselect
+                mutate=module + ("/*.py" if is_package(module) else ".py"),
+                tests=", ".join(tests), timeout=TEST_TIMEOUT, deselect=deselect,
             )
         )
 
@@ -320,7 +346,7 @@ TEST_TIMEOUT = 60
 PYPROJECT = """\
 [tool.mutmut]
 source_paths = ["tokensweeper"]
-only_mutate = ["tokensweeper/{module}.py"]
+only_mutate = ["tokensweeper/{mutate}"]
 pytest_add_cli_args_test_selection = [{tests}]
 pytest_add_cli_args = ["-p", "no:cacheprovider", "--timeout={timeout}"{deselect}]
 use_git_change_detection = false
@@ -348,9 +374,12 @@ def read_statuses(scratch, module):
     sys.path.insert(0, scratch)
     from mutmut.stats import status_by_exit_code  # the venv's mutmut, only when it ran
 
-    meta = os.path.join(scratch, "mutants", "tokensweeper", *(module + ".py.meta").split("/"))
-    with open(meta, encoding="utf-8") as handle:
-        exit_codes = json.load(handle)["exit_code_by_key"]
+    exit_codes = {}
+    for _, path in mutated_files(scratch, module):
+        if not os.path.exists(path + ".meta"):  # a file without functions has no mutants
+            continue
+        with open(path + ".meta", encoding="utf-8") as handle:
+            exit_codes.update(json.load(handle)["exit_code_by_key"])
     return {name: status_by_exit_code[code] for name, code in sorted(exit_codes.items())}
 
 

@@ -115,6 +115,99 @@ def read(path=None, since=None):
     return records, damaged
 
 
+WINDOW_BLOCK = 16 * 1024
+WINDOW_STOP_RECORDS = 16
+
+
+def read_window(since, path=None, block_size=WINDOW_BLOCK):
+    """The records from `since` on (an epoch), read backwards from the end of the log in
+    blocks, so that an unattended run's notice step does not read years of history.
+
+    Writers append in time order, so reading stops, going backwards, at the
+    WINDOW_STOP_RECORDS-th consecutive record older than `since`, wherever the blocks
+    fall. Fewer records out of order (lines an admin pasted back, a clock set back
+    for a while) do not stop it: every record from `since` on that lies after such a run
+    in the file is found. A record with no valid time (epoch_of 0) counts as older; a
+    damaged line neither stops nor continues a run. Returns (records in file order,
+    damaged_lines) like read(since=...) over the part read.
+    """
+    path = path or paths.audit_log()
+    try:
+        fd = statefiles.open_file(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return [], 0
+    found, damaged = [], 0  # found: newest first
+    older = _OlderRun()
+    try:
+        position = os.fstat(fd).st_size
+        carry = b""  # the end of a line whose start lies in the block before
+        while position > 0 and not older.ends_the_window():
+            start = max(0, position - block_size)
+            data = _pread_all(fd, position - start, start) + carry
+            position = start
+            if start > 0:
+                cut = data.find(b"\n")
+                if cut < 0:  # one line longer than a block: read on backwards
+                    carry = data
+                    continue
+                carry, data = data[:cut + 1], data[cut + 1:]
+            damaged += _window_lines(data, since, found, older)
+    finally:
+        os.close(fd)
+    found.reverse()
+    return found, damaged
+
+
+class _OlderRun(object):
+    """The run of consecutive records older than the window, newest first, read so far."""
+
+    def __init__(self):
+        self.records = 0
+
+    def ends_the_window(self):
+        return self.records >= WINDOW_STOP_RECORDS
+
+
+def _pread_all(fd, length, offset):
+    parts = []
+    while length > 0:
+        part = os.pread(fd, length, offset)
+        if not part:
+            break  # the file shrank meanwhile (it never does: it is append-only)
+        parts.append(part)
+        length -= len(part)
+        offset += len(part)
+    return b"".join(parts)
+
+
+def _window_lines(data, since, found, older):
+    """Add the records from `since` on in these whole lines to `found`, newest first,
+    following the run of older ones; returns the number of damaged lines."""
+    if not data:
+        return 0  # nothing but the end of a line that starts further back
+    lines = data.split(b"\n")
+    if data.endswith(b"\n"):
+        lines.pop()
+    damaged = 0
+    for raw in reversed(lines):
+        try:
+            record = json.loads(raw.decode("utf-8"))
+        except ValueError:
+            damaged += 1
+            continue
+        if not isinstance(record, dict):
+            damaged += 1
+            continue
+        if epoch_of(record) >= since:
+            found.append(record)
+            older.records = 0
+        else:
+            older.records += 1
+            if older.ends_the_window():
+                break  # what lies before is older still: never read
+    return damaged
+
+
 def epoch_of(record):
     """A record's time as written (whole seconds), 0 when it has none that is a number:
     a line edited by hand must not stop the log from being read, filtered or sorted."""

@@ -44,6 +44,13 @@ def run(args):
         return plan.run(ctx, args)
     if args.command == "sweep":
         return sweep.run(ctx, args)
+    if args.command == "backtest":
+        from .commands.actions import backtest
+        return backtest.run(ctx, args)
+    if args.command in ("quarantine", "restore"):
+        from .commands.actions import quarantine as quarantine_action
+        from .commands.actions import restore
+        return (quarantine_action if args.command == "quarantine" else restore).run(ctx, args)
     return revoke.run(ctx, args)
 
 

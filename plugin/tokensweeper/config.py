@@ -17,7 +17,10 @@ EVENT_ACTIONS = ("sweep", "revoke_all", "snapshot", "ignore")
 
 DEFAULTS = {
     "mode": "preview",
-    "policy": {"expired": True, "older_than_days": None, "unused_for_days": None, "names": []},
+    # quarantine_days 0 = off: unattended runs revoke what the policy selects, as they
+    # always did; N > 0: they quarantine WHM tokens first (quarantine.py), revoke after N days.
+    "policy": {"expired": True, "older_than_days": None, "unused_for_days": None, "names": [],
+               "quarantine_days": 0},
     "protect": {"builtin": True, "names": []},
     "owners": "all",
     "max_revoke_per_run": 50,
@@ -307,6 +310,10 @@ def _notice_days(value):
     return _whole(value, "days", 0, 365)
 
 
+def _quarantine_days(value):
+    return _whole(value, "days", 0, 365)
+
+
 def _recipients(value):
     if not isinstance(value, list):
         raise ValueError("expected a list of owner, contact or mail addresses, got %r" % (value,))
@@ -393,6 +400,7 @@ CHECKS = {
     "policy.older_than_days": _days_or_none,
     "policy.unused_for_days": _days_or_none,
     "policy.names": _globs,
+    "policy.quarantine_days": _quarantine_days,
     "protect.builtin": _boolean,
     "protect.names": _globs,
     "owners": _owners,

@@ -534,6 +534,7 @@ def _handle_group(action, entries, cfg, client, lock, now, log):
         notices = None
         if action == SWEEP:
             notices = give_notice(plan, cfg, client, now, entry.actor, log)
+            _quarantine(plan, cfg, client, lock, now, entry, log)
         parts.append(Part(plan, entry.actor, own_cap))
         planned.append((entry, notices))
     if parts:
@@ -546,6 +547,16 @@ def _handle_group(action, entries, cfg, client, lock, now, log):
             log("%s: %s" % (entry.label, "%s; %s" % (said, notices) if notices else said))
             handled.append((entry, result))
     return handled
+
+
+def _quarantine(plan, cfg, client, lock, now, entry, log):
+    """The hook's sweep quarantines first too (policy.quarantine_days; quarantine.py)."""
+    from . import quarantine
+
+    report = quarantine.apply(plan, cfg, client, lock, now, entry.actor, cfg.mode)
+    if report is not None and report.outcomes:
+        log("%s: quarantine run %s: %s" % (entry.label, report.run_id, ", ".join(
+            "%s %s" % (o.token.name, o.action) for o in report.outcomes)))
 
 
 def _names(sentence, account):

@@ -73,11 +73,41 @@ def weigh(plan, cfg, now, records=None):
     if days <= 0:
         return {}
     if records is None:
-        records, _damaged = audit.read()
+        records, _damaged = audit.read_window(window_start(plan, cfg, now))
     notices, _reminded = history(records)
     states = notice_states(plan, notices, days, now)
     _withhold(plan, cfg, undelivered(records))
     return states
+
+
+CLOCK_SLACK = DAY  # a notice stamped this much before its token's creation still counts
+
+
+def window_start(plan, cfg, now):
+    """The oldest moment a record can carry and still matter to this plan's notices and
+    expiry reminders; notify reads the audit log only from there (audit.read_window).
+
+    Notices, undelivered notices and reminders are looked up by token identity, and an
+    identity names its token's creation time: no record about a token can be older than
+    the token (give or take CLOCK_SLACK). So the window starts at the creation of the
+    oldest token that can be looked up: a selected token (its notice) or one whose expiry
+    reminder may be due. Nothing selected and no reminder due: nothing is read (now + 1).
+    A notice older than notice_days still counts while its token stays selected (the cap
+    deferred its holder, the mode was preview for a while), so notice_days alone is no
+    window."""
+    settings = cfg.notify
+    looked_up = []
+    if settings["notice_days"] > 0:
+        looked_up.extend(token.create_time for token in plan.to_revoke())
+    reminder_days = settings["expiry_reminders"]
+    if reminder_days:
+        within = max(reminder_days) * DAY
+        looked_up.extend(item.token.create_time for item in plan.items
+                         if item.token.expires_at is not None
+                         and now < item.token.expires_at <= now + within)
+    if not looked_up:
+        return now + 1
+    return min(min(looked_up), now) - CLOCK_SLACK
 
 
 def _withhold(plan, cfg, missed, refused=None):
@@ -140,7 +170,7 @@ def apply(plan, cfg, client, now, actor, mode, mail_timeout=None):
     holds up the account action, gives less. Returns a NoticeReport."""
     report = NoticeReport()
     settings = cfg.notify
-    records, _damaged = audit.read()
+    records, _damaged = audit.read_window(window_start(plan, cfg, now))
     notices, reminded = history(records)
     days = settings["notice_days"]
     if days > 0:

@@ -160,6 +160,12 @@ def _plausible(key, entry):
     return isinstance(data, dict) and valid_owner(key)
 
 
+def _json(value):
+    # Answers parsed from whmapi1's JSON hold no cycles: skipping the check is a third of
+    # the encoding's time.
+    return json.dumps(value, separators=(",", ":"), check_circular=False)
+
+
 class CachedListings(object):
     """A client for read-only views that remembers each owner's api_token_list answer.
 
@@ -182,6 +188,7 @@ class CachedListings(object):
         self._listed = {}  # owner -> when the answer used was listed (None: not known)
         self._entries = self._load()
         self._used = {}
+        self._encoded = {}  # holder -> (its entry in _used, that entry as JSON, UTF-8)
         # A reseller's listing shows only its own ACLs, and WHM's setacls changes them in
         # the resellers file without touching the token file: its line is part of the key.
         self._resellers = read_resellers()
@@ -261,7 +268,12 @@ class CachedListings(object):
         tokens = parse_token_list(owner, data, owner_acls(owner, self._resellers))
         key = self._key(owner)
         if key is not None:
-            self._used[owner] = {"key": key, "data": data, "listed": listed}
+            entry = {"key": key, "data": data, "listed": listed}
+            self._used[owner] = entry
+            if data is not self._entries.get(owner, {}).get("data"):
+                # A new answer is encoded now, in the thread that listed it, while the other
+                # owners' whmapi1 calls run: save() then only joins the pieces.
+                self._encoded[owner] = (entry, _json(entry).encode("utf-8"))
         return tokens
 
     def listed_at(self):
@@ -274,12 +286,19 @@ class CachedListings(object):
         """Remember this run's answers (only owners seen now). Failing to write is harmless."""
         if self._used == self._entries:
             return
+        # The same bytes as json.dumps(self._used) with the same options, piece by piece
+        # (joined once: the pieces of 5,000 tokens are megabytes).
+        encoded, self._encoded = self._encoded, {}
+        parts = [b"{"]
+        for holder, entry in self._used.items():
+            known = encoded.get(holder)
+            parts += [b"," if len(parts) > 1 else b"", _json(holder).encode("utf-8"), b":",
+                      known[1] if known and known[0] is entry else _json(entry).encode("utf-8")]
+        parts.append(b"}")
+        body = b"".join(parts)
+        del encoded, parts
         try:
-            statefiles.write_atomically(
-                # Answers parsed from whmapi1's JSON hold no cycles: skipping the check is
-                # a third of the encoding's time on a first visit.
-                self.path, json.dumps(self._used, separators=(",", ":"),
-                                      check_circular=False).encode("utf-8"))
+            statefiles.write_atomically(self.path, body)
         except OSError:
             pass
 

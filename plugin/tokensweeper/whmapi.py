@@ -97,6 +97,62 @@ class Client(object):
             raise WhmapiBadOutput("listresellers", "root", "data.reseller is not a list of names")
         return resellers
 
+    # -- IP lists of WHM tokens, many per whmapi1 process ---------------------------
+
+    def update_whitelists(self, owner, updates):
+        """Set each named token's IP list (api_token_update takes one token per call; a
+        `batch` of them, run as the owner, carries many in one process). `updates`:
+        [(name, ips)], ips a list of addresses/ranges, or empty for no limit (`any`).
+        Only `whitelist_ip` is passed: ACLs, expiry and name stay as they are. Returns
+        {name: error sentence or None}; the listing afterwards says what really changed."""
+        answers = {}
+        for chunk in self.update_chunks(updates):
+            answers.update(self._run_update_chunk(owner, chunk))
+        return answers
+
+    def update_chunks(self, updates):
+        """[(name, ips)] split into `batch` processes: at most uapi_batch commands, and an
+        argv within max_argv_bytes."""
+        chunk, size = [], 0
+        for update in updates:
+            arg_bytes = len(quote(_update_command(*update), safe="")) + 16
+            if chunk and (len(chunk) >= self.uapi_batch
+                          or size + arg_bytes > self.max_argv_bytes):
+                yield chunk
+                chunk, size = [], 0
+            chunk.append(update)
+            size += arg_bytes
+        if chunk:
+            yield chunk
+
+    def _run_update_chunk(self, owner, chunk):
+        params = [("command-%d" % i, _update_command(name, ips))
+                  for i, (name, ips) in enumerate(chunk)]
+        params.append(("abort_on_error", "0"))
+        try:
+            envelope, status, err = self._envelope("batch", params, owner)
+        except WhmapiError as error:
+            return {name: str(error) for name, _ in chunk}
+        data = envelope.get("data")
+        results = data.get("result") if isinstance(data, dict) else None
+        if status != 0 or not isinstance(results, list) or len(results) != len(chunk):
+            why = _batch_failure(envelope, status, err, results, len(chunk))
+            return {name: "whmapi1 batch (api_token_update as %s): %s" % (owner, why)
+                    for name, _ in chunk}
+        answers = {}
+        for (name, _), result in zip(chunk, results):
+            metadata = result.get("metadata") if isinstance(result, dict) else None
+            if not isinstance(metadata, dict):
+                answers[name] = "whmapi1 api_token_update as %s: the answer has no metadata" % (
+                    owner)
+            elif str(metadata.get("result")) != "1":
+                answers[name] = "whmapi1 api_token_update as %s: %s" % (
+                    owner, str(metadata.get("reason") or "").strip()
+                    or "result 0 without a reason")
+            else:
+                answers[name] = None
+        return answers
+
     # -- UAPI as a cPanel account, many calls per whmapi1 process ------------------
 
     def uapi_chunks(self, calls):
@@ -249,6 +305,15 @@ class UapiAnswer(object):
     @property
     def ok(self):
         return self.error is None
+
+
+def _update_command(name, ips):
+    """The `batch` command that sets one token's IP list: only token_name and
+    whitelist_ip-N (cPanel: the list is replaced; `any` clears it)."""
+    args = [("token_name", name)] + [("whitelist_ip-%d" % i, ip)
+                                     for i, ip in enumerate(ips or ["any"])]
+    return "api_token_update?" + "&".join(
+        "%s=%s" % (quote(key, safe=""), quote(_text(value), safe="")) for key, value in args)
 
 
 def _uapi_answer(call, result):

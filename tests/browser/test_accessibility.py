@@ -130,9 +130,10 @@ def test_the_first_tab_inside_whms_chrome_skips_to_the_plugin(page):
     skip = page.locator(":focus")
     assert skip.inner_text() == "Skip to API Token Sweeper" and skip.is_visible()
     page.keyboard.press("Enter")
-    assert page.url.endswith("#ts-main")
-    page.keyboard.press("Tab")  # the next stop is inside the plugin, past WHM's menu
-    assert page.evaluate("document.activeElement.closest('#ts-main') !== null")
+    assert page.url.endswith("#tokensweeper")
+    page.keyboard.press("Tab")  # the next stop is the plugin's first tab, past WHM's menu
+    assert page.evaluate("document.activeElement.closest('.ts-tabs') !== null")
+    assert page.locator(":focus").inner_text() == "Tokens"
 
 
 def test_the_selection_count_is_announced_politely(page):

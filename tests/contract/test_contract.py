@@ -268,3 +268,54 @@ def test_batch_with_a_failed_command_fails_itself_but_answers_each(backend):
 def quote(text):
     from urllib.parse import quote as url_quote
     return url_quote(text, safe="")
+
+
+def test_update_replaces_the_ip_list_and_keeps_acls_and_expiry(backend):
+    """What quarantine and restore rely on: whitelist_ip REPLACES the list (never merges),
+    `any` clears it, the ACLs and the expiry stay as they were."""
+    create("root", "ci", ("acl-1", "list-accts"), ("expires_at", str(FUTURE)),
+           ("whitelist_ip-1", "10.0.0.0/24"), ("whitelist_ip-2", "198.51.100.7"))
+    client().call("api_token_update", [("token_name", "ci"), ("whitelist_ip-0", "192.0.2.1")])
+    token = by_name(client().list_tokens("root"))["ci"]
+    assert token.whitelist_ips == ("192.0.2.1",)
+    assert token.expires_at == FUTURE and not token.full_access
+    assert token.acls["list-accts"] and not token.acls["create-acct"]
+    client().call("api_token_update", [("token_name", "ci"), ("whitelist_ip-0", "any"),
+                                       ("whitelist_ip-1", "10.9.9.9")])
+    token = by_name(client().list_tokens("root"))["ci"]
+    assert token.whitelist_ips == () and token.expires_at == FUTURE
+    assert accounting(backend)[-1].endswith(":UPDATEAPITOKEN:root:root:not-applicable:ci")
+
+
+@pytest.mark.parametrize("params, words", [
+    ([("token_name", "nope"), ("whitelist_ip-0", "192.0.2.1")],
+     "The API token “nope” does not exist."),
+    ([("token_name", "ci"), ("expires_at", "100")], "must be a future date"),
+    ([("token_name", "ci")] + [("whitelist_ip-%d" % i, "10.0.0.%d" % i) for i in range(101)],
+     "above the limit of 100"),
+])
+def test_update_errors_change_nothing(backend, params, words):
+    create("root", "ci", ("whitelist_ip-1", "10.0.0.0/24"))
+    with pytest.raises(whmapi.WhmapiFailed) as failed:
+        client().call("api_token_update", params, owner="root")
+    assert failed.value.reason.startswith("The system failed to update the API token: ")
+    assert words in failed.value.reason
+    assert by_name(client().list_tokens("root"))["ci"].whitelist_ips == ("10.0.0.0/24",)
+
+
+def test_a_batch_of_updates_as_a_reseller_sets_each_list(backend):
+    """Many api_token_update calls in one `batch` process run as the owner (whmapi.py's
+    update_whitelists): each answered on its own, an unknown name failing alone."""
+    backend.add_reseller("bob", BOB_ACLS)
+    create("bob", "a", ("whitelist_ip-1", "203.0.113.5"))
+    create("bob", "b")
+    answers = client().update_whitelists("bob", [("a", ["192.0.2.1"]), ("gone", ["192.0.2.1"]),
+                                                 ("b", ["192.0.2.1"])])
+    assert answers["a"] is None and answers["b"] is None
+    assert "does not exist" in answers["gone"]
+    tokens = by_name(client().list_tokens("bob"))
+    assert tokens["a"].whitelist_ips == ("192.0.2.1",) == tokens["b"].whitelist_ips
+    answers = client().update_whitelists("bob", [("a", ["203.0.113.5"]), ("b", [])])
+    assert answers == {"a": None, "b": None}
+    tokens = by_name(client().list_tokens("bob"))
+    assert tokens["a"].whitelist_ips == ("203.0.113.5",) and tokens["b"].whitelist_ips == ()

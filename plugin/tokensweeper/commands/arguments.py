@@ -154,7 +154,8 @@ examples:
   tokensweeper list                        every owner's tokens, fitted to the terminal
   tokensweeper list --wide | less -S       every column, whatever the terminal's width
   tokensweeper list --owner bob --state expired --state stale
-  tokensweeper list --json                 every column of every token, for scripts""",
+  tokensweeper list --json                 every column of every token, for scripts
+  tokensweeper list --csv > tokens.csv     the inventory for an auditor's spreadsheet""",
     "plan": """\
 examples:
   tokensweeper plan                        the configured policy
@@ -166,6 +167,18 @@ examples:
   tokensweeper sweep --expired --yes       every expired token, without asking
   tokensweeper sweep --owner bob           bob's tokens the policy would revoke (never all)
   tokensweeper sweep --used-from 203.0.113.0/24 --used-after 2026-11-20   after a leak""",
+    "quarantine": """\
+examples:
+  tokensweeper quarantine --unused-for 180 --owner bob   shows them, asks, quarantines
+  tokensweeper quarantine --name 'ci-*' --older-than 90 --yes""",
+    "restore": """\
+examples:
+  tokensweeper restore --owner bob --name deploy
+  tokensweeper restore --run 20261127T120000Z-1a2b3c     everything that run quarantined""",
+    "backtest": """\
+examples:
+  tokensweeper backtest --as-of 30d        the policy as of 30 days ago
+  tokensweeper backtest --as-of 2026-09-01 --json""",
     "revoke": """\
 examples:
   tokensweeper revoke --owner bob deploy old-ci
@@ -224,13 +237,18 @@ def build_parser():
         "--state",
         action="append",
         default=[],
-        choices=list(STATE_WORDS),
+        choices=list(STATE_WORDS) + ["quarantined"],
         help="only tokens in STATE, as the configured policy judges them (repeatable)",
     )
     listing.add_argument(
         "--wide",
         action="store_true",
         help="every column, even when the terminal is narrower than the table",
+    )
+    listing.add_argument(
+        "--csv", action="store_true",
+        help="the inventory as CSV, one row per token: owner, kind, holder, name, created, "
+        "created by, expires, last used, state, full access, IP limit",
     )
 
     add_selectors(command("plan", "show what a sweep would revoke; changes nothing"))
@@ -244,6 +262,23 @@ def build_parser():
         help="the unattended cron run: config policy, mode and cap; silent unless "
         "something was revoked, refused or failed",
     )
+
+    quarantine = command("quarantine", "set the selected WHM tokens' IP lists to the "
+                         "quarantine address 192.0.2.1, each one's own list recorded first "
+                         "(asks first on a terminal; `restore` undoes it)")
+    add_selectors(quarantine)
+    quarantine.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    restore = command("restore", "put back the IP list a quarantined WHM token had")
+    restore.add_argument("--owner", type=owner_name, metavar="USER", help="the token's owner")
+    restore.add_argument("--name", type=token_name, metavar="NAME", help="the token's name")
+    restore.add_argument("--run", metavar="ID", help="every token that quarantine run "
+                         "quarantined and is still in quarantine")
+
+    backtest = command("backtest", "what the configured policy would have revoked at an "
+                       "earlier moment, judged with the evidence of then, and which of those "
+                       "tokens api_tokens_log shows in use afterwards; changes nothing")
+    backtest.add_argument("--as-of", required=True, type=moment, metavar="WHEN",
+                          help="the moment: " + incident.MOMENT_HELP)
 
     revoke = command("revoke", "revoke named tokens of one owner (protected names are kept)")
     revoke.add_argument("--owner", type=owner_name, required=True, metavar="USER",

@@ -46,6 +46,15 @@ def revoke(client, names_by_owner, parallel=4):
     return dict(_pooled(revoke_one, sorted(names_by_owner), parallel))
 
 
+def update_ips(client, updates_by_owner, parallel=4):
+    """{owner: {name: error sentence or None}}: each token's IP list set, one `batch` of
+    api_token_update per owner (quarantine.py); the listing afterwards decides."""
+    def update_one(owner):
+        return owner, client.update_whitelists(owner, updates_by_owner[owner])
+
+    return dict(_pooled(update_one, sorted(updates_by_owner), parallel))
+
+
 def list_one(client, owner):
     """The owner's tokens now (raises WhmapiError, TokenDataError)."""
     return client.list_tokens(owner)

@@ -10,9 +10,9 @@ import os
 import sys
 
 from tokensweeper import clock
-from tokensweeper.statefiles import UntrustedState
 
 from . import render, security
+from .errors import error_response
 from .request import HttpError, parse_request
 from .response import Response
 
@@ -23,24 +23,6 @@ def handle(env, stream, now=None):
         return _dispatch(env, stream, now)
     except Exception as error:  # noqa: BLE001 - every error becomes a page
         return error_response(env, error)
-
-
-def error_response(env, error):
-    """The page for an error met while answering: its own page for an HttpError, a 500 for
-    anything else (the admin gets a page, cpsrvd's error_log the details)."""
-    if isinstance(error, HttpError):
-        return render.error_page(env, error)
-    if isinstance(error, UntrustedState):
-        return render.error_page(env, HttpError(
-            500, "State directory refused",
-            "Token Sweeper stopped before using it: {}".format(error)))
-    import traceback  # only on this rare path: every page load would pay ~3 ms
-
-    sys.stderr.write("tokensweeper: internal error\n" + "".join(
-        traceback.format_exception(type(error), error, error.__traceback__)))
-    return render.error_page(env, HttpError(
-        500, "Internal error", "Token Sweeper hit an unexpected error. The details are in "
-                               "cPanel's error log (/usr/local/cpanel/logs/error_log)."))
 
 
 def _dispatch(env, stream, now):

@@ -21,7 +21,7 @@ PLACEHOLDER_TITLE = "Results of Your Request"
 PLACEHOLDER_NONCE = 'nonce="00000000000"'
 # WHM's header holds its top bar and whole navigation: the first Tab of a keyboard user
 # offers a way past them (WCAG 2.4.1). Styled (hidden until focused) by the page's CSS.
-SKIP_LINK = '<a class="ts-skip" href="#ts-main">Skip to API Token Sweeper</a>'
+SKIP_LINK = '<a class="ts-skip" href="#tokensweeper">Skip to API Token Sweeper</a>'
 
 
 class Chrome(object):

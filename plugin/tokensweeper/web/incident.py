@@ -10,7 +10,9 @@ made again under the lock uses the very same instants.
 import time
 
 from tokensweeper import incident
+from tokensweeper.owners import valid_owner
 from tokensweeper.policy import KEEP, PROTECTED, REVOKE, Selectors
+from tokensweeper.tokens import KINDS
 
 from .request import bad_request
 
@@ -59,9 +61,23 @@ class Form(object):
                 networks.append(incident.parse_network(text))
             except ValueError as error:
                 self.errors.append("used from: %s" % error)
+        # Kind and owner narrow the selection (issue 30.8); alone they select nothing.
+        self.values["kind"] = values("kind").strip()
+        self.values["owner"] = values("owner").strip()
+        self.kinds = None
+        if self.values["kind"]:
+            if self.values["kind"] not in KINDS:
+                self.errors.append("kind: “%s” is none of %s" % (
+                    self.values["kind"][:40], ", ".join(KINDS)))
+            else:
+                self.kinds = [self.values["kind"]]
+        if self.values["owner"] and not valid_owner(self.values["owner"]):
+            self.errors.append("owner: “%s” is not a cPanel user name" %
+                               self.values["owner"][:40])
         if self.errors or not (times or networks or any(self.flags.values())):
             return
         self.selectors = Selectors(used_from=networks or None,
+                                   owners=[self.values["owner"]] if self.values["owner"] else (),
                                    **dict(times, **{k: v for k, v in self.flags.items() if v}))
 
     def hidden_fields(self):
@@ -70,6 +86,7 @@ class Form(object):
                   if getattr(self.selectors, name) is not None]
         fields += [("used_from", " ".join(self.selectors.used_from or ()))]
         fields += [(name, "1") for name, on in sorted(self.flags.items()) if on]
+        fields += [(name, self.values[name]) for name in ("kind", "owner") if self.values[name]]
         return fields
 
 

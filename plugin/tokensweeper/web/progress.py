@@ -21,6 +21,7 @@ import threading
 import time
 
 from . import render
+from .errors import error_response
 from .request import HttpError
 from .response import HTML, Response
 
@@ -32,12 +33,14 @@ def streamed(env, title, nav, owners, prepare, work):
 
     prepare() runs first, in this thread (reading the usage log: it may fork, which a
     process with threads must not); work(prepared, on_listed) then runs in a thread, calls
-    on_listed() as each owner is listed, and returns the page's Response."""
-    opening, headers = render.page_opening(env, title, nav)
+    on_listed() as each owner is listed, and returns the page's Response. The opening is
+    rendered once the listing has started: importing Jinja2 for it then overlaps the first
+    whmapi1 calls instead of delaying them (cpsrvd holds the first write back until the
+    second anyway, so it reaches the browser no later)."""
+    opening, headers = render.page_opening_later(env, title, nav)
 
     def chunks():
         started = time.monotonic()
-        yield opening + _status(owners)
         events = queue.Queue()
         try:
             prepared = prepare()
@@ -45,6 +48,7 @@ def streamed(env, title, nav, owners, prepare, work):
             events.put((FAILED, error))
         else:
             threading.Thread(target=_run, args=(work, prepared, events), daemon=True).start()
+        yield opening() + _status(owners)
         listed = 0
         while True:
             kind, value = events.get()
@@ -54,8 +58,6 @@ def streamed(env, title, nav, owners, prepare, work):
             yield _step(listed, owners)
         yield _finished(listed, time.monotonic() - started)
         if kind == FAILED:
-            from .app import error_response  # the one place errors become pages
-
             if isinstance(value, HttpError):
                 value.tabs = True  # whoever got this far may use the page: keep its tabs
             value = error_response(env, value)

@@ -6,6 +6,7 @@ whmapi1 and the audit log and are treated as hostile.
 
 import io
 import os
+import threading
 
 from tokensweeper import __version__, paths, statefiles
 
@@ -22,25 +23,34 @@ FALLBACK_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; scr
                 "form-action 'self'; frame-ancestors 'self'; base-uri 'none'; object-src 'none'")
 
 _ENV = []
+# A streamed page renders its opening in one thread while its content may already be
+# rendered in another: one environment for both.
+_ENV_LOCK = threading.Lock()
 
 
 def environment():
     if not _ENV:
-        import jinja2  # ~45 ms: only when a page is really rendered (see pagecache)
-
-        env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(TEMPLATES),
-            autoescape=True,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            undefined=jinja2.StrictUndefined,
-            bytecode_cache=_bytecode_cache(),
-        )
-        env.filters.update(formats.FILTERS)
-        env.globals["version"] = __version__
-        env.globals["icon"] = icons.icon
-        _ENV.append(env)
+        with _ENV_LOCK:
+            if not _ENV:
+                _ENV.append(_new_environment())
     return _ENV[0]
+
+
+def _new_environment():
+    import jinja2  # ~45 ms: only when a page is really rendered (see pagecache)
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+        bytecode_cache=_bytecode_cache(),
+    )
+    env.filters.update(formats.FILTERS)
+    env.globals["version"] = __version__
+    env.globals["icon"] = icons.icon
+    return env
 
 
 def _bytecode_cache():
@@ -108,7 +118,7 @@ def asset_url(name):
 
 # Where every page's own content starts: a streamed page (web/progress.py) sends all
 # before it, and its progress, while the rest is still being made.
-CONTENT_START = b'<main class="ts-main" id="ts-main">'
+CONTENT_START = b'<div class="ts-content">'
 
 
 def page(env, template, title, status=200, nav=None, nonce="", remember=False, **context):
@@ -129,9 +139,20 @@ def page(env, template, title, status=200, nav=None, nonce="", remember=False, *
 def page_opening(env, title, nav=None):
     """(bytes, headers): a page of this title and tab up to where its content starts
     (CONTENT_START included), as page() would render it."""
+    opening, headers = page_opening_later(env, title, nav)
+    return opening(), headers
+
+
+def page_opening_later(env, title, nav=None):
+    """(opening, headers): as page_opening, but the template is rendered (and Jinja2
+    imported) only when opening() is called for the bytes."""
     values, _, headers = _layout(env, title, nav, "")
-    whole = environment().get_template("layout.html").render(**values).encode("utf-8")
-    return whole[:whole.index(CONTENT_START) + len(CONTENT_START)], headers
+
+    def opening():
+        whole = environment().get_template("layout.html").render(**values).encode("utf-8")
+        return whole[:whole.index(CONTENT_START) + len(CONTENT_START)]
+
+    return opening, headers
 
 
 def _layout(env, title, nav, nonce):

@@ -21,6 +21,8 @@ STATES = (
     ("expiring", "Expiring soon", "clock", "expires within {} days".format(EXPIRING_SOON_DAYS)),
     ("active", "Active", "check", "valid and not stale by policy"),
     ("protected", "Protected", "lock", "never revoked: cPanel, vendor or configured name"),
+    ("quarantined", "Quarantined", "stop",
+     "its IP list set to 192.0.2.1 by tokensweeper: every use is refused until restored"),
 )
 STATE_KEYS = tuple(key for key, _, _, _ in STATES)
 STATE_LABELS = {key: label for key, label, _, _ in STATES}
@@ -108,16 +110,36 @@ def describe_use(usage, token, now):
     return usage.describe(token, now) if token.usage_logged else NOT_LOGGED
 
 
-def rows_from_plan(plan, usage, protection, now):
+def rows_from_plan(plan, usage, protection, now, quarantine_days=0):
     rows = []
     append, described_of = rows.append, plan.last_used_of
+    held = quarantined([item.token for item in plan.items], quarantine_days)
     for item in plan.items:
         token = item.token
         state, reason = state_of(item, protection, now)
+        entry = held.get(token.key()) if held else None
+        if entry is not None:
+            state, reason = "quarantined", quarantine_words(entry, quarantine_days)
         use = last_use(usage, token)
         append(Row(token, state, reason, described_of(token) or describe_use(usage, token, now),
                    use.last_used if use else None, now))
     return rows
+
+
+def quarantined(tokens, days=0):
+    """{token key: quarantine.Held} of the tokens in quarantine (quarantine.held_among)."""
+    from tokensweeper import quarantine
+
+    return quarantine.held_among(tokens, days)
+
+
+def quarantine_words(entry, days):
+    from tokensweeper.policy import day
+
+    words = "since %s; its own IP list: %s" % (day(entry.since), entry.describe_originals())
+    if days:
+        words += "; revoked on %s if still selected" % day(entry.revoke_day(days))
+    return words
 
 
 def add_creators(rows):
@@ -139,12 +161,14 @@ def count_states(rows):
     return counts
 
 
-def filter_rows(rows, state="", owner="", text="", kind=""):
+def filter_rows(rows, state="", owner="", text="", kind="", reseller=""):
+    """reseller: only the tokens of the cPanel accounts it owns (the CLI's --reseller)."""
     text = text.strip().lower()
     return [row for row in rows
             if (not state or row.state == state)
             and (not owner or row.owner == owner)
             and (not kind or row.kind == kind)
+            and (not reseller or (row.kind != "whm" and row.account_owner == reseller))
             and (not text or text in row.name.lower())]
 
 

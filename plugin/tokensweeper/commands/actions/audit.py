@@ -6,7 +6,9 @@ import sys
 import time
 
 from ... import audit
-from ..output import emit_json, plural, table
+from ...policy import Selectors
+from ...tokens import holder_of
+from ..output import emit_json, fitted, footnotes, plural, reason_beside, terminal_width
 from ..status import OK, USAGE, CliError
 from .queue import rows as queue_rows
 
@@ -36,15 +38,17 @@ def run(args):
         emit_json({"records": records, "damaged_lines": damaged, "interrupted_runs": interrupted,
                    "queued_events": [entry.to_dict() for entry in queued]})
         return OK
-    print(table([run_row(run) for run in runs],
-                ["started", "run", "actor", "mode", "event", "tokens"]))
+    print(fitted([run_row(run) for run in runs],
+                 ["started", "run", "actor", "mode", "event", "tokens"], terminal_width(),
+                 below="tokens"))
     if runs:
         print("\n%s. `tokensweeper audit --run ID` shows one run's tokens."
               % plural(len(runs), "run"))
     if queued:
         print("\nQueued by the hook, not handled yet (no run above is theirs yet; "
               "`tokensweeper queue --run` handles them now):")
-        print(table(queue_rows(queued), ["queued", "account", "event", "action"]))
+        print(fitted(queue_rows(queued), ["queued", "account", "event", "action"],
+                     terminal_width()))
     return OK
 
 
@@ -93,7 +97,7 @@ def show_run(runs, run_id, as_json):
     if run.interrupted:
         print("INTERRUPTED: this run %s." % audit.INTERRUPTED_ADVICE)
     if final.get("selectors"):
-        print("Selectors: %s" % json.dumps(final["selectors"], sort_keys=True))
+        print("Selected by: %s" % recorded_selectors(final["selectors"]))
     for key in ("refused", "note"):
         if final.get(key):
             print("%s: %s" % (key.capitalize(), final[key]))
@@ -101,9 +105,36 @@ def show_run(runs, run_id, as_json):
     for owner, message in sorted(errors.items() if isinstance(errors, dict) else ()):
         print("Could not list %s: %s" % (owner, message))
     # Records written before kinds existed are WHM tokens'.
-    rows = [[t.get("owner", "?"), t.get("kind") or "whm", t.get("name", "?"),
-             t.get("action", "?"), t.get("last_used") or "-", t.get("reason", "")]
+    rows = [[holder_of(str(t.get("owner", "?")), t.get("kind") or "whm"), t.get("name", "?"),
+             t.get("action", "?"), t.get("last_used") or "-",
+             reason_beside(t.get("action"), t.get("reason", ""))]
             for t in run.tokens() if isinstance(t, dict)]
     print()
-    print(table(rows, ["owner", "kind", "name", "action", "last_used", "reason"]))
+    notes = footnotes(rows, 3, [])
+    print(fitted(rows, ["holder", "name", "action", "last_used", "reason"], terminal_width(),
+                 notes, below="reason"))
     return OK
+
+
+def recorded_selectors(selectors):
+    """A run's recorded selectors for people, as `plan` says them: "expired or
+    older_than_days=730, names ci-*, accounts of bob" (a hand-edited line: as it is)."""
+    if not isinstance(selectors, dict):
+        return json.dumps(selectors, sort_keys=True)
+    joiner = " and " if selectors.get("combine", "all") == "all" else " or "
+    narrowing = {"names": "names", "owners": "owners", "resellers": "accounts of"}
+    criteria = []
+    order = list(Selectors.CRITERIA)
+    for name, value in sorted(selectors.items(),
+                              key=lambda i: (order.index(i[0]) if i[0] in order else 99, i[0])):
+        if name in narrowing or name == "combine":
+            continue
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        criteria.append(name if value is True else "%s=%s" % (name, value))
+    parts = [joiner.join(criteria)] if criteria else []
+    for key, words in sorted(narrowing.items()):
+        values = selectors.get(key)
+        if isinstance(values, list) and values:
+            parts.append("%s %s" % (words, " ".join(str(v) for v in values)))
+    return ", ".join(parts) or "nothing"

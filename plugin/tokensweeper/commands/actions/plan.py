@@ -3,7 +3,7 @@ sweep and revoke show before they ask."""
 
 from ...policy import REVOKE
 from ..arguments import kinds_from, selectors_from
-from ..output import emit_json, plural, table
+from ..output import emit_json, fitted, footnotes, plural, reason_beside, terminal_width
 from ..status import OK, PARTIAL, USAGE, CliError
 
 
@@ -64,26 +64,31 @@ def notice_field(plan, token):
 
 
 def print_plan(plan):
+    """The plan fitted to the terminal: one holder column (bob, bob@cpanel), long cells
+    wrapped, a note repeated down the last-use column said once below the table."""
+    width = terminal_width()
     shown = [i for i in plan.items if i.decision != "keep"]
     rows = [
         [
-            i.token.owner,
-            i.token.kind,
+            i.token.holder,
             i.token.name,
             "revoke" if i.decision == REVOKE else i.decision,
             plan.last_used_of(i.token) or "unknown",
-            i.reason,
+            reason_beside(i.decision, i.reason),
         ] + ([notice_field(plan, i.token).get("notice", "")] if plan.notices else [])
         for i in shown
     ]
     if rows:
-        headers = ["owner", "kind", "name", "action", "last_used", "reason"]
-        print(table(rows, headers + (["notice"] if plan.notices else [])))
+        headers = ["holder", "name", "action", "last_used", "reason"]
+        notes = footnotes(rows, 3, [])
+        print(fitted(rows, headers + (["notice"] if plan.notices else []), width, notes,
+                     below="reason"))
         print()
     print("Selected by: %s" % plan.selectors.describe())
     print(plan_summary(plan))
     if plan.unjudged:
         print("\nNOT JUDGED for lack of usage evidence, so NOT selected (%s):"
               % plural(len(plan.unjudged), "token"))
-        print(table([[i.token.owner, i.token.kind, i.token.name, i.reason]
-                     for i in plan.unjudged], ["owner", "kind", "name", "why"]))
+        rows = [[i.token.holder, i.token.name, i.reason] for i in plan.unjudged]
+        notes = footnotes(rows, 2, [])
+        print(fitted(rows, ["holder", "name", "why"], width, notes, below="why"))

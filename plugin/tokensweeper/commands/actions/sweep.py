@@ -10,7 +10,7 @@ from ...statefiles import UntrustedState
 from ...sweep import ENFORCE, execute
 from ..arguments import given_selectors, selectors_from
 from ..context import actor
-from ..output import emit_json, plural, progress, table
+from ..output import emit_json, fitted, plural, progress, reason_beside, terminal_width
 from ..status import FAILURE, OK, PARTIAL, USAGE, CliError
 from .plan import command_kinds, plan_summary, print_plan
 
@@ -71,9 +71,10 @@ def watch_new_tokens(ctx, plan, as_json):
         if not as_json:
             print("\nNew WHM API tokens that break the guard's rules (created since %s; "
                   "cPanel cannot stop WHM tokens at creation, so review them):" % day(since))
-            print(table([[f.token.owner, f.token.name, day(f.token.create_time),
-                          f.created_by or "unknown", "; ".join(f.problems)] for f in found],
-                        ["owner", "name", "created", "created_by", "breaks"]))
+            print(fitted([[f.token.owner, f.token.name, day(f.token.create_time),
+                           f.created_by or "unknown", "; ".join(f.problems)] for f in found],
+                         ["owner", "name", "created", "created_by", "breaks"],
+                         terminal_width(), below="breaks"))
             if run_id:
                 print("Recorded as run %s (Audit tab)." % run_id)
     try:
@@ -116,6 +117,8 @@ def carry_out(ctx, args, make_plan, actor, mode, unattended=False):
                 # Only unattended runs give notice first: a person who previewed (or
                 # typed --yes at a shell) decided now.
                 notices = give_notice(ctx, plan, actor, mode) if unattended else None
+                # Then quarantine (policy.quarantine_days), then revocation.
+                held = quarantine_step(ctx, plan, lock, actor, mode) if unattended else None
                 progress("revoking %s..." % plural(len(plan.to_revoke()), "token"))
                 cap = ctx.cfg.max_revoke_per_run if unattended else None
                 result = execute(plan, ctx.client, lock, actor, mode, ctx.now, cap=cap,
@@ -126,12 +129,30 @@ def carry_out(ctx, args, make_plan, actor, mode, unattended=False):
             print("  %s" % change, file=sys.stderr)
         print("This is the plan now:\n")
         confirmed = plan
+    if held is not None and (held.outcomes or held.audit_error) and not args.json:
+        print_report(held, False)
     print_result(result, args.json, quiet=unattended)
+    if held is not None and held.exit_code() != OK and result.exit_code() == OK:
+        return held.exit_code()
     if notices is not None and notices.failed and result.exit_code() == OK:
         return FAILURE  # a notice mail failed (or was not recorded): cron tells root
     if plan.unjudged and result.exit_code() == OK:
         return PARTIAL  # some tokens could not be judged: the run may have missed them
     return result.exit_code()
+
+
+def quarantine_step(ctx, plan, lock, actor, mode):
+    """The unattended run's quarantine (quarantine.py), after notices, before revoking;
+    None when policy.quarantine_days is 0."""
+    from ... import quarantine
+
+    return quarantine.apply(plan, ctx.cfg, ctx.client, lock, ctx.now, actor, mode)
+
+
+def print_report(report, as_json):
+    from .quarantine import print_report as show
+
+    return show(report, as_json)
 
 
 def give_notice(ctx, plan, actor, mode):
@@ -188,10 +209,11 @@ def print_result(result, as_json, quiet):
                 or result.audit_error)
     if quiet and not eventful:
         return
-    rows = [[o.token.owner, o.token.kind, o.token.name, o.action, o.reason]
+    rows = [[o.token.holder, o.token.name, o.action, reason_beside(o.action, o.reason)]
             for o in result.outcomes]
     if rows:
-        print(table(rows, ["owner", "kind", "name", "outcome", "reason"]))
+        print(fitted(rows, ["holder", "name", "outcome", "reason"], terminal_width(),
+                     below="reason"))
     if result.refused:
         print("REFUSED: %s" % result.refused)
     for owner, message in sorted(result.owner_errors.items()):
