@@ -108,7 +108,7 @@ demo: venv
 bench: venv
 	$(IN_VENV) $(VPY) bench/run.py
 
-## mutate: mutmut on the core modules, each against its own tests; a table + build/mutation.json (< 60 min; not in make test). MODULES="tokens audit" picks some.
+## mutate: mutmut on the core modules, each against its own tests; a table + build/mutation.json (about 1½ h for all fifteen; not in make test). MODULES="tokens audit" picks some.
 # nice: a long background job on a shared 2-core machine.
 mutate: venv
 	$(IN_VENV) nice -n 10 $(VPY) tools/mutate.py $(MODULES)

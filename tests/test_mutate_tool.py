@@ -181,3 +181,21 @@ def test_an_edit_elsewhere_in_the_function_renumbers_the_mutant_but_not_its_entr
         summary = mutate.summarise("demo", statuses, keys, LISTED)
         assert summary["equivalent"] == 1 and summary["survived"] == 0
         assert summary["unmatched_equivalents"] == summary["stale_equivalents"] == []
+
+
+def test_single_tests_in_the_module_table_are_selected_and_exist():
+    """notify and mail run single tests of files whose other tests start bin/tokensweeper
+    (which no mutant can reach): each `FILE::TEST` is passed on, and names a test."""
+    selected = mutate.test_files("notify")
+    singles = [name for name in selected if "::" in name]
+    assert "test_pins_notify.py" in selected and len(singles) > 5
+    for module in mutate.MODULES:
+        for name in mutate.test_files(module):
+            if "::" not in name:
+                continue
+            filename, test = name.split("::")
+            with open(os.path.join(REPO, "tests", filename), encoding="utf-8") as handle:
+                functions = {node.name for node in ast.walk(ast.parse(handle.read()))
+                             if isinstance(node, ast.FunctionDef)}
+            assert test in functions, name
+    assert mutate.test_files("sources/whm") == ["test_pins_sources.py"]
