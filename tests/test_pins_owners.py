@@ -123,10 +123,12 @@ def test_remembered_owners_are_answered_in_the_order_asked_without_a_thread():
 
 
 class Lister(object):
-    """A plain client (it remembers nothing): records how many owners it lists at once."""
+    """A plain client (it remembers nothing): records how many owners it lists at once.
+    As test_pins_sources.Overlap: a long wait for `bound` together, then a short one for
+    one more (only a pool wider than `bound` sends it)."""
 
-    def __init__(self, wanted):
-        self.wanted = wanted
+    def __init__(self, bound):
+        self.bound = bound
         self.active = self.most = 0
         self.condition = threading.Condition()
 
@@ -135,14 +137,15 @@ class Lister(object):
             self.active += 1
             self.most = max(self.most, self.active)
             self.condition.notify_all()
-            self.condition.wait_for(lambda: self.most >= self.wanted, timeout=0.3)
+            self.condition.wait_for(lambda: self.most >= self.bound, timeout=10)
+            self.condition.wait_for(lambda: self.most > self.bound, timeout=0.3)
             self.active -= 1
         return [owner]
 
 
 @pytest.mark.parametrize("parallel, count, most", [(1, 3, 1), (0, 3, 1), (2, 4, 2), (3, 3, 3)])
 def test_owners_are_listed_at_most_parallel_at_once(parallel, count, most):
-    client = Lister(most + 1)
+    client = Lister(most)
     names = ["o%d" % i for i in range(count)]
     assert take_inventory(client, names, parallel).tokens == names
     assert client.most == most

@@ -125,10 +125,14 @@ def test_whm_selector_and_hint():
 
 
 class Overlap(object):
-    """Work that waits (briefly) for a partner: records how many items ran at once."""
+    """Work that records how many items ran at once. Each item first waits (long) until
+    `bound` items have been seen together, so a loaded machine cannot make a correct pool
+    look narrower than its bound; then it lingers briefly for one more, which only a pool
+    wider than `bound` can send (a loaded machine can only hide such an excess, never
+    invent one)."""
 
-    def __init__(self, wanted):
-        self.wanted = wanted
+    def __init__(self, bound):
+        self.bound = bound
         self.active = 0
         self.most = 0
         self.threads = set()
@@ -140,8 +144,8 @@ class Overlap(object):
             self.most = max(self.most, self.active)
             self.threads.add(threading.current_thread().name)
             self.condition.notify_all()
-            # Wait until `wanted` run together; a bounded pool never gets there.
-            self.condition.wait_for(lambda: self.most >= self.wanted, timeout=0.3)
+            self.condition.wait_for(lambda: self.most >= self.bound, timeout=10)
+            self.condition.wait_for(lambda: self.most > self.bound, timeout=0.3)
             self.active -= 1
         return item, item * 2
 
@@ -149,7 +153,7 @@ class Overlap(object):
 @pytest.mark.parametrize("parallel, items, most", [(1, 3, 1), (0, 3, 1), (2, 5, 2), (3, 6, 3),
                                                    (2, 2, 2)])
 def test_whm_owners_are_worked_on_at_most_parallel_at_once(parallel, items, most):
-    work = Overlap(most + 1)
+    work = Overlap(most)
     assert whm_source._pooled(work, range(items), parallel) == [(i, i * 2) for i in
                                                                 range(items)]
     assert work.most == most
@@ -165,13 +169,13 @@ class OverlappingLister(object):
 
 
 def test_the_whm_inventory_keeps_to_its_bound():
-    work = Overlap(2)
+    work = Overlap(1)
     inventory = whm_source.inventory(OverlappingLister(work), ["a", "b", "c"], 1)
     assert inventory.owners == ["a", "b", "c"] and work.most == 1
 
 
 def test_one_whm_owner_is_worked_on_in_the_callers_thread():
-    work = Overlap(2)
+    work = Overlap(1)
     assert whm_source._pooled(work, iter([7]), 4) == [(7, 14)]
     assert work.threads == {threading.current_thread().name}
     assert whm_source._pooled(work, [], 4) == []
@@ -194,7 +198,7 @@ class ChunkedClient(object):
 @pytest.mark.parametrize("parallel, count, most", [(1, 4, 1), (0, 4, 1), (2, 4, 2),
                                                    (2, 2, 2)])
 def test_cpanel_batches_run_at_most_parallel_at_once(parallel, count, most):
-    work = Overlap(most + 1)
+    work = Overlap(most)
     calls = [UapiCall("acct%d" % i, "Tokens", "list") for i in range(count)]
     assert cpanel_source._run(ChunkedClient(work), calls, parallel) == [
         "answer to acct%d" % i for i in range(count)]
@@ -202,7 +206,7 @@ def test_cpanel_batches_run_at_most_parallel_at_once(parallel, count, most):
 
 
 def test_one_cpanel_batch_runs_in_the_callers_thread():
-    work = Overlap(2)
+    work = Overlap(1)
     calls = [UapiCall("acct", "Tokens", "list")]
     assert cpanel_source._run(ChunkedClient(work), calls, 4) == ["answer to acct"]
     assert work.threads == {threading.current_thread().name}
