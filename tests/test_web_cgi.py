@@ -1322,3 +1322,18 @@ def test_policy_preview_shows_where_unattended_runs_stand_with_notices(site):
     assert run_page.status == 200 and "Notice sent" in run_page.text()
     reply = site.post(revoke_form("root:old-ci", mode="policy"), follow=True)
     assert reply.status == 200 and "1 token revoked" in reply.text()
+
+
+def test_a_tampered_filter_in_select_all_matchings_confirmation_revokes_nothing(site):
+    """Break-it on issue 30.7: the audit record's "chosen by filter: ..." comes from the
+    confirmation's address; a filter that does not choose the previewed tokens is refused,
+    so the record can never name a rule that did not choose them."""
+    for i in range(3):
+        site.token("boss", "ci-{}".format(i), age=5)
+    reply = site.post([("action", "preview"), ("scope", "matching")], query="owner=boss&q=ci-0")
+    assert reply.status == 200
+    form = confirm_form(reply, confirm="")
+    done = site.post(form, query="owner=boss&chosen=filter")  # the q= taken out
+    assert done.status == 409 and "Nothing was revoked" in done.text()
+    assert site.revokes() == []
+    assert "ci-0" in site.server.token_names("boss")

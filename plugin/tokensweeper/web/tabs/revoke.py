@@ -167,6 +167,14 @@ def preview_matching(ctx):
                                                                              "filter")]))
 
 
+def _filter_choice(cfg, now, usage, row_filter):
+    """The (holder, name) keys Select all matching chooses for this overview filter."""
+    plan = policy_plan(cfg, now, usage)
+    rows = views.filter_rows(views.rows_from_plan(plan, usage, cfg.protection(), now),
+                             *row_filter)
+    return {row.token.key() for row in rows if row.selectable}
+
+
 def _filter_words(state, owner, text, kind, reseller):
     """The overview's filter as a rule: "state=expired, kind=cPanel"."""
     words = [("state", state), ("kind", views.KIND_LABELS.get(kind, kind)), ("owner", owner),
@@ -280,8 +288,14 @@ def _revoke_locked(ctx, cfg, mode, wanted, lock, confirmation):
         if mode == "selection":
             plan = selection_plan(wanted, cfg, ctx.now, usage)
             if ctx.request.arg("chosen") == "filter":  # Select all matching's confirmation
-                plan.reword(REVOKE, "chosen by filter: " + _filter_words(
-                    *_row_filter(ctx.request)))
+                row_filter = _row_filter(ctx.request)
+                if _filter_choice(cfg, ctx.now, usage, row_filter) != set(wanted):
+                    # The address's filter does not choose the tokens confirmed (tampered
+                    # with): the record must not name a rule that did not choose them.
+                    raise HttpError(409, "Nothing was revoked", (
+                        "The filter in this confirmation does not choose the tokens "
+                        "previewed. Nothing was revoked; preview again from the list."))
+                plan.reword(REVOKE, "chosen by filter: " + _filter_words(*row_filter))
         else:
             plan = policy_plan(cfg, ctx.now, usage)
 
