@@ -1,7 +1,9 @@
 """Shared test set-up: import paths and Hypothesis settings. Keep this small;
 fixtures of one area live in that area's own conftest.py."""
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 
@@ -18,6 +20,9 @@ for _path in (REPO_ROOT, PLUGIN_DIR):
 # point the plugin somewhere gets an empty sandbox, never /var/cpanel or /etc.
 # (A stray audit record and a config cache once landed in /var/cpanel/tokensweeper.)
 _SANDBOX = tempfile.mkdtemp(prefix="tokensweeper-tests-")
+# Gone when pytest ends: make mutate starts thousands of pytest runs, and each
+# one left its sandbox in /tmp (14,000 of them, 2 GB, on a developer machine).
+atexit.register(shutil.rmtree, _SANDBOX, True)
 os.environ.setdefault("TOKENSWEEPER_STATE_DIR", os.path.join(_SANDBOX, "state"))
 os.environ.setdefault("TOKENSWEEPER_CONFIG", os.path.join(_SANDBOX, "config.yaml"))
 os.environ.setdefault("TOKENSWEEPER_CPANEL_ROOT", os.path.join(_SANDBOX, "cpanel-root"))
