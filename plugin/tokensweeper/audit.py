@@ -158,6 +158,22 @@ def read_window(since, path=None, block_size=WINDOW_BLOCK):
     return found, damaged
 
 
+# A record about a token is never older than the token, give or take this much (the
+# server's clock and ours may disagree a little): what a reader that looks tokens up by
+# identity (creation time included) may read before the oldest token's creation.
+CLOCK_SLACK = 86400
+
+
+def read_about(create_times, path=None):
+    """The records that can mention tokens created at these times (read_window from the
+    oldest, less CLOCK_SLACK): an unattended run looking up the tokens it lists reads
+    their lifetime, not years of history. No times: nothing is read."""
+    create_times = list(create_times)
+    if not create_times:
+        return [], 0
+    return read_window(min(create_times) - CLOCK_SLACK, path)
+
+
 class _OlderRun(object):
     """The run of consecutive records older than the window, newest first, read so far."""
 

@@ -80,7 +80,8 @@ def weigh(plan, cfg, now, records=None):
     return states
 
 
-CLOCK_SLACK = DAY  # a notice stamped this much before its token's creation still counts
+# A notice stamped this much before its token's creation still counts.
+CLOCK_SLACK = audit.CLOCK_SLACK
 
 
 def window_start(plan, cfg, now):

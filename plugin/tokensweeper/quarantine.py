@@ -167,9 +167,15 @@ def held(records, foreign=False, days=0):
     return {key: entry for key, entry in out.items() if not entry.foreign}
 
 
-def read_held(foreign=False, days=0):
-    """held() of the audit log (raises statefiles.UntrustedState for a log not ours)."""
-    records, _ = audit.read()
+def read_held(foreign=False, days=0, about=None):
+    """held() of the audit log (raises statefiles.UntrustedState for a log not ours).
+    about: the listed tokens that will be looked up; only the records their lifetime
+    can hold are read (audit.read_about: held() keys on the creation time), not the
+    whole log. None: the whole log (restore by hand, the Quarantined list)."""
+    if about is None:
+        records, _ = audit.read()
+    else:
+        records, _ = audit.read_about(token.create_time for token in about)
     return held(records, foreign, days)
 
 
@@ -189,7 +195,7 @@ def held_among(tokens, days=0):
     tokens = list(tokens)
     if not any(is_marked(token) for token in tokens):
         return {}
-    return in_quarantine(tokens, read_held(days=days))
+    return in_quarantine(tokens, read_held(days=days, about=[t for t in tokens if is_marked(t)]))
 
 
 # -- the unattended runs: quarantine instead of revoking -------------------------------
@@ -239,7 +245,9 @@ def apply(plan, cfg, client, lock, now, actor, mode, clock=clock_now):
         return None
     # Read whenever quarantine is on: a token whose quarantine was undone by hand is
     # not marked, and its first quarantine still counts (divert()).
-    to_quarantine = divert(plan, read_held(foreign=True, days=days), days, now)
+    looked_up = [item.token for item in plan.items
+                 if item.decision == REVOKE and item.token.kind == WHM]
+    to_quarantine = divert(plan, read_held(foreign=True, days=days, about=looked_up), days, now)
     return quarantine(client, to_quarantine, lock, actor, mode, now, cfg.parallel_owners,
                       clock, selectors=plan.selectors.to_dict(), reasons={
                           item.token.key(): item.reason for item in plan.items},
