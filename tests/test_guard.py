@@ -152,22 +152,66 @@ def test_what_cpanel_refuses_itself_is_left_to_cpanel(guarded):
 # -- exemptions ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", [
-    "MailNodeLinkage",                           # Cpanel/LinkedNode/Worker/WHM/Accounts.pm
-    "MailNodeLinkage-2026-11-30T02-40-00Z",      # .../Convert/Common/Mail/ToRemote.pm
-    "cpmove_2026-11-30T02_40_00Z_1c6b",          # Cpanel/RemoteAPI/cPanel/TemporaryToken.pm
+# NOW is 2026-11-27T12:00:00Z: cPanel stamps its tokens' names with the time it makes them.
+CPMOVE_NOW = "cpmove_2026-11-27T11_59_58Z_1c6b"      # Cpanel/RemoteAPI/cPanel/TemporaryToken.pm
+MAIL_NODE_NOW = "MailNodeLinkage-2026-11-27T11-59-58Z"  # .../Convert/Common/Mail/ToRemote.pm
+
+
+def child_account(h, user, workloads="Mail"):
+    """cPanel's user file of a linked node's child account (PRIVATE_createacct_child)."""
+    directory = os.path.join(h.cpanel_root, "var", "cpanel", "users")
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, user), "w") as handle:
+        handle.write("DNS=%s.example\nCHILD_WORKLOADS=%s\nOWNER=root\n" % (user, workloads))
+
+
+@pytest.mark.parametrize("args", [
+    # the Transfer Tool: expires_at = time() + 86400, on the destination's clock
+    {"name": CPMOVE_NOW, "expires_at": str(NOW - 2 + DAY)},
+    {"name": "cpmove_2026-11-27T05_00_00Z_0", "expires_at": str(NOW - 7 * 3600 + DAY)},
+    {"name": MAIL_NODE_NOW},                                # linked mail node, no expiry
+    {"name": "MailNodeLinkage-2026-11-28T01-00-00Z"},       # the other node's clock ahead
 ])
-def test_the_tokens_cpanel_creates_for_itself_are_always_allowed(guarded, name):
-    out, _ = guarded.run(creation("alice", {"name": name}))
+def test_the_tokens_cpanel_creates_for_itself_are_always_allowed(guarded, args):
+    out, _ = guarded.run(creation("alice", args))
     assert out == b"1"
     assert guarded.audit() == []
 
 
-@pytest.mark.parametrize("name", ["MailNodeLinkage-evil", "MailNodeLinkage2",
-                                  "cpmove_anything", "mailnodelinkage"])
-def test_names_that_only_look_like_cpanels_are_not_exempt(guarded, name):
-    out, _ = guarded.run(creation("alice", {"name": name}))
+def test_plain_mail_node_linkage_is_allowed_on_a_child_account_only(guarded):
+    # cPanel makes it right after PRIVATE_createacct_child (LinkedNode/Worker/WHM/Accounts.pm)
+    child_account(guarded, "alice")
+    assert guarded.run(creation("alice", {"name": "MailNodeLinkage"}))[0] == b"1"
+    child_account(guarded, "bob", workloads="")
+    assert guarded.run(creation("bob", {"name": "MailNodeLinkage"}))[0] == NO_EXPIRY_90
+    assert guarded.run(creation("carol", {"name": "MailNodeLinkage"}))[0] == NO_EXPIRY_90
+
+
+@pytest.mark.parametrize("args", [
+    {"name": "MailNodeLinkage-evil"}, {"name": "MailNodeLinkage2"}, {"name": "cpmove_anything"},
+    {"name": "mailnodelinkage"},
+    {"name": "MailNodeLinkage"},                       # an ordinary account: never cPanel's
+    # cPanel's shapes, but not made as cPanel makes them:
+    {"name": CPMOVE_NOW},                              # no expiry
+    {"name": CPMOVE_NOW, "expires_at": ""},
+    {"name": "cpmove_2026-11-20T12_00_00Z_1c6b"},      # stamped a week ago
+    {"name": "cpmove_2031-01-01T00_00_00Z_ab"},        # stamped years ahead
+    {"name": "MailNodeLinkage-2026-11-20T12-00-00Z"},  # stamped a week ago
+    {"name": "MailNodeLinkage-2026-11-29T12-00-00Z"},  # two days ahead
+])
+def test_names_that_only_look_like_cpanels_are_not_exempt(guarded, args):
+    out, _ = guarded.run(creation("alice", args))
     assert out == NO_EXPIRY_90
+
+
+def test_a_cpmove_name_with_an_expiry_cpanel_never_gives_is_refused(guarded):
+    guarded.config("guard:\n  max_lifetime_days: 1\n")
+    # a day ahead of its stamp is cPanel's; a week, a month or a stamp a day off is not
+    assert guarded.run(creation("alice", {"name": CPMOVE_NOW,
+                                          "expires_at": str(NOW + DAY)}))[0] == b"1"
+    for expires in (NOW + 7 * DAY, NOW + 30 * DAY):
+        out, _ = guarded.run(creation("alice", {"name": CPMOVE_NOW, "expires_at": expires}))
+        assert out.startswith(b"0 Your host requires API tokens to expire within 1 day;")
 
 
 def test_the_admins_exempt_names(guarded):
@@ -390,3 +434,11 @@ def test_settings_say_what_the_guard_does(guarded, monkeypatch):
     assert app.main(env=env, stdin=io.BytesIO(b""), stdout=out, now=NOW) == 0
     assert "cPanel accounts' new tokens must expire within 90 days" in \
         out.getvalue().decode("utf-8")
+
+
+def test_renaming_into_a_cpanel_shape_is_judged_as_its_creation(account_tokens):
+    # A cpmove name is exempt only with cPanel's one-day expiry, not for a token with none.
+    out, _ = account_tokens.run(rename("alice", "MailNodeLinkage", CPMOVE_NOW))
+    assert out.startswith(b"0 Your host requires API tokens to expire within 90 days;")
+    out, _ = account_tokens.run(rename("alice", "MailNodeLinkage", "monitor-z"))
+    assert out == b"1"  # the admin's exempt_names

@@ -11,7 +11,8 @@ registered the same way: a token made under an exempt name (cPanel's own shapes,
 exempt_names) must not leave that name while it breaks the rules.
 
 The guard answers on the account's request path: it reads the config (the
-remembered parse, no YAML) and nothing else, starts no process, and FAILS OPEN:
+remembered parse, no YAML) and, for a plain MailNodeLinkage only, the account's cPanel user
+file; it starts no process, and FAILS OPEN:
 any internal error allows the creation, says so on stderr (cPanel's error_log)
 and is recorded in the audit log when it can be. Only the config's `guard:`
 decides a refusal, and every refusal is an audit record. WHM's own
@@ -40,17 +41,29 @@ ACTION = "blocked"
 DAY = 86400
 LOG_PREFIX = "tokensweeper-hook: guard: "
 
-# The names cPanel itself gives the cPanel-account tokens it creates (cpanel 11.120):
-# linked mail nodes (Cpanel/LinkedNode/Worker/WHM/Accounts.pm: "MailNodeLinkage";
-# Cpanel/LinkedNode/Convert/Common/Mail/ToRemote.pm: "MailNodeLinkage-" + unix2iso() with
-# every character but [0-9a-zA-Z] made "-"), both full access and without expiry, and the
-# Transfer Tool's temporary token (Cpanel/RemoteAPI/cPanel/TemporaryToken.pm with prefix
-# "cpmove": "cpmove_" + unix2iso() + "_" + hex, every ":" made "_", valid 24 h).
-BUILTIN_EXEMPT = (
-    re.compile(r"^MailNodeLinkage\Z"),
-    re.compile(r"^MailNodeLinkage-[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}-[0-9]{2}-[0-9]{2}Z\Z"),
-    re.compile(r"^cpmove_[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}_[0-9]{2}_[0-9]{2}Z_[0-9a-f]+\Z"),
-)
+# The names cPanel itself gives the cPanel-account tokens it creates (cpanel 11.120), each
+# made with Tokens::create_full_access, so through this very hook. An account owner can type
+# any of these names too: a name is exempt only with the facts cPanel gives it.
+# - The Transfer Tool's temporary token (Cpanel/RemoteAPI/cPanel/TemporaryToken.pm, prefix
+#   "cpmove" from Whostmgr/Transfers/Session/Items/AccountRemoteUser.pm): "cpmove_" +
+#   unix2iso() + "_" + hex, every ":" made "_", with expires_at = time() + 86400
+#   (_CP_TOKEN_VALIDITY_LENGTH). The stamp and the expiry come from the destination
+#   server's clock: both must be within a day of ours, and a day apart.
+# - Linked mail nodes, full access, no expiry: "MailNodeLinkage-" + unix2iso() with every
+#   character but [0-9a-zA-Z] made "-" (Cpanel/LinkedNode/Convert/Common/Mail/ToRemote.pm),
+#   stamped now (a day of clock skew between the nodes); plain "MailNodeLinkage"
+#   (Cpanel/LinkedNode/Worker/WHM/Accounts.pm) right after PRIVATE_createacct_child made the
+#   account a child account: its cPanel user file holds CHILD_WORKLOADS
+#   (Cpanel/Config/CpUser/Object.pm child_workloads). An ordinary account is never one.
+CPMOVE_RE = re.compile(r"^cpmove_([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2})_([0-9]{2})_"
+                       r"([0-9]{2})Z_[0-9a-f]{1,40}\Z")
+MAIL_NODE = "MailNodeLinkage"
+MAIL_NODE_RE = re.compile(r"^MailNodeLinkage-([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2})-"
+                          r"([0-9]{2})-([0-9]{2})Z\Z")
+CPMOVE_VALIDITY = DAY
+# cPanel computes the expiry a moment after the name's stamp: an hour covers a slow call.
+CPMOVE_SLACK = 3600
+CLOCK_SKEW = DAY
 # cPanel's epoch_or_die (Cpanel/Validate/Time.pm): digits only (any number of them, read
 # numerically: leading zeros count for nothing), at most 67767976233521999.
 DIGITS_RE = re.compile(r"^[0-9]+\Z")
@@ -69,33 +82,67 @@ def descriptors(hook_path, weight):
                                                               "names"))]
 
 
-def builtin_exempt(name):
-    return any(pattern.match(name) for pattern in BUILTIN_EXEMPT)
+def builtin_shape(name):
+    """Whether a name has the shape of one cPanel gives its own tokens (says nothing about
+    who made it: see builtin_exempt)."""
+    return name == MAIL_NODE or bool(CPMOVE_RE.match(name) or MAIL_NODE_RE.match(name))
 
 
-def exempt(name, rules):
-    return builtin_exempt(name) or any(
-        fnmatch.fnmatchcase(name, glob) for glob in rules.get("exempt_names") or ())
+def builtin_exempt(name, expires, now, child_account):
+    """Whether a creation is one cPanel makes itself: its name's shape AND the facts cPanel
+    gives it (`expires`: an epoch or None; `child_account()` is asked only about a plain
+    MailNodeLinkage)."""
+    match = CPMOVE_RE.match(name)
+    if match:
+        stamp = _stamp(match)
+        return (stamp is not None and expires is not None and abs(stamp - now) <= CLOCK_SKEW
+                and 0 < expires - now and 0 < expires - stamp <= CPMOVE_VALIDITY + CPMOVE_SLACK)
+    match = MAIL_NODE_RE.match(name)
+    if match:
+        stamp = _stamp(match)
+        return stamp is not None and abs(stamp - now) <= CLOCK_SKEW
+    return name == MAIL_NODE and bool(child_account())
+
+
+def _stamp(match):
+    import calendar
+
+    try:
+        return calendar.timegm(tuple(int(part) for part in match.groups()) + (0, 0, 0))
+    except (ValueError, OverflowError):
+        return None
+
+
+def admin_exempt(name, rules):
+    """Whether the config's exempt_names globs cover a name."""
+    return any(fnmatch.fnmatchcase(name, glob) for glob in rules.get("exempt_names") or ())
+
+
+def exempt(name, rules, expires=None, now=0, child_account=lambda: False):
+    return admin_exempt(name, rules) or builtin_exempt(name, expires, now, child_account)
 
 
 def _days(count):
     return "%d day%s" % (count, "" if count == 1 else "s")
 
 
-def decide(args, rules, now):
+def decide(args, rules, now, child_account=lambda: False):
     """(rule, message) when `rules` (the config's guard: mapping) refuse a creation with
-    these UAPI arguments at `now`, else None. Pure.
+    these UAPI arguments at `now`, else None. Pure but for `child_account()` (whether the
+    account is a linked node's child account), asked only about a plain MailNodeLinkage.
 
     What cPanel itself refuses (no name, an invalid name, an expiry that is no epoch or in
     the past) is left to cPanel: the guard only adds the host's rules."""
     if not rules:
         return None
     name = _scalar(args.get("name"))
-    if not name or exempt(name, rules):
+    if not name:
         return None
     expires = _expiry(args.get("expires_at"))
     if expires is False:
         return None  # not an epoch: cPanel's validation refuses it with its own message
+    if exempt(name, rules, expires, now, child_account):
+        return None
     broken = _breaks(expires, rules, now)
     if broken is None:
         return None
@@ -118,12 +165,16 @@ def decide_rename(args, rules, now, expiry_of):
     if not rules:
         return None
     old, new = _scalar(args.get("name")), _scalar(args.get("new_name"))
-    if not old or not new or old == new or exempt(new, rules) or not exempt(old, rules):
+    # The old name is judged by its shape alone: a stamp that was "now" at creation is old
+    # by the rename, and the token was let in under it.
+    if not old or not new or old == new or not (builtin_shape(old) or admin_exempt(old, rules)):
         return None
     found, stored = expiry_of(old)
     if not found:
         return None  # cPanel answers "does not exist" itself
     expires = _expiry(stored)
+    if expires is not False and exempt(new, rules, expires, now):
+        return None  # a rename into one of cPanel's shapes is judged as its creation is
     broken = None if expires is False else _breaks(expires, rules, now)
     if broken is None:
         return None
@@ -293,7 +344,7 @@ def _answer(document):
                         _expiry(seen[-1][1]) or None, rule, message,
                         renamed_to=_safe(_scalar(args.get("new_name"))))
         return "0 " + message
-    refusal = decide(args, rules, now)
+    refusal = decide(args, rules, now, lambda: _child_account(account))
     if refusal is None:
         return "1"
     rule, message = refusal
@@ -316,6 +367,28 @@ def _stored_expiry(account, name):
         if isinstance(record, dict) and record.get("name") == name:
             return True, record.get("expires_at")
     return False, None
+
+
+def _child_account(account):
+    """Whether the account is a linked node's child account: its cPanel user file
+    (/var/cpanel/users/USER, KEY=VALUE lines) holds a non-empty CHILD_WORKLOADS. Read only
+    for a plain MailNodeLinkage; a file that cannot be read says no (the rules apply)."""
+    import os
+
+    from . import paths
+    from .config import OWNER_RE
+
+    if not OWNER_RE.match(account):
+        return False
+    try:
+        fd = os.open(paths.cpanel_path("var", "cpanel", "users", account),
+                     os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as handle:
+        text = handle.read(1 << 20).decode("utf-8", "replace")
+    return any(line.startswith("CHILD_WORKLOADS=") and line[16:].strip()
+               for line in text.splitlines())
 
 
 def emit(text):
