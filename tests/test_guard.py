@@ -396,7 +396,7 @@ def test_the_same_creation_in_a_post_stage_is_not_the_guards(guarded):
     document = json.loads(creation("alice", {"name": "deploy"}).decode())
     document["context"]["stage"] = document["hook"]["stage"] = "post"
     out, _ = guarded.run(compact(document))
-    assert out.startswith(b"1 tokensweeper: ")
+    assert out == b"1"  # a UAPI event: any words after the 1 would be shown to the account
 
 
 # -- the pure decision and the config ---------------------------------------------------------
@@ -442,3 +442,50 @@ def test_renaming_into_a_cpanel_shape_is_judged_as_its_creation(account_tokens):
     assert out.startswith(b"0 Your host requires API tokens to expire within 90 days;")
     out, _ = account_tokens.run(rename("alice", "MailNodeLinkage", "monitor-z"))
     assert out == b"1"  # the admin's exempt_names
+
+
+# -- events the guard is not for ---------------------------------------------------------
+
+
+def through_guard_registration(category, name, stage, data):
+    """An event as cPanel writes it, run through the guard's own (blocking, escalated)
+    registry entry: the context names the event, the entry the guard's."""
+    document = json.loads(creation("alice", {}).decode())
+    document["context"] = {"category": category, "event": name, "stage": stage,
+                           "point": "main", "escalateprivs": 1}
+    document["data"] = data
+    return compact(document)
+
+
+FOREIGN = [
+    # A blocking pre stage aborts on ANY message (cpanel-facts §3: suspendacct pre).
+    ("Whostmgr", "Accounts::suspendacct", "pre",
+     {"args": {"user": "alice", "reason": "unpaid", "disallowun": 0}, "user": "root"}),
+    ("Whostmgr", "Accounts::Create", "pre",
+     {"user": "alice", "domain": "alice.example", "owner": "root", "pass": "s3cret",
+      "is_restore": 0}),
+    ("Whostmgr", "Accounts::Remove", "post",  # post, but through the guard's entry
+     {"user": "alice", "killdns": 1, "keep_remote_databases": 0, "if_child": None}),
+    # UAPI events: a message after the 1 is shown to the account.
+    ("Cpanel", "UAPI::Tokens::create_full_access", "post",
+     {"args": {"name": "deploy"}, "result": {"token": "X" * 32}, "user": "alice"}),
+    ("Cpanel", "UAPI::Tokens::revoke", "pre", {"args": {"name": "deploy"}, "result": None,
+                                              "user": "alice"}),
+    ("Cpanel", "UAPI::Tokens::list", "pre", {"args": {}, "result": None, "user": "alice"}),
+]
+
+
+@pytest.mark.parametrize("category, name, stage, data", FOREIGN)
+def test_an_event_the_guard_is_not_for_is_allowed_without_a_word(guarded, category, name,
+                                                                  stage, data):
+    for raw in (through_guard_registration(category, name, stage, data),
+                compact({"context": {"category": category, "event": name, "stage": stage,
+                                     "point": "main"}, "data": data})):
+        out, err = guarded.run(raw)
+        if stage == "post" and category != "Cpanel" and b'"hook"' not in raw:
+            assert out.startswith(b"1 tokensweeper: ")  # an admin's post stage: said
+        else:
+            assert out == b"1", out  # nothing that cPanel could take for a refusal
+        assert "is not an event this hook handles" in err or out != b"1"
+        assert "Traceback" not in err and "internal error" not in err
+    assert guarded.audit() == [] and guarded.server.calls() == []

@@ -147,12 +147,6 @@ def test_event_labels_and_actors():
     (b"[1, 2]", "the event is not a JSON object; nothing to do"),
     (event("Whostmgr", "Accounts::Remove", "post", {"user": "res1"}),
      "Whostmgr Accounts::Remove post is not an event this hook handles; nothing to do"),
-    (event("Who$tmgr", "Accounts::Remove;rm -rf", "pre\n", {"user": "res1"}),
-     "Whotmgr Accounts::Removerm-rf pre is not an event this hook handles; nothing to do"),
-    (compact({"context": {"category": 5, "event": True, "stage": None}}),
-     "5 ? ? is not an event this hook handles; nothing to do"),
-    (event("Whostmgr", "X" * 100, "pre", {}),
-     "Whostmgr %s pre is not an event this hook handles; nothing to do" % ("X" * 64)),
     (suspend("res1", result="0"),
      "suspendacct: cPanel reports the suspension failed; nothing to do"),
     (suspend("res1", result=0),
@@ -183,6 +177,30 @@ def test_events_answered_without_any_call(hook, stdin, message):
     assert out == line(message)
     assert hook.server.calls() == [] and hook.audit() == [] and hook.started == []
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("stdin, message", [
+    (event("Who$tmgr", "Accounts::Remove;rm -rf", "pre\n", {"user": "res1"}),
+     "Whotmgr Accounts::Removerm-rf pre is not an event this hook handles; nothing to do"),
+    (compact({"context": {"category": 5, "event": True, "stage": None}}),
+     "5 ? ? is not an event this hook handles; nothing to do"),
+    (event("Whostmgr", "X" * 100, "pre", {}),
+     "Whostmgr %s pre is not an event this hook handles; nothing to do" % ("X" * 64)),
+    (b"{}", "? ? ? is not an event this hook handles; nothing to do"),
+    (event("Cpanel", "UAPI::Tokens::list", "post", {}),
+     "Cpanel UAPI::Tokens::list post is not an event this hook handles; nothing to do"),
+    (compact({"context": {"category": "Whostmgr", "event": "Accounts::Create",
+                          "stage": "post", "blocking": 1}}),
+     "Whostmgr Accounts::Create post is not an event this hook handles; nothing to do"),
+])
+def test_events_not_ours_where_a_message_could_act_get_a_bare_1(hook, stdin, message):
+    # A pre stage (suspendacct pre aborts on any message), a UAPI event (the account reads
+    # the message) or a blocking registration: only "1" is surely "allowed".
+    hook.config(ENFORCE_SWEEP)
+    out, err = hook.run(stdin)
+    assert out == b"1"
+    assert hook_module.LOG_PREFIX + message in err
+    assert hook.server.calls() == [] and hook.audit() == [] and hook.started == []
 
 
 def test_an_oversized_event_is_refused_unread(hook, monkeypatch):

@@ -84,6 +84,11 @@ class Answer(Exception):
     """Stop here and report this message (still a success line)."""
 
 
+class NotOurs(Answer):
+    """An event this hook does not handle, in a stage or category where cPanel may act on
+    any message: answered with a bare `1` (the message goes to stderr only)."""
+
+
 # -- entry point ------------------------------------------------------------------
 
 
@@ -112,6 +117,8 @@ def main(argv=None, script=None):
         sys.stdout = real_stdout
     if verdict is not None:
         return guard.emit(verdict)
+    if message is None:  # not this hook's event: allowed, and nothing for cPanel to show
+        return guard.emit("1")
     return answer(message)
 
 
@@ -219,8 +226,15 @@ def parse(raw):
         if (event.category, event.event, event.stage) == (where["category"], where["event"],
                                                            where["stage"]):
             return event, _mapping(document.get("data"))
-    raise Answer("%s %s %s is not an event this hook handles; nothing to do" % (
-        _safe(where["category"]), _safe(where["event"]), _safe(where["stage"])))
+    why = "%s %s %s is not an event this hook handles; nothing to do" % (
+        _safe(where["category"]), _safe(where["event"]), _safe(where["stage"]))
+    # Any message in a pre stage or through a blocking registration (the guard's) can stop
+    # the action (suspendacct pre aborts on one), and a UAPI event's message is shown to the
+    # account: there, only a bare 1 means "allowed".
+    blocking = "1" in (_text(context.get("blocking")), _text(registered.get("blocking")))
+    if where["stage"] != "post" or where["category"] == "Cpanel" or blocking:
+        raise NotOurs(why)
+    raise Answer(why)
 
 
 def account_of(event, data):
@@ -287,7 +301,8 @@ def may_own_tokens(user):
 
 
 def handle(raw):
-    """The message for the result line. Every failure becomes a message, never an abort."""
+    """The message for the result line (None: answer a bare `1`). Every failure becomes a
+    message, never an abort."""
     try:
         event, data = parse(raw)
         account = account_of(event, data)
@@ -296,6 +311,9 @@ def handle(raw):
                 event.label, account)
         log("%s for %s" % (event.event, account))
         return act(event, account)
+    except NotOurs as message:
+        log(str(message))
+        return None
     except Answer as message:
         return str(message)
 
