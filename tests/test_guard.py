@@ -489,3 +489,24 @@ def test_an_event_the_guard_is_not_for_is_allowed_without_a_word(guarded, catego
         assert "is not an event this hook handles" in err or out != b"1"
         assert "Traceback" not in err and "internal error" not in err
     assert guarded.audit() == [] and guarded.server.calls() == []
+
+
+# -- many exempt_names -------------------------------------------------------------------------
+
+
+def test_hundreds_of_exempt_names_match_exactly_as_globs_do():
+    import fnmatch
+    import random
+
+    rng = random.Random(29)
+    globs = ["%s-*" % "".join(rng.choice("abcxyz") for _ in range(4)) for _ in range(480)]
+    globs += ["*-svc%02d-[0-9]?" % i for i in range(10)] + ["ci", "ci-?", "[!a-m]*-ro",
+                                                            "dep[a-c]oy*", "x[*]y", "a]b"]
+    names = ["ci", "ci-1", "ci-12", "web-svc03-7x", "web-svc03-x7", "zz-ro", "aa-ro", "depboy",
+             "deploy", "x*y", "a]b", "ab"] + [g.replace("*", "tail") for g in globs[:50]]
+    exempt = guard.ExemptNames(globs)
+    for name in names + ["".join(rng.choice("abcxyz-") for _ in range(7)) for _ in range(300)]:
+        assert (name in exempt) == any(fnmatch.fnmatchcase(name, g) for g in globs), name
+    rules = {"max_lifetime_days": 90, "exempt_names": globs}
+    assert guard.decide({"name": "web-svc03-7x"}, rules, NOW) is None
+    assert guard.decide({"name": "web-svc03-x7"}, rules, NOW)[0] == "max_lifetime_days"

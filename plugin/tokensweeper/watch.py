@@ -16,10 +16,10 @@ The previous run's time is kept in the state dir (`watch-state.json`); the first
 looks back FIRST_LOOK_BACK seconds.
 """
 
-import fnmatch
 import json
 
 from . import audit, paths, statefiles
+from .guard import exempt_names
 from .policy import state_of
 
 STATE_NAME = "watch-state.json"
@@ -58,6 +58,7 @@ def problems_of(token, rules):
 def findings(plan, rules, protection, since, now):
     """[Finding] for the WHM tokens of `plan` created in (since, now]. Pure."""
     found = []
+    exempt = exempt_names(rules)
     revoking = {token.key() for token in plan.to_revoke()}
     for item in plan.items:
         token = item.token
@@ -65,8 +66,7 @@ def findings(plan, rules, protection, since, now):
             continue
         if token.key() in revoking or state_of(item, protection, now)[0] == "protected":
             continue
-        if any(fnmatch.fnmatchcase(token.name, glob) for glob in rules.get("exempt_names")
-               or ()):
+        if token.name in exempt:
             continue
         problems = problems_of(token, rules)
         if problems:
