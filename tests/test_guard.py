@@ -510,3 +510,11 @@ def test_hundreds_of_exempt_names_match_exactly_as_globs_do():
     rules = {"max_lifetime_days": 90, "exempt_names": globs}
     assert guard.decide({"name": "web-svc03-7x"}, rules, NOW) is None
     assert guard.decide({"name": "web-svc03-x7"}, rules, NOW)[0] == "max_lifetime_days"
+
+
+def test_the_readme_quotes_the_sentence_an_account_owner_reads(guarded):
+    out, _ = guarded.run(creation("alice", {"name": "deploy"}))
+    readme = os.path.join(os.path.dirname(HOOK), "..", "README.md")
+    with open(readme, encoding="utf-8") as handle:
+        text = " ".join(handle.read().split())
+    assert "`%s`" % out[2:].decode() in text
