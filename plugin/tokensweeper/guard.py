@@ -284,16 +284,23 @@ def claims(document):
     return where in ((CATEGORY, EVENT, STAGE), (CATEGORY, RENAME_EVENT, STAGE))
 
 
-# The guard's event as the event document names it: in a JSON string value the quotes
-# would be escaped, so an argument cannot imitate it.
-MARK_RE = re.compile(br'"event"\s*:\s*"UAPI::Tokens::(?:create_full_access|rename)"')
+# The guard's event as the event document's context names it (a flat object: category,
+# event, stage, point, escalateprivs): in a JSON string value the quotes would be escaped,
+# so an argument cannot imitate it. The context, not merely the event's name anywhere: the
+# registry entry under "hook" names the guard's event whatever event is being delivered.
+MARK_RE = re.compile(
+    br'"context"\s*:\s*\{'
+    br'(?=[^{}]*"category"\s*:\s*"Cpanel"\s*[,}])'
+    br'(?=[^{}]*"event"\s*:\s*"UAPI::Tokens::(?:create_full_access|rename)"\s*[,}])'
+    br'(?=[^{}]*"stage"\s*:\s*"pre"\s*[,}])')
 OVERSIZED_RULE = "oversized_request"
 OVERSIZED_MESSAGE = ("Your host cannot check an API token request this large; send only the "
                      "token's name and expiry date.")
 
 
 def marked(chunk):
-    """Whether raw event bytes name the guard's event (used on an event too large to parse)."""
+    """Whether raw event bytes hold a context naming the guard's event, in its pre stage
+    (used on an event too large to parse)."""
     return MARK_RE.search(chunk) is not None
 
 

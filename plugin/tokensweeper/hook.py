@@ -183,9 +183,9 @@ def read_event():
     return raw, False
 
 
-# A chunk boundary can split the guard's event name: this much of the previous chunk is
-# searched again with the next.
-OVERLAP = 128
+# A chunk boundary can split the context naming the guard's event (about 130 bytes): this
+# much of the previous chunk is searched again with the next.
+OVERLAP = 1024
 
 
 def _drain(stream, before=b""):
@@ -206,7 +206,8 @@ def parse(raw):
     """(Event, data dict) from the raw stdin, or Answer when there is nothing to act on."""
     if len(raw) > MAX_EVENT_BYTES:
         log("the event is larger than %d MiB: not a cPanel event" % (MAX_EVENT_BYTES >> 20))
-        raise Answer("the event is too large to be a cPanel event; nothing to do")
+        # Its stage is unknown (unparsed): any words could stop a pre stage's action.
+        raise NotOurs("the event is too large to be a cPanel event; nothing to do")
     if not raw.strip():
         raise Answer("no event on standard input; nothing to do")
     try:
