@@ -198,6 +198,7 @@ def test_plain_mail_node_linkage_is_allowed_on_a_child_account_only(guarded):
     {"name": "cpmove_2031-01-01T00_00_00Z_ab"},        # stamped years ahead
     {"name": "MailNodeLinkage-2026-11-20T12-00-00Z"},  # stamped a week ago
     {"name": "MailNodeLinkage-2026-11-29T12-00-00Z"},  # two days ahead
+    {"name": "MailNodeLinkage-2026-10-58T12-00-00Z"},  # no date (read loosely: Nov 27th)
 ])
 def test_names_that_only_look_like_cpanels_are_not_exempt(guarded, args):
     out, _ = guarded.run(creation("alice", args))

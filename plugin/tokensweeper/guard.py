@@ -105,11 +105,16 @@ def builtin_exempt(name, expires, now, child_account):
 
 
 def _stamp(match):
+    """The epoch of a name's UTC stamp, or None when it is no real time (unix2iso never
+    writes "2026-10-58": timegm would read it as November 27th)."""
     import calendar
+    import time
 
+    parts = tuple(int(part) for part in match.groups())
     try:
-        return calendar.timegm(tuple(int(part) for part in match.groups()) + (0, 0, 0))
-    except (ValueError, OverflowError):
+        stamp = calendar.timegm(parts + (0, 0, 0))
+        return stamp if tuple(time.gmtime(stamp)[:6]) == parts else None
+    except (ValueError, OverflowError, OSError):
         return None
 
 
