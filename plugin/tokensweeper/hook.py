@@ -5,9 +5,11 @@ Otherwise cPanel writes one JSON event to stdin and reads the result from
 stdout, where the first word decides: `0` would abort the admin's action in a
 blocking pre stage. So stdout carries exactly one line, always `1 <message>`,
 whatever happens (bad input, bad config, whmapi1 failures, a busy lock, a bug);
-the details go to stderr (cPanel's error_log) and the audit log. The one exception
-is the creation guard's event (UAPI::Tokens::create_full_access pre, guard.py),
-which guard.verdict answers itself: `1`, or `0 MESSAGE` to stop the creation.
+the details go to stderr (cPanel's error_log) and the audit log. An event it does not
+handle where words could act (a pre stage, a UAPI event, a blocking registration, an
+oversized event) gets a bare `1`. The other exception is the creation guard's event
+(UAPI::Tokens::create_full_access pre, guard.py), which guard.verdict answers itself:
+`1`, or `0 MESSAGE` to stop the creation.
 
 A reseller suspension fires one event per owned account and almost none of
 them can own WHM tokens, so that answer comes first: no whmapi1 call, no
