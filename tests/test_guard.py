@@ -390,3 +390,14 @@ def test_settings_say_what_the_guard_does(guarded, monkeypatch):
     assert app.main(env=env, stdin=io.BytesIO(b""), stdout=out, now=NOW) == 0
     assert "cPanel accounts' new tokens must expire within 90 days" in \
         out.getvalue().decode("utf-8")
+
+
+def test_the_readme_quotes_the_sentence_an_account_owner_reads():
+    """The README and the guide promise the owner one exact sentence: the one decide() gives."""
+    _, sentence = guard.decide({"name": "deploy"}, {"max_lifetime_days": 90}, NOW)
+    assert sentence.encode() in NO_EXPIRY_90
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for doc in ("README.md", os.path.join("docs", "creation-guard.md")):
+        with open(os.path.join(root, doc), encoding="utf-8") as handle:
+            text = " ".join(handle.read().split())  # the README wraps it over lines
+        assert sentence in text, doc
