@@ -473,3 +473,30 @@ def test_a_handled_event_that_cannot_leave_the_queue_is_reported_not_redone(env,
     assert sum(1 for m in messages if m.startswith("handling ")) == 1
     assert "Operation not permitted" in messages[-1], messages
     assert len(env.queue_names()) == 1
+
+
+# -- a worker finishing an empty round must not strand an event (break-it #1) ----------
+
+
+def test_an_event_queued_while_the_worker_ends_an_empty_round_is_handled(env, monkeypatch):
+    """The worker's round reads the queue and finds nothing; before it lets go of its lock
+    a hook queues an event and, finding the lock held, trusts the running worker. That
+    worker must see the event before it exits, or nothing handles it until some later
+    event or cron."""
+    account = env.holders[0]
+    real_read = hookqueue.read_queue
+    hooks = []
+
+    def read_then_a_hook_comes(*args, **kwargs):
+        entries, problems = real_read(*args, **kwargs)
+        if not entries and not hooks:  # the empty round, between its read and its exit
+            hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", account, NOW)
+            hooks.append(hookqueue.start_worker(lambda: NOW))
+        return entries, problems
+
+    monkeypatch.setattr(hookqueue, "read_queue", read_then_a_hook_comes)
+    messages = []
+    assert run_worker(messages) == 0
+    assert hooks == [False]  # the hook was told the running worker applies its event
+    assert env.server.cpanel_token_names(account) == set(), messages
+    assert env.queue_names() == []

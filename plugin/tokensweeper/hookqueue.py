@@ -346,17 +346,17 @@ def work(lock, now_fn, settle_for=None, log=stderr_log, sleep=time.sleep,
                 # What this round sees; an event it leaves queued (its tokens could not be
                 # listed) waits for a later worker, it is not retried here in a loop.
                 seen = set(pending())
-                failed, progressed = handle_round(now_fn, log, sleep, monotonic, patience)
+                status = handle_round(now_fn, log, sleep, monotonic, patience) or status
+                lock.release()
+                # An event queued after the round read the queue (even a round that found
+                # nothing), whose hook found the lock still held and trusted this worker,
+                # is seen here: take the lock again, or the worker that did has it.
+                if not set(pending()) - seen:
+                    return status
             except (statefiles.UntrustedState, OSError) as error:
                 # The queue directory itself cannot be trusted or read: nothing is handled.
                 log("the hook's queue cannot be used: %s" % error)
                 return 1
-            status = status or failed
-            lock.release()
-            # An event queued after the round read the queue, whose hook found the lock
-            # still held, is seen here: take the lock again, or the worker that did has it.
-            if not progressed or not set(pending()) - seen:
-                return status
             try:
                 lock.acquire()
             except LockBusy:
@@ -387,8 +387,7 @@ def take_sweep_lock(sleep, monotonic, patience, log):
 
 def handle_round(now_fn, log, sleep=time.sleep, monotonic=time.monotonic,
                  patience=LOCK_PATIENCE):
-    """Handle every queued event under the sweep lock. Returns (1 if anything failed else
-    0, whether any event left the queue)."""
+    """Handle every queued event under the sweep lock. Returns 1 if anything failed, else 0."""
     from . import config
 
     try:
@@ -400,15 +399,15 @@ def handle_round(now_fn, log, sleep=time.sleep, monotonic=time.monotonic,
         for entry in read_queue()[0]:
             note(entry, now, None, "hook-error", "%s failed, the event waits in the queue: %s"
                  % (entry.action, why), log)
-        return 1, False
+        return 1
     if lock is None:
-        return 1, False
+        return 1
     try:
         entries, problems = read_queue()
         for problem in problems:
             log(problem)
         if not entries:
-            return (1 if problems else 0), False
+            return 1 if problems else 0
         log("handling %s together" % plural(len(entries), "queued event"))
         now = now_fn()
         try:
@@ -418,23 +417,22 @@ def handle_round(now_fn, log, sleep=time.sleep, monotonic=time.monotonic,
             for entry in entries:
                 note(entry, now, None, "hook-error", "config error, %s waits in the queue: %s"
                      % (entry.action, error))
-            return 1, False
-        failed, progressed = handle(entries, cfg, lock, now, log)
+            return 1
+        failed = handle(entries, cfg, lock, now, log)
         # A refused file in the queue needs the admin, whatever became of the events.
-        return (1 if problems else failed), progressed
+        return 1 if problems else failed
     finally:
         lock.release()
 
 
 def handle(entries, cfg, lock, now, log):
-    """Plan each event, carry them all out together, record each. (failed, progressed)."""
-    groups, failed, progressed = {}, 0, False
+    """Plan each event, carry them all out together, record each. Returns 1 if anything failed."""
+    groups, failed = {}, 0
     for entry in entries:
         why = nothing_to_do(cfg, entry.account, entry.action)
         if why:
             log("%s: %s" % (entry.label, why))
             done(entry)
-            progressed = True
         else:
             groups.setdefault(entry.action, []).append(entry)
     client = _client()
@@ -458,8 +456,7 @@ def handle(entries, cfg, lock, now, log):
             if waits(entry, result):
                 continue  # its tokens could not be listed: a later round tries again
             done(entry)
-            progressed = True
-    return failed, progressed
+    return failed
 
 
 def waits(entry, result):
