@@ -20,7 +20,7 @@ import sys
 import pytest
 
 from tests.helpers import BIN, DAY, NOW, REPO
-from tests.test_hook import Hook, queued, suspend
+from tests.test_hook import HOOK, Hook, queued, suspend
 
 sys.path.insert(0, os.path.join(REPO, "plugin"))
 
@@ -500,3 +500,28 @@ def test_an_event_queued_while_the_worker_ends_an_empty_round_is_handled(env, mo
     assert hooks == [False]  # the hook was told the running worker applies its event
     assert env.server.cpanel_token_names(account) == set(), messages
     assert env.queue_names() == []
+
+
+# -- cPanel may start the hook with its standard descriptors closed (break-it #2) -------
+
+
+def close_stdout_and_stderr():
+    os.close(1)
+    os.close(2)
+
+
+def test_a_hook_started_with_stdout_and_stderr_closed_still_queues_its_event(storm):
+    """With descriptors 1 and 2 closed, the first file the hook opens takes one of them:
+    a log line or the answer must not fail the hook (the event was lost), and the
+    worker's /dev/null must not replace its own lock."""
+    account = storm.holders[0]
+    proc = subprocess.Popen([sys.executable, HOOK], stdin=subprocess.PIPE,
+                            env=storm.env(), preexec_fn=close_stdout_and_stderr)
+    proc.communicate(suspend(account), timeout=120)
+    storm.wait_for_worker()
+    assert storm.server.cpanel_token_names(account) == set()
+    assert storm.queue_names() == []
+    outcomes = [r for r in storm.audit() if r["event"] == "outcome"]
+    assert [r["selectors"]["owners"] for r in outcomes] == [[account]]
+    with open(storm.error_log) as handle:  # the worker still reports to cPanel's log
+        assert "suspendacct %s: revoked" % account in handle.read()

@@ -778,3 +778,50 @@ def test_an_event_over_ten_mib_is_named_so_in_the_log(hook):
     out, err = hook.run(payload)
     assert out == line("the event is too large to be a cPanel event; nothing to do")
     assert "tokensweeper-hook: the event is larger than 10 MiB: not a cPanel event\n" in err
+
+
+# -- descriptors 0-2 closed at start (issue 31, break-it #2) ----------------------------
+
+
+def in_a_child(check):
+    """Run `check` in a forked child with descriptors 1 and 2 closed (as cPanel may start
+    the hook) and Python's streams gone; returns what it wrote back."""
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(reader)
+        try:
+            os.close(1)
+            os.close(2)
+            sys.stdout = sys.stderr = None
+            result = check()
+        except BaseException as error:  # the parent shows it
+            result = repr(error)
+        os.write(writer, json.dumps(result).encode())
+        os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as handle:
+        data = handle.read()
+    os.waitpid(pid, 0)
+    return json.loads(data.decode())
+
+
+def test_closed_standard_descriptors_are_filled_before_any_file_is_opened(tmp_path):
+    def check():
+        hook_module.fill_standard_fds()
+        fd = os.open(str(tmp_path / "queue-entry"), os.O_WRONLY | os.O_CREAT)
+        hook_module.log("the log writes somewhere harmless")
+        return [fd > 2, os.readlink("/proc/self/fd/1"), os.readlink("/proc/self/fd/2"),
+                os.get_inheritable(1), os.get_inheritable(2), sys.stdout.fileno(),
+                sys.stderr.fileno()]
+
+    assert in_a_child(check) == [True, os.devnull, os.devnull, True, True, 1, 2]
+    assert (tmp_path / "queue-entry").exists()
+
+
+def test_a_log_line_without_a_stderr_stream_is_dropped_not_raised():
+    def check():
+        hook_module.log("nobody reads this")
+        return hook_module.answer("still answers")
+
+    assert in_a_child(check) == 0

@@ -57,12 +57,14 @@ MAIL_TIMEOUT = WHMAPI_TIMEOUT
 
 
 def stderr_log(message):
+    """A line for cPanel's error_log; a closed, broken or missing stderr (None when the
+    process started without descriptor 2) never stops the work."""
     import sys
 
     try:
         sys.stderr.write(LOG_PREFIX + message.rstrip("\n") + "\n")
         sys.stderr.flush()
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
         pass
 
 
