@@ -20,7 +20,7 @@ import sys
 import pytest
 
 from tests.helpers import BIN, DAY, NOW, REPO
-from tests.test_hook import HOOK, Hook, queued, suspend
+from tests.test_hook import HOOK, Hook, modify, queued, suspend
 
 sys.path.insert(0, os.path.join(REPO, "plugin"))
 
@@ -525,3 +525,29 @@ def test_a_hook_started_with_stdout_and_stderr_closed_still_queues_its_event(sto
     assert [r["selectors"]["owners"] for r in outcomes] == [[account]]
     with open(storm.error_log) as handle:  # the worker still reports to cPanel's log
         assert "suspendacct %s: revoked" % account in handle.read()
+
+
+# -- queued events follow their account's rename (break-it #3) --------------------------
+
+
+def test_queued_events_follow_their_account_to_its_new_name(storm):
+    """A suspension queued, then the account renamed before the worker ran: cPanel moved
+    the tokens to the new name, so the event must revoke them there (the old name has
+    none left: it was dropped as 'nothing to do' and the tokens stayed). events.rename is
+    `ignore` (the default): the queued event follows all the same."""
+    old, new = storm.holders[1], "renamed1"
+    tokens = storm.server.cpanel_token_names(old)
+    with storm.sweep_lock():
+        storm.run(suspend(old))
+        storm.server.rename_account(old, new)
+        out, err = storm.run(modify(old, new))
+        assert out == ("1 tokensweeper: Modify %s: events.rename is ignore; nothing to do; "
+                       "1 queued event of %s follows it\n" % (new, old)).encode(), err
+        assert [e["account"] for e in json.loads(storm.cli("queue", "--json")[1])[
+            "queued"]] == [new]
+    storm.wait_for_worker()
+    assert storm.server.cpanel_token_names(new) == set()
+    assert storm.queue_names() == []
+    outcomes = [r for r in storm.audit() if r["event"] == "outcome"]
+    assert [r["selectors"]["owners"] for r in outcomes] == [[new]]
+    assert {t["name"] for t in outcomes[0]["tokens"] if t["action"] == "revoked"} == tokens

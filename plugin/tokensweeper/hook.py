@@ -315,13 +315,41 @@ def handle(raw):
     try:
         event, data = parse(raw)
         account = account_of(event, data)
+        followed = follow_rename(event, data, account)
         if not may_own_tokens(account):
-            return "%s %s: the account owns no API tokens; nothing to do" % (
-                event.label, account)
+            return "%s %s: the account owns no API tokens; nothing to do%s" % (
+                event.label, account, followed)
         log("%s for %s" % (event.event, account))
-        return act(event, account)
+        return act(event, account) + followed
     except Answer as message:
         return str(message)
+
+
+def follow_rename(event, data, new):
+    """On a rename, the old name's queued events now apply to `new`, whatever
+    events.rename says (hookqueue.follow_rename). Returns what to add to the answer."""
+    if event.key != "rename":
+        return ""
+    from .statefiles import UntrustedState
+
+    old = _text(data.get("user") or _mapping(data.get("args")).get("user"))
+    try:
+        moved = hookqueue.follow_rename(old, new)
+    except (OSError, UntrustedState) as error:
+        log("the queued events of %s could not follow its rename: %s" % (
+            old, error if isinstance(error, UntrustedState) else _os_error(error)))
+        return "; ITS QUEUED EVENTS STILL NAME %s (details in cPanel's error_log)" % old
+    if not moved:
+        return ""
+    log("%s of %s now for %s" % (_plural(moved, "queued event"), old, new))
+    try:
+        from . import clock
+
+        hookqueue.start_worker(clock.now)  # a running worker sees them as new events
+    except (OSError, UntrustedState) as error:
+        log("the queue's worker could not start: %s" % error)
+    return "; %s of %s follow%s it" % (_plural(moved, "queued event"), old,
+                                      "s" if moved == 1 else "")
 
 
 def act(event, account):

@@ -188,6 +188,21 @@ def read_queue():
     return entries, problems
 
 
+def follow_rename(old, new):
+    """The queued events of `old`, an account renamed to `new`, now apply to `new`: cPanel
+    moves the tokens with the account, so under the old name they would find nothing and
+    leave the queue with the tokens untouched. Each is queued afresh for `new` before its
+    old entry goes (a crash in between handles it twice, never not at all; a worker that
+    already read the old entry sees the new one as a new event). Returns how many."""
+    moved = 0
+    for entry in read_queue()[0]:
+        if entry.account == old:
+            enqueue(entry.event, entry.key, entry.action, new, entry.epoch)
+            done(entry)
+            moved += 1
+    return moved
+
+
 def pending():
     """The names of the queued events (cheap: no file is read)."""
     return [name for name in statefiles.list_names(paths.hook_queue_dir())
