@@ -551,3 +551,44 @@ def test_queued_events_follow_their_account_to_its_new_name(storm):
     outcomes = [r for r in storm.audit() if r["event"] == "outcome"]
     assert [r["selectors"]["owners"] for r in outcomes] == [[new]]
     assert {t["name"] for t in outcomes[0]["tokens"] if t["action"] == "revoked"} == tokens
+
+
+# -- a sweep and a revoke_all of one round share their whmapi1 calls (break-it #4) -------
+
+
+def test_a_sweep_and_a_revoke_all_of_one_account_share_one_listing_and_revoke(env):
+    """A password change (sweep) and a suspension (revoke_all) of the same account queued
+    together: one listing, one revoke and one verification, as for one event (4 whmapi1
+    processes, not 8), and each event still gets its own run."""
+    env.config(CONFIG + "policy: {older_than_days: 10}\nevents: {suspend: revoke_all, "
+               "password_change: sweep}\n")
+    account = env.holders[2]  # 15 tokens, 1 to 15 days old
+    count = len(env.server.cpanel_token_names(account))
+    hookqueue.enqueue("Passwd::ChangePasswd", "password_change", "sweep", account, NOW)
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", account, NOW)
+    messages = []
+    assert run_worker(messages) == 0, messages
+    assert env.server.cpanel_token_names(account) == set()
+    batches = [c for c in env.server.calls() if c["function"] == "batch"]
+    assert len(batches) == floor(count, 1) == 4
+    outcomes = {r["actor"]: r for r in env.audit() if r["event"] == "outcome"}
+    assert sorted(outcomes) == ["hook:Accounts::suspendacct", "hook:Passwd::ChangePasswd"]
+    swept = outcomes["hook:Passwd::ChangePasswd"]["tokens"]
+    assert {t["name"] for t in swept} == {"app-%02d" % n for n in range(10, count)}  # stale
+    assert len(outcomes["hook:Accounts::suspendacct"]["tokens"]) == count
+    assert env.queue_names() == []
+
+
+def test_a_revoke_all_beside_a_quarantining_sweep_of_the_same_account_revokes_everything(env):
+    """The shared listing is taken before the sweep plans: had the sweep quarantined a
+    token (its IP list changed), the revoke_all would find it 'changed since it was
+    planned' and leave it. A suspended account keeps no token."""
+    env.config(CONFIG + "policy: {older_than_days: 10, quarantine_days: 7}\nevents: "
+               "{suspend: revoke_all, password_change: sweep}\n")
+    env.reseller("sub", [("old-ci", 200, -10), ("fresh", 1, None)])
+    hookqueue.enqueue("Passwd::ChangePasswd", "password_change", "sweep", "sub", NOW)
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", "sub", NOW)
+    messages = []
+    assert run_worker(messages) == 0, messages
+    assert env.server.token_names("sub") == set()
+    assert env.queue_names() == []

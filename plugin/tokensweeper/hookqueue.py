@@ -443,35 +443,33 @@ def handle_round(now_fn, log, sleep=time.sleep, monotonic=time.monotonic,
 
 
 def handle(entries, cfg, lock, now, log):
-    """Plan each event, carry them all out together, record each. Returns 1 if anything failed."""
-    groups, failed = {}, 0
+    """Plan each event, carry them all out together, record each. Returns 1 if anything
+    failed."""
+    todo = []
     for entry in entries:
         why = nothing_to_do(cfg, entry.account, entry.action)
         if why:
             log("%s: %s" % (entry.label, why))
             done(entry)
         else:
-            groups.setdefault(entry.action, []).append(entry)
-    client = _client()
-    for action in QUEUED_ACTIONS:
-        if action not in groups:
-            continue
-        try:
-            handled = _handle_group(action, groups[action], cfg, client, lock, now, log)
-        except Exception as error:  # whmapi1, a token list, the audit log, the state dir
-            why = _failure(error)
-            if why is None:
-                raise
-            failed = 1
-            for entry in groups[action]:
-                log("%s: %s failed: %s" % (entry.label, action, why))
-                note(entry, now, cfg.mode, "hook-error", "%s failed%s: %s" % (
-                    action, ", the event waits in the queue" if entry.name else "", why))
-            continue
-        for entry, result in handled:
-            failed = failed or (result is not None and not result.ok)
-            if waits(entry, result):
-                continue  # its tokens could not be listed: a later round tries again
+            todo.append(entry)
+    if not todo:
+        return 0
+    try:
+        handled = _handle_together(todo, cfg, _client(), lock, now, log)
+    except Exception as error:  # whmapi1, a token list, the audit log, the state dir
+        why = _failure(error)
+        if why is None:
+            raise
+        for entry in todo:
+            log("%s: %s failed: %s" % (entry.label, entry.action, why))
+            note(entry, now, cfg.mode, "hook-error", "%s failed%s: %s" % (
+                entry.action, ", the event waits in the queue" if entry.name else "", why))
+        return 1
+    failed = 0
+    for entry, result in handled:
+        failed = failed or (result is not None and not result.ok)
+        if not waits(entry, result):
             done(entry)
     return failed
 
@@ -498,25 +496,23 @@ def _failure(error):
     return None
 
 
-def _handle_group(action, entries, cfg, client, lock, now, log):
-    """One listing for every account of the group, one plan per event, one execute_many.
-    Returns [(entry, Result or None)] of the events whose outcome is settled."""
-    from .policy import Selectors, make_plan
+def _handle_together(entries, cfg, client, lock, now, log):
+    """One listing for every account of the round, one plan per event, one execute_many,
+    whatever the events' actions: an account's `sweep` and `revoke_all` share the listing,
+    the revoke and the verification. Returns [(entry, Result or None)] of the events whose
+    outcome is settled."""
+    from .policy import make_plan
     from .sweep import PREVIEW, Part, execute_many, list_tokens
 
     accounts = sorted({entry.account for entry in entries})
     found = {kind: [a for a in accounts if kind in kinds_for(cfg, a)] for kind in cfg.kinds}
     kinds = [kind for kind in cfg.kinds if found[kind]]
     protection, cap = cfg.protection(), cfg.max_revoke_per_run
-    if action == REVOKE_ALL:
-        def selectors_of(account):
-            return Selectors(every_token=True, owners=(account,))
-    else:
-        policy = cfg.selectors()
-
-        def selectors_of(account):
-            return policy.narrowed(owners=(account,))
-    usage = usage_for(selectors_of(accounts[0]))
+    usage = {action: usage_for(_selectors(action, accounts[0], cfg)) for action in
+             QUEUED_ACTIONS if any(entry.action == action for entry in entries)}
+    # Every token of these accounts goes: a sweep's quarantine would only change the
+    # tokens under the revoke (then refused as "changed since it was planned").
+    revoking_all = {entry.account for entry in entries if entry.action == REVOKE_ALL}
     listed = list_tokens(client, kinds, parallel=cfg.parallel_owners, found=found)
     for problem in protection.problems:
         log(problem)
@@ -524,8 +520,8 @@ def _handle_group(action, entries, cfg, client, lock, now, log):
     for token in listed.tokens:
         tokens_of.setdefault(token.owner, []).append(token)
     handled, parts, planned = [], [], []
-    for entry in entries:
-        account = entry.account
+    for entry in _in_action_order(entries):
+        account, action = entry.account, entry.action
         problems = [p for p in listed.problems if _names(p, account)]
         for problem in problems:
             log("%s: %s" % (entry.label, problem))
@@ -542,13 +538,15 @@ def _handle_group(action, entries, cfg, client, lock, now, log):
             # not by max_revoke_per_run, and a system-looking name does not shield them (only
             # the admin's protect.names do; cPanel never sends root's suspension or removal).
             own_protection, own_cap = protection.for_account_event(), None
-        plan = make_plan(tokens, usage, selectors_of(account), own_protection, now)
+        plan = make_plan(tokens, usage[action], _selectors(action, account, cfg),
+                         own_protection, now)
         plan.owner_errors = errors
         plan.problems = problems + plan.problems
         notices = None
         if action == SWEEP:
             notices = give_notice(plan, cfg, client, now, entry.actor, log)
-            _quarantine(plan, cfg, client, lock, now, entry, log)
+            if account not in revoking_all:
+                _quarantine(plan, cfg, client, lock, now, entry, log)
         parts.append(Part(plan, entry.actor, own_cap))
         planned.append((entry, notices))
     if parts:
@@ -561,6 +559,21 @@ def _handle_group(action, entries, cfg, client, lock, now, log):
             log("%s: %s" % (entry.label, "%s; %s" % (said, notices) if notices else said))
             handled.append((entry, result))
     return handled
+
+
+def _selectors(action, account, cfg):
+    """What an event of `action` about `account` selects: every token, or the policy's."""
+    from .policy import Selectors
+
+    if action == REVOKE_ALL:
+        return Selectors(every_token=True, owners=(account,))
+    return cfg.selectors().narrowed(owners=(account,))
+
+
+def _in_action_order(entries):
+    """sweep events first, then revoke_all, each in the order they came (as when each
+    action was a round of its own)."""
+    return sorted(entries, key=lambda entry: QUEUED_ACTIONS.index(entry.action))
 
 
 def _quarantine(plan, cfg, client, lock, now, entry, log):
