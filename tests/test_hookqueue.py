@@ -13,6 +13,7 @@ Runs on every Python of the matrix (3.6 syntax).
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -592,3 +593,48 @@ def test_a_revoke_all_beside_a_quarantining_sweep_of_the_same_account_revokes_ev
     assert run_worker(messages) == 0, messages
     assert env.server.token_names("sub") == set()
     assert env.queue_names() == []
+
+
+# -- a full disk while the hook writes its queue entry (break-it #5) ---------------------
+
+
+DISK_FULL = """
+import os
+
+_open, _state = os.open, os.environ["TOKENSWEEPER_STATE_DIR"] + os.sep
+
+
+def full_open(path, flags, *args, **kwargs):
+    # A new file in the state dir is created, and every write to it fails as on a full
+    # disk: /dev/full answers ENOSPC.
+    fd = _open(path, flags, *args, **kwargs)
+    if str(path).startswith(_state) and flags & os.O_EXCL:
+        full = _open("/dev/full", os.O_WRONLY)
+        os.dup2(full, fd)
+        os.close(full)
+    return fd
+
+
+os.open = full_open
+"""
+
+
+def test_a_full_disk_names_the_queue_file_and_loses_no_queued_event(storm, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(DISK_FULL)
+    first, second = storm.holders[:2]
+    with storm.sweep_lock():
+        storm.run(suspend(first))
+        out, err = storm.run(suspend(second), PYTHONPATH=str(site))
+        assert out == ("1 tokensweeper: suspendacct %s: revoke_all failed, state directory "
+                       "unusable (details in cPanel's error_log)\n" % second).encode()
+        queue = os.path.join(storm.state_dir, "hook-queue")
+        assert re.search(r"revoke_all failed: the state directory cannot be used: %s/[0-9]+-"
+                         r"[0-9]{6}-[0-9]+-[0-9a-f]{12}\.json: No space left on device"
+                         % re.escape(queue), err), err
+        assert "Traceback" not in err
+        assert len(storm.queue_names()) == 1  # the first event, and no half-written file
+    storm.wait_for_worker()
+    assert storm.server.cpanel_token_names(first) == set()
+    assert storm.queue_names() == []
