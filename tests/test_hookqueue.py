@@ -140,20 +140,21 @@ def test_events_of_accounts_with_and_without_tokens_of_several_owners_in_one_rou
     assert sorted(owners) == sorted([[a] for a in storm.holders[:3]] + [["sub"]])
 
 
-def hang_the_revoke(storm, fifo):
-    """The third batch (the revoke, after the listing and the listing right before it)
-    never answers; the fake writes its helper's pid to `fifo` when it gets there, so the
-    test knows, without a clock, that the worker is in the middle of revoking."""
+def hang_the_revoke(storm, fifo, after=2, when="before"):
+    """The third batch (the revoke, after the listing and the listing right before it;
+    `after` others: the batch after that many) never answers (`when` "after": once its
+    work is done); the fake writes its helper's pid to `fifo` when it gets there, so the
+    test knows, without a clock, that the worker is at that point."""
     os.mkfifo(fifo)
-    storm.server.add_fault("hang", function="batch", after=2, times=1, grandchild=30,
-                           pid_file=fifo)
+    storm.server.add_fault("hang", function="batch", after=after, times=1, grandchild=30,
+                           pid_file=fifo, when=when)
 
 
-def kill_the_worker_mid_revoke(storm, tmp_path):
+def kill_the_worker_mid_revoke(storm, tmp_path, after=2, when="before"):
     # One whmapi1 process at a time: when the revoke hangs, no other call is under way.
     storm.config(CONFIG + "parallel_owners: 1\n")
     fifo = str(tmp_path / "reached-the-revoke")
-    hang_the_revoke(storm, fifo)
+    hang_the_revoke(storm, fifo, after, when)
     with storm.sweep_lock():
         fire(storm, storm.holders)
         worker = storm.worker_pid()
@@ -638,3 +639,47 @@ def test_a_full_disk_names_the_queue_file_and_loses_no_queued_event(storm, tmp_p
     storm.wait_for_worker()
     assert storm.server.cpanel_token_names(first) == set()
     assert storm.queue_names() == []
+
+
+# -- kill -9 of the worker at each stage loses nothing (break-it #6) --------------------
+
+
+STAGES = {  # (whmapi1 batches that answer first, whether the one that hangs did its work);
+    # revoking takes a batch per 100 tokens: the last of them hangs once its work is done
+    "after claiming the events, listing": (lambda revokes: 0, "before"),
+    "after listing, before revoking": (lambda revokes: 1, "before"),
+    "after revoking, before the outcome is recorded": (lambda revokes: 1 + revokes, "after"),
+}
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_a_worker_killed_at_any_stage_leaves_every_event_for_the_next_run(storm, tmp_path,
+                                                                          stage):
+    tokens = {a: storm.server.cpanel_token_names(a) for a in storm.holders}
+    after, when = STAGES[stage]
+    after = after(-(-sum(len(names) for names in tokens.values()) // 100))
+    kill_the_worker_mid_revoke(storm, tmp_path, after, when)
+
+    revoked = when == "after"
+    assert storm.tokens_left() == ({} if revoked else tokens)
+    assert len(storm.queue_names()) == WITH_TOKENS  # no event left the queue
+    intents = [r for r in storm.audit() if r["event"] == "intent"]
+    assert len(intents) == (0 if after == 0 else WITH_TOKENS)
+    assert [r["event"] for r in storm.audit()] == ["intent"] * len(intents)
+    if intents:  # a run cut off after its intent says so
+        assert "INTERRUPTED" in storm.cli("audit")[1]
+
+    status, out, err = storm.cli("queue", "--run")
+    assert status == 0, out + err
+    assert storm.tokens_left() == {} and storm.queue_names() == []
+    outcomes = {r["selectors"]["owners"][0]: {t["name"] for t in r["tokens"]
+                                              if t["action"] == "revoked"}
+                for r in storm.audit() if r["event"] == "outcome"}
+    if revoked:
+        # The killed run revoked them all (its intent record names each token, and the
+        # audit shows that run INTERRUPTED); their events found nothing left to do.
+        assert outcomes == {}
+        assert out.count("no tokens of the kinds the config acts on") == WITH_TOKENS, out
+        assert "INTERRUPTED" in storm.cli("audit")[1]
+    else:
+        assert outcomes == tokens  # each event's own run revoked its account's tokens
