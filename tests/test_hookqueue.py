@@ -20,6 +20,7 @@ import sys
 
 import pytest
 
+from tests.fakes.fakeserver import FAKE_PATH
 from tests.helpers import BIN, DAY, NOW, REPO
 from tests.test_hook import HOOK, Hook, modify, queued, suspend
 
@@ -683,3 +684,42 @@ def test_a_worker_killed_at_any_stage_leaves_every_event_for_the_next_run(storm,
         assert "INTERRUPTED" in storm.cli("audit")[1]
     else:
         assert outcomes == tokens  # each event's own run revoked its account's tokens
+
+
+# -- a bare start: no PATH, a deleted working directory, umask 0 (break-it #6) ----------
+
+
+def start_bare(directory):
+    def start():
+        os.chdir(directory)
+        os.rmdir(directory)  # cPanel's working directory removed under it
+        os.umask(0)
+    return start
+
+
+def test_a_hook_started_bare_still_queues_and_handles_its_event(storm, tmp_path):
+    account = storm.holders[0]
+    # cPanel's whmapi1 is a binary at a fixed path: the fake must not need PATH either
+    # (its `#!/usr/bin/env python3` does).
+    whmapi1 = tmp_path / "whmapi1"
+    whmapi1.write_text("#!%s\nimport runpy, sys\nsys.argv[0] = %r\nrunpy.run_path(%r, "
+                       "run_name='__main__')\n" % (sys.executable, FAKE_PATH, FAKE_PATH))
+    whmapi1.chmod(0o755)
+    env = {k: v for k, v in storm.env().items() if k != "PATH"}
+    env["TOKENSWEEPER_WHMAPI1"] = str(whmapi1)
+    gone = tmp_path / "cwd"
+    gone.mkdir()
+    proc = subprocess.Popen([sys.executable, HOOK], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            preexec_fn=start_bare(str(gone)))
+    out, err = proc.communicate(suspend(account), timeout=120)
+    assert out == queued("suspendacct %s" % account, "revoke_all"), err
+    storm.wait_for_worker()
+    assert storm.server.cpanel_token_names(account) == set()
+    assert storm.queue_names() == []
+    with open(storm.error_log) as handle:
+        assert "suspendacct %s: revoked" % account in handle.read()
+    # umask 0 widened nothing the hook and its worker created: all root's alone
+    for where, _, names in os.walk(storm.state_dir):
+        for path in [where] + [os.path.join(where, name) for name in names]:
+            assert os.stat(path).st_mode & 0o077 == 0, path
