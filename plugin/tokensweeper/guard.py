@@ -330,7 +330,7 @@ def emit(text):
             sys.stdout.flush()
             out.write(data)
             out.flush()
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):  # no stdout at all: None
         pass
     return 0
 
@@ -391,5 +391,5 @@ def _log(message):
     try:
         sys.stderr.write(LOG_PREFIX + message.rstrip("\n") + "\n")
         sys.stderr.flush()
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):  # no stderr at all: None
         pass

@@ -203,6 +203,53 @@ class FakeServer:
     def accounts(self):
         return [dict(a) for a in self.state()["accounts"]]
 
+    def rename_account(self, old, new):
+        """WHM's modifyacct with `newuser`: the account, its reseller status and ACLs, the
+        accounts it owns and both kinds of its tokens move to the new name, and the tokens
+        keep working (cpanel-facts.md "Lifecycle"): the old name has no token file left.
+        Run before the Accounts::Modify post hook, as cPanel does."""
+        with self._edit() as state:
+            users = {a["user"] for a in state["accounts"]} | set(state["resellers"])
+            if old not in users or new in users:
+                raise ValueError(f"cannot rename {old!r} to {new!r}")
+            for account in state["accounts"]:
+                account["user"] = new if account["user"] == old else account["user"]
+                if account.get("owner") == old:
+                    account["owner"] = new
+            state["resellers"] = [new if r == old else r for r in state["resellers"]]
+            acls = state.get("reseller_acls", {})
+            if old in acls:
+                acls[new] = acls.pop(old)
+            self._move_whm_tokens(state, old, new)
+            self._move_cpanel_tokens(state, old, new)
+            self._mirror_resellers(state)
+        if self.state().get("cpanel_root"):
+            self.write_trueuserowners(self.state()["cpanel_root"])
+
+    def _move_whm_tokens(self, state, old, new):
+        if old not in _fake.token_owners(self.state_path, state):
+            return
+        _fake.save_tokens(self.state_path, state, new, self._load(state, old))
+        state.get("tokens", {}).pop(old, None)
+        stored = _fake.token_file(self.state_path, state, old)
+        root = state.get("cpanel_root")
+        for path in (stored, root and os.path.join(root, _fake.CPANEL_TOKEN_DIR, old + ".json")):
+            if path and os.path.exists(path):
+                os.unlink(path)
+
+    @staticmethod
+    def _move_cpanel_tokens(state, old, new):
+        tokens = state.get("cpanel_tokens", {})
+        if old not in tokens:
+            return
+        tokens[new] = tokens.pop(old)
+        root = state.get("cpanel_root")
+        if root:
+            _fake.write_cpanel_account_token_file(root, new, tokens[new])
+            old_file = os.path.join(root, _fake.CPANEL_ACCOUNT_TOKEN_DIR, old + ".json")
+            if os.path.exists(old_file):
+                os.unlink(old_file)
+
     def add_token(self, owner, name, create_time, expires_at=None, acls=None,
                   whitelist_ips=None):
         """Store a token as cPanel would list it. acls None = full access."""
