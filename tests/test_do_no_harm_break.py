@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from tests.helpers import NOW, Cli, new_server
+from tests.helpers import DAY, NOW, Cli, new_server
 
 PAST_9999 = 253402300800  # 10000-01-01T00:00:00Z: no clock of the platform can show it
 
@@ -58,3 +58,52 @@ def test_a_queued_event_with_a_time_past_any_clock_is_skipped_not_a_crash(cli, e
         os.path.basename(good)]
     assert [said in p for p in run.json()["problems"]] == [True]
     assert os.path.exists(bad) and os.path.exists(good)  # nothing else changed
+
+
+# -- 2. the new-token watch's state: a time that is no time ---------------------------
+
+GUARD = "mode: preview\nguard:\n  max_lifetime_days: 90\n"
+BAD_TIMES = ["1790000000", 10 ** 30, -DAY, -10 ** 30, None, [NOW - 60], 1.5e9, True]
+BAD_IDS = ["string", "huge", "negative", "huge-negative", "null", "list", "float", "bool"]
+
+
+def watch_state(cli, last_run, latest=None):
+    os.makedirs(cli.state_dir, mode=0o700, exist_ok=True)
+    path = os.path.join(cli.state_dir, "watch-state.json")
+    with open(path, "w") as handle:
+        json.dump({"last_run": last_run, "latest": latest}, handle)
+    os.chmod(path, 0o600)
+    return path
+
+
+@pytest.mark.parametrize("last_run", BAD_TIMES, ids=BAD_IDS)
+def test_a_bad_last_run_is_no_previous_run_with_a_warning(server, cli, last_run):
+    server.add_token("bob", "last-night", NOW - DAY + 60)  # within the one day looked back
+    server.add_token("bob", "last-week", NOW - 7 * DAY)  # only a replayed history shows it
+    cli.config(GUARD)
+    path = watch_state(cli, last_run)
+    run = cli("sweep", "--scheduled")
+    assert run.status == 0 and "Traceback" not in run.err, run
+    assert "last-night" in run.out and "last-week" not in run.out
+    assert "warning: the new-token watch: %s holds no usable last_run" % path in run.err
+    assert "treated as no previous run: this run looks back one day" in run.err
+    with open(path) as handle:
+        assert json.load(handle)["last_run"] == NOW  # put right for the next run
+    again = cli("sweep", "--scheduled")
+    assert again.status == 0 and "new-token watch" not in again.err, again
+
+
+@pytest.mark.parametrize("epoch", BAD_TIMES, ids=BAD_IDS)
+def test_the_tokens_tab_shows_despite_a_bad_time_in_the_watch_state(server, cli, epoch,
+                                                                   monkeypatch):
+    from tests.test_watch import page
+
+    server.add_token("bob", "wide-open", NOW - 3600)
+    cli.config(GUARD)
+    watch_state(cli, NOW - 60, {"run_id": "20261127T115900Z-abcdef", "count": 1,
+                                "epoch": epoch})
+    for key, value in cli.env().items():
+        monkeypatch.setenv(key, value)
+    body = page("")
+    assert "wide-open" in body and "Traceback" not in body
+    assert 'id="ts-watched"' not in body  # what that run found is not known
