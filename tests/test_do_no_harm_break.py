@@ -107,3 +107,41 @@ def test_the_tokens_tab_shows_despite_a_bad_time_in_the_watch_state(server, cli,
     body = page("")
     assert "wide-open" in body and "Traceback" not in body
     assert 'id="ts-watched"' not in body  # what that run found is not known
+
+
+# -- 3. a listing's expires_at: "", "00" and what is no time ---------------------------
+
+
+def test_an_odd_expiry_never_hides_an_owner_and_a_damaged_one_decides_nothing(server, cli,
+                                                                              monkeypatch):
+    """cPanel lists expires_at as the digit string it was created with: "" (created with
+    `expires_at=`) never expires, "00" is 1970 (cPanel's own login check reads it as
+    expired); a value that is no time (a damaged token file) is shown as damaged and no
+    policy revokes that token, while the owner's other tokens list and sweep as ever."""
+    created = NOW - 400 * DAY
+    server.add_token("bob", "blank", created, expires_at="")
+    server.add_token("bob", "zeros", created, expires_at="00")
+    server.add_token("bob", "weird", created, expires_at="soon")
+    server.add_token("bob", "fine", created, expires_at=NOW + 30 * DAY)
+    run = cli("list", "--owner", "bob", "--json")
+    assert run.status == 0, run
+    rows = {row["name"]: row for row in run.json()["tokens"]}
+    assert {name: rows[name]["expires"] for name in rows} == {
+        "blank": "never", "zeros": "1970-01-01", "weird": 'damaged: "soon"',
+        "fine": "2026-12-27"}
+    assert rows["zeros"]["state"] == "expired" and rows["weird"]["state"] == "protected"
+    assert "cPanel lists its expiry as \"soon\", which is no time" in rows["weird"][
+        "protected_by"]
+    csv = cli("list", "--owner", "bob", "--csv")
+    assert csv.status == 0 and 'damaged: ""soon""' in csv.out, csv
+    from tests.test_watch import page
+
+    for key, value in cli.env().items():
+        monkeypatch.setenv(key, value)
+    body = page("")
+    assert 'weird' in body and '<span class="ts-muted">damaged</span>' in body
+    for selector, revoked in (("--expired", "zeros"), ("--no-expiry", "blank")):
+        run = cli("sweep", selector, "--older-than", "1", "--yes")
+        assert run.status == 0, run
+        assert revoked not in server.token_names("bob")
+    assert server.token_names("bob") == {"weird", "fine"}

@@ -825,3 +825,22 @@ def test_confirmation_changes_name_the_holder_of_a_newly_selected_token():
     plan = make_plan([cp_token], None, Selectors(expired=True), Protection(), NOW)
     assert confirmation_changes([], plan) == [
         "bob@cpanel/foo is newly selected: expired on 2026-11-26, 1 day ago"]
+
+
+# -- an expiry that is no time (tokens.expiry_damaged) ---------------------------------
+
+
+def test_a_damaged_expiry_shields_from_every_policy_but_not_its_accounts_event():
+    odd = Token("bob", "odd", NOW - 400 * DAY, None, {"all": True}, expiry_damaged='"soon"')
+    plain = Token("bob", "plain", NOW - 400 * DAY, None, {"all": True})
+    why = ("protected: cPanel lists its expiry as \"soon\", which is no time: no policy "
+           "judges it (check it in WHM's Manage API Tokens)")
+    for protection in (Protection(), Protection(builtin=False)):
+        plan = make_plan([odd, plain], None, Selectors(no_expiry=True), protection, NOW)
+        assert [i.decision for i in plan.items] == [PROTECTED, REVOKE]
+        assert plan.items[0].reason.startswith(why)
+        assert protection.rule_for(odd).label == "damaged expiry"
+    event = Protection().for_account_event()
+    plan = make_plan([odd], None, Selectors(every_token=True, owners=("bob",)), event, NOW)
+    assert [i.decision for i in plan.items] == [REVOKE]
+    assert "looked like" not in plan.items[0].reason

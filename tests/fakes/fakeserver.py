@@ -211,7 +211,9 @@ class FakeServer:
         token = {
             "name": name,
             "create_time": int(create_time),
-            "expires_at": None if expires_at is None else int(expires_at),
+            # A string is kept as given, as cPanel keeps it ("" and "00" too).
+            "expires_at": (expires_at if expires_at is None or isinstance(expires_at, str)
+                           else int(expires_at)),
             # None (no ACL list) is how cPanel stores full access.
             "acls": None if acls is None else dict(acls),
             "whitelist_ips": list(whitelist_ips) if whitelist_ips else None,

@@ -10,6 +10,10 @@ from ..tokens import CPANEL, DAY, WHM
 # an event that says its account must lose its tokens (revoke_all on suspension or removal):
 # built-in name shapes and connected-application files can be written by that account.
 BUILTIN, CONFIGURED, CONNECTED = "built-in", "config", "connected application"
+# A token whose listed expiry is no time (tokens._expiry): no policy can judge it, so none
+# revokes it, whatever protect.builtin says; an account event (revoke_all) still does, as
+# that judges no expiry.
+DAMAGED = "damaged listing"
 TRANSFER_NAME = re.compile(r"^transfer-([0-9]{1,12})\Z")
 # Cpanel::UUID::random_uuid, lowercase RFC 4122 version 4
 # (Cpanel/NameServer/Setup/Remote/cPanel.pm).
@@ -224,6 +228,8 @@ class Protection(object):
     def rule_for(self, token):
         """The rule that protects this token: a shielding one first, else any that matches
         (a system-looking name on an account event), else None."""
+        if token.expiry_damaged is not None and not self.account_event:
+            return _damaged_expiry(token)
         if not self._may_match(token):
             return None  # most tokens: one cheap look instead of every rule
         matching = None
@@ -284,6 +290,12 @@ _BUILTIN_NAMES = frozenset(("WebPros_Dashboard", "WP-Dashboard", "prospamfilter"
 
 def _may_be_builtin(name):
     return name.startswith(_BUILTIN_PREFIXES) or name in _BUILTIN_NAMES
+
+
+def _damaged_expiry(token):
+    return Rule("damaged expiry", "cPanel lists its expiry as %s, which is no time: no "
+                "policy judges it (check it in WHM's Manage API Tokens)"
+                % token.expiry_damaged, DAMAGED, _always)
 
 
 def _always(_token, _acls):
