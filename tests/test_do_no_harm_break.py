@@ -145,3 +145,84 @@ def test_an_odd_expiry_never_hides_an_owner_and_a_damaged_one_decides_nothing(se
         assert run.status == 0, run
         assert revoked not in server.token_names("bob")
     assert server.token_names("bob") == {"weird", "fine"}
+
+
+# -- 4. MailNodeLinkage: cPanel's own only on a linked node's child account -------------
+
+
+@pytest.fixture
+def accounts(server, cli):
+    """shop (a reseller's account, hostile), child (a linked node's child account, as cPanel
+    makes it: root's), blind (its users file cannot be read): each with a full-access
+    MailNodeLinkage and MailNodeLinkage-<time> made when stamped, never expiring."""
+    stamp = "2026-01-02T03-04-05Z"
+    made = 1767323045  # that stamp's time
+    with server.batch():
+        for user, owner in (("shop", "bob"), ("child", "root"), ("blind", "bob")):
+            server.add_account(user, owner=owner)
+            server.add_cpanel_token(user, "MailNodeLinkage", made)
+            server.add_cpanel_token(user, "MailNodeLinkage-" + stamp, made)
+            server.add_cpanel_token(user, "ordinary", made)
+    server.write_token_files(cli.cpanel_root)
+    server.write_users_file(cli.cpanel_root, "shop")  # CHILD_WORKLOADS= (none)
+    server.write_users_file(cli.cpanel_root, "child", child_workloads=["Mail"])
+    blind = server.write_users_file(cli.cpanel_root, "blind")
+    os.remove(blind)
+    os.symlink(os.path.join(cli.cpanel_root, "var", "cpanel", "users", "child"), blind)
+    cli.config("mode: enforce\nkinds: [cpanel]\n")
+    return stamp
+
+
+def test_a_mail_node_token_name_hides_nothing_on_an_account_that_is_no_child(cli, server,
+                                                                            accounts):
+    run = cli("sweep", "--kind", "cpanel", "--older-than", "30", "--yes")
+    assert run.status == 0, run
+    # shop is no linked node's child account: its MailNodeLinkage names are its own.
+    assert server.cpanel_token_names("shop") == set()
+    # child's are cPanel's; blind's users file cannot be read (a link): kept, fail safe.
+    kept = {"MailNodeLinkage", "MailNodeLinkage-" + accounts}
+    assert server.cpanel_token_names("child") == kept
+    assert server.cpanel_token_names("blind") == kept
+    listed = {(t["owner"], t["name"]): t for t in cli("list", "--json").json()["tokens"]}
+    assert "linked mail node token (built-in rule MailNodeLinkage)" in listed[
+        ("child", "MailNodeLinkage")]["protected_by"]
+
+
+USERS_FILES = [
+    ("CHILD_WORKLOADS=Mail\n", True),
+    ("USER=x\nCHILD_WORKLOADS=Mail,Web\n", True),
+    ("CHILD_WORKLOADS  =Mail\n", True),  # LoadCpUserFile: split /\s*=/
+    ("CHILD_WORKLOADS=\n", False),  # Cpanel::LinkedNode::ChildWorkloads::unset
+    ("CHILD_WORKLOADS=Mail\nCHILD_WORKLOADS=\n", False),  # the last line of a key wins
+    ("# CHILD_WORKLOADS=Mail\nUSER=x\n", False),  # a comment
+    ("  #CHILD_WORKLOADS=Mail\n", False),
+    ("USER=x\nOWNER=root\n", False),  # no such line: no workloads
+    ("XCHILD_WORKLOADS=Mail\nCHILD_WORKLOADS_OLD=Mail\n", False),
+]
+
+
+@pytest.mark.parametrize("text, child", USERS_FILES)
+def test_a_users_file_names_child_workloads_as_cpanel_reads_it(tmp_path, monkeypatch, text,
+                                                               child):
+    from tokensweeper import cpusers
+
+    monkeypatch.setenv("TOKENSWEEPER_CPANEL_ROOT", str(tmp_path))
+    os.makedirs(str(tmp_path / "var" / "cpanel" / "users"))
+    (tmp_path / "var" / "cpanel" / "users" / "shop").write_text(text)
+    assert cpusers.child_workloads("shop") is child
+
+
+def test_a_users_file_that_cannot_be_read_is_unknown_never_no(tmp_path, monkeypatch):
+    from tokensweeper import cpusers
+
+    monkeypatch.setenv("TOKENSWEEPER_CPANEL_ROOT", str(tmp_path))
+    users = tmp_path / "var" / "cpanel" / "users"
+    os.makedirs(str(users))
+    (users / "big").write_text("CHILD_WORKLOADS=\n" + "X=" + "y" * cpusers.MAX_BYTES)
+    os.mkdir(str(users / "adir"))
+    os.mkfifo(str(users / "fifo"))
+    (users / "real").write_text("CHILD_WORKLOADS=\n")
+    os.symlink(str(users / "real"), str(users / "link"))
+    for user in ("missing", "big", "adir", "fifo", "link", "../users/real", "", None):
+        assert cpusers.child_workloads(user) is None, user
+    assert cpusers.child_workloads("real") is False

@@ -844,3 +844,36 @@ def test_a_damaged_expiry_shields_from_every_policy_but_not_its_accounts_event()
     plan = make_plan([odd], None, Selectors(every_token=True, owners=("bob",)), event, NOW)
     assert [i.decision for i in plan.items] == [REVOKE]
     assert "looked like" not in plan.items[0].reason
+
+
+# -- MailNodeLinkage: only a linked node's child account's (cpusers.child_workloads) ------
+
+
+def test_a_mail_node_token_is_protected_unless_the_account_is_known_to_be_no_child():
+    made = NOW - 300 * DAY
+    tokens = [Token("shop", "MailNodeLinkage", made, kind=CPANEL, full_access=True),
+              Token("shop", "MailNodeLinkage-" + iso_stamp(made), made, kind=CPANEL,
+                    full_access=True)]
+    asked = []
+
+    def lookup(answer):
+        def child_workloads(account):
+            asked.append(account)
+            return answer
+        return child_workloads
+
+    for answer, protected in ((True, True), (None, True), (False, False)):
+        del asked[:]
+        protection = Protection(child_workloads=lookup(answer))
+        assert [protection.reason(t) is not None for t in tokens] == [protected] * 2
+        assert [protection.reason(t) is not None for t in tokens] == [protected] * 2
+        assert asked == ["shop"]  # once per account, and only for such a name
+    assert all(Protection().reason(t) for t in tokens)  # not given: as unreadable
+    plain = Token("shop", "deploy", made, kind=CPANEL, full_access=True)
+    del asked[:]
+    assert Protection(child_workloads=lookup(False)).reason(plain) is None and asked == []
+    # The lookup goes with the rules to an account's own event.
+    event = Protection(child_workloads=lookup(False)).for_account_event()
+    assert event.resemblance(tokens[0]) is None
+    assert Protection(child_workloads=lookup(True)).for_account_event().resemblance(
+        tokens[0]).label == "MailNodeLinkage"
