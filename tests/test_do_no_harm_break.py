@@ -226,3 +226,28 @@ def test_a_users_file_that_cannot_be_read_is_unknown_never_no(tmp_path, monkeypa
     for user in ("missing", "big", "adir", "fifo", "link", "../users/real", "", None):
         assert cpusers.child_workloads(user) is None, user
     assert cpusers.child_workloads("real") is False
+
+
+# -- 1 (the same pattern): the listing cache's times ---------------------------------------
+
+
+@pytest.mark.parametrize("listed", [10 ** 30, -10 ** 30, PAST_9999, -1],
+                         ids=["huge", "huge-negative", "year-10000", "before-1970"])
+def test_a_listing_cache_time_no_clock_can_show_is_an_unknown_time(tmp_path, monkeypatch,
+                                                                   listed):
+    from tests.test_listing_cache import listed_note
+    from tests.test_web_cgi import Site
+
+    site = Site(tmp_path, monkeypatch)
+    site.server.write_token_files(str(site.root))
+    assert site.get().status == 200
+    path = site.state / "listing-cache.json"
+    cache = json.loads(path.read_text())
+    for entry in cache.values():
+        entry["listed"] = listed
+    path.write_text(json.dumps(cache))
+    site.server.reset_calls()
+    page = site.get(now=NOW + 60)
+    assert page.status == 200, page.body[-2000:]
+    assert site.server.calls("api_token_list") == []  # the answers themselves still hold
+    assert listed_note(page) == "Listed earlier · Refresh"
