@@ -180,7 +180,7 @@ def read_queue():
         if (entry is None or len(raw) > MAX_ENTRY_BYTES or not isinstance(entry.account, str)
                 or not valid_owner(entry.account) or entry.action not in QUEUED_ACTIONS
                 or not isinstance(entry.event, str) or not isinstance(entry.key, str)
-                or type(entry.epoch) is not int):
+                or not _showable(entry.epoch)):
             problems.append("ignored %s in the hook queue: not a queued event this version "
                             "wrote (remove it)" % path)
             continue
@@ -201,6 +201,15 @@ def follow_rename(old, new):
             done(entry)
             moved += 1
     return moved
+
+
+def _showable(epoch):
+    """Whether a queued event's time is one the hook could have written: whole seconds from
+    1970 to year 9999 (audit.MAX_EPOCH). Anything else (a hand-made or hostile file) would
+    crash every reader that shows it (time.gmtime): the entry counts as damaged."""
+    from .audit import MAX_EPOCH
+
+    return type(epoch) is int and 0 <= epoch <= MAX_EPOCH
 
 
 def pending():

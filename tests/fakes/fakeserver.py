@@ -258,7 +258,9 @@ class FakeServer:
         token = {
             "name": name,
             "create_time": int(create_time),
-            "expires_at": None if expires_at is None else int(expires_at),
+            # A string is kept as given, as cPanel keeps it ("" and "00" too).
+            "expires_at": (expires_at if expires_at is None or isinstance(expires_at, str)
+                           else int(expires_at)),
             # None (no ACL list) is how cPanel stores full access.
             "acls": None if acls is None else dict(acls),
             "whitelist_ips": list(whitelist_ips) if whitelist_ips else None,
@@ -423,6 +425,28 @@ class FakeServer:
             _fake.write_cpanel_account_token_file(cpanel_root, account, tokens)
         self.write_trueuserowners(cpanel_root)
         return os.path.join(str(cpanel_root), _fake.CPANEL_TOKEN_DIR)
+
+    def write_users_file(self, cpanel_root, user, child_workloads=()):
+        """var/cpanel/users/USER as cPanel writes it (Cpanel::Config::CpUserGuard: KEY=value
+        lines, root's, 0640): a child account of a linked node (PRIVATE_createacct_child,
+        PRIVATE_set_child_workloads) has `CHILD_WORKLOADS=Mail`, workloads joined by commas;
+        any other account an empty value (Cpanel/Config/CpUser/Defaults.pm)."""
+        account = next((a for a in self.state()["accounts"] if a["user"] == user), {})
+        directory = os.path.join(str(cpanel_root), "var", "cpanel", "users")
+        os.makedirs(directory, exist_ok=True)
+        path = os.path.join(directory, user)
+        lines = ["# cPanel -- If you edit this file directly you must run "
+                 "/usr/local/cpanel/scripts/updateuserdatacache afterwards",
+                 "BWLIMIT=unlimited", "CHILD_WORKLOADS=%s" % ",".join(child_workloads),
+                 "CONTACTEMAIL=", "DNS=%s.example.com" % user, "FEATURELIST=default",
+                 "OWNER=%s" % account.get("owner", "root"), "PLAN=default", "RS=jupiter",
+                 "STARTDATE=%d" % (self.state().get("now") or 0),
+                 "SUSPENDED=%d" % bool(account.get("suspended")),
+                 "USER=%s" % user]
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+        os.chmod(path, 0o640)
+        return path
 
     def write_trueuserowners(self, cpanel_root):
         """etc/trueuserowners as cPanel keeps it: `user: owner` per account."""

@@ -55,7 +55,9 @@ def watch_new_tokens(ctx, plan, as_json):
     from ...audit import AuditError
     from ...statefiles import UntrustedState
 
-    since = watch.previous_run(ctx.now)
+    since, problem = watch.previous_run(ctx.now)
+    if problem:
+        print("warning: the new-token watch: %s" % problem, file=sys.stderr)
     found = watch.findings(plan, ctx.cfg.guard, ctx.cfg.protection(), since, ctx.now)
     run_id = None
     if found:
