@@ -171,3 +171,16 @@ def test_the_checker_finds_a_missing_file_and_a_missing_anchor(tmp_path):
         "nope.png (no such file)",
         "#nowhere (no heading with that anchor)",
     ]
+
+
+def test_the_readme_protection_table_names_every_built_in_rule():
+    """The README's table is the newcomer's view of the protection rules: a rule added to
+    the code without its row there would protect a token nobody was told about."""
+    from tokensweeper.policy import protection
+    with open(README, encoding="utf-8") as handle:
+        text = handle.read()
+    section = text.partition("## What it never touches")[2].partition("\n## ")[0]
+    rules = protection.BUILTIN_RULES + protection.CPANEL_RULES
+    shapes = {re.split(r"[<\[ ]", rule.label)[0].rstrip("-") for rule in rules}
+    assert len(shapes) >= 9
+    assert {shape for shape in shapes if "`%s" % shape not in section} == set()

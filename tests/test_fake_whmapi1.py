@@ -759,3 +759,24 @@ def test_fake_sendmail_records_messages_and_fails_on_request(tmp_path):
     assert status == 75 and "spool" in err
     assert sorted(os.listdir(str(tmp_path / "mail"))) == [
         "0001.argv.json", "0001.eml", "0002.argv.json", "0002.eml"]
+
+
+def test_a_renamed_account_takes_its_tokens_and_accounts_to_the_new_name(server, tmp_path):
+    """modifyacct newuser=: the tokens keep working under the new name, the old name is
+    unknown, its token files gone, the accounts it owned are the new name's."""
+    root = tmp_path / "cpanel"
+    server.add_token("bob", "deploy", NOW - 100)
+    server.add_cpanel_token("bob", "site", NOW - 100)
+    server.write_token_files(str(root))
+    server.rename_account("bob", "robert")
+    listed = api(server, "--user=robert", "api_token_list")["data"]["tokens"]
+    assert list(listed) == ["deploy"]
+    assert run(server, "--user=bob", "api_token_list")[0] == 1
+    assert server.cpanel_token_names("robert") == {"site"} and server.tokens("bob") == {}
+    assert server.resellers() == ["robert"]
+    assert {a["user"]: a["owner"] for a in server.accounts()} == {"robert": "root",
+                                                                  "carl": "robert"}
+    tokens = root / "var/cpanel/authn/api_tokens_v2"
+    assert sorted(p.name for p in (tokens / "whostmgr").iterdir()) == ["robert.json", "root.json"]
+    assert sorted(p.name for p in (tokens / "cpanel").iterdir()) == ["robert.json"]
+    assert "carl: robert" in (root / "etc/trueuserowners").read_text()

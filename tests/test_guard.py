@@ -516,14 +516,6 @@ def test_hundreds_of_exempt_names_match_exactly_as_globs_do():
     assert guard.decide({"name": "web-svc03-x7"}, rules, NOW)[0] == "max_lifetime_days"
 
 
-def test_the_readme_quotes_the_sentence_an_account_owner_reads(guarded):
-    out, _ = guarded.run(creation("alice", {"name": "deploy"}))
-    readme = os.path.join(os.path.dirname(HOOK), "..", "README.md")
-    with open(readme, encoding="utf-8") as handle:
-        text = " ".join(handle.read().split())
-    assert "`%s`" % out[2:].decode() in text
-
-
 @pytest.mark.parametrize("category, name, stage, data", FOREIGN_OVERSIZED)
 def test_an_oversized_event_through_the_guards_registration_is_not_refused(
         guarded, category, name, stage, data):
@@ -533,3 +525,14 @@ def test_an_oversized_event_through_the_guards_registration_is_not_refused(
                                                       dict(data, padding="x" * (11 << 20))))
     assert out == b"1"
     assert blocked_records(guarded) == [] and "Traceback" not in err
+
+
+def test_the_readme_quotes_the_sentence_an_account_owner_reads():
+    """The README and the guide promise the owner one exact sentence: the one decide() gives."""
+    _, sentence = guard.decide({"name": "deploy"}, {"max_lifetime_days": 90}, NOW)
+    assert sentence.encode() in NO_EXPIRY_90
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for doc in ("README.md", os.path.join("docs", "creation-guard.md")):
+        with open(os.path.join(root, doc), encoding="utf-8") as handle:
+            text = " ".join(handle.read().split())  # the README wraps it over lines
+        assert sentence in text, doc

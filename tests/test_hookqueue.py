@@ -13,14 +13,16 @@ Runs on every Python of the matrix (3.6 syntax).
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 
 import pytest
 
+from tests.fakes.fakeserver import FAKE_PATH
 from tests.helpers import BIN, DAY, NOW, REPO
-from tests.test_hook import Hook, queued, suspend
+from tests.test_hook import HOOK, Hook, modify, queued, suspend
 
 sys.path.insert(0, os.path.join(REPO, "plugin"))
 
@@ -139,20 +141,21 @@ def test_events_of_accounts_with_and_without_tokens_of_several_owners_in_one_rou
     assert sorted(owners) == sorted([[a] for a in storm.holders[:3]] + [["sub"]])
 
 
-def hang_the_revoke(storm, fifo):
-    """The third batch (the revoke, after the listing and the listing right before it)
-    never answers; the fake writes its helper's pid to `fifo` when it gets there, so the
-    test knows, without a clock, that the worker is in the middle of revoking."""
+def hang_the_revoke(storm, fifo, after=2, when="before"):
+    """The third batch (the revoke, after the listing and the listing right before it;
+    `after` others: the batch after that many) never answers (`when` "after": once its
+    work is done); the fake writes its helper's pid to `fifo` when it gets there, so the
+    test knows, without a clock, that the worker is at that point."""
     os.mkfifo(fifo)
-    storm.server.add_fault("hang", function="batch", after=2, times=1, grandchild=30,
-                           pid_file=fifo)
+    storm.server.add_fault("hang", function="batch", after=after, times=1, grandchild=30,
+                           pid_file=fifo, when=when)
 
 
-def kill_the_worker_mid_revoke(storm, tmp_path):
+def kill_the_worker_mid_revoke(storm, tmp_path, after=2, when="before"):
     # One whmapi1 process at a time: when the revoke hangs, no other call is under way.
     storm.config(CONFIG + "parallel_owners: 1\n")
     fifo = str(tmp_path / "reached-the-revoke")
-    hang_the_revoke(storm, fifo)
+    hang_the_revoke(storm, fifo, after, when)
     with storm.sweep_lock():
         fire(storm, storm.holders)
         worker = storm.worker_pid()
@@ -473,3 +476,250 @@ def test_a_handled_event_that_cannot_leave_the_queue_is_reported_not_redone(env,
     assert sum(1 for m in messages if m.startswith("handling ")) == 1
     assert "Operation not permitted" in messages[-1], messages
     assert len(env.queue_names()) == 1
+
+
+# -- a worker finishing an empty round must not strand an event (break-it #1) ----------
+
+
+def test_an_event_queued_while_the_worker_ends_an_empty_round_is_handled(env, monkeypatch):
+    """The worker's round reads the queue and finds nothing; before it lets go of its lock
+    a hook queues an event and, finding the lock held, trusts the running worker. That
+    worker must see the event before it exits, or nothing handles it until some later
+    event or cron."""
+    account = env.holders[0]
+    real_read = hookqueue.read_queue
+    hooks = []
+
+    def read_then_a_hook_comes(*args, **kwargs):
+        entries, problems = real_read(*args, **kwargs)
+        if not entries and not hooks:  # the empty round, between its read and its exit
+            hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", account, NOW)
+            hooks.append(hookqueue.start_worker(lambda: NOW))
+        return entries, problems
+
+    monkeypatch.setattr(hookqueue, "read_queue", read_then_a_hook_comes)
+    messages = []
+    assert run_worker(messages) == 0
+    assert hooks == [False]  # the hook was told the running worker applies its event
+    assert env.server.cpanel_token_names(account) == set(), messages
+    assert env.queue_names() == []
+
+
+# -- cPanel may start the hook with its standard descriptors closed (break-it #2) -------
+
+
+def close_stdout_and_stderr():
+    os.close(1)
+    os.close(2)
+
+
+def test_a_hook_started_with_stdout_and_stderr_closed_still_queues_its_event(storm):
+    """With descriptors 1 and 2 closed, the first file the hook opens takes one of them:
+    a log line or the answer must not fail the hook (the event was lost), and the
+    worker's /dev/null must not replace its own lock."""
+    account = storm.holders[0]
+    proc = subprocess.Popen([sys.executable, HOOK], stdin=subprocess.PIPE,
+                            env=storm.env(), preexec_fn=close_stdout_and_stderr)
+    proc.communicate(suspend(account), timeout=120)
+    storm.wait_for_worker()
+    assert storm.server.cpanel_token_names(account) == set()
+    assert storm.queue_names() == []
+    outcomes = [r for r in storm.audit() if r["event"] == "outcome"]
+    assert [r["selectors"]["owners"] for r in outcomes] == [[account]]
+    with open(storm.error_log) as handle:  # the worker still reports to cPanel's log
+        assert "suspendacct %s: revoked" % account in handle.read()
+
+
+# -- queued events follow their account's rename (break-it #3) --------------------------
+
+
+def test_queued_events_follow_their_account_to_its_new_name(storm):
+    """A suspension queued, then the account renamed before the worker ran: cPanel moved
+    the tokens to the new name, so the event must revoke them there (the old name has
+    none left: it was dropped as 'nothing to do' and the tokens stayed). events.rename is
+    `ignore` (the default): the queued event follows all the same."""
+    old, new = storm.holders[1], "renamed1"
+    tokens = storm.server.cpanel_token_names(old)
+    with storm.sweep_lock():
+        storm.run(suspend(old))
+        storm.server.rename_account(old, new)
+        out, err = storm.run(modify(old, new))
+        assert out == ("1 tokensweeper: Modify %s: events.rename is ignore; nothing to do; "
+                       "1 queued event of %s follows it\n" % (new, old)).encode(), err
+        assert [e["account"] for e in json.loads(storm.cli("queue", "--json")[1])[
+            "queued"]] == [new]
+    storm.wait_for_worker()
+    assert storm.server.cpanel_token_names(new) == set()
+    assert storm.queue_names() == []
+    outcomes = [r for r in storm.audit() if r["event"] == "outcome"]
+    assert [r["selectors"]["owners"] for r in outcomes] == [[new]]
+    assert {t["name"] for t in outcomes[0]["tokens"] if t["action"] == "revoked"} == tokens
+
+
+# -- a sweep and a revoke_all of one round share their whmapi1 calls (break-it #4) -------
+
+
+def test_a_sweep_and_a_revoke_all_of_one_account_share_one_listing_and_revoke(env):
+    """A password change (sweep) and a suspension (revoke_all) of the same account queued
+    together: one listing, one revoke and one verification, as for one event (4 whmapi1
+    processes, not 8), and each event still gets its own run."""
+    env.config(CONFIG + "policy: {older_than_days: 10}\nevents: {suspend: revoke_all, "
+               "password_change: sweep}\n")
+    account = env.holders[2]  # 15 tokens, 1 to 15 days old
+    count = len(env.server.cpanel_token_names(account))
+    hookqueue.enqueue("Passwd::ChangePasswd", "password_change", "sweep", account, NOW)
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", account, NOW)
+    messages = []
+    assert run_worker(messages) == 0, messages
+    assert env.server.cpanel_token_names(account) == set()
+    batches = [c for c in env.server.calls() if c["function"] == "batch"]
+    assert len(batches) == floor(count, 1) == 4
+    outcomes = {r["actor"]: r for r in env.audit() if r["event"] == "outcome"}
+    assert sorted(outcomes) == ["hook:Accounts::suspendacct", "hook:Passwd::ChangePasswd"]
+    swept = outcomes["hook:Passwd::ChangePasswd"]["tokens"]
+    assert {t["name"] for t in swept} == {"app-%02d" % n for n in range(10, count)}  # stale
+    assert len(outcomes["hook:Accounts::suspendacct"]["tokens"]) == count
+    assert env.queue_names() == []
+
+
+def test_a_revoke_all_beside_a_quarantining_sweep_of_the_same_account_revokes_everything(env):
+    """The shared listing is taken before the sweep plans: had the sweep quarantined a
+    token (its IP list changed), the revoke_all would find it 'changed since it was
+    planned' and leave it. A suspended account keeps no token."""
+    env.config(CONFIG + "policy: {older_than_days: 10, quarantine_days: 7}\nevents: "
+               "{suspend: revoke_all, password_change: sweep}\n")
+    env.reseller("sub", [("old-ci", 200, -10), ("fresh", 1, None)])
+    hookqueue.enqueue("Passwd::ChangePasswd", "password_change", "sweep", "sub", NOW)
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", "sub", NOW)
+    messages = []
+    assert run_worker(messages) == 0, messages
+    assert env.server.token_names("sub") == set()
+    assert env.queue_names() == []
+
+
+# -- a full disk while the hook writes its queue entry (break-it #5) ---------------------
+
+
+DISK_FULL = """
+import os
+
+_open, _state = os.open, os.environ["TOKENSWEEPER_STATE_DIR"] + os.sep
+
+
+def full_open(path, flags, *args, **kwargs):
+    # A new file in the state dir is created, and every write to it fails as on a full
+    # disk: /dev/full answers ENOSPC.
+    fd = _open(path, flags, *args, **kwargs)
+    if str(path).startswith(_state) and flags & os.O_EXCL:
+        full = _open("/dev/full", os.O_WRONLY)
+        os.dup2(full, fd)
+        os.close(full)
+    return fd
+
+
+os.open = full_open
+"""
+
+
+def test_a_full_disk_names_the_queue_file_and_loses_no_queued_event(storm, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(DISK_FULL)
+    first, second = storm.holders[:2]
+    with storm.sweep_lock():
+        storm.run(suspend(first))
+        out, err = storm.run(suspend(second), PYTHONPATH=str(site))
+        assert out == ("1 tokensweeper: suspendacct %s: revoke_all failed, state directory "
+                       "unusable (details in cPanel's error_log)\n" % second).encode()
+        queue = os.path.join(storm.state_dir, "hook-queue")
+        assert re.search(r"revoke_all failed: the state directory cannot be used: %s/[0-9]+-"
+                         r"[0-9]{6}-[0-9]+-[0-9a-f]{12}\.json: No space left on device"
+                         % re.escape(queue), err), err
+        assert "Traceback" not in err
+        assert len(storm.queue_names()) == 1  # the first event, and no half-written file
+    storm.wait_for_worker()
+    assert storm.server.cpanel_token_names(first) == set()
+    assert storm.queue_names() == []
+
+
+# -- kill -9 of the worker at each stage loses nothing (break-it #6) --------------------
+
+
+STAGES = {  # (whmapi1 batches that answer first, whether the one that hangs did its work);
+    # revoking takes a batch per 100 tokens: the last of them hangs once its work is done
+    "after claiming the events, listing": (lambda revokes: 0, "before"),
+    "after listing, before revoking": (lambda revokes: 1, "before"),
+    "after revoking, before the outcome is recorded": (lambda revokes: 1 + revokes, "after"),
+}
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_a_worker_killed_at_any_stage_leaves_every_event_for_the_next_run(storm, tmp_path,
+                                                                          stage):
+    tokens = {a: storm.server.cpanel_token_names(a) for a in storm.holders}
+    after, when = STAGES[stage]
+    after = after(-(-sum(len(names) for names in tokens.values()) // 100))
+    kill_the_worker_mid_revoke(storm, tmp_path, after, when)
+
+    revoked = when == "after"
+    assert storm.tokens_left() == ({} if revoked else tokens)
+    assert len(storm.queue_names()) == WITH_TOKENS  # no event left the queue
+    intents = [r for r in storm.audit() if r["event"] == "intent"]
+    assert len(intents) == (0 if after == 0 else WITH_TOKENS)
+    assert [r["event"] for r in storm.audit()] == ["intent"] * len(intents)
+    if intents:  # a run cut off after its intent says so
+        assert "INTERRUPTED" in storm.cli("audit")[1]
+
+    status, out, err = storm.cli("queue", "--run")
+    assert status == 0, out + err
+    assert storm.tokens_left() == {} and storm.queue_names() == []
+    outcomes = {r["selectors"]["owners"][0]: {t["name"] for t in r["tokens"]
+                                              if t["action"] == "revoked"}
+                for r in storm.audit() if r["event"] == "outcome"}
+    if revoked:
+        # The killed run revoked them all (its intent record names each token, and the
+        # audit shows that run INTERRUPTED); their events found nothing left to do.
+        assert outcomes == {}
+        assert out.count("no tokens of the kinds the config acts on") == WITH_TOKENS, out
+        assert "INTERRUPTED" in storm.cli("audit")[1]
+    else:
+        assert outcomes == tokens  # each event's own run revoked its account's tokens
+
+
+# -- a bare start: no PATH, a deleted working directory, umask 0 (break-it #6) ----------
+
+
+def start_bare(directory):
+    def start():
+        os.chdir(directory)
+        os.rmdir(directory)  # cPanel's working directory removed under it
+        os.umask(0)
+    return start
+
+
+def test_a_hook_started_bare_still_queues_and_handles_its_event(storm, tmp_path):
+    account = storm.holders[0]
+    # cPanel's whmapi1 is a binary at a fixed path: the fake must not need PATH either
+    # (its `#!/usr/bin/env python3` does).
+    whmapi1 = tmp_path / "whmapi1"
+    whmapi1.write_text("#!%s\nimport runpy, sys\nsys.argv[0] = %r\nrunpy.run_path(%r, "
+                       "run_name='__main__')\n" % (sys.executable, FAKE_PATH, FAKE_PATH))
+    whmapi1.chmod(0o755)
+    env = {k: v for k, v in storm.env().items() if k != "PATH"}
+    env["TOKENSWEEPER_WHMAPI1"] = str(whmapi1)
+    gone = tmp_path / "cwd"
+    gone.mkdir()
+    proc = subprocess.Popen([sys.executable, HOOK], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            preexec_fn=start_bare(str(gone)))
+    out, err = proc.communicate(suspend(account), timeout=120)
+    assert out == queued("suspendacct %s" % account, "revoke_all"), err
+    storm.wait_for_worker()
+    assert storm.server.cpanel_token_names(account) == set()
+    assert storm.queue_names() == []
+    with open(storm.error_log) as handle:
+        assert "suspendacct %s: revoked" % account in handle.read()
+    # umask 0 widened nothing the hook and its worker created: all root's alone
+    for where, _, names in os.walk(storm.state_dir):
+        for path in [where] + [os.path.join(where, name) for name in names]:
+            assert os.stat(path).st_mode & 0o077 == 0, path

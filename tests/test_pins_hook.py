@@ -199,7 +199,7 @@ def test_events_not_ours_where_a_message_could_act_get_a_bare_1(hook, stdin, mes
     hook.config(ENFORCE_SWEEP)
     out, err = hook.run(stdin)
     assert out == b"1"
-    assert hook_module.LOG_PREFIX + message in err
+    assert "tokensweeper-hook: " + message in err
     assert hook.server.calls() == [] and hook.audit() == [] and hook.started == []
 
 
@@ -801,3 +801,92 @@ def test_an_event_over_ten_mib_is_named_so_in_the_log(hook):
     out, err = hook.run(payload)
     assert out == b"1"  # unparsed, its stage unknown: no words a pre stage could act on
     assert "tokensweeper-hook: the event is larger than 10 MiB: not a cPanel event\n" in err
+
+
+# -- descriptors 0-2 closed at start (issue 31, break-it #2) ----------------------------
+
+
+def in_a_child(check):
+    """Run `check` in a forked child with descriptors 1 and 2 closed (as cPanel may start
+    the hook) and Python's streams gone; returns what it wrote back."""
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(reader)
+        try:
+            os.close(1)
+            os.close(2)
+            sys.stdout = sys.stderr = None
+            result = check()
+        except BaseException as error:  # the parent shows it
+            result = repr(error)
+        os.write(writer, json.dumps(result).encode())
+        os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as handle:
+        data = handle.read()
+    os.waitpid(pid, 0)
+    return json.loads(data.decode())
+
+
+def test_closed_standard_descriptors_are_filled_before_any_file_is_opened(tmp_path):
+    def check():
+        hook_module.fill_standard_fds()
+        fd = os.open(str(tmp_path / "queue-entry"), os.O_WRONLY | os.O_CREAT)
+        hook_module.log("the log writes somewhere harmless")
+        return [fd > 2, os.readlink("/proc/self/fd/1"), os.readlink("/proc/self/fd/2"),
+                os.get_inheritable(1), os.get_inheritable(2), sys.stdout.fileno(),
+                sys.stderr.fileno()]
+
+    assert in_a_child(check) == [True, os.devnull, os.devnull, True, True, 1, 2]
+    assert (tmp_path / "queue-entry").exists()
+
+
+def test_a_log_line_without_a_stderr_stream_is_dropped_not_raised():
+    def check():
+        hook_module.log("nobody reads this")
+        return hook_module.answer("still answers")
+
+    assert in_a_child(check) == 0
+
+
+# -- a rename takes the old name's queued events along (issue 31, break-it #3) ----------
+
+
+def queue_in_the_state_dir(hook):
+    for name, value in hook.env().items():
+        hook.monkeypatch.setenv(name, value)
+
+
+def test_a_rename_requeues_only_the_old_names_events_for_the_new_name(hook):
+    hook.config(ENFORCE_SWEEP + "events: {suspend: revoke_all}\n")
+    queue_in_the_state_dir(hook)
+    hook.server.add_account("shop1", owner="res1")
+    for user in ("res1", "res1", "shop1"):
+        hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", user, NOW)
+    hook.server.rename_account("res1", "res2")
+    out, err = hook.run(modify("res1", "res2"))
+    assert out == line("Modify res2: events.rename is ignore; nothing to do; 2 queued events "
+                       "of res1 follow it")
+    assert "2 queued events of res1 now for res2" in err
+    assert sorted(queue_entries()) == sorted([("suspend", "revoke_all", "res2")] * 2
+                                             + [("suspend", "revoke_all", "shop1")])
+    assert len(hook.started) == 1
+    out, _ = hook.run(modify("shop1", "shop2"))  # shop2 owns no tokens; its event moves
+    assert out == line("Modify shop2: the account owns no API tokens; nothing to do; "
+                       "1 queued event of shop1 follows it")
+    out, _ = hook.run(suspend("res2"))  # no rename: nothing moves, nothing said
+    assert out.endswith(b"the running worker applies it within seconds (tokensweeper "
+                        b"queue shows what waits)\n")
+
+
+def test_a_queue_that_cannot_be_used_keeps_the_old_name_and_says_so(hook):
+    hook.config(ENFORCE_SWEEP + "events: {suspend: revoke_all}\n")
+    queue_in_the_state_dir(hook)
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", "res1", NOW)
+    os.chmod(os.path.join(hook.state_dir, "hook-queue"), 0o777)
+    hook.server.rename_account("res1", "res2")
+    out, err = hook.run(modify("res1", "res2"))
+    assert out.endswith(b"; ITS QUEUED EVENTS STILL NAME res1 (details in cPanel's "
+                        b"error_log)\n")
+    assert "could not follow its rename: refusing to use" in err

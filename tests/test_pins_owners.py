@@ -294,12 +294,15 @@ def test_a_remembered_whm_listing_says_when_it_was_listed(server, tmp_path):
     assert second.listed_at() == NOW  # the oldest answer used
     with open(path) as handle:
         saved = json.load(handle)
-    saved["bob"]["listed"] = True  # a hand-edited time: unknown, never a bool
-    with open(path, "w") as handle:
-        json.dump(saved, handle)
-    third = CachedListings(Client(), path=path, now=NOW + 900)
-    third.list_tokens("bob")
-    assert third.listed_at() is None
+    # A hand-edited time: unknown, never a bool, nothing a clock cannot show (issue 25).
+    for listed, known in ((True, None), (-1, None), (253402300800, None), (10 ** 30, None),
+                          (0, 0), (253402300799, 253402300799)):
+        saved["bob"]["listed"] = listed
+        with open(path, "w") as handle:
+            json.dump(saved, handle)
+        third = CachedListings(Client(), path=path, now=NOW + 900)
+        third.list_tokens("bob")
+        assert third.listed_at() == known and third.calls_saved == 1
 
 
 def test_saving_nothing_new_writes_nothing_and_a_failed_write_is_harmless(server, tmp_path,

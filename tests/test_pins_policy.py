@@ -825,3 +825,55 @@ def test_confirmation_changes_name_the_holder_of_a_newly_selected_token():
     plan = make_plan([cp_token], None, Selectors(expired=True), Protection(), NOW)
     assert confirmation_changes([], plan) == [
         "bob@cpanel/foo is newly selected: expired on 2026-11-26, 1 day ago"]
+
+
+# -- an expiry that is no time (tokens.expiry_damaged) ---------------------------------
+
+
+def test_a_damaged_expiry_shields_from_every_policy_but_not_its_accounts_event():
+    odd = Token("bob", "odd", NOW - 400 * DAY, None, {"all": True}, expiry_damaged='"soon"')
+    plain = Token("bob", "plain", NOW - 400 * DAY, None, {"all": True})
+    why = ("protected: cPanel lists its expiry as \"soon\", which is no time: no policy "
+           "judges it (check it in WHM's Manage API Tokens)")
+    for protection in (Protection(), Protection(builtin=False)):
+        plan = make_plan([odd, plain], None, Selectors(no_expiry=True), protection, NOW)
+        assert [i.decision for i in plan.items] == [PROTECTED, REVOKE]
+        assert plan.items[0].reason.startswith(why)
+        assert protection.rule_for(odd).label == "damaged expiry"
+    event = Protection().for_account_event()
+    plan = make_plan([odd], None, Selectors(every_token=True, owners=("bob",)), event, NOW)
+    assert [i.decision for i in plan.items] == [REVOKE]
+    assert "looked like" not in plan.items[0].reason
+
+
+# -- MailNodeLinkage: only a linked node's child account's (cpusers.child_workloads) ------
+
+
+def test_a_mail_node_token_is_protected_unless_the_account_is_known_to_be_no_child():
+    made = NOW - 300 * DAY
+    tokens = [Token("shop", "MailNodeLinkage", made, kind=CPANEL, full_access=True),
+              Token("shop", "MailNodeLinkage-" + iso_stamp(made), made, kind=CPANEL,
+                    full_access=True)]
+    asked = []
+
+    def lookup(answer):
+        def child_workloads(account):
+            asked.append(account)
+            return answer
+        return child_workloads
+
+    for answer, protected in ((True, True), (None, True), (False, False)):
+        del asked[:]
+        protection = Protection(child_workloads=lookup(answer))
+        assert [protection.reason(t) is not None for t in tokens] == [protected] * 2
+        assert [protection.reason(t) is not None for t in tokens] == [protected] * 2
+        assert asked == ["shop"]  # once per account, and only for such a name
+    assert all(Protection().reason(t) for t in tokens)  # not given: as unreadable
+    plain = Token("shop", "deploy", made, kind=CPANEL, full_access=True)
+    del asked[:]
+    assert Protection(child_workloads=lookup(False)).reason(plain) is None and asked == []
+    # The lookup goes with the rules to an account's own event.
+    event = Protection(child_workloads=lookup(False)).for_account_event()
+    assert event.resemblance(tokens[0]) is None
+    assert Protection(child_workloads=lookup(True)).for_account_event().resemblance(
+        tokens[0]).label == "MailNodeLinkage"

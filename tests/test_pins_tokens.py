@@ -114,15 +114,54 @@ def test_a_fractional_epoch_is_refused_naming_the_field():
 
 
 def test_a_boolean_epoch_is_refused_naming_the_field():
-    assert refusal({"create_time": 1, "expires_at": True}) == (
-        "token 't1' of bob: expires_at is a boolean"
-    )
+    assert refusal({"create_time": True}) == "token 't1' of bob: create_time is a boolean"
 
 
-def test_a_bad_expiry_names_expires_at():
-    assert refusal({"create_time": 1, "expires_at": "soon"}) == (
-        "token 't1' of bob: expires_at is not a Unix time: 'soon'"
-    )
+# What cPanel's own login check (`$expires_at && $expires_at < time()`) makes of each
+# value: Perl's false values never expire; any other digit string is its number.
+EXPIRIES = [
+    (None, None), ("", None), (0, None), (0.0, None), ("0", None),
+    ("00", 0), ("0001800000000", 1800000000), ("1800000000", 1800000000),
+    (1800000000, 1800000000), (1800000000.0, 1800000000),
+    ("67767976233521999", 67767976233521999),
+]
+
+
+@pytest.mark.parametrize("listed, expires_at", EXPIRIES)
+def test_an_expiry_is_read_as_cpanel_reads_it(listed, expires_at):
+    token = one({"create_time": 1, "expires_at": listed})
+    assert token.expires_at == expires_at and type(token.expires_at) is type(expires_at)
+    assert token.expiry_damaged is None and "expiry_damaged" not in token.to_dict()
+    assert token.is_expired(NOW) == (expires_at is not None and expires_at <= NOW)
+
+
+DAMAGED = [("soon", '"soon"'), (True, "true"), (False, "false"), (-5, "-5"), ("-5", '"-5"'),
+           ("1.5", '"1.5"'), (1.5, "1.5"), (" 12", '" 12"'), ("\u0661", '"\\u0661"'),
+           ([1], "[1]"), ({"at": 1}, '{"at": 1}'), (67767976233522000, "67767976233522000"),
+           ("9" * 100, '"%s' % ("9" * 79))]
+
+
+@pytest.mark.parametrize("listed, shown", DAMAGED)
+def test_an_expiry_that_is_no_time_marks_that_token_alone(listed, shown):
+    tokens = parse_token_list("bob", {"tokens": {
+        "odd": {"create_time": 1, "expires_at": listed},
+        "ok": {"create_time": 1, "expires_at": "00"}}})
+    odd, ok = tokens
+    assert (odd.expires_at, odd.expiry_damaged) == (None, shown)
+    assert odd.to_dict()["expiry_damaged"] == shown and not odd.is_expired(NOW)
+    assert ok.expires_at == 0 and ok.expiry_damaged is None
+    # What a confirmation binds changes with the damaged value, and only then.
+    same = Token("bob", "odd", 1, expiry_damaged=shown)
+    assert same.identity() == odd.identity() != Token("bob", "odd", 1).identity()
+    assert Token("bob", "odd", 1, expiry_damaged='"later"').identity() != odd.identity()
+
+
+def test_a_cpanel_accounts_damaged_expiry_marks_that_token_alone():
+    odd, ok = parse_uapi_token_list("acct", [
+        {"name": "odd", "create_time": 1, "expires_at": "never", "has_full_access": 1},
+        {"name": "ok", "create_time": 1, "expires_at": "", "has_full_access": 1}])
+    assert odd.expiry_damaged == '"never"' and odd.expires_at is None
+    assert ok.expiry_damaged is None and ok.expires_at is None
 
 
 def test_a_missing_create_time_says_so():

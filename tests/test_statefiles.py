@@ -189,3 +189,37 @@ def test_a_fifo_in_the_state_dir_is_refused_without_waiting_for_a_writer(state, 
 
     with pytest.raises(statefiles.UntrustedState, match="not a regular file"):
         statefiles.read_bytes(path)
+
+
+# -- a full disk (issue 31, break-it #5) ---------------------------------------------------
+
+
+@pytest.fixture
+def full_disk(state, monkeypatch):
+    """New files in the state dir are created, and writing to them fails with ENOSPC, as
+    on a full disk (/dev/full answers every write so)."""
+    real_open = os.open
+
+    def full_open(path, flags, *args, **kwargs):
+        fd = real_open(path, flags, *args, **kwargs)
+        if str(path).startswith(str(state)) and flags & os.O_EXCL:
+            full = real_open("/dev/full", os.O_WRONLY)
+            os.dup2(full, fd)
+            os.close(full)
+        return fd
+
+    monkeypatch.setattr(os, "open", full_open)
+    return state
+
+
+@pytest.mark.parametrize("write", [statefiles.write_atomically, statefiles.create_once])
+def test_a_full_disk_names_the_state_file_and_keeps_what_was_there(full_disk, write):
+    path = full_disk / "watch-state.json"
+    path.write_text("the earlier state\n")
+    os.chmod(str(path), 0o600)
+    with pytest.raises(OSError) as raised:
+        write(str(path), b"x" * 100)
+    assert raised.value.errno == 28 and raised.value.filename == str(path)
+    assert str(raised.value) == "[Errno 28] No space left on device: '%s'" % path
+    assert path.read_text() == "the earlier state\n"
+    assert sorted(os.listdir(str(full_disk))) == ["watch-state.json"]  # no temporary left

@@ -91,17 +91,19 @@ class Config(object):
 
     def protection(self):
         """The configured protection, with what the server says: the tokens connected
-        applications use (their files under cPanel's root) and which resellers may have
-        cPanel's own DNS cluster tokens (the resellers file)."""
+        applications use (their files under cPanel's root), which resellers may have
+        cPanel's own DNS cluster tokens (the resellers file) and which accounts linked mail
+        node tokens (each one's users file, read only when asked: cpusers.py)."""
         if self._protection is None:  # read once per loaded config (one request or command)
             from . import connapps
+            from .cpusers import child_workloads
             from .resellers import read_resellers
 
             apps = connapps.load()
             self._protection = Protection(
                 self.values["protect"]["builtin"], self.values["protect"]["names"],
                 connected=apps.tokens, reseller_acls=read_resellers(), problems=apps.problems,
-                unreadable=apps.unreadable)
+                unreadable=apps.unreadable, child_workloads=child_workloads)
         return self._protection
 
     def to_dict(self):

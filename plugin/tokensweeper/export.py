@@ -5,6 +5,8 @@ import csv
 import io
 import time
 
+from .tokens import expiry_words
+
 # The inventory's columns, in order. Times are UTC; a cell with no value is empty.
 CSV_COLUMNS = ("owner", "kind", "holder", "account_of", "name", "created", "created_by",
                "expires", "last_used", "state", "protected_by", "full_access", "ip_limit")
@@ -29,7 +31,7 @@ def inventory_row(token, state_words, protected_by, last_used, created_by):
         "name": token.name,
         "created": iso(token.create_time),
         "created_by": created_by or "",
-        "expires": iso(token.expires_at),
+        "expires": expiry_words(token, iso),
         "last_used": last_used or "",
         "state": state_words,
         "protected_by": protected_by or "",

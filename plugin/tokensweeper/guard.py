@@ -422,25 +422,12 @@ def _stored_expiry(account, name):
 
 
 def _child_account(account):
-    """Whether the account is a linked node's child account: its cPanel user file
-    (/var/cpanel/users/USER, KEY=VALUE lines) holds a non-empty CHILD_WORKLOADS. Read only
-    for a plain MailNodeLinkage; a file that cannot be read says no (the rules apply)."""
-    import os
+    """Whether the account is a linked node's child account (cpusers: its users file holds a
+    non-empty CHILD_WORKLOADS). Read only for a plain MailNodeLinkage; unknown (no file, a
+    link, a bad name) is no: the rules apply."""
+    from . import cpusers
 
-    from . import paths
-    from .config import OWNER_RE
-
-    if not OWNER_RE.match(account):
-        return False
-    try:
-        fd = os.open(paths.cpanel_path("var", "cpanel", "users", account),
-                     os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return False
-    with os.fdopen(fd, "rb") as handle:
-        text = handle.read(1 << 20).decode("utf-8", "replace")
-    return any(line.startswith("CHILD_WORKLOADS=") and line[16:].strip()
-               for line in text.splitlines())
+    return cpusers.child_workloads(account) is True
 
 
 def emit(text):
@@ -455,7 +442,7 @@ def emit(text):
             sys.stdout.flush()
             out.write(data)
             out.flush()
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):  # no stdout at all: None
         pass
     return 0
 
@@ -516,5 +503,5 @@ def _log(message):
     try:
         sys.stderr.write(LOG_PREFIX + message.rstrip("\n") + "\n")
         sys.stderr.flush()
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):  # no stderr at all: None
         pass

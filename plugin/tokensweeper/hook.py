@@ -36,7 +36,6 @@ WEIGHT = 100
 # The account action waits for the hook. A real whmapi1 call takes well under a
 # second; one that hangs is killed after this many seconds, not the default 60.
 WHMAPI_TIMEOUT = hookqueue.WHMAPI_TIMEOUT
-LOG_PREFIX = "tokensweeper-hook: "
 MAX_MESSAGE = 200
 # cPanel's events are a few kilobytes; anything this big is not one (and is not read whole).
 MAX_EVENT_BYTES = 10 * 1024 * 1024
@@ -96,6 +95,7 @@ class NotOurs(Answer):
 
 def main(argv=None, script=None):
     """Run as cPanel runs the hook. Returns the exit status (cPanel ignores it)."""
+    fill_standard_fds()
     argv = sys.argv[1:] if argv is None else argv
     if "--describe" in argv:
         return describe(script or sys.argv[0])
@@ -124,6 +124,34 @@ def main(argv=None, script=None):
     return answer(message)
 
 
+def fill_standard_fds():
+    """cPanel may start a hook with descriptors 0-2 closed. Then the next file opened (the
+    queue entry, the worker's lock) would take one of them: the answer would be written
+    into it, and the worker's /dev/null over 0-2 would close its own lock. So the gaps
+    are filled with /dev/null first, and Python's missing streams are given to them."""
+    missing = [fd for fd in (0, 1, 2) if not _is_open(fd)]
+    if not missing:
+        return
+    null = os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: missing[0]
+    for fd in missing:
+        if fd != null:
+            os.dup2(null, fd)
+        os.set_inheritable(fd, True)  # whmapi1 and the worker get them too
+    if null not in missing:
+        os.close(null)
+    for name, fd, mode in (("stdin", 0, "r"), ("stdout", 1, "w"), ("stderr", 2, "w")):
+        if getattr(sys, name) is None:  # Python found the descriptor closed at start
+            setattr(sys, name, open(fd, mode, closefd=False))
+
+
+def _is_open(fd):
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
 def answer(message):
     """The one line cPanel reads: success, with a short message on one line."""
     text = " ".join(str(message).split())
@@ -141,8 +169,8 @@ def answer(message):
             sys.stdout.flush()
             out.write(line)
             out.flush()
-    except (OSError, ValueError):
-        pass  # nobody is reading: nothing else to do
+    except (OSError, ValueError, AttributeError):
+        pass  # nobody is reading (or no stream at all): nothing else to do
     return 0
 
 
@@ -157,11 +185,7 @@ def describe(script):
 
 
 def log(message):
-    try:
-        sys.stderr.write(LOG_PREFIX + message.rstrip("\n") + "\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
+    hookqueue.stderr_log(message)
 
 
 # -- reading the event --------------------------------------------------------------
@@ -309,16 +333,44 @@ def handle(raw):
     try:
         event, data = parse(raw)
         account = account_of(event, data)
+        followed = follow_rename(event, data, account)
         if not may_own_tokens(account):
-            return "%s %s: the account owns no API tokens; nothing to do" % (
-                event.label, account)
+            return "%s %s: the account owns no API tokens; nothing to do%s" % (
+                event.label, account, followed)
         log("%s for %s" % (event.event, account))
-        return act(event, account)
+        return act(event, account) + followed
     except NotOurs as message:
         log(str(message))
         return None
     except Answer as message:
         return str(message)
+
+
+def follow_rename(event, data, new):
+    """On a rename, the old name's queued events now apply to `new`, whatever
+    events.rename says (hookqueue.follow_rename). Returns what to add to the answer."""
+    if event.key != "rename":
+        return ""
+    from .statefiles import UntrustedState
+
+    old = _text(data.get("user") or _mapping(data.get("args")).get("user"))
+    try:
+        moved = hookqueue.follow_rename(old, new)
+    except (OSError, UntrustedState) as error:
+        log("the queued events of %s could not follow its rename: %s" % (
+            old, error if isinstance(error, UntrustedState) else _os_error(error)))
+        return "; ITS QUEUED EVENTS STILL NAME %s (details in cPanel's error_log)" % old
+    if not moved:
+        return ""
+    log("%s of %s now for %s" % (_plural(moved, "queued event"), old, new))
+    try:
+        from . import clock
+
+        hookqueue.start_worker(clock.now)  # a running worker sees them as new events
+    except (OSError, UntrustedState) as error:
+        log("the queue's worker could not start: %s" % error)
+    return "; %s of %s follow%s it" % (_plural(moved, "queued event"), old,
+                                      "s" if moved == 1 else "")
 
 
 def act(event, account):

@@ -57,12 +57,14 @@ MAIL_TIMEOUT = WHMAPI_TIMEOUT
 
 
 def stderr_log(message):
+    """A line for cPanel's error_log; a closed, broken or missing stderr (None when the
+    process started without descriptor 2) never stops the work."""
     import sys
 
     try:
         sys.stderr.write(LOG_PREFIX + message.rstrip("\n") + "\n")
         sys.stderr.flush()
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
         pass
 
 
@@ -178,12 +180,36 @@ def read_queue():
         if (entry is None or len(raw) > MAX_ENTRY_BYTES or not isinstance(entry.account, str)
                 or not valid_owner(entry.account) or entry.action not in QUEUED_ACTIONS
                 or not isinstance(entry.event, str) or not isinstance(entry.key, str)
-                or type(entry.epoch) is not int):
+                or not _showable(entry.epoch)):
             problems.append("ignored %s in the hook queue: not a queued event this version "
                             "wrote (remove it)" % path)
             continue
         entries.append(entry)
     return entries, problems
+
+
+def follow_rename(old, new):
+    """The queued events of `old`, an account renamed to `new`, now apply to `new`: cPanel
+    moves the tokens with the account, so under the old name they would find nothing and
+    leave the queue with the tokens untouched. Each is queued afresh for `new` before its
+    old entry goes (a crash in between handles it twice, never not at all; a worker that
+    already read the old entry sees the new one as a new event). Returns how many."""
+    moved = 0
+    for entry in read_queue()[0]:
+        if entry.account == old:
+            enqueue(entry.event, entry.key, entry.action, new, entry.epoch)
+            done(entry)
+            moved += 1
+    return moved
+
+
+def _showable(epoch):
+    """Whether a queued event's time is one the hook could have written: whole seconds from
+    1970 to year 9999 (audit.MAX_EPOCH). Anything else (a hand-made or hostile file) would
+    crash every reader that shows it (time.gmtime): the entry counts as damaged."""
+    from .audit import MAX_EPOCH
+
+    return type(epoch) is int and 0 <= epoch <= MAX_EPOCH
 
 
 def pending():
@@ -346,17 +372,17 @@ def work(lock, now_fn, settle_for=None, log=stderr_log, sleep=time.sleep,
                 # What this round sees; an event it leaves queued (its tokens could not be
                 # listed) waits for a later worker, it is not retried here in a loop.
                 seen = set(pending())
-                failed, progressed = handle_round(now_fn, log, sleep, monotonic, patience)
+                status = handle_round(now_fn, log, sleep, monotonic, patience) or status
+                lock.release()
+                # An event queued after the round read the queue (even a round that found
+                # nothing), whose hook found the lock still held and trusted this worker,
+                # is seen here: take the lock again, or the worker that did has it.
+                if not set(pending()) - seen:
+                    return status
             except (statefiles.UntrustedState, OSError) as error:
                 # The queue directory itself cannot be trusted or read: nothing is handled.
                 log("the hook's queue cannot be used: %s" % error)
                 return 1
-            status = status or failed
-            lock.release()
-            # An event queued after the round read the queue, whose hook found the lock
-            # still held, is seen here: take the lock again, or the worker that did has it.
-            if not progressed or not set(pending()) - seen:
-                return status
             try:
                 lock.acquire()
             except LockBusy:
@@ -387,8 +413,7 @@ def take_sweep_lock(sleep, monotonic, patience, log):
 
 def handle_round(now_fn, log, sleep=time.sleep, monotonic=time.monotonic,
                  patience=LOCK_PATIENCE):
-    """Handle every queued event under the sweep lock. Returns (1 if anything failed else
-    0, whether any event left the queue)."""
+    """Handle every queued event under the sweep lock. Returns 1 if anything failed, else 0."""
     from . import config
 
     try:
@@ -400,15 +425,15 @@ def handle_round(now_fn, log, sleep=time.sleep, monotonic=time.monotonic,
         for entry in read_queue()[0]:
             note(entry, now, None, "hook-error", "%s failed, the event waits in the queue: %s"
                  % (entry.action, why), log)
-        return 1, False
+        return 1
     if lock is None:
-        return 1, False
+        return 1
     try:
         entries, problems = read_queue()
         for problem in problems:
             log(problem)
         if not entries:
-            return (1 if problems else 0), False
+            return 1 if problems else 0
         log("handling %s together" % plural(len(entries), "queued event"))
         now = now_fn()
         try:
@@ -418,48 +443,44 @@ def handle_round(now_fn, log, sleep=time.sleep, monotonic=time.monotonic,
             for entry in entries:
                 note(entry, now, None, "hook-error", "config error, %s waits in the queue: %s"
                      % (entry.action, error))
-            return 1, False
-        failed, progressed = handle(entries, cfg, lock, now, log)
+            return 1
+        failed = handle(entries, cfg, lock, now, log)
         # A refused file in the queue needs the admin, whatever became of the events.
-        return (1 if problems else failed), progressed
+        return 1 if problems else failed
     finally:
         lock.release()
 
 
 def handle(entries, cfg, lock, now, log):
-    """Plan each event, carry them all out together, record each. (failed, progressed)."""
-    groups, failed, progressed = {}, 0, False
+    """Plan each event, carry them all out together, record each. Returns 1 if anything
+    failed."""
+    todo = []
     for entry in entries:
         why = nothing_to_do(cfg, entry.account, entry.action)
         if why:
             log("%s: %s" % (entry.label, why))
             done(entry)
-            progressed = True
         else:
-            groups.setdefault(entry.action, []).append(entry)
-    client = _client()
-    for action in QUEUED_ACTIONS:
-        if action not in groups:
-            continue
-        try:
-            handled = _handle_group(action, groups[action], cfg, client, lock, now, log)
-        except Exception as error:  # whmapi1, a token list, the audit log, the state dir
-            why = _failure(error)
-            if why is None:
-                raise
-            failed = 1
-            for entry in groups[action]:
-                log("%s: %s failed: %s" % (entry.label, action, why))
-                note(entry, now, cfg.mode, "hook-error", "%s failed%s: %s" % (
-                    action, ", the event waits in the queue" if entry.name else "", why))
-            continue
-        for entry, result in handled:
-            failed = failed or (result is not None and not result.ok)
-            if waits(entry, result):
-                continue  # its tokens could not be listed: a later round tries again
+            todo.append(entry)
+    if not todo:
+        return 0
+    try:
+        handled = _handle_together(todo, cfg, _client(), lock, now, log)
+    except Exception as error:  # whmapi1, a token list, the audit log, the state dir
+        why = _failure(error)
+        if why is None:
+            raise
+        for entry in todo:
+            log("%s: %s failed: %s" % (entry.label, entry.action, why))
+            note(entry, now, cfg.mode, "hook-error", "%s failed%s: %s" % (
+                entry.action, ", the event waits in the queue" if entry.name else "", why))
+        return 1
+    failed = 0
+    for entry, result in handled:
+        failed = failed or (result is not None and not result.ok)
+        if not waits(entry, result):
             done(entry)
-            progressed = True
-    return failed, progressed
+    return failed
 
 
 def waits(entry, result):
@@ -484,25 +505,23 @@ def _failure(error):
     return None
 
 
-def _handle_group(action, entries, cfg, client, lock, now, log):
-    """One listing for every account of the group, one plan per event, one execute_many.
-    Returns [(entry, Result or None)] of the events whose outcome is settled."""
-    from .policy import Selectors, make_plan
+def _handle_together(entries, cfg, client, lock, now, log):
+    """One listing for every account of the round, one plan per event, one execute_many,
+    whatever the events' actions: an account's `sweep` and `revoke_all` share the listing,
+    the revoke and the verification. Returns [(entry, Result or None)] of the events whose
+    outcome is settled."""
+    from .policy import make_plan
     from .sweep import PREVIEW, Part, execute_many, list_tokens
 
     accounts = sorted({entry.account for entry in entries})
     found = {kind: [a for a in accounts if kind in kinds_for(cfg, a)] for kind in cfg.kinds}
     kinds = [kind for kind in cfg.kinds if found[kind]]
     protection, cap = cfg.protection(), cfg.max_revoke_per_run
-    if action == REVOKE_ALL:
-        def selectors_of(account):
-            return Selectors(every_token=True, owners=(account,))
-    else:
-        policy = cfg.selectors()
-
-        def selectors_of(account):
-            return policy.narrowed(owners=(account,))
-    usage = usage_for(selectors_of(accounts[0]))
+    usage = {action: usage_for(_selectors(action, accounts[0], cfg)) for action in
+             QUEUED_ACTIONS if any(entry.action == action for entry in entries)}
+    # Every token of these accounts goes: a sweep's quarantine would only change the
+    # tokens under the revoke (then refused as "changed since it was planned").
+    revoking_all = {entry.account for entry in entries if entry.action == REVOKE_ALL}
     listed = list_tokens(client, kinds, parallel=cfg.parallel_owners, found=found)
     for problem in protection.problems:
         log(problem)
@@ -510,8 +529,8 @@ def _handle_group(action, entries, cfg, client, lock, now, log):
     for token in listed.tokens:
         tokens_of.setdefault(token.owner, []).append(token)
     handled, parts, planned = [], [], []
-    for entry in entries:
-        account = entry.account
+    for entry in _in_action_order(entries):
+        account, action = entry.account, entry.action
         problems = [p for p in listed.problems if _names(p, account)]
         for problem in problems:
             log("%s: %s" % (entry.label, problem))
@@ -528,13 +547,15 @@ def _handle_group(action, entries, cfg, client, lock, now, log):
             # not by max_revoke_per_run, and a system-looking name does not shield them (only
             # the admin's protect.names do; cPanel never sends root's suspension or removal).
             own_protection, own_cap = protection.for_account_event(), None
-        plan = make_plan(tokens, usage, selectors_of(account), own_protection, now)
+        plan = make_plan(tokens, usage[action], _selectors(action, account, cfg),
+                         own_protection, now)
         plan.owner_errors = errors
         plan.problems = problems + plan.problems
         notices = None
         if action == SWEEP:
             notices = give_notice(plan, cfg, client, now, entry.actor, log)
-            _quarantine(plan, cfg, client, lock, now, entry, log)
+            if account not in revoking_all:
+                _quarantine(plan, cfg, client, lock, now, entry, log)
         parts.append(Part(plan, entry.actor, own_cap))
         planned.append((entry, notices))
     if parts:
@@ -547,6 +568,21 @@ def _handle_group(action, entries, cfg, client, lock, now, log):
             log("%s: %s" % (entry.label, "%s; %s" % (said, notices) if notices else said))
             handled.append((entry, result))
     return handled
+
+
+def _selectors(action, account, cfg):
+    """What an event of `action` about `account` selects: every token, or the policy's."""
+    from .policy import Selectors
+
+    if action == REVOKE_ALL:
+        return Selectors(every_token=True, owners=(account,))
+    return cfg.selectors().narrowed(owners=(account,))
+
+
+def _in_action_order(entries):
+    """sweep events first, then revoke_all, each in the order they came (as when each
+    action was a round of its own)."""
+    return sorted(entries, key=lambda entry: QUEUED_ACTIONS.index(entry.action))
 
 
 def _quarantine(plan, cfg, client, lock, now, entry, log):

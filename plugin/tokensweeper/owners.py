@@ -21,6 +21,14 @@ from .whmapi import WhmapiError
 OWNER_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}\Z")
 
 
+def _listing_time(value):
+    """A remembered listing time, or None (unknown) for one no clock can show (a damaged
+    cache: never a bool, nothing before 1970 or past year 9999) that would crash the page."""
+    from .audit import MAX_EPOCH
+
+    return value if type(value) is int and 0 <= value <= MAX_EPOCH else None
+
+
 def valid_owner(name):
     return name == "root" or bool(OWNER_RE.match(name or ""))
 
@@ -226,7 +234,7 @@ class CachedListings(object):
             if key is not None and not self.fresh and entry and entry.get("key") == key:
                 self.calls_saved += 1
                 listed = entry.get("listed")
-                self._listed[holder] = listed if type(listed) is int else None
+                self._listed[holder] = _listing_time(listed)
                 self._used[holder] = entry
                 answers[index] = UapiAnswer(call, data=entry["data"])
             else:
@@ -263,7 +271,7 @@ class CachedListings(object):
             self.calls_saved += 1
         else:
             data, listed = self.client.call("api_token_list", owner=owner), self.now
-        self._listed[owner] = listed if type(listed) is int else None  # never a bool
+        self._listed[owner] = _listing_time(listed)
         # Parse first: never remember a bad answer.
         tokens = parse_token_list(owner, data, owner_acls(owner, self._resellers))
         key = self._key(owner)

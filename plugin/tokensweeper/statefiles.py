@@ -129,6 +129,13 @@ def _write_new(path, data):
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+    except OSError as error:
+        _unlink_quietly(temporary)
+        if error.filename is not None:
+            raise
+        # A failed write names no file (a full disk: "[Errno 28] No space left on device"):
+        # the admin is told which state file could not be written.
+        raise OSError(error.errno, error.strerror, path)
     except BaseException:
         _unlink_quietly(temporary)
         raise

@@ -1,9 +1,9 @@
 """The Token value object and the parsing of `api_token_list` answers.
 
 cPanel's answer is loosely typed (cpanel-facts.md §1): `expires_at` may be
-null, an integer or a string of digits; ACL values may be 0/1 or "0"/"1";
-`whitelist_ips` may be a list, null or absent. Everything is normalised here
-so the rest of the code sees one shape.
+null, an integer or a string of digits (also "" or "00": see _expiry); ACL values may
+be 0/1 or "0"/"1"; `whitelist_ips` may be a list, null or absent. Everything is
+normalised here so the rest of the code sees one shape.
 """
 
 import hashlib
@@ -14,6 +14,9 @@ DAY = 86400
 
 # cPanel's own rule for token names (api_token_create).
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,50}\Z")
+DIGITS_RE = re.compile(r"^[0-9]+\Z")
+# Cpanel::Validate::Time::epoch_or_die: the largest expiry cPanel accepts (no EOVERFLOW).
+MAX_EXPIRY = 67767976233521999
 
 # The two kinds of API token: WHM's (root and resellers, whmapi1 api_token_*) and cPanel
 # accounts' own (UAPI Tokens, reached through whmapi1 uapi_cpanel). The same user can have
@@ -35,13 +38,19 @@ class Token(object):
 
     kind: WHM or CPANEL. A cPanel token's `owner` is its cPanel account, `account_owner`
     the reseller (or root) that owns the account (None when unknown), `features` what a
-    limited token may use, and `full_access` is what UAPI lists (`has_full_access`)."""
+    limited token may use, and `full_access` is what UAPI lists (`has_full_access`).
+
+    expiry_damaged: None, or the listed `expires_at` (as JSON text) when it is no time at
+    all; `expires_at` is then None and the token is protected (policy.protection): an
+    expiry nobody can read must not decide a revocation."""
 
     __slots__ = ("owner", "name", "create_time", "expires_at", "acls", "whitelist_ips",
-                 "owner_acls", "full_access", "kind", "account_owner", "features")
+                 "owner_acls", "full_access", "kind", "account_owner", "features",
+                 "expiry_damaged")
 
     def __init__(self, owner, name, create_time, expires_at=None, acls=None, whitelist_ips=(),
-                 owner_acls=None, kind=WHM, account_owner=None, full_access=None, features=()):
+                 owner_acls=None, kind=WHM, account_owner=None, full_access=None, features=(),
+                 expiry_damaged=None):
         self.owner = owner
         self.name = name
         self.create_time = create_time
@@ -52,6 +61,7 @@ class Token(object):
         self.kind = kind
         self.account_owner = account_owner
         self.features = tuple(features or ())
+        self.expiry_damaged = expiry_damaged
         if full_access is None:
             full_access = has_full_access(self.acls, self.owner_acls, owner)
         self.full_access = bool(full_access)
@@ -95,6 +105,8 @@ class Token(object):
         facts = [self.expires_at, sorted(self.acls.items()), list(self.whitelist_ips)]
         if self.kind != WHM:
             facts += [self.kind, self.full_access, sorted(self.features)]
+        if self.expiry_damaged is not None:
+            facts.append(self.expiry_damaged)  # only then: every other identity stays
         digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode("utf-8")).hexdigest()
         return "%s:%s:%d:%s" % (self.holder, self.name, self.create_time, digest[:12])
 
@@ -136,7 +148,17 @@ class Token(object):
         }
         if self.kind != WHM:
             record["account_owner"] = self.account_owner
+        if self.expiry_damaged is not None:
+            record["expiry_damaged"] = self.expiry_damaged
         return record
+
+
+def expiry_words(token, show):
+    """A token's expiry as a listing shows it: `show(expires_at)`, or "damaged: <as
+    listed>" when cPanel's value is no time (never "never": it may well have expired)."""
+    if token.expiry_damaged is not None:
+        return "damaged: %s" % token.expiry_damaged
+    return show(token.expires_at)
 
 
 def holder_of(owner, kind=WHM):
@@ -202,15 +224,16 @@ def parse_token(owner, key, entry, owner_acls=None):
     create_time = _epoch(entry.get("create_time"), at, "create_time")
     if create_time is None:
         raise _error(at, "create_time is missing")
+    expires_at, damaged = _expiry(entry.get("expires_at"))
     return Token(
         owner=owner,
         name=name,
         create_time=create_time,
-        # cPanel writes 0 for "never expires" when a token is created; read it the same here.
-        expires_at=_epoch(entry.get("expires_at"), at, "expires_at") or None,
+        expires_at=expires_at,
         acls=_acls(entry.get("acls"), at),
         whitelist_ips=_ips(entry.get("whitelist_ips"), at),
         owner_acls=owner_acls,
+        expiry_damaged=damaged,
     )
 
 
@@ -249,15 +272,17 @@ def parse_uapi_token(account, entry, account_owner=None):
     full = entry.get("has_full_access")
     if full is None or isinstance(full, (list, dict)):
         raise _error(at, "has_full_access is %r, expected 0 or 1" % (full,))
+    expires_at, damaged = _expiry(entry.get("expires_at"))
     return Token(
         owner=account,
         name=name,
         create_time=create_time,
-        expires_at=_epoch(entry.get("expires_at"), at, "expires_at") or None,
+        expires_at=expires_at,
         kind=CPANEL,
         account_owner=account_owner,
         full_access=_flag(full, at, "has_full_access"),
         features=sorted(features),
+        expiry_damaged=damaged,
     )
 
 
@@ -277,6 +302,25 @@ def _epoch(value, at, field):
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
     raise _error(at, "%s is not a Unix time: %r" % (field, value))
+
+
+def _expiry(value):
+    """(expires_at, damaged) as cPanel's own check reads the stored value
+    (Cpanel/Security/Authn/APITokens.pm: `$expires_at && $expires_at < time()`): null,
+    absent, "", 0 and "0" are false to Perl, so the token never expires; any other digit
+    string is its number, leading zeros too ("00" is 1970: expired); the numbers cPanel
+    accepts go up to MAX_EXPIRY. Anything else is no time: (None, its JSON text), so one
+    damaged record never makes its owner unlistable."""
+    if value in (None, "", "0") or (type(value) in (int, float) and value == 0):
+        return None, None
+    number = None
+    if isinstance(value, str) and DIGITS_RE.match(value):
+        number = int(value)
+    elif type(value) is int or (type(value) is float and value.is_integer()):
+        number = int(value)
+    if number is not None and 0 <= number <= MAX_EXPIRY:
+        return number, None
+    return None, json.dumps(value, default=repr)[:80]
 
 
 def _acls(value, at):

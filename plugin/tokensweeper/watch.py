@@ -93,41 +93,64 @@ def carried(previous, failed, since):
 
 
 def _state():
+    """(the state, None) or ({}, why it cannot be used): a missing file is the first run."""
+    path = paths.state_path(STATE_NAME)
     try:
-        data = json.loads(statefiles.read_bytes(paths.state_path(STATE_NAME), 4096)
-                          .decode("utf-8"))
-    except (OSError, ValueError, statefiles.UntrustedState):
-        return {}
-    return data if isinstance(data, dict) else {}
+        data = json.loads(statefiles.read_bytes(path, 4096).decode("utf-8"))
+    except FileNotFoundError:
+        return {}, None
+    except statefiles.UntrustedState as error:
+        return {}, str(error)
+    except (OSError, ValueError) as error:
+        return {}, "%s cannot be read (%s)" % (path, error)
+    if not isinstance(data, dict):
+        return {}, "%s is damaged (not a JSON object)" % path
+    return data, None
 
 
 def _whole(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _epoch(value):
+    """Whole seconds from 1970 to year 9999: anything else (a string, null, a float, a
+    number no clock can show) is damage, and would crash whatever shows it."""
+    return _whole(value) and 0 <= value <= audit.MAX_EPOCH
+
+
 def previous_run(now):
-    """The previous watch's time, or now - FIRST_LOOK_BACK (first run, or a state file that
-    cannot be read: a damaged file must not replay the whole history)."""
-    value = _state().get("last_run")
-    return value if _whole(value) and value <= now else now - FIRST_LOOK_BACK
+    """(since, problem): the previous watch's time and None, or now - FIRST_LOOK_BACK and
+    why the state cannot say (None on the first run). A damaged or untrusted file must not
+    replay the whole history, nor hide what came since: it is as no previous run."""
+    state, problem = _state()
+    if not state and problem is None:
+        return now - FIRST_LOOK_BACK, None  # the first run
+    value = state.get("last_run")
+    if problem is None and _epoch(value) and value <= now:
+        return value, None
+    if problem is None:
+        problem = "%s holds no usable last_run (%s)" % (paths.state_path(STATE_NAME),
+                                                         json.dumps(value)[:40])
+    return now - FIRST_LOOK_BACK, (
+        "%s; treated as no previous run: this run looks back one day" % problem)
 
 
 def unchecked(now):
     """{owner: since} of the WHM owners whose listing failed in earlier runs (state file)."""
-    found = _state().get("unchecked")
+    found = _state()[0].get("unchecked")
     if not isinstance(found, dict):
         return {}
     return {owner: since for owner, since in found.items()
-            if isinstance(owner, str) and _whole(since) and since <= now}
+            if isinstance(owner, str) and _epoch(since) and since <= now}
 
 
 def latest():
     """What the latest watch found, for the overview: {"run_id", "count", "epoch"}, or None
     when it found nothing (or nothing is known)."""
-    found = _state().get("latest")
+    found = _state()[0].get("latest")
     if not isinstance(found, dict) or not _whole(found.get("count")) or found["count"] < 1:
         return None
-    if not _whole(found.get("epoch")) or not isinstance(found.get("run_id"), str) \
+    if not _epoch(found.get("epoch")) or not isinstance(found.get("run_id"), str) \
             or not audit_run_id(found["run_id"]):
         return None
     return {"run_id": found["run_id"], "count": found["count"], "epoch": found["epoch"]}

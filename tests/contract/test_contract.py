@@ -216,6 +216,20 @@ def test_listing_field_types(backend):
     assert isinstance(lister["create_time"], int)
 
 
+def test_an_empty_or_zero_padded_expiry_is_kept_as_given(backend):
+    """Validate.pm lets "" through unchecked and "00" as 0 (no future check for 0);
+    Write/whostmgr.pm makes only "0" undef: the listing shows "" and "00" as created, and
+    cPanel's login check reads "00" as expired (true to Perl, 0 < time())."""
+    for name, expiry in (("blank", ""), ("zeros", "00"), ("zero", "0")):
+        create("root", name, ("expires_at", expiry))
+    listed = raw("api_token_list")["data"]["tokens"]
+    assert [listed[n]["expires_at"] for n in ("blank", "zeros", "zero")] == ["", "00", None]
+    tokens = by_name(client().list_tokens("root"))
+    assert tokens["blank"].expires_at is None and tokens["zero"].expires_at is None
+    assert tokens["zeros"].expires_at == 0 and tokens["zeros"].is_expired(int(time.time()))
+    assert all(t.expiry_damaged is None for t in tokens.values())
+
+
 def test_listing_order_changes_between_processes(backend):
     for number in range(8):
         create("root", "t%d" % number)

@@ -203,6 +203,53 @@ class FakeServer:
     def accounts(self):
         return [dict(a) for a in self.state()["accounts"]]
 
+    def rename_account(self, old, new):
+        """WHM's modifyacct with `newuser`: the account, its reseller status and ACLs, the
+        accounts it owns and both kinds of its tokens move to the new name, and the tokens
+        keep working (cpanel-facts.md "Lifecycle"): the old name has no token file left.
+        Run before the Accounts::Modify post hook, as cPanel does."""
+        with self._edit() as state:
+            users = {a["user"] for a in state["accounts"]} | set(state["resellers"])
+            if old not in users or new in users:
+                raise ValueError(f"cannot rename {old!r} to {new!r}")
+            for account in state["accounts"]:
+                account["user"] = new if account["user"] == old else account["user"]
+                if account.get("owner") == old:
+                    account["owner"] = new
+            state["resellers"] = [new if r == old else r for r in state["resellers"]]
+            acls = state.get("reseller_acls", {})
+            if old in acls:
+                acls[new] = acls.pop(old)
+            self._move_whm_tokens(state, old, new)
+            self._move_cpanel_tokens(state, old, new)
+            self._mirror_resellers(state)
+        if self.state().get("cpanel_root"):
+            self.write_trueuserowners(self.state()["cpanel_root"])
+
+    def _move_whm_tokens(self, state, old, new):
+        if old not in _fake.token_owners(self.state_path, state):
+            return
+        _fake.save_tokens(self.state_path, state, new, self._load(state, old))
+        state.get("tokens", {}).pop(old, None)
+        stored = _fake.token_file(self.state_path, state, old)
+        root = state.get("cpanel_root")
+        for path in (stored, root and os.path.join(root, _fake.CPANEL_TOKEN_DIR, old + ".json")):
+            if path and os.path.exists(path):
+                os.unlink(path)
+
+    @staticmethod
+    def _move_cpanel_tokens(state, old, new):
+        tokens = state.get("cpanel_tokens", {})
+        if old not in tokens:
+            return
+        tokens[new] = tokens.pop(old)
+        root = state.get("cpanel_root")
+        if root:
+            _fake.write_cpanel_account_token_file(root, new, tokens[new])
+            old_file = os.path.join(root, _fake.CPANEL_ACCOUNT_TOKEN_DIR, old + ".json")
+            if os.path.exists(old_file):
+                os.unlink(old_file)
+
     def add_token(self, owner, name, create_time, expires_at=None, acls=None,
                   whitelist_ips=None):
         """Store a token as cPanel would list it. acls None = full access."""
@@ -211,7 +258,9 @@ class FakeServer:
         token = {
             "name": name,
             "create_time": int(create_time),
-            "expires_at": None if expires_at is None else int(expires_at),
+            # A string is kept as given, as cPanel keeps it ("" and "00" too).
+            "expires_at": (expires_at if expires_at is None or isinstance(expires_at, str)
+                           else int(expires_at)),
             # None (no ACL list) is how cPanel stores full access.
             "acls": None if acls is None else dict(acls),
             "whitelist_ips": list(whitelist_ips) if whitelist_ips else None,
@@ -376,6 +425,28 @@ class FakeServer:
             _fake.write_cpanel_account_token_file(cpanel_root, account, tokens)
         self.write_trueuserowners(cpanel_root)
         return os.path.join(str(cpanel_root), _fake.CPANEL_TOKEN_DIR)
+
+    def write_users_file(self, cpanel_root, user, child_workloads=()):
+        """var/cpanel/users/USER as cPanel writes it (Cpanel::Config::CpUserGuard: KEY=value
+        lines, root's, 0640): a child account of a linked node (PRIVATE_createacct_child,
+        PRIVATE_set_child_workloads) has `CHILD_WORKLOADS=Mail`, workloads joined by commas;
+        any other account an empty value (Cpanel/Config/CpUser/Defaults.pm)."""
+        account = next((a for a in self.state()["accounts"] if a["user"] == user), {})
+        directory = os.path.join(str(cpanel_root), "var", "cpanel", "users")
+        os.makedirs(directory, exist_ok=True)
+        path = os.path.join(directory, user)
+        lines = ["# cPanel -- If you edit this file directly you must run "
+                 "/usr/local/cpanel/scripts/updateuserdatacache afterwards",
+                 "BWLIMIT=unlimited", "CHILD_WORKLOADS=%s" % ",".join(child_workloads),
+                 "CONTACTEMAIL=", "DNS=%s.example.com" % user, "FEATURELIST=default",
+                 "OWNER=%s" % account.get("owner", "root"), "PLAN=default", "RS=jupiter",
+                 "STARTDATE=%d" % (self.state().get("now") or 0),
+                 "SUSPENDED=%d" % bool(account.get("suspended")),
+                 "USER=%s" % user]
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+        os.chmod(path, 0o640)
+        return path
 
     def write_trueuserowners(self, cpanel_root):
         """etc/trueuserowners as cPanel keeps it: `user: owner` per account."""

@@ -10,6 +10,10 @@ from ..tokens import CPANEL, DAY, WHM
 # an event that says its account must lose its tokens (revoke_all on suspension or removal):
 # built-in name shapes and connected-application files can be written by that account.
 BUILTIN, CONFIGURED, CONNECTED = "built-in", "config", "connected application"
+# A token whose listed expiry is no time (tokens._expiry): no policy can judge it, so none
+# revokes it, whatever protect.builtin says; an account event (revoke_all) still does, as
+# that judges no expiry.
+DAMAGED = "damaged listing"
 TRANSFER_NAME = re.compile(r"^transfer-([0-9]{1,12})\Z")
 # Cpanel::UUID::random_uuid, lowercase RFC 4122 version 4
 # (Cpanel/NameServer/Setup/Remote/cPanel.pm).
@@ -92,20 +96,22 @@ def _accesshash(token, _acls):
 class Rule(object):
     """One reason a token is never revoked by policy: `label` names the rule, `description`
     is what reports say (it names the rule too), `source` is BUILTIN, CONFIGURED or
-    CONNECTED."""
+    CONNECTED. child_account: the rule also needs the token's cPanel account to be a linked
+    node's child account (Protection.child_workloads)."""
 
-    def __init__(self, label, description, source, matches):
+    def __init__(self, label, description, source, matches, child_account=False):
         self.label = label
         self.description = description
         self.source = source
         self.matches = matches  # (token, reseller_acls) -> bool
+        self.child_account = child_account
 
     def describe(self):
         return self.description
 
 
-def _builtin(label, why, matches):
-    return Rule(label, "%s (built-in rule %s)" % (why, label), BUILTIN, matches)
+def _builtin(label, why, matches, child_account=False):
+    return Rule(label, "%s (built-in rule %s)" % (why, label), BUILTIN, matches, child_account)
 
 
 def _exact(name, owners=None):
@@ -179,10 +185,12 @@ def _full(matches):
 
 CPANEL_RULES = (
     _builtin("cpmove_<creation time>_<hex>", "cPanel transfer token", _cpmove),
+    # cPanel makes these only for an account it distributes to a linked node, whose users
+    # file then names CHILD_WORKLOADS (cpusers.py): any other account's is its own.
     _builtin("MailNodeLinkage", "linked mail node token",
-             _full(_exact("MailNodeLinkage"))),
+             _full(_exact("MailNodeLinkage")), child_account=True),
     _builtin("MailNodeLinkage-<creation time>", "linked mail node token",
-             _full(_mail_node_stamp)),
+             _full(_mail_node_stamp), child_account=True),
 )
 
 # The protection table: each kind's built-in rules. WHM shapes never protect a cPanel
@@ -196,12 +204,18 @@ class Protection(object):
     unreadable: {owner: why} for owners whose Connected Applications file cannot be read:
     which of their tokens an application uses is unknown, so all of them are kept;
     reseller_acls: {reseller: [acl, ...]} from the resellers file, None when unknown;
-    problems: warnings from reading those files, for every report that uses this.
+    problems: warnings from reading those files, for every report that uses this;
+    child_workloads: account -> True | False | None, whether cPanel's users file of the
+    account names child workloads (cpusers.child_workloads; None: cannot tell), asked only
+    about an account with a MailNodeLinkage-shaped token, once; None (not given): every
+    account may be a child account, as when the file cannot be read.
     """
 
     def __init__(self, builtin=True, names=(), connected=None, reseller_acls=None, problems=(),
-                 unreadable=None, account_event=False):
+                 unreadable=None, account_event=False, child_workloads=None):
         self.builtin = builtin
+        self.child_workloads = child_workloads
+        self._children = {}
         self.names = tuple(names)
         self.connected = connected or {}
         self.unreadable = unreadable or {}
@@ -219,16 +233,19 @@ class Protection(object):
         """The same rules for revoke_all on an account's own suspension or removal: only the
         admin's protect.names still shield; a system-looking name is only reported."""
         return Protection(self.builtin, self.names, self.connected, self.reseller_acls,
-                          self.problems, self.unreadable, account_event=True)
+                          self.problems, self.unreadable, account_event=True,
+                          child_workloads=self.child_workloads)
 
     def rule_for(self, token):
         """The rule that protects this token: a shielding one first, else any that matches
         (a system-looking name on an account event), else None."""
+        if token.expiry_damaged is not None and not self.account_event:
+            return _damaged_expiry(token)
         if not self._may_match(token):
             return None  # most tokens: one cheap look instead of every rule
         matching = None
         for rule in self._rules(token):
-            if rule.matches(token, self.reseller_acls):
+            if rule.matches(token, self.reseller_acls) and self._account_fits(rule, token):
                 if self._shields(rule):
                     return rule
                 matching = matching or rule
@@ -247,6 +264,15 @@ class Protection(object):
         if rule is None or self._shields(rule):
             return None
         return rule
+
+    def _account_fits(self, rule, token):
+        """A child-account rule holds unless cPanel's users file says the account is none
+        (False); a file that cannot be read keeps the protection."""
+        if not rule.child_account or self.child_workloads is None:
+            return True
+        if token.owner not in self._children:
+            self._children[token.owner] = self.child_workloads(token.owner)
+        return self._children[token.owner] is not False
 
     def _shields(self, rule):
         return not self.account_event or rule.source == CONFIGURED
@@ -284,6 +310,12 @@ _BUILTIN_NAMES = frozenset(("WebPros_Dashboard", "WP-Dashboard", "prospamfilter"
 
 def _may_be_builtin(name):
     return name.startswith(_BUILTIN_PREFIXES) or name in _BUILTIN_NAMES
+
+
+def _damaged_expiry(token):
+    return Rule("damaged expiry", "cPanel lists its expiry as %s, which is no time: no "
+                "policy judges it (check it in WHM's Manage API Tokens)"
+                % token.expiry_damaged, DAMAGED, _always)
 
 
 def _always(_token, _acls):

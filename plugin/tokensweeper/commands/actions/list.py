@@ -4,6 +4,7 @@ import sys
 
 from ... import accounting, audit, export, quarantine
 from ...policy import NOT_LOGGED, STATE_WORDS, state_of
+from ...tokens import expiry_words
 from ..arguments import kinds_from
 from ..output import (
     cut_to_fit,
@@ -59,7 +60,7 @@ def run(ctx, args):
             # The WHM user cPanel's accounting.log names; None (shown "unknown") when it
             # names nobody: cPanel accounts' tokens, transfers, restores, rotated-away lines.
             "created_by": accounting.creator(token, creations),
-            "expires": day(token.expires_at),
+            "expires": expiry_words(token, day),
             "age_days": token.age_days(ctx.now),
             "last_used": (ctx.usage.describe(token, ctx.now) if token.usage_logged
                           else NOT_LOGGED),

@@ -58,7 +58,9 @@ def watch_new_tokens(ctx, plan, as_json):
     checked and looked at again, from the same time, by the next run."""
     from ... import watch
 
-    since = watch.previous_run(ctx.now)
+    since, problem = watch.previous_run(ctx.now)
+    if problem:
+        print("warning: the new-token watch: %s" % problem, file=sys.stderr)
     waiting = watch.unchecked(ctx.now)
     failed = watch.not_checked(plan)
     found = watch.findings(plan, ctx.cfg.guard, ctx.cfg.protection(), since, ctx.now,
