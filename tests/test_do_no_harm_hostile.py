@@ -1,0 +1,49 @@
+"""Issue 25, a third break-it pass: what a damaged token file, a hostile reseller or an
+unlucky admin hands the sweeper. Bad input is refused whole and names itself; it never
+crashes a run nor steers what is revoked.
+
+Each test here failed on the code before it. Runs on every Python of the matrix.
+"""
+
+import pytest
+
+from tests.helpers import DAY, NOW, Cli, new_server
+
+
+@pytest.fixture
+def server(tmp_path):
+    return new_server(tmp_path / "fake", resellers=["bob", "amy"])
+
+
+@pytest.fixture
+def cli(server, tmp_path):
+    run = Cli(server, tmp_path / "run")
+    run.config("mode: enforce\n")
+    return run
+
+
+# -- 1. a listing's create_time that is no time ----------------------------------------
+
+
+@pytest.mark.parametrize("create_time", ["\u00b2", "\u0661\u0662\u0663", "9" * 5000,
+                                         10 ** 20, -10 ** 20, 253402300800],
+                         ids=["superscript-two", "arabic-indic-digits", "5000-digits", "huge",
+                              "huge-negative", "year-10000"])
+def test_a_create_time_no_clock_can_show_is_that_owners_error_never_a_crash(server, cli,
+                                                                            create_time):
+    """A damaged token file's create_time (not ASCII digits, or past any clock) is bob's
+    listing error, named; amy's tokens still list and sweep, nothing of bob's goes."""
+    server.add_token("bob", "good", NOW - 400 * DAY)
+    server.add_token("amy", "old", NOW - 400 * DAY)
+    tokens = server.tokens("bob")
+    tokens["weird"] = dict(tokens["good"], name="weird", create_time=create_time)
+    server.replace_tokens("bob", tokens)
+    said = "could not list the tokens of bob: token 'weird' of bob: create_time is not a Unix time"
+    for argv in (["list"], ["plan", "--older-than", "30"]):
+        run = cli(*argv)
+        assert "Traceback" not in run.err and said in run.err, run
+        assert run.status == 3 and "amy" in run.out
+    run = cli("sweep", "--older-than", "30", "--yes")
+    assert run.status == 3 and said in run.err, run
+    assert server.token_names("amy") == set()
+    assert server.token_names("bob") == {"good", "weird"}
