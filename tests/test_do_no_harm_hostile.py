@@ -47,3 +47,27 @@ def test_a_create_time_no_clock_can_show_is_that_owners_error_never_a_crash(serv
     assert run.status == 3 and said in run.err, run
     assert server.token_names("amy") == set()
     assert server.token_names("bob") == {"good", "weird"}
+
+
+# -- 2. a glob whose range runs backwards --------------------------------------------------
+
+
+@pytest.mark.parametrize("glob", ["keep-[z-a]", "[9-0]*", "x[!b-a]", "[a-_]"])
+def test_a_backwards_range_in_a_glob_is_refused_by_the_config_check_on_every_python(
+        server, cli, glob):
+    """Python before 3.10 cannot compile `[z-a]` (fnmatch hands it to re as is): a config
+    check that let it pass left every later list, plan, sweep and hook a traceback on
+    cPanel's own Python 3.6. It is refused whole, naming the pattern, on every Python."""
+    server.add_token("bob", "good", NOW - 400 * DAY)
+    said = "%r is not a token name pattern" % glob
+    for key in ("protect:\n  names", "policy:\n  older_than_days: 30\n  names",
+                "guard:\n  require_expiry: true\n  exempt_names"):
+        cli.config("mode: enforce\n%s: ['%s']\n" % (key, glob))
+        for argv in (["check-config"], ["list"]):
+            run = cli(*argv)
+            assert run.status == 2 and "Traceback" not in run.err and said in run.err, run
+    cli.config("mode: enforce\n")
+    run = cli("plan", "--older-than", "30", "--name", glob)
+    assert run.status == 2 and "Traceback" not in run.err and "not a token name pattern" in \
+        run.err, run
+    assert cli("plan", "--older-than", "30", "--name", "[a-z]*").status == 0
