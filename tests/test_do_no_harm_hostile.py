@@ -71,3 +71,16 @@ def test_a_backwards_range_in_a_glob_is_refused_by_the_config_check_on_every_pyt
     assert run.status == 2 and "Traceback" not in run.err and "not a token name pattern" in \
         run.err, run
     assert cli("plan", "--older-than", "30", "--name", "[a-z]*").status == 0
+
+
+# -- 3. COLUMNS that int() cannot read ------------------------------------------------
+
+
+@pytest.mark.parametrize("columns", ["\u00b2", "9" * 5000, "-80", "eighty"])
+def test_a_columns_value_that_is_no_width_leaves_the_table_whole(server, cli, columns):
+    """COLUMNS is the terminal's business: one str.isdigit() accepts but int() refuses
+    ("²", thousands of digits) made every table a traceback. It reads as no width."""
+    server.add_token("bob", "good", NOW - 400 * DAY)
+    run = cli("list", COLUMNS=columns)
+    assert run.status == 0 and "Traceback" not in run.err, run
+    assert "good" in run.out
