@@ -84,3 +84,19 @@ def test_a_columns_value_that_is_no_width_leaves_the_table_whole(server, cli, co
     run = cli("list", COLUMNS=columns)
     assert run.status == 0 and "Traceback" not in run.err, run
     assert "good" in run.out
+
+
+# -- 4. notices nobody could receive --------------------------------------------------
+
+
+@pytest.mark.parametrize("notify", ["{notice_days: 7, recipients: []}",
+                                    "{expiry_reminders: [7], recipients: []}"])
+def test_notices_with_no_recipient_at_all_are_a_config_error(server, cli, notify):
+    """A notice that reaches nobody is no notice: with `recipients: []` every notice of
+    every run would be one (the run exits 1 each night, nothing is ever revoked, no
+    reminder goes anywhere). check-config says so instead of OK."""
+    cli.config("mode: enforce\npolicy:\n  older_than_days: 30\nnotify: %s\n" % notify)
+    run = cli("check-config")
+    assert run.status == 2 and "notify.recipients: empty" in run.err, run
+    cli.config("mode: enforce\nnotify: {notice_days: 0, recipients: []}\n")
+    assert cli("check-config").status == 0

@@ -136,6 +136,12 @@ def parse(text, source="config", remember=False):
         raise ConfigError(source, ["the file must be a mapping of keys, got %s" % _kind(raw)])
     problems = []
     values = _check_mapping(raw, DEFAULTS, "", problems)
+    notify = values["notify"]
+    if not notify["recipients"] and (
+            notify["notice_days"] > 0 or notify["expiry_reminders"]):
+        # A notice that reaches nobody is no notice: every run would fail, revoke nothing.
+        problems.append("notify.recipients: empty, so no notice or expiry reminder could "
+                        "reach anyone (name owner, contact or a mail address)")
     if problems:
         raise ConfigError(source, problems)
     return values
