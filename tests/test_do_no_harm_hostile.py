@@ -100,3 +100,19 @@ def test_notices_with_no_recipient_at_all_are_a_config_error(server, cli, notify
     assert run.status == 2 and "notify.recipients: empty" in run.err, run
     cli.config("mode: enforce\nnotify: {notice_days: 0, recipients: []}\n")
     assert cli("check-config").status == 0
+
+
+# -- 5. a moment its UTC offset carries out of 1970..9999 ------------------------------
+
+
+@pytest.mark.parametrize("moment", ["9999-12-31T23:59-23:59", "1970-01-01T00:00+00:01"])
+def test_a_moment_its_offset_carries_past_9999_or_before_1970_is_refused(server, cli,
+                                                                         moment):
+    """Years 1970 to 9999, in UTC: the offset counts. 9999-12-31T23:59-23:59 is in year
+    10000, which the audit record then carried as the selection's time."""
+    server.add_token("bob", "x", NOW - 400 * DAY)
+    for option in ("--created-before", "--created-after"):
+        run = cli("sweep", option, moment, "--yes")
+        assert run.status == 2 and "out of range (years 1970 to 9999" in run.err, run
+    assert server.token_names("bob") == {"x"} and cli.audit_records() == []
+    assert cli("plan", "--created-before", "9999-12-31T23:59Z").status == 0
