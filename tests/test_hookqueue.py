@@ -723,3 +723,40 @@ def test_a_hook_started_bare_still_queues_and_handles_its_event(storm, tmp_path)
     for where, _, names in os.walk(storm.state_dir):
         for path in [where] + [os.path.join(where, name) for name in names]:
             assert os.stat(path).st_mode & 0o077 == 0, path
+
+
+# -- a queued event acts on the tokens its account had when it came (break-it 2 #1) -----
+
+
+def test_a_token_created_after_the_event_is_not_revoked_by_its_queued_revoke_all(env):
+    """A provisioning system resets an account's password and creates its new token at
+    once (or an account is unsuspended and makes one) while the event waits for its
+    worker: the queued revoke_all takes the tokens the account had when the event came,
+    as the hook did at once before the queue, not the one made after it."""
+    env.config(CONFIG + "events: {password_change: revoke_all}\n")
+    account = env.holders[3]
+    before = env.server.cpanel_token_names(account)
+    hookqueue.enqueue("Passwd::ChangePasswd", "password_change", "revoke_all", account,
+                      NOW - 30)
+    env.server.add_cpanel_token(account, "new-after-reset", NOW - 20)
+    env.server.write_token_files(env.cpanel_root)
+    messages = []
+    assert run_worker(messages) == 0, messages
+    assert env.server.cpanel_token_names(account) == {"new-after-reset"}
+    (outcome,) = [r for r in env.audit() if r["event"] == "outcome"]
+    assert {t["name"] for t in outcome["tokens"] if t["action"] == "revoked"} == before
+    assert ("ChangePasswd %s: 1 token created after the event (2026-11-27T11:59:30Z) left "
+            "alone" % account) in messages
+    assert env.queue_names() == []
+
+
+def test_a_token_dated_after_now_by_a_clock_set_back_is_still_revoked(env):
+    """The clock went back after a token was made: its creation time is later than the
+    event's and than now. It existed before the event; revoke_all takes it."""
+    account = env.holders[3]
+    env.server.add_cpanel_token(account, "made-before-the-clock-went-back", NOW + 3600)
+    env.server.write_token_files(env.cpanel_root)
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", account, NOW - 30)
+    messages = []
+    assert run_worker(messages) == 0, messages
+    assert env.server.cpanel_token_names(account) == set()

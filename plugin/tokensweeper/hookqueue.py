@@ -532,6 +532,7 @@ def _handle_together(entries, cfg, client, lock, now, log):
             log("%s: its tokens cannot be listed (not a reseller), nothing revoked" % entry.label)
             handled.append((entry, None))
             continue
+        tokens = _as_of_event(tokens, entry, now, log)
         own_protection, own_cap = protection, cap
         if action == REVOKE_ALL and account != "root":
             # revoke_all says this account must lose its tokens: bounded by its own tokens,
@@ -559,6 +560,19 @@ def _handle_together(entries, cfg, client, lock, now, log):
             log("%s: %s" % (entry.label, "%s; %s" % (said, notices) if notices else said))
             handled.append((entry, result))
     return handled
+
+
+def _as_of_event(tokens, entry, now, log):
+    """The tokens the account had when its event came: one made while the event waited (a
+    password reset followed by a new token, an account unsuspended) is not the event's,
+    as when the hook handled it at once. A creation time later than now means the clock
+    went back since: that token counts as older than the event."""
+    younger = [t for t in tokens if entry.epoch < t.create_time <= now]
+    if not younger:
+        return tokens
+    log("%s: %s created after the event (%s) left alone" % (
+        entry.label, plural(len(younger), "token"), _iso(entry.epoch)))
+    return [t for t in tokens if not entry.epoch < t.create_time <= now]
 
 
 def _selectors(action, account, cfg):
