@@ -760,3 +760,32 @@ def test_a_token_dated_after_now_by_a_clock_set_back_is_still_revoked(env):
     messages = []
     assert run_worker(messages) == 0, messages
     assert env.server.cpanel_token_names(account) == set()
+
+
+# -- many sweeps of one account in a round quarantine once (break-it 2 #2) -------------
+
+
+def test_many_sweeps_of_one_account_in_a_round_quarantine_its_tokens_once(env):
+    """A cPanel user changing a reseller's password again and again queues a sweep each
+    time. With quarantine_days the first sweep quarantines; the others must not each list
+    the account again and record a quarantine run that finds the token's IP list 'set by
+    someone else' (it was set by this very round)."""
+    env.config(CONFIG + "policy: {older_than_days: 10, quarantine_days: 7}\nevents: "
+               "{password_change: sweep}\n")
+    env.reseller("sub", [("old-ci", 200, -10), ("fresh", 1, None)])
+    for _ in range(5):
+        hookqueue.enqueue("Passwd::ChangePasswd", "password_change", "sweep", "sub", NOW)
+    messages = []
+    assert run_worker(messages) == 0, messages
+    # the shared listing, then the quarantine's listing, update and verifying listing
+    assert [c["function"] for c in env.server.calls()] == [
+        "api_token_list", "api_token_list", "batch", "api_token_list"]
+    quarantines = [r for r in env.audit() if r.get("operation") == "quarantine"]
+    assert [r["event"] for r in quarantines] == ["intent", "outcome"]
+    assert [(t["name"], t["action"]) for t in quarantines[1]["tokens"]] == [
+        ("old-ci", "quarantined")]
+    assert "someone else" not in json.dumps(env.audit())
+    outcomes = [r for r in env.audit() if r["event"] == "outcome" and "operation" not in r]
+    assert len(outcomes) == 5  # one record per event
+    assert env.server.token_names("sub") == {"old-ci", "fresh"}
+    assert env.queue_names() == []

@@ -513,6 +513,7 @@ def _handle_together(entries, cfg, client, lock, now, log):
     # Every token of these accounts goes: a sweep's quarantine would only change the
     # tokens under the revoke (then refused as "changed since it was planned").
     revoking_all = {entry.account for entry in entries if entry.action == REVOKE_ALL}
+    diverted = {}  # account -> what its first sweep's quarantine made of each token
     listed = list_tokens(client, kinds, parallel=cfg.parallel_owners, found=found)
     for problem in protection.problems:
         log(problem)
@@ -546,8 +547,12 @@ def _handle_together(entries, cfg, client, lock, now, log):
         notices = None
         if action == SWEEP:
             notices = give_notice(plan, cfg, client, now, entry.actor, log)
-            if account not in revoking_all:
+            if account in diverted:
+                _divert_like(plan, diverted[account])
+            elif account not in revoking_all:
                 _quarantine(plan, cfg, client, lock, now, entry, log)
+                diverted[account] = {item.token.key(): (item.decision, item.reason)
+                                     for item in plan.items}
         parts.append(Part(plan, entry.actor, own_cap))
         planned.append((entry, notices))
     if parts:
@@ -598,6 +603,20 @@ def _quarantine(plan, cfg, client, lock, now, entry, log):
     if report is not None and report.outcomes:
         log("%s: quarantine run %s: %s" % (entry.label, report.run_id, ", ".join(
             "%s %s" % (o.token.name, o.action) for o in report.outcomes)))
+
+
+def _divert_like(plan, first):
+    """Another sweep of an account the round has quarantined for: its tokens are diverted
+    as the first sweep's were, without a quarantine run of its own (that run would list the
+    account again and find the IP list it just set 'set by someone else')."""
+    from .policy import REVOKE
+    from .quarantine import IN_QUARANTINE, QUARANTINE
+
+    for item in plan.items:
+        if item.decision == REVOKE and item.token.key() in first:
+            decision, reason = first[item.token.key()]
+            if decision in (REVOKE, QUARANTINE, IN_QUARANTINE):
+                item.decision, item.reason = decision, reason
 
 
 def _names(sentence, account):
