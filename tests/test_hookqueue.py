@@ -789,3 +789,25 @@ def test_many_sweeps_of_one_account_in_a_round_quarantine_its_tokens_once(env):
     assert len(outcomes) == 5  # one record per event
     assert env.server.token_names("sub") == {"old-ci", "fresh"}
     assert env.queue_names() == []
+
+
+# -- what `queue --run` says is waiting are events, not refused files (break-it 2 #3) ---
+
+
+def test_queue_run_counts_only_events_as_waiting_not_refused_files(env):
+    """A directory or a FIFO with an event's name in the queue is refused (and reported);
+    `queue --run` must not count it as an event still waiting when `tokensweeper queue`
+    lists none."""
+    account = env.holders[0]
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", account, NOW)
+    queue = os.path.join(env.state_dir, "hook-queue")
+    os.mkfifo(os.path.join(queue, "1-000000-1-aaaaaaaaaaaa.json"), 0o600)
+    os.mkdir(os.path.join(queue, "1-000000-2-bbbbbbbbbbbb.json"), 0o700)
+    status, out, err = env.cli("queue", "--run")
+    assert status == 1  # the refused files need the admin
+    assert "it is not a regular file" in out
+    assert "suspendacct %s: revoked" % account in out
+    assert "still waiting" not in out and out.endswith("No hook events are waiting.\n"), out
+    status, out, err = env.cli("queue", "--run", "--json")
+    assert json.loads(out)["remaining"] == 0
+    assert env.cli("queue")[1] == "No hook events are waiting.\n"

@@ -54,7 +54,8 @@ def handle_now(as_json=False, quiet=False):
 
     # A sweep that runs now holds the sweep lock: say so at once, never wait behind it.
     status = hookqueue.work(lock, clock.now, settle_for=(0.0, 0.0), log=log, patience=0)
-    remaining = len(hookqueue.pending())
+    # Events, not every file with an event's name: a refused one was reported above.
+    remaining = len(hookqueue.read_queue()[0])
     if as_json:
         emit_json({"messages": messages, "remaining": remaining})
     elif not quiet or remaining:
