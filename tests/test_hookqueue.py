@@ -811,3 +811,23 @@ def test_queue_run_counts_only_events_as_waiting_not_refused_files(env):
     status, out, err = env.cli("queue", "--run", "--json")
     assert json.loads(out)["remaining"] == 0
     assert env.cli("queue")[1] == "No hook events are waiting.\n"
+
+
+# -- the audit's queued events beside the runs that tried them (break-it 2 #4) ----------
+
+
+def test_the_audit_never_says_a_queued_event_has_no_run_when_its_listing_failed(env):
+    """An event whose listing failed stays queued and has a run record saying why: the
+    audit's list of queued events must not tell the admin that no run above is theirs."""
+    account = env.holders[0]
+    env.server.add_fault("exit", function="batch", times=1)
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", account, NOW)
+    assert run_worker([]) == 1
+    status, out, err = env.cli("audit")
+    assert status == 0, err
+    (run,) = [line for line in out.splitlines() if "hook:Accounts::suspendacct" in line]
+    assert run.endswith("outcome  could not list the tokens of 1 holder"), out
+    assert "no run above is theirs" not in out
+    assert ("Queued by the hook, not handled yet (a run above may have tried one and left it "
+            "queued: its tokens could not be listed, or the run was cut off; "
+            "`tokensweeper queue --run` handles them now):") in out
