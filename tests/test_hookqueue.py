@@ -831,3 +831,29 @@ def test_the_audit_never_says_a_queued_event_has_no_run_when_its_listing_failed(
     assert ("Queued by the hook, not handled yet (a run above may have tried one and left it "
             "queued: its tokens could not be listed, or the run was cut off; "
             "`tokensweeper queue --run` handles them now):") in out
+
+
+# -- an event that came while the scheduled run swept is not left for a day (break-it 2 #5)
+
+
+def test_an_event_queued_during_the_scheduled_sweep_is_handled_by_that_run(env, monkeypatch):
+    """The scheduled run handles the queue, then sweeps under the sweep lock. A suspension
+    during a long sweep queues its event; its worker waits for the lock and, past
+    LOCK_PATIENCE, gives up, leaving the event for 'the scheduled run', which already
+    read the queue: the tokens stayed until the next night. The run looks again at the
+    queue once its sweep let go of the lock."""
+    from tokensweeper import cli
+    from tokensweeper.commands.actions import sweep as sweep_action
+
+    account = env.holders[0]
+    real_carry_out = sweep_action.carry_out
+
+    def sweep_during_which_a_hook_comes(*args, **kwargs):
+        # The worker that hook started gave up waiting: the event is queued, nobody runs.
+        hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", account, NOW)
+        return real_carry_out(*args, **kwargs)
+
+    monkeypatch.setattr(sweep_action, "carry_out", sweep_during_which_a_hook_comes)
+    assert cli.main(["sweep", "--scheduled"]) == 0
+    assert env.server.cpanel_token_names(account) == set()
+    assert env.queue_names() == []
