@@ -857,3 +857,15 @@ def test_an_event_queued_during_the_scheduled_sweep_is_handled_by_that_run(env, 
     assert cli.main(["sweep", "--scheduled"]) == 0
     assert env.server.cpanel_token_names(account) == set()
     assert env.queue_names() == []
+
+
+def test_the_scheduled_runs_json_stays_json_when_it_handles_queued_events(env):
+    """`sweep --scheduled --json` handles the queue first: its lines went to stdout before
+    the JSON document, which no longer parsed. They go to stderr."""
+    account = env.holders[0]
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", account, NOW)
+    status, out, err = env.cli("sweep", "--scheduled", "--json")
+    assert status == 0, err
+    assert json.loads(out)["actor"] == "cron"
+    assert "suspendacct %s: revoked 1 token" % account in err
+    assert env.server.cpanel_token_names(account) == set()

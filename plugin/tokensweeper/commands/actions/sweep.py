@@ -21,7 +21,7 @@ def run(ctx, args):
         if given_selectors(args):
             raise CliError("--scheduled applies the config's policy; it takes no selectors", USAGE)
         # The hook's queued events first: a worker that died left them for this run.
-        queued = handle_queue()
+        queued = handle_queue(args.json)
         left = set(pending_events())  # what that left (refused files, failed listings)
         planned = []
 
@@ -35,19 +35,20 @@ def run(ctx, args):
         # And again: an event that came while this run held the sweep lock has a worker
         # waiting for it, or one that gave up waiting (LOCK_PATIENCE) and left it here.
         if set(pending_events()) - left:
-            queued = FAILURE if handle_queue() != OK else queued
+            queued = FAILURE if handle_queue(args.json) != OK else queued
         return FAILURE if queued != OK and status == OK else status
     selectors = selectors_from(args, ctx.cfg, ctx.now)
     kinds = command_kinds(ctx, args)
     return carry_out(ctx, args, lambda: ctx.plan(selectors, kinds=kinds), actor(), ENFORCE)
 
 
-def handle_queue():
-    """The hook's queue handled in this process (queue.handle_now); OK or FAILURE."""
+def handle_queue(as_json=False):
+    """The hook's queue handled in this process (queue.handle_now); OK or FAILURE. With
+    --json its lines go to stderr: stdout is the run's JSON document."""
     from .queue import handle_now
 
     try:
-        return handle_now(quiet=True)
+        return handle_now(quiet=True, stream=sys.stderr if as_json else None)
     except (UntrustedState, OSError) as error:
         # A queue file or the worker's lock not root's alone (or unusable) needs the
         # admin; it never stops the sweep of the config's policy.
