@@ -869,3 +869,25 @@ def test_the_scheduled_runs_json_stays_json_when_it_handles_queued_events(env):
     assert json.loads(out)["actor"] == "cron"
     assert "suspendacct %s: revoked 1 token" % account in err
     assert env.server.cpanel_token_names(account) == set()
+
+
+# -- queued events never follow a rename to a name the queue refuses (break-it 2 #7) ----
+
+
+def test_queued_events_never_follow_a_rename_to_a_name_that_is_no_cpanel_user(env):
+    """A Modify event whose new name is no cPanel user name (cPanel would have refused
+    the rename): the old name's queued events moved to it were refused by the queue's
+    reader, lost, and left a file for the admin to remove."""
+    account = env.holders[0]
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", account, NOW)
+    lock = hookqueue.worker_lock().acquire()  # no worker runs meanwhile
+    try:
+        out, err = env.run(modify(account, "Shop-New"))
+    finally:
+        lock.release()
+    assert b"follow" not in out
+    entries, problems = hookqueue.read_queue()
+    assert problems == []
+    assert [e.account for e in entries] == [account]
+    assert run_worker([]) == 0
+    assert env.server.cpanel_token_names(account) == set()

@@ -193,7 +193,12 @@ def follow_rename(old, new):
     moves the tokens with the account, so under the old name they would find nothing and
     leave the queue with the tokens untouched. Each is queued afresh for `new` before its
     old entry goes (a crash in between handles it twice, never not at all; a worker that
-    already read the old entry sees the new one as a new event). Returns how many."""
+    already read the old entry sees the new one as a new event). Returns how many. A `new`
+    that is no cPanel user name takes none: the queue's reader would refuse them."""
+    from .owners import valid_owner
+
+    if not valid_owner(new):
+        return 0
     moved = 0
     for entry in read_queue()[0]:
         if entry.account == old:
