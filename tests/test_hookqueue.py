@@ -891,3 +891,25 @@ def test_queued_events_never_follow_a_rename_to_a_name_that_is_no_cpanel_user(en
     assert [e.account for e in entries] == [account]
     assert run_worker([]) == 0
     assert env.server.cpanel_token_names(account) == set()
+
+
+# -- events.<key> set to ignore stops the events still queued (break-it 2 #8) ----------
+
+
+def test_events_set_to_ignore_stops_the_queued_events_of_that_kind(env):
+    """A reseller's suspension storm is queued with `events.suspend: revoke_all` (a sweep
+    holds the lock, say); the admin, seeing that this would revoke every account's tokens,
+    sets `events.suspend: ignore`. The worker reads the config again when it handles the
+    queue (mode, owners, kinds, policy): the events' own key is honoured too."""
+    first, second = env.holders[:2]
+    tokens = {a: env.server.cpanel_token_names(a) for a in (first, second)}
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", first, NOW)
+    hookqueue.enqueue("Passwd::ChangePasswd", "password_change", "revoke_all", second, NOW)
+    env.config(CONFIG.replace("{suspend: revoke_all}", "{suspend: ignore, password_change: "
+                                                       "revoke_all}"))
+    messages = []
+    assert run_worker(messages) == 0, messages
+    assert env.server.cpanel_token_names(first) == tokens[first]
+    assert env.server.cpanel_token_names(second) == set()
+    assert "suspendacct %s: events.suspend is now ignore; nothing to do" % first in messages
+    assert env.queue_names() == []

@@ -452,7 +452,7 @@ def handle(entries, cfg, lock, now, log):
     failed."""
     todo = []
     for entry in entries:
-        why = nothing_to_do(cfg, entry.account, entry.action)
+        why = _no_longer_wanted(cfg, entry) or nothing_to_do(cfg, entry.account, entry.action)
         if why:
             log("%s: %s" % (entry.label, why))
             done(entry)
@@ -477,6 +477,15 @@ def handle(entries, cfg, lock, now, log):
         if not waits(entry, result):
             done(entry)
     return failed
+
+
+def _no_longer_wanted(cfg, entry):
+    """Why a queued event is not applied any more because its `events.<key>` is now
+    `ignore` or `snapshot` (the admin's brake on a storm still waiting), or None."""
+    now_says = cfg.events.get(entry.key) if entry.name else None
+    if now_says in ("ignore", "snapshot"):
+        return "events.%s is now %s; nothing to do" % (entry.key, now_says)
+    return None
 
 
 def waits(entry, result):
