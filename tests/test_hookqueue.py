@@ -913,3 +913,24 @@ def test_events_set_to_ignore_stops_the_queued_events_of_that_kind(env):
     assert env.server.cpanel_token_names(second) == set()
     assert "suspendacct %s: events.suspend is now ignore; nothing to do" % first in messages
     assert env.queue_names() == []
+
+
+def test_a_token_made_between_two_sweeps_of_one_account_is_quarantined_not_revoked(env):
+    """The first sweep's quarantine covers the tokens it planned; a later sweep of the
+    same account that also has a token made between the two events must quarantine it
+    too (quarantine_days), never revoke it outright."""
+    env.config(CONFIG + "policy: {expired: true, quarantine_days: 7}\nevents: "
+               "{password_change: sweep}\n")
+    env.reseller("sub", [("old-exp", 200, -10)])
+    hookqueue.enqueue("Passwd::ChangePasswd", "password_change", "sweep", "sub", NOW - 60)
+    env.server.add_token("sub", "short-lived", NOW - 30, expires_at=NOW - 5)
+    env.server.write_token_files(env.cpanel_root)
+    hookqueue.enqueue("Passwd::ChangePasswd", "password_change", "sweep", "sub", NOW - 10)
+    messages = []
+    assert run_worker(messages) == 0, messages
+    assert env.server.token_names("sub") == {"old-exp", "short-lived"}, messages
+    quarantined = {t["name"] for r in env.audit() if r.get("operation") == "quarantine"
+                   and r["event"] == "outcome" for t in r["tokens"]
+                   if t["action"] == "quarantined"}
+    assert quarantined == {"old-exp", "short-lived"}
+    assert "someone else" not in json.dumps(env.audit())

@@ -515,7 +515,7 @@ def _handle_together(entries, cfg, client, lock, now, log):
     whatever the events' actions: an account's `sweep` and `revoke_all` share the listing,
     the revoke and the verification. Returns [(entry, Result or None)] of the events whose
     outcome is settled."""
-    from .policy import make_plan
+    from .policy import REVOKE, make_plan
     from .sweep import PREVIEW, Part, execute_many, list_tokens
 
     accounts = sorted({entry.account for entry in entries})
@@ -561,12 +561,16 @@ def _handle_together(entries, cfg, client, lock, now, log):
         notices = None
         if action == SWEEP:
             notices = give_notice(plan, cfg, client, now, entry.actor, log)
-            if account in diverted:
-                _divert_like(plan, diverted[account])
-            elif account not in revoking_all:
-                _quarantine(plan, cfg, client, lock, now, entry, log)
-                diverted[account] = {item.token.key(): (item.decision, item.reason)
-                                     for item in plan.items}
+            if account not in revoking_all:
+                first = diverted.setdefault(account, {})
+                _divert_like(plan, first)
+                # A token no earlier sweep of the account planned (made between two
+                # events) gets a quarantine run of its own.
+                if any(item.decision == REVOKE and item.token.key() not in first
+                       for item in plan.items):
+                    _quarantine(plan, cfg, client, lock, now, entry, log)
+                    for item in plan.items:
+                        first.setdefault(item.token.key(), (item.decision, item.reason))
         parts.append(Part(plan, entry.actor, own_cap))
         planned.append((entry, notices))
     if parts:
