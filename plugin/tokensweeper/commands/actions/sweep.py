@@ -42,29 +42,6 @@ def run(ctx, args):
     return carry_out(ctx, args, lambda: ctx.plan(selectors, kinds=kinds), actor(), ENFORCE)
 
 
-def handle_queue(as_json=False):
-    """The hook's queue handled in this process (queue.handle_now); OK or FAILURE. With
-    --json its lines go to stderr: stdout is the run's JSON document."""
-    from .queue import handle_now
-
-    try:
-        return handle_now(quiet=True, stream=sys.stderr if as_json else None)
-    except (UntrustedState, OSError) as error:
-        # A queue file or the worker's lock not root's alone (or unusable) needs the
-        # admin; it never stops the sweep of the config's policy.
-        print("tokensweeper: the hook's queue was not handled: %s" % error, file=sys.stderr)
-        return FAILURE
-
-
-def pending_events():
-    from ... import hookqueue
-
-    try:
-        return hookqueue.pending()
-    except (UntrustedState, OSError):
-        return []
-
-
 def watch_new_tokens(ctx, plan, as_json):
     """The new-token watch (watch.py): WHM tokens created since the previous scheduled run
     that break the guard's rules, said in the output (cron mails root) and recorded for the
@@ -248,3 +225,26 @@ def print_result(result, as_json, quiet):
             or "nothing to do",
         )
     )
+
+
+def handle_queue(as_json=False):
+    """The hook's queue handled in this process (queue.handle_now); OK or FAILURE. With
+    --json its lines go to stderr: stdout is the run's JSON document."""
+    from .queue import handle_now
+
+    try:
+        return handle_now(quiet=True, stream=sys.stderr if as_json else None)
+    except (UntrustedState, OSError) as error:
+        # A queue file or the worker's lock not root's alone (or unusable) needs the
+        # admin; it never stops the sweep of the config's policy.
+        print("tokensweeper: the hook's queue was not handled: %s" % error, file=sys.stderr)
+        return FAILURE
+
+
+def pending_events():
+    from ... import hookqueue
+
+    try:
+        return hookqueue.pending()
+    except (UntrustedState, OSError):
+        return []
