@@ -723,3 +723,214 @@ def test_a_hook_started_bare_still_queues_and_handles_its_event(storm, tmp_path)
     for where, _, names in os.walk(storm.state_dir):
         for path in [where] + [os.path.join(where, name) for name in names]:
             assert os.stat(path).st_mode & 0o077 == 0, path
+
+
+# -- a queued event acts on the tokens its account had when it came (break-it 2 #1) -----
+
+
+def test_a_token_created_after_the_event_is_not_revoked_by_its_queued_revoke_all(env):
+    """A provisioning system resets an account's password and creates its new token at
+    once (or an account is unsuspended and makes one) while the event waits for its
+    worker: the queued revoke_all takes the tokens the account had when the event came,
+    as the hook did at once before the queue, not the one made after it."""
+    env.config(CONFIG + "events: {password_change: revoke_all}\n")
+    account = env.holders[3]
+    before = env.server.cpanel_token_names(account)
+    hookqueue.enqueue("Passwd::ChangePasswd", "password_change", "revoke_all", account,
+                      NOW - 30)
+    env.server.add_cpanel_token(account, "new-after-reset", NOW - 20)
+    env.server.write_token_files(env.cpanel_root)
+    messages = []
+    assert run_worker(messages) == 0, messages
+    assert env.server.cpanel_token_names(account) == {"new-after-reset"}
+    (outcome,) = [r for r in env.audit() if r["event"] == "outcome"]
+    assert {t["name"] for t in outcome["tokens"] if t["action"] == "revoked"} == before
+    assert ("ChangePasswd %s: 1 token created after the event (2026-11-27T11:59:30Z) left "
+            "alone" % account) in messages
+    assert env.queue_names() == []
+
+
+def test_a_token_dated_after_now_by_a_clock_set_back_is_still_revoked(env):
+    """The clock went back after a token was made: its creation time is later than the
+    event's and than now. It existed before the event; revoke_all takes it."""
+    account = env.holders[3]
+    env.server.add_cpanel_token(account, "made-before-the-clock-went-back", NOW + 3600)
+    env.server.write_token_files(env.cpanel_root)
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", account, NOW - 30)
+    messages = []
+    assert run_worker(messages) == 0, messages
+    assert env.server.cpanel_token_names(account) == set()
+
+
+# -- many sweeps of one account in a round quarantine once (break-it 2 #2) -------------
+
+
+def test_many_sweeps_of_one_account_in_a_round_quarantine_its_tokens_once(env):
+    """A cPanel user changing a reseller's password again and again queues a sweep each
+    time. With quarantine_days the first sweep quarantines; the others must not each list
+    the account again and record a quarantine run that finds the token's IP list 'set by
+    someone else' (it was set by this very round)."""
+    env.config(CONFIG + "policy: {older_than_days: 10, quarantine_days: 7}\nevents: "
+               "{password_change: sweep}\n")
+    env.reseller("sub", [("old-ci", 200, -10), ("fresh", 1, None)])
+    for _ in range(5):
+        hookqueue.enqueue("Passwd::ChangePasswd", "password_change", "sweep", "sub", NOW)
+    messages = []
+    assert run_worker(messages) == 0, messages
+    # the shared listing, then the quarantine's listing, update and verifying listing
+    assert [c["function"] for c in env.server.calls()] == [
+        "api_token_list", "api_token_list", "batch", "api_token_list"]
+    quarantines = [r for r in env.audit() if r.get("operation") == "quarantine"]
+    assert [r["event"] for r in quarantines] == ["intent", "outcome"]
+    assert [(t["name"], t["action"]) for t in quarantines[1]["tokens"]] == [
+        ("old-ci", "quarantined")]
+    assert "someone else" not in json.dumps(env.audit())
+    outcomes = [r for r in env.audit() if r["event"] == "outcome" and "operation" not in r]
+    assert len(outcomes) == 5  # one record per event
+    assert env.server.token_names("sub") == {"old-ci", "fresh"}
+    assert env.queue_names() == []
+
+
+# -- what `queue --run` says is waiting are events, not refused files (break-it 2 #3) ---
+
+
+def test_queue_run_counts_only_events_as_waiting_not_refused_files(env):
+    """A directory or a FIFO with an event's name in the queue is refused (and reported);
+    `queue --run` must not count it as an event still waiting when `tokensweeper queue`
+    lists none."""
+    account = env.holders[0]
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", account, NOW)
+    queue = os.path.join(env.state_dir, "hook-queue")
+    os.mkfifo(os.path.join(queue, "1-000000-1-aaaaaaaaaaaa.json"), 0o600)
+    os.mkdir(os.path.join(queue, "1-000000-2-bbbbbbbbbbbb.json"), 0o700)
+    status, out, err = env.cli("queue", "--run")
+    assert status == 1  # the refused files need the admin
+    assert "it is not a regular file" in out
+    assert "suspendacct %s: revoked" % account in out
+    assert "still waiting" not in out and out.endswith("No hook events are waiting.\n"), out
+    status, out, err = env.cli("queue", "--run", "--json")
+    assert json.loads(out)["remaining"] == 0
+    assert env.cli("queue")[1] == "No hook events are waiting.\n"
+
+
+# -- the audit's queued events beside the runs that tried them (break-it 2 #4) ----------
+
+
+def test_the_audit_never_says_a_queued_event_has_no_run_when_its_listing_failed(env):
+    """An event whose listing failed stays queued and has a run record saying why: the
+    audit's list of queued events must not tell the admin that no run above is theirs."""
+    account = env.holders[0]
+    env.server.add_fault("exit", function="batch", times=1)
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", account, NOW)
+    assert run_worker([]) == 1
+    status, out, err = env.cli("audit")
+    assert status == 0, err
+    (run,) = [line for line in out.splitlines() if "hook:Accounts::suspendacct" in line]
+    assert run.endswith("outcome  could not list the tokens of 1 holder"), out
+    assert "no run above is theirs" not in out
+    assert ("Queued by the hook, not handled yet (a run above may have tried one and left it "
+            "queued: its tokens could not be listed, or the run was cut off; "
+            "`tokensweeper queue --run` handles them now):") in out
+
+
+# -- an event that came while the scheduled run swept is not left for a day (break-it 2 #5)
+
+
+def test_an_event_queued_during_the_scheduled_sweep_is_handled_by_that_run(env, monkeypatch):
+    """The scheduled run handles the queue, then sweeps under the sweep lock. A suspension
+    during a long sweep queues its event; its worker waits for the lock and, past
+    LOCK_PATIENCE, gives up, leaving the event for 'the scheduled run', which already
+    read the queue: the tokens stayed until the next night. The run looks again at the
+    queue once its sweep let go of the lock."""
+    from tokensweeper import cli
+    from tokensweeper.commands.actions import sweep as sweep_action
+
+    account = env.holders[0]
+    real_carry_out = sweep_action.carry_out
+
+    def sweep_during_which_a_hook_comes(*args, **kwargs):
+        # The worker that hook started gave up waiting: the event is queued, nobody runs.
+        hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", account, NOW)
+        return real_carry_out(*args, **kwargs)
+
+    monkeypatch.setattr(sweep_action, "carry_out", sweep_during_which_a_hook_comes)
+    assert cli.main(["sweep", "--scheduled"]) == 0
+    assert env.server.cpanel_token_names(account) == set()
+    assert env.queue_names() == []
+
+
+def test_the_scheduled_runs_json_stays_json_when_it_handles_queued_events(env):
+    """`sweep --scheduled --json` handles the queue first: its lines went to stdout before
+    the JSON document, which no longer parsed. They go to stderr."""
+    account = env.holders[0]
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", account, NOW)
+    status, out, err = env.cli("sweep", "--scheduled", "--json")
+    assert status == 0, err
+    assert json.loads(out)["actor"] == "cron"
+    assert "suspendacct %s: revoked 1 token" % account in err
+    assert env.server.cpanel_token_names(account) == set()
+
+
+# -- queued events never follow a rename to a name the queue refuses (break-it 2 #7) ----
+
+
+def test_queued_events_never_follow_a_rename_to_a_name_that_is_no_cpanel_user(env):
+    """A Modify event whose new name is no cPanel user name (cPanel would have refused
+    the rename): the old name's queued events moved to it were refused by the queue's
+    reader, lost, and left a file for the admin to remove."""
+    account = env.holders[0]
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", account, NOW)
+    lock = hookqueue.worker_lock().acquire()  # no worker runs meanwhile
+    try:
+        out, err = env.run(modify(account, "Shop-New"))
+    finally:
+        lock.release()
+    assert b"follow" not in out
+    entries, problems = hookqueue.read_queue()
+    assert problems == []
+    assert [e.account for e in entries] == [account]
+    assert run_worker([]) == 0
+    assert env.server.cpanel_token_names(account) == set()
+
+
+# -- events.<key> set to ignore stops the events still queued (break-it 2 #8) ----------
+
+
+def test_events_set_to_ignore_stops_the_queued_events_of_that_kind(env):
+    """A reseller's suspension storm is queued with `events.suspend: revoke_all` (a sweep
+    holds the lock, say); the admin, seeing that this would revoke every account's tokens,
+    sets `events.suspend: ignore`. The worker reads the config again when it handles the
+    queue (mode, owners, kinds, policy): the events' own key is honoured too."""
+    first, second = env.holders[:2]
+    tokens = {a: env.server.cpanel_token_names(a) for a in (first, second)}
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", first, NOW)
+    hookqueue.enqueue("Passwd::ChangePasswd", "password_change", "revoke_all", second, NOW)
+    env.config(CONFIG.replace("{suspend: revoke_all}", "{suspend: ignore, password_change: "
+                                                       "revoke_all}"))
+    messages = []
+    assert run_worker(messages) == 0, messages
+    assert env.server.cpanel_token_names(first) == tokens[first]
+    assert env.server.cpanel_token_names(second) == set()
+    assert "suspendacct %s: events.suspend is now ignore; nothing to do" % first in messages
+    assert env.queue_names() == []
+
+
+def test_a_token_made_between_two_sweeps_of_one_account_is_quarantined_not_revoked(env):
+    """The first sweep's quarantine covers the tokens it planned; a later sweep of the
+    same account that also has a token made between the two events must quarantine it
+    too (quarantine_days), never revoke it outright."""
+    env.config(CONFIG + "policy: {expired: true, quarantine_days: 7}\nevents: "
+               "{password_change: sweep}\n")
+    env.reseller("sub", [("old-exp", 200, -10)])
+    hookqueue.enqueue("Passwd::ChangePasswd", "password_change", "sweep", "sub", NOW - 60)
+    env.server.add_token("sub", "short-lived", NOW - 30, expires_at=NOW - 5)
+    env.server.write_token_files(env.cpanel_root)
+    hookqueue.enqueue("Passwd::ChangePasswd", "password_change", "sweep", "sub", NOW - 10)
+    messages = []
+    assert run_worker(messages) == 0, messages
+    assert env.server.token_names("sub") == {"old-exp", "short-lived"}, messages
+    quarantined = {t["name"] for r in env.audit() if r.get("operation") == "quarantine"
+                   and r["event"] == "outcome" for t in r["tokens"]
+                   if t["action"] == "quarantined"}
+    assert quarantined == {"old-exp", "short-lived"}
+    assert "someone else" not in json.dumps(env.audit())

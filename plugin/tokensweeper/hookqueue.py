@@ -193,7 +193,12 @@ def follow_rename(old, new):
     moves the tokens with the account, so under the old name they would find nothing and
     leave the queue with the tokens untouched. Each is queued afresh for `new` before its
     old entry goes (a crash in between handles it twice, never not at all; a worker that
-    already read the old entry sees the new one as a new event). Returns how many."""
+    already read the old entry sees the new one as a new event). Returns how many. A `new`
+    that is no cPanel user name takes none: the queue's reader would refuse them."""
+    from .owners import valid_owner
+
+    if not valid_owner(new):
+        return 0
     moved = 0
     for entry in read_queue()[0]:
         if entry.account == old:
@@ -456,7 +461,7 @@ def handle(entries, cfg, lock, now, log):
     failed."""
     todo = []
     for entry in entries:
-        why = nothing_to_do(cfg, entry.account, entry.action)
+        why = _no_longer_wanted(cfg, entry) or nothing_to_do(cfg, entry.account, entry.action)
         if why:
             log("%s: %s" % (entry.label, why))
             done(entry)
@@ -481,6 +486,15 @@ def handle(entries, cfg, lock, now, log):
         if not waits(entry, result):
             done(entry)
     return failed
+
+
+def _no_longer_wanted(cfg, entry):
+    """Why a queued event is not applied any more because its `events.<key>` is now
+    `ignore` or `snapshot` (the admin's brake on a storm still waiting), or None."""
+    now_says = cfg.events.get(entry.key) if entry.name else None
+    if now_says in ("ignore", "snapshot"):
+        return "events.%s is now %s; nothing to do" % (entry.key, now_says)
+    return None
 
 
 def waits(entry, result):
@@ -510,7 +524,7 @@ def _handle_together(entries, cfg, client, lock, now, log):
     whatever the events' actions: an account's `sweep` and `revoke_all` share the listing,
     the revoke and the verification. Returns [(entry, Result or None)] of the events whose
     outcome is settled."""
-    from .policy import make_plan
+    from .policy import REVOKE, make_plan
     from .sweep import PREVIEW, Part, execute_many, list_tokens
 
     accounts = sorted({entry.account for entry in entries})
@@ -522,6 +536,7 @@ def _handle_together(entries, cfg, client, lock, now, log):
     # Every token of these accounts goes: a sweep's quarantine would only change the
     # tokens under the revoke (then refused as "changed since it was planned").
     revoking_all = {entry.account for entry in entries if entry.action == REVOKE_ALL}
+    diverted = {}  # account -> what its first sweep's quarantine made of each token
     listed = list_tokens(client, kinds, parallel=cfg.parallel_owners, found=found)
     for problem in protection.problems:
         log(problem)
@@ -541,6 +556,7 @@ def _handle_together(entries, cfg, client, lock, now, log):
             log("%s: its tokens cannot be listed (not a reseller), nothing revoked" % entry.label)
             handled.append((entry, None))
             continue
+        tokens = _as_of_event(tokens, entry, now, log)
         own_protection, own_cap = protection, cap
         if action == REVOKE_ALL and account != "root":
             # revoke_all says this account must lose its tokens: bounded by its own tokens,
@@ -555,7 +571,15 @@ def _handle_together(entries, cfg, client, lock, now, log):
         if action == SWEEP:
             notices = give_notice(plan, cfg, client, now, entry.actor, log)
             if account not in revoking_all:
-                _quarantine(plan, cfg, client, lock, now, entry, log)
+                first = diverted.setdefault(account, {})
+                _divert_like(plan, first)
+                # A token no earlier sweep of the account planned (made between two
+                # events) gets a quarantine run of its own.
+                if any(item.decision == REVOKE and item.token.key() not in first
+                       for item in plan.items):
+                    _quarantine(plan, cfg, client, lock, now, entry, log)
+                    for item in plan.items:
+                        first.setdefault(item.token.key(), (item.decision, item.reason))
         parts.append(Part(plan, entry.actor, own_cap))
         planned.append((entry, notices))
     if parts:
@@ -568,6 +592,19 @@ def _handle_together(entries, cfg, client, lock, now, log):
             log("%s: %s" % (entry.label, "%s; %s" % (said, notices) if notices else said))
             handled.append((entry, result))
     return handled
+
+
+def _as_of_event(tokens, entry, now, log):
+    """The tokens the account had when its event came: one made while the event waited (a
+    password reset followed by a new token, an account unsuspended) is not the event's,
+    as when the hook handled it at once. A creation time later than now means the clock
+    went back since: that token counts as older than the event."""
+    younger = [t for t in tokens if entry.epoch < t.create_time <= now]
+    if not younger:
+        return tokens
+    log("%s: %s created after the event (%s) left alone" % (
+        entry.label, plural(len(younger), "token"), _iso(entry.epoch)))
+    return [t for t in tokens if not entry.epoch < t.create_time <= now]
 
 
 def _selectors(action, account, cfg):
@@ -593,6 +630,20 @@ def _quarantine(plan, cfg, client, lock, now, entry, log):
     if report is not None and report.outcomes:
         log("%s: quarantine run %s: %s" % (entry.label, report.run_id, ", ".join(
             "%s %s" % (o.token.name, o.action) for o in report.outcomes)))
+
+
+def _divert_like(plan, first):
+    """Another sweep of an account the round has quarantined for: its tokens are diverted
+    as the first sweep's were, without a quarantine run of its own (that run would list the
+    account again and find the IP list it just set 'set by someone else')."""
+    from .policy import REVOKE
+    from .quarantine import IN_QUARANTINE, QUARANTINE
+
+    for item in plan.items:
+        if item.decision == REVOKE and item.token.key() in first:
+            decision, reason = first[item.token.key()]
+            if decision in (REVOKE, QUARANTINE, IN_QUARANTINE):
+                item.decision, item.reason = decision, reason
 
 
 def _names(sentence, account):

@@ -45,7 +45,8 @@ def run(args):
         print("\n%s. `tokensweeper audit --run ID` shows one run's tokens."
               % plural(len(runs), "run"))
     if queued:
-        print("\nQueued by the hook, not handled yet (no run above is theirs yet; "
+        print("\nQueued by the hook, not handled yet (a run above may have tried one and "
+              "left it queued: its tokens could not be listed, or the run was cut off; "
               "`tokensweeper queue --run` handles them now):")
         print(fitted(queue_rows(queued), ["queued", "account", "event", "action"],
                      terminal_width()))
@@ -74,6 +75,11 @@ def run_row(run):
     if final.get("refused"):
         # A run may have swept some owners and held others back: say both.
         summary = final["refused"] if summary == "-" else "%s; %s" % (summary, final["refused"])
+    errors = final.get("owner_errors")
+    if isinstance(errors, dict) and errors:
+        # A run that could not list some tokens did nothing to them: never a bare "-".
+        unlisted = "could not list the tokens of %s" % plural(len(errors), "holder")
+        summary = unlisted if summary == "-" else "%s; %s" % (summary, unlisted)
     if run.interrupted:
         summary = "INTERRUPTED (no outcome): " + summary
     return [run.records[0].get("time", "?"), run.run_id or "?", final.get("actor", "?"),

@@ -32,9 +32,11 @@ def rows(entries):
             for entry in entries]
 
 
-def handle_now(as_json=False, quiet=False):
+def handle_now(as_json=False, quiet=False, stream=None):
     """Handle the queue in this process, without waiting for a storm to settle. A worker
-    that is running already handles it: then nothing is done here."""
+    that is running already handles it: then nothing is done here. `stream`: where the
+    lines go (stdout; `sweep --scheduled --json` keeps its stdout for its document)."""
+    stream = stream or sys.stdout
     lock = hookqueue.worker_lock()
     try:
         lock.acquire()
@@ -43,21 +45,22 @@ def handle_now(as_json=False, quiet=False):
         if as_json:
             emit_json({"messages": [message], "remaining": len(hookqueue.pending())})
         elif not quiet:
-            print(message)
+            print(message, file=stream)
         return OK
     messages = []
 
     def log(message):
         messages.append(message)
         if not as_json:
-            print(message, file=sys.stdout)
+            print(message, file=stream)
 
     # A sweep that runs now holds the sweep lock: say so at once, never wait behind it.
     status = hookqueue.work(lock, clock.now, settle_for=(0.0, 0.0), log=log, patience=0)
-    remaining = len(hookqueue.pending())
+    # Events, not every file with an event's name: a refused one was reported above.
+    remaining = len(hookqueue.read_queue()[0])
     if as_json:
         emit_json({"messages": messages, "remaining": remaining})
     elif not quiet or remaining:
         print("%s still waiting." % plural(remaining, "event") if remaining
-              else "No hook events are waiting.")
+              else "No hook events are waiting.", file=stream)
     return FAILURE if status or remaining else OK

@@ -21,16 +21,8 @@ def run(ctx, args):
         if given_selectors(args):
             raise CliError("--scheduled applies the config's policy; it takes no selectors", USAGE)
         # The hook's queued events first: a worker that died left them for this run.
-        from .queue import handle_now
-
-        try:
-            queued = handle_now(quiet=True)
-        except (UntrustedState, OSError) as error:
-            # A queue file or the worker's lock not root's alone (or unusable) needs the
-            # admin; it never stops the sweep of the config's policy.
-            print("tokensweeper: the hook's queue was not handled: %s" % error,
-                  file=sys.stderr)
-            queued = FAILURE
+        queued = handle_queue(args.json)
+        left = set(pending_events())  # what that left (refused files, failed listings)
         planned = []
 
         def make_plan():
@@ -40,6 +32,10 @@ def run(ctx, args):
         status = carry_out(ctx, args, make_plan, "cron", ctx.cfg.mode, unattended=True)
         if planned and ctx.cfg.guard is not None:
             watch_new_tokens(ctx, planned[-1], args.json)
+        # And again: an event that came while this run held the sweep lock has a worker
+        # waiting for it, or one that gave up waiting (LOCK_PATIENCE) and left it here.
+        if set(pending_events()) - left:
+            queued = FAILURE if handle_queue(args.json) != OK else queued
         return FAILURE if queued != OK and status == OK else status
     selectors = selectors_from(args, ctx.cfg, ctx.now)
     kinds = command_kinds(ctx, args)
@@ -262,3 +258,26 @@ def print_result(result, as_json, quiet):
             or "nothing to do",
         )
     )
+
+
+def handle_queue(as_json=False):
+    """The hook's queue handled in this process (queue.handle_now); OK or FAILURE. With
+    --json its lines go to stderr: stdout is the run's JSON document."""
+    from .queue import handle_now
+
+    try:
+        return handle_now(quiet=True, stream=sys.stderr if as_json else None)
+    except (UntrustedState, OSError) as error:
+        # A queue file or the worker's lock not root's alone (or unusable) needs the
+        # admin; it never stops the sweep of the config's policy.
+        print("tokensweeper: the hook's queue was not handled: %s" % error, file=sys.stderr)
+        return FAILURE
+
+
+def pending_events():
+    from ... import hookqueue
+
+    try:
+        return hookqueue.pending()
+    except (UntrustedState, OSError):
+        return []
