@@ -516,3 +516,30 @@ def test_a_reseller_and_an_account_without_tokens_list_none(backend):
     tokens_dir = os.path.join(backend.root, "var", "cpanel", "authn", "api_tokens_v2")
     assert not os.path.exists(os.path.join(tokens_dir, "whostmgr", "bob.json"))
     assert not os.path.exists(os.path.join(tokens_dir, "cpanel", "alice.json"))
+
+
+@pytest.mark.parametrize("given, words", [
+    ("0.0.0.0/0", "Invalid IP address or CIDR range specified: 0.0.0.0/0"),
+    ("::/0", "Invalid IP address or CIDR range specified: ::/0"),
+    ("192.0.2.0/255.255.255.0",
+     "Invalid IP address or CIDR range specified: 192.0.2.0/255.255.255.0"),
+    ("192.0.2.1/33", "Invalid IP address or CIDR range specified: 192.0.2.1/33"),
+    ("010.0.0.1", "Invalid IP address or CIDR range specified: 010.0.0.1"),
+    ("", "The “whitelist_ip” arguments cannot be empty."),
+])
+def test_addresses_cpanel_refuses(backend, given, words):
+    """What a restore could be asked to send back from a record edited by hand: cPanel
+    refuses it, and nothing changes."""
+    create("root", "ci", ("whitelist_ip-1", "203.0.113.7"))
+    with pytest.raises(whmapi.WhmapiFailed) as failed:
+        create("root", "new", ("whitelist_ip-1", given))
+    assert failed.value.reason == "The system failed to create the API token: " + words
+    answers = client().update_whitelists("root", [("ci", [given])])
+    assert words in answers["ci"]
+    assert set(by_name(client().list_tokens("root"))) == {"ci"}
+    assert by_name(client().list_tokens("root"))["ci"].whitelist_ips == ("203.0.113.7",)
+
+
+def test_an_ipv4_mapped_address_is_kept_as_ipv6(backend):
+    answer = create("root", "mapped", ("whitelist_ip-1", "::ffff:192.0.2.1"))
+    assert answer["whitelist_ips"] == ["0000:0000:0000:0000:0000:ffff:c000:0201"]
