@@ -266,6 +266,9 @@ def test_uapi_revoke_of_an_unknown_name_writes_the_file(backend):
     with open(path) as handle:
         assert handle.read().strip() == "null"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    # cPanel reads `null` as no tokens; so does the plugin (the hook's fast path).
+    from tokensweeper import paths, tokenfiles
+    assert tokenfiles.token_count("nofile", paths.cpanel_token_dir()) == 0
 
 
 def test_batch_with_a_failed_command_fails_itself_but_answers_each(backend):
@@ -543,3 +546,70 @@ def test_addresses_cpanel_refuses(backend, given, words):
 def test_an_ipv4_mapped_address_is_kept_as_ipv6(backend):
     answer = create("root", "mapped", ("whitelist_ip-1", "::ffff:192.0.2.1"))
     assert answer["whitelist_ips"] == ["0000:0000:0000:0000:0000:ffff:c000:0201"]
+
+
+# --- the command end to end: what it does with cPanel's own answers -------------------
+
+def tokensweeper(tmp_path, now, *args):
+    """bin/tokensweeper against the backend (its environment is this test's), with its own
+    state and a config that acts on both kinds, at `now`."""
+    import json
+    import subprocess
+    import sys
+
+    state, config = tmp_path / "state", tmp_path / "config.yaml"
+    if not state.exists():
+        state.mkdir(mode=0o700)
+        config.write_text("kinds: [whm, cpanel]\n")
+        config.chmod(0o600)
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, TOKENSWEEPER_STATE_DIR=str(state), TOKENSWEEPER_CONFIG=str(config),
+               TOKENSWEEPER_NOW=str(now))
+    run = subprocess.run([sys.executable, os.path.join(repo, "bin", "tokensweeper")]
+                         + list(args) + ["--json"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env)
+    assert run.returncode == 0, (args, run.stdout.decode()[-2000:], run.stderr.decode())
+    return json.loads(run.stdout.decode())
+
+
+def test_the_command_lists_quarantines_restores_and_sweeps(backend, tmp_path):
+    """The whole flow against cPanel's code: IPv6 written out in full comes back from a
+    restore as it was; names ending in a newline are listed and swept, both kinds."""
+    backend.add_reseller("bob", BOB_ACLS)
+    backend.add_account("shop", owner="bob")
+    create("root", "v6", ("whitelist_ip-1", "2001:db8::1"), ("whitelist_ip-2", "10.0.0.0/8"))
+    create("bob", "nl\n")
+    backend.add_cpanel_token("shop", "leak\n")
+    backend.add_cpanel_token("shop", "site")
+    later = int(time.time()) + 30 * 86400
+    listed = tokensweeper(tmp_path, later, "list")["tokens"]
+    assert {(t["kind"], t["owner"], t["name"]) for t in listed} == {
+        ("whm", "root", "v6"), ("whm", "bob", "nl\n"), ("cpanel", "shop", "leak\n"),
+        ("cpanel", "shop", "site")}
+    own = ("10.0.0.0/8", V6_HOST)
+    assert by_name(client().list_tokens("root"))["v6"].whitelist_ips == own
+    done = tokensweeper(tmp_path, later, "quarantine", "--owner", "root", "--name", "v6",
+                        "--older-than", "7", "--yes")
+    assert [t["action"] for t in done["tokens"]] == ["quarantined"]
+    assert by_name(client().list_tokens("root"))["v6"].whitelist_ips == ("192.0.2.1",)
+    done = tokensweeper(tmp_path, later, "restore", "--owner", "root", "--name", "v6")
+    assert [t["action"] for t in done["tokens"]] == ["restored"]
+    assert by_name(client().list_tokens("root"))["v6"].whitelist_ips == own
+    done = tokensweeper(tmp_path, later, "sweep", "--older-than", "7", "--owner", "bob",
+                        "--kind", "whm", "--yes")
+    assert [(t["name"], t["action"]) for t in done["tokens"]] == [("nl\n", "revoked")]
+    done = tokensweeper(tmp_path, later, "sweep", "--older-than", "7", "--owner", "shop",
+                        "--kind", "cpanel", "--yes")
+    assert sorted((t["name"], t["action"]) for t in done["tokens"]) == [
+        ("leak\n", "revoked"), ("site", "revoked")]
+    assert client().list_tokens("bob") == []
+    [answer] = uapi(UapiCall("shop", "Tokens", "list"))
+    assert answer.ok and answer.data == []
+
+
+def test_listresellers_names_each_reseller_once_and_never_root(backend):
+    assert client().list_resellers() == []
+    backend.add_reseller("bob", BOB_ACLS)
+    backend.add_reseller("zoe", ("all",))
+    backend.add_account("carl", owner="bob")
+    assert sorted(client().list_resellers()) == ["bob", "zoe"]
