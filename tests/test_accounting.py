@@ -290,3 +290,55 @@ def test_roots_own_line_is_never_credited_to_a_resellers_token_of_the_same_name(
     assert found[("root", "deploy")] == "root"
     assert found[("bob", "deploy")] is None
     assert found[("bob", "accesshash-1790000000-7Q2ZK0AB")] == "root"
+
+
+def big_log_text(lines_before, tz="UTC"):
+    """cPanel's accounting.log as a busy server fills it: account lines by the hundred
+    thousand (CREATE, REMOVE, ...), a token line now and then."""
+    other = "Fri Nov 27 11:00:00 2026:CREATE:root:root:shop%06d.example:192.0.2.7:shop%06d\n"
+    parts = [line(NOW - 300 * DAY, "root", "root", "first-token")]
+    for i in range(lines_before):
+        parts.append(other % (i, i))
+        if i % 50000 == 0:
+            parts.append(line(NOW - 200 * DAY + i, "bob", "bob", "t-%d" % i))
+    parts.append(line(NOW - 60, "bob", "bob", "newest"))
+    return "".join(parts)
+
+
+def peak_reading(path):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        found = accounting.read(str(path))
+        return found, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_big_log_and_its_archive_are_read_in_bounded_memory(tmp_path, monkeypatch):
+    # A 300 MB accounting.log (cPanel rotates it only then) was read whole into memory, and an
+    # archive inflated whole: here ~20 MB of each, read with a peak of a few MiB.
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    text = big_log_text(300000).encode()
+    assert len(text) > 20 << 20
+    log = tmp_path / "accounting.log"
+    log.write_bytes(text)
+    os.chmod(str(log), 0o600)
+    found, peak = peak_reading(log)
+    names = [c.name for c in found]
+    assert names[0] == "first-token" and names[-1] == "newest" and len(names) == 8
+    assert peak < 6 << 20, peak
+    # The same lines rotated into an archive (several gzip members, as cpanellogd appends).
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    os.chmod(str(archive), 0o700)
+    half = len(text) // 2
+    packed = gzip.compress(text[:half]) + gzip.compress(text[half:])
+    (archive / "accounting.log-10-2026.gz").write_bytes(packed)
+    os.chmod(str(archive / "accounting.log-10-2026.gz"), 0o600)
+    log.write_bytes(b"")
+    found, peak = peak_reading(log)
+    assert [c.name for c in found] == names  # a line split between members is whole again
+    assert peak < 6 << 20, peak

@@ -152,22 +152,67 @@ def test_what_cpanel_refuses_itself_is_left_to_cpanel(guarded):
 # -- exemptions ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", [
-    "MailNodeLinkage",                           # Cpanel/LinkedNode/Worker/WHM/Accounts.pm
-    "MailNodeLinkage-2026-11-30T02-40-00Z",      # .../Convert/Common/Mail/ToRemote.pm
-    "cpmove_2026-11-30T02_40_00Z_1c6b",          # Cpanel/RemoteAPI/cPanel/TemporaryToken.pm
+# NOW is 2026-11-27T12:00:00Z: cPanel stamps its tokens' names with the time it makes them.
+CPMOVE_NOW = "cpmove_2026-11-27T11_59_58Z_1c6b"      # Cpanel/RemoteAPI/cPanel/TemporaryToken.pm
+MAIL_NODE_NOW = "MailNodeLinkage-2026-11-27T11-59-58Z"  # .../Convert/Common/Mail/ToRemote.pm
+
+
+def child_account(h, user, workloads="Mail"):
+    """cPanel's user file of a linked node's child account (PRIVATE_createacct_child)."""
+    directory = os.path.join(h.cpanel_root, "var", "cpanel", "users")
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, user), "w") as handle:
+        handle.write("DNS=%s.example\nCHILD_WORKLOADS=%s\nOWNER=root\n" % (user, workloads))
+
+
+@pytest.mark.parametrize("args", [
+    # the Transfer Tool: expires_at = time() + 86400, on the destination's clock
+    {"name": CPMOVE_NOW, "expires_at": str(NOW - 2 + DAY)},
+    {"name": "cpmove_2026-11-27T05_00_00Z_0", "expires_at": str(NOW - 7 * 3600 + DAY)},
+    {"name": MAIL_NODE_NOW},                                # linked mail node, no expiry
+    {"name": "MailNodeLinkage-2026-11-28T01-00-00Z"},       # the other node's clock ahead
 ])
-def test_the_tokens_cpanel_creates_for_itself_are_always_allowed(guarded, name):
-    out, _ = guarded.run(creation("alice", {"name": name}))
+def test_the_tokens_cpanel_creates_for_itself_are_always_allowed(guarded, args):
+    out, _ = guarded.run(creation("alice", args))
     assert out == b"1"
     assert guarded.audit() == []
 
 
-@pytest.mark.parametrize("name", ["MailNodeLinkage-evil", "MailNodeLinkage2",
-                                  "cpmove_anything", "mailnodelinkage"])
-def test_names_that_only_look_like_cpanels_are_not_exempt(guarded, name):
-    out, _ = guarded.run(creation("alice", {"name": name}))
+def test_plain_mail_node_linkage_is_allowed_on_a_child_account_only(guarded):
+    # cPanel makes it right after PRIVATE_createacct_child (LinkedNode/Worker/WHM/Accounts.pm)
+    child_account(guarded, "alice")
+    assert guarded.run(creation("alice", {"name": "MailNodeLinkage"}))[0] == b"1"
+    child_account(guarded, "bob", workloads="")
+    assert guarded.run(creation("bob", {"name": "MailNodeLinkage"}))[0] == NO_EXPIRY_90
+    assert guarded.run(creation("carol", {"name": "MailNodeLinkage"}))[0] == NO_EXPIRY_90
+
+
+@pytest.mark.parametrize("args", [
+    {"name": "MailNodeLinkage-evil"}, {"name": "MailNodeLinkage2"}, {"name": "cpmove_anything"},
+    {"name": "mailnodelinkage"},
+    {"name": "MailNodeLinkage"},                       # an ordinary account: never cPanel's
+    # cPanel's shapes, but not made as cPanel makes them:
+    {"name": CPMOVE_NOW},                              # no expiry
+    {"name": CPMOVE_NOW, "expires_at": ""},
+    {"name": "cpmove_2026-11-20T12_00_00Z_1c6b"},      # stamped a week ago
+    {"name": "cpmove_2031-01-01T00_00_00Z_ab"},        # stamped years ahead
+    {"name": "MailNodeLinkage-2026-11-20T12-00-00Z"},  # stamped a week ago
+    {"name": "MailNodeLinkage-2026-11-29T12-00-00Z"},  # two days ahead
+    {"name": "MailNodeLinkage-2026-10-58T12-00-00Z"},  # no date (read loosely: Nov 27th)
+])
+def test_names_that_only_look_like_cpanels_are_not_exempt(guarded, args):
+    out, _ = guarded.run(creation("alice", args))
     assert out == NO_EXPIRY_90
+
+
+def test_a_cpmove_name_with_an_expiry_cpanel_never_gives_is_refused(guarded):
+    guarded.config("guard:\n  max_lifetime_days: 1\n")
+    # a day ahead of its stamp is cPanel's; a week, a month or a stamp a day off is not
+    assert guarded.run(creation("alice", {"name": CPMOVE_NOW,
+                                          "expires_at": str(NOW + DAY)}))[0] == b"1"
+    for expires in (NOW + 7 * DAY, NOW + 30 * DAY):
+        out, _ = guarded.run(creation("alice", {"name": CPMOVE_NOW, "expires_at": expires}))
+        assert out.startswith(b"0 Your host requires API tokens to expire within 1 day;")
 
 
 def test_the_admins_exempt_names(guarded):
@@ -328,7 +373,7 @@ def test_an_oversized_other_event_is_not_the_guards(guarded):
              "data": {"user": "alice", "note": '"event":"UAPI::Tokens::create_full_access"',
                       "padding": "x" * (11 << 20)}}
     out, _ = guarded.run(compact(event))
-    assert out.startswith(b"1 tokensweeper:")
+    assert out == b"1"
     assert blocked_records(guarded) == []
 
 
@@ -352,7 +397,7 @@ def test_the_same_creation_in_a_post_stage_is_not_the_guards(guarded):
     document = json.loads(creation("alice", {"name": "deploy"}).decode())
     document["context"]["stage"] = document["hook"]["stage"] = "post"
     out, _ = guarded.run(compact(document))
-    assert out.startswith(b"1 tokensweeper: ")
+    assert out == b"1"  # a UAPI event: any words after the 1 would be shown to the account
 
 
 # -- the pure decision and the config ---------------------------------------------------------
@@ -390,6 +435,96 @@ def test_settings_say_what_the_guard_does(guarded, monkeypatch):
     assert app.main(env=env, stdin=io.BytesIO(b""), stdout=out, now=NOW) == 0
     assert "cPanel accounts' new tokens must expire within 90 days" in \
         out.getvalue().decode("utf-8")
+
+
+def test_renaming_into_a_cpanel_shape_is_judged_as_its_creation(account_tokens):
+    # A cpmove name is exempt only with cPanel's one-day expiry, not for a token with none.
+    out, _ = account_tokens.run(rename("alice", "MailNodeLinkage", CPMOVE_NOW))
+    assert out.startswith(b"0 Your host requires API tokens to expire within 90 days;")
+    out, _ = account_tokens.run(rename("alice", "MailNodeLinkage", "monitor-z"))
+    assert out == b"1"  # the admin's exempt_names
+
+
+# -- events the guard is not for ---------------------------------------------------------
+
+
+def through_guard_registration(category, name, stage, data):
+    """An event as cPanel writes it, run through the guard's own (blocking, escalated)
+    registry entry: the context names the event, the entry the guard's."""
+    document = json.loads(creation("alice", {}).decode())
+    document["context"] = {"category": category, "event": name, "stage": stage,
+                           "point": "main", "escalateprivs": 1}
+    document["data"] = data
+    return compact(document)
+
+
+FOREIGN = [
+    # A blocking pre stage aborts on ANY message (cpanel-facts §3: suspendacct pre).
+    ("Whostmgr", "Accounts::suspendacct", "pre",
+     {"args": {"user": "alice", "reason": "unpaid", "disallowun": 0}, "user": "root"}),
+    ("Whostmgr", "Accounts::Create", "pre",
+     {"user": "alice", "domain": "alice.example", "owner": "root", "pass": "s3cret",
+      "is_restore": 0}),
+    ("Whostmgr", "Accounts::Remove", "post",  # post, but through the guard's entry
+     {"user": "alice", "killdns": 1, "keep_remote_databases": 0, "if_child": None}),
+    # UAPI events: a message after the 1 is shown to the account.
+    ("Cpanel", "UAPI::Tokens::create_full_access", "post",
+     {"args": {"name": "deploy"}, "result": {"token": "X" * 32}, "user": "alice"}),
+    ("Cpanel", "UAPI::Tokens::revoke", "pre", {"args": {"name": "deploy"}, "result": None,
+                                              "user": "alice"}),
+    ("Cpanel", "UAPI::Tokens::list", "pre", {"args": {}, "result": None, "user": "alice"}),
+]
+
+
+FOREIGN_OVERSIZED = FOREIGN[:1] + FOREIGN[3:4]  # suspendacct pre; create_full_access post
+
+
+@pytest.mark.parametrize("category, name, stage, data", FOREIGN)
+def test_an_event_the_guard_is_not_for_is_allowed_without_a_word(guarded, category, name,
+                                                                  stage, data):
+    for raw in (through_guard_registration(category, name, stage, data),
+                compact({"context": {"category": category, "event": name, "stage": stage,
+                                     "point": "main"}, "data": data})):
+        out, err = guarded.run(raw)
+        if stage == "post" and category != "Cpanel" and b'"hook"' not in raw:
+            assert out.startswith(b"1 tokensweeper: ")  # an admin's post stage: said
+        else:
+            assert out == b"1", out  # nothing that cPanel could take for a refusal
+        assert "is not an event this hook handles" in err or out != b"1"
+        assert "Traceback" not in err and "internal error" not in err
+    assert guarded.audit() == [] and guarded.server.calls() == []
+
+
+# -- many exempt_names -------------------------------------------------------------------------
+
+
+def test_hundreds_of_exempt_names_match_exactly_as_globs_do():
+    import fnmatch
+    import random
+
+    rng = random.Random(29)
+    globs = ["%s-*" % "".join(rng.choice("abcxyz") for _ in range(4)) for _ in range(480)]
+    globs += ["*-svc%02d-[0-9]?" % i for i in range(10)] + ["ci", "ci-?", "[!a-m]*-ro",
+                                                            "dep[a-c]oy*", "x[*]y", "a]b"]
+    names = ["ci", "ci-1", "ci-12", "web-svc03-7x", "web-svc03-x7", "zz-ro", "aa-ro", "depboy",
+             "deploy", "x*y", "a]b", "ab"] + [g.replace("*", "tail") for g in globs[:50]]
+    exempt = guard.ExemptNames(globs)
+    for name in names + ["".join(rng.choice("abcxyz-") for _ in range(7)) for _ in range(300)]:
+        assert (name in exempt) == any(fnmatch.fnmatchcase(name, g) for g in globs), name
+    rules = {"max_lifetime_days": 90, "exempt_names": globs}
+    assert guard.decide({"name": "web-svc03-7x"}, rules, NOW) is None
+    assert guard.decide({"name": "web-svc03-x7"}, rules, NOW)[0] == "max_lifetime_days"
+
+
+@pytest.mark.parametrize("category, name, stage, data", FOREIGN_OVERSIZED)
+def test_an_oversized_event_through_the_guards_registration_is_not_refused(
+        guarded, category, name, stage, data):
+    # Its registry entry ("hook") names the guard's event; only the context says which
+    # event this is. Before, the entry's name made it the guard's: refused, with guard: set.
+    out, err = guarded.run(through_guard_registration(category, name, stage,
+                                                      dict(data, padding="x" * (11 << 20))))
+    assert out == b"1"
+    assert blocked_records(guarded) == [] and "Traceback" not in err
 
 
 def test_the_readme_quotes_the_sentence_an_account_owner_reads():

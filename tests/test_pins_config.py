@@ -256,6 +256,17 @@ def test_whole_numbers_within_their_bounds_are_kept(text):
     config.parse(text)
 
 
+EMPTY_RECIPIENTS = ("notify.recipients: empty, so no notice or expiry reminder could reach "
+                    "anyone (name owner, contact or a mail address)")
+
+
+@pytest.mark.parametrize("notify", ["{notice_days: 1, recipients: []}",
+                                    "{expiry_reminders: [1], recipients: []}"])
+def test_notices_or_reminders_to_nobody_are_refused(notify):
+    assert problems_of("notify: %s" % notify) == [EMPTY_RECIPIENTS]
+    assert problems_of("mode: later\nnotify: %s" % notify)[-1] == EMPTY_RECIPIENTS
+
+
 def test_notify_defaults_and_each_check():
     assert config.DEFAULTS["notify"] == {"notice_days": 0, "recipients": ["owner", "contact"],
                                          "expiry_reminders": []}

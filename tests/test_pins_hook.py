@@ -147,12 +147,6 @@ def test_event_labels_and_actors():
     (b"[1, 2]", "the event is not a JSON object; nothing to do"),
     (event("Whostmgr", "Accounts::Remove", "post", {"user": "res1"}),
      "Whostmgr Accounts::Remove post is not an event this hook handles; nothing to do"),
-    (event("Who$tmgr", "Accounts::Remove;rm -rf", "pre\n", {"user": "res1"}),
-     "Whotmgr Accounts::Removerm-rf pre is not an event this hook handles; nothing to do"),
-    (compact({"context": {"category": 5, "event": True, "stage": None}}),
-     "5 ? ? is not an event this hook handles; nothing to do"),
-    (event("Whostmgr", "X" * 100, "pre", {}),
-     "Whostmgr %s pre is not an event this hook handles; nothing to do" % ("X" * 64)),
     (suspend("res1", result="0"),
      "suspendacct: cPanel reports the suspension failed; nothing to do"),
     (suspend("res1", result=0),
@@ -185,16 +179,42 @@ def test_events_answered_without_any_call(hook, stdin, message):
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("stdin, message", [
+    (event("Who$tmgr", "Accounts::Remove;rm -rf", "pre\n", {"user": "res1"}),
+     "Whotmgr Accounts::Removerm-rf pre is not an event this hook handles; nothing to do"),
+    (compact({"context": {"category": 5, "event": True, "stage": None}}),
+     "5 ? ? is not an event this hook handles; nothing to do"),
+    (event("Whostmgr", "X" * 100, "pre", {}),
+     "Whostmgr %s pre is not an event this hook handles; nothing to do" % ("X" * 64)),
+    (b"{}", "? ? ? is not an event this hook handles; nothing to do"),
+    (event("Cpanel", "UAPI::Tokens::list", "post", {}),
+     "Cpanel UAPI::Tokens::list post is not an event this hook handles; nothing to do"),
+    (compact({"context": {"category": "Whostmgr", "event": "Accounts::Create",
+                          "stage": "post", "blocking": 1}}),
+     "Whostmgr Accounts::Create post is not an event this hook handles; nothing to do"),
+])
+def test_events_not_ours_where_a_message_could_act_get_a_bare_1(hook, stdin, message):
+    # A pre stage (suspendacct pre aborts on any message), a UAPI event (the account reads
+    # the message) or a blocking registration: only "1" is surely "allowed".
+    hook.config(ENFORCE_SWEEP)
+    out, err = hook.run(stdin)
+    assert out == b"1"
+    assert "tokensweeper-hook: " + message in err
+    assert hook.server.calls() == [] and hook.audit() == [] and hook.started == []
+
+
 def test_an_oversized_event_is_refused_unread(hook, monkeypatch):
     monkeypatch.setattr(hook_module, "MAX_EVENT_BYTES", 64)
     out, err = hook.run(suspend("res1"))
-    assert out == line("the event is too large to be a cPanel event; nothing to do")
+    assert out == b"1"  # its stage is unknown: words could stop a pre stage's action
     assert "tokensweeper-hook: the event is larger than 0 MiB: not a cPanel event\n" in err
+    assert "tokensweeper-hook: the event is too large to be a cPanel event; nothing to " \
+        "do\n" in err
     # Exactly at the limit it is read.
     payload = suspend("res1")
     monkeypatch.setattr(hook_module, "MAX_EVENT_BYTES", len(payload))
     out, _ = hook.run(payload)
-    assert out != line("the event is too large to be a cPanel event; nothing to do")
+    assert out.startswith(b"1 tokensweeper: suspendacct res1: ")
 
 
 def test_the_parse_error_is_logged_without_the_payload(hook):
@@ -593,13 +613,17 @@ def test_an_oversized_guard_event_is_the_guards_even_when_named_late(hook, monke
     payload = b'{"pad":"' + b"x" * 100 + b'",' + guard_event()[1:]
     out, err = hook.run(payload)
     assert out == b"1" and "larger than" not in err
-    # The name across the first read's end: the overlap finds it.
-    mark = b'"event":"UAPI::Tokens::create_full_access"'
+    # The context across the first read's end: the overlap finds it.
+    mark = compact({"context": {"category": "Cpanel",
+                                "event": "UAPI::Tokens::create_full_access", "stage": "pre",
+                                "point": "main"}})[1:-1]
     start = 65 - 10
     payload = b'{"p":"' + b"y" * (start - 6) + b'",' + mark + b"}"
     assert payload.index(mark) < 65 < payload.index(mark) + len(mark)
     out, _ = hook.run(payload)
-    assert out == b"1"
+    assert out == b"1" and b"tokensweeper" not in out
+    hook.config("guard:\n  require_expiry: true\n")
+    assert hook.run(payload)[0].startswith(b"0 Your host cannot check")
 
 
 def test_an_oversized_event_is_read_to_its_end_across_chunks(hook, monkeypatch):
@@ -615,8 +639,7 @@ def test_an_oversized_event_is_read_to_its_end_across_chunks(hook, monkeypatch):
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     hook_module.main([], script=HOOK)
     out.flush()
-    assert out.buffer.getvalue() == line("the event is too large to be a cPanel event; "
-                                         "nothing to do")
+    assert out.buffer.getvalue() == b"1"
     assert stream.tell() == len(payload)  # the writer's pipe is read to its end
     # A guard name in the third chunk still makes it the guard's.
     payload = b'{"p":"' + b"z" * (2 << 20) + b'",' + guard_event()[1:]
@@ -776,7 +799,7 @@ def test_a_cpanel_listing_that_fails_is_read_from_its_file_and_said(hook):
 def test_an_event_over_ten_mib_is_named_so_in_the_log(hook):
     payload = suspend("res1") + b" " * (10 * 1024 * 1024)
     out, err = hook.run(payload)
-    assert out == line("the event is too large to be a cPanel event; nothing to do")
+    assert out == b"1"  # unparsed, its stage unknown: no words a pre stage could act on
     assert "tokensweeper-hook: the event is larger than 10 MiB: not a cPanel event\n" in err
 
 

@@ -151,3 +151,65 @@ def test_a_state_file_others_could_write_is_not_trusted(server, cli):
     assert os.stat(path).st_mode & 0o777 == 0o600
     with open(path) as handle:
         assert json.load(handle)["last_run"] == NOW
+
+
+# -- many findings, the second of the stamp, failed listings, preview -----------------------
+
+
+def rows_of(run):
+    """The names in the watch's table (after its heading; the sweep's own table is above)."""
+    _, _, table = run.out.partition("New WHM API tokens that break the guard's rules")
+    return [line.split()[1] for line in table.splitlines() if line.startswith(("bob ",
+                                                                               "root "))]
+
+
+def test_more_than_twenty_findings_are_summed_up_in_the_cron_mail(server, cli):
+    scheduled(cli, NOW - DAY)
+    with server.batch():
+        for i in range(27):
+            server.add_token("bob", "wide-%02d" % i, NOW - 3600 + i)
+    run = scheduled(cli)
+    assert rows_of(run) == ["wide-%02d" % i for i in range(20)]
+    [record] = watch_records(cli)
+    assert "... and 7 more (all of them in run %s on the Audit tab)." % record["run_id"] \
+        in run.out
+    assert len(record["tokens"]) == 27
+
+
+def test_a_token_made_in_the_second_of_the_previous_run_is_reported_once(server, cli):
+    server.add_token("bob", "listed-then", NOW - DAY)  # listed by the run at NOW - DAY
+    first = scheduled(cli, NOW - DAY)
+    assert "listed-then" not in first.out  # that second is the next run's
+    server.add_token("bob", "after-the-listing", NOW - DAY)  # same second, listed later
+    run = scheduled(cli)
+    assert rows_of(run) == ["after-the-listing", "listed-then"]
+    assert "break the guard" not in scheduled(cli, NOW + 60).out  # never twice
+
+
+def test_an_owner_whose_listing_failed_is_not_checked_and_looked_at_next_run(server, cli):
+    scheduled(cli, NOW - DAY)
+    server.add_token("bob", "made-meanwhile", NOW - 3600)
+    server.add_token("root", "root-new", NOW - 3600)
+    server.add_fault("exit", function="api_token_list", owner="bob", status=1,
+                     message="cpsrvd is restarting")
+    cli.now = NOW
+    run = cli("sweep", "--scheduled")
+    assert rows_of(run) == ["root-new"]
+    assert "Not checked for new tokens: bob (its listing failed: " in run.out
+    [record] = watch_records(cli)
+    assert list(record["owner_errors"]) == ["bob"] and "Not checked" in record["note"]
+    server.clear_faults()
+    later = scheduled(cli, NOW + 3600)  # bob again from the run before: nothing is lost
+    assert rows_of(later) == ["made-meanwhile"]
+    assert "break the guard" not in scheduled(cli, NOW + 7200).out
+
+
+@pytest.mark.parametrize("mode, reported", [("preview", True), ("enforce", False)])
+def test_tokens_the_policy_would_revoke_are_reported_unless_revoked(server, cli, mode,
+                                                                    reported):
+    cli.config(GUARD + "mode: %s\npolicy:\n  expired: true\n" % mode)
+    scheduled(cli, NOW - DAY)
+    server.add_token("bob", "short-lived", NOW - 3600, expires_at=NOW - 60)  # full access
+    run = scheduled(cli)
+    assert ("short-lived" in rows_of(run)) is reported
+    assert ("short-lived" in server.token_names("bob")) is reported

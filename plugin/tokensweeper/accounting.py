@@ -115,6 +115,20 @@ def _files(path):
     return [os.path.join(directory, name) for name in archives] + [path + ".bkup", path]
 
 
+# Files are read in blocks of this size, an archive's inflated output in pieces of at
+# most INFLATE_PIECE input bytes (gzip inflates at most ~1000:1): memory stays a few MiB
+# whatever the file's size (cPanel rotates the live log only past 300 MB).
+BLOCK_SIZE = 1 << 20
+INFLATE_PIECE = 4096
+# A CREATEAPITOKEN line is under 200 bytes: a longer run without a newline is skipped.
+MAX_LINE = 4096
+MARK = b":CREATEAPITOKEN:"
+
+
+class _Refused(Exception):
+    """An archive that is damaged, truncated or inflates past MAX_BYTES: read as nothing."""
+
+
 def _read_one(path):
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
@@ -131,52 +145,110 @@ def _read_one(path):
             return []  # an archive is read whole or not at all
         with os.fdopen(fd, "rb") as handle:
             fd = None
+            if path.endswith(".gz"):
+                return _scan(_inflated(_blocks(handle), MAX_BYTES))
             if cut:  # its newest lines: cPanel rotates the live log only past 300 MB
                 handle.seek(info.st_size - MAX_BYTES)
-            data = handle.read(MAX_BYTES)
-        if cut:
-            newline = data.find(b"\n")  # the first line is cut: never half-read
-            data = data[newline + 1:] if newline >= 0 else b""
-    except OSError:
+            return _scan(_blocks(handle, MAX_BYTES), partial_first=cut)
+    except (OSError, _Refused):
         return []
     finally:
         if fd is not None:
             os.close(fd)
-    if path.endswith(".gz"):
-        data = _inflate(data, MAX_BYTES)
-        if data is None:
-            return []
-    text = data.decode("utf-8", "replace")
-    return [c for c in (parse_line(line) for line in text.splitlines()
-                        if ":CREATEAPITOKEN:" in line) if c is not None]
 
 
-def _inflate(data, limit):
-    """Every gzip member of `data` (cpanellogd appends one per rotation) inflated, or None
-    when it is damaged or would inflate past `limit` bytes (a few MiB of gzip can hold
-    gigabytes: never inflated whole into memory)."""
+def _blocks(handle, limit=None):
+    """The file's bytes from where it stands, BLOCK_SIZE at a time (at most `limit`)."""
+    left = limit
+    while left is None or left > 0:
+        block = handle.read(BLOCK_SIZE if left is None else min(BLOCK_SIZE, left))
+        if not block:
+            return
+        if left is not None:
+            left -= len(block)
+        yield block
+
+
+def _scan(blocks, partial_first=False):
+    """The Creations of a stream of blocks, line by line, holding one block and one line.
+    `partial_first`: the stream starts inside a line (a cut log): that line is skipped."""
+    found = []
+    tail = b""
+    skipping = partial_first  # inside a line that is not read (cut, or too long)
+    for block in blocks:
+        newline = block.rfind(b"\n")
+        if newline < 0:
+            tail, skipping = _carry(tail, block, skipping)
+            continue
+        lines = block[:newline]
+        if skipping:
+            first = lines.find(b"\n")
+            lines = lines[first + 1:] if first >= 0 else b""
+        else:
+            lines = tail + lines
+        found.extend(_creations(lines))
+        tail, skipping = _carry(b"", block[newline + 1:], False)
+    if not skipping:
+        found.extend(_creations(tail))
+    return found
+
+
+def _carry(tail, more, skipping):
+    """(the unfinished line, whether it is skipped) after `more` bytes without a newline."""
+    if skipping:
+        return b"", True
+    tail += more
+    return (b"", True) if len(tail) > MAX_LINE else (tail, False)
+
+
+def _creations(lines):
+    """Creations of the CREATEAPITOKEN lines among newline-separated bytes (only those
+    lines are decoded)."""
+    found = []
+    at = lines.find(MARK)
+    while at >= 0:
+        start = lines.rfind(b"\n", 0, at) + 1
+        end = lines.find(b"\n", at)
+        end = len(lines) if end < 0 else end
+        creation = parse_line(lines[start:end].decode("utf-8", "replace"))
+        if creation is not None:
+            found.append(creation)
+        at = lines.find(MARK, end)
+    return found
+
+
+def _inflated(blocks, limit):
+    """The inflated bytes of every gzip member in `blocks` (cpanellogd appends one per
+    rotation), piece by piece; _Refused when damaged, truncated or past `limit` bytes (a
+    few MiB of gzip can hold gigabytes: never inflated whole into memory)."""
     import zlib
 
-    out = []
-    size = 0
+    member, size = None, 0
     try:
-        while data:
-            member = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            while True:
-                chunk = member.decompress(data, limit + 1 - size)
-                size += len(chunk)
-                out.append(chunk)
+        for block in blocks:
+            at = 0
+            while at < len(block):
+                if member is None:
+                    while at < len(block) and block[at] == 0:
+                        at += 1  # gzip's trailing padding, as gzip reads it
+                    if at == len(block):
+                        break
+                    member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                piece = block[at:at + INFLATE_PIECE]
+                at += len(piece)
+                out = member.decompress(piece)
+                size += len(out)
                 if size > limit:
-                    return None
-                data = member.unconsumed_tail
-                if not data:
-                    break
-            if not member.eof:
-                return None  # truncated
-            data = member.unused_data.lstrip(b"\0")  # gzip's trailing padding, as gzip reads
+                    raise _Refused()
+                if out:
+                    yield out
+                if member.eof:
+                    at -= len(member.unused_data)  # the next member starts there
+                    member = None
     except zlib.error:
-        return None
-    return b"".join(out)
+        raise _Refused()
+    if member is not None:
+        raise _Refused()  # truncated
 
 
 def _near(epoch, create_time):

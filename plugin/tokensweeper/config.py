@@ -136,6 +136,12 @@ def parse(text, source="config", remember=False):
         raise ConfigError(source, ["the file must be a mapping of keys, got %s" % _kind(raw)])
     problems = []
     values = _check_mapping(raw, DEFAULTS, "", problems)
+    notify = values["notify"]
+    if not notify["recipients"] and (
+            notify["notice_days"] > 0 or notify["expiry_reminders"]):
+        # A notice that reaches nobody is no notice: every run would fail, revoke nothing.
+        problems.append("notify.recipients: empty, so no notice or expiry reminder could "
+                        "reach anyone (name owner, contact or a mail address)")
     if problems:
         raise ConfigError(source, problems)
     return values
@@ -289,12 +295,43 @@ def check_glob(glob):
         not isinstance(glob, str)
         or not GLOB_RE.match(glob)
         or glob.count("[") != glob.count("]")
+        or not _ranges_run_forward(glob)
     ):
         raise ValueError(
             "%r is not a token name pattern (letters, digits, _ - and the wildcards "
             "* ? [...])" % (glob,)
         )
     return glob
+
+
+def _ranges_run_forward(glob):
+    """Whether every [...] of the glob is a class re can compile: Python before 3.10 hands
+    fnmatch's brackets to re as they are, and re refuses a range that runs backwards
+    (`[z-a]`), so such a glob would pass the config check and then stop every run. Each
+    bracket is found as fnmatch.translate finds it and compiled alone."""
+    index, size = 0, len(glob)
+    while index < size:
+        char = glob[index]
+        index += 1
+        if char != "[":
+            continue
+        end = index
+        if end < size and glob[end] == "!":
+            end += 1
+        if end < size and glob[end] == "]":
+            end += 1
+        while end < size and glob[end] != "]":
+            end += 1
+        if end >= size:
+            continue  # no closing bracket: fnmatch reads "[" as itself
+        body = glob[index:end]
+        body = "^" + body[1:] if body.startswith("!") else body
+        try:
+            re.compile("[%s]" % body)
+        except re.error:
+            return False
+        index = end + 1
+    return True
 
 
 # A mail address a config may name: the plain ASCII shape local MTAs accept, nothing a

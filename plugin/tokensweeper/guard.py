@@ -11,7 +11,8 @@ registered the same way: a token made under an exempt name (cPanel's own shapes,
 exempt_names) must not leave that name while it breaks the rules.
 
 The guard answers on the account's request path: it reads the config (the
-remembered parse, no YAML) and nothing else, starts no process, and FAILS OPEN:
+remembered parse, no YAML) and, for a plain MailNodeLinkage only, the account's cPanel user
+file; it starts no process, and FAILS OPEN:
 any internal error allows the creation, says so on stderr (cPanel's error_log)
 and is recorded in the audit log when it can be. Only the config's `guard:`
 decides a refusal, and every refusal is an audit record. WHM's own
@@ -40,17 +41,29 @@ ACTION = "blocked"
 DAY = 86400
 LOG_PREFIX = "tokensweeper-hook: guard: "
 
-# The names cPanel itself gives the cPanel-account tokens it creates (cpanel 11.120):
-# linked mail nodes (Cpanel/LinkedNode/Worker/WHM/Accounts.pm: "MailNodeLinkage";
-# Cpanel/LinkedNode/Convert/Common/Mail/ToRemote.pm: "MailNodeLinkage-" + unix2iso() with
-# every character but [0-9a-zA-Z] made "-"), both full access and without expiry, and the
-# Transfer Tool's temporary token (Cpanel/RemoteAPI/cPanel/TemporaryToken.pm with prefix
-# "cpmove": "cpmove_" + unix2iso() + "_" + hex, every ":" made "_", valid 24 h).
-BUILTIN_EXEMPT = (
-    re.compile(r"^MailNodeLinkage\Z"),
-    re.compile(r"^MailNodeLinkage-[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}-[0-9]{2}-[0-9]{2}Z\Z"),
-    re.compile(r"^cpmove_[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}_[0-9]{2}_[0-9]{2}Z_[0-9a-f]+\Z"),
-)
+# The names cPanel itself gives the cPanel-account tokens it creates (cpanel 11.120), each
+# made with Tokens::create_full_access, so through this very hook. An account owner can type
+# any of these names too: a name is exempt only with the facts cPanel gives it.
+# - The Transfer Tool's temporary token (Cpanel/RemoteAPI/cPanel/TemporaryToken.pm, prefix
+#   "cpmove" from Whostmgr/Transfers/Session/Items/AccountRemoteUser.pm): "cpmove_" +
+#   unix2iso() + "_" + hex, every ":" made "_", with expires_at = time() + 86400
+#   (_CP_TOKEN_VALIDITY_LENGTH). The stamp and the expiry come from the destination
+#   server's clock: both must be within a day of ours, and a day apart.
+# - Linked mail nodes, full access, no expiry: "MailNodeLinkage-" + unix2iso() with every
+#   character but [0-9a-zA-Z] made "-" (Cpanel/LinkedNode/Convert/Common/Mail/ToRemote.pm),
+#   stamped now (a day of clock skew between the nodes); plain "MailNodeLinkage"
+#   (Cpanel/LinkedNode/Worker/WHM/Accounts.pm) right after PRIVATE_createacct_child made the
+#   account a child account: its cPanel user file holds CHILD_WORKLOADS
+#   (Cpanel/Config/CpUser/Object.pm child_workloads). An ordinary account is never one.
+CPMOVE_RE = re.compile(r"^cpmove_([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2})_([0-9]{2})_"
+                       r"([0-9]{2})Z_[0-9a-f]{1,40}\Z")
+MAIL_NODE = "MailNodeLinkage"
+MAIL_NODE_RE = re.compile(r"^MailNodeLinkage-([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2})-"
+                          r"([0-9]{2})-([0-9]{2})Z\Z")
+CPMOVE_VALIDITY = DAY
+# cPanel computes the expiry a moment after the name's stamp: an hour covers a slow call.
+CPMOVE_SLACK = 3600
+CLOCK_SKEW = DAY
 # cPanel's epoch_or_die (Cpanel/Validate/Time.pm): digits only (any number of them, read
 # numerically: leading zeros count for nothing), at most 67767976233521999.
 DIGITS_RE = re.compile(r"^[0-9]+\Z")
@@ -69,33 +82,112 @@ def descriptors(hook_path, weight):
                                                               "names"))]
 
 
-def builtin_exempt(name):
-    return any(pattern.match(name) for pattern in BUILTIN_EXEMPT)
+def builtin_shape(name):
+    """Whether a name has the shape of one cPanel gives its own tokens (says nothing about
+    who made it: see builtin_exempt)."""
+    return name == MAIL_NODE or bool(CPMOVE_RE.match(name) or MAIL_NODE_RE.match(name))
 
 
-def exempt(name, rules):
-    return builtin_exempt(name) or any(
-        fnmatch.fnmatchcase(name, glob) for glob in rules.get("exempt_names") or ())
+def builtin_exempt(name, expires, now, child_account):
+    """Whether a creation is one cPanel makes itself: its name's shape AND the facts cPanel
+    gives it (`expires`: an epoch or None; `child_account()` is asked only about a plain
+    MailNodeLinkage)."""
+    match = CPMOVE_RE.match(name)
+    if match:
+        stamp = _stamp(match)
+        return (stamp is not None and expires is not None and abs(stamp - now) <= CLOCK_SKEW
+                and 0 < expires - now and 0 < expires - stamp <= CPMOVE_VALIDITY + CPMOVE_SLACK)
+    match = MAIL_NODE_RE.match(name)
+    if match:
+        stamp = _stamp(match)
+        return stamp is not None and abs(stamp - now) <= CLOCK_SKEW
+    return name == MAIL_NODE and bool(child_account())
+
+
+def _stamp(match):
+    """The epoch of a name's UTC stamp, or None when it is no real time (unix2iso never
+    writes "2026-10-58": timegm would read it as November 27th)."""
+    import calendar
+    import time
+
+    parts = tuple(int(part) for part in match.groups())
+    try:
+        stamp = calendar.timegm(parts + (0, 0, 0))
+        return stamp if tuple(time.gmtime(stamp)[:6]) == parts else None
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+class ExemptNames(object):
+    """The config's exempt_names globs, matched fast however many there are.
+
+    The hook is one process per request: compiling hundreds of globs (fnmatch, or one
+    alternation regex) costs tens of milliseconds on the account's request path, and
+    Python 3.6's fnmatch cache (256) thrashes past that many. A glob's literal prefix
+    (up to its first wildcard) rules most of them out with a startswith; only the rest are
+    compiled, each once per instance."""
+
+    def __init__(self, globs):
+        self.globs = tuple(globs or ())
+        self._prefixed = [(_literal_prefix(glob), glob) for glob in self.globs]
+        self._compiled = {}
+
+    def __contains__(self, name):
+        for prefix, glob in self._prefixed:
+            if name.startswith(prefix) and self._match(glob, name):
+                return True
+        return False
+
+    def _match(self, glob, name):
+        match = self._compiled.get(glob)
+        if match is None:
+            match = self._compiled[glob] = re.compile(fnmatch.translate(glob)).match
+        return match(name) is not None
+
+
+WILDCARD_RE = re.compile(r"[*?\[]")
+
+
+def _literal_prefix(glob):
+    wildcard = WILDCARD_RE.search(glob)
+    return glob if wildcard is None else glob[:wildcard.start()]
+
+
+def exempt_names(rules):
+    """The ExemptNames of a guard: mapping (or of none)."""
+    return ExemptNames((rules or {}).get("exempt_names"))
+
+
+def admin_exempt(name, rules):
+    """Whether the config's exempt_names globs cover a name."""
+    return name in exempt_names(rules)
+
+
+def exempt(name, rules, expires=None, now=0, child_account=lambda: False):
+    return admin_exempt(name, rules) or builtin_exempt(name, expires, now, child_account)
 
 
 def _days(count):
     return "%d day%s" % (count, "" if count == 1 else "s")
 
 
-def decide(args, rules, now):
+def decide(args, rules, now, child_account=lambda: False):
     """(rule, message) when `rules` (the config's guard: mapping) refuse a creation with
-    these UAPI arguments at `now`, else None. Pure.
+    these UAPI arguments at `now`, else None. Pure but for `child_account()` (whether the
+    account is a linked node's child account), asked only about a plain MailNodeLinkage.
 
     What cPanel itself refuses (no name, an invalid name, an expiry that is no epoch or in
     the past) is left to cPanel: the guard only adds the host's rules."""
     if not rules:
         return None
     name = _scalar(args.get("name"))
-    if not name or exempt(name, rules):
+    if not name:
         return None
     expires = _expiry(args.get("expires_at"))
     if expires is False:
         return None  # not an epoch: cPanel's validation refuses it with its own message
+    if exempt(name, rules, expires, now, child_account):
+        return None
     broken = _breaks(expires, rules, now)
     if broken is None:
         return None
@@ -118,12 +210,16 @@ def decide_rename(args, rules, now, expiry_of):
     if not rules:
         return None
     old, new = _scalar(args.get("name")), _scalar(args.get("new_name"))
-    if not old or not new or old == new or exempt(new, rules) or not exempt(old, rules):
+    # The old name is judged by its shape alone: a stamp that was "now" at creation is old
+    # by the rename, and the token was let in under it.
+    if not old or not new or old == new or not (builtin_shape(old) or admin_exempt(old, rules)):
         return None
     found, stored = expiry_of(old)
     if not found:
         return None  # cPanel answers "does not exist" itself
     expires = _expiry(stored)
+    if expires is not False and exempt(new, rules, expires, now):
+        return None  # a rename into one of cPanel's shapes is judged as its creation is
     broken = None if expires is False else _breaks(expires, rules, now)
     if broken is None:
         return None
@@ -193,16 +289,23 @@ def claims(document):
     return where in ((CATEGORY, EVENT, STAGE), (CATEGORY, RENAME_EVENT, STAGE))
 
 
-# The guard's event as the event document names it: in a JSON string value the quotes
-# would be escaped, so an argument cannot imitate it.
-MARK_RE = re.compile(br'"event"\s*:\s*"UAPI::Tokens::(?:create_full_access|rename)"')
+# The guard's event as the event document's context names it (a flat object: category,
+# event, stage, point, escalateprivs): in a JSON string value the quotes would be escaped,
+# so an argument cannot imitate it. The context, not merely the event's name anywhere: the
+# registry entry under "hook" names the guard's event whatever event is being delivered.
+MARK_RE = re.compile(
+    br'"context"\s*:\s*\{'
+    br'(?=[^{}]*"category"\s*:\s*"Cpanel"\s*[,}])'
+    br'(?=[^{}]*"event"\s*:\s*"UAPI::Tokens::(?:create_full_access|rename)"\s*[,}])'
+    br'(?=[^{}]*"stage"\s*:\s*"pre"\s*[,}])')
 OVERSIZED_RULE = "oversized_request"
 OVERSIZED_MESSAGE = ("Your host cannot check an API token request this large; send only the "
                      "token's name and expiry date.")
 
 
 def marked(chunk):
-    """Whether raw event bytes name the guard's event (used on an event too large to parse)."""
+    """Whether raw event bytes hold a context naming the guard's event, in its pre stage
+    (used on an event too large to parse)."""
     return MARK_RE.search(chunk) is not None
 
 
@@ -293,7 +396,7 @@ def _answer(document):
                         _expiry(seen[-1][1]) or None, rule, message,
                         renamed_to=_safe(_scalar(args.get("new_name"))))
         return "0 " + message
-    refusal = decide(args, rules, now)
+    refusal = decide(args, rules, now, lambda: _child_account(account))
     if refusal is None:
         return "1"
     rule, message = refusal
@@ -316,6 +419,15 @@ def _stored_expiry(account, name):
         if isinstance(record, dict) and record.get("name") == name:
             return True, record.get("expires_at")
     return False, None
+
+
+def _child_account(account):
+    """Whether the account is a linked node's child account (cpusers: its users file holds a
+    non-empty CHILD_WORKLOADS). Read only for a plain MailNodeLinkage; unknown (no file, a
+    link, a bad name) is no: the rules apply."""
+    from . import cpusers
+
+    return cpusers.child_workloads(account) is True
 
 
 def emit(text):

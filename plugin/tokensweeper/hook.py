@@ -5,9 +5,11 @@ Otherwise cPanel writes one JSON event to stdin and reads the result from
 stdout, where the first word decides: `0` would abort the admin's action in a
 blocking pre stage. So stdout carries exactly one line, always `1 <message>`,
 whatever happens (bad input, bad config, whmapi1 failures, a busy lock, a bug);
-the details go to stderr (cPanel's error_log) and the audit log. The one exception
-is the creation guard's event (UAPI::Tokens::create_full_access pre, guard.py),
-which guard.verdict answers itself: `1`, or `0 MESSAGE` to stop the creation.
+the details go to stderr (cPanel's error_log) and the audit log. An event it does not
+handle where words could act (a pre stage, a UAPI event, a blocking registration, an
+oversized event) gets a bare `1`. The other exception is the creation guard's event
+(UAPI::Tokens::create_full_access pre, guard.py), which guard.verdict answers itself:
+`1`, or `0 MESSAGE` to stop the creation.
 
 A reseller suspension fires one event per owned account and almost none of
 them can own WHM tokens, so that answer comes first: no whmapi1 call, no
@@ -83,6 +85,11 @@ class Answer(Exception):
     """Stop here and report this message (still a success line)."""
 
 
+class NotOurs(Answer):
+    """An event this hook does not handle, in a stage or category where cPanel may act on
+    any message: answered with a bare `1` (the message goes to stderr only)."""
+
+
 # -- entry point ------------------------------------------------------------------
 
 
@@ -112,6 +119,8 @@ def main(argv=None, script=None):
         sys.stdout = real_stdout
     if verdict is not None:
         return guard.emit(verdict)
+    if message is None:  # not this hook's event: allowed, and nothing for cPanel to show
+        return guard.emit("1")
     return answer(message)
 
 
@@ -200,9 +209,9 @@ def read_event():
     return raw, False
 
 
-# A chunk boundary can split the guard's event name: this much of the previous chunk is
-# searched again with the next.
-OVERLAP = 128
+# A chunk boundary can split the context naming the guard's event (about 130 bytes): this
+# much of the previous chunk is searched again with the next.
+OVERLAP = 1024
 
 
 def _drain(stream, before=b""):
@@ -223,7 +232,8 @@ def parse(raw):
     """(Event, data dict) from the raw stdin, or Answer when there is nothing to act on."""
     if len(raw) > MAX_EVENT_BYTES:
         log("the event is larger than %d MiB: not a cPanel event" % (MAX_EVENT_BYTES >> 20))
-        raise Answer("the event is too large to be a cPanel event; nothing to do")
+        # Its stage is unknown (unparsed): any words could stop a pre stage's action.
+        raise NotOurs("the event is too large to be a cPanel event; nothing to do")
     if not raw.strip():
         raise Answer("no event on standard input; nothing to do")
     try:
@@ -243,8 +253,15 @@ def parse(raw):
         if (event.category, event.event, event.stage) == (where["category"], where["event"],
                                                            where["stage"]):
             return event, _mapping(document.get("data"))
-    raise Answer("%s %s %s is not an event this hook handles; nothing to do" % (
-        _safe(where["category"]), _safe(where["event"]), _safe(where["stage"])))
+    why = "%s %s %s is not an event this hook handles; nothing to do" % (
+        _safe(where["category"]), _safe(where["event"]), _safe(where["stage"]))
+    # Any message in a pre stage or through a blocking registration (the guard's) can stop
+    # the action (suspendacct pre aborts on one), and a UAPI event's message is shown to the
+    # account: there, only a bare 1 means "allowed".
+    blocking = "1" in (_text(context.get("blocking")), _text(registered.get("blocking")))
+    if where["stage"] != "post" or where["category"] == "Cpanel" or blocking:
+        raise NotOurs(why)
+    raise Answer(why)
 
 
 def account_of(event, data):
@@ -311,7 +328,8 @@ def may_own_tokens(user):
 
 
 def handle(raw):
-    """The message for the result line. Every failure becomes a message, never an abort."""
+    """The message for the result line (None: answer a bare `1`). Every failure becomes a
+    message, never an abort."""
     try:
         event, data = parse(raw)
         account = account_of(event, data)
@@ -321,6 +339,9 @@ def handle(raw):
                 event.label, account, followed)
         log("%s for %s" % (event.event, account))
         return act(event, account) + followed
+    except NotOurs as message:
+        log(str(message))
+        return None
     except Answer as message:
         return str(message)
 

@@ -32,6 +32,7 @@ MOMENT_HELP = ("a date (2026-11-24, meaning 00:00 UTC), a date-time with its off
 MAX_DURATION_DAYS = 36500
 # The most networks one incident selection may name (page and command line alike).
 MAX_NETWORKS = 50
+LAST_TIME = 253402300799  # 9999-12-31T23:59:59Z, as audit.MAX_EPOCH
 
 
 def parse_moment(text, now):
@@ -79,9 +80,11 @@ def _epoch(text, fields, offset):
         time.strptime("%04d-%02d-%02d %02d:%02d:%02d" % tuple(fields), "%Y-%m-%d %H:%M:%S")
     except ValueError:
         raise ValueError("%r is not a real date and time" % text)
-    if not 1970 <= year <= 9999:
-        raise ValueError("%r is out of range (years 1970 to 9999)" % text)
-    return calendar.timegm((year, month, day, hour, minute, second)) - offset
+    epoch = calendar.timegm((year, month, day, hour, minute, second)) - offset
+    # In UTC: an offset can carry 9999-12-31T23:59-05:00 into year 10000.
+    if not 1970 <= year <= 9999 or not 0 <= epoch <= LAST_TIME:
+        raise ValueError("%r is out of range (years 1970 to 9999, in UTC)" % text)
+    return epoch
 
 
 def parse_network(text):

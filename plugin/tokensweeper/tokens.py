@@ -22,6 +22,9 @@ LISTED_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,50}\n?\Z")
 DIGITS_RE = re.compile(r"^[0-9]+\Z")
 # Cpanel::Validate::Time::epoch_or_die: the largest expiry cPanel accepts (no EOVERFLOW).
 MAX_EXPIRY = 67767976233521999
+# The last second every clock of the platform can show (9999-12-31T23:59:59Z): a creation
+# time past it, or before 1970, is no time cPanel wrote (audit.MAX_EPOCH).
+LAST_TIME = 253402300799
 
 # The two kinds of API token: WHM's (root and resellers, whmapi1 api_token_*) and cPanel
 # accounts' own (UAPI Tokens, reached through whmapi1 uapi_cpanel). The same user can have
@@ -300,12 +303,17 @@ def _epoch(value, at, field):
         return None
     if isinstance(value, bool):
         raise _error(at, "%s is a boolean" % field)
+    number = None
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and len(value) <= 64 and DIGITS_RE.match(value.strip()):
+        # ASCII digits only (str.isdigit() also takes "²", which int() refuses, and "١٢٣"),
+        # and not thousands of them (int() refuses those too).
+        number = int(value.strip())
+    if number is not None and 0 <= number <= LAST_TIME:
+        return number
     raise _error(at, "%s is not a Unix time: %r" % (field, value))
 
 

@@ -16,10 +16,10 @@ The previous run's time is kept in the state dir (`watch-state.json`); the first
 looks back FIRST_LOOK_BACK seconds.
 """
 
-import fnmatch
 import json
 
 from . import audit, paths, statefiles
+from .guard import exempt_names
 from .policy import state_of
 
 STATE_NAME = "watch-state.json"
@@ -55,23 +55,41 @@ def problems_of(token, rules):
     return found
 
 
-def findings(plan, rules, protection, since, now):
-    """[Finding] for the WHM tokens of `plan` created in (since, now]. Pure."""
+def findings(plan, rules, protection, since, now, revoked=frozenset(), unchecked=None):
+    """[Finding] for the WHM tokens of `plan` created in [since, now) (an owner of
+    `unchecked` {owner: since}, whose listing failed before, from its own since). Pure.
+
+    Half-open: a token made in the second `now` after the listing is this run's to miss, so
+    the next run (since = this now) judges the whole second, and nothing twice. Tokens in
+    `revoked` (keys of tokens this run revoked) are gone; anything else the policy selected
+    but did not revoke (preview, the cap, notices) is still reported."""
     found = []
-    revoking = {token.key() for token in plan.to_revoke()}
+    exempt = exempt_names(rules)
+    unchecked = unchecked or {}
     for item in plan.items:
         token = item.token
-        if token.kind != "whm" or not since < token.create_time <= now:
+        start = min(since, unchecked.get(token.owner, since))
+        if token.kind != "whm" or not start <= token.create_time < now:
             continue
-        if token.key() in revoking or state_of(item, protection, now)[0] == "protected":
+        if token.key() in revoked or state_of(item, protection, now)[0] == "protected":
             continue
-        if any(fnmatch.fnmatchcase(token.name, glob) for glob in rules.get("exempt_names")
-               or ()):
+        if token.name in exempt:
             continue
         problems = problems_of(token, rules)
         if problems:
             found.append(Finding(token, problems))
     return sorted(found, key=lambda f: (f.token.owner, f.token.name))
+
+
+def not_checked(plan):
+    """{owner: why} for the WHM owners whose listing failed in this plan."""
+    return {holder: str(why) for holder, why in plan.owner_errors.items() if "@" not in holder}
+
+
+def carried(previous, failed, since):
+    """{owner: since} the next run must look back to for the owners not checked now: an
+    owner already waiting keeps its earlier since."""
+    return {owner: min(since, previous.get(owner, since)) for owner in failed}
 
 
 def _state():
@@ -117,6 +135,15 @@ def previous_run(now):
         "%s; treated as no previous run: this run looks back one day" % problem)
 
 
+def unchecked(now):
+    """{owner: since} of the WHM owners whose listing failed in earlier runs (state file)."""
+    found = _state()[0].get("unchecked")
+    if not isinstance(found, dict):
+        return {}
+    return {owner: since for owner, since in found.items()
+            if isinstance(owner, str) and _epoch(since) and since <= now}
+
+
 def latest():
     """What the latest watch found, for the overview: {"run_id", "count", "epoch"}, or None
     when it found nothing (or nothing is known)."""
@@ -135,22 +162,27 @@ def audit_run_id(text):
     return bool(re.match(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}\Z", text))
 
 
-def remember(now, run_id=None, count=0):
-    """Keep this run's time and what it found (UntrustedState and OSError reach the caller)."""
+def remember(now, run_id=None, count=0, waiting=None):
+    """Keep this run's time, what it found and the owners still to check from their own
+    since (`waiting`: {owner: since}). UntrustedState and OSError reach the caller."""
     found = {"run_id": run_id, "count": count, "epoch": now} if run_id and count else None
     statefiles.write_atomically(paths.state_path(STATE_NAME), json.dumps(
-        {"last_run": now, "latest": found}).encode("utf-8"))
+        {"last_run": now, "latest": found, "unchecked": waiting or {}}).encode("utf-8"))
 
 
-def record(found, since, now, actor, mode):
-    """One audit record of the findings; returns its run id (AuditError on failure)."""
+def record(found, since, now, actor, mode, failed=None):
+    """One audit record of the findings (`failed`: {owner: why} not checked); returns its
+    run id (AuditError on failure)."""
     run_id = audit.new_run_id(now)
     audit.write({
         "event": AUDIT_EVENT, "time": audit.iso(now), "epoch": now, "run_id": run_id,
-        "actor": actor, "mode": mode, "selectors": {}, "owner_errors": {}, "refused": None,
+        "actor": actor, "mode": mode, "selectors": {}, "owner_errors": dict(failed or {}),
+        "refused": None,
         "note": "%d WHM API token%s created since %s break%s the guard's rules (nothing was "
                 "revoked for it)." % (len(found), "" if len(found) == 1 else "s",
-                                      audit.iso(since), "s" if len(found) == 1 else ""),
+                                      audit.iso(since), "s" if len(found) == 1 else "")
+                + ("" if not failed else " Not checked (their listing failed; the next run "
+                   "checks them): %s." % ", ".join(sorted(failed))),
         "tokens": [dict(finding.token.to_dict(), action=ACTION,
                         reason="; ".join(finding.problems), created_by=finding.created_by)
                    for finding in found],

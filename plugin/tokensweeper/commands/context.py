@@ -22,6 +22,7 @@ class Context(object):
         self.quiet = False  # the scheduled run: warnings are not worth a cron mail
         self._usage = None
         self._owner_problems = []
+        self.result = None  # the sweep's Result, once carry_out executed one
 
     @property
     def usage(self):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -46,11 +47,15 @@ def plural(count, word):
     return "%d %s%s" % (count, word, "" if count == 1 else "s")
 
 
+WIDTH_RE = re.compile(r"^[0-9]{1,6}\Z")
+
+
 def terminal_width():
     """The width to fit a table in: COLUMNS when set, else the terminal's; None (no limit)
     when standard output is a pipe or a file, so scripts and `grep` see every column."""
     columns = os.environ.get("COLUMNS", "")
-    if columns.isdigit() and int(columns) > 0:
+    # ASCII digits, and not thousands of them: int() refuses "²" and those.
+    if WIDTH_RE.match(columns) and int(columns) > 0:
         return int(columns)
     if sys.stdout.isatty():
         return shutil.get_terminal_size().columns

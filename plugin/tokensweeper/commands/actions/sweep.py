@@ -46,44 +46,74 @@ def run(ctx, args):
     return carry_out(ctx, args, lambda: ctx.plan(selectors, kinds=kinds), actor(), ENFORCE)
 
 
+# The cron output lists this many findings; the audit record holds all of them.
+WATCH_SHOWN = 20
+
+
 def watch_new_tokens(ctx, plan, as_json):
     """The new-token watch (watch.py): WHM tokens created since the previous scheduled run
     that break the guard's rules, said in the output (cron mails root) and recorded for the
     Audit tab. It revokes nothing and never changes the run's exit status; a failure to
-    keep its records is said on stderr."""
-    from ... import accounting, watch
-    from ...audit import AuditError
-    from ...statefiles import UntrustedState
+    keep its records is said on stderr. Owners whose listing failed are said as not
+    checked and looked at again, from the same time, by the next run."""
+    from ... import watch
 
     since, problem = watch.previous_run(ctx.now)
     if problem:
         print("warning: the new-token watch: %s" % problem, file=sys.stderr)
-    found = watch.findings(plan, ctx.cfg.guard, ctx.cfg.protection(), since, ctx.now)
-    run_id = None
+    waiting = watch.unchecked(ctx.now)
+    failed = watch.not_checked(plan)
+    found = watch.findings(plan, ctx.cfg.guard, ctx.cfg.protection(), since, ctx.now,
+                           revoked=revoked_keys(ctx), unchecked=waiting)
+    run_id = record_watch(ctx, found, failed, since) if found or failed else None
+    if not as_json and (found or failed):
+        print_watch(found, failed, since, run_id)
+    try:
+        watch.remember(ctx.now, run_id, len(found), watch.carried(waiting, failed, since))
+    except (OSError, UntrustedState) as error:
+        print("tokensweeper: the new-token watch cannot keep its time (%s); the next run "
+              "looks back one day" % error, file=sys.stderr)
+
+
+def revoked_keys(ctx):
+    """Keys of the tokens this run's result says are gone (revoked, or already gone)."""
+    outcomes = ctx.result.outcomes if ctx.result is not None else ()
+    return {o.token.key() for o in outcomes if o.action in ("revoked", "already-gone")}
+
+
+def record_watch(ctx, found, failed, since):
+    from ... import accounting, watch
+    from ...audit import AuditError
+
     if found:
         creations = accounting.read()
         for finding in found:
             finding.created_by = accounting.creator(finding.token, creations)
-        try:
-            run_id = watch.record(found, since, ctx.now, "cron", ctx.cfg.mode)
-        except AuditError as error:
-            run_id = None
-            print("tokensweeper: the new-token watch could not be recorded: %s" % error,
-                  file=sys.stderr)
-        if not as_json:
-            print("\nNew WHM API tokens that break the guard's rules (created since %s; "
-                  "cPanel cannot stop WHM tokens at creation, so review them):" % day(since))
-            print(fitted([[f.token.owner, f.token.name, day(f.token.create_time),
-                           f.created_by or "unknown", "; ".join(f.problems)] for f in found],
-                         ["owner", "name", "created", "created_by", "breaks"],
-                         terminal_width(), below="breaks"))
-            if run_id:
-                print("Recorded as run %s (Audit tab)." % run_id)
     try:
-        watch.remember(ctx.now, run_id, len(found))
-    except (OSError, UntrustedState) as error:
-        print("tokensweeper: the new-token watch cannot keep its time (%s); the next run "
-              "looks back one day" % error, file=sys.stderr)
+        return watch.record(found, since, ctx.now, "cron", ctx.cfg.mode, failed)
+    except AuditError as error:
+        print("tokensweeper: the new-token watch could not be recorded: %s" % error,
+              file=sys.stderr)
+        return None
+
+
+def print_watch(found, failed, since, run_id):
+    if found:
+        print("\nNew WHM API tokens that break the guard's rules (created since %s; cPanel "
+              "cannot stop WHM tokens at creation, so review them):" % day(since))
+        shown = found[:WATCH_SHOWN]
+        print(fitted([[f.token.owner, f.token.name, day(f.token.create_time),
+                       f.created_by or "unknown", "; ".join(f.problems)] for f in shown],
+                     ["owner", "name", "created", "created_by", "breaks"],
+                     terminal_width(), below="breaks"))
+        if len(found) > len(shown):
+            print("... and %d more%s." % (len(found) - len(shown), (
+                " (all of them in run %s on the Audit tab)" % run_id) if run_id else ""))
+    for owner in sorted(failed):
+        print("Not checked for new tokens: %s (its listing failed: %s); the next run checks "
+              "it again." % (owner, failed[owner]))
+    if run_id:
+        print("Recorded as run %s (Audit tab)." % run_id)
 
 
 def carry_out(ctx, args, make_plan, actor, mode, unattended=False):
@@ -125,6 +155,7 @@ def carry_out(ctx, args, make_plan, actor, mode, unattended=False):
                 cap = ctx.cfg.max_revoke_per_run if unattended else None
                 result = execute(plan, ctx.client, lock, actor, mode, ctx.now, cap=cap,
                                  parallel=ctx.cfg.parallel_owners)
+                ctx.result = result  # what the new-token watch must not report as new
                 break
         print("\nThe tokens changed while you were deciding; nothing was revoked:", file=sys.stderr)
         for change in changes:
