@@ -182,3 +182,22 @@ def test_the_incident_report_names_a_cpanel_tokens_kind_and_account_owner(cli):
     document = json.loads(cli("incident-report", "--run", run_id, "--json").out)
     deploy = [t for t in document["tokens"] if t["name"] == "deploy"][0]
     assert (deploy["kind"], deploy["account_owner"]) == ("cpanel", "bob")
+
+
+def test_a_name_ending_in_a_newline_does_not_hide_the_accounts_tokens(cli, server):
+    """cPanel's name rule is Perl's /^[A-Za-z0-9_-]{1,50}$/, whose `$` also matches before
+    a final newline: an account can create `leak\\n` (tests/contract). Its listing must
+    not fail for that, or every token of the account escapes every sweep."""
+    server.add_cpanel_token("shop", "leak\n", NOW - 60 * DAY, expires_at=NOW - 3 * DAY)
+    listed = cli("list", "--kind", "cpanel", "--json")
+    assert listed.status == 0, listed
+    assert ("cpanel", "shop", "leak\n") in keys(json.loads(listed.out)["tokens"])
+    # The table shows the newline as an escape, on the token's own row.
+    table = cli("list", "--kind", "cpanel").out.splitlines()
+    assert [line.split()[:3] for line in table if "leak" in line] == [
+        ["shop@cpanel", "leak\\n", "expired"]]
+    run = cli("sweep", "--expired", "--kind", "cpanel", "--yes", "--json")
+    assert run.status == 0, run
+    outcome = {(t["owner"], t["name"]): t["action"] for t in json.loads(run.out)["tokens"]}
+    assert outcome[("shop", "leak\n")] == outcome[("shop", "deploy")] == "revoked"
+    assert server.cpanel_token_names("shop") == {"fine"}

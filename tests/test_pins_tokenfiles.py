@@ -180,3 +180,19 @@ def test_a_link_a_fifo_a_huge_file_and_non_json_are_named_never_followed(files, 
     assert tokenfiles.read_records("edge", str(files)) == {}
     assert tokenfiles.token_count("latin", str(files)) is None
 
+
+
+def test_an_empty_file_and_null_hold_no_tokens_as_cpanel_reads_them(files):
+    """cPanel leaves an empty file after api_token_revoke of an unknown name for a user who
+    had no file, and `null` after UAPI Tokens::revoke does (tests/contract); its reader
+    takes both as no tokens. Read so, the hook's fast path and owner discovery skip the
+    user instead of asking whmapi1, and a removal snapshot finds nothing to keep."""
+    write(files, "empty", "")
+    write(files, "null", "null")
+    write(files, "spaces", "  ")
+    for user in ("empty", "null"):
+        assert tokenfiles.token_count(user) == 0
+        assert not tokenfiles.may_hold_tokens(user)
+        assert tokenfiles.read_token_file(user) == []
+        assert tokenfiles.read_records(user, str(files)) == {}
+    assert tokenfiles.token_count("spaces") is None  # not JSON: only whmapi1 can tell

@@ -311,6 +311,19 @@ def test_a_uapi_record_is_read_field_by_field():
         assert words in str(caught.value)
 
 
+def test_a_uapi_name_is_read_by_cpanels_own_rule():
+    """Perl's /^[A-Za-z0-9_-]{1,50}$/ (tests/contract): one final newline is a name cPanel
+    keeps; two, a leading one, or 51 characters are not."""
+    names = ["x" * 50, "y" * 50 + "\n", "nl\n", "-"]
+    listed = parse_uapi_token_list("shop", [
+        {"name": name, "create_time": 1, "has_full_access": 1} for name in names])
+    assert [t.name for t in listed] == sorted(names)
+    for name in ("x" * 51, "two\n\n", "\nlead", "", "a.b", "nl\r"):
+        with pytest.raises(TokenDataError, match="a record has no valid name"):
+            parse_uapi_token_list("shop", [{"name": name, "create_time": 1,
+                                            "has_full_access": 1}])
+
+
 def test_full_access_is_read_from_the_listing_alone():
     """Issue 25: root needs `all`; a reseller's listing grants every key it shows."""
     from tokensweeper.tokens import has_full_access

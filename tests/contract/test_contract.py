@@ -266,6 +266,9 @@ def test_uapi_revoke_of_an_unknown_name_writes_the_file(backend):
     with open(path) as handle:
         assert handle.read().strip() == "null"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    # cPanel reads `null` as no tokens; so does the plugin (the hook's fast path).
+    from tokensweeper import paths, tokenfiles
+    assert tokenfiles.token_count("nofile", paths.cpanel_token_dir()) == 0
 
 
 def test_batch_with_a_failed_command_fails_itself_but_answers_each(backend):
@@ -333,3 +336,280 @@ def test_a_batch_of_updates_as_a_reseller_sets_each_list(backend):
     assert answers == {"a": None, "b": None}
     tokens = by_name(client().list_tokens("bob"))
     assert tokens["a"].whitelist_ips == ("203.0.113.5",) and tokens["b"].whitelist_ips == ()
+
+
+# --- issue 26, second pass: updates, refusals, names, address lists -------------------
+
+def granted(token):
+    return {acl for acl, value in token.acls.items() if str(value) == "1" or value is True}
+
+
+def test_update_changes_only_the_fields_it_names(backend):
+    create("root", "ci", ("acl-1", "list-accts"), ("whitelist_ip-1", "192.0.2.5"))
+    created = by_name(client().list_tokens("root"))["ci"].create_time
+    client().call("api_token_update", [("token_name", "ci"), ("acl-1", "kill-acct"),
+                                       ("acl-2", "list-accts")])
+    token = by_name(client().list_tokens("root"))["ci"]
+    assert granted(token) == {"kill-acct", "list-accts"} and not token.full_access
+    assert token.whitelist_ips == ("192.0.2.5",) and token.expires_at is None
+    client().call("api_token_update", [("token_name", "ci"), ("expires_at", str(FUTURE))])
+    token = by_name(client().list_tokens("root"))["ci"]
+    assert token.expires_at == FUTURE and granted(token) == {"kill-acct", "list-accts"}
+    client().call("api_token_update", [("token_name", "ci"), ("expires_at", "0")])
+    assert by_name(client().list_tokens("root"))["ci"].expires_at is None
+    client().call("api_token_update", [("token_name", "ci"), ("new_name", "ci-2"),
+                                       ("whitelist_ip-0", "any")])
+    tokens = by_name(client().list_tokens("root"))
+    assert set(tokens) == {"ci-2"}
+    renamed = tokens["ci-2"]
+    assert renamed.whitelist_ips == () and renamed.create_time == created
+    assert granted(renamed) == {"kill-acct", "list-accts"}
+    # Each update is logged under the name it was asked for.
+    assert [line.split(":", 3)[3] for line in accounting(backend)
+            if "UPDATEAPITOKEN" in line] == ["UPDATEAPITOKEN:root:root:not-applicable:ci"] * 4
+
+
+@pytest.mark.parametrize("params, words", [
+    ([], "Specify a new name, updated ACLs, or IPs."),
+    ([("new_name", "other")], "An API token with the name “other” already exists."),
+    ([("new_name", "bad.name")], "“bad.name” is not a valid API token name."),
+    ([("acl-1", "no-such-acl")], "Invalid or unauthorized ACL specified: no-such-acl"),
+    ([("expires_at", "soon")], "“soon” is not a valid UNIX epoch timestamp."),
+    ([("whitelist_ip-0", "192.0.2.1"), ("whitelist_ip-1", "bogus")],
+     "Invalid IP address or CIDR range specified: bogus"),
+])
+def test_update_refusals_leave_the_token_as_it_was(backend, params, words):
+    create("root", "ci", ("whitelist_ip-1", "203.0.113.7"))
+    create("root", "other")
+    before = accounting(backend)
+    with pytest.raises(whmapi.WhmapiFailed) as failed:
+        client().call("api_token_update", [("token_name", "ci")] + params)
+    assert failed.value.reason.startswith("The system failed to update the API token: " + words)
+    tokens = by_name(client().list_tokens("root"))
+    assert set(tokens) == {"ci", "other"} and tokens["ci"].whitelist_ips == ("203.0.113.7",)
+    assert tokens["ci"].full_access and accounting(backend) == before
+
+
+def test_a_reseller_grants_only_acls_it_has(backend):
+    backend.add_reseller("bob", BOB_ACLS)
+    with pytest.raises(whmapi.WhmapiFailed) as failed:
+        create("bob", "killer", ("acl-1", "kill-acct"))
+    assert failed.value.reason == ("The system failed to create the API token: Invalid or "
+                                   "unauthorized ACL specified: kill-acct")
+    # The ACLs come back sorted, each once.
+    answer = create("bob", "pair", ("acl-1", "manage-api-tokens"), ("acl-2", "list-accts"),
+                    ("acl-3", "list-accts"))
+    assert answer["acls"] == ["list-accts", "manage-api-tokens"]
+    tokens = by_name(client().list_tokens("bob"))
+    assert set(tokens) == {"pair"}
+    assert granted(tokens["pair"]) == {"list-accts", "manage-api-tokens"}
+    assert not tokens["pair"].full_access
+
+
+def test_revoke_of_several_names_some_unknown_or_twice(backend):
+    for name in ("a", "b", "c"):
+        create("root", name)
+    assert client().revoke_tokens("root", ["a", "ghost", "c", "a"]) == 1
+    assert set(by_name(client().list_tokens("root"))) == {"b"}
+    # One line per token really removed (cPanel takes the names in hash order).
+    assert sorted(line.split(":", 3)[3] for line in accounting(backend)
+                  if "REVOKEAPITOKEN" in line) == [
+        "REVOKEAPITOKEN:root:root:not-applicable:a", "REVOKEAPITOKEN:root:root:not-applicable:c"]
+
+
+def test_revoke_for_a_user_without_tokens_leaves_an_empty_file(backend):
+    """cPanel opens the owner's file even when nothing is revoked: a user who had none is
+    left an empty one (0 bytes, 0600), which its own reader takes as no tokens. So must
+    the plugin's (the hook's fast path, owner discovery)."""
+    from tokensweeper import tokenfiles
+
+    backend.add_reseller("bob", BOB_ACLS)
+    assert client().list_tokens("bob") == []
+    client().revoke_tokens("bob", ["ghost"])
+    path = os.path.join(backend.root, "var", "cpanel", "authn", "api_tokens_v2", "whostmgr",
+                        "bob.json")
+    assert os.path.getsize(path) == 0 and stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert client().list_tokens("bob") == []
+    assert tokenfiles.token_count("bob") == 0 and not tokenfiles.may_hold_tokens("bob")
+    assert tokenfiles.read_token_file("bob") == []
+
+
+ACCEPTED_NAMES = ("x" * 50, "-", "_", "A-z_9", "nl\n", "y" * 50 + "\n")
+REFUSED_NAMES = ("x" * 51, "\nlead", "two\n\n", "dot.name", "sp ace", "ümlaut", "a/b")
+
+
+def test_token_names_cpanel_accepts_and_refuses(backend):
+    """Validate.pm's Perl /^[A-Za-z0-9_-]{1,50}$/: `$` also matches before one final
+    newline, so "nl\\n" (and 50 characters and a newline) is a name cPanel keeps."""
+    for name in ACCEPTED_NAMES:
+        assert create("root", name)["name"] == name
+    for name in REFUSED_NAMES:
+        with pytest.raises(whmapi.WhmapiFailed) as failed:
+            create("root", name)
+        assert failed.value.reason == (
+            "The system failed to create the API token: “%s” is not a valid API token name. "
+            "An API token name must not be longer than 50 characters and may only contain "
+            "the following characters: a-z A-Z 0-9 _ -" % name)
+    assert set(by_name(client().list_tokens("root"))) == set(ACCEPTED_NAMES)
+    client().revoke_tokens("root", ["nl\n", "-"])
+    assert set(by_name(client().list_tokens("root"))) == set(ACCEPTED_NAMES) - {"nl\n", "-"}
+
+
+def test_a_cpanel_account_token_name_ending_in_a_newline_is_listed_and_revoked(backend):
+    """The plugin's UAPI reading takes what cPanel's name rule lets through: one token
+    named "site\\n" must not make the account's whole listing fail."""
+    from tokensweeper.tokens import parse_uapi_token_list
+
+    backend.add_account("alice")
+    backend.add_cpanel_token("alice", "site")
+    backend.add_cpanel_token("alice", "site\n")
+    [listed] = uapi(UapiCall("alice", "Tokens", "list"))
+    assert [t.name for t in parse_uapi_token_list("alice", listed.data)] == ["site", "site\n"]
+    [gone] = uapi(UapiCall("alice", "Tokens", "revoke", [("name", "site\n")]))
+    assert gone.ok and str(gone.data) == "1"
+    [listed] = uapi(UapiCall("alice", "Tokens", "list"))
+    assert [t.name for t in parse_uapi_token_list("alice", listed.data)] == ["site"]
+
+
+V6_HOST = "2001:0db8:0000:0000:0000:0000:0000:0001"
+V6_NET = "2001:0db8:0000:0000:0000:0000:0000:0000/32"
+
+
+def test_addresses_are_normalised_ipv6_written_out_in_full(backend):
+    """Write.pm's _normalize_ip_list through Net::IP: IPv4 first, by address, each once, a
+    host without /32 or /128, and IPv6 in Net::IP's full form. A restore sends the listed
+    texts back: they must come back the same."""
+    answer = create("root", "v6", ("whitelist_ip-1", "2001:db8::1"),
+                    ("whitelist_ip-2", "2001:DB8::/32"), ("whitelist_ip-3", "192.0.2.1/32"),
+                    ("whitelist_ip-4", "2001:db8:0::1/128"), ("whitelist_ip-5", "10.1.0.0/16"),
+                    ("whitelist_ip-6", "10.0.0.0/24"))
+    normal = ["10.0.0.0/24", "10.1.0.0/16", "192.0.2.1", V6_NET, V6_HOST]
+    assert answer["whitelist_ips"] == normal
+    listed = by_name(client().list_tokens("root"))["v6"].whitelist_ips
+    assert list(listed) == normal
+    with pytest.raises(whmapi.WhmapiFailed) as failed:
+        create("root", "hostbits", ("whitelist_ip-1", "2001:db8::1/64"))
+    assert failed.value.reason.endswith(
+        "Invalid IP address or CIDR range specified: 2001:db8::1/64")
+    assert client().update_whitelists("root", [("v6", ["192.0.2.1"])]) == {"v6": None}
+    assert client().update_whitelists("root", [("v6", list(listed))]) == {"v6": None}
+    assert by_name(client().list_tokens("root"))["v6"].whitelist_ips == listed
+
+
+def test_a_batch_of_updates_with_a_refused_address_fails_that_one_alone(backend):
+    for name in ("a", "b", "c"):
+        create("root", name, ("whitelist_ip-1", "203.0.113.7"))
+    answers = client().update_whitelists(
+        "root", [("a", ["192.0.2.1"]), ("b", ["10.0.0.1/24"]), ("c", [])])
+    assert answers["a"] is None and answers["c"] is None
+    assert "Invalid IP address or CIDR range specified: 10.0.0.1/24" in answers["b"]
+    tokens = by_name(client().list_tokens("root"))
+    assert [tokens[n].whitelist_ips for n in "abc"] == [("192.0.2.1",), ("203.0.113.7",), ()]
+
+
+def test_a_reseller_and_an_account_without_tokens_list_none(backend):
+    backend.add_reseller("bob", BOB_ACLS)
+    backend.add_account("alice")
+    answer = raw("--user=bob", "api_token_list")
+    assert answer["metadata"]["result"] == 1 and answer["data"]["tokens"] == {}
+    assert client().list_tokens("bob") == []
+    [listed] = uapi(UapiCall("alice", "Tokens", "list"))
+    assert listed.ok and listed.data == []
+    # Listing writes nothing: only a revoke leaves a file behind.
+    tokens_dir = os.path.join(backend.root, "var", "cpanel", "authn", "api_tokens_v2")
+    assert not os.path.exists(os.path.join(tokens_dir, "whostmgr", "bob.json"))
+    assert not os.path.exists(os.path.join(tokens_dir, "cpanel", "alice.json"))
+
+
+@pytest.mark.parametrize("given, words", [
+    ("0.0.0.0/0", "Invalid IP address or CIDR range specified: 0.0.0.0/0"),
+    ("::/0", "Invalid IP address or CIDR range specified: ::/0"),
+    ("192.0.2.0/255.255.255.0",
+     "Invalid IP address or CIDR range specified: 192.0.2.0/255.255.255.0"),
+    ("192.0.2.1/33", "Invalid IP address or CIDR range specified: 192.0.2.1/33"),
+    ("010.0.0.1", "Invalid IP address or CIDR range specified: 010.0.0.1"),
+    ("", "The “whitelist_ip” arguments cannot be empty."),
+])
+def test_addresses_cpanel_refuses(backend, given, words):
+    """What a restore could be asked to send back from a record edited by hand: cPanel
+    refuses it, and nothing changes."""
+    create("root", "ci", ("whitelist_ip-1", "203.0.113.7"))
+    with pytest.raises(whmapi.WhmapiFailed) as failed:
+        create("root", "new", ("whitelist_ip-1", given))
+    assert failed.value.reason == "The system failed to create the API token: " + words
+    answers = client().update_whitelists("root", [("ci", [given])])
+    assert words in answers["ci"]
+    assert set(by_name(client().list_tokens("root"))) == {"ci"}
+    assert by_name(client().list_tokens("root"))["ci"].whitelist_ips == ("203.0.113.7",)
+
+
+def test_an_ipv4_mapped_address_is_kept_as_ipv6(backend):
+    answer = create("root", "mapped", ("whitelist_ip-1", "::ffff:192.0.2.1"))
+    assert answer["whitelist_ips"] == ["0000:0000:0000:0000:0000:ffff:c000:0201"]
+
+
+# --- the command end to end: what it does with cPanel's own answers -------------------
+
+def tokensweeper(tmp_path, now, *args):
+    """bin/tokensweeper against the backend (its environment is this test's), with its own
+    state and a config that acts on both kinds, at `now`."""
+    import json
+    import subprocess
+    import sys
+
+    state, config = tmp_path / "state", tmp_path / "config.yaml"
+    if not state.exists():
+        state.mkdir(mode=0o700)
+        config.write_text("kinds: [whm, cpanel]\n")
+        config.chmod(0o600)
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, TOKENSWEEPER_STATE_DIR=str(state), TOKENSWEEPER_CONFIG=str(config),
+               TOKENSWEEPER_NOW=str(now))
+    run = subprocess.run([sys.executable, os.path.join(repo, "bin", "tokensweeper")]
+                         + list(args) + ["--json"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env)
+    assert run.returncode == 0, (args, run.stdout.decode()[-2000:], run.stderr.decode())
+    return json.loads(run.stdout.decode())
+
+
+def test_the_command_lists_quarantines_restores_and_sweeps(backend, tmp_path):
+    """The whole flow against cPanel's code: IPv6 written out in full comes back from a
+    restore as it was; names ending in a newline are listed and swept, both kinds."""
+    backend.add_reseller("bob", BOB_ACLS)
+    backend.add_account("shop", owner="bob")
+    create("root", "v6", ("whitelist_ip-1", "2001:db8::1"), ("whitelist_ip-2", "10.0.0.0/8"))
+    create("bob", "nl\n")
+    backend.add_cpanel_token("shop", "leak\n")
+    backend.add_cpanel_token("shop", "site")
+    later = int(time.time()) + 30 * 86400
+    listed = tokensweeper(tmp_path, later, "list")["tokens"]
+    assert {(t["kind"], t["owner"], t["name"]) for t in listed} == {
+        ("whm", "root", "v6"), ("whm", "bob", "nl\n"), ("cpanel", "shop", "leak\n"),
+        ("cpanel", "shop", "site")}
+    own = ("10.0.0.0/8", V6_HOST)
+    assert by_name(client().list_tokens("root"))["v6"].whitelist_ips == own
+    done = tokensweeper(tmp_path, later, "quarantine", "--owner", "root", "--name", "v6",
+                        "--older-than", "7", "--yes")
+    assert [t["action"] for t in done["tokens"]] == ["quarantined"]
+    assert by_name(client().list_tokens("root"))["v6"].whitelist_ips == ("192.0.2.1",)
+    done = tokensweeper(tmp_path, later, "restore", "--owner", "root", "--name", "v6")
+    assert [t["action"] for t in done["tokens"]] == ["restored"]
+    assert by_name(client().list_tokens("root"))["v6"].whitelist_ips == own
+    done = tokensweeper(tmp_path, later, "sweep", "--older-than", "7", "--owner", "bob",
+                        "--kind", "whm", "--yes")
+    assert [(t["name"], t["action"]) for t in done["tokens"]] == [("nl\n", "revoked")]
+    done = tokensweeper(tmp_path, later, "sweep", "--older-than", "7", "--owner", "shop",
+                        "--kind", "cpanel", "--yes")
+    assert sorted((t["name"], t["action"]) for t in done["tokens"]) == [
+        ("leak\n", "revoked"), ("site", "revoked")]
+    assert client().list_tokens("bob") == []
+    [answer] = uapi(UapiCall("shop", "Tokens", "list"))
+    assert answer.ok and answer.data == []
+
+
+def test_listresellers_names_each_reseller_once_and_never_root(backend):
+    assert client().list_resellers() == []
+    backend.add_reseller("bob", BOB_ACLS)
+    backend.add_reseller("zoe", ("all",))
+    backend.add_account("carl", owner="bob")
+    assert sorted(client().list_resellers()) == ["bob", "zoe"]

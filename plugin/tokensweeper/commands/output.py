@@ -14,8 +14,18 @@ def day(epoch):
     return "never" if epoch is None else time.strftime("%Y-%m-%d", time.gmtime(epoch))
 
 
+# A cell's control characters as escapes: cPanel accepts a token name ending in a newline
+# ("leak\n", tokens.LISTED_NAME_RE), which must stay on its row and look unlike "leak".
+CONTROL = {code: "\\x%02x" % code for code in list(range(32)) + [127]}
+CONTROL.update({ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r"})
+
+
+def cell(value):
+    return str(value).translate(CONTROL)
+
+
 def table(rows, headers):
-    rows = [[str(cell) for cell in row] for row in rows]
+    rows = [[cell(value) for value in row] for row in rows]
     widths = [
         max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
     ]
@@ -102,7 +112,7 @@ def fitted(rows, headers, width, notes=None, below=None):
     row, indented; then the widest columns are narrowed, never below MIN_WRAPPED or their
     header, their long cells wrapped onto more lines inside the column. `notes` (see
     footnotes) ends the table with the notes its cells point to as [1], [2], ..."""
-    rows = [[str(cell) for cell in row] for row in rows]
+    rows = [[cell(value) for value in row] for row in rows]
     ending = "".join("\n[%d] %s" % (n, text) for n, text in enumerate(notes or [], 1))
     if width is None or not rows:
         return table(rows, headers) + ending
@@ -122,7 +132,7 @@ def fitted(rows, headers, width, notes=None, below=None):
     lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths)).rstrip()]
     for row in rows:
         text = row.pop(under) if under is not None else ""
-        cells = [wrap(cell, w) for cell, w in zip(row, widths)]
+        cells = [wrap(value, w) for value, w in zip(row, widths)]
         for n in range(max(len(c) for c in cells)):
             lines.append("  ".join((c[n] if n < len(c) else "").ljust(w)
                                    for c, w in zip(cells, widths)).rstrip())
