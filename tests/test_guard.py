@@ -367,6 +367,17 @@ def test_an_oversized_creation_without_guard_is_allowed(tmp_path):
     assert h.audit() == []
 
 
+@pytest.mark.parametrize("config", ["guard: {}\n", "guard:\n  exempt_names: [ci-*]\n"])
+def test_an_oversized_creation_is_allowed_when_no_rule_could_refuse_it(tmp_path, config):
+    # guard: without require_expiry or max_lifetime_days turns on the watch of WHM tokens
+    # only: no creation breaks it, however large, so none is refused as too large to check.
+    h = Hook(tmp_path)
+    h.config(config)
+    out, _ = h.run(oversized({"name": "deploy"}))
+    assert out == b"1"
+    assert blocked_records(h) == []
+
+
 def test_an_oversized_other_event_is_not_the_guards(guarded):
     # The guard's event name as an argument's VALUE is JSON-escaped: never taken for it.
     event = {"context": {"category": "Passwd", "event": "ChangePasswd", "stage": "post"},
