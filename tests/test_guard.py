@@ -248,9 +248,11 @@ def test_renaming_an_exempt_token_without_expiry_away_from_its_name_is_refused(a
     out, _ = account_tokens.run(rename("alice", "MailNodeLinkage", "deploy"))
     assert out == (b"0 Your host requires API tokens to expire within 90 days; create a new "
                    b"token with an expiry date instead of renaming this one.")
-    [token] = blocked_records(account_tokens)[0]["tokens"]
+    [record] = blocked_records(account_tokens)
+    [token] = record["tokens"]
     assert (token["name"], token["renamed_to"], token["expires_at"]) == (
         "MailNodeLinkage", "deploy", None)
+    assert record["actor"] == "hook:UAPI::Tokens::rename"  # the Audit tab's "by" column
 
 
 @pytest.mark.parametrize("name, new_name", [

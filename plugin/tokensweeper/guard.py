@@ -456,7 +456,8 @@ def _record_refusal(now, account, name, expires_at, rule, message, renamed_to=No
         audit.write({
             "event": AUDIT_EVENT, "time": audit.iso(now), "epoch": now,
             # The guard acts whatever `mode` says (preview governs revoking only).
-            "run_id": audit.new_run_id(now), "actor": ACTOR, "mode": "guard",
+            "run_id": audit.new_run_id(now), "mode": "guard",
+            "actor": ACTOR if renamed_to is None else "hook:" + RENAME_EVENT,
             "selectors": {"owners": [account]}, "owner_errors": {}, "refused": None,
             "note": ("%s tried to create the API token %s; the guard refused it (%s)."
                      % (account, name, rule)) if renamed_to is None else (
