@@ -125,6 +125,29 @@ def test_a_re_created_token_is_not_credited_to_the_old_lines_creator(server, cli
     assert created_by(cli)[("bob", "deploy")] is None
 
 
+def test_an_hour_off_is_no_match_outside_the_hour_a_dst_change_repeats(server, cli):
+    # The first deploy's line, an hour before this one was restored (no line): in UTC no
+    # local time is written twice, so the line is about another token.
+    server.add_token("bob", "deploy", NOW - DAY)
+    with open(log_path(cli), "a") as handle:
+        handle.write(line(NOW - DAY - 3600, "bob", "bob", "deploy"))
+    assert created_by(cli)[("bob", "deploy")] is None
+    server.add_token("bob", "summer", NOW - 200 * DAY)  # July in Chicago: no repeated hour
+    with open(log_path(cli), "a") as handle:
+        handle.write(line(NOW - 200 * DAY + 3600, "bob", "bob", "summer", tz=CENTRAL))
+    assert created_by(cli, TZ=CENTRAL)[("bob", "summer")] is None
+
+
+def test_a_line_in_the_hour_a_dst_change_repeats_still_matches(server, cli):
+    # 01:30 on 2026-11-01 happens twice in Chicago (CDT, then CST): the line cannot say
+    # which, and the token was made at the second.
+    second = 1793518200  # 2026-11-01T07:30:00Z, 01:30 CST
+    server.add_token("bob", "fallback", second)
+    with open(log_path(cli), "a") as handle:
+        handle.write(line(second, "bob", "bob", "fallback", tz=CENTRAL))
+    assert created_by(cli, TZ=CENTRAL)[("bob", "fallback")] == "bob"
+
+
 def test_convert_accesshash_to_token_writes_root_for_a_resellers_token(server, cli):
     server.add_token("bob", "accesshash-1790000000", NOW - 5 * DAY)
     with open(log_path(cli), "a") as handle:
@@ -342,3 +365,35 @@ def test_a_big_log_and_its_archive_are_read_in_bounded_memory(tmp_path, monkeypa
     found, peak = peak_reading(log)
     assert [c.name for c in found] == names  # a line split between members is whole again
     assert peak < 6 << 20, peak
+
+
+def test_naming_every_tokens_creator_reads_the_log_lines_once_not_once_per_token(
+        tmp_path, monkeypatch):
+    # `list --json`, `list --wide`, the CSV download, the watch and the incident report ask
+    # for every token's creator: each went through every line of the log again (10,000
+    # tokens and 100,000 token lines: 80 s). Now the lines are looked up by name.
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    reads = []
+
+    class Counted(accounting.Creation):
+        __slots__ = ("_name",)
+
+        @property
+        def name(self):
+            reads.append(1)
+            return self._name
+
+        @name.setter
+        def name(self, value):
+            self._name = value
+
+    monkeypatch.setattr(accounting, "Creation", Counted)
+    log = tmp_path / "accounting.log"
+    log.write_text("".join(line(NOW - DAY + i, "bob", "bob", "tok-%d" % i) for i in range(2000)))
+    os.chmod(str(log), 0o600)
+    creations = accounting.read(str(log))
+    found = {accounting.creator_of("whm", "bob", "tok-%d" % i, NOW - DAY + i, creations)
+             for i in range(0, 2000, 4)}  # 500 tokens, as `list` asks: one by one
+    assert found == {"bob"}
+    assert len(reads) <= 3 * 2000, len(reads)

@@ -248,9 +248,11 @@ def test_renaming_an_exempt_token_without_expiry_away_from_its_name_is_refused(a
     out, _ = account_tokens.run(rename("alice", "MailNodeLinkage", "deploy"))
     assert out == (b"0 Your host requires API tokens to expire within 90 days; create a new "
                    b"token with an expiry date instead of renaming this one.")
-    [token] = blocked_records(account_tokens)[0]["tokens"]
+    [record] = blocked_records(account_tokens)
+    [token] = record["tokens"]
     assert (token["name"], token["renamed_to"], token["expires_at"]) == (
         "MailNodeLinkage", "deploy", None)
+    assert record["actor"] == "hook:UAPI::Tokens::rename"  # the Audit tab's "by" column
 
 
 @pytest.mark.parametrize("name, new_name", [
@@ -365,6 +367,17 @@ def test_an_oversized_creation_without_guard_is_allowed(tmp_path):
     out, _ = h.run(oversized({"name": "deploy"}))
     assert out.startswith(b"1")
     assert h.audit() == []
+
+
+@pytest.mark.parametrize("config", ["guard: {}\n", "guard:\n  exempt_names: [ci-*]\n"])
+def test_an_oversized_creation_is_allowed_when_no_rule_could_refuse_it(tmp_path, config):
+    # guard: without require_expiry or max_lifetime_days turns on the watch of WHM tokens
+    # only: no creation breaks it, however large, so none is refused as too large to check.
+    h = Hook(tmp_path)
+    h.config(config)
+    out, _ = h.run(oversized({"name": "deploy"}))
+    assert out == b"1"
+    assert blocked_records(h) == []
 
 
 def test_an_oversized_other_event_is_not_the_guards(guarded):

@@ -213,3 +213,39 @@ def test_tokens_the_policy_would_revoke_are_reported_unless_revoked(server, cli,
     run = scheduled(cli)
     assert ("short-lived" in rows_of(run)) is reported
     assert ("short-lived" in server.token_names("bob")) is reported
+
+
+def reseller_apps_file(cli, owner, text):
+    """A reseller's own Connected Applications file: cPanel writes it for the reseller's
+    `save_connected_application` calls, whatever `data` it sends."""
+    directory = os.path.join(cli.cpanel_root, "var", "cpanel", "reseller-data", owner)
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, "conn-apps.json"), "w") as handle:
+        handle.write(text)
+
+
+@pytest.mark.parametrize("name, apps", [
+    ("WP-Dashboard", None),  # a dashboard name any WHM user may take
+    ("accesshash-%d" % (NOW - 3600), None),  # an access hash "converted" just now
+    ("wide-open", '{"app": {"token_name": "wide-open"}}'),  # its own connected app
+    ("wide-open", '{"app": {"token_name": "not a name"}}'),  # its own file made unreadable
+])
+def test_a_reseller_cannot_hide_its_new_token_from_the_watch(server, cli, name, apps):
+    # A reseller can name its token in a protected shape and writes its own Connected
+    # Applications file: neither is a fact cPanel gives, so neither keeps the token out of
+    # the report (sweeps still never revoke it).
+    scheduled(cli, NOW - DAY)
+    if apps is not None:
+        reseller_apps_file(cli, "bob", apps)
+    server.add_token("bob", name, NOW - 3600)  # full access, no expiry, any IP
+    run = scheduled(cli)
+    assert rows_of(run) == [name]
+    assert name in server.token_names("bob")
+
+
+def test_root_built_in_tokens_and_protect_names_stay_out_of_the_watch(server, cli):
+    cli.config(GUARD + "protect:\n  names: [billing-*]\n")
+    scheduled(cli, NOW - DAY)
+    server.add_token("root", "transfer-%d" % (NOW - 3600), NOW - 3600)  # a running transfer
+    server.add_token("bob", "billing-link", NOW - 3600)  # the admin protected it
+    assert "break the guard" not in scheduled(cli).out

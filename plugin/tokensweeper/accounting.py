@@ -35,8 +35,8 @@ LINE_RE = re.compile(
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 ARCHIVE_RE = re.compile(r"^accounting\.log-[0-9]{2}-[0-9]{4}(?:_[A-Z]+)?\.gz$")
 # The line is written right after the token is saved; a clock step or a slow disk aside,
-# seconds apart. Local time is ambiguous in the hour a DST change repeats: an hour off
-# also matches.
+# seconds apart. Local time is ambiguous only in the hour a DST change repeats: a line of
+# that hour also matches an hour off (Creation.also), no other line does.
 SLACK = 120
 # Of a bigger log only its last MAX_BYTES (the newest lines) are read, and a bigger archive
 # (compressed or inflated) not at all: the page must stay fast; older tokens stay unknown.
@@ -49,13 +49,34 @@ CONVERTED_RE = re.compile(r"^accesshash-[0-9]+(?:-[0-9A-Z]{8})?\Z")
 
 
 class Creation(object):
-    __slots__ = ("epoch", "remote_user", "user", "name")
+    __slots__ = ("epoch", "remote_user", "user", "name", "also")
 
-    def __init__(self, epoch, remote_user, user, name):
+    def __init__(self, epoch, remote_user, user, name, also=None):
         self.epoch = epoch
         self.remote_user = remote_user
         self.user = user
         self.name = name
+        self.also = also  # the other epoch its local time names (a repeated hour), or None
+
+    def gap(self, create_time):
+        """Seconds between the line's time and create_time (the closer of a repeated
+        hour's two readings)."""
+        return min(abs(epoch - create_time) for epoch in (self.epoch, self.also)
+                   if epoch is not None)
+
+
+class Creations(list):
+    """The Creations read, in file order, looked up by token name: every token's creator
+    is asked for (list, the CSV download, the watch, the incident report), and going
+    through every line once per token cost minutes on a busy server."""
+
+    def named(self, name):
+        index = getattr(self, "_by_name", None)
+        if index is None:  # built on the first question, once
+            index = self._by_name = {}
+            for entry in self:
+                index.setdefault(entry.name, []).append(entry)
+        return index.get(name, ())
 
 
 def log_path():
@@ -74,14 +95,26 @@ def parse_line(line):
         epoch = int(time.mktime(parts))
     except (OverflowError, ValueError):
         return None
-    return Creation(epoch, remote, user, name)
+    return Creation(epoch, remote, user, name, _repeated(epoch, parts[:6]))
+
+
+def _repeated(epoch, fields):
+    """The other epoch an hour away whose local time is the same `fields` (the hour a DST
+    change repeats), or None."""
+    for other in (epoch - 3600, epoch + 3600):
+        try:
+            if tuple(time.localtime(other)[:6]) == fields:
+                return other
+        except (OverflowError, ValueError, OSError):
+            pass
+    return None
 
 
 def read(path=None):
     """Every CREATEAPITOKEN line of the live log, its `.bkup` and its archives (files that
     cannot be read add nothing: their tokens' creators stay unknown)."""
     path = path or log_path()
-    found = []
+    found = Creations()
     for candidate in _files(path):
         found.extend(_read_one(candidate))
     return found
@@ -251,11 +284,6 @@ def _inflated(blocks, limit):
         raise _Refused()  # truncated
 
 
-def _near(epoch, create_time):
-    gap = abs(epoch - create_time)
-    return gap <= SLACK or abs(gap - 3600) <= SLACK
-
-
 def creator(token, creations):
     """Who created `token` (see creator_of)."""
     return creator_of(token.kind, token.owner, token.name, token.create_time, creations)
@@ -270,14 +298,14 @@ def creator_of(kind, owner, name, create_time, creations):
     if kind != "whm" or not isinstance(create_time, int) or isinstance(create_time, bool):
         return None
     best = None
-    for entry in creations:
-        if entry.name != name or not _near(entry.epoch, create_time):
+    for entry in creations.named(name) if isinstance(creations, Creations) else creations:
+        if entry.name != name or entry.gap(create_time) > SLACK:
             continue
         if entry.user != owner and not (entry.user == "root" and CONVERTED_RE.match(name)):
             continue
         if not entry.remote_user:
             continue
-        rank = (entry.user != owner, abs(entry.epoch - create_time))
+        rank = (entry.user != owner, entry.gap(create_time))
         if best is None or rank < best[0]:
             best = (rank, entry.remote_user)
     return best[1] if best else None

@@ -327,7 +327,8 @@ def oversized_verdict(limit):
     """The answer to a creation or rename event larger than the hook reads (`limit` bytes):
     cPanel's own interface never sends one, but an account can pad its request with an
     argument cPanel ignores. Unparsed, nothing of it is trusted: with guard: rules it is
-    refused (else an ignored argument would beat every rule), without them allowed."""
+    refused (else an ignored argument would beat every rule), without them (no guard:, or
+    one with neither require_expiry nor max_lifetime_days) allowed."""
     return _failing_open(_oversized, limit)
 
 
@@ -352,8 +353,9 @@ def _oversized(limit):
         _record_error(now, "a token request was allowed: the config cannot be read (%s)"
                       % error)
         return "1"
-    if not cfg.values.get("guard"):
-        return "1"
+    rules = cfg.values.get("guard")
+    if not rules or _breaks(None, rules, now) is None:
+        return "1"  # no rule that could refuse any creation: nothing to check
     _log("the token request is larger than %d MiB (cPanel's interface never sends one): "
          "refused" % (limit >> 20))
     _record_refusal(now, "?", "?", None, OVERSIZED_RULE, OVERSIZED_MESSAGE)
@@ -454,7 +456,8 @@ def _record_refusal(now, account, name, expires_at, rule, message, renamed_to=No
         audit.write({
             "event": AUDIT_EVENT, "time": audit.iso(now), "epoch": now,
             # The guard acts whatever `mode` says (preview governs revoking only).
-            "run_id": audit.new_run_id(now), "actor": ACTOR, "mode": "guard",
+            "run_id": audit.new_run_id(now), "mode": "guard",
+            "actor": ACTOR if renamed_to is None else "hook:" + RENAME_EVENT,
             "selectors": {"owners": [account]}, "owner_errors": {}, "refused": None,
             "note": ("%s tried to create the API token %s; the guard refused it (%s)."
                      % (account, name, rule)) if renamed_to is None else (

@@ -9,8 +9,9 @@ audit record the page's Audit tab shows. It revokes nothing.
 
 A token breaks the rules when it has no expiry (require_expiry or max_lifetime_days), an
 expiry more than max_lifetime_days after its creation, full access, or (a reseller's
-token) no IP limit. Protected tokens (built-in shapes, protect.names, connected
-applications) and guard.exempt_names are left out.
+token) no IP limit. guard.exempt_names are left out, and protected tokens that are root's
+or covered by protect.names (or a damaged listing); a reseller's other protections (a
+built-in shape, its own Connected Applications file) are its own doing and hide nothing.
 
 The previous run's time is kept in the state dir (`watch-state.json`); the first run
 looks back FIRST_LOOK_BACK seconds.
@@ -20,7 +21,8 @@ import json
 
 from . import audit, paths, statefiles
 from .guard import exempt_names
-from .policy import state_of
+from .policy import CONFIGURED, state_of
+from .policy.protection import DAMAGED
 
 STATE_NAME = "watch-state.json"
 AUDIT_EVENT = "new-token-watch"
@@ -71,7 +73,7 @@ def findings(plan, rules, protection, since, now, revoked=frozenset(), unchecked
         start = min(since, unchecked.get(token.owner, since))
         if token.kind != "whm" or not start <= token.create_time < now:
             continue
-        if token.key() in revoked or state_of(item, protection, now)[0] == "protected":
+        if token.key() in revoked or _left_out(item, protection, now):
             continue
         if token.name in exempt:
             continue
@@ -79,6 +81,19 @@ def findings(plan, rules, protection, since, now, revoked=frozenset(), unchecked
         if problems:
             found.append(Finding(token, problems))
     return sorted(found, key=lambda f: (f.token.owner, f.token.name))
+
+
+def _left_out(item, protection, now):
+    """Whether a protected token stays out of the report: root's (only root and cPanel make
+    them), or protected by the admin's protect.names or a damaged listing. A reseller's
+    other protections are its own doing (a name in a built-in shape, its own Connected
+    Applications file, even one made unreadable): no fact cPanel gives, so no way out."""
+    if state_of(item, protection, now)[0] != "protected":
+        return False
+    if item.token.owner == "root":
+        return True
+    rule = protection.rule_for(item.token)
+    return rule is not None and rule.source in (CONFIGURED, DAMAGED)
 
 
 def not_checked(plan):
