@@ -934,3 +934,23 @@ def test_a_token_made_between_two_sweeps_of_one_account_is_quarantined_not_revok
                    if t["action"] == "quarantined"}
     assert quarantined == {"old-exp", "short-lived"}
     assert "someone else" not in json.dumps(env.audit())
+
+
+def test_events_switched_from_revoke_all_to_sweep_soften_the_queued_events(env):
+    """The admin's softer brake: a storm queued with `events.suspend: revoke_all` is
+    applied as a sweep once the config says `sweep` (only the stale tokens go); a queued
+    sweep is never hardened into a revoke_all by the opposite change."""
+    first, second = env.holders[:2]
+    tokens = {a: env.server.cpanel_token_names(a) for a in (first, second)}
+    assert tokens[first] and tokens[second]
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", first, NOW)
+    hookqueue.enqueue("Passwd::ChangePasswd", "password_change", "sweep", second, NOW)
+    env.config(CONFIG.replace("{suspend: revoke_all}", "{suspend: sweep, password_change: "
+                                                       "revoke_all}"))
+    messages = []
+    assert run_worker(messages) == 0, messages
+    assert "suspendacct %s: events.suspend is now sweep; applied as a sweep, not " \
+           "revoke_all" % first in messages
+    assert env.server.cpanel_token_names(first), messages  # not every token went
+    assert env.server.cpanel_token_names(second), messages  # the sweep stayed a sweep
+    assert env.queue_names() == []

@@ -461,6 +461,7 @@ def handle(entries, cfg, lock, now, log):
     failed."""
     todo = []
     for entry in entries:
+        _soften(cfg, entry, log)
         why = _no_longer_wanted(cfg, entry) or nothing_to_do(cfg, entry.account, entry.action)
         if why:
             log("%s: %s" % (entry.label, why))
@@ -495,6 +496,16 @@ def _no_longer_wanted(cfg, entry):
     if now_says in ("ignore", "snapshot"):
         return "events.%s is now %s; nothing to do" % (entry.key, now_says)
     return None
+
+
+def _soften(cfg, entry, log):
+    """A queued `revoke_all` whose `events.<key>` is now `sweep` is applied as a sweep: a
+    queued event does at most what the config says now (the admin's softer brake), and
+    never more than it said when the event came (a `sweep` is never hardened)."""
+    if entry.name and entry.action == "revoke_all" and cfg.events.get(entry.key) == "sweep":
+        entry.action = "sweep"
+        log("%s: events.%s is now sweep; applied as a sweep, not revoke_all"
+            % (entry.label, entry.key))
 
 
 def waits(entry, result):
