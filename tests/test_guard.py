@@ -10,10 +10,12 @@ Runs on every Python of the matrix (3.6 syntax).
 import io
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
-from tests.helpers import DAY, NOW
+from tests.helpers import BIN, DAY, NOW
 from tests.test_hook import HOOK, Hook, compact
 from tokensweeper import guard
 from tokensweeper.web import app
@@ -435,6 +437,48 @@ def test_a_refusal_is_on_the_audit_tab(guarded, monkeypatch):
     assert "token creation blocked" in body and "Blocked at creation" in body
     assert "alice" in body and "deploy" in body
     assert "Your host requires API tokens to expire within 90 days" in body
+
+
+def page(h, monkeypatch, query):
+    """The page's body for a GET of `query`, as root, against the hook's server."""
+    for key, value in h.env().items():
+        monkeypatch.setenv(key, value)
+    out = io.BytesIO()
+    env = {"REQUEST_METHOD": "GET", "QUERY_STRING": query, "REMOTE_USER": "root",
+           "cp_security_token": "/cpsess0123456789",
+           "SCRIPT_NAME": "/cpsess0123456789/cgi/tokensweeper/index.cgi",
+           "HTTP_HOST": "server.example.com:2087", "REMOTE_ADDR": "192.0.2.10"}
+    assert app.main(env=env, stdin=io.BytesIO(b""), stdout=out, now=NOW) == 0
+    return out.getvalue().decode("utf-8")
+
+
+def cli(h, *args):
+    child = subprocess.run([sys.executable, BIN] + list(args), env=h.env(),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    assert child.returncode == 0, child.stderr
+    return child.stdout.decode("utf-8")
+
+
+def test_a_refused_rename_says_the_rename_was_blocked(account_tokens, monkeypatch):
+    # It said "Blocked at creation" (page) and "blocked" (audit): the token was made long
+    # before; what the guard stopped was its rename.
+    account_tokens.run(rename("alice", "MailNodeLinkage", "deploy"))
+    [record] = blocked_records(account_tokens)
+    body = page(account_tokens, monkeypatch, "page=audit")
+    assert "token rename blocked" in body and "1 rename blocked" in body
+    assert "Rename blocked" in body
+    assert "Blocked at creation" not in body and "token creation blocked" not in body
+    body = page(account_tokens, monkeypatch, "page=audit&run=" + record["run_id"])
+    assert "Rename blocked" in body and "Blocked at creation" not in body
+    listing = cli(account_tokens, "audit")
+    assert "1 rename-blocked" in listing
+    shown = cli(account_tokens, "audit", "--run", record["run_id"])
+    assert "rename-blocked" in shown and "deploy" in shown
+    # A refused creation still says so.
+    account_tokens.run(creation("alice", {"name": "wide"}))
+    body = page(account_tokens, monkeypatch, "page=audit")
+    assert "token creation blocked" in body and "Blocked at creation" in body
+    assert "1 blocked" in cli(account_tokens, "audit")
 
 
 def test_settings_say_what_the_guard_does(guarded, monkeypatch):

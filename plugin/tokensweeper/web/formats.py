@@ -59,8 +59,16 @@ ACTION_WORDS = {
     "refused": "refused (over the cap)", "deferred": "deferred (over the run's cap)",
     "notice-period": "waiting for its notice period", "notice": "notice sent",
     "reminder": "reminded of expiry", "blocked": "blocked at creation",
+    "rename-blocked": "rename blocked",
     "watched": "new, breaking the guard's rules",
 }
+
+
+def token_action(token):
+    """An audit record's token's action as people read it (audit.action_of)."""
+    from .. import audit
+
+    return audit.action_of(token) if isinstance(token, dict) and "action" in token else ""
 
 
 def action_words(action):
@@ -122,6 +130,7 @@ FILTERS = {
     "iso": iso,
     "relative": relative,
     "action_words": action_words,
+    "token_action": token_action,
     "selection_words": selection_words,
     "plural": plural,
     "days": days,
