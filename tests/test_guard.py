@@ -363,6 +363,28 @@ def test_padding_a_creation_past_the_read_limit_does_not_slip_past_the_guard(gua
     assert "larger than 10 MiB" in err
 
 
+def test_padding_a_rename_past_the_read_limit_gets_a_renames_sentence(account_tokens):
+    # It read the creation's "send only the token's name and expiry date": a rename has
+    # no expiry date to send.
+    event = json.loads(rename("alice", "MailNodeLinkage", "deploy").decode())
+    event["data"]["args"]["padding"] = "x" * (11 << 20)
+    out, _ = account_tokens.run(compact(event))
+    assert out == (b"0 Your host cannot check an API token rename request this large; send "
+                   b"only the token's name and its new name.")
+    [record] = blocked_records(account_tokens)
+    assert record["actor"] == "hook:UAPI::Tokens::rename"
+    assert record["tokens"][0]["rule"] == "oversized_request"
+    assert record["tokens"][0]["renamed_to"] == "?"  # nothing of the event is trusted
+
+
+def test_the_guide_quotes_every_sentence_an_oversized_request_gets():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "docs", "creation-guard.md"), encoding="utf-8") as handle:
+        rows = [line for line in handle if line.startswith("| ")]
+    for sentence in (guard.OVERSIZED_MESSAGE, guard.OVERSIZED_RENAME_MESSAGE):
+        assert any(line.rstrip().endswith("| `%s` |" % sentence) for line in rows), sentence
+
+
 def test_an_oversized_creation_without_guard_is_allowed(tmp_path):
     h = Hook(tmp_path)
     h.config("mode: preview\n")
