@@ -516,6 +516,18 @@ def test_settings_say_what_the_guard_does(guarded, monkeypatch):
         out.getvalue().decode("utf-8")
 
 
+def test_settings_say_the_guard_needs_its_hook_registered_and_enabled(guarded, monkeypatch):
+    # The row said the rules held, full stop; cPanel runs no hook whose registration is
+    # missing or switched off in WHM » Manage Hooks (Cpanel/Hooks.pm skips `disabled`), and
+    # the page does not read cPanel's registry: it says what the rules depend on.
+    body = " ".join(page(guarded, monkeypatch, "page=settings").split())
+    assert ("only while its hook is registered and enabled for UAPI::Tokens::create_full_access "
+            "and UAPI::Tokens::rename in WHM » Development » Manage Hooks") in body
+    guarded.config("guard:\n  exempt_names: [ci-*]\n")  # no rule: nothing for the hook to do
+    body = page(guarded, monkeypatch, "page=settings")
+    assert "Manage Hooks" not in body
+
+
 def test_renaming_into_a_cpanel_shape_is_judged_as_its_creation(account_tokens):
     # A cpmove name is exempt only with cPanel's one-day expiry, not for a token with none.
     out, _ = account_tokens.run(rename("alice", "MailNodeLinkage", CPMOVE_NOW))
