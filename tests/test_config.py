@@ -192,6 +192,19 @@ def test_guard_is_off_unless_the_config_says_guard():
                         "c")["guard"]["max_lifetime_days"] == 3650
 
 
+def test_the_shipped_comments_and_the_guide_say_guard_empty_braces_is_on():
+    # They said "empty = off", but `guard: {}` is a guard with no rule: the scheduled run
+    # then reports every new full-access WHM token. Only a bare `guard:` (or none) is off.
+    guide = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
+                         "configuration.md")
+    for path in (SHIPPED, guide):
+        with open(path, encoding="utf-8") as handle:
+            text = " ".join(line.lstrip("# ") for line in handle.read().split("\n"))
+        assert "empty = off" not in text and "empty or absent = off" not in text, path
+        assert "`guard: {}` turns it on" in text, path
+    assert config.parse("guard: {}\n", "c")["guard"] is not None
+
+
 @pytest.mark.parametrize("text, problem", [
     ("guard: 90\n", "guard: expected a mapping (require_expiry, max_lifetime_days, "
                     "exempt_names), got 90"),

@@ -10,10 +10,12 @@ Runs on every Python of the matrix (3.6 syntax).
 import io
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
-from tests.helpers import DAY, NOW
+from tests.helpers import BIN, DAY, NOW
 from tests.test_hook import HOOK, Hook, compact
 from tokensweeper import guard
 from tokensweeper.web import app
@@ -361,6 +363,28 @@ def test_padding_a_creation_past_the_read_limit_does_not_slip_past_the_guard(gua
     assert "larger than 10 MiB" in err
 
 
+def test_padding_a_rename_past_the_read_limit_gets_a_renames_sentence(account_tokens):
+    # It read the creation's "send only the token's name and expiry date": a rename has
+    # no expiry date to send.
+    event = json.loads(rename("alice", "MailNodeLinkage", "deploy").decode())
+    event["data"]["args"]["padding"] = "x" * (11 << 20)
+    out, _ = account_tokens.run(compact(event))
+    assert out == (b"0 Your host cannot check an API token rename request this large; send "
+                   b"only the token's name and its new name.")
+    [record] = blocked_records(account_tokens)
+    assert record["actor"] == "hook:UAPI::Tokens::rename"
+    assert record["tokens"][0]["rule"] == "oversized_request"
+    assert record["tokens"][0]["renamed_to"] == "?"  # nothing of the event is trusted
+
+
+def test_the_guide_quotes_every_sentence_an_oversized_request_gets():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "docs", "creation-guard.md"), encoding="utf-8") as handle:
+        rows = [line for line in handle if line.startswith("| ")]
+    for sentence in (guard.OVERSIZED_MESSAGE, guard.OVERSIZED_RENAME_MESSAGE):
+        assert any(line.rstrip().endswith("| `%s` |" % sentence) for line in rows), sentence
+
+
 def test_an_oversized_creation_without_guard_is_allowed(tmp_path):
     h = Hook(tmp_path)
     h.config("mode: preview\n")
@@ -437,6 +461,48 @@ def test_a_refusal_is_on_the_audit_tab(guarded, monkeypatch):
     assert "Your host requires API tokens to expire within 90 days" in body
 
 
+def page(h, monkeypatch, query):
+    """The page's body for a GET of `query`, as root, against the hook's server."""
+    for key, value in h.env().items():
+        monkeypatch.setenv(key, value)
+    out = io.BytesIO()
+    env = {"REQUEST_METHOD": "GET", "QUERY_STRING": query, "REMOTE_USER": "root",
+           "cp_security_token": "/cpsess0123456789",
+           "SCRIPT_NAME": "/cpsess0123456789/cgi/tokensweeper/index.cgi",
+           "HTTP_HOST": "server.example.com:2087", "REMOTE_ADDR": "192.0.2.10"}
+    assert app.main(env=env, stdin=io.BytesIO(b""), stdout=out, now=NOW) == 0
+    return out.getvalue().decode("utf-8")
+
+
+def cli(h, *args):
+    child = subprocess.run([sys.executable, BIN] + list(args), env=h.env(),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    assert child.returncode == 0, child.stderr
+    return child.stdout.decode("utf-8")
+
+
+def test_a_refused_rename_says_the_rename_was_blocked(account_tokens, monkeypatch):
+    # It said "Blocked at creation" (page) and "blocked" (audit): the token was made long
+    # before; what the guard stopped was its rename.
+    account_tokens.run(rename("alice", "MailNodeLinkage", "deploy"))
+    [record] = blocked_records(account_tokens)
+    body = page(account_tokens, monkeypatch, "page=audit")
+    assert "token rename blocked" in body and "1 rename blocked" in body
+    assert "Rename blocked" in body
+    assert "Blocked at creation" not in body and "token creation blocked" not in body
+    body = page(account_tokens, monkeypatch, "page=audit&run=" + record["run_id"])
+    assert "Rename blocked" in body and "Blocked at creation" not in body
+    listing = cli(account_tokens, "audit")
+    assert "1 rename-blocked" in listing
+    shown = cli(account_tokens, "audit", "--run", record["run_id"])
+    assert "rename-blocked" in shown and "deploy" in shown
+    # A refused creation still says so.
+    account_tokens.run(creation("alice", {"name": "wide"}))
+    body = page(account_tokens, monkeypatch, "page=audit")
+    assert "token creation blocked" in body and "Blocked at creation" in body
+    assert "1 blocked" in cli(account_tokens, "audit")
+
+
 def test_settings_say_what_the_guard_does(guarded, monkeypatch):
     for key, value in guarded.env().items():
         monkeypatch.setenv(key, value)
@@ -448,6 +514,18 @@ def test_settings_say_what_the_guard_does(guarded, monkeypatch):
     assert app.main(env=env, stdin=io.BytesIO(b""), stdout=out, now=NOW) == 0
     assert "cPanel accounts' new tokens must expire within 90 days" in \
         out.getvalue().decode("utf-8")
+
+
+def test_settings_say_the_guard_needs_its_hook_registered_and_enabled(guarded, monkeypatch):
+    # The row said the rules held, full stop; cPanel runs no hook whose registration is
+    # missing or switched off in WHM » Manage Hooks (Cpanel/Hooks.pm skips `disabled`), and
+    # the page does not read cPanel's registry: it says what the rules depend on.
+    body = " ".join(page(guarded, monkeypatch, "page=settings").split())
+    assert ("only while its hook is registered and enabled for UAPI::Tokens::create_full_access "
+            "and UAPI::Tokens::rename in WHM » Development » Manage Hooks") in body
+    guarded.config("guard:\n  exempt_names: [ci-*]\n")  # no rule: nothing for the hook to do
+    body = page(guarded, monkeypatch, "page=settings")
+    assert "Manage Hooks" not in body
 
 
 def test_renaming_into_a_cpanel_shape_is_judged_as_its_creation(account_tokens):

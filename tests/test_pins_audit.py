@@ -137,6 +137,17 @@ def test_a_runs_tokens_and_counts_come_from_its_last_record():
     assert damaged.tokens() == [] and damaged.counts() == []
 
 
+def test_a_refused_rename_is_counted_as_a_rename_not_a_creation():
+    # The guard records both as `blocked`; only a rename names the name it asked for.
+    run = audit.runs([{"run_id": "g", "event": "creation-blocked", "tokens": [
+        {"action": "blocked", "renamed_to": "deploy"}, {"action": "blocked"},
+        {"action": "blocked", "renamed_to": None}, {"action": "revoked", "renamed_to": "x"},
+        {"action": "blocked", "renamed_to": ["deploy"]}]}])[0]
+    assert run.counts() == [("blocked", 2), ("rename-blocked", 2), ("revoked", 1)]
+    assert audit.action_of({"action": "blocked", "renamed_to": "x"}) == "rename-blocked"
+    assert audit.action_of({}) == "None"
+
+
 def test_a_write_that_stores_nothing_is_an_error_not_an_endless_loop(log, monkeypatch):
     real_write = os.write
     monkeypatch.setattr(os, "write", lambda fd, data: 0)

@@ -276,7 +276,7 @@ def test_a_terminal_on_stdin_is_no_event(hook, monkeypatch):
     assert err.getvalue() == ("tokensweeper-hook: no event: cPanel writes the event as JSON on "
                               "standard input\n")
     monkeypatch.setattr(sys, "stdin", None)
-    assert hook_module.read_event() == (b"", False)
+    assert hook_module.read_event() == (b"", None)
 
 
 def test_a_stray_print_goes_to_stderr_never_to_the_answer(hook, monkeypatch):

@@ -3,10 +3,12 @@ account's owner, previews and results that name the kind, and the revoke flow fo
 cPanel token that never touches the WHM token of the same owner and name."""
 
 import re
+import subprocess
+import sys
 
 import pytest
 
-from tests.helpers import DAY, NOW
+from tests.helpers import BIN, DAY, NOW
 from tests.test_web_cgi import Site, confirmation_values, preview_rows, selection
 
 
@@ -114,3 +116,50 @@ def test_a_refresh_asks_about_every_cpanel_account_again(site):
     site.get("refresh=1")
     (batch,) = site.server.calls("batch")
     assert len([a for a in batch["argv"] if a.startswith("command-")]) == 2
+
+
+def seen(html):
+    """What a sighted reader sees: the text without what only screen readers get."""
+    html = re.sub(r'<span class="ts-visually-hidden">[^<]*</span>', "", html)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html))
+
+
+def heard(html):
+    """What a screen reader reads: the text without what is hidden from it."""
+    html = re.sub(r'<span aria-hidden="true">[^<]*</span>', "", html)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html))
+
+
+def name_cells(html):
+    return re.findall(r'<td class="ts-name">(.*?)</td>', html, re.S)
+
+
+def test_a_name_ending_in_a_newline_is_shown_unlike_the_name_without_it(site):
+    # cPanel's name rule lets `leak\n` through (Perl's `$`); the page showed it exactly as
+    # `leak` in every table (HTML folds the newline into nothing).
+    site.config.write_text("kinds: [whm, cpanel]\npolicy:\n  expired: true\n")
+    site.server.add_cpanel_token("shop", "leak\n", NOW - 60 * DAY, expires_at=NOW - 3 * DAY)
+    site.server.add_cpanel_token("shop", "leak", NOW - 60 * DAY, expires_at=NOW - 3 * DAY)
+    site.server.write_token_files(site.root)
+
+    def both(html):
+        cells = [cell for cell in name_cells(html) if "leak" in cell]
+        assert sorted(seen(cell).strip() for cell in cells) == ["leak", "leak\\n"], cells
+        assert sorted(heard(cell).strip() for cell in cells) == [
+            "leak", "leak (newline character)"], cells
+
+    overview = site.get("kind=cpanel")
+    both(overview.body)
+    assert ('aria-label="Select token leak (newline character) of shop (cPanel account)"'
+            in overview.body)
+    both(site.get("page=sweep").body)  # the policy sweep's preview
+    # Revoked by the command (cron, an admin): its run on the Audit tab and its own page.
+    swept = subprocess.run([sys.executable, BIN, "sweep", "--expired", "--kind", "cpanel",
+                            "--yes"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=120)
+    assert swept.returncode == 0, swept.stderr
+    assert "leak\n" not in site.server.cpanel_token_names("shop")
+    audit_tab = site.get("page=audit").body
+    both(audit_tab)
+    run_id = re.search(r'<code class="ts-run-id">([^<]+)</code>', audit_tab).group(1)
+    both(site.get("page=audit&run=" + run_id).body)

@@ -264,9 +264,22 @@ class Run(object):
     def counts(self):
         counts = {}
         for token in self.tokens():
-            action = token.get("action") if isinstance(token, dict) else None
-            counts[str(action)] = counts.get(str(action), 0) + 1
+            action = action_of(token)
+            counts[action] = counts.get(action, 0) + 1
         return sorted(counts.items())
+
+
+RENAME_BLOCKED = "rename-blocked"
+
+
+def action_of(token):
+    """A token's action as the page and `tokensweeper audit` say it: the creation guard
+    records a refused rename as `blocked` with `renamed_to` (the name it asked for), shown
+    as "rename-blocked" (its token was made long before; the rename is what was stopped)."""
+    action = token.get("action") if isinstance(token, dict) else None
+    if action == "blocked" and token.get("renamed_to"):
+        return RENAME_BLOCKED
+    return str(action)
 
 
 INTERRUPTED_ADVICE = ("recorded its intent to revoke but no outcome: it was interrupted. "
@@ -299,7 +312,7 @@ def runs(records):
 TEXT_FIELDS = ("event", "time", "run_id", "actor", "mode", "refused", "note", "confirmation",
                "started", "finished")
 TOKEN_TEXT_FIELDS = ("owner", "name", "action", "reason", "kind", "last_used", "identity",
-                     "account_owner", "due")
+                     "account_owner", "due", "renamed_to")
 TOKEN_NUMBER_FIELDS = ("create_time", "expires_at", "due_epoch", "reminder_days")
 TOKEN_FLAG_FIELDS = ("full_access", "ip_limited", "seen_from_truncated")
 MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z: what time.gmtime can show everywhere

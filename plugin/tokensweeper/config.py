@@ -402,7 +402,8 @@ GUARD_KEYS = ("require_expiry", "max_lifetime_days", "exempt_names")
 
 
 def _guard(value):
-    """guard: absent or empty = off; otherwise a mapping of GUARD_KEYS."""
+    """guard: absent or bare (null) = off; otherwise a mapping of GUARD_KEYS (`{}` is on:
+    no rule about expiry, the new-token watch still reports full access)."""
     if value is None:
         return None
     if not isinstance(value, dict):

@@ -296,17 +296,20 @@ def claims(document):
 MARK_RE = re.compile(
     br'"context"\s*:\s*\{'
     br'(?=[^{}]*"category"\s*:\s*"Cpanel"\s*[,}])'
-    br'(?=[^{}]*"event"\s*:\s*"UAPI::Tokens::(?:create_full_access|rename)"\s*[,}])'
+    br'(?=[^{}]*"event"\s*:\s*"(UAPI::Tokens::(?:create_full_access|rename))"\s*[,}])'
     br'(?=[^{}]*"stage"\s*:\s*"pre"\s*[,}])')
 OVERSIZED_RULE = "oversized_request"
 OVERSIZED_MESSAGE = ("Your host cannot check an API token request this large; send only the "
                      "token's name and expiry date.")
+OVERSIZED_RENAME_MESSAGE = ("Your host cannot check an API token rename request this large; "
+                            "send only the token's name and its new name.")
 
 
 def marked(chunk):
-    """Whether raw event bytes hold a context naming the guard's event, in its pre stage
-    (used on an event too large to parse)."""
-    return MARK_RE.search(chunk) is not None
+    """The guard's event (EVENT or RENAME_EVENT) that a context in raw event bytes names, in
+    its pre stage, else None (used on an event too large to parse)."""
+    match = MARK_RE.search(chunk)
+    return None if match is None else match.group(1).decode("ascii")
 
 
 def verdict(raw):
@@ -323,13 +326,14 @@ def verdict(raw):
     return _failing_open(_answer, document)
 
 
-def oversized_verdict(limit):
-    """The answer to a creation or rename event larger than the hook reads (`limit` bytes):
+def oversized_verdict(limit, event=EVENT):
+    """The answer to a creation or rename (`event`, as marked() found it) event larger than
+    the hook reads (`limit` bytes):
     cPanel's own interface never sends one, but an account can pad its request with an
     argument cPanel ignores. Unparsed, nothing of it is trusted: with guard: rules it is
     refused (else an ignored argument would beat every rule), without them (no guard:, or
     one with neither require_expiry nor max_lifetime_days) allowed."""
-    return _failing_open(_oversized, limit)
+    return _failing_open(_oversized, (limit, event))
 
 
 def _failing_open(function, argument):
@@ -342,8 +346,10 @@ def _failing_open(function, argument):
         return "1"
 
 
-def _oversized(limit):
+def _oversized(limit_and_event):
     from . import clock, config
+
+    limit, event = limit_and_event
 
     now = clock.now()
     try:
@@ -358,6 +364,10 @@ def _oversized(limit):
         return "1"  # no rule that could refuse any creation: nothing to check
     _log("the token request is larger than %d MiB (cPanel's interface never sends one): "
          "refused" % (limit >> 20))
+    if event == RENAME_EVENT:
+        _record_refusal(now, "?", "?", None, OVERSIZED_RULE, OVERSIZED_RENAME_MESSAGE,
+                        renamed_to="?")
+        return "0 " + OVERSIZED_RENAME_MESSAGE
     _record_refusal(now, "?", "?", None, OVERSIZED_RULE, OVERSIZED_MESSAGE)
     return "0 " + OVERSIZED_MESSAGE
 

@@ -108,7 +108,8 @@ def main(argv=None, script=None):
             log("ignoring unexpected arguments (only --describe is known)")
         raw, guards = read_event()
         # a cPanel account creating (renaming) a token: the guard answers
-        verdict = guard.oversized_verdict(MAX_EVENT_BYTES) if guards else guard.verdict(raw)
+        verdict = (guard.oversized_verdict(MAX_EVENT_BYTES, guards) if guards
+                   else guard.verdict(raw))
         message = handle(raw) if verdict is None else None
     except Exception:
         import traceback  # only on this path: it costs the fast path ~2 ms
@@ -192,21 +193,21 @@ def log(message):
 
 
 def read_event():
-    """(the whole of stdin, whether it is an oversized event of the creation guard's).
-    cPanel writes one compact JSON document, no newline."""
+    """(the whole of stdin, the creation guard's event it names when it is too large to
+    parse, else None). cPanel writes one compact JSON document, no newline."""
     stream = sys.stdin
     if stream is None:
-        return b"", False
+        return b"", None
     if stream.isatty():
         log("no event: cPanel writes the event as JSON on standard input")
-        return b"", False
+        return b"", None
     raw = stream.buffer.read(MAX_EVENT_BYTES + 1)  # one byte more tells "too big"
     if len(raw) > MAX_EVENT_BYTES:
         # Too big to parse, but an account can pad a token creation this far: where the
         # guard's event is named (anywhere: the key order is Perl's), the guard answers.
         guards = _drain(stream.buffer, raw[-OVERLAP:]) or guard.marked(raw)
         return raw, guards
-    return raw, False
+    return raw, None
 
 
 # A chunk boundary can split the context naming the guard's event (about 130 bytes): this
@@ -218,8 +219,8 @@ def _drain(stream, before=b""):
     """Read the rest of an oversized event and drop it: cPanel writes the whole event and
     expects it read to EOF (cpanel-facts.md §3); a hook that leaves early would break the
     writer's pipe under the admin's action. Nothing more is kept in memory. Returns
-    whether the rest names the guard's event."""
-    found = False
+    the guard's event the rest names (guard.marked), else None."""
+    found = None
     while True:
         chunk = stream.read(1 << 20)
         if not chunk:

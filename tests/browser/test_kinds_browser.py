@@ -41,3 +41,26 @@ def test_a_cpanel_token_is_filtered_previewed_and_revoked_alone(page, demo):
     page.goto(demo.url + "?kind=whm&q=billing-whmcs")
     page.wait_for_selector("#ts-tokens")
     assert "billing-whmcs" in page.locator("#ts-tokens").inner_text()
+
+
+def test_a_name_ending_in_a_newline_reads_unlike_the_name_without_it(page, demo):
+    """cPanel lets an account name a token `leak\\n` (Perl's `$`): the page showed it as
+    `leak`. It shows the escape boxed, and screen readers hear the character's name."""
+    import time
+
+    from tests.browser.test_accessibility import axe_problems
+    from tests.fakes.fakeserver import FakeServer
+
+    fake = FakeServer(str(demo.directory / "fake"))
+    now = int(time.time())
+    for name in ("leak\n", "leak"):
+        fake.add_cpanel_token("hostpro", name, now - 60 * 86400, expires_at=now + 30 * 86400)
+    fake.write_token_files(str(demo.directory / "cpanel-root"))
+    page.goto(demo.url + "?kind=cpanel&q=leak")
+    page.wait_for_selector("#ts-tokens")
+    assert page.locator("#ts-tokens td.ts-name .ts-ctrl [aria-hidden=true]").all_inner_texts() \
+        == ["\\n"]
+    page.get_by_label("Select token leak (newline character) of hostpro (cPanel account)").check()
+    page.get_by_label("Select token leak of hostpro (cPanel account)").is_visible()
+    shot(page, "42-name-ending-in-a-newline")
+    assert axe_problems(page, in_chrome=True) == []

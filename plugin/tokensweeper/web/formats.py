@@ -1,5 +1,6 @@
 """Template filters: dates and counts the way an admin reads them."""
 
+import re
 import time
 
 
@@ -59,8 +60,16 @@ ACTION_WORDS = {
     "refused": "refused (over the cap)", "deferred": "deferred (over the run's cap)",
     "notice-period": "waiting for its notice period", "notice": "notice sent",
     "reminder": "reminded of expiry", "blocked": "blocked at creation",
+    "rename-blocked": "rename blocked",
     "watched": "new, breaking the guard's rules",
 }
+
+
+def token_action(token):
+    """An audit record's token's action as people read it (audit.action_of)."""
+    from .. import audit
+
+    return audit.action_of(token) if isinstance(token, dict) and "action" in token else ""
 
 
 def action_words(action):
@@ -101,6 +110,45 @@ def selection_words(selectors):
     return "; ".join(parts)
 
 
+# A token name's control characters, told apart from the name without them: cPanel's rule
+# lets a name end in a newline (`leak\n`, tokens.LISTED_NAME_RE), which HTML would fold
+# into nothing. The escape `tokensweeper list` shows is for the eye, words for the ear.
+CONTROL_RE = re.compile("[\x00-\x1f\x7f]")
+CONTROL_SHOWN = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+CONTROL_WORDS = {"\n": "newline character", "\t": "tab character",
+                 "\r": "carriage return character"}
+
+
+def _control_words(char):
+    return CONTROL_WORDS.get(char, "control character 0x%02x" % ord(char))
+
+
+def shown_name(name):
+    """A token name for the page's text: each control character as its escape (`\n`),
+    hidden from screen readers, which read its words instead; escaped for HTML."""
+    from markupsafe import Markup, escape  # called only while Jinja2 renders
+
+    text = str(name)
+    if not CONTROL_RE.search(text):
+        return text
+    parts = []
+    for char in text:
+        if CONTROL_RE.match(char):
+            words = _control_words(char)
+            parts.append('<span class="ts-ctrl" title="%s"><span aria-hidden="true">%s</span>'
+                         '<span class="ts-visually-hidden"> (%s)</span></span>'
+                         % (words, CONTROL_SHOWN.get(char, "\\x%02x" % ord(char)), words))
+        else:
+            parts.append(str(escape(char)))
+    return Markup("".join(parts))
+
+
+def spoken_name(name):
+    """A token name for an attribute (aria-label) or hidden text: control characters in
+    words, "leak (newline character)"."""
+    return CONTROL_RE.sub(lambda match: " (%s)" % _control_words(match.group()), str(name))
+
+
 def page_window(current, pages, around=2):
     """Page numbers a pager links: the first, the last, and `around` either side of the
     current one; None where numbers are left out."""
@@ -122,6 +170,9 @@ FILTERS = {
     "iso": iso,
     "relative": relative,
     "action_words": action_words,
+    "token_action": token_action,
+    "shown_name": shown_name,
+    "spoken_name": spoken_name,
     "selection_words": selection_words,
     "plural": plural,
     "days": days,

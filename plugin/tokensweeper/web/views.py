@@ -276,10 +276,13 @@ class RunView(object):
 
     @classmethod
     def from_audit(cls, run):
+        from tokensweeper import audit
+
         final = run.final
         # Records written before kinds existed are WHM tokens.
         outcomes = [RunOutcome(str(t.get("owner", "")), str(t.get("name", "")),
-                               str(t.get("action", "")), str(t.get("reason") or ""),
+                               audit.action_of(t) if "action" in t else "",
+                               str(t.get("reason") or ""),
                                t.get("last_used"), str(t.get("kind") or "whm"))
                     for t in run.tokens() if isinstance(t, dict)]
         errors = final.get("owner_errors")

@@ -112,7 +112,7 @@ def show_run(runs, run_id, as_json):
         print("Could not list %s: %s" % (owner, message))
     # Records written before kinds existed are WHM tokens'.
     rows = [[holder_of(str(t.get("owner", "?")), t.get("kind") or "whm"), t.get("name", "?"),
-             t.get("action", "?"), t.get("last_used") or "-",
+             audit.action_of(t) if "action" in t else "?", t.get("last_used") or "-",
              reason_beside(t.get("action"), t.get("reason", ""))]
             for t in run.tokens() if isinstance(t, dict)]
     print()
