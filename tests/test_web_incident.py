@@ -133,3 +133,20 @@ def test_pressing_confirm_twice_revokes_once_and_shows_the_same_run(site):
     assert first.status == second.status == 303
     assert second.headers["location"] == first.headers["location"]
     assert len(site.revokes()) == 1
+
+
+def test_an_incident_confirmation_holding_a_name_ending_in_a_newline_revokes_it(site):
+    # cPanel lets a reseller name a token `leak\n`; the incident's confirmation sent it
+    # as a browser does (CRLF) and the page refused the whole confirmation (400).
+    import html
+
+    site.server.add_token("boss", "leak\n", NOW - DAY)
+    page = site.get(incident_query(created_after="2d"))
+    form = re.search(r'<form method="post" action="index.cgi" class="ts-confirm".*?</form>',
+                     page.body, re.S).group(0)
+    fields = [(n, html.unescape(v).replace("\n", "\r\n")) for n, v in re.findall(
+        r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form) if n != "nonce"]
+    assert len([n for n, _ in fields if n == "t"]) == 1
+    result = site.post(fields, follow=True)
+    assert result.status == 200, result.text()
+    assert site.server.token_names("boss") == {"billing"}

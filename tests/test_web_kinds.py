@@ -2,6 +2,7 @@
 account's owner, previews and results that name the kind, and the revoke flow for a
 cPanel token that never touches the WHM token of the same owner and name."""
 
+import html
 import re
 import subprocess
 import sys
@@ -163,3 +164,129 @@ def test_a_name_ending_in_a_newline_is_shown_unlike_the_name_without_it(site):
     both(audit_tab)
     run_id = re.search(r'<code class="ts-run-id">([^<]+)</code>', audit_tab).group(1)
     both(site.get("page=audit&run=" + run_id).body)
+
+
+def as_a_browser_sends(values):
+    """Form values as a browser submits them: entities read, and every newline sent as CRLF
+    (HTML's form submission newline normalisation)."""
+    return [html.unescape(v).replace("\r\n", "\n").replace("\n", "\r\n") for v in values]
+
+
+def checkbox_of(body, label):
+    """The value of the overview's checkbox whose label is `label`, as a browser sends it."""
+    for value, said in re.findall(r'<input type="checkbox" name="t" value="([^"]*)"[^>]*'
+                                  r'aria-label="Select token ([^"]*)"', body):
+        if said == label:
+            return as_a_browser_sends([value])[0]
+    raise AssertionError("no checkbox labelled %r" % label)
+
+
+def confirm(site, reply, mode):
+    """Press Revoke on a preview, as a browser submits its confirmation form."""
+    values = as_a_browser_sends(re.findall(r'<input type="hidden" name="t" value="([^"]*)">',
+                                           reply.body))
+    confirmation = re.search(r'name="confirmation" value="([0-9a-f]{32})"', reply.body).group(1)
+    return site.post([("action", "revoke"), ("mode", mode), ("confirmation", confirmation)]
+                     + [("t", v) for v in values], follow=True)
+
+
+@pytest.mark.parametrize("kind", ["cpanel", "whm"])
+def test_a_name_ending_in_a_newline_is_picked_previewed_and_revoked_from_the_page(site, kind):
+    # A preview of the ticked `leak\n` was a 400 (a browser sends its newline as CRLF, and
+    # the page refused the name it came back as): an account's token the admin could see
+    # but not revoke from the page.
+    if kind == "cpanel":
+        for name in ("leak\n", "leak"):
+            site.server.add_cpanel_token("shop", name, NOW - 60 * DAY)
+        site.server.write_token_files(site.root)
+        label, names = "leak (newline character) of shop (cPanel account)", (
+            lambda: site.server.cpanel_token_names("shop"))
+    else:
+        for name in ("leak\n", "leak"):
+            site.token("boss", name, age=60)
+        label, names = "leak (newline character) of boss", (
+            lambda: site.server.token_names("boss"))
+    ticked = checkbox_of(site.get("kind=" + kind).body, label)
+    preview = site.post(selection(ticked))
+    assert preview.status == 200, preview.text()
+    (row,) = preview_rows(preview)
+    assert "leak \\n (newline character)" in row  # the ticked one, not plain leak
+    assert "1 token will be revoked" in preview.text()
+    result = confirm(site, preview, "selection")
+    assert result.status == 200, result.text()
+    assert "1 token revoked" in result.text()
+    assert "leak\n" not in names() and "leak" in names()
+
+
+def test_a_policy_sweep_holding_a_name_ending_in_a_newline_revokes_all_it_previewed(site):
+    # One account's `leak\n` made the whole policy sweep's confirmation a 400: nothing it
+    # previewed could be revoked from the page.
+    site.config.write_text("kinds: [whm, cpanel]\npolicy:\n  expired: true\n")
+    site.server.add_cpanel_token("shop", "leak\n", NOW - 60 * DAY, expires_at=NOW - 3 * DAY)
+    site.token("helper", "leak\n", age=60, expires=-3)
+    site.server.write_token_files(site.root)
+    preview = site.get("page=sweep")
+    assert "5 tokens will be revoked" in preview.text()
+    result = confirm(site, preview, "policy")
+    assert result.status == 200, result.text()
+    assert "5 tokens revoked" in result.text()
+    assert site.server.cpanel_token_names("shop") == {"wp-toolkit", "MailNodeLinkage"}
+    assert site.server.cpanel_token_names("boss") == set()
+    assert site.server.token_names("helper") == {"deploy"}
+    assert "old-ci" not in site.server.token_names("root")
+    assert "old-ci" not in site.server.token_names("boss")
+
+
+@pytest.mark.parametrize("value", ["shop@cpanel:leak\r\n", "shop@cpanel:leak\n",
+                                   "shop@cpanel:le\\nak", "shop@cpanel:leak\\n\\n",
+                                   "shop@cpanel:leak\\r", "shop@cpanel:leak\\"])
+def test_a_name_spelt_otherwise_is_refused_and_nothing_changes(site, value):
+    # Only the page's own spelling, `leak\n` written out, names the newline; a raw one is
+    # refused as before, whatever a form or a hand sends.
+    site.server.add_cpanel_token("shop", "leak\n", NOW - 60 * DAY)
+    site.server.write_token_files(site.root)
+    preview = site.post(selection(value))
+    assert preview.status == 400
+    assert "is not a token of this server" in preview.text()
+    site.server.reset_calls()
+    reply = site.post([("action", "revoke"), ("mode", "selection"), ("t", value)])
+    assert reply.status == 400 and site.server.calls() == []
+    assert "leak\n" in site.server.cpanel_token_names("shop")
+
+
+def test_retry_failed_names_a_name_ending_in_a_newline_as_the_page_reads_it(site):
+    # Retry failed of a run that failed on `leak\n` sent its name as a browser does (CRLF):
+    # a 400 instead of the fresh preview.
+    site.server.add_cpanel_token("shop", "leak\n", NOW - 60 * DAY)
+    site.server.write_token_files(site.root)
+    site.server.add_fault("keep_token", name="leak\n")
+    ticked = checkbox_of(site.get("kind=cpanel").body,
+                         "leak (newline character) of shop (cPanel account)")
+    run = confirm(site, site.post(selection(ticked)), "selection")
+    assert "Retry failed (1)" in run.text(), run.text()
+    form = run.body[run.body.index('value="preview"'):]
+    values = as_a_browser_sends(re.findall(r'<input type="hidden" name="t" value="([^"]*)">',
+                                           form[:form.index("</form>")]))
+    site.server.clear_faults()
+    again = site.post(selection(*values))
+    assert again.status == 200, again.text()
+    (row,) = preview_rows(again)
+    assert "leak \\n (newline character)" in row
+
+
+def test_a_change_since_the_preview_names_a_newline_ending_token_unlike_its_plain_twin(site):
+    # The 409's sentences said "shop@cpanel/leak is no longer listed" for `leak\n`: the
+    # name of its twin `leak`, which is still there.
+    for name in ("leak\n", "leak"):
+        site.server.add_cpanel_token("shop", name, NOW - 60 * DAY)
+    site.server.write_token_files(site.root)
+    ticked = checkbox_of(site.get("kind=cpanel").body,
+                         "leak (newline character) of shop (cPanel account)")
+    preview = site.post(selection(ticked))
+    site.server.remove_cpanel_token("shop", "leak\n")
+    site.server.write_token_files(site.root)
+    reply = confirm(site, preview, "selection")
+    assert reply.status == 409
+    assert "shop@cpanel/leak\\n is no longer listed" in seen(reply.body)
+    assert "shop@cpanel/leak (newline character) is no longer listed" in heard(reply.body)
+    assert "leak" in site.server.cpanel_token_names("shop")

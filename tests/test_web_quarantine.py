@@ -104,3 +104,25 @@ def test_the_policy_tab_links_its_back_test_and_the_back_test_page_answers(site)
     assert site.get("page=backtest&days=7").status == 400
     assert not os.path.exists(paths.audit_log()) or "backtest" not in open(
         paths.audit_log()).read()
+
+
+def test_a_quarantined_token_whose_name_ends_in_a_newline_is_restored_from_its_button(site):
+    # cPanel lets a reseller name a token `leak\n`: its Restore button sent the newline as
+    # a browser does (CRLF), and the page refused the name it came back as (400).
+    import html
+    import re
+
+    site.token("boss", "leak\n", age=60, expires=30)
+    tokens = site.server.tokens("boss")
+    tokens["leak\n"]["whitelist_ips"] = ["203.0.113.0/24"]
+    site.server.replace_tokens("boss", tokens)
+    leak = {t.name: t for t in Client().list_tokens("boss")}["leak\n"]
+    with SweepLock(paths.lock_file()) as lock:
+        quarantine.quarantine(Client(), [leak], lock, "cli:root", "enforce", NOW)
+    page = site.get("state=quarantined")
+    (value,) = re.findall(r'<button type="submit" form="ts-restore" name="t" value="([^"]*)"',
+                          page.body)
+    sent = html.unescape(value).replace("\n", "\r\n")  # as a browser submits it
+    reply = site.post(restore_form(sent))
+    assert reply.status == 303, reply.text()
+    assert site.server.tokens("boss")["leak\n"]["whitelist_ips"] == ["203.0.113.0/24"]

@@ -3,6 +3,8 @@
 import re
 import time
 
+from .tokenvalue import identity_value
+
 
 def date(epoch):
     if epoch is None:
@@ -173,6 +175,7 @@ FILTERS = {
     "token_action": token_action,
     "shown_name": shown_name,
     "spoken_name": spoken_name,
+    "identity_value": identity_value,
     "selection_words": selection_words,
     "plural": plural,
     "days": days,

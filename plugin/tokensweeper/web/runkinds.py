@@ -1,6 +1,8 @@
 """What kind of run an audit log run is (issue 30.10), and the Audit tab's search: pure
 functions of the records audit.runs() groups, for the page only."""
 
+from .tokenvalue import key_value
+
 INCIDENT_CRITERIA = ("used_from", "used_after", "created_after", "created_before")
 NARROWING = ("names", "owners", "resellers", "combine")
 
@@ -62,12 +64,13 @@ def matches(run, text):
 
 
 def failed_keys(run):
-    """The overview's selection values ("HOLDER:NAME") of a run's failed tokens."""
+    """The overview's selection values ("HOLDER:NAME", the name spelt for a form) of a
+    run's failed tokens."""
     keys = []
     for token in _tokens(run):
         if token.get("action") != "failed":
             continue
         owner, kind = str(token.get("owner", "")), str(token.get("kind") or "whm")
-        keys.append("%s:%s" % (owner if kind == "whm" else "%s@%s" % (owner, kind),
-                               token.get("name", "")))
+        keys.append(key_value(owner if kind == "whm" else "%s@%s" % (owner, kind),
+                              token.get("name", "")))
     return keys

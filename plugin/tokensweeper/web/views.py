@@ -8,6 +8,8 @@ admin sees, and orders rows for display.
 from tokensweeper.policy import EXPIRING_SOON_DAYS, NOT_LOGGED, state_of
 from tokensweeper.tokens import DAY, KINDS
 
+from .tokenvalue import key_value
+
 # Kind key -> what the page calls it.
 KIND_LABELS = {"whm": "WHM", "cpanel": "cPanel"}
 KIND_KEYS = KINDS
@@ -63,8 +65,9 @@ class Row(object):
 
     @property
     def key(self):
-        """What a checkbox sends: "HOLDER:NAME", the holder naming the kind (bob@cpanel)."""
-        return "{}:{}".format(self.token.holder, self.name)
+        """What a checkbox sends: "HOLDER:NAME", the holder naming the kind (bob@cpanel),
+        the name spelt for a form (tokenvalue)."""
+        return key_value(self.token.holder, self.name)
 
     @property
     def kind_label(self):

@@ -19,12 +19,14 @@ from tokensweeper.policy import (
 )
 from tokensweeper.sources import source_for
 from tokensweeper.sweep import ENFORCE, execute
-from tokensweeper.tokens import KINDS, NAME_RE, WHM, holder_of, split_holder
+from tokensweeper.tokens import KINDS, WHM, holder_of, split_holder
 from tokensweeper.usage import load_usage
 from tokensweeper.whmapi import WhmapiError
 
 from .. import views
+from ..formats import CONTROL_RE, CONTROL_SHOWN
 from ..request import DIGITS_RE, HttpError, bad_request
+from ..tokenvalue import name_from_form
 from .audit import see_run
 from .common import (
     TYPED_CONFIRMATION_ABOVE,
@@ -55,25 +57,36 @@ def parse_selection(values):
     The overview's checkboxes send "HOLDER:NAME" (the holder names the kind: "bob" for
     bob's WHM token, "bob@cpanel" for bob's cPanel account's); the preview's confirmation
     form sends each token's identity "HOLDER:NAME:CREATE_TIME:DIGEST" (Token.identity), so
-    that a token re-created under the same name is never taken for the one confirmed.
+    that a token re-created under the same name is never taken for the one confirmed. NAME
+    is spelt as tokenvalue.form_name spells it (a final newline as a backslash and an n,
+    which survives a browser's form submission); the names and identities returned are
+    the listed ones, the newline itself.
     """
     wanted = {}
     for value in values:
         parts = value.split(":")
-        holder, name = parts[0], ":".join(parts[1:2])
+        holder, name = parts[0], name_from_form(":".join(parts[1:2]))
         owner, kind = split_holder(holder)
         bound = len(parts) == 4 and DIGITS_RE.match(parts[2]) and IDENTITY_DIGEST_RE.match(
             parts[3])
         if (len(parts) not in (2, 4) or (len(parts) == 4 and not bound)
-                or not valid_owner(owner) or kind not in KINDS or not NAME_RE.match(name)
+                or not valid_owner(owner) or kind not in KINDS or name is None
                 or (kind != WHM and owner == "root")
                 or holder != holder_of(owner, kind)):  # a WHM token's holder is "bob"
             raise bad_request("“{}” is not a token of this server: a selection is "
-                              "OWNER:NAME with a cPanel user and token name.".format(value[:120]))
-        wanted[(holder, name)] = value if bound else None
+                              "OWNER:NAME with a cPanel user and token name.".format(
+                                  _shown(value[:120])))
+        wanted[(holder, name)] = ":".join([holder, name] + parts[2:]) if bound else None
     if not wanted:
         raise bad_request("No token was selected. Tick the tokens to revoke on the overview.")
     return wanted
+
+
+def _shown(text):
+    """A refused form value for the error page: control characters as escapes (`\\r`)."""
+    return CONTROL_RE.sub(lambda match: CONTROL_SHOWN.get(match.group(),
+                                                          "\\x%02x" % ord(match.group())),
+                          text)
 
 
 def selection_plan(wanted, cfg, now, usage, remembered=False):
