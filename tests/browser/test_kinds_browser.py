@@ -64,3 +64,32 @@ def test_a_name_ending_in_a_newline_reads_unlike_the_name_without_it(page, demo)
     page.get_by_label("Select token leak of hostpro (cPanel account)").is_visible()
     shot(page, "42-name-ending-in-a-newline")
     assert axe_problems(page, in_chrome=True) == []
+
+
+def test_a_name_ending_in_a_newline_is_ticked_previewed_and_revoked_alone(page, demo):
+    """Ticking `leak\\n` and pressing Preview revocation gave a 400: Chromium sends the
+    newline of a form value as CRLF. The page's forms spell it `leak\\n` now: the preview
+    and the revocation take that token, and its twin `leak` stays."""
+    import time
+
+    from tests.fakes.fakeserver import FakeServer
+
+    fake = FakeServer(str(demo.directory / "fake"))
+    now = int(time.time())
+    for name in ("leak\n", "leak"):
+        fake.add_cpanel_token("hostpro", name, now - 60 * 86400, expires_at=now + 30 * 86400)
+    fake.write_token_files(str(demo.directory / "cpanel-root"))
+    page.goto(demo.url + "?kind=cpanel&q=leak")
+    page.wait_for_selector("#ts-tokens")
+    page.get_by_label("Select token leak (newline character) of hostpro (cPanel account)").check()
+    page.get_by_role("button", name=re.compile("Preview revocation")).click()
+    page.wait_for_selector("#ts-confirm")
+    assert page.locator("#ts-to-revoke td.ts-name .ts-ctrl [aria-hidden=true]") \
+        .all_inner_texts() == ["\\n"]
+    page.get_by_role("button", name="Revoke 1 token").click()
+    page.wait_for_selector("#ts-outcomes")
+    outcome = [r for r in audit_records(demo) if r["event"] == "outcome"][-1]
+    assert [(t["owner"], t["name"], t["action"]) for t in outcome["tokens"]] == [
+        ("hostpro", "leak\n", "revoked")]
+    assert fake.cpanel_token_names("hostpro") >= {"leak"}
+    assert "leak\n" not in fake.cpanel_token_names("hostpro")
