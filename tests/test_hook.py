@@ -632,7 +632,8 @@ def test_removal_with_empty_data_does_nothing(hook):
 
 def test_a_rename_acts_on_the_new_name(hook):
     hook.config(ENFORCE_SWEEP + "events: {rename: revoke_all}\n")
-    hook.reseller("newres", [("ci", 10, None)])  # cPanel moved the token file to the new name
+    hook.reseller("oldres", [("ci", 10, None)])
+    hook.server.rename_account("oldres", "newres")  # cPanel moves the token file too
     out, _, worker = hook.handle(modify("oldres", "newres"))
     assert out == queued("Modify newres", "revoke_all")
     assert_worker_said(worker, "Modify newres: revoked 1 token (run ")

@@ -85,9 +85,10 @@ def test_revoke_all_on_rename_and_password_change_reach_cpanel_tokens(hook):
     _, _, worker = hook.handle(change_password("shop"))
     assert_worker_said(worker, "ChangePasswd shop: revoked 3 tokens (run ")
     assert hook.server.cpanel_token_names("shop") == set()
-    hook.server.add_account("blog2", owner="res1")
-    hook.server.add_cpanel_token("blog2", "ci", NOW - DAY)
+    hook.server.add_account("blog", owner="res1")
+    hook.server.add_cpanel_token("blog", "ci", NOW - DAY)
     hook.server.write_token_files(hook.cpanel_root)
+    hook.server.rename_account("blog", "blog2")  # its tokens and users file go along
     _, _, worker = hook.handle(modify("blog", newuser="blog2"))
     assert_worker_said(worker, "Modify blog2: revoked 1 token (run ")
 

@@ -556,6 +556,26 @@ def test_queued_events_follow_their_account_to_its_new_name(storm):
     assert {t["name"] for t in outcomes[0]["tokens"] if t["action"] == "revoked"} == tokens
 
 
+def test_a_rename_onto_another_account_that_cpanel_refused_revokes_none_of_its_tokens(storm):
+    """cPanel refuses to rename an account to a name another account has; its Modify post
+    hook, whose data are modifyacct's arguments without an outcome, would still name the
+    stranger as `newuser`. The suspended account's queued revoke_all stays with it and
+    takes its tokens; the stranger keeps every one of its own."""
+    old, stranger = storm.holders[0], storm.holders[1]
+    for user in (old, stranger):
+        storm.server.write_users_file(storm.cpanel_root, user)
+    theirs = storm.server.cpanel_token_names(stranger)
+    with storm.sweep_lock():
+        storm.run(suspend(old))
+        out, err = storm.run(modify(old, stranger))  # the rename did not happen
+        assert b"follow" not in out
+        assert "%s was not renamed to %s" % (old, stranger) in err
+    storm.wait_for_worker()
+    assert storm.server.cpanel_token_names(stranger) == theirs
+    assert storm.server.cpanel_token_names(old) == set()
+    assert storm.queue_names() == []
+
+
 # -- a sweep and a revoke_all of one round share their whmapi1 calls (break-it #4) -------
 
 

@@ -434,7 +434,8 @@ class Lifecycle(RuleBasedStateMachine):
                 del self.tokens[tok.key]
 
     def _rename(self, old, new):
-        """cPanel's rename: the account and its cPanel tokens take the new name."""
+        """cPanel's rename: the account, its users file and its cPanel tokens take the new
+        name."""
         moved = self.fake.cpanel_tokens(old)
         with self.fake._edit() as state:
             for account in state["accounts"]:
@@ -448,6 +449,11 @@ class Lifecycle(RuleBasedStateMachine):
         if os.path.exists(old_file):
             os.remove(old_file)
         self.fake.write_token_files(self.cpanel_root)
+        # and its users file (the hook follows only a rename that happened)
+        old_users = os.path.join(self.cpanel_root, "var", "cpanel", "users", old)
+        if os.path.exists(old_users):
+            os.remove(old_users)
+        self.fake.write_users_file(self.cpanel_root, new)
         self.accounts[new] = self.accounts.pop(old)
         for tok in [t for t in self.tokens.values() if t.kind == "cpanel" and t.owner == old]:
             del self.tokens[tok.key]

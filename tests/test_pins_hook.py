@@ -323,7 +323,8 @@ def test_a_sweep_is_queued_and_the_worker_started_once(hook):
 
 def test_a_rename_queues_the_new_name(hook):
     hook.config(ENFORCE_SWEEP + "events: {rename: revoke_all}\n")
-    hook.reseller("newres", [("ci", 10, None)])
+    hook.reseller("oldres", [("ci", 10, None)])
+    hook.server.rename_account("oldres", "newres")  # cPanel moved its token file
     out, _ = hook.run(modify("oldres", "newres"))
     assert out == line("Modify newres: revoke_all queued; a worker applies it within seconds "
                        "(tokensweeper queue shows what waits)")
@@ -668,9 +669,10 @@ def test_the_account_is_read_from_args_when_data_has_none(hook):
     hook.config(ENFORCE_SWEEP + "events: {remove: ignore, rename: ignore}\n")
     out, _ = hook.run(event("Whostmgr", "Accounts::Remove", "pre", {"args": {"user": "res1"}}))
     assert out == line("Remove res1: events.remove is ignore; nothing to do")
+    hook.server.rename_account("res1", "res9")
     out, _ = hook.run(event("Whostmgr", "Accounts::Modify", "post",
-                            {"args": {"user": "old", "newuser": "res1"}}))
-    assert out == line("Modify res1: events.rename is ignore; nothing to do")
+                            {"args": {"user": "res1", "newuser": "res9"}}))
+    assert out == line("Modify res9: events.rename is ignore; nothing to do")
     out, _ = hook.run(modify("res1", "-bad"))
     assert out == line("Modify: the event names no valid account; nothing to do")
     out, _ = hook.run(suspend("res1/../root"))
@@ -872,6 +874,7 @@ def test_a_rename_requeues_only_the_old_names_events_for_the_new_name(hook):
     assert sorted(queue_entries()) == sorted([("suspend", "revoke_all", "res2")] * 2
                                              + [("suspend", "revoke_all", "shop1")])
     assert len(hook.started) == 1
+    hook.server.rename_account("shop1", "shop2")
     out, _ = hook.run(modify("shop1", "shop2"))  # shop2 owns no tokens; its event moves
     assert out == line("Modify shop2: the account owns no API tokens; nothing to do; "
                        "1 queued event of shop1 follows it")
@@ -890,3 +893,61 @@ def test_a_queue_that_cannot_be_used_keeps_the_old_name_and_says_so(hook):
     assert out.endswith(b"; ITS QUEUED EVENTS STILL NAME res1 (details in cPanel's "
                         b"error_log)\n")
     assert "could not follow its rename: refusing to use" in err
+
+
+# -- a rename cPanel did not carry out moves nothing (issue 31, break-it 3 #1) ----------
+
+
+def accounts_with_users_files(hook, *users):
+    """cPanel accounts as cPanel keeps them: each has its var/cpanel/users/USER file."""
+    for user in users:
+        if user not in {a["user"] for a in hook.server.accounts()}:
+            hook.server.add_account(user, owner="root")
+        hook.server.write_users_file(hook.cpanel_root, user)
+
+
+@pytest.mark.parametrize("stranger, why", [
+    (True, "res1 still has its users file"), (False, "no users file for res2")])
+def test_a_modify_event_for_a_rename_that_did_not_happen_moves_and_revokes_nothing(
+        hook, stranger, why):
+    """A Modify post whose rename did not happen (cPanel refused it: the new name is
+    another account's, or it failed) still names `newuser`. Moving res1's queued
+    revoke_all to that name, or queueing events.rename for it, would revoke the tokens of
+    a stranger (res2) or of whoever takes the name later: both stay with res1."""
+    hook.config(ENFORCE_SWEEP + "events: {suspend: revoke_all, rename: revoke_all}\n")
+    queue_in_the_state_dir(hook)
+    if stranger:
+        hook.reseller("res2", [("their-ci", 30, None)])
+    accounts_with_users_files(hook, "res1", *(["res2"] if stranger else []))
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", "res1", NOW)
+    out, err = hook.run(modify("res1", "res2"))  # no rename_account: it did not happen
+    assert out == line("Modify res2: res1 was not renamed to res2 (cPanel's users files "
+                       "say otherwise); nothing to do, its queued events stay with res1")
+    assert ("tokensweeper-hook: Accounts::Modify: res1 was not renamed to res2 (%s); "
+            "nothing done, its queued events stay with res1\n" % why) in err
+    assert queue_entries() == [("suspend", "revoke_all", "res1")]
+    assert hook.started == []
+
+
+def test_a_rename_whose_old_name_cannot_be_checked_moves_nothing(hook):
+    hook.config(ENFORCE_SWEEP + "events: {rename: revoke_all}\n")
+    hook.server.rename_account("res1", "res2")
+    os.symlink("/dev/null", os.path.join(hook.cpanel_root, "var", "cpanel", "users", "res1"))
+    out, err = hook.run(modify("res1", "res2"))
+    assert out.startswith(line("Modify res2: res1 was not renamed to res2").rstrip(b"\n"))
+    assert "(the users file of res1 cannot be checked)" in err
+    assert queue_entries() == []
+
+
+def test_a_rename_cpanel_carried_out_still_takes_the_queued_events_along(hook):
+    hook.config(ENFORCE_SWEEP + "events: {suspend: revoke_all, rename: revoke_all}\n")
+    queue_in_the_state_dir(hook)
+    accounts_with_users_files(hook, "res1")
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", "res1", NOW)
+    hook.server.rename_account("res1", "res2")  # moves the users file, as cPanel does
+    out, _ = hook.run(modify("res1", "res2"))
+    assert out == line("Modify res2: revoke_all queued; the running worker applies it "
+                       "within seconds (tokensweeper queue shows what waits); 1 queued "
+                       "event of res1 follows it")
+    assert queue_entries() == [("suspend", "revoke_all", "res2"),
+                               ("rename", "revoke_all", "res2")]

@@ -1,5 +1,6 @@
 """cPanel's per-account users file, `var/cpanel/users/USER`, read-only: whether the account
-is a linked node's child account, which the MailNodeLinkage protection rule asks.
+is a linked node's child account, which the MailNodeLinkage protection rule asks, and
+whether an account exists (the hook's check that a rename happened).
 
 cPanel makes `MailNodeLinkage` and `MailNodeLinkage-<time>` tokens only for an account it
 distributes to a linked node, and gives that account a non-empty `CHILD_WORKLOADS` line
@@ -37,6 +38,21 @@ def child_workloads(user):
     if text is None:
         return None
     return bool(_value(text, "CHILD_WORKLOADS").strip())
+
+
+def has_users_file(user):
+    """True when `user` has a users file (a regular file: cPanel keeps one per account),
+    False when there is none, None when that cannot be told (a name that is no user name,
+    a link or something else in its place, a directory that cannot be read)."""
+    if not USER_RE.match(user or ""):
+        return None
+    try:
+        mode = os.lstat(users_file(user)).st_mode
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return None
+    return True if stat.S_ISREG(mode) else None
 
 
 def _read(path):

@@ -349,12 +349,29 @@ def handle(raw):
 
 def follow_rename(event, data, new):
     """On a rename, the old name's queued events now apply to `new`, whatever
-    events.rename says (hookqueue.follow_rename). Returns what to add to the answer."""
+    events.rename says (hookqueue.follow_rename). Returns what to add to the answer.
+
+    Only a rename cPanel carried out: the Modify post hook's data are modifyacct's
+    arguments, with no outcome. A rename that did not happen (refused, failed) would
+    move the old name's events, a revoke_all perhaps, onto `new`, which may be another
+    account. So `new` must have its users file and the old name none any more
+    (cpusers.has_users_file); otherwise Answer, nothing moved and nothing done."""
     if event.key != "rename":
         return ""
+    from .cpusers import has_users_file
     from .statefiles import UntrustedState
 
     old = _text(data.get("user") or _mapping(data.get("args")).get("user"))
+    new_exists, old_exists = has_users_file(new), has_users_file(old)
+    if not (new_exists is True and old_exists is False):
+        why = ("no users file for %s" % new if new_exists is not True else
+               "%s still has its users file" % _safe(old) if old_exists else
+               "the users file of %s cannot be checked" % _safe(old))
+        log("%s: %s was not renamed to %s (%s); nothing done, its queued events stay with "
+            "%s" % (event.event, _safe(old), new, why, _safe(old)))
+        raise Answer("%s %s: %s was not renamed to %s (cPanel's users files say otherwise); "
+                     "nothing to do, its queued events stay with %s" % (
+                         event.label, new, _safe(old), new, _safe(old)))
     try:
         moved = hookqueue.follow_rename(old, new)
     except (OSError, UntrustedState) as error:

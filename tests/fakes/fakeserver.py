@@ -206,8 +206,9 @@ class FakeServer:
     def rename_account(self, old, new):
         """WHM's modifyacct with `newuser`: the account, its reseller status and ACLs, the
         accounts it owns and both kinds of its tokens move to the new name, and the tokens
-        keep working (cpanel-facts.md "Lifecycle"): the old name has no token file left.
-        Run before the Accounts::Modify post hook, as cPanel does."""
+        keep working (cpanel-facts.md "Lifecycle"): the old name has no token file left,
+        and its users file (var/cpanel/users/OLD) is NEW's now. Run before the
+        Accounts::Modify post hook, as cPanel does."""
         with self._edit() as state:
             users = {a["user"] for a in state["accounts"]} | set(state["resellers"])
             if old not in users or new in users:
@@ -223,8 +224,13 @@ class FakeServer:
             self._move_whm_tokens(state, old, new)
             self._move_cpanel_tokens(state, old, new)
             self._mirror_resellers(state)
-        if self.state().get("cpanel_root"):
-            self.write_trueuserowners(self.state()["cpanel_root"])
+        root = self.state().get("cpanel_root")
+        if root:
+            self.write_trueuserowners(root)
+            stale = os.path.join(root, "var", "cpanel", "users", old)
+            if os.path.exists(stale):
+                os.unlink(stale)
+            self.write_users_file(root, new)
 
     def _move_whm_tokens(self, state, old, new):
         if old not in _fake.token_owners(self.state_path, state):
