@@ -576,6 +576,23 @@ def test_a_rename_onto_another_account_that_cpanel_refused_revokes_none_of_its_t
     assert storm.queue_names() == []
 
 
+def test_an_account_renamed_to_the_name_of_a_removed_one_keeps_its_tokens(env):
+    """shop-gone was suspended while a sweep ran (its revoke_all waits in the queue) and
+    removed (cPanel deleted its tokens); then another account was renamed to shop-gone.
+    The queued event is the former account's: the renamed account keeps its tokens."""
+    account = env.holders[0]
+    env.server.write_users_file(env.cpanel_root, account)
+    tokens = env.server.cpanel_token_names(account)
+    with env.sweep_lock():
+        hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", "shop-gone", NOW)
+        env.server.rename_account(account, "shop-gone")
+        out, err = env.run(modify(account, "shop-gone"))
+        assert out.endswith(b"; 1 queued event of a former shop-gone dropped\n"), err
+    env.wait_for_worker()
+    assert env.server.cpanel_token_names("shop-gone") == tokens
+    assert env.queue_names() == []
+
+
 # -- a sweep and a revoke_all of one round share their whmapi1 calls (break-it #4) -------
 
 

@@ -951,3 +951,19 @@ def test_a_rename_cpanel_carried_out_still_takes_the_queued_events_along(hook):
                        "event of res1 follows it")
     assert queue_entries() == [("suspend", "revoke_all", "res2"),
                                ("rename", "revoke_all", "res2")]
+
+
+def test_a_rename_onto_a_name_with_stale_queued_events_drops_them(hook):
+    """res2 was suspended (revoke_all queued while a sweep held the lock) and removed
+    (cPanel deleted its tokens), then res1 took the name res2. res2's queued events are a
+    former account's: applied now they would revoke res1's tokens, all older than them."""
+    hook.config(ENFORCE_SWEEP + "events: {suspend: revoke_all}\n")
+    queue_in_the_state_dir(hook)
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", "res2", NOW)
+    hook.server.rename_account("res1", "res2")
+    out, err = hook.run(modify("res1", "res2"))
+    assert out == line("Modify res2: events.rename is ignore; nothing to do; 1 queued event "
+                       "of a former res2 dropped")
+    assert ("tokensweeper-hook: 1 queued event of a former res2 dropped: that account was "
+            "gone when res1 took its name\n") in err
+    assert queue_entries() == []

@@ -373,13 +373,18 @@ def follow_rename(event, data, new):
                      "nothing to do, its queued events stay with %s" % (
                          event.label, new, _safe(old), new, _safe(old)))
     try:
-        moved = hookqueue.follow_rename(old, new)
+        moved, dropped = hookqueue.follow_rename(old, new)
     except (OSError, UntrustedState) as error:
         log("the queued events of %s could not follow its rename: %s" % (
             old, error if isinstance(error, UntrustedState) else _os_error(error)))
         return "; ITS QUEUED EVENTS STILL NAME %s (details in cPanel's error_log)" % old
+    gone = ""
+    if dropped:
+        log("%s of a former %s dropped: that account was gone when %s took its name" % (
+            _plural(dropped, "queued event"), new, old))
+        gone = "; %s of a former %s dropped" % (_plural(dropped, "queued event"), new)
     if not moved:
-        return ""
+        return gone
     log("%s of %s now for %s" % (_plural(moved, "queued event"), old, new))
     try:
         from . import clock
@@ -387,8 +392,8 @@ def follow_rename(event, data, new):
         hookqueue.start_worker(clock.now)  # a running worker sees them as new events
     except (OSError, UntrustedState) as error:
         log("the queue's worker could not start: %s" % error)
-    return "; %s of %s follow%s it" % (_plural(moved, "queued event"), old,
-                                      "s" if moved == 1 else "")
+    return "; %s of %s follow%s it%s" % (_plural(moved, "queued event"), old,
+                                        "s" if moved == 1 else "", gone)
 
 
 def act(event, account):

@@ -193,19 +193,27 @@ def follow_rename(old, new):
     moves the tokens with the account, so under the old name they would find nothing and
     leave the queue with the tokens untouched. Each is queued afresh for `new` before its
     old entry goes (a crash in between handles it twice, never not at all; a worker that
-    already read the old entry sees the new one as a new event). Returns how many. A `new`
-    that is no cPanel user name takes none: the queue's reader would refuse them."""
+    already read the old entry sees the new one as a new event). Returns (how many moved,
+    how many dropped). A `new` that is no cPanel user name takes none: the queue's reader
+    would refuse them.
+
+    Events already queued for `new` are a former account's: cPanel renames only to a name
+    no account has, so that one was gone (removed, its tokens deleted) when `old` took the
+    name. Applied now they would revoke the tokens `old` brought along: they are dropped."""
     from .owners import valid_owner
 
     if not valid_owner(new):
-        return 0
-    moved = 0
+        return 0, 0
+    moved = dropped = 0
     for entry in read_queue()[0]:
-        if entry.account == old:
+        if entry.account == new:
+            done(entry)
+            dropped += 1
+        elif entry.account == old:
             enqueue(entry.event, entry.key, entry.action, new, entry.epoch)
             done(entry)
             moved += 1
-    return moved
+    return moved, dropped
 
 
 def _showable(epoch):
