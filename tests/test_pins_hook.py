@@ -967,3 +967,16 @@ def test_a_rename_onto_a_name_with_stale_queued_events_drops_them(hook):
     assert ("tokensweeper-hook: 1 queued event of a former res2 dropped: that account was "
             "gone when res1 took its name\n") in err
     assert queue_entries() == []
+
+
+def test_a_rename_both_takes_its_events_along_and_drops_the_former_accounts(hook):
+    hook.config(ENFORCE_SWEEP + "events: {suspend: revoke_all}\n")
+    queue_in_the_state_dir(hook)
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", "res2", NOW)
+    hookqueue.enqueue("Passwd::ChangePasswd", "password_change", "sweep", "res1", NOW)
+    hook.server.rename_account("res1", "res2")
+    out, _ = hook.run(modify("res1", "res2"))
+    assert out == line("Modify res2: events.rename is ignore; nothing to do; 1 queued event "
+                       "of res1 follows it; 1 queued event of a former res2 dropped")
+    assert queue_entries() == [("password_change", "sweep", "res2")]
+    assert len(hook.started) == 1
