@@ -593,6 +593,82 @@ def test_an_account_renamed_to_the_name_of_a_removed_one_keeps_its_tokens(env):
     assert env.queue_names() == []
 
 
+def test_a_worker_round_between_the_token_move_and_the_modify_hook_loses_no_event(storm):
+    """cPanel moves the tokens during the rename and runs the Modify post hook once the
+    whole rename is done. A worker round in between found the old name without tokens and
+    took the suspension's revoke_all out of the queue before the hook could move it: the
+    renamed account kept every token."""
+    account = storm.holders[0]
+    storm.server.write_users_file(storm.cpanel_root, account)
+    with storm.sweep_lock():
+        storm.run(suspend(account))
+        storm.server.rename_account(account, "moved")  # the Modify hook has not run yet
+    storm.wait_for_worker()
+    assert len(storm.queue_names()) == 1  # the event waits for the rename's hook
+    out, _ = storm.run(modify(account, "moved"))
+    assert out.endswith(b"; 1 queued event of %s follows it\n" % account.encode())
+    storm.wait_for_worker()
+    assert storm.server.cpanel_token_names("moved") == set()
+    assert storm.queue_names() == []
+
+
+def test_an_account_renamed_under_the_workers_revoke_keeps_its_event(env, monkeypatch):
+    """The rename lands between the worker's listing and its revoke: the old name's tokens
+    cannot be listed right before the revoke, or are no longer listed (revoked 0, failed or
+    already gone). The event stays for the rename's hook,
+    which moves it, and the renamed account loses its tokens."""
+    from tokensweeper import sweep
+
+    account = env.holders[0]
+    env.server.write_users_file(env.cpanel_root, account)
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", account, NOW)
+    real_list = sweep.list_tokens
+
+    def list_then_cpanel_renames(*args, **kwargs):
+        listed = real_list(*args, **kwargs)
+        env.server.rename_account(account, "moved")
+        return listed
+
+    monkeypatch.setattr(sweep, "list_tokens", list_then_cpanel_renames)
+    messages = []
+    run_worker(messages)
+    assert "suspendacct %s: revoked 0 tokens" % account in " ".join(messages), messages
+    assert len(env.queue_names()) == 1
+    monkeypatch.setattr(sweep, "list_tokens", real_list)
+    lock = hookqueue.worker_lock().acquire()  # the hook's worker is this test's
+    try:
+        out, _ = env.run(modify(account, "moved"))
+    finally:
+        lock.release()
+    assert out.endswith(b"; 1 queued event of %s follows it\n" % account.encode())
+    assert run_worker(messages) == 0
+    assert env.server.cpanel_token_names("moved") == set()
+    assert env.queue_names() == []
+
+
+def test_an_event_of_a_removed_account_waits_an_hour_for_a_rename_then_goes(env):
+    """Its account gone (no tokens, no users file, in a users directory cPanel keeps): the
+    worker cannot tell a removal from a rename whose hook has not run yet. The event waits
+    RENAME_GRACE from the event, then a worker drops it."""
+    account = env.holders[0]
+    env.server.write_users_file(env.cpanel_root, env.holders[1])  # cPanel's users directory
+    hookqueue.enqueue("Accounts::suspendacct", "suspend", "revoke_all", account, NOW)
+    for name in env.server.cpanel_token_names(account):  # removed: cPanel deleted them
+        env.server.remove_cpanel_token(account, name)
+    os.unlink(os.path.join(env.cpanel_root, "var", "cpanel", "authn", "api_tokens_v2",
+                           "cpanel", account + ".json"))
+    messages = []
+    assert run_worker(messages) == 0
+    assert len(env.queue_names()) == 1
+    assert ("suspendacct %s: the account is gone (renamed, or removed); the event waits in "
+            "the queue for a rename to take it along, at most until " % account) in " ".join(
+                messages)
+    lock = hookqueue.worker_lock().acquire()
+    later = NOW + hookqueue.RENAME_GRACE
+    assert hookqueue.work(lock, lambda: later, settle_for=(0.0, 0.0), log=messages.append) == 0
+    assert env.queue_names() == []
+
+
 # -- a sweep and a revoke_all of one round share their whmapi1 calls (break-it #4) -------
 
 

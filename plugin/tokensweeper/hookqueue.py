@@ -48,6 +48,9 @@ SETTLE_BOUND = 10.0
 POLL_SECONDS = 0.1
 # A running sweep (cron's, a person's) holds the sweep lock: the worker waits this long.
 LOCK_PATIENCE = 3600
+# An event whose account vanished (renamed, its Modify post hook not run yet; or removed)
+# waits this long for that hook to take it along before it is dropped.
+RENAME_GRACE = 3600
 MAX_ENTRY_BYTES = 4096
 ENTRY_RE = re.compile(r"\A[0-9]+-[0-9]{6}-[0-9]+-[0-9a-f]{12}\.json\Z")
 LOG_PREFIX = "tokensweeper-hook: "
@@ -470,10 +473,12 @@ def handle(entries, cfg, lock, now, log):
     todo = []
     for entry in entries:
         _soften(cfg, entry, log)
-        why = _no_longer_wanted(cfg, entry) or nothing_to_do(cfg, entry.account, entry.action)
+        unwanted = _no_longer_wanted(cfg, entry)
+        why = unwanted or nothing_to_do(cfg, entry.account, entry.action)
         if why:
             log("%s: %s" % (entry.label, why))
-            done(entry)
+            if unwanted or not _parked(entry, cfg, now, log):
+                done(entry)
         else:
             todo.append(entry)
     if not todo:
@@ -492,9 +497,32 @@ def handle(entries, cfg, lock, now, log):
     failed = 0
     for entry, result in handled:
         failed = failed or (result is not None and not result.ok)
-        if not waits(entry, result):
+        # Tokens no longer listed, or not listable, right before the revoke: gone with
+        # their account, perhaps (a rename under the revoke).
+        moved_away = result is not None and any(
+            o.action in ("already-gone", "failed") for o in result.outcomes)
+        if not waits(entry, result) and not (moved_away and _parked(entry, cfg, now, log)):
             done(entry)
     return failed
+
+
+def _parked(entry, cfg, now, log):
+    """Whether a queued event stays in the queue because its account vanished under it:
+    cPanel moves the tokens during a rename and runs the Modify post hook (which moves
+    the event to the new name, hook.follow_rename) only once the rename is done. An
+    account that holds no tokens of the config's kinds any more and whose users file is
+    gone from cPanel's users directory was renamed or removed: its event waits up to
+    RENAME_GRACE seconds from the event for that hook, then it is dropped."""
+    from .cpusers import has_users_file, users_file
+
+    if (not entry.name or not 0 <= now - entry.epoch < RENAME_GRACE
+            or kinds_for(cfg, entry.account) or has_users_file(entry.account) is not False
+            or not os.path.isdir(os.path.dirname(users_file(entry.account)))):
+        return False
+    log("%s: the account is gone (renamed, or removed); the event waits in the queue for a "
+        "rename to take it along, at most until %s" % (
+            entry.label, _iso(entry.epoch + RENAME_GRACE)))
+    return True
 
 
 def _no_longer_wanted(cfg, entry):
